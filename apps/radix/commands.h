@@ -1,0 +1,11 @@
+// Each subcommand of the `radix` binary lives in its own cmd_*.cc and registers itself here.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace radix::cli {
+
+// `radix bench fold`: folds the fold-plan workloads and prints compression and ns/token.
+void add_bench_fold(CLI::App& bench);
+
+}  // namespace radix::cli

@@ -1,0 +1,28 @@
+// The benchmark workloads of docs BENCHMARKS.md, generated deterministically from a seed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/ragged_batch.h"
+
+namespace radix::bench {
+
+struct Workload {
+  std::string name;  // canonical spec, e.g. "syn:B=32,P=2048,S=256"
+  RaggedBatch batch;
+};
+
+// B sequences sharing one random prefix of P tokens, each with its own random suffix of S tokens.
+RaggedBatch make_syn(int batch, int prefix, int suffix, uint64_t seed = 1);
+// A 48-token system prompt; G groups, each a 6-16 token query shared by D documents of 40-120
+// tokens; every sequence ends with the same 10 tokens.
+RaggedBatch make_rerank_like(int groups, int docs, uint64_t seed = 1);
+// B sequences of L tokens whose first P tokens are shared (the wide fold-plan workload).
+RaggedBatch make_wide(int batch, int length, int prefix, uint64_t seed = 1);
+
+// Parses "syn:B=..,P=..,S=..", "rerank-like:G=..,D=..", "wide:B=..,L=..,P=.." (optionally
+// ",seed=N"). Throws std::invalid_argument naming the problem.
+Workload parse_workload(const std::string& spec);
+
+}  // namespace radix::bench

@@ -1,0 +1,230 @@
+#include "core/fold_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+
+namespace radix {
+namespace {
+
+struct SeqView {
+  const int32_t* ids;
+  const int32_t* positions;
+  int32_t length;
+};
+
+// Index of the first (id, position) pair at or after `from` where a and b differ, or the shorter
+// length. The blocked OR-reduction lets the compiler vectorise the common case of long equal runs.
+int32_t mismatch_from(const SeqView& a, const SeqView& b, int32_t from) {
+  const int32_t n = std::min(a.length, b.length);
+  int32_t i = from;
+  constexpr int32_t kBlock = 16;
+  for (; i + kBlock <= n; i += kBlock) {
+    uint32_t diff = 0;
+    for (int32_t j = 0; j < kBlock; ++j) {
+      diff |= static_cast<uint32_t>(a.ids[i + j] ^ b.ids[i + j]) |
+              static_cast<uint32_t>(a.positions[i + j] ^ b.positions[i + j]);
+    }
+    if (diff != 0) break;
+  }
+  for (; i < n; ++i) {
+    if (a.ids[i] != b.ids[i] || a.positions[i] != b.positions[i]) return i;
+  }
+  return n;
+}
+
+// Orders (id, position) pairs; sequences compare lexicographically, a proper prefix first.
+bool less_at(const SeqView& a, const SeqView& b, int32_t m) {
+  if (m == a.length || m == b.length) return a.length < b.length;
+  if (a.ids[m] != b.ids[m]) return a.ids[m] < b.ids[m];
+  return a.positions[m] < b.positions[m];
+}
+
+void validate(std::span<const int32_t> ids, std::span<const int32_t> positions,
+              std::span<const int32_t> cu_seqlens, const FoldOptions& options) {
+  using std::to_string;
+  if (ids.size() != positions.size()) {
+    throw std::invalid_argument("fold plan: ids has " + to_string(ids.size()) +
+                                " entries but positions has " + to_string(positions.size()));
+  }
+  if (ids.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max() / 2)) {
+    throw std::invalid_argument("fold plan: batch of " + to_string(ids.size()) +
+                                " tokens exceeds the 32-bit row index range");
+  }
+  if (cu_seqlens.empty()) {
+    throw std::invalid_argument("fold plan: cu_seqlens is empty (it needs at least [0])");
+  }
+  if (cu_seqlens.front() != 0) {
+    throw std::invalid_argument("fold plan: cu_seqlens must start at 0, got " +
+                                to_string(cu_seqlens.front()));
+  }
+  for (size_t s = 0; s + 1 < cu_seqlens.size(); ++s) {
+    if (cu_seqlens[s + 1] < cu_seqlens[s]) {
+      throw std::invalid_argument("fold plan: cu_seqlens decreases at index " + to_string(s + 1) +
+                                  " (" + to_string(cu_seqlens[s]) + " -> " +
+                                  to_string(cu_seqlens[s + 1]) + ")");
+    }
+    if (cu_seqlens[s + 1] == cu_seqlens[s]) {
+      throw std::invalid_argument("fold plan: sequence " + to_string(s) + " is empty");
+    }
+  }
+  if (static_cast<size_t>(cu_seqlens.back()) != ids.size()) {
+    throw std::invalid_argument("fold plan: cu_seqlens ends at " + to_string(cu_seqlens.back()) +
+                                " but the batch has " + to_string(ids.size()) + " tokens");
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0) {
+      throw std::invalid_argument("fold plan: negative token id " + to_string(ids[i]) +
+                                  " at flat index " + to_string(i));
+    }
+    if (positions[i] < 0) {
+      throw std::invalid_argument("fold plan: negative position " + to_string(positions[i]) +
+                                  " at flat index " + to_string(i));
+    }
+  }
+  if (options.pad_to_multiple < 1) {
+    throw std::invalid_argument("fold plan: pad_to_multiple must be >= 1, got " +
+                                to_string(options.pad_to_multiple));
+  }
+  if (std::isnan(options.threshold)) {
+    throw std::invalid_argument("fold plan: threshold is NaN");
+  }
+}
+
+// Lays the batch out one row per flat token (the plan used when folding does not pay).
+void build_identity(std::span<const int32_t> ids, std::span<const int32_t> positions,
+                    std::span<const int32_t> cu_seqlens, FoldPlan& plan) {
+  std::copy(ids.begin(), ids.end(), plan.ids.begin());
+  std::copy(positions.begin(), positions.end(), plan.positions.begin());
+  const int32_t num_seqs = static_cast<int32_t>(cu_seqlens.size()) - 1;
+  for (int32_t s = 0; s < num_seqs; ++s) {
+    const int32_t begin = cu_seqlens[s];
+    const int32_t end = cu_seqlens[s + 1];
+    for (int32_t i = begin; i < end; ++i) {
+      plan.parent[i] = i == begin ? -1 : i - 1;
+      plan.subtree_end[i] = end;
+      plan.gather[i] = i;
+      plan.scatter[i] = i;
+    }
+    plan.last_rows[s] = end - 1;
+  }
+}
+
+}  // namespace
+
+void build_fold_plan(std::span<const int32_t> ids, std::span<const int32_t> positions,
+                     std::span<const int32_t> cu_seqlens, const FoldOptions& options,
+                     FoldPlan& plan) {
+  validate(ids, positions, cu_seqlens, options);
+  const int32_t num_tokens = static_cast<int32_t>(ids.size());
+  const int32_t num_seqs = static_cast<int32_t>(cu_seqlens.size()) - 1;
+
+  auto view = [&](int32_t s) {
+    const int32_t begin = cu_seqlens[s];
+    return SeqView{ids.data() + begin, positions.data() + begin, cu_seqlens[s + 1] - begin};
+  };
+
+  // Longest common prefix of every sequence with sequence 0. Any two sequences agree up to the
+  // smaller of their two values and, when the values differ, first differ exactly there; so most
+  // comparisons below cost O(1) instead of a scan over a long shared prefix.
+  std::vector<int32_t> lcp_ref(num_seqs);
+  for (int32_t s = 0; s < num_seqs; ++s) lcp_ref[s] = mismatch_from(view(0), view(s), 0);
+
+  auto lcp = [&](int32_t a, int32_t b) {
+    const int32_t m = std::min(lcp_ref[a], lcp_ref[b]);
+    return lcp_ref[a] == lcp_ref[b] ? mismatch_from(view(a), view(b), m) : m;
+  };
+
+  std::vector<int32_t> order(num_seqs);
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    const SeqView va = view(a);
+    const SeqView vb = view(b);
+    const int32_t m = lcp(a, b);
+    if (m == va.length && m == vb.length) return a < b;  // equal: keep input order
+    return less_at(va, vb, m);
+  });
+
+  plan.num_tokens = num_tokens;
+  plan.ids.resize(num_tokens + options.pad_to_multiple);
+  plan.positions.resize(plan.ids.size());
+  plan.parent.resize(plan.ids.size());
+  plan.subtree_end.resize(plan.ids.size());
+  plan.gather.resize(plan.ids.size());
+  plan.scatter.resize(num_tokens);
+  plan.last_rows.resize(num_seqs);
+
+  // Insert in sorted order. `path` holds the rows of the previous sequence by depth; a sequence
+  // reuses its first lcp rows, and rows of the previous path below that depth can gain no more
+  // descendants (every later sequence shares even less with it), so their subtrees close here.
+  std::vector<int32_t> path;
+  int32_t rows = 0;
+  int32_t prev = -1;
+  for (const int32_t s : order) {
+    const SeqView v = view(s);
+    const int32_t begin = cu_seqlens[s];
+    const int32_t shared = prev < 0 ? 0 : lcp(prev, s);
+    while (static_cast<int32_t>(path.size()) > shared) {
+      plan.subtree_end[path.back()] = rows;
+      path.pop_back();
+    }
+    std::copy(path.begin(), path.end(), plan.scatter.begin() + begin);
+    for (int32_t d = shared; d < v.length; ++d) {
+      const int32_t row = rows++;
+      plan.ids[row] = v.ids[d];
+      plan.positions[row] = v.positions[d];
+      plan.parent[row] = d == 0 ? -1 : path.back();
+      plan.scatter[begin + d] = row;
+      path.push_back(row);
+    }
+    plan.last_rows[s] = path[v.length - 1];
+    prev = s;
+  }
+  for (const int32_t row : path) plan.subtree_end[row] = rows;
+  plan.num_unique = rows;
+
+  // First flat occurrence: walk sequences in input order from their last token back; once a row
+  // is already claimed, so are all its ancestors (the claiming sequence contains them).
+  std::fill(plan.gather.begin(), plan.gather.begin() + rows, -1);
+  for (int32_t s = 0; s < num_seqs; ++s) {
+    for (int32_t i = cu_seqlens[s + 1] - 1; i >= cu_seqlens[s]; --i) {
+      int32_t& first = plan.gather[plan.scatter[i]];
+      if (first >= 0) break;
+      first = i;
+    }
+  }
+
+  plan.folded = options.threshold >= 1.0 || plan.compression_ratio() < options.threshold;
+  if (!plan.folded) {
+    build_identity(ids, positions, cu_seqlens, plan);
+    rows = num_tokens;
+  }
+
+  const int32_t pad = options.pad_to_multiple;
+  const int32_t padded = (rows + pad - 1) / pad * pad;
+  for (int32_t row = rows; row < padded; ++row) {
+    plan.ids[row] = 0;
+    plan.positions[row] = 0;
+    plan.parent[row] = -1;
+    plan.subtree_end[row] = row + 1;
+    plan.gather[row] = -1;
+  }
+  plan.num_rows = padded;
+  plan.ids.resize(padded);
+  plan.positions.resize(padded);
+  plan.parent.resize(padded);
+  plan.subtree_end.resize(padded);
+  plan.gather.resize(padded);
+}
+
+FoldPlan build_fold_plan(std::span<const int32_t> ids, std::span<const int32_t> positions,
+                         std::span<const int32_t> cu_seqlens, const FoldOptions& options) {
+  FoldPlan plan;
+  build_fold_plan(ids, positions, cu_seqlens, options, plan);
+  return plan;
+}
+
+}  // namespace radix

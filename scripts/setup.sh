@@ -21,5 +21,4 @@ fi
 jobs=$(nproc)
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DRADIX_TESTS=OFF
 cmake --build build -j "$jobs"
-ln -sf build/apps/radix/radix build/radix 2>/dev/null || true
 echo "setup: built build/radix"

@@ -81,7 +81,8 @@ Workload parse_workload(const std::string& spec) {
       const std::string item = spec.substr(at, comma - at);
       const size_t eq = item.find('=');
       if (eq == std::string::npos || eq == 0 || eq + 1 == item.size()) {
-        throw std::invalid_argument("workload '" + spec + "': expected KEY=VALUE, got '" + item + "'");
+        throw std::invalid_argument("workload '" + spec + "': expected KEY=VALUE, got '" + item +
+                                    "'");
       }
       try {
         size_t used = 0;
@@ -122,7 +123,8 @@ Workload parse_workload(const std::string& spec) {
                                 "' (expected syn:..., rerank-like:... or wide:...)");
   }
   if (!args.empty()) {
-    throw std::invalid_argument("workload '" + spec + "': unknown key '" + args.begin()->first + "'");
+    throw std::invalid_argument("workload '" + spec + "': unknown key '" + args.begin()->first +
+                                "'");
   }
   return w;
 }

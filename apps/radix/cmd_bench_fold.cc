@@ -60,8 +60,10 @@ void add_bench_fold(CLI::App& bench) {
   auto args = std::make_shared<FoldBenchArgs>();
   CLI::App* cmd = bench.add_subcommand(
       "fold", "Fold the fold-plan workloads on one thread; print compression and ns per token");
-  cmd->add_option("--workload", args->workloads, "Workload specs (default: the three of BENCHMARKS.md)");
-  cmd->add_option("--warmup", args->warmup, "Untimed runs per workload")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--workload", args->workloads,
+                  "Workload specs (default: the three of BENCHMARKS.md)");
+  cmd->add_option("--warmup", args->warmup, "Untimed runs per workload")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--repetitions", args->repetitions, "Timed runs per workload (median reported)")
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", args->json, "One JSON object per workload");

@@ -75,7 +75,10 @@ void validate(std::span<const int32_t> ids, std::span<const int32_t> positions,
     throw std::invalid_argument("fold plan: cu_seqlens ends at " + to_string(cu_seqlens.back()) +
                                 " but the batch has " + to_string(ids.size()) + " tokens");
   }
-  for (size_t i = 0; i < ids.size(); ++i) {
+  // A vectorisable OR of sign bits first; the slow loop only runs to name the offender.
+  int32_t any_negative = 0;
+  for (size_t i = 0; i < ids.size(); ++i) any_negative |= ids[i] | positions[i];
+  for (size_t i = 0; any_negative < 0 && i < ids.size(); ++i) {
     if (ids[i] < 0) {
       throw std::invalid_argument("fold plan: negative token id " + to_string(ids[i]) +
                                   " at flat index " + to_string(i));
@@ -148,63 +151,69 @@ void build_fold_plan(std::span<const int32_t> ids, std::span<const int32_t> posi
     return less_at(va, vb, m);
   });
 
+  // How much each sequence shares with its predecessor in sorted order; the rest are new rows. This
+  // gives the unique count, and so the threshold decision, before anything is laid out.
+  std::vector<int32_t> shared(num_seqs, 0);
+  int64_t unique = 0;
+  for (int32_t i = 0; i < num_seqs; ++i) {
+    if (i > 0) shared[i] = lcp(order[i - 1], order[i]);
+    unique += view(order[i]).length - shared[i];
+  }
   plan.num_tokens = num_tokens;
-  plan.ids.resize(num_tokens + options.pad_to_multiple);
-  plan.positions.resize(plan.ids.size());
-  plan.parent.resize(plan.ids.size());
-  plan.subtree_end.resize(plan.ids.size());
-  plan.gather.resize(plan.ids.size());
+  plan.num_unique = unique;
+  plan.folded = options.threshold >= 1.0 || plan.compression_ratio() < options.threshold;
+
+  const int32_t rows = plan.folded ? static_cast<int32_t>(unique) : num_tokens;
+  const int32_t pad = options.pad_to_multiple;
+  const int32_t padded = (rows + pad - 1) / pad * pad;
+  plan.num_rows = padded;
+  for (auto* v : {&plan.ids, &plan.positions, &plan.parent, &plan.subtree_end, &plan.gather}) {
+    v->resize(padded);
+  }
   plan.scatter.resize(num_tokens);
   plan.last_rows.resize(num_seqs);
 
-  // Insert in sorted order. `path` holds the rows of the previous sequence by depth; a sequence
-  // reuses its first lcp rows, and rows of the previous path below that depth can gain no more
-  // descendants (every later sequence shares even less with it), so their subtrees close here.
-  std::vector<int32_t> path;
-  int32_t rows = 0;
-  int32_t prev = -1;
-  for (const int32_t s : order) {
-    const SeqView v = view(s);
-    const int32_t begin = cu_seqlens[s];
-    const int32_t shared = prev < 0 ? 0 : lcp(prev, s);
-    while (static_cast<int32_t>(path.size()) > shared) {
-      plan.subtree_end[path.back()] = rows;
-      path.pop_back();
+  if (plan.folded) {
+    // Insert in sorted order. `path` holds the rows of the previous sequence by depth; a sequence
+    // reuses its first `shared` rows, and rows of the previous path below that depth can gain no
+    // more descendants (every later sequence shares even less with it), so their subtrees close.
+    std::vector<int32_t> path;
+    int32_t next_row = 0;
+    for (int32_t i = 0; i < num_seqs; ++i) {
+      const int32_t s = order[i];
+      const SeqView v = view(s);
+      const int32_t begin = cu_seqlens[s];
+      while (static_cast<int32_t>(path.size()) > shared[i]) {
+        plan.subtree_end[path.back()] = next_row;
+        path.pop_back();
+      }
+      std::copy(path.begin(), path.end(), plan.scatter.begin() + begin);
+      for (int32_t d = shared[i]; d < v.length; ++d) {
+        const int32_t row = next_row++;
+        plan.ids[row] = v.ids[d];
+        plan.positions[row] = v.positions[d];
+        plan.parent[row] = d == 0 ? -1 : path.back();
+        plan.scatter[begin + d] = row;
+        path.push_back(row);
+      }
+      plan.last_rows[s] = path[v.length - 1];
     }
-    std::copy(path.begin(), path.end(), plan.scatter.begin() + begin);
-    for (int32_t d = shared; d < v.length; ++d) {
-      const int32_t row = rows++;
-      plan.ids[row] = v.ids[d];
-      plan.positions[row] = v.positions[d];
-      plan.parent[row] = d == 0 ? -1 : path.back();
-      plan.scatter[begin + d] = row;
-      path.push_back(row);
-    }
-    plan.last_rows[s] = path[v.length - 1];
-    prev = s;
-  }
-  for (const int32_t row : path) plan.subtree_end[row] = rows;
-  plan.num_unique = rows;
+    for (const int32_t row : path) plan.subtree_end[row] = next_row;
 
-  // First flat occurrence: walk sequences in input order from their last token back; once a row
-  // is already claimed, so are all its ancestors (the claiming sequence contains them).
-  std::fill(plan.gather.begin(), plan.gather.begin() + rows, -1);
-  for (int32_t s = 0; s < num_seqs; ++s) {
-    for (int32_t i = cu_seqlens[s + 1] - 1; i >= cu_seqlens[s]; --i) {
-      int32_t& first = plan.gather[plan.scatter[i]];
-      if (first >= 0) break;
-      first = i;
+    // First flat occurrence: walk sequences in input order from their last token back; once a row
+    // is already claimed, so are all its ancestors (the claiming sequence contains them).
+    std::fill(plan.gather.begin(), plan.gather.begin() + rows, -1);
+    for (int32_t s = 0; s < num_seqs; ++s) {
+      for (int32_t i = cu_seqlens[s + 1] - 1; i >= cu_seqlens[s]; --i) {
+        int32_t& first = plan.gather[plan.scatter[i]];
+        if (first >= 0) break;
+        first = i;
+      }
     }
-  }
-
-  plan.folded = options.threshold >= 1.0 || plan.compression_ratio() < options.threshold;
-  if (!plan.folded) {
+  } else {
     build_identity(ids, positions, cu_seqlens, plan);
-    rows = num_tokens;
   }
 
-  const int32_t pad = options.pad_to_multiple;
-  const int32_t padded = (rows + pad - 1) / pad * pad;
   for (int32_t row = rows; row < padded; ++row) {
     plan.ids[row] = 0;
     plan.positions[row] = 0;
@@ -212,12 +221,6 @@ void build_fold_plan(std::span<const int32_t> ids, std::span<const int32_t> posi
     plan.subtree_end[row] = row + 1;
     plan.gather[row] = -1;
   }
-  plan.num_rows = padded;
-  plan.ids.resize(padded);
-  plan.positions.resize(padded);
-  plan.parent.resize(padded);
-  plan.subtree_end.resize(padded);
-  plan.gather.resize(padded);
 }
 
 FoldPlan build_fold_plan(std::span<const int32_t> ids, std::span<const int32_t> positions,

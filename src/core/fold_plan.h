@@ -39,7 +39,8 @@ struct FoldPlan {
   bool folded = false;     // false: identity layout (threshold said no)
 
   double compression_ratio() const {
-    return num_tokens == 0 ? 1.0 : static_cast<double>(num_unique) / static_cast<double>(num_tokens);
+    return num_tokens == 0 ? 1.0
+                           : static_cast<double>(num_unique) / static_cast<double>(num_tokens);
   }
   int32_t num_sequences() const { return static_cast<int32_t>(last_rows.size()); }
 };

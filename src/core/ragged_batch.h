@@ -8,8 +8,8 @@
 namespace radix {
 
 struct RaggedBatch {
-  std::vector<int32_t> ids;         // all sequences back to back
-  std::vector<int32_t> positions;   // one per token, usually 0..len-1 within each sequence
+  std::vector<int32_t> ids;            // all sequences back to back
+  std::vector<int32_t> positions;      // one per token, usually 0..len-1 within each sequence
   std::vector<int32_t> cu_seqlens{0};  // num_sequences + 1 offsets, starting at 0
 
   int32_t num_sequences() const { return static_cast<int32_t>(cu_seqlens.size()) - 1; }

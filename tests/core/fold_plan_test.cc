@@ -45,8 +45,8 @@ Reference reference(const RaggedBatch& b) {
 struct GenParams {
   int max_seqs = 24;
   int max_len = 40;
-  int alphabet = 3;           // small, so unrelated sequences still collide
-  bool odd_positions = false; // positions not 0..len-1, to check they take part in the key
+  int alphabet = 3;            // small, so unrelated sequences still collide
+  bool odd_positions = false;  // positions not 0..len-1, to check they take part in the key
 };
 
 RaggedBatch random_batch(std::mt19937& rng, const GenParams& p) {
@@ -73,7 +73,8 @@ RaggedBatch random_batch(std::mt19937& rng, const GenParams& p) {
     made.push_back(seq);
     for (size_t i = 0; i < seq.size(); ++i) {
       b.ids.push_back(seq[i]);
-      b.positions.push_back(p.odd_positions && uni(0, 7) == 0 ? uni(0, 3) : static_cast<int32_t>(i));
+      b.positions.push_back(p.odd_positions && uni(0, 7) == 0 ? uni(0, 3)
+                                                              : static_cast<int32_t>(i));
     }
     b.cu_seqlens.push_back(static_cast<int32_t>(b.ids.size()));
   }
@@ -93,14 +94,16 @@ void check_plan(const RaggedBatch& b, const FoldPlan& plan, const FoldOptions& o
   ASSERT_EQ(plan.num_tokens, n);
   ASSERT_EQ(plan.num_unique, ref.num_unique);
   EXPECT_DOUBLE_EQ(plan.compression_ratio(), static_cast<double>(ref.num_unique) / n);
-  const bool expect_folded = options.threshold >= 1.0 || plan.compression_ratio() < options.threshold;
+  const bool expect_folded =
+      options.threshold >= 1.0 || plan.compression_ratio() < options.threshold;
   ASSERT_EQ(plan.folded, expect_folded);
   const int32_t rows = plan.folded ? static_cast<int32_t>(ref.num_unique) : n;
   const int32_t pad = options.pad_to_multiple;
   ASSERT_EQ(plan.num_rows % pad, 0);
   ASSERT_GE(plan.num_rows, rows);
   ASSERT_LT(plan.num_rows - rows, pad);
-  for (const auto* v : {&plan.ids, &plan.positions, &plan.parent, &plan.subtree_end, &plan.gather}) {
+  for (const auto* v :
+       {&plan.ids, &plan.positions, &plan.parent, &plan.subtree_end, &plan.gather}) {
     ASSERT_EQ(static_cast<int32_t>(v->size()), plan.num_rows);
   }
   ASSERT_EQ(static_cast<int32_t>(plan.scatter.size()), n);
@@ -242,9 +245,9 @@ TEST(FoldPlan, ThresholdDecides) {
   RaggedBatch distinct;
   distinct.add_sequence(std::vector<int32_t>{1});
   distinct.add_sequence(std::vector<int32_t>{2});
-  EXPECT_TRUE(build_fold_plan(distinct.ids, distinct.positions, distinct.cu_seqlens,
-                              {.threshold = 1.0})
-                  .folded)
+  EXPECT_TRUE(
+      build_fold_plan(distinct.ids, distinct.positions, distinct.cu_seqlens, {.threshold = 1.0})
+          .folded)
       << "threshold 1.0 forces the compact form even at ratio 1";
 }
 

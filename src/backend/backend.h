@@ -1,0 +1,164 @@
+// The op interface every backend implements (CPU fp32 in backend/cpu, CUDA bf16 in backend/cuda).
+//
+// The model forward (src/model) is written once over these ops. It never touches tensor memory:
+// tensors are handles into the backend's memory, host <-> backend copies are explicit, and every
+// op takes its dtypes from the handles, so the same forward runs on fp32 (CPU) and bf16 (CUDA).
+// How to implement a backend, the dtype rules and the mask semantics: docs/backend.md.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace radix {
+
+enum class DType : uint8_t { kF32, kBF16, kF16, kI32 };
+
+size_t dtype_size(DType dtype);
+const char* dtype_name(DType dtype);
+
+// A 2-D row-major view of backend memory. Element (r, c) is at data + (r * row_stride + c) *
+// dtype_size(dtype). A Tensor does not own memory: Backend::alloc returns an owning Buffer and
+// views of it are plain copies of this struct. Index arrays are kI32 tensors with cols == 1.
+struct Tensor {
+  void* data = nullptr;  // backend memory (host memory for the CPU, device memory for CUDA)
+  DType dtype = DType::kF32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  int64_t row_stride = 0;  // in elements; == cols when contiguous
+
+  bool contiguous() const { return row_stride == cols; }
+  int64_t numel() const { return rows * cols; }
+  // Rows [begin, begin + count). Pointer arithmetic only; valid for device pointers too.
+  Tensor row_slice(int64_t begin, int64_t count) const;
+  Tensor first_rows(int64_t count) const { return row_slice(0, count); }
+  // Columns [begin, begin + count) of every row (a strided view).
+  Tensor col_slice(int64_t begin, int64_t count) const;
+};
+
+// Owns one allocation made by a backend; frees it on destruction.
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(Tensor view, std::shared_ptr<void> owner) : view_(view), owner_(std::move(owner)) {}
+  const Tensor& tensor() const { return view_; }
+  operator const Tensor&() const { return view_; }  // NOLINT: a Buffer is used where a view is
+  bool empty() const { return view_.data == nullptr; }
+
+ private:
+  Tensor view_;
+  std::shared_ptr<void> owner_;
+};
+
+// Which keys a query row may attend to. Both kinds are expressed over the rows of the qkv tensor
+// passed to Backend::attention; row indices are local to that tensor.
+struct AttentionMask {
+  enum class Kind : uint8_t {
+    // Rows are sequences laid out back to back: sequence s holds rows [cu_seqlens[s],
+    // cu_seqlens[s+1]); query row q sees key row k iff both are in the same sequence and k <= q.
+    kVarlenCausal,
+    // Rows are a prefix trie in DFS pre-order: query row q sees key row k iff
+    // k <= q < subtree_end[k] (k is q or an ancestor of q).
+    kTree,
+  };
+  Kind kind = Kind::kVarlenCausal;
+  // kVarlenCausal: [num_seqs + 1] kI32 in backend memory, plus host-side sizes for launch shapes.
+  Tensor cu_seqlens;
+  int32_t num_seqs = 0;
+  int32_t max_seqlen = 0;
+  // kTree: [rows] kI32 in backend memory.
+  Tensor subtree_end;
+};
+
+// Shapes of the attention op; q, k and v heads are read in place from the fused qkv projection.
+struct AttentionShape {
+  int32_t num_q_heads = 0;
+  int32_t num_kv_heads = 0;  // divides num_q_heads (GQA: q head h uses kv head h / (Hq / Hkv))
+  int32_t head_dim = 0;
+  float scale = 0.0f;  // softmax scale, usually 1 / sqrt(head_dim)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string name() const = 0;  // "cpu", "cuda:0"
+  // Storage dtypes this backend wants; the model allocates with them and ops accept them.
+  virtual DType weight_dtype() const = 0;      // CPU kF32, CUDA kBF16
+  virtual DType activation_dtype() const = 0;  // CPU kF32, CUDA kBF16
+  virtual DType residual_dtype() const = 0;    // CPU kF32, CUDA kF32 or kBF16
+
+  // ---- memory -------------------------------------------------------------------------------
+  // Allocates rows x cols of `dtype`, contiguous, uninitialised. Throws on failure.
+  virtual Buffer alloc(DType dtype, int64_t rows, int64_t cols) = 0;
+  // Copies a host array of rows x cols (contiguous, row-major, of `host_dtype`) into `dst`,
+  // converting to dst.dtype (kF32/kBF16/kF16 to any float dtype; kI32 only to kI32).
+  virtual void upload(const Tensor& dst, const void* host, DType host_dtype) = 0;
+  // Copies `src` to a contiguous host array of src.rows x src.cols floats (waits for the device).
+  virtual void download(const Tensor& src, float* host) = 0;
+  // Fills `dst` with std * N(0, 1) drawn by random_normal(seed, i) of backend/random_fill.h,
+  // i = r * cols + c; random models are made this way on the device, never on the host.
+  virtual void fill_random_normal(const Tensor& dst, uint64_t seed, float std) = 0;
+  virtual void fill_constant(const Tensor& dst, float value) = 0;
+  // Waits until all queued work is done (for timing; downloads synchronise by themselves).
+  virtual void synchronize() = 0;
+
+  // ---- ops (x, out: activation or residual dtype as stated; weights: weight_dtype) ------------
+  // out[r, :] = table[ids[r], :].  table: [vocab, hidden]; ids: [n] kI32; out: [n, hidden].
+  // Throws or errors on an id outside [0, vocab) where the backend can check it.
+  virtual void embedding(const Tensor& table, const Tensor& ids, const Tensor& out) = 0;
+
+  // out = x / sqrt(mean(x^2) + eps) * weight, per row.  x: [n, h]; weight: [1, h]; out: [n, h].
+  virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) = 0;
+
+  // residual += delta; normed = rms_norm(residual) * weight, per row (the new residual is
+  // written back).  residual: [n, h] residual dtype; delta, normed: [n, h] activation dtype.
+  virtual void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& weight,
+                            float eps, const Tensor& normed) = 0;
+
+  // out = x @ w^T (+ out if accumulate).  x: [n, k]; w: [m, k]; out: [n, m]. fp32 accumulation.
+  virtual void linear(const Tensor& x, const Tensor& w, const Tensor& out,
+                      bool accumulate = false) = 0;
+
+  // In place on the fused projection qkv: [n, (Hq + 2 Hkv) * d], columns [q heads | k heads |
+  // v heads]. Each q head and each k head is RMS-normalised over d with q_norm / k_norm ([1, d]),
+  // then rotated by RoPE (rotate-half: pairs (i, i + d/2), inv_freq_i = theta^(-2i/d)) at angle
+  // positions[r] * inv_freq_i. v is untouched.  positions: [n] kI32.
+  virtual void qk_norm_rope(const Tensor& qkv, const AttentionShape& shape, const Tensor& q_norm,
+                            const Tensor& k_norm, const Tensor& positions, float eps,
+                            float rope_theta) = 0;
+
+  // out[r, h*d:(h+1)*d] = softmax_k(scale * q_h[r] . k_{g(h)}[k]) @ v_{g(h)} over the keys k that
+  // `mask` lets row r see (every row sees at least itself).  qkv as in qk_norm_rope;
+  // out: [n, Hq * d]. Softmax in fp32.
+  virtual void attention(const Tensor& qkv, const AttentionShape& shape, const AttentionMask& mask,
+                         const Tensor& out) = 0;
+
+  // out = silu(gate) * up with gate_up = [gate | up].  gate_up: [n, 2i]; out: [n, i].
+  virtual void swiglu(const Tensor& gate_up, const Tensor& out) = 0;
+
+  // out[r, :] = src[index[r], :], or zeros where index[r] < 0 (padding rows).  index: [n] kI32;
+  // out: [n, c]; src and out have the same dtype. Used for the scatter mode (compact -> flat and
+  // back) and to pick the last-token rows before the final norm and the head.
+  virtual void gather_rows(const Tensor& src, const Tensor& index, const Tensor& out) = 0;
+};
+
+// What a caller may ask of a backend when creating it.
+struct BackendOptions {
+  std::string device = "cpu";  // "cpu" or "cuda" / "cuda:N"
+  int threads = 0;             // CPU: OpenMP threads (0: the OpenMP default)
+};
+
+// Creates the backend named by options.device. Throws std::invalid_argument for an unknown device
+// and std::runtime_error when the device is known but unavailable (e.g. built without CUDA).
+std::unique_ptr<Backend> create_backend(const BackendOptions& options);
+
+// Thrown by backends for invalid shapes/dtypes and device failures, with a message naming the op.
+class BackendError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace radix

@@ -1,0 +1,29 @@
+// The FLOP count behind "effective TFLOP/s" in BENCHMARKS.md, shared by every backend's bench:
+// 2 * params * rows for the projections and MLP, plus 4 * head_dim per visible query-key pair per
+// query head per layer for attention. Visible pairs are all causal pairs of each sequence for
+// off/scatter, and (row, ancestor-or-self) pairs of the trie for tree.
+#pragma once
+
+#include <cstdint>
+
+#include "core/fold_plan.h"
+#include "core/ragged_batch.h"
+#include "model/model.h"
+#include "model/qwen3_config.h"
+
+namespace radix {
+
+struct ForwardFlops {
+  int64_t rows = 0;             // rows the projections and MLP run on
+  int64_t attention_pairs = 0;  // visible (query, key) pairs per head per layer
+  double matmul = 0;            // 2 * layer_matmul_params * layers * rows
+  double attention = 0;         // 4 * head_dim * pairs * q_heads * layers
+  double total() const { return matmul + attention; }
+};
+
+// `plan` must be the fold plan of `batch` (built with threshold 1, i.e. folded) for scatter and
+// tree; off counts the flat tokens and their causal pairs.
+ForwardFlops count_forward_flops(const Qwen3Config& config, const RaggedBatch& batch,
+                                 const FoldPlan& plan, AttentionMode mode);
+
+}  // namespace radix

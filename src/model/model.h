@@ -1,0 +1,119 @@
+// The model API: load a Qwen3 model (a Hugging Face folder, the built-in `demo`, or random weights
+// of a real shape) onto a backend and run the forward on a ragged batch.
+//
+// Thread-compatible: one Model is used by one thread at a time (a worker owns its Model); distinct
+// Models may run concurrently. The forward folds the batch (src/core/fold_plan.h), runs every
+// layer on the compact rows in the requested attention mode, and applies the head to the last
+// token of each sequence only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "backend/backend.h"
+#include "core/ragged_batch.h"
+#include "model/qwen3_config.h"
+#include "model/weight_source.h"
+
+namespace radix {
+
+// How attention treats the folded batch; all three give the same results.
+enum class AttentionMode : uint8_t {
+  kOff,      // no dedup: one row per token, varlen causal attention
+  kScatter,  // position-wise ops on trie rows; q/k/v scattered to tokens for varlen attention
+  kTree,     // everything on trie rows; attention with the interval mask (the default)
+};
+AttentionMode parse_attention_mode(std::string_view name);  // "off" | "scatter" | "tree"
+const char* attention_mode_name(AttentionMode mode);
+
+enum class HeadKind : uint8_t {
+  kEmbedding,   // last-token pooling, optional L2 normalisation and Matryoshka truncation
+  kReranker,    // sigmoid(logit("yes") - logit("no")) from the two LM-head rows
+  kClassifier,  // score.weight logits (sequence-classification conversions)
+};
+HeadKind parse_head_kind(std::string_view name);  // "embedding" | "reranker" | "classifier"
+const char* head_kind_name(HeadKind head);
+
+// Token ids of the reranker's answer words in the Qwen3 vocabulary.
+inline constexpr int32_t kRerankYesId = 9693;
+inline constexpr int32_t kRerankNoId = 2152;
+
+// What the model folder says beyond the weights.
+struct ModelInfo {
+  std::string spec;  // as loaded: a folder path, "demo" or "random:qwen3-0.6b"
+  Qwen3Config config;
+  HeadKind head = HeadKind::kEmbedding;  // default head
+  std::string pooling = "lasttoken";     // from 1_Pooling/config.json
+  // config_sentence_transformers.json: prompt name -> prefix (e.g. "query" -> "Instruct: ...").
+  std::map<std::string, std::string> prompts;
+  std::string default_prompt_name;  // empty when none
+  // The tokenizer: a tokenizer.json path in the folder, or inline JSON (the demo model).
+  std::string tokenizer_path;
+  std::string tokenizer_json;
+
+  int32_t max_positions() const { return config.max_position_embeddings; }
+  int32_t vocab_size() const { return config.vocab_size; }
+  int32_t hidden_size() const { return config.hidden_size; }
+};
+
+struct LoadOptions {
+  BackendOptions backend;        // device and threads
+  std::optional<HeadKind> head;  // override the folder's default head
+  uint64_t seed = 0;             // random weights: the seed of every tensor's stream
+  int64_t max_batch_tokens = 0;  // pre-size the activation arena (0: grow on demand)
+};
+
+struct ForwardOptions {
+  AttentionMode mode = AttentionMode::kTree;
+  std::optional<HeadKind> head;  // default: ModelInfo::head
+  bool normalize = true;         // embeddings: L2-normalise (after truncation)
+  int32_t dimensions = 0;        // embeddings: keep the first N dimensions (0: all)
+  // Tests and debugging: also return the final-normed hidden state of every token.
+  bool return_hidden_states = false;
+};
+
+struct ForwardResult {
+  HeadKind head = HeadKind::kEmbedding;
+  int32_t num_sequences = 0;
+  // [num_sequences, dim], in input order: embeddings (dim = hidden or `dimensions`), reranker
+  // scores (dim = 1), or classifier logits (dim = num_labels).
+  int32_t dim = 0;
+  std::vector<float> values;
+  std::vector<float> yes_no_logits;  // reranker: [num_sequences, 2] as (yes, no)
+  std::vector<float> hidden_states;  // if asked: [num_tokens, hidden] in flat order
+  int64_t num_tokens = 0;            // flat tokens in the batch
+  int64_t num_rows = 0;              // rows the position-wise ops ran on (compact or flat)
+};
+
+class Model {
+ public:
+  // `spec` is a Hugging Face folder, "demo", or "random:qwen3-0.6b|4b|8b" (add ":reranker" for a
+  // reranker head, e.g. "random:qwen3-0.6b:reranker"). Throws std::runtime_error with a clear
+  // message for a missing, corrupt or unsupported model.
+  static std::unique_ptr<Model> load(const std::string& spec, const LoadOptions& options = {});
+  // Builds a model from explicit parts (tests, formula weights). Checks every tensor's shape.
+  static std::unique_ptr<Model> create(ModelInfo info, const WeightSource& weights,
+                                       const LoadOptions& options = {});
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelInfo& info() const;
+  Backend& backend();
+
+  // Runs the batch. Throws std::invalid_argument for a malformed batch, a token id outside the
+  // vocabulary or a position beyond max_positions, and for a head the weights cannot serve.
+  ForwardResult forward(const RaggedBatch& batch, const ForwardOptions& options = {});
+
+ private:
+  struct Impl;
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace radix

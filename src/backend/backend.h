@@ -98,9 +98,12 @@ class Backend {
   virtual void upload(const Tensor& dst, const void* host, DType host_dtype) = 0;
   // Copies `src` to a contiguous host array of src.rows x src.cols floats (waits for the device).
   virtual void download(const Tensor& src, float* host) = 0;
-  // Fills `dst` with std * N(0, 1) drawn by random_normal(seed, i) of backend/random_fill.h,
-  // i = r * cols + c; random models are made this way on the device, never on the host.
-  virtual void fill_random_normal(const Tensor& dst, uint64_t seed, float std) = 0;
+  // Fills `dst` with std * N(0, 1): element (r, c) of the view gets
+  // std * random_normal(seed, first_index + r * cols + c) of backend/random_fill.h. Random models
+  // are made this way on the device, never on the host; first_index lets a row slice continue the
+  // stream of a larger tensor (the reranker's two LM-head rows).
+  virtual void fill_random_normal(const Tensor& dst, uint64_t seed, float std,
+                                  uint64_t first_index = 0) = 0;
   virtual void fill_constant(const Tensor& dst, float value) = 0;
   // Waits until all queued work is done (for timing; downloads synchronise by themselves).
   virtual void synchronize() = 0;

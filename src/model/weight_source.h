@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "backend/backend.h"
@@ -22,6 +23,10 @@ class WeightSource {
   // Writes the tensor into dst (dst.rows x dst.cols == shape(name), checked by the caller),
   // converting to dst.dtype through Backend::upload or filling it on the backend.
   virtual void write(const std::string& name, Backend& backend, const Tensor& dst) const = 0;
+  // Writes rows `rows` of the tensor into consecutive rows of dst (the reranker's yes/no rows of
+  // the LM head or the tied embedding), without materialising the rest of it.
+  virtual void write_rows(const std::string& name, std::span<const int64_t> rows, Backend& backend,
+                          const Tensor& dst) const = 0;
 };
 
 }  // namespace radix

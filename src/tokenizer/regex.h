@@ -1,0 +1,36 @@
+// PCRE2 (UTF + UCP, JIT-compiled) for the pre-tokenizer split patterns.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "tokenizer/piece.h"
+
+struct pcre2_real_code_8;
+
+namespace radix::tokenizer_detail {
+
+class Regex {
+ public:
+  // `literal`: the pattern is a plain string to find, not a regular expression.
+  // Throws TokenizerError naming `where` when the pattern does not compile.
+  Regex(const std::string& pattern, bool literal, const std::string& where);
+
+  // Calls on_match(begin, end) for every non-overlapping match in `subject`, left to right.
+  // `subject` must be valid UTF-8 (it is not checked again). Lookarounds see only `subject`.
+  void find_all(std::string_view subject, FunctionRef<void(size_t, size_t)> on_match) const;
+
+  // True if the pattern matches somewhere in `subject`.
+  bool search(std::string_view subject) const;
+  // Start of the first match, or npos.
+  size_t find(std::string_view subject, size_t* end = nullptr) const;
+  // True if the pattern matches a prefix of `subject` (an anchored match).
+  bool matches_prefix(std::string_view subject) const;
+
+ private:
+  std::shared_ptr<pcre2_real_code_8> code_;
+};
+
+}  // namespace radix::tokenizer_detail

@@ -1,0 +1,664 @@
+#include "backend/cuda/cuda_backend.h"
+
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/gemm.h"
+#include "backend/cuda/kernels/fill.cuh"
+#include "backend/cuda/kernels/gather_rows.cuh"
+#include "backend/cuda/kernels/qk_norm_rope.cuh"
+#include "backend/cuda/kernels/reference_attention.cuh"
+#include "backend/cuda/kernels/rmsnorm.cuh"
+#include "backend/cuda/kernels/small_linear.cuh"
+#include "backend/cuda/kernels/swiglu.cuh"
+#if defined(RADIX_CUDA_FAST_ATTENTION)
+#include "backend/cuda/attention.cuh"
+#endif
+
+namespace radix {
+namespace {
+
+using cuda::bf16;
+using std::to_string;
+
+// Weights with at most this many rows go through the warp-per-output kernel instead of cuBLASLt
+// (the reranker's two LM-head rows, small classifiers).
+constexpr int64_t kSmallLinearRows = 8;
+
+std::string shape_str(const Tensor& t) {
+  std::string s = "[";  // appended piecewise: GCC 12 warns (-Wrestrict) on "[" + to_string(...)
+  s += to_string(t.rows);
+  s += ", ";
+  s += to_string(t.cols);
+  s += "] ";
+  s += dtype_name(t.dtype);
+  return s;
+}
+
+void require(bool ok, const char* op, const std::string& what) {
+  if (!ok) throw BackendError(std::string("cuda ") + op + ": " + what);
+}
+
+void require_dtype(const char* op, const char* arg, const Tensor& t, DType a) {
+  require(t.dtype == a, op,
+          std::string(arg) + " must be " + dtype_name(a) + ", got " + shape_str(t));
+  require(t.data != nullptr || t.numel() == 0, op, std::string(arg) + " has no data");
+  require(t.row_stride >= t.cols, op, std::string(arg) + " has a row stride below its width");
+}
+
+void require_float(const char* op, const char* arg, const Tensor& t) {
+  require(t.dtype == DType::kF32 || t.dtype == DType::kBF16, op,
+          std::string(arg) + " must be f32 or bf16, got " + shape_str(t));
+  require(t.data != nullptr || t.numel() == 0, op, std::string(arg) + " has no data");
+  require(t.row_stride >= t.cols, op, std::string(arg) + " has a row stride below its width");
+}
+
+void require_index(const char* op, const char* arg, const Tensor& t, int64_t n) {
+  require(t.dtype == DType::kI32 && t.cols == 1, op,
+          std::string(arg) + " must be an i32 column, got " + shape_str(t));
+  require(t.rows >= n, op,
+          std::string(arg) + " has " + to_string(t.rows) + " rows, needs " + to_string(n));
+  require(t.contiguous(), op, std::string(arg) + " must be contiguous");
+}
+
+void require_shape(const char* op, const char* arg, const Tensor& t, int64_t rows, int64_t cols) {
+  require(t.rows == rows && t.cols == cols, op,
+          std::string(arg) + " is " + shape_str(t) + ", expected [" + to_string(rows) + ", " +
+              to_string(cols) + "]");
+}
+
+// A kernel's status as a BackendError naming the op.
+void check_launch(const char* op, cudaError_t status) {
+  if (status != cudaSuccess) {
+    throw BackendError(std::string("cuda ") + op + ": " + cudaGetErrorString(status));
+  }
+}
+
+template <typename T>
+T* ptr(const Tensor& t) {
+  return static_cast<T*>(t.data);
+}
+
+float to_float(const void* p, DType dtype, size_t i) {
+  switch (dtype) {
+    case DType::kF32:
+      return static_cast<const float*>(p)[i];
+    case DType::kBF16:
+      return __bfloat162float(static_cast<const bf16*>(p)[i]);
+    case DType::kF16:
+      return __half2float(static_cast<const __half*>(p)[i]);
+    case DType::kI32:
+      return static_cast<float>(static_cast<const int32_t*>(p)[i]);
+  }
+  return 0.0f;
+}
+
+// Grow-only device scratch (reallocated only when a larger batch arrives).
+class Scratch {
+ public:
+  ~Scratch() {
+    if (p_) cudaFree(p_);
+  }
+  void* get(size_t bytes, int64_t& allocated) {
+    if (bytes > bytes_) {
+      if (p_) {
+        RADIX_CUDA_CHECK(cudaFree(p_));
+        allocated -= static_cast<int64_t>(bytes_);
+      }
+      p_ = nullptr;
+      bytes_ = 0;
+      RADIX_CUDA_CHECK(cudaMalloc(&p_, bytes));
+      bytes_ = bytes;
+      allocated += static_cast<int64_t>(bytes);
+    }
+    return p_;
+  }
+
+ private:
+  void* p_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+enum class OpKind : uint8_t { kGemm, kAttention, kOther };
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device) : device_(device) {
+    RADIX_CUDA_CHECK(cudaSetDevice(device_));
+    RADIX_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    RADIX_CUDA_CHECK(cudaMalloc(&bad_id_, sizeof(int32_t)));
+    RADIX_CUDA_CHECK(cudaMemsetAsync(bad_id_, 0, sizeof(int32_t), stream_));
+    const char* autotune = std::getenv("RADIX_CUDA_GEMM_AUTOTUNE");
+    gemm_ = std::make_unique<cuda::Gemm>(autotune && std::strcmp(autotune, "1") == 0);
+    const char* profile = std::getenv("RADIX_CUDA_PROFILE");
+    profiling_ = profile && std::strcmp(profile, "1") == 0;
+    const char* reference = std::getenv("RADIX_CUDA_REFERENCE_ATTENTION");
+    reference_attention_ = reference && std::strcmp(reference, "1") == 0;
+#if !defined(RADIX_CUDA_FAST_ATTENTION)
+    reference_attention_ = true;
+#endif
+    allocated_ = peak_ = static_cast<int64_t>(size_t{32} << 20);  // the cuBLASLt workspace
+  }
+
+  ~CudaBackend() override {
+    cudaSetDevice(device_);
+    cudaStreamSynchronize(stream_);
+    for (auto& e : pending_) {
+      cudaEventDestroy(e.start);
+      cudaEventDestroy(e.stop);
+    }
+    for (cudaEvent_t e : free_events_) cudaEventDestroy(e);
+    gemm_.reset();
+    if (bad_id_) cudaFree(bad_id_);
+    cudaStreamDestroy(stream_);
+  }
+
+  std::string name() const override { return "cuda:" + to_string(device_); }
+  DType weight_dtype() const override { return DType::kBF16; }
+  DType activation_dtype() const override { return DType::kBF16; }
+  // fp32: 28-36 layers of bf16 residual adds would each round the stream to 8 bits of mantissa;
+  // fp32 keeps the sum exact to the CPU reference's precision for 4 bytes instead of 2 per
+  // element in the two norm kernels of a layer, a few percent of the layer's memory traffic.
+  DType residual_dtype() const override { return DType::kF32; }
+
+  // ---- memory --------------------------------------------------------------------------------
+  Buffer alloc(DType dtype, int64_t rows, int64_t cols) override {
+    require(rows >= 0 && cols >= 0, "alloc",
+            "negative shape [" + to_string(rows) + ", " + to_string(cols) + "]");
+    RADIX_CUDA_CHECK(cudaSetDevice(device_));
+    // At least 256 bytes so that data is never null; cudaMalloc aligns to 256 bytes, which the
+    // 16-byte vector paths and cuBLASLt's fastest kernels want.
+    const size_t bytes = std::max<size_t>(
+        256, static_cast<size_t>(rows) * static_cast<size_t>(cols) * dtype_size(dtype));
+    void* data = nullptr;
+    const cudaError_t err = cudaMalloc(&data, bytes);
+    if (err != cudaSuccess) {
+      cudaGetLastError();  // clear the error so later calls do not see it
+      size_t free_bytes = 0, total_bytes = 0;
+      cudaMemGetInfo(&free_bytes, &total_bytes);
+      throw BackendError("cuda alloc: cannot allocate " + to_string(bytes) + " bytes for " +
+                         shape_str(Tensor{nullptr, dtype, rows, cols, cols}) + " (" +
+                         to_string(free_bytes >> 20) + " MiB free of " +
+                         to_string(total_bytes >> 20) + " MiB): " + cudaGetErrorString(err));
+    }
+    track_alloc(static_cast<int64_t>(bytes));
+    const int device = device_;
+    auto release = [alive = std::weak_ptr<int>(alive_), this, bytes, device](void* p) {
+      cudaSetDevice(device);
+      cudaFree(p);
+      if (alive.lock()) track_alloc(-static_cast<int64_t>(bytes));
+    };
+    return Buffer(Tensor{data, dtype, rows, cols, cols}, std::shared_ptr<void>(data, release));
+  }
+
+  void upload(const Tensor& dst, const void* host, DType host_dtype) override {
+    require(dst.data != nullptr || dst.numel() == 0, "upload", "dst has no data");
+    const bool ints = dst.dtype == DType::kI32 || host_dtype == DType::kI32;
+    require(!ints || dst.dtype == host_dtype, "upload",
+            std::string("cannot copy ") + dtype_name(host_dtype) + " into " + shape_str(dst));
+    require(dst.dtype != DType::kF16, "upload", "the CUDA backend stores no f16 tensors");
+    if (dst.numel() == 0) return;
+    RADIX_CUDA_CHECK(cudaSetDevice(device_));
+    const size_t elem = dtype_size(dst.dtype);
+    const void* src = host;
+    std::vector<unsigned char> staging;
+    if (host_dtype != dst.dtype) {
+      staging.resize(static_cast<size_t>(dst.numel()) * elem);
+      const size_t n = static_cast<size_t>(dst.numel());
+      if (dst.dtype == DType::kBF16) {
+        auto* out = reinterpret_cast<bf16*>(staging.data());
+        for (size_t i = 0; i < n; ++i) out[i] = __float2bfloat16(to_float(host, host_dtype, i));
+      } else {
+        auto* out = reinterpret_cast<float*>(staging.data());
+        for (size_t i = 0; i < n; ++i) out[i] = to_float(host, host_dtype, i);
+      }
+      src = staging.data();
+    }
+    // From pageable memory the copy returns once the source is in the driver's staging buffer,
+    // so `staging` and the caller's array may be reused right after, without a stream sync.
+    RADIX_CUDA_CHECK(cudaMemcpy2DAsync(dst.data, dst.row_stride * elem, src, dst.cols * elem,
+                                       dst.cols * elem, dst.rows, cudaMemcpyHostToDevice, stream_));
+  }
+
+  void download(const Tensor& src, float* host) override {
+    require(src.data != nullptr || src.numel() == 0, "download", "src has no data");
+    if (src.numel() == 0) return;
+    RADIX_CUDA_CHECK(cudaSetDevice(device_));
+    const size_t elem = dtype_size(src.dtype);
+    std::vector<unsigned char> staging(static_cast<size_t>(src.numel()) * elem);
+    RADIX_CUDA_CHECK(cudaMemcpy2DAsync(staging.data(), src.cols * elem, src.data,
+                                       src.row_stride * elem, src.cols * elem, src.rows,
+                                       cudaMemcpyDeviceToHost, stream_));
+    synchronize();
+    for (size_t i = 0; i < static_cast<size_t>(src.numel()); ++i) {
+      host[i] = to_float(staging.data(), src.dtype, i);
+    }
+  }
+
+  void fill_random_normal(const Tensor& dst, uint64_t seed, float std,
+                          uint64_t first_index) override {
+    require_float("fill_random_normal", "dst", dst);
+    RADIX_CUDA_CHECK(cudaSetDevice(device_));
+    if (dst.dtype == DType::kBF16) {
+      check_launch("fill_random_normal",
+                   cuda::fill_random_normal(ptr<bf16>(dst), dst.rows, dst.cols, dst.row_stride,
+                                            seed, std, first_index, stream_));
+    } else {
+      check_launch("fill_random_normal",
+                   cuda::fill_random_normal(ptr<float>(dst), dst.rows, dst.cols, dst.row_stride,
+                                            seed, std, first_index, stream_));
+    }
+  }
+
+  void fill_constant(const Tensor& dst, float value) override {
+    require(dst.data != nullptr || dst.numel() == 0, "fill_constant", "dst has no data");
+    RADIX_CUDA_CHECK(cudaSetDevice(device_));
+    cudaError_t status = cudaErrorInvalidValue;
+    switch (dst.dtype) {
+      case DType::kF32:
+        status = cuda::fill_constant(ptr<float>(dst), dst.rows, dst.cols, dst.row_stride, value,
+                                     stream_);
+        break;
+      case DType::kBF16:
+        status = cuda::fill_constant(ptr<bf16>(dst), dst.rows, dst.cols, dst.row_stride,
+                                     __float2bfloat16(value), stream_);
+        break;
+      case DType::kI32:
+        status = cuda::fill_constant(ptr<int32_t>(dst), dst.rows, dst.cols, dst.row_stride,
+                                     static_cast<int32_t>(value), stream_);
+        break;
+      case DType::kF16:
+        require(false, "fill_constant", "the CUDA backend stores no f16 tensors");
+    }
+    check_launch("fill_constant", status);
+  }
+
+  void synchronize() override {
+    RADIX_CUDA_CHECK(cudaSetDevice(device_));
+    RADIX_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    int32_t bad = 0;
+    RADIX_CUDA_CHECK(cudaMemcpy(&bad, bad_id_, sizeof(bad), cudaMemcpyDeviceToHost));
+    if (bad) {
+      RADIX_CUDA_CHECK(cudaMemset(bad_id_, 0, sizeof(int32_t)));
+      throw BackendError(
+          "cuda embedding: a token id was outside the vocabulary (its row was set to zero)");
+    }
+  }
+
+  // ---- ops -----------------------------------------------------------------------------------
+  void embedding(const Tensor& table, const Tensor& ids, const Tensor& out) override {
+    const char* op = "embedding";
+    require_dtype(op, "table", table, DType::kBF16);
+    require_float(op, "out", out);
+    require_index(op, "ids", ids, out.rows);
+    require_shape(op, "out", out, out.rows, table.cols);
+    Timed timed(this, OpKind::kOther);
+    cudaError_t status;
+    if (out.dtype == DType::kF32) {
+      status = cuda::embedding_gather(ptr<bf16>(table), table.row_stride, table.rows,
+                                      ptr<int32_t>(ids), out.rows, static_cast<int>(out.cols),
+                                      ptr<float>(out), out.row_stride, bad_id_, stream_);
+    } else {
+      status = cuda::embedding_gather(ptr<bf16>(table), table.row_stride, table.rows,
+                                      ptr<int32_t>(ids), out.rows, static_cast<int>(out.cols),
+                                      ptr<bf16>(out), out.row_stride, bad_id_, stream_);
+    }
+    check_launch(op, status);
+  }
+
+  void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override {
+    const char* op = "rms_norm";
+    require_float(op, "x", x);
+    require_float(op, "out", out);
+    require_dtype(op, "weight", weight, DType::kBF16);
+    require_shape(op, "weight", weight, 1, x.cols);
+    require_shape(op, "out", out, x.rows, x.cols);
+    Timed timed(this, OpKind::kOther);
+    check_launch(op, norm(x, nullptr, weight, eps, out));
+  }
+
+  void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& weight, float eps,
+                    const Tensor& normed) override {
+    const char* op = "add_rms_norm";
+    require_float(op, "residual", residual);
+    require_dtype(op, "delta", delta, DType::kBF16);
+    require_float(op, "normed", normed);
+    require_dtype(op, "weight", weight, DType::kBF16);
+    require_shape(op, "delta", delta, residual.rows, residual.cols);
+    require_shape(op, "weight", weight, 1, residual.cols);
+    require_shape(op, "normed", normed, residual.rows, residual.cols);
+    Timed timed(this, OpKind::kOther);
+    check_launch(op, norm(residual, &delta, weight, eps, normed));
+  }
+
+  void linear(const Tensor& x, const Tensor& w, const Tensor& out, bool accumulate) override {
+    const char* op = "linear";
+    require_float(op, "x", x);
+    require_dtype(op, "w", w, DType::kBF16);
+    require_float(op, "out", out);
+    require(w.cols == x.cols, op,
+            "x is " + shape_str(x) + " but w is " + shape_str(w) + " (inner sizes differ)");
+    require_shape(op, "out", out, x.rows, w.rows);
+    if (x.rows == 0 || w.rows == 0) return;
+    if (x.cols == 0) {
+      if (!accumulate) fill_constant(out, 0.0f);
+      return;
+    }
+    require(x.cols <= INT32_MAX, op, "inner size too large");
+    Timed timed(this, OpKind::kGemm);
+    if (w.rows <= kSmallLinearRows || x.dtype == DType::kF32) {
+      const int k = static_cast<int>(x.cols);
+      cudaError_t status;
+      if (x.dtype == DType::kBF16 && out.dtype == DType::kF32) {
+        status = cuda::small_linear(ptr<bf16>(x), x.row_stride, ptr<bf16>(w), w.row_stride,
+                                    ptr<float>(out), out.row_stride, x.rows, w.rows, k, accumulate,
+                                    stream_);
+      } else if (x.dtype == DType::kBF16) {
+        status = cuda::small_linear(ptr<bf16>(x), x.row_stride, ptr<bf16>(w), w.row_stride,
+                                    ptr<bf16>(out), out.row_stride, x.rows, w.rows, k, accumulate,
+                                    stream_);
+      } else if (out.dtype == DType::kF32) {
+        status = cuda::small_linear(ptr<float>(x), x.row_stride, ptr<bf16>(w), w.row_stride,
+                                    ptr<float>(out), out.row_stride, x.rows, w.rows, k, accumulate,
+                                    stream_);
+      } else {
+        status = cuda::small_linear(ptr<float>(x), x.row_stride, ptr<bf16>(w), w.row_stride,
+                                    ptr<bf16>(out), out.row_stride, x.rows, w.rows, k, accumulate,
+                                    stream_);
+      }
+      check_launch(op, status);
+      return;
+    }
+    if (out.dtype == DType::kF32) {
+      gemm_->f32_out(ptr<bf16>(x), x.row_stride, ptr<bf16>(w), w.row_stride, ptr<float>(out),
+                     out.row_stride, x.rows, w.rows, x.cols, accumulate, stream_);
+    } else {
+      gemm_->bf16_out(ptr<bf16>(x), x.row_stride, ptr<bf16>(w), w.row_stride, ptr<bf16>(out),
+                      out.row_stride, x.rows, w.rows, x.cols, accumulate, stream_);
+    }
+  }
+
+  void qk_norm_rope(const Tensor& qkv, const AttentionShape& shape, const Tensor& q_norm,
+                    const Tensor& k_norm, const Tensor& positions, float eps,
+                    float rope_theta) override {
+    const char* op = "qk_norm_rope";
+    check_attention_shape(op, qkv, shape);
+    require_dtype(op, "q_norm", q_norm, DType::kBF16);
+    require_dtype(op, "k_norm", k_norm, DType::kBF16);
+    require_shape(op, "q_norm", q_norm, 1, shape.head_dim);
+    require_shape(op, "k_norm", k_norm, 1, shape.head_dim);
+    require_index(op, "positions", positions, qkv.rows);
+    Timed timed(this, OpKind::kOther);
+    check_launch(
+        op, cuda::qk_norm_rope(ptr<bf16>(qkv), qkv.row_stride, ptr<int32_t>(positions),
+                               ptr<bf16>(q_norm), ptr<bf16>(k_norm), qkv.rows, shape.num_q_heads,
+                               shape.num_kv_heads, shape.head_dim, rope_theta, eps, stream_));
+  }
+
+  void attention(const Tensor& qkv, const AttentionShape& shape, const AttentionMask& mask,
+                 const Tensor& out) override {
+    const char* op = "attention";
+    check_attention_shape(op, qkv, shape);
+    require_dtype(op, "out", out, DType::kBF16);
+    const int64_t d = shape.head_dim;
+    require_shape(op, "out", out, qkv.rows, shape.num_q_heads * d);
+    require(qkv.rows <= INT32_MAX, op, "too many rows");
+    const int n = static_cast<int>(qkv.rows);
+    if (n == 0) return;
+    const bf16* q = ptr<bf16>(qkv);
+    const bf16* k = q + shape.num_q_heads * d;
+    const bf16* v = k + shape.num_kv_heads * d;
+    const bool tree = mask.kind == AttentionMask::Kind::kTree;
+    if (tree) {
+      require_index(op, "subtree_end", mask.subtree_end, n);
+    } else {
+      require(mask.num_seqs >= 0 && mask.max_seqlen >= 0, op, "negative num_seqs or max_seqlen");
+      require_index(op, "cu_seqlens", mask.cu_seqlens, int64_t{mask.num_seqs} + 1);
+    }
+    Timed timed(this, OpKind::kAttention);
+#if defined(RADIX_CUDA_FAST_ATTENTION)
+    if (!reference_attention_ && d == cuda::kAttentionHeadDim) {
+      if (tree) {
+        const size_t bytes = cuda::attention_tree_workspace_bytes(n);
+        void* workspace = tree_workspace_.get(bytes, allocated_);
+        note_peak();
+        check_launch(op, cuda::attention_tree(
+                             q, k, v, ptr<bf16>(out), qkv.row_stride, qkv.row_stride,
+                             out.row_stride, ptr<int32_t>(mask.subtree_end), n, shape.num_q_heads,
+                             shape.num_kv_heads, shape.scale, workspace, bytes, stream_));
+      } else {
+        check_launch(op, cuda::attention_varlen_causal(q, k, v, ptr<bf16>(out), qkv.row_stride,
+                                                       qkv.row_stride, out.row_stride,
+                                                       ptr<int32_t>(mask.cu_seqlens), mask.num_seqs,
+                                                       mask.max_seqlen, n, shape.num_q_heads,
+                                                       shape.num_kv_heads, shape.scale, stream_));
+      }
+      return;
+    }
+#endif
+    // The reference kernel: any head_dim of 64/128/256, both masks as the interval rule.
+    const int32_t* visible_end = ptr<int32_t>(mask.subtree_end);
+    if (!tree) {
+      auto* ends = static_cast<int32_t*>(seq_end_.get(sizeof(int32_t) * n, allocated_));
+      note_peak();
+      check_launch(op, cuda::causal_subtree_end(ptr<int32_t>(mask.cu_seqlens), mask.num_seqs, ends,
+                                                n, stream_));
+      visible_end = ends;
+    }
+    check_launch(
+        op, cuda::reference_attention(q, k, v, ptr<bf16>(out), qkv.row_stride, qkv.row_stride,
+                                      out.row_stride, visible_end, n, shape.num_q_heads,
+                                      shape.num_kv_heads, shape.head_dim, shape.scale, stream_));
+  }
+
+  void swiglu(const Tensor& gate_up, const Tensor& out) override {
+    const char* op = "swiglu";
+    require_dtype(op, "gate_up", gate_up, DType::kBF16);
+    require_dtype(op, "out", out, DType::kBF16);
+    require_shape(op, "gate_up", gate_up, out.rows, 2 * out.cols);
+    if (out.numel() == 0) return;
+    Timed timed(this, OpKind::kOther);
+    check_launch(op, cuda::swiglu(ptr<bf16>(gate_up), gate_up.row_stride, ptr<bf16>(out),
+                                  out.row_stride, out.rows, static_cast<int>(out.cols), stream_));
+  }
+
+  void gather_rows(const Tensor& src, const Tensor& index, const Tensor& out) override {
+    const char* op = "gather_rows";
+    require(src.dtype == out.dtype, op,
+            "src " + shape_str(src) + " and out " + shape_str(out) + " differ in dtype");
+    require(src.cols == out.cols, op,
+            "src " + shape_str(src) + " and out " + shape_str(out) + " differ in columns");
+    require(src.data != nullptr || src.numel() == 0, op, "src has no data");
+    require_index(op, "index", index, out.rows);
+    require(out.cols <= INT32_MAX, op, "too many columns");
+    if (out.numel() == 0) return;
+    Timed timed(this, OpKind::kOther);
+    const int cols = static_cast<int>(out.cols);
+    cudaError_t status;
+    if (dtype_size(src.dtype) == 2) {
+      status = cuda::gather_rows(ptr<bf16>(src), src.row_stride, ptr<int32_t>(index), out.rows,
+                                 cols, ptr<bf16>(out), out.row_stride, stream_);
+    } else {
+      // f32 and i32 rows are both 4-byte copies.
+      status = cuda::gather_rows_f32(ptr<float>(src), src.row_stride, ptr<int32_t>(index), out.rows,
+                                     cols, ptr<float>(out), out.row_stride, stream_);
+    }
+    check_launch(op, status);
+  }
+
+  // ---- profiling -----------------------------------------------------------------------------
+  CudaProfile take_profile() {
+    synchronize();
+    fold_pending();
+    CudaProfile p = profile_;
+    p.timed = profiling_;
+    std::lock_guard<std::mutex> lock(*memory_mutex_);
+    p.peak_bytes = peak_;
+    peak_ = allocated_;
+    profile_ = {};
+    return p;
+  }
+
+ private:
+  // Records events around an op when profiling is on; sets the device in any case, so a worker
+  // thread other than the creating one runs on the right GPU.
+  class Timed {
+   public:
+    Timed(CudaBackend* b, OpKind kind) : b_(b), kind_(kind) {
+      RADIX_CUDA_CHECK(cudaSetDevice(b_->device_));
+      if (b_->profiling_) {
+        start_ = b_->event();
+        RADIX_CUDA_CHECK(cudaEventRecord(start_, b_->stream_));
+      }
+    }
+    ~Timed() {
+      if (!b_->profiling_) return;
+      cudaEvent_t stop = b_->event();
+      cudaEventRecord(stop, b_->stream_);
+      b_->pending_.push_back({kind_, start_, stop});
+      // Bound the events in flight when nobody takes the profile for a long time.
+      if (b_->pending_.size() >= 8192 && cudaStreamSynchronize(b_->stream_) == cudaSuccess) {
+        b_->fold_pending();
+      }
+    }
+    Timed(const Timed&) = delete;
+    Timed& operator=(const Timed&) = delete;
+
+   private:
+    CudaBackend* b_;
+    OpKind kind_;
+    cudaEvent_t start_ = nullptr;
+  };
+
+  // Adds the finished ops' times into profile_ and recycles their events (stream synchronised).
+  void fold_pending() {
+    for (auto& e : pending_) {
+      float ms = 0;
+      if (cudaEventElapsedTime(&ms, e.start, e.stop) != cudaSuccess) ms = 0;  // never throws
+      (e.kind == OpKind::kGemm        ? profile_.gemm_ms
+       : e.kind == OpKind::kAttention ? profile_.attention_ms
+                                      : profile_.other_ms) += ms;
+      ++profile_.ops;
+      free_events_.push_back(e.start);
+      free_events_.push_back(e.stop);
+    }
+    pending_.clear();
+  }
+
+  cudaEvent_t event() {
+    if (!free_events_.empty()) {
+      cudaEvent_t e = free_events_.back();
+      free_events_.pop_back();
+      return e;
+    }
+    cudaEvent_t e;
+    RADIX_CUDA_CHECK(cudaEventCreate(&e));
+    return e;
+  }
+
+  cudaError_t norm(const Tensor& x, const Tensor* delta, const Tensor& weight, float eps,
+                   const Tensor& out) {
+    const bf16* d = delta ? ptr<bf16>(*delta) : nullptr;
+    const int64_t ds = delta ? delta->row_stride : 0;
+    const int h = static_cast<int>(x.cols);
+    const bf16* w = ptr<bf16>(weight);
+    if (x.dtype == DType::kF32) {
+      return out.dtype == DType::kBF16
+                 ? cuda::add_rmsnorm(ptr<float>(x), x.row_stride, d, ds, w, ptr<bf16>(out),
+                                     out.row_stride, x.rows, h, eps, stream_)
+                 : cuda::add_rmsnorm(ptr<float>(x), x.row_stride, d, ds, w, ptr<float>(out),
+                                     out.row_stride, x.rows, h, eps, stream_);
+    }
+    return out.dtype == DType::kBF16
+               ? cuda::add_rmsnorm(ptr<bf16>(x), x.row_stride, d, ds, w, ptr<bf16>(out),
+                                   out.row_stride, x.rows, h, eps, stream_)
+               : cuda::add_rmsnorm(ptr<bf16>(x), x.row_stride, d, ds, w, ptr<float>(out),
+                                   out.row_stride, x.rows, h, eps, stream_);
+  }
+
+  void check_attention_shape(const char* op, const Tensor& qkv, const AttentionShape& shape) {
+    require_dtype(op, "qkv", qkv, DType::kBF16);
+    require(shape.num_q_heads > 0 && shape.num_kv_heads > 0 && shape.head_dim > 0 &&
+                shape.num_q_heads % shape.num_kv_heads == 0,
+            op,
+            "bad head shape: " + to_string(shape.num_q_heads) + " q heads, " +
+                to_string(shape.num_kv_heads) + " kv heads, head_dim " + to_string(shape.head_dim));
+    require(shape.head_dim == 64 || shape.head_dim == 128 || shape.head_dim == 256, op,
+            "head_dim must be 64, 128 or 256 on CUDA, got " + to_string(shape.head_dim));
+    const int64_t width =
+        static_cast<int64_t>(shape.num_q_heads + 2 * shape.num_kv_heads) * shape.head_dim;
+    require(qkv.cols == width, op,
+            "qkv is " + shape_str(qkv) + ", expected " + to_string(width) + " columns");
+  }
+
+  void track_alloc(int64_t bytes) {
+    std::lock_guard<std::mutex> lock(*memory_mutex_);
+    allocated_ += bytes;
+    if (allocated_ > peak_) peak_ = allocated_;
+  }
+  void note_peak() { track_alloc(0); }
+
+  struct PendingOp {
+    OpKind kind;
+    cudaEvent_t start, stop;
+  };
+
+  int device_;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<cuda::Gemm> gemm_;
+  int32_t* bad_id_ = nullptr;
+  bool profiling_ = false;
+  bool reference_attention_ = false;
+  Scratch tree_workspace_, seq_end_;
+  // Buffers may outlive the backend; their deleters update the counters only while it lives.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+  std::shared_ptr<std::mutex> memory_mutex_ = std::make_shared<std::mutex>();
+  int64_t allocated_ = 0, peak_ = 0;
+  CudaProfile profile_;
+  std::vector<PendingOp> pending_;
+  std::vector<cudaEvent_t> free_events_;
+};
+
+int parse_device_index(const std::string& device) {
+  if (device == "cuda") return 0;
+  const std::string digits = device.substr(5);
+  if (digits.empty() || digits.size() > 3 ||
+      digits.find_first_not_of("0123456789") != std::string::npos) {
+    throw std::invalid_argument("bad CUDA device '" + device + "' (expected cuda or cuda:N)");
+  }
+  return std::stoi(digits);
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& options) {
+  const int index = parse_device_index(options.device);
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    throw std::runtime_error("device '" + options.device +
+                             "': no usable CUDA driver or GPU: " + cudaGetErrorString(err));
+  }
+  if (index >= count) {
+    throw std::runtime_error("device '" + options.device + "': only " + to_string(count) +
+                             " CUDA device(s) present");
+  }
+  return std::make_unique<CudaBackend>(index);
+}
+
+std::optional<CudaProfile> take_cuda_profile(Backend& backend) {
+  auto* cuda = dynamic_cast<CudaBackend*>(&backend);
+  if (cuda == nullptr) return std::nullopt;
+  return cuda->take_profile();
+}
+
+}  // namespace radix

@@ -1,0 +1,179 @@
+#include "backend/cuda/gemm.h"
+
+#include <algorithm>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/cuda_check.h"
+
+namespace radix::cuda {
+namespace {
+
+// The largest power of two (up to 256) dividing the address: cuBLASLt's heuristic must not pick
+// kernels that assume more alignment than the buffers have.
+int alignment_of(const void* p) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  int align = 256;
+  while (align > 1 && a % align != 0) align /= 2;
+  return align;
+}
+
+}  // namespace
+
+struct Gemm::Plan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  float beta = 0.0f;
+  ~Plan() {
+    if (desc) cublasLtMatmulDescDestroy(desc);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (c) cublasLtMatrixLayoutDestroy(c);
+  }
+};
+
+size_t Gemm::KeyHash::operator()(const Key& key) const {
+  size_t h = 1469598103934665603ull;
+  for (int64_t v :
+       {key.m, key.n, key.k, key.ldx, key.ldw, key.ldy, int64_t{key.align_x}, int64_t{key.align_w},
+        int64_t{key.align_y}, int64_t{key.f32_out}, int64_t{key.accumulate}}) {
+    h = (h ^ static_cast<size_t>(v)) * 1099511628211ull;
+  }
+  return h;
+}
+
+Gemm::Gemm(bool autotune, size_t workspace_bytes)
+    : workspace_bytes_(workspace_bytes), autotune_(autotune) {
+  RADIX_CUBLAS_CHECK(cublasLtCreate(&handle_));
+  if (workspace_bytes_ > 0) RADIX_CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
+}
+
+Gemm::~Gemm() {
+  plans_.clear();
+  if (workspace_) cudaFree(workspace_);
+  if (handle_) cublasLtDestroy(handle_);
+}
+
+void Gemm::bf16_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, bf16* y, int64_t ldy,
+                    int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream) {
+  if (m == 0) return;
+  run(Key{m, n, k, ldx, ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y), false,
+          accumulate},
+      x, w, y, stream);
+}
+
+void Gemm::f32_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, float* y, int64_t ldy,
+                   int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream) {
+  if (m == 0) return;
+  run(Key{m, n, k, ldx, ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y), true,
+          accumulate},
+      x, w, y, stream);
+}
+
+void Gemm::run(const Key& key, const void* x, const void* w, void* y, cudaStream_t stream) {
+  if (key.m < 0 || key.n <= 0 || key.k <= 0 || key.ldx < key.k || key.ldw < key.k ||
+      key.ldy < key.n) {
+    throw CudaError("Gemm: bad shape m=" + std::to_string(key.m) + " n=" + std::to_string(key.n) +
+                    " k=" + std::to_string(key.k));
+  }
+  Plan& plan = plan_for(key, x, w, y, stream);
+  const float alpha = 1.0f;
+  // Row-major y[M,N] = x[M,K] w[N,K]^T is column-major y^T[N,M] = w^T^T[N,K] x^T[K,M]: A is w
+  // (transposed), B is x, C = D = y.
+  RADIX_CUBLAS_CHECK(cublasLtMatmul(handle_, plan.desc, &alpha, w, plan.a, x, plan.b, &plan.beta, y,
+                                    plan.c, y, plan.c, &plan.algo, workspace_, workspace_bytes_,
+                                    stream));
+}
+
+Gemm::Plan& Gemm::plan_for(const Key& key, const void* x, const void* w, void* y,
+                           cudaStream_t stream) {
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return *it->second;
+
+  auto plan = std::make_unique<Plan>();
+  plan->beta = key.accumulate ? 1.0f : 0.0f;
+  const cudaDataType_t out_type = key.f32_out ? CUDA_R_32F : CUDA_R_16BF;
+  RADIX_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasOperation_t trans_a = CUBLAS_OP_T, trans_b = CUBLAS_OP_N;
+  RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA,
+                                                    &trans_a, sizeof(trans_a)));
+  RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB,
+                                                    &trans_b, sizeof(trans_b)));
+  RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, CUDA_R_16BF, key.k, key.n, key.ldw));
+  RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->b, CUDA_R_16BF, key.k, key.m, key.ldx));
+  RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->c, out_type, key.n, key.m, key.ldy));
+
+  cublasLtMatmulPreference_t pref = nullptr;
+  RADIX_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+  struct PrefGuard {
+    cublasLtMatmulPreference_t p;
+    ~PrefGuard() { cublasLtMatmulPreferenceDestroy(p); }
+  } guard{pref};
+  RADIX_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_, sizeof(workspace_bytes_)));
+  const uint32_t align_a = key.align_w, align_b = key.align_x, align_c = key.align_y;
+  RADIX_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof(align_a)));
+  RADIX_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof(align_b)));
+  RADIX_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_c, sizeof(align_c)));
+  RADIX_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c, sizeof(align_c)));
+
+  constexpr int kCandidates = 8;
+  cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
+  int found = 0;
+  RADIX_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, plan->desc, plan->a, plan->b, plan->c,
+                                                    plan->c, pref, kCandidates, results, &found));
+  if (found == 0) {
+    throw CudaError("cuBLASLt has no algorithm for m=" + std::to_string(key.m) +
+                    " n=" + std::to_string(key.n) + " k=" + std::to_string(key.k));
+  }
+  plan->algo = results[0].algo;
+
+  if (autotune_ && found > 1) {
+    // Time the first candidates on a scratch output, so an accumulating GEMM does not add into
+    // the caller's y more than once.
+    const size_t out_bytes =
+        static_cast<size_t>(key.ldy) * static_cast<size_t>(key.m) * (key.f32_out ? 4 : 2);
+    void* scratch = nullptr;
+    RADIX_CUDA_CHECK(cudaMallocAsync(&scratch, out_bytes, stream));
+    RADIX_CUDA_CHECK(cudaMemsetAsync(scratch, 0, out_bytes, stream));
+    cudaEvent_t start, stop;
+    RADIX_CUDA_CHECK(cudaEventCreate(&start));
+    RADIX_CUDA_CHECK(cudaEventCreate(&stop));
+    const float alpha = 1.0f;
+    float best_ms = std::numeric_limits<float>::infinity();
+    const int tries = std::min(found, 4);
+    for (int i = 0; i < tries; ++i) {
+      if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
+      auto launch = [&] {
+        return cublasLtMatmul(handle_, plan->desc, &alpha, w, plan->a, x, plan->b, &plan->beta,
+                              scratch, plan->c, scratch, plan->c, &results[i].algo, workspace_,
+                              workspace_bytes_, stream);
+      };
+      if (launch() != CUBLAS_STATUS_SUCCESS) continue;  // warm-up; a failing candidate is skipped
+      RADIX_CUDA_CHECK(cudaEventRecord(start, stream));
+      constexpr int kReps = 5;
+      for (int r = 0; r < kReps; ++r) RADIX_CUBLAS_CHECK(launch());
+      RADIX_CUDA_CHECK(cudaEventRecord(stop, stream));
+      RADIX_CUDA_CHECK(cudaEventSynchronize(stop));
+      float ms = 0.0f;
+      RADIX_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+      if (ms < best_ms) {
+        best_ms = ms;
+        plan->algo = results[i].algo;
+      }
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    RADIX_CUDA_CHECK(cudaFreeAsync(scratch, stream));
+  }
+  (void)y;
+  return *plans_.emplace(key, std::move(plan)).first->second;
+}
+
+}  // namespace radix::cuda

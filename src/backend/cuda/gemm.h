@@ -1,0 +1,63 @@
+// bf16 GEMMs through cuBLASLt: y = x @ w^T with fp32 accumulation, the layout of every
+// projection in the model (x row-major [M, K], w row-major [N, K] as checkpoints store it).
+//
+// The matmul descriptors and the algorithm are chosen once per shape and cached: by cuBLASLt's
+// heuristic, or, with autotune on, by timing the heuristic's first candidates on the first call
+// (that call synchronises the stream; later calls never do).
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+
+#include "backend/cuda/kernels/bf16.cuh"
+
+namespace radix::cuda {
+
+class Gemm {
+ public:
+  // Allocates the cuBLASLt workspace (32 MiB, the size NVIDIA recommends for Hopper).
+  explicit Gemm(bool autotune = false, size_t workspace_bytes = size_t{32} << 20);
+  ~Gemm();
+  Gemm(const Gemm&) = delete;
+  Gemm& operator=(const Gemm&) = delete;
+
+  // x: [M, K] bf16, row stride ldx; w: [N, K] bf16, row stride ldw; y: [M, N] bf16, row stride
+  // ldy. y = x @ w^T, or y += x @ w^T when accumulate. M may be 0.
+  void bf16_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, bf16* y, int64_t ldy,
+                int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream);
+
+  // The same with an fp32 output (accumulating into it is the residual add of the o and down
+  // projections done in the GEMM epilogue, into an fp32 residual stream).
+  void f32_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, float* y, int64_t ldy,
+               int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream);
+
+  size_t cached_shapes() const { return plans_.size(); }
+
+ private:
+  struct Key {
+    int64_t m, n, k, ldx, ldw, ldy;
+    int align_x, align_w, align_y;
+    bool f32_out, accumulate;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& key) const;
+  };
+  struct Plan;
+
+  void run(const Key& key, const void* x, const void* w, void* y, cudaStream_t stream);
+  Plan& plan_for(const Key& key, const void* x, const void* w, void* y, cudaStream_t stream);
+
+  cublasLtHandle_t handle_ = nullptr;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+  bool autotune_ = false;
+  std::unordered_map<Key, std::unique_ptr<Plan>, KeyHash> plans_;
+};
+
+}  // namespace radix::cuda

@@ -1,0 +1,107 @@
+#include "backend/cuda/kernels/device_math.cuh"
+#include "backend/cuda/kernels/reference_attention.cuh"
+
+namespace radix::cuda {
+namespace {
+
+template <int kHeadDim>
+__global__ void reference_attention_kernel(const bf16* __restrict__ q, const bf16* __restrict__ k,
+                                           const bf16* __restrict__ v, bf16* __restrict__ out,
+                                           int64_t q_stride, int64_t kv_stride, int64_t out_stride,
+                                           const int32_t* __restrict__ subtree_end, int rows,
+                                           int num_q_heads, int group, float scale) {
+  constexpr int kPer = kHeadDim / 32;
+  const int lane = threadIdx.x & 31;
+  const int64_t task = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (task >= static_cast<int64_t>(rows) * num_q_heads) return;
+  const int row = static_cast<int>(task / num_q_heads);
+  const int head = static_cast<int>(task - static_cast<int64_t>(row) * num_q_heads);
+  const int kv_head = head / group;
+
+  float qv[kPer], acc[kPer];
+  const bf16* qr = q + row * q_stride + head * kHeadDim;
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) {
+    qv[i] = __bfloat162float(qr[lane + 32 * i]);
+    acc[i] = 0.0f;
+  }
+  float running_max = -INFINITY, denom = 0.0f;
+  for (int key = 0; key <= row; ++key) {
+    if (row >= subtree_end[key]) continue;
+    const bf16* kr = k + key * kv_stride + kv_head * kHeadDim;
+    const bf16* vr = v + key * kv_stride + kv_head * kHeadDim;
+    float dot = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) dot += qv[i] * __bfloat162float(kr[lane + 32 * i]);
+    const float logit = detail::warp_sum(dot) * scale;
+    const float new_max = fmaxf(running_max, logit);
+    const float correction = expf(running_max - new_max);
+    const float p = expf(logit - new_max);
+    denom = denom * correction + p;
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+      acc[i] = acc[i] * correction + p * __bfloat162float(vr[lane + 32 * i]);
+    }
+    running_max = new_max;
+  }
+  bf16* o = out + row * out_stride + head * kHeadDim;
+  const float inv = denom > 0.0f ? 1.0f / denom : 0.0f;
+#pragma unroll
+  for (int i = 0; i < kPer; ++i) o[lane + 32 * i] = __float2bfloat16(acc[i] * inv);
+}
+
+__global__ void causal_subtree_end_kernel(const int32_t* __restrict__ cu_seqlens, int num_seqs,
+                                          int32_t* __restrict__ subtree_end) {
+  const int s = blockIdx.x;
+  if (s >= num_seqs) return;
+  const int32_t begin = cu_seqlens[s], end = cu_seqlens[s + 1];
+  for (int32_t t = begin + threadIdx.x; t < end; t += blockDim.x) subtree_end[t] = end;
+}
+
+template <int kHeadDim>
+cudaError_t launch(const bf16* q, const bf16* k, const bf16* v, bf16* out, int64_t q_stride,
+                   int64_t kv_stride, int64_t out_stride, const int32_t* subtree_end, int rows,
+                   int num_q_heads, int num_kv_heads, float scale, cudaStream_t stream) {
+  const int64_t tasks = static_cast<int64_t>(rows) * num_q_heads;
+  constexpr int kWarps = 4;
+  reference_attention_kernel<kHeadDim>
+      <<<static_cast<unsigned>((tasks + kWarps - 1) / kWarps), kWarps * 32, 0, stream>>>(
+          q, k, v, out, q_stride, kv_stride, out_stride, subtree_end, rows, num_q_heads,
+          num_q_heads / num_kv_heads, scale);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+cudaError_t reference_attention(const bf16* q, const bf16* k, const bf16* v, bf16* out,
+                                int64_t q_row_stride, int64_t kv_row_stride, int64_t out_row_stride,
+                                const int32_t* subtree_end, int rows, int num_q_heads,
+                                int num_kv_heads, int head_dim, float scale, cudaStream_t stream) {
+  if (rows < 0 || num_q_heads <= 0 || num_kv_heads <= 0 || num_q_heads % num_kv_heads != 0) {
+    return cudaErrorInvalidValue;
+  }
+  if (rows == 0) return cudaSuccess;
+  switch (head_dim) {
+    case 64:
+      return launch<64>(q, k, v, out, q_row_stride, kv_row_stride, out_row_stride, subtree_end,
+                        rows, num_q_heads, num_kv_heads, scale, stream);
+    case 128:
+      return launch<128>(q, k, v, out, q_row_stride, kv_row_stride, out_row_stride, subtree_end,
+                         rows, num_q_heads, num_kv_heads, scale, stream);
+    case 256:
+      return launch<256>(q, k, v, out, q_row_stride, kv_row_stride, out_row_stride, subtree_end,
+                         rows, num_q_heads, num_kv_heads, scale, stream);
+    default:
+      return cudaErrorInvalidValue;
+  }
+}
+
+cudaError_t causal_subtree_end(const int32_t* cu_seqlens, int num_seqs, int32_t* subtree_end,
+                               int total_rows, cudaStream_t stream) {
+  if (num_seqs < 0 || total_rows < 0) return cudaErrorInvalidValue;
+  if (num_seqs == 0) return cudaSuccess;
+  causal_subtree_end_kernel<<<num_seqs, 128, 0, stream>>>(cu_seqlens, num_seqs, subtree_end);
+  return cudaGetLastError();
+}
+
+}  // namespace radix::cuda

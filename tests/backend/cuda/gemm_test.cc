@@ -1,0 +1,112 @@
+#include "backend/cuda/gemm.h"
+
+#include <cmath>
+
+#include "gpu_test_util.h"
+
+namespace radix::cuda::testing {
+namespace {
+
+struct GemmCase {
+  int m, n, k;
+  int pad;          // extra columns in every row stride
+  int offset;       // element offset of every buffer (breaks 256-byte alignment when nonzero)
+  bool f32_out;     // fp32 output instead of bf16
+  bool accumulate;  // y += x @ w^T
+};
+
+class GemmTest : public ::testing::TestWithParam<GemmCase> {};
+
+TEST_P(GemmTest, MatchesDoubleReference) {
+  RADIX_REQUIRE_GPU();
+  const auto [m, n, k, pad, offset, f32_out, accumulate] = GetParam();
+  const int64_t ldx = k + pad, ldw = k + pad, ldy = n + pad;
+  std::mt19937 rng(m * 3 + n * 5 + k);
+  auto x = random_bf16(offset + m * ldx, rng);
+  auto w = random_bf16(offset + n * ldw, rng, 0.05f);
+  // Initial y (read when accumulating); bf16-exact values so both output types start equal.
+  auto y0_16 = random_bf16(offset + m * ldy, rng);
+  std::vector<float> y0(y0_16.size());
+  for (size_t i = 0; i < y0.size(); ++i) y0[i] = to_float(y0_16[i]);
+  DeviceBuffer<bf16> d_x(x), d_w(w), d_y16(y0_16);
+  DeviceBuffer<float> d_y32(y0);
+  if (!accumulate) d_y16.poison(), d_y32.poison();
+
+  Gemm gemm(/*autotune=*/m == 129);
+  if (f32_out) {
+    gemm.f32_out(d_x.get() + offset, ldx, d_w.get() + offset, ldw, d_y32.get() + offset, ldy, m, n,
+                 k, accumulate, nullptr);
+  } else {
+    gemm.bf16_out(d_x.get() + offset, ldx, d_w.get() + offset, ldw, d_y16.get() + offset, ldy, m, n,
+                  k, accumulate, nullptr);
+  }
+  const auto y16 = d_y16.download();
+  const auto y32 = d_y32.download();
+
+  for (int i = 0; i < m; ++i) {
+    for (int j = 0; j < n; ++j) {
+      double ref = 0, mag = 0;
+      for (int p = 0; p < k; ++p) {
+        const double t =
+            double(to_float(x[offset + i * ldx + p])) * to_float(w[offset + j * ldw + p]);
+        ref += t;
+        mag += std::fabs(t);
+      }
+      const int64_t at = offset + i * ldy + j;
+      if (accumulate) {
+        ref += y0[at];
+        mag += std::fabs(y0[at]);
+      }
+      // fp32 accumulation: error grows with the sum of magnitudes, not the result; a bf16 output
+      // adds one rounding.
+      const float got = f32_out ? y32[at] : to_float(y16[at]);
+      const double tol = (f32_out ? 0.0 : std::fabs(ref) / 128) + 1e-5 * mag + 1e-6;
+      ASSERT_NEAR(got, ref, tol) << i << "," << j;
+    }
+    if (!accumulate) {
+      for (int64_t j = n; j < ldy; ++j) {
+        ASSERT_TRUE(f32_out ? is_poison(y32[offset + i * ldy + j])
+                            : is_poison(y16[offset + i * ldy + j]));
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, GemmTest,
+                         ::testing::Values(GemmCase{1, 256, 1024, 0, 0, false, false},
+                                           GemmCase{127, 384, 256, 0, 0, false, false},
+                                           GemmCase{129, 512, 128, 0, 0, false, false},
+                                           GemmCase{129, 256, 512, 0, 0, true, true},
+                                           GemmCase{1, 128, 384, 0, 0, true, true},
+                                           GemmCase{127, 128, 384, 0, 0, true, false},
+                                           GemmCase{129, 128, 256, 0, 0, false, true},
+                                           GemmCase{64, 72, 40, 8, 0, false, false},
+                                           GemmCase{33, 64, 64, 0, 4, false, false},
+                                           GemmCase{33, 64, 64, 0, 4, true, true},
+                                           GemmCase{300, 1000, 1024, 0, 0, false, false}));
+
+TEST(Gemm, CachesOnePlanPerShape) {
+  RADIX_REQUIRE_GPU();
+  std::mt19937 rng(1);
+  auto x = random_bf16(64 * 128, rng), w = random_bf16(256 * 128, rng);
+  DeviceBuffer<bf16> d_x(x), d_w(w), d_y(64 * 256);
+  Gemm gemm;
+  for (int rep = 0; rep < 3; ++rep) {
+    gemm.bf16_out(d_x.get(), 128, d_w.get(), 128, d_y.get(), 256, 64, 256, 128, false, nullptr);
+    gemm.bf16_out(d_x.get(), 128, d_w.get(), 128, d_y.get(), 256, 32, 256, 128, false, nullptr);
+  }
+  EXPECT_EQ(gemm.cached_shapes(), 2u);
+  // M = 0 is a no-op and caches nothing.
+  gemm.bf16_out(d_x.get(), 128, d_w.get(), 128, d_y.get(), 256, 0, 256, 128, false, nullptr);
+  EXPECT_EQ(gemm.cached_shapes(), 2u);
+}
+
+TEST(Gemm, RejectsBadShapes) {
+  RADIX_REQUIRE_GPU();
+  Gemm gemm;
+  EXPECT_THROW(gemm.bf16_out(nullptr, 8, nullptr, 16, nullptr, 8, 4, 8, 16, false, nullptr),
+               CudaError);
+}
+
+}  // namespace
+}  // namespace radix::cuda::testing

@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
   CLI::App* bench = app.add_subcommand("bench", "Benchmarks that print numbers");
   bench->require_subcommand(1);
   radix::cli::add_bench_fold(*bench);
+  radix::cli::add_bench_tokenize(*bench);
+  radix::cli::add_tokenize(app);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,274 @@
+#include "backend/cpu/cpu_backend.h"
+
+#include <cblas.h>  // openblas_set_num_threads
+#include <omp.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/cpu_kernels.h"
+#include "backend/random_fill.h"
+
+namespace radix {
+namespace {
+
+using std::to_string;
+
+std::string shape_str(const Tensor& t) {
+  return "[" + to_string(t.rows) + ", " + to_string(t.cols) + "] " + dtype_name(t.dtype);
+}
+
+void require(bool ok, const char* op, const std::string& what) {
+  if (!ok) throw BackendError(std::string("cpu ") + op + ": " + what);
+}
+
+void require_f32(const char* op, const char* arg, const Tensor& t) {
+  require(t.dtype == DType::kF32, op, std::string(arg) + " must be f32, got " + shape_str(t));
+  require(t.data != nullptr || t.numel() == 0, op, std::string(arg) + " has no data");
+}
+
+void require_index(const char* op, const char* arg, const Tensor& t, int64_t n) {
+  require(t.dtype == DType::kI32 && t.cols == 1, op,
+          std::string(arg) + " must be an i32 column, got " + shape_str(t));
+  require(t.rows >= n, op,
+          std::string(arg) + " has " + to_string(t.rows) + " rows, needs " + to_string(n));
+  require(t.contiguous(), op, std::string(arg) + " must be contiguous");
+}
+
+void require_shape(const char* op, const char* arg, const Tensor& t, int64_t rows, int64_t cols) {
+  require(t.rows == rows && t.cols == cols, op,
+          std::string(arg) + " is " + shape_str(t) + ", expected [" + to_string(rows) + ", " +
+              to_string(cols) + "]");
+}
+
+const float* f32(const Tensor& t) { return static_cast<const float*>(t.data); }
+float* f32_mut(const Tensor& t) { return static_cast<float*>(t.data); }
+const int32_t* i32(const Tensor& t) { return static_cast<const int32_t*>(t.data); }
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {
+    // One thread pool: OpenMP splits each GEMM and OpenBLAS runs single-threaded inside it (two
+    // pools spinning against each other on few cores cost more than the GEMMs themselves).
+    openblas_set_num_threads(1);
+  }
+
+  std::string name() const override { return "cpu"; }
+  DType weight_dtype() const override { return DType::kF32; }
+  DType activation_dtype() const override { return DType::kF32; }
+  DType residual_dtype() const override { return DType::kF32; }
+
+  Buffer alloc(DType dtype, int64_t rows, int64_t cols) override {
+    require(dtype == DType::kF32 || dtype == DType::kI32, "alloc",
+            std::string("stores f32 and i32 only, asked for ") + dtype_name(dtype));
+    require(rows >= 0 && cols >= 0, "alloc",
+            "negative shape [" + to_string(rows) + ", " + to_string(cols) + "]");
+    const size_t bytes = static_cast<size_t>(rows) * static_cast<size_t>(cols) * 4;
+    // 64-byte aligned rows start for SIMD and BLAS; at least one line so data is never null.
+    const size_t padded = (bytes + 63) / 64 * 64 + 64;
+    void* data = std::aligned_alloc(64, padded);
+    if (data == nullptr) {
+      throw BackendError("cpu alloc: out of memory allocating " + to_string(bytes) + " bytes");
+    }
+    Tensor t{data, dtype, rows, cols, cols};
+    return Buffer(t, std::shared_ptr<void>(data, std::free));
+  }
+
+  void upload(const Tensor& dst, const void* host, DType host_dtype) override {
+    if (dst.dtype == DType::kI32 || host_dtype == DType::kI32) {
+      require(dst.dtype == host_dtype, "upload",
+              std::string("cannot copy ") + dtype_name(host_dtype) + " into " + shape_str(dst));
+    }
+    const size_t elem = dtype_size(host_dtype);
+    const auto* src = static_cast<const unsigned char*>(host);
+    for (int64_t r = 0; r < dst.rows; ++r) {
+      void* out = static_cast<char*>(dst.data) + r * dst.row_stride * 4;
+      const void* in = src + static_cast<size_t>(r) * dst.cols * elem;
+      if (dst.dtype == DType::kI32) {
+        std::memcpy(out, in, static_cast<size_t>(dst.cols) * 4);
+      } else {
+        cpu::convert_to_f32(in, host_dtype, static_cast<float*>(out), dst.cols);
+      }
+    }
+  }
+
+  void download(const Tensor& src, float* host) override {
+    require_f32("download", "src", src);
+    for (int64_t r = 0; r < src.rows; ++r) {
+      std::memcpy(host + r * src.cols, f32(src) + r * src.row_stride,
+                  static_cast<size_t>(src.cols) * 4);
+    }
+  }
+
+  void fill_random_normal(const Tensor& dst, uint64_t seed, float std,
+                          uint64_t first_index) override {
+    require_f32("fill_random_normal", "dst", dst);
+    const int64_t cols = dst.cols;
+#pragma omp parallel for num_threads(threads_) if (dst.numel() > 65536)
+    for (int64_t r = 0; r < dst.rows; ++r) {
+      float* row = f32_mut(dst) + r * dst.row_stride;
+      const uint64_t base = first_index + static_cast<uint64_t>(r * cols);
+      for (int64_t c = 0; c < cols; ++c) row[c] = std * random_normal(seed, base + c);
+    }
+  }
+
+  void fill_constant(const Tensor& dst, float value) override {
+    require_f32("fill_constant", "dst", dst);
+    for (int64_t r = 0; r < dst.rows; ++r) {
+      float* row = f32_mut(dst) + r * dst.row_stride;
+      std::fill(row, row + dst.cols, value);
+    }
+  }
+
+  void synchronize() override {}
+
+  void embedding(const Tensor& table, const Tensor& ids, const Tensor& out) override {
+    require_f32("embedding", "table", table);
+    require_f32("embedding", "out", out);
+    require_index("embedding", "ids", ids, out.rows);
+    require_shape("embedding", "out", out, out.rows, table.cols);
+    for (int64_t r = 0; r < out.rows; ++r) {
+      const int32_t id = i32(ids)[r];
+      require(id >= 0 && id < table.rows, "embedding",
+              "token id " + to_string(id) + " outside the vocabulary [0, " + to_string(table.rows) +
+                  ")");
+    }
+    cpu::gather_rows(table.data, table.row_stride, table.rows, i32(ids), out.data, out.row_stride,
+                     out.rows, out.cols, threads_);
+  }
+
+  void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override {
+    require_f32("rms_norm", "x", x);
+    require_f32("rms_norm", "weight", weight);
+    require_f32("rms_norm", "out", out);
+    require_shape("rms_norm", "weight", weight, 1, x.cols);
+    require_shape("rms_norm", "out", out, x.rows, x.cols);
+    cpu::rms_norm(f32(x), x.row_stride, f32(weight), f32_mut(out), out.row_stride, x.rows, x.cols,
+                  eps, threads_);
+  }
+
+  void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& weight, float eps,
+                    const Tensor& normed) override {
+    require_f32("add_rms_norm", "residual", residual);
+    require_f32("add_rms_norm", "delta", delta);
+    require_f32("add_rms_norm", "weight", weight);
+    require_f32("add_rms_norm", "normed", normed);
+    require_shape("add_rms_norm", "delta", delta, residual.rows, residual.cols);
+    require_shape("add_rms_norm", "weight", weight, 1, residual.cols);
+    require_shape("add_rms_norm", "normed", normed, residual.rows, residual.cols);
+    cpu::add_rms_norm(f32_mut(residual), residual.row_stride, f32(delta), delta.row_stride,
+                      f32(weight), f32_mut(normed), normed.row_stride, residual.rows, residual.cols,
+                      eps, threads_);
+  }
+
+  void linear(const Tensor& x, const Tensor& w, const Tensor& out, bool accumulate) override {
+    require_f32("linear", "x", x);
+    require_f32("linear", "w", w);
+    require_f32("linear", "out", out);
+    require(w.cols == x.cols, "linear",
+            "x is " + shape_str(x) + " but w is " + shape_str(w) + " (inner sizes differ)");
+    require_shape("linear", "out", out, x.rows, w.rows);
+    if (x.rows == 0 || w.rows == 0) return;
+    if (x.cols == 0) {
+      if (!accumulate) fill_constant(out, 0.0f);
+      return;
+    }
+    cpu::linear(f32(x), x.row_stride, f32(w), w.row_stride, f32_mut(out), out.row_stride, x.rows,
+                w.rows, x.cols, accumulate, threads_);
+  }
+
+  void qk_norm_rope(const Tensor& qkv, const AttentionShape& shape, const Tensor& q_norm,
+                    const Tensor& k_norm, const Tensor& positions, float eps,
+                    float rope_theta) override {
+    check_attention_shape("qk_norm_rope", qkv, shape);
+    require_f32("qk_norm_rope", "q_norm", q_norm);
+    require_f32("qk_norm_rope", "k_norm", k_norm);
+    require_shape("qk_norm_rope", "q_norm", q_norm, 1, shape.head_dim);
+    require_shape("qk_norm_rope", "k_norm", k_norm, 1, shape.head_dim);
+    require_index("qk_norm_rope", "positions", positions, qkv.rows);
+    require(shape.head_dim % 2 == 0, "qk_norm_rope",
+            "head_dim must be even, got " + to_string(shape.head_dim));
+    cpu::qk_norm_rope(f32_mut(qkv), qkv.row_stride, qkv.rows, shape.num_q_heads, shape.num_kv_heads,
+                      shape.head_dim, f32(q_norm), f32(k_norm), i32(positions), eps, rope_theta,
+                      threads_);
+  }
+
+  void attention(const Tensor& qkv, const AttentionShape& shape, const AttentionMask& mask,
+                 const Tensor& out) override {
+    check_attention_shape("attention", qkv, shape);
+    require_f32("attention", "out", out);
+    require_shape("attention", "out", out, qkv.rows,
+                  static_cast<int64_t>(shape.num_q_heads) * shape.head_dim);
+    const int64_t n = qkv.rows;
+    const int32_t* visible_end = nullptr;
+    if (mask.kind == AttentionMask::Kind::kTree) {
+      require_index("attention", "subtree_end", mask.subtree_end, n);
+      visible_end = i32(mask.subtree_end);
+      for (int64_t k = 0; k < n; ++k) {
+        require(visible_end[k] > k && visible_end[k] <= n, "attention",
+                "subtree_end[" + to_string(k) + "] = " + to_string(visible_end[k]) +
+                    " is not in (" + to_string(k) + ", " + to_string(n) + "]");
+      }
+    } else {
+      // A varlen causal batch is the interval mask with visible_end = the end of k's sequence.
+      require_index("attention", "cu_seqlens", mask.cu_seqlens, mask.num_seqs + 1);
+      const int32_t* cu = i32(mask.cu_seqlens);
+      require(cu[0] == 0 && cu[mask.num_seqs] == n, "attention",
+              "cu_seqlens must run from 0 to " + to_string(n) + " rows");
+      seq_end_.resize(n);
+      for (int32_t s = 0; s < mask.num_seqs; ++s) {
+        require(cu[s] <= cu[s + 1], "attention", "cu_seqlens decreases at " + to_string(s + 1));
+        for (int32_t r = cu[s]; r < cu[s + 1]; ++r) seq_end_[r] = cu[s + 1];
+      }
+      visible_end = seq_end_.data();
+    }
+    cpu::attention_interval(f32(qkv), qkv.row_stride, n, shape.num_q_heads, shape.num_kv_heads,
+                            shape.head_dim, shape.scale, visible_end, f32_mut(out), out.row_stride,
+                            threads_);
+  }
+
+  void swiglu(const Tensor& gate_up, const Tensor& out) override {
+    require_f32("swiglu", "gate_up", gate_up);
+    require_f32("swiglu", "out", out);
+    require_shape("swiglu", "gate_up", gate_up, out.rows, 2 * out.cols);
+    cpu::swiglu(f32(gate_up), gate_up.row_stride, f32_mut(out), out.row_stride, out.rows, out.cols,
+                threads_);
+  }
+
+  void gather_rows(const Tensor& src, const Tensor& index, const Tensor& out) override {
+    require(src.dtype == out.dtype && dtype_size(src.dtype) == 4, "gather_rows",
+            "src " + shape_str(src) + " and out " + shape_str(out) + " must share a 4-byte dtype");
+    require(src.cols == out.cols, "gather_rows",
+            "src " + shape_str(src) + " and out " + shape_str(out) + " differ in columns");
+    require_index("gather_rows", "index", index, out.rows);
+    cpu::gather_rows(src.data, src.row_stride, src.rows, i32(index), out.data, out.row_stride,
+                     out.rows, out.cols, threads_);
+  }
+
+ private:
+  void check_attention_shape(const char* op, const Tensor& qkv, const AttentionShape& shape) {
+    require_f32(op, "qkv", qkv);
+    require(shape.num_q_heads > 0 && shape.num_kv_heads > 0 && shape.head_dim > 0 &&
+                shape.num_q_heads % shape.num_kv_heads == 0,
+            op,
+            "bad head shape: " + to_string(shape.num_q_heads) + " q heads, " +
+                to_string(shape.num_kv_heads) + " kv heads, head_dim " + to_string(shape.head_dim));
+    const int64_t width =
+        static_cast<int64_t>(shape.num_q_heads + 2 * shape.num_kv_heads) * shape.head_dim;
+    require(qkv.cols == width, op,
+            "qkv is " + shape_str(qkv) + ", expected " + to_string(width) + " columns");
+  }
+
+  int threads_;
+  std::vector<int32_t> seq_end_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) {
+  return std::make_unique<CpuBackend>(threads);
+}
+
+}  // namespace radix

@@ -1,0 +1,58 @@
+#include <string>
+
+#include "backend/backend.h"
+
+namespace radix {
+
+size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+    case DType::kI32:
+      return 4;
+    case DType::kBF16:
+    case DType::kF16:
+      return 2;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+      return "f32";
+    case DType::kBF16:
+      return "bf16";
+    case DType::kF16:
+      return "f16";
+    case DType::kI32:
+      return "i32";
+  }
+  return "?";
+}
+
+Tensor Tensor::row_slice(int64_t begin, int64_t count) const {
+  if (begin < 0 || count < 0 || begin + count > rows) {
+    throw BackendError("row_slice [" + std::to_string(begin) + ", " +
+                       std::to_string(begin + count) + ") out of " + std::to_string(rows) +
+                       " rows");
+  }
+  Tensor view = *this;
+  view.data =
+      static_cast<char*>(data) + begin * row_stride * static_cast<int64_t>(dtype_size(dtype));
+  view.rows = count;
+  return view;
+}
+
+Tensor Tensor::col_slice(int64_t begin, int64_t count) const {
+  if (begin < 0 || count < 0 || begin + count > cols) {
+    throw BackendError("col_slice [" + std::to_string(begin) + ", " +
+                       std::to_string(begin + count) + ") out of " + std::to_string(cols) +
+                       " columns");
+  }
+  Tensor view = *this;
+  view.data = static_cast<char*>(data) + begin * static_cast<int64_t>(dtype_size(dtype));
+  view.cols = count;
+  return view;
+}
+
+}  // namespace radix

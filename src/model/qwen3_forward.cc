@@ -1,0 +1,212 @@
+// The Qwen3 forward, written once over the backend ops (docs/backend.md), on the fold plan's rows.
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "model/heads.h"
+#include "model/model_impl.h"
+
+namespace radix {
+namespace {
+
+using std::to_string;
+
+// Grows `buf` to at least rows x cols (never shrinks: a steady state allocates nothing).
+void ensure(Backend& backend, Buffer& buf, DType dtype, int64_t rows, int64_t cols) {
+  if (!buf.empty() && buf.tensor().rows >= rows && buf.tensor().cols == cols) return;
+  buf = backend.alloc(dtype, std::max<int64_t>(rows, 1), cols);
+}
+
+void validate_batch(const RaggedBatch& batch, const Qwen3Config& c) {
+  if (batch.ids.size() != batch.positions.size()) {
+    throw std::invalid_argument("batch: " + to_string(batch.ids.size()) + " ids but " +
+                                to_string(batch.positions.size()) + " positions");
+  }
+  for (size_t i = 0; i < batch.ids.size(); ++i) {
+    if (batch.ids[i] < 0 || batch.ids[i] >= c.vocab_size) {
+      throw std::invalid_argument("batch: token id " + to_string(batch.ids[i]) + " at index " +
+                                  to_string(i) + " is outside the vocabulary [0, " +
+                                  to_string(c.vocab_size) + ")");
+    }
+    if (batch.positions[i] < 0 || batch.positions[i] >= c.max_position_embeddings) {
+      throw std::invalid_argument("batch: position " + to_string(batch.positions[i]) +
+                                  " at index " + to_string(i) + " is outside [0, " +
+                                  to_string(c.max_position_embeddings) + ")");
+    }
+  }
+}
+
+}  // namespace
+
+void Qwen3Arena::reserve(Backend& b, const Qwen3Config& c, int64_t need_rows, int64_t need_tokens,
+                         int64_t need_seqs, int64_t head_cols) {
+  const DType adt = b.activation_dtype(), res = b.residual_dtype();
+  if (need_rows > rows) {
+    rows = need_rows;
+    ensure(b, residual, res, rows, c.hidden_size);
+    ensure(b, normed, adt, rows, c.hidden_size);
+    ensure(b, qkv, adt, rows, c.qkv_dim());
+    ensure(b, attn, adt, rows, c.q_dim());
+    ensure(b, delta, adt, rows, c.hidden_size);
+    ensure(b, gate_up, adt, rows, 2 * static_cast<int64_t>(c.intermediate_size));
+    ensure(b, act, adt, rows, c.intermediate_size);
+    ensure(b, ids, DType::kI32, rows, 1);
+    ensure(b, positions, DType::kI32, rows, 1);
+    ensure(b, subtree_end, DType::kI32, rows, 1);
+    ensure(b, gather, DType::kI32, rows, 1);
+  }
+  if (need_tokens > tokens) {
+    tokens = need_tokens;
+    ensure(b, scatter, DType::kI32, tokens, 1);
+    // qkv_flat / attn_flat only for the scatter mode: allocated on its first use.
+  }
+  if (need_seqs > seqs || head_out.empty() || head_out.tensor().cols < head_cols) {
+    seqs = std::max(seqs, need_seqs);
+    ensure(b, last_residual, res, seqs, c.hidden_size);
+    ensure(b, last_delta, adt, seqs, c.hidden_size);
+    ensure(b, last_normed, adt, seqs, c.hidden_size);
+    if (head_out.empty() || head_out.tensor().rows < seqs || head_out.tensor().cols < head_cols) {
+      head_out = b.alloc(DType::kF32, seqs, head_cols);  // head logits stay fp32
+    }
+    ensure(b, last_rows, DType::kI32, seqs, 1);
+    ensure(b, cu_seqlens, DType::kI32, seqs + 1, 1);
+  }
+}
+
+ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOptions& options) {
+  const Qwen3Config& c = info.config;
+  Backend& be = *backend;
+  const HeadKind head = options.head.value_or(info.head);
+  validate_batch(batch, c);
+  check_head_options(head, options, c, weights);
+
+  ForwardResult result;
+  result.head = head;
+  result.num_sequences = batch.num_sequences();
+  result.num_tokens = batch.num_tokens();
+  if (result.num_sequences <= 0) {
+    result.dim = head_dim_of(head, options, c);
+    return result;
+  }
+
+  // off: the identity plan (one row per token); scatter and tree: always folded.
+  FoldOptions fold;
+  fold.threshold = options.mode == AttentionMode::kOff ? 0.0 : 1.0;
+  build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens, fold, plan);
+  const int64_t n = plan.num_rows;
+  const int64_t tokens = batch.num_tokens();
+  const int32_t seqs = batch.num_sequences();
+  result.num_rows = n;
+
+  const int64_t head_cols = std::max<int64_t>(2, c.num_labels);
+  arena.reserve(be, c, n, tokens, seqs, head_cols);
+  Qwen3Arena& a = arena;
+
+  // Per-batch index arrays.
+  const Tensor ids = a.ids.tensor().first_rows(n);
+  const Tensor positions = a.positions.tensor().first_rows(n);
+  const Tensor last_rows = a.last_rows.tensor().first_rows(seqs);
+  be.upload(ids, plan.ids.data(), DType::kI32);
+  be.upload(positions, plan.positions.data(), DType::kI32);
+  be.upload(last_rows, plan.last_rows.data(), DType::kI32);
+
+  int32_t max_seqlen = 0;
+  for (int32_t s = 0; s < seqs; ++s) {
+    max_seqlen = std::max(max_seqlen, batch.cu_seqlens[s + 1] - batch.cu_seqlens[s]);
+  }
+  AttentionMask varlen;
+  varlen.kind = AttentionMask::Kind::kVarlenCausal;
+  varlen.num_seqs = seqs;
+  varlen.max_seqlen = max_seqlen;
+  AttentionMask tree;
+  tree.kind = AttentionMask::Kind::kTree;
+  Tensor scatter_index, gather_index, qkv_flat, attn_flat;
+  if (options.mode != AttentionMode::kTree) {
+    varlen.cu_seqlens = a.cu_seqlens.tensor().first_rows(seqs + 1);
+    be.upload(varlen.cu_seqlens, batch.cu_seqlens.data(), DType::kI32);
+  }
+  if (options.mode == AttentionMode::kTree) {
+    tree.subtree_end = a.subtree_end.tensor().first_rows(n);
+    be.upload(tree.subtree_end, plan.subtree_end.data(), DType::kI32);
+  }
+  if (options.mode == AttentionMode::kScatter) {
+    ensure(be, a.qkv_flat, be.activation_dtype(), a.tokens, c.qkv_dim());
+    ensure(be, a.attn_flat, be.activation_dtype(), a.tokens, c.q_dim());
+    scatter_index = a.scatter.tensor().first_rows(tokens);
+    gather_index = a.gather.tensor().first_rows(n);
+    be.upload(scatter_index, plan.scatter.data(), DType::kI32);
+    be.upload(gather_index, plan.gather.data(), DType::kI32);
+    qkv_flat = a.qkv_flat.tensor().first_rows(tokens);
+    attn_flat = a.attn_flat.tensor().first_rows(tokens);
+  }
+
+  const AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, c.head_dim,
+                             1.0f / std::sqrt(static_cast<float>(c.head_dim))};
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const float theta = static_cast<float>(c.rope_theta);
+
+  const Tensor residual = a.residual.tensor().first_rows(n);
+  const Tensor normed = a.normed.tensor().first_rows(n);
+  const Tensor qkv = a.qkv.tensor().first_rows(n);
+  const Tensor attn = a.attn.tensor().first_rows(n);
+  const Tensor delta = a.delta.tensor().first_rows(n);  // o_proj, then down_proj output
+  const Tensor gate_up = a.gate_up.tensor().first_rows(n);
+  const Tensor act = a.act.tensor().first_rows(n);
+
+  be.embedding(weights.embed, ids, residual);
+  be.rms_norm(residual, weights.layers[0].input_norm, eps, normed);
+  for (size_t l = 0; l < weights.layers.size(); ++l) {
+    const Qwen3LayerWeights& w = weights.layers[l];
+    // Attention block.
+    be.linear(normed, w.qkv, qkv);
+    be.qk_norm_rope(qkv, shape, w.q_norm, w.k_norm, positions, eps, theta);
+    switch (options.mode) {
+      case AttentionMode::kOff:
+        be.attention(qkv, shape, varlen, attn);
+        break;
+      case AttentionMode::kScatter:
+        be.gather_rows(qkv, scatter_index, qkv_flat);  // trie rows -> tokens
+        be.attention(qkv_flat, shape, varlen, attn_flat);
+        be.gather_rows(attn_flat, gather_index, attn);  // tokens -> trie rows
+        break;
+      case AttentionMode::kTree:
+        be.attention(qkv, shape, tree, attn);
+        break;
+    }
+    be.linear(attn, w.o, delta);
+    be.add_rms_norm(residual, delta, w.post_norm, eps, normed);
+    // MLP block.
+    be.linear(normed, w.gate_up, gate_up);
+    be.swiglu(gate_up, act);
+    be.linear(act, w.down, delta);
+    if (l + 1 < weights.layers.size()) {
+      be.add_rms_norm(residual, delta, weights.layers[l + 1].input_norm, eps, normed);
+    }
+  }
+
+  // Final norm: on every row if hidden states are asked for, else on the last rows only.
+  const Tensor last_normed = a.last_normed.tensor().first_rows(seqs);
+  if (options.return_hidden_states) {
+    be.add_rms_norm(residual, delta, weights.final_norm, eps, normed);
+    be.gather_rows(normed, last_rows, last_normed);
+    std::vector<float> rows_host(static_cast<size_t>(n) * c.hidden_size);
+    be.download(normed, rows_host.data());
+    result.hidden_states.resize(static_cast<size_t>(tokens) * c.hidden_size);
+    for (int64_t i = 0; i < tokens; ++i) {
+      std::copy_n(rows_host.begin() + plan.scatter[i] * c.hidden_size, c.hidden_size,
+                  result.hidden_states.begin() + i * c.hidden_size);
+    }
+  } else {
+    const Tensor last_residual = a.last_residual.tensor().first_rows(seqs);
+    const Tensor last_delta = a.last_delta.tensor().first_rows(seqs);
+    be.gather_rows(residual, last_rows, last_residual);
+    be.gather_rows(delta, last_rows, last_delta);
+    be.add_rms_norm(last_residual, last_delta, weights.final_norm, eps, last_normed);
+  }
+
+  apply_head(head, options, c, weights, be, last_normed, a.head_out, result);
+  return result;
+}
+
+}  // namespace radix

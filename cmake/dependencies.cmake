@@ -27,3 +27,17 @@ radix_find_library(utf8proc utf8proc.h utf8proc)
 radix_find_library(openblas cblas.h openblas)
 radix_find_library(httplib httplib.h cpp-httplib)
 target_link_libraries(radix::httplib INTERFACE Threads::Threads)
+# Debian builds libcpp-httplib with TLS and compression (the Cflags of its cpp-httplib.pc). Those
+# switches change the layout of its public structs (httplib::Request gains a member), so every
+# includer must see the same ones or handlers read the wrong memory. They need the OpenSSL, zlib
+# and brotli headers; OpenSSL's configuration header sits in the multiarch include folder.
+target_compile_definitions(radix::httplib INTERFACE CPPHTTPLIB_OPENSSL_SUPPORT
+                           CPPHTTPLIB_ZLIB_SUPPORT CPPHTTPLIB_BROTLI_SUPPORT)
+find_path(radix_opensslconf_DIR openssl/opensslconf.h
+          PATH_SUFFIXES x86_64-linux-gnu aarch64-linux-gnu)
+find_path(radix_openssl_DIR openssl/ssl.h)
+if(NOT radix_opensslconf_DIR OR NOT radix_openssl_DIR)
+  message(FATAL_ERROR "radix needs the OpenSSL headers that libcpp-httplib-dev's httplib.h "
+                      "includes; install libssl-dev (scripts/deps.txt)")
+endif()
+target_include_directories(radix::httplib INTERFACE ${radix_openssl_DIR} ${radix_opensslconf_DIR})

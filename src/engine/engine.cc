@@ -1,0 +1,211 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace radix::engine {
+
+using Clock = std::chrono::steady_clock;
+
+struct Engine::Job {
+  std::vector<std::vector<int32_t>> sequences;
+  CancelFlag cancelled;
+  Clock::time_point enqueued;
+  int32_t next = 0;  // first sequence not yet handed to a worker (guarded by Engine::mu_)
+  RequestOutputs outputs;
+  std::atomic<int32_t> pending{0};  // sequences handed out or queued whose outputs are missing
+  std::atomic<bool> finished{false};
+  std::promise<RequestOutputs> promise;
+
+  bool is_cancelled() const { return cancelled && cancelled->load(std::memory_order_relaxed); }
+};
+
+Engine::Engine(std::vector<std::unique_ptr<BatchRunner>> runners, EngineOptions options,
+               BatchObserver on_batch)
+    : runners_(std::move(runners)), options_(options), on_batch_(std::move(on_batch)) {
+  if (runners_.empty()) throw std::invalid_argument("engine: at least one runner is needed");
+  for (const auto& r : runners_) {
+    if (!r) throw std::invalid_argument("engine: null runner");
+  }
+  workers_.reserve(runners_.size());
+  for (size_t w = 0; w < runners_.size(); ++w) workers_.emplace_back([this, w] { worker_loop(w); });
+}
+
+Engine::~Engine() { shutdown(); }
+
+std::future<RequestOutputs> Engine::submit(std::vector<std::vector<int32_t>> sequences,
+                                           CancelFlag cancelled) {
+  for (const auto& s : sequences) {
+    if (s.empty()) throw std::invalid_argument("engine: empty sequence");
+  }
+  auto job = std::make_shared<Job>();
+  std::future<RequestOutputs> future = job->promise.get_future();
+  if (sequences.empty()) {
+    job->promise.set_value({});
+    return future;
+  }
+  const auto n = static_cast<int32_t>(sequences.size());
+  job->sequences = std::move(sequences);
+  job->cancelled = std::move(cancelled);
+  job->outputs.resize(n);
+  job->pending.store(n);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_.load()) {
+      throw EngineError(EngineError::Kind::kShuttingDown, "the server is shutting down");
+    }
+    job->enqueued = Clock::now();
+    queue_.push_back(job);
+    queued_sequences_ += n;
+  }
+  cv_.notify_one();
+  return future;
+}
+
+void Engine::shutdown() {
+  std::call_once(shutdown_once_, [this] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_.store(true);
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  });
+}
+
+size_t Engine::queued_requests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
+int64_t Engine::queued_sequences() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queued_sequences_;
+}
+
+void Engine::finish(Job& job, std::exception_ptr error) {
+  if (job.finished.exchange(true)) return;
+  if (error) {
+    job.promise.set_exception(error);
+  } else {
+    job.promise.set_value(std::move(job.outputs));
+  }
+}
+
+std::vector<Engine::Part> Engine::take_batch_locked() {
+  // A client that went away has its not-yet-batched work dropped here, and so does the rest of a
+  // split request whose earlier part already failed.
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    Job& job = **it;
+    if (job.is_cancelled() || job.finished.load()) {
+      queued_sequences_ -= static_cast<int64_t>(job.sequences.size()) - job.next;
+      finish(job, std::make_exception_ptr(
+                      EngineError(EngineError::Kind::kCancelled, "the client disconnected")));
+      it = queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+
+  // Remaining lengths of the queue's head: the planner never looks past the first request that
+  // pushes the total over the token budget, so neither do we.
+  std::vector<std::vector<int32_t>> lengths;
+  int64_t tokens = 0;
+  const int64_t budget = options_.limits.max_batch_tokens;
+  for (const auto& job : queue_) {
+    std::vector<int32_t>& l = lengths.emplace_back();
+    for (size_t s = job->next; s < job->sequences.size(); ++s) {
+      l.push_back(static_cast<int32_t>(job->sequences[s].size()));
+      tokens += l.back();
+    }
+    if (budget > 0 && tokens > budget) break;
+  }
+  const std::vector<BatchSlice> slices = plan_batch(lengths, options_.limits);
+
+  std::vector<Part> parts;
+  parts.reserve(slices.size());
+  for (const BatchSlice& s : slices) {
+    const std::shared_ptr<Job>& job = queue_[s.request];
+    parts.push_back({job, job->next + s.begin, job->next + s.end});
+    job->next += s.end - s.begin;
+    queued_sequences_ -= s.end - s.begin;
+  }
+  while (!queue_.empty() &&
+         queue_.front()->next == static_cast<int32_t>(queue_.front()->sequences.size())) {
+    queue_.pop_front();
+  }
+  return parts;
+}
+
+void Engine::worker_loop(size_t worker) {
+  BatchRunner& runner = *runners_[worker];
+  RaggedBatch batch;
+  FoldPlan plan;
+  for (;;) {
+    std::vector<Part> parts;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return !queue_.empty() || stopping_.load(); });
+      parts = take_batch_locked();
+      if (parts.empty()) {
+        if (stopping_.load() && queue_.empty()) return;
+        continue;
+      }
+      // More work left: let another worker start on it while this one runs.
+      if (!queue_.empty()) cv_.notify_one();
+    }
+
+    const Clock::time_point start = Clock::now();
+    BatchStats stats;
+    stats.worker = worker;
+    batch.ids.clear();
+    batch.positions.clear();
+    batch.cu_seqlens.assign(1, 0);
+    for (const Part& p : parts) {
+      for (int32_t s = p.begin; s < p.end; ++s) batch.add_sequence(p.job->sequences[s]);
+      stats.max_queue_seconds = std::max(
+          stats.max_queue_seconds, std::chrono::duration<double>(start - p.job->enqueued).count());
+    }
+    stats.sequences = batch.num_sequences();
+    stats.requests = static_cast<int32_t>(parts.size());
+    stats.tokens = batch.num_tokens();
+
+    std::exception_ptr error;
+    std::vector<SequenceOutput> outputs;
+    try {
+      build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens, options_.fold, plan);
+      stats.unique_tokens = plan.num_unique;
+      stats.folded = plan.folded;
+      outputs = runner.run(batch, plan);
+      if (outputs.size() != static_cast<size_t>(batch.num_sequences())) {
+        throw std::runtime_error("runner returned " + std::to_string(outputs.size()) +
+                                 " outputs for " + std::to_string(batch.num_sequences()) +
+                                 " sequences");
+      }
+    } catch (const std::exception& e) {
+      error = std::make_exception_ptr(
+          EngineError(EngineError::Kind::kBackend, std::string("inference failed: ") + e.what()));
+    } catch (...) {
+      error = std::make_exception_ptr(
+          EngineError(EngineError::Kind::kBackend, "inference failed: unknown error"));
+    }
+    stats.failed = error != nullptr;
+    stats.run_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+
+    size_t row = 0;
+    for (Part& p : parts) {
+      Job& job = *p.job;
+      const int32_t n = p.end - p.begin;
+      if (error) {
+        finish(job, error);
+        continue;
+      }
+      for (int32_t s = p.begin; s < p.end; ++s) job.outputs[s] = std::move(outputs[row++]);
+      if (job.pending.fetch_sub(n, std::memory_order_acq_rel) == n) finish(job, nullptr);
+    }
+    parts.clear();  // drop job references before reporting
+    if (on_batch_) on_batch_(stats);
+  }
+}
+
+}  // namespace radix::engine

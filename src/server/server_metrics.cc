@@ -1,0 +1,80 @@
+#include "server/server_metrics.h"
+
+#include <string>
+
+namespace radix::server {
+namespace {
+
+const std::vector<double> kLatencyBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                             0.25,  0.5,    1,     2.5,  5,     10,   30};
+
+}  // namespace
+
+ServerMetrics::ServerMetrics(std::function<double()> queue_depth,
+                             std::function<double()> queued_requests)
+    : requests(registry.counter("radix_requests_total", "HTTP requests by route and status",
+                                {"route", "status"})),
+      request_seconds(registry.histogram("radix_request_duration_seconds",
+                                         "HTTP request latency by route", kLatencyBuckets,
+                                         {"route"})),
+      tokenization_seconds(registry.histogram("radix_tokenization_duration_seconds",
+                                              "Time to tokenize one request", kLatencyBuckets)),
+      batches(registry.counter("radix_batches_total", "Batches run by the engine")),
+      batch_failures(
+          registry.counter("radix_batch_failures_total", "Batches whose forward failed")),
+      tokens(registry.counter("radix_tokens_total", "Tokens in all batches")),
+      unique_tokens(registry.counter("radix_unique_tokens_total",
+                                     "Unique tokens (fold-plan trie nodes) in all batches")),
+      batch_tokens(registry.histogram("radix_batch_tokens", "Tokens per batch",
+                                      MetricsRegistry::powers_of_two(65536))),
+      batch_unique_tokens(registry.histogram("radix_batch_unique_tokens",
+                                             "Unique tokens (trie nodes) per batch",
+                                             MetricsRegistry::powers_of_two(65536))),
+      batch_sequences(registry.histogram("radix_batch_sequences", "Sequences per batch",
+                                         MetricsRegistry::powers_of_two(4096))),
+      batch_requests(registry.histogram("radix_batch_requests", "Client requests per batch",
+                                        MetricsRegistry::powers_of_two(4096))),
+      batch_compression(registry.histogram(
+          "radix_batch_compression_ratio", "Unique tokens / tokens per batch (lower folds more)",
+          {0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0})),
+      batch_seconds(registry.histogram("radix_batch_duration_seconds",
+                                       "Time to fold and run one batch", kLatencyBuckets)),
+      queue_seconds(registry.histogram("radix_queue_duration_seconds",
+                                       "Longest queue wait of a request in each batch",
+                                       kLatencyBuckets)) {
+  registry.gauge("radix_queue_depth", "Sequences waiting in the engine queue",
+                 std::move(queue_depth));
+  registry.gauge("radix_queue_requests", "Requests with sequences waiting in the engine queue",
+                 std::move(queued_requests));
+  registry.gauge("radix_inflight_requests", "Requests holding a concurrency permit",
+                 [this] { return static_cast<double>(inflight.load()); });
+  registry.gauge("radix_compression_ratio", "Unique tokens / tokens over all batches so far",
+                 [this] {
+                   const double t = tokens.value({});
+                   return t > 0 ? unique_tokens.value({}) / t : 1.0;
+                 });
+}
+
+void ServerMetrics::observe_request(const std::string& route, int status, double seconds) {
+  requests.add({route, std::to_string(status)});
+  request_seconds.observe({route}, seconds);
+}
+
+void ServerMetrics::observe_batch(const BatchObservation& b) {
+  batches.add({});
+  if (b.failed) batch_failures.add({});
+  tokens.add({}, static_cast<double>(b.tokens));
+  unique_tokens.add({}, static_cast<double>(b.unique_tokens));
+  batch_tokens.observe({}, static_cast<double>(b.tokens));
+  batch_unique_tokens.observe({}, static_cast<double>(b.unique_tokens));
+  batch_sequences.observe({}, b.sequences);
+  batch_requests.observe({}, b.requests);
+  if (b.tokens > 0) {
+    batch_compression.observe({},
+                              static_cast<double>(b.unique_tokens) / static_cast<double>(b.tokens));
+  }
+  batch_seconds.observe({}, b.run_seconds);
+  queue_seconds.observe({}, b.max_queue_seconds);
+}
+
+}  // namespace radix::server

@@ -13,6 +13,11 @@ int main(int argc, char** argv) {
   radix::cli::add_bench_fold(*bench);
   radix::cli::add_bench_tokenize(*bench);
   radix::cli::add_tokenize(app);
+  radix::cli::add_embed(app);
+  radix::cli::add_rerank(app);
+  radix::cli::add_bench_model(*bench);
+
+  radix::cli::add_serve(app);
 
   try {
     app.parse(argc, argv);

@@ -26,7 +26,7 @@ std::vector<std::string> split(const std::string& text, char sep) {
 Qwen3Config parse_custom_shape(const std::string& text) {
   Qwen3Config c;
   c.head_dim = 128;
-  c.vocab_size = 16384;
+  c.vocab_size = 151669;  // the real vocabulary, so workload ids (< 150000) are valid
   c.rope_theta = 1e6;
   c.rms_norm_eps = 1e-6;
   c.max_position_embeddings = 32768;

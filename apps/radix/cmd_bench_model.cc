@@ -1,0 +1,169 @@
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "core/fold_plan.h"
+#include "model/flops.h"
+#include "model_options.h"
+#include "workloads.h"
+#if defined(RADIX_HAVE_CUDA)
+#include "backend/cuda/cuda_backend.h"
+#endif
+
+namespace radix::cli {
+namespace {
+
+struct ModelBenchArgs {
+  ModelArgs model;
+  std::vector<std::string> workloads = {"syn:B=8,P=64,S=16", "syn:B=8,P=256,S=64"};
+  std::string modes = "off,scatter,tree";
+  int warmup = 2;
+  int repetitions = 5;
+  bool json = false;
+};
+
+std::vector<AttentionMode> parse_modes(const std::string& text) {
+  std::vector<AttentionMode> modes;
+  std::stringstream in(text);
+  std::string name;
+  while (std::getline(in, name, ',')) modes.push_back(parse_attention_mode(name));
+  if (modes.empty()) throw std::invalid_argument("--modes is empty");
+  return modes;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+#if defined(RADIX_HAVE_CUDA)
+// GPU memory peak of the mode's runs and, with RADIX_CUDA_PROFILE=1, the device time per forward
+// by kind of op; host_and_gaps_ms is what the median leaves over (launches, uploads, fold plan,
+// download: time the GPU was not running an op).
+void add_cuda_fields(Model& model, int runs, double median_ms, nlohmann::json& row) {
+  const std::optional<CudaProfile> p = take_cuda_profile(model.backend());
+  if (!p) return;
+  row["gpu_peak_mib"] = static_cast<double>(p->peak_bytes) / (1 << 20);
+  if (!p->timed) return;
+  const double gemm = p->gemm_ms / runs, attention = p->attention_ms / runs,
+               other = p->other_ms / runs;
+  row["gpu_gemm_ms"] = gemm;
+  row["gpu_attention_ms"] = attention;
+  row["gpu_other_ms"] = other;
+  row["host_and_gaps_ms"] = median_ms - gemm - attention - other;
+}
+#endif
+
+void run_bench_model(const ModelBenchArgs& args) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<Model> model = Model::load(args.model.model, load_options(args.model));
+  const double load_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const Qwen3Config& config = model->info().config;
+  std::fprintf(stderr, "radix bench model: %s on %s loaded in %.2f s\n", args.model.model.c_str(),
+               model->backend().name().c_str(), load_s);
+  const std::vector<AttentionMode> modes = parse_modes(args.modes);
+  if (!args.json) {
+    std::printf("%-24s %-8s %8s %8s %10s %10s %9s %9s %9s\n", "workload", "mode", "tokens", "rows",
+                "median_ms", "tok/s", "TFLOP/s", "speedup", "flop_x");
+  }
+  for (const std::string& spec : args.workloads) {
+    const bench::Workload w = bench::parse_workload(spec);
+    const RaggedBatch& batch = w.batch;
+    const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens);
+    const ForwardFlops off_flops = count_forward_flops(config, batch, plan, AttentionMode::kOff);
+    double off_ms = 0;
+    std::vector<nlohmann::json> rows;
+    for (const AttentionMode mode : modes) {
+      ForwardOptions options;
+      options.mode = mode;
+      options.head = HeadKind::kEmbedding;
+      ForwardResult r;
+#if defined(RADIX_HAVE_CUDA)
+      take_cuda_profile(model->backend());  // restart the GPU op times and memory peak
+#endif
+      for (int i = 0; i < args.warmup; ++i) r = model->forward(batch, options);
+      std::vector<double> ms;
+      for (int i = 0; i < args.repetitions; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        r = model->forward(batch, options);  // returns after the results reached the host
+        ms.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count());
+      }
+      const double med = median(ms);
+      if (mode == AttentionMode::kOff) off_ms = med;
+      const ForwardFlops flops = count_forward_flops(config, batch, plan, mode);
+      nlohmann::json row;
+      row["model"] = args.model.model;
+      row["device"] = model->backend().name();
+      row["threads"] = args.model.threads;
+      row["workload"] = w.name;
+      row["mode"] = attention_mode_name(mode);
+      row["tokens"] = batch.num_tokens();
+      row["unique_tokens"] = plan.num_unique;
+      row["rows"] = r.num_rows;
+      row["median_ms"] = med;
+      row["min_ms"] = *std::min_element(ms.begin(), ms.end());
+      row["max_ms"] = *std::max_element(ms.begin(), ms.end());
+      row["repetitions"] = args.repetitions;
+      row["tokens_per_s"] = static_cast<double>(batch.num_tokens()) / (med / 1e3);
+      row["gflop"] = flops.total() / 1e9;
+      row["attention_pairs"] = flops.attention_pairs;
+      row["tflops_effective"] = flops.total() / (med / 1e3) / 1e12;
+      row["flop_ratio_vs_off"] = off_flops.total() / flops.total();
+#if defined(RADIX_HAVE_CUDA)
+      add_cuda_fields(*model, args.warmup + args.repetitions, med, row);
+#endif
+      rows.push_back(row);
+    }
+    for (nlohmann::json& row : rows) {
+      if (off_ms > 0) {
+        row["speedup_vs_off"] = off_ms / row["median_ms"].get<double>();
+      } else {
+        row["speedup_vs_off"] = nullptr;
+      }
+      if (args.json) {
+        std::printf("%s\n", row.dump().c_str());
+      } else {
+        std::printf("%-24s %-8s %8lld %8lld %10.2f %10.0f %9.4f %9s %9.2f\n",
+                    row["workload"].get<std::string>().c_str(),
+                    row["mode"].get<std::string>().c_str(), row["tokens"].get<long long>(),
+                    row["rows"].get<long long>(), row["median_ms"].get<double>(),
+                    row["tokens_per_s"].get<double>(), row["tflops_effective"].get<double>(),
+                    row["speedup_vs_off"].is_null()
+                        ? "-"
+                        : std::to_string(row["speedup_vs_off"].get<double>()).substr(0, 5).c_str(),
+                    row["flop_ratio_vs_off"].get<double>());
+      }
+      std::fflush(stdout);
+    }
+  }
+}
+
+}  // namespace
+
+void add_bench_model(CLI::App& bench) {
+  auto args = std::make_shared<ModelBenchArgs>();
+  CLI::App* cmd = bench.add_subcommand(
+      "model", "Time the model forward per workload and attention mode (BENCHMARKS.md fields)");
+  add_model_options(*cmd, args->model, false);
+  cmd->add_option("--workload", args->workloads, "Workload specs (bench/workloads.h)")
+      ->capture_default_str();
+  cmd->add_option("--modes", args->modes, "Comma-separated attention modes")->capture_default_str();
+  cmd->add_option("--warmup", args->warmup, "Untimed runs per mode")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--repetitions", args->repetitions, "Timed runs per mode (median reported)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", args->json, "One JSON object per workload and mode");
+  cmd->callback([args] { run_bench_model(*args); });
+}
+
+}  // namespace radix::cli

@@ -1,0 +1,51 @@
+// Options shared by the commands that run a model (embed, rerank, bench model).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace radix::cli {
+
+struct ModelArgs {
+  std::string model = "demo";
+  std::string device = "cpu";
+  std::string mode = "tree";
+  int threads = 0;
+};
+
+inline void add_model_options(CLI::App& cmd, ModelArgs& args, bool with_mode = true) {
+  cmd.add_option("--model", args.model,
+                 "A Hugging Face model folder, demo (built in), or random:qwen3-0.6b|4b|8b")
+      ->capture_default_str();
+  cmd.add_option("--device", args.device, "cpu, or cuda / cuda:N in a CUDA build")
+      ->capture_default_str();
+  cmd.add_option("--threads", args.threads, "CPU threads (0: all)")->check(CLI::NonNegativeNumber);
+  if (with_mode) {
+    cmd.add_option("--mode", args.mode, "Attention mode: off, scatter or tree")
+        ->check(CLI::IsMember({"off", "scatter", "tree"}))
+        ->capture_default_str();
+  }
+}
+
+inline LoadOptions load_options(const ModelArgs& args) {
+  LoadOptions options;
+  options.backend.device = args.device;
+  options.backend.threads = args.threads;
+  return options;
+}
+
+// The model's tokenizer: inline JSON (demo), its tokenizer.json, or vocab.json + merges.txt.
+inline Tokenizer load_tokenizer(const ModelInfo& info) {
+  if (!info.tokenizer_json.empty()) return Tokenizer::from_json(info.tokenizer_json);
+  if (!info.tokenizer_path.empty()) return Tokenizer::from_file(info.tokenizer_path);
+  if (info.spec.rfind("random:", 0) == 0) {
+    throw std::runtime_error("model " + info.spec +
+                             " has random weights and no tokenizer; use demo or a model folder");
+  }
+  return Tokenizer::from_directory(info.spec);
+}
+
+}  // namespace radix::cli

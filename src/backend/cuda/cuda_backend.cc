@@ -140,6 +140,8 @@ class CudaBackend final : public Backend {
     gemm_ = std::make_unique<cuda::Gemm>(autotune && std::strcmp(autotune, "1") == 0);
     const char* profile = std::getenv("RADIX_CUDA_PROFILE");
     profiling_ = profile && std::strcmp(profile, "1") == 0;
+    const char* poison = std::getenv("RADIX_CUDA_POISON");
+    poison_ = poison && std::strcmp(poison, "1") == 0;
     const char* reference = std::getenv("RADIX_CUDA_REFERENCE_ATTENTION");
     reference_attention_ = reference && std::strcmp(reference, "1") == 0;
 #if !defined(RADIX_CUDA_FAST_ATTENTION)
@@ -190,6 +192,9 @@ class CudaBackend final : public Backend {
                          to_string(total_bytes >> 20) + " MiB): " + cudaGetErrorString(err));
     }
     track_alloc(static_cast<int64_t>(bytes));
+    // Tests: all-ones bytes are NaN in bf16 and fp32 (and -1 in int32), so a read of memory that
+    // no op wrote shows up in the results.
+    if (poison_) RADIX_CUDA_CHECK(cudaMemsetAsync(data, 0xFF, bytes, stream_));
     const int device = device_;
     auto release = [alive = std::weak_ptr<int>(alive_), this, bytes, device](void* p) {
       cudaSetDevice(device);
@@ -616,6 +621,7 @@ class CudaBackend final : public Backend {
   std::unique_ptr<cuda::Gemm> gemm_;
   int32_t* bad_id_ = nullptr;
   bool profiling_ = false;
+  bool poison_ = false;
   bool reference_attention_ = false;
   Scratch tree_workspace_, seq_end_;
   // Buffers may outlive the backend; their deleters update the counters only while it lives.

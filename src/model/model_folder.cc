@@ -1,5 +1,6 @@
 #include "model/model_folder.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -75,9 +76,16 @@ ModelInfo read_model_folder(const std::string& folder) {
   for (const auto& a : info.config.architectures) {
     if (a.find("ForSequenceClassification") != std::string::npos) classifier = true;
   }
-  info.head = classifier              ? HeadKind::kClassifier
-              : sentence_transformers ? HeadKind::kEmbedding
-                                      : HeadKind::kReranker;
+  // A causal LM without sentence-transformers files is taken for a reranker when its vocabulary
+  // holds the yes/no ids; otherwise the embedding head is the one it can serve.
+  const bool has_yes_no = info.config.vocab_size > std::max(kRerankYesId, kRerankNoId);
+  if (classifier) {
+    info.head = HeadKind::kClassifier;
+  } else if (sentence_transformers || !has_yes_no) {
+    info.head = HeadKind::kEmbedding;
+  } else {
+    info.head = HeadKind::kReranker;
+  }
   if (fs::exists(dir / "tokenizer.json")) info.tokenizer_path = (dir / "tokenizer.json").string();
   return info;
 }

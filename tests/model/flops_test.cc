@@ -1,0 +1,37 @@
+#include "model/flops.h"
+
+#include <gtest/gtest.h>
+
+#include "core/fold_plan.h"
+
+namespace radix {
+namespace {
+
+TEST(Flops, CountsRowsAndVisiblePairsPerMode) {
+  Qwen3Config c = qwen3_preset("qwen3-0.6b");
+  RaggedBatch batch;
+  batch.add_sequence(std::vector<int32_t>{1, 2, 3});
+  batch.add_sequence(std::vector<int32_t>{1, 2, 4});
+  const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens);
+  const int64_t params = c.layer_matmul_params();
+  // 1024 * (2048 + 2 * 1024) + 2048 * 1024 + 3 * 1024 * 3072
+  EXPECT_EQ(params, 1024LL * 4096 + 2048LL * 1024 + 3LL * 1024 * 3072);
+
+  const ForwardFlops off = count_forward_flops(c, batch, plan, AttentionMode::kOff);
+  EXPECT_EQ(off.rows, 6);
+  EXPECT_EQ(off.attention_pairs, 12);  // 1 + 2 + 3 per sequence
+  EXPECT_DOUBLE_EQ(off.matmul, 2.0 * params * 28 * 6);
+  EXPECT_DOUBLE_EQ(off.attention, 4.0 * 128 * 12 * 16 * 28);
+
+  const ForwardFlops scatter = count_forward_flops(c, batch, plan, AttentionMode::kScatter);
+  EXPECT_EQ(scatter.rows, 4);
+  EXPECT_EQ(scatter.attention_pairs, 12);  // attention still runs on the tokens
+
+  const ForwardFlops tree = count_forward_flops(c, batch, plan, AttentionMode::kTree);
+  EXPECT_EQ(tree.rows, 4);
+  EXPECT_EQ(tree.attention_pairs, 1 + 2 + 3 + 3);  // rows 1, 2, 3, 4 at depths 1, 2, 3, 3
+  EXPECT_DOUBLE_EQ(tree.total(), 2.0 * params * 28 * 4 + 4.0 * 128 * 9 * 16 * 28);
+}
+
+}  // namespace
+}  // namespace radix

@@ -59,6 +59,7 @@ void tokenize_jsonl(const Tokenizer& tok, const TokenizeArgs& args) {
   }
   constexpr size_t kBlock = 4096;
   std::vector<std::string> texts, pairs;
+  std::vector<bool> has_pair;
   bool any_pair = false;
   size_t line_no = 0;
   std::string line;
@@ -67,9 +68,8 @@ void tokenize_jsonl(const Tokenizer& tok, const TokenizeArgs& args) {
     std::vector<Encoding> out;
     if (any_pair) {
       for (size_t i = 0; i < texts.size(); ++i) {
-        out.push_back(pairs[i].empty() && texts[i].empty()
-                          ? tok.encode(texts[i], args.add_special_tokens)
-                          : tok.encode_pair(texts[i], pairs[i], args.add_special_tokens));
+        out.push_back(has_pair[i] ? tok.encode_pair(texts[i], pairs[i], args.add_special_tokens)
+                                  : tok.encode(texts[i], args.add_special_tokens));
       }
     } else {
       out = tok.encode_batch(texts, args.add_special_tokens, {}, args.threads);
@@ -82,6 +82,7 @@ void tokenize_jsonl(const Tokenizer& tok, const TokenizeArgs& args) {
     std::fwrite(buf.data(), 1, buf.size(), stdout);
     texts.clear();
     pairs.clear();
+    has_pair.clear();
     any_pair = false;
   };
   while (std::getline(*in, line)) {
@@ -104,8 +105,10 @@ void tokenize_jsonl(const Tokenizer& tok, const TokenizeArgs& args) {
       }
       any_pair = true;
       pairs.push_back(j["text_pair"].get<std::string>());
+      has_pair.push_back(true);
     } else {
       pairs.emplace_back();
+      has_pair.push_back(false);
     }
     if (texts.size() == kBlock) flush();
   }

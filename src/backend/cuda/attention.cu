@@ -1,0 +1,287 @@
+// Host side of the attention kernels (docs/attention.md): argument checks, the tile-shape
+// dispatch and the tree workspace pre-kernel. The kernels: attention_fa2.cuh (mma.sync) and
+// attention_wgmma.cuh (Hopper wgmma); this file is built for sm_90a.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <climits>
+#include <cmath>
+#include <cstdint>
+
+#include "backend/cuda/attention.cuh"
+#include "backend/cuda/attention_fa2.cuh"
+#include "backend/cuda/attention_masks.cuh"
+#include "backend/cuda/attention_params.cuh"
+#include "backend/cuda/attention_tiles.cuh"
+#include "backend/cuda/attention_wgmma.cuh"
+
+namespace radix::cuda {
+namespace attention_detail {
+namespace {
+
+using bf16 = __nv_bfloat16;
+
+#if defined(RADIX_ATTENTION_SM90A)
+constexpr bool kHaveWgmma = true;
+#else
+constexpr bool kHaveWgmma = false;  // the wgmma instructions were compiled as traps
+#endif
+
+constexpr int kMaxGridY = 65535;
+constexpr int kMaxGridZ = 65535;
+
+// tile_minmax[j] = (min, max) of subtree_end over key tile j; one warp per tile.
+__global__ void tile_minmax_kernel(const int32_t* __restrict__ subtree_end, int num_rows,
+                                   int2* __restrict__ tile_minmax, int num_tiles) {
+  const int tile = static_cast<int>((blockIdx.x * blockDim.x + threadIdx.x) / 32);
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  if (tile >= num_tiles) return;
+  int lo = INT_MAX;
+  int hi = INT_MIN;
+  for (int i = lane; i < kMinmaxTile; i += 32) {
+    const int row = tile * kMinmaxTile + i;
+    if (row < num_rows) {
+      const int e = subtree_end[row];
+      lo = min(lo, e);
+      hi = max(hi, e);
+    }
+  }
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) {
+    lo = min(lo, __shfl_xor_sync(0xffffffffu, lo, offset));
+    hi = max(hi, __shfl_xor_sync(0xffffffffu, hi, offset));
+  }
+  if (lane == 0) tile_minmax[tile] = make_int2(lo, hi);
+}
+
+template <class Kernel, class Mask>
+cudaError_t launch(Kernel* kernel, int threads, int shared_bytes, const AttentionParams& p,
+                   const Mask& mask, dim3 grid, cudaStream_t stream) {
+  // Per call rather than cached: the attribute belongs to the current device.
+  const cudaError_t err =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shared_bytes);
+  if (err != cudaSuccess) return err;
+  kernel<<<grid, threads, shared_bytes, stream>>>(p, mask);
+  return cudaGetLastError();
+}
+
+// Masks for a given key-tile size, from the arguments of one call.
+struct VarlenSpec {
+  const int32_t* cu_seqlens;
+  int total_rows;
+  template <int kTileN>
+  VarlenCausalMask<kTileN> make() const {
+    return {cu_seqlens, total_rows};
+  }
+};
+
+struct TreeSpec {
+  const int32_t* subtree_end;
+  const int2* tile_minmax;
+  int num_rows;
+  template <int kTileN>
+  TreeMask<kTileN> make() const {
+    return {subtree_end, tile_minmax, num_rows};
+  }
+};
+
+template <int kWarps, int kMinBlocks, class Spec>
+cudaError_t launch_fa2(const AttentionParams& p, const Spec& spec, int rows, int grid_z,
+                       int num_q_heads, cudaStream_t stream) {
+  const int y = (rows + kWarps * 16 - 1) / (kWarps * 16);
+  if (y > kMaxGridY) return cudaErrorInvalidValue;
+  using Mask = decltype(spec.template make<kFa2TileN>());
+  return launch(attention_fa2_kernel<kWarps, kMinBlocks, Mask>, kWarps * 32,
+                fa2_shared_bytes<kWarps>(), p, spec.template make<kFa2TileN>(),
+                dim3(num_q_heads, y, grid_z), stream);
+}
+
+template <int kWarpgroups, int kTileN, int kMinBlocks, bool kQInRegisters, class Spec>
+cudaError_t launch_wgmma(const AttentionParams& p, const Spec& spec, int rows, int grid_z,
+                         int num_q_heads, cudaStream_t stream) {
+  const int y = (rows + kWarpgroups * 64 - 1) / (kWarpgroups * 64);
+  if (y > kMaxGridY) return cudaErrorInvalidValue;
+  using Mask = decltype(spec.template make<kTileN>());
+  return launch(attention_wgmma_kernel<kWarpgroups, kTileN, kMinBlocks, kQInRegisters, Mask>,
+                kWarpgroups * 128, wgmma_shared_bytes<kWarpgroups, kTileN>(), p,
+                spec.template make<kTileN>(), dim3(num_q_heads, y, grid_z), stream);
+}
+
+// rows: query rows per grid column (the longest sequence, or all rows of the tree).
+template <class Spec>
+cudaError_t launch_tiles(AttentionTiles tiles, const AttentionParams& p, const Spec& spec, int rows,
+                         int grid_z, int num_q_heads, cudaStream_t stream) {
+  switch (tiles) {
+    case AttentionTiles::kFa2Q64:
+      return launch_fa2<4, 2>(p, spec, rows, grid_z, num_q_heads, stream);
+    case AttentionTiles::kFa2Q128:
+      return launch_fa2<8, 1>(p, spec, rows, grid_z, num_q_heads, stream);
+    case AttentionTiles::kWgmmaQ64N64:
+      return launch_wgmma<1, 64, 2, false>(p, spec, rows, grid_z, num_q_heads, stream);
+    case AttentionTiles::kWgmmaQ128N64:
+      return launch_wgmma<2, 64, 1, false>(p, spec, rows, grid_z, num_q_heads, stream);
+    case AttentionTiles::kWgmmaQ128N128:
+      return launch_wgmma<2, 128, 1, false>(p, spec, rows, grid_z, num_q_heads, stream);
+    case AttentionTiles::kWgmmaQ64N64RegQ:
+      return launch_wgmma<1, 64, 2, true>(p, spec, rows, grid_z, num_q_heads, stream);
+    case AttentionTiles::kWgmmaQ128N64RegQ:
+      return launch_wgmma<2, 64, 1, true>(p, spec, rows, grid_z, num_q_heads, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
+
+// Shared argument checks; fills params on success.
+bool check_tensors(const bf16* q, const bf16* k, const bf16* v, bf16* out, int64_t q_row_stride,
+                   int64_t kv_row_stride, int64_t out_row_stride, int num_q_heads, int num_kv_heads,
+                   float scale, AttentionParams& params) {
+  if (q == nullptr || k == nullptr || v == nullptr || out == nullptr) return false;
+  if (!aligned16(q) || !aligned16(k) || !aligned16(v) || !aligned16(out)) return false;
+  if (num_q_heads < 1 || num_kv_heads < 1 || num_q_heads % num_kv_heads != 0) return false;
+  if (q_row_stride % 8 != 0 || kv_row_stride % 8 != 0 || out_row_stride % 8 != 0) return false;
+  if (q_row_stride < int64_t{num_q_heads} * kHeadDim ||
+      kv_row_stride < int64_t{num_kv_heads} * kHeadDim ||
+      out_row_stride < int64_t{num_q_heads} * kHeadDim) {
+    return false;
+  }
+  // The kernel takes the row max before scaling, which needs a positive scale.
+  if (!(scale > 0.f) || !std::isfinite(scale)) return false;
+  params = AttentionParams{q,
+                           k,
+                           v,
+                           out,
+                           q_row_stride,
+                           kv_row_stride,
+                           out_row_stride,
+                           num_q_heads / num_kv_heads,
+                           scale * 1.4426950408889634f};
+  return true;
+}
+
+}  // namespace
+}  // namespace attention_detail
+
+using attention_detail::AttentionParams;
+using attention_detail::kHeadDim;
+using attention_detail::kMinmaxTile;
+
+bool attention_tiles_supported(AttentionTiles tiles) {
+  switch (tiles) {
+    case AttentionTiles::kFa2Q64:
+    case AttentionTiles::kFa2Q128:
+      return true;
+    case AttentionTiles::kWgmmaQ64N64:
+    case AttentionTiles::kWgmmaQ128N64:
+    case AttentionTiles::kWgmmaQ128N128:
+    case AttentionTiles::kWgmmaQ64N64RegQ:
+    case AttentionTiles::kWgmmaQ128N64RegQ:
+      return attention_detail::kHaveWgmma;
+  }
+  return false;
+}
+
+// wgmma with Q in registers was the fastest or within noise of it on every workload and both
+// head counts measured (bench/RESULTS.md, "CUDA attention"); mma.sync where wgmma is not built.
+AttentionTiles attention_default_tiles() {
+  return attention_detail::kHaveWgmma ? AttentionTiles::kWgmmaQ64N64RegQ : AttentionTiles::kFa2Q64;
+}
+
+const char* attention_tiles_name(AttentionTiles tiles) {
+  switch (tiles) {
+    case AttentionTiles::kFa2Q64:
+      return "fa2_q64";
+    case AttentionTiles::kFa2Q128:
+      return "fa2_q128";
+    case AttentionTiles::kWgmmaQ64N64:
+      return "wgmma_q64_n64";
+    case AttentionTiles::kWgmmaQ128N64:
+      return "wgmma_q128_n64";
+    case AttentionTiles::kWgmmaQ128N128:
+      return "wgmma_q128_n128";
+    case AttentionTiles::kWgmmaQ64N64RegQ:
+      return "wgmma_q64_n64_rq";
+    case AttentionTiles::kWgmmaQ128N64RegQ:
+      return "wgmma_q128_n64_rq";
+  }
+  return "unknown";
+}
+
+cudaError_t attention_varlen_causal_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
+                                          const __nv_bfloat16* k, const __nv_bfloat16* v,
+                                          __nv_bfloat16* out, int64_t q_row_stride,
+                                          int64_t kv_row_stride, int64_t out_row_stride,
+                                          const int32_t* cu_seqlens_dev, int num_seqs,
+                                          int max_seqlen, int total_rows, int num_q_heads,
+                                          int num_kv_heads, float scale, cudaStream_t stream) {
+  AttentionParams params;
+  if (!attention_detail::check_tensors(q, k, v, out, q_row_stride, kv_row_stride, out_row_stride,
+                                       num_q_heads, num_kv_heads, scale, params)) {
+    return cudaErrorInvalidValue;
+  }
+  if (cu_seqlens_dev == nullptr || num_seqs < 0 || max_seqlen < 0 || total_rows < 0) {
+    return cudaErrorInvalidValue;
+  }
+  if (num_seqs > attention_detail::kMaxGridZ) return cudaErrorInvalidValue;
+  if (num_seqs == 0 || max_seqlen == 0 || total_rows == 0) return cudaSuccess;
+  const attention_detail::VarlenSpec spec{cu_seqlens_dev, total_rows};
+  return attention_detail::launch_tiles(tiles, params, spec, max_seqlen, num_seqs, num_q_heads,
+                                        stream);
+}
+
+size_t attention_tree_workspace_bytes(int num_rows) {
+  if (num_rows <= 0) return 0;
+  return static_cast<size_t>((num_rows + kMinmaxTile - 1) / kMinmaxTile) * sizeof(int2);
+}
+
+cudaError_t attention_tree_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
+                                 const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* out,
+                                 int64_t q_row_stride, int64_t kv_row_stride,
+                                 int64_t out_row_stride, const int32_t* subtree_end_dev,
+                                 int num_rows, int num_q_heads, int num_kv_heads, float scale,
+                                 void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  AttentionParams params;
+  if (!attention_detail::check_tensors(q, k, v, out, q_row_stride, kv_row_stride, out_row_stride,
+                                       num_q_heads, num_kv_heads, scale, params)) {
+    return cudaErrorInvalidValue;
+  }
+  if (subtree_end_dev == nullptr || num_rows < 0) return cudaErrorInvalidValue;
+  if (num_rows == 0) return cudaSuccess;
+  if (workspace == nullptr || workspace_bytes < attention_tree_workspace_bytes(num_rows) ||
+      reinterpret_cast<uintptr_t>(workspace) % alignof(int2) != 0) {
+    return cudaErrorInvalidValue;
+  }
+  const int num_tiles = (num_rows + kMinmaxTile - 1) / kMinmaxTile;
+  auto* tile_minmax = static_cast<int2*>(workspace);
+  constexpr int kMinmaxThreads = 256;
+  const int blocks = (num_tiles * 32 + kMinmaxThreads - 1) / kMinmaxThreads;
+  attention_detail::tile_minmax_kernel<<<blocks, kMinmaxThreads, 0, stream>>>(
+      subtree_end_dev, num_rows, tile_minmax, num_tiles);
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) return err;
+  const attention_detail::TreeSpec spec{subtree_end_dev, tile_minmax, num_rows};
+  return attention_detail::launch_tiles(tiles, params, spec, num_rows, 1, num_q_heads, stream);
+}
+
+cudaError_t attention_varlen_causal(const __nv_bfloat16* q, const __nv_bfloat16* k,
+                                    const __nv_bfloat16* v, __nv_bfloat16* out,
+                                    int64_t q_row_stride, int64_t kv_row_stride,
+                                    int64_t out_row_stride, const int32_t* cu_seqlens_dev,
+                                    int num_seqs, int max_seqlen, int total_rows, int num_q_heads,
+                                    int num_kv_heads, float scale, cudaStream_t stream) {
+  return attention_varlen_causal_tiles(
+      attention_default_tiles(), q, k, v, out, q_row_stride, kv_row_stride, out_row_stride,
+      cu_seqlens_dev, num_seqs, max_seqlen, total_rows, num_q_heads, num_kv_heads, scale, stream);
+}
+
+cudaError_t attention_tree(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
+                           __nv_bfloat16* out, int64_t q_row_stride, int64_t kv_row_stride,
+                           int64_t out_row_stride, const int32_t* subtree_end_dev, int num_rows,
+                           int num_q_heads, int num_kv_heads, float scale, void* workspace,
+                           size_t workspace_bytes, cudaStream_t stream) {
+  return attention_tree_tiles(attention_default_tiles(), q, k, v, out, q_row_stride, kv_row_stride,
+                              out_row_stride, subtree_end_dev, num_rows, num_q_heads, num_kv_heads,
+                              scale, workspace, workspace_bytes, stream);
+}
+
+}  // namespace radix::cuda

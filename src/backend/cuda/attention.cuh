@@ -1,0 +1,50 @@
+// Prefill attention on the GPU: FlashAttention-2-style kernels (bf16 tensor cores, fp32 online
+// softmax) for head_dim 128 with grouped-query heads, under two masks:
+//  - varlen causal: ragged sequences given by cu_seqlens, each attending causally to itself
+//    (attention modes `off` and `scatter`);
+//  - tree: compact rows of a fold plan in DFS pre-order, row k visible to query row q iff
+//    k <= q < subtree_end[k] (attention mode `tree`).
+// Design and numerics: docs/attention.md.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace radix::cuda {
+
+inline constexpr int kAttentionHeadDim = 128;
+
+// q: [rows, Hq, 128] bf16 at q + r*q_row_stride + h*128; k, v: [rows, Hkv, 128] bf16 likewise with
+// kv_row_stride; out: [rows, Hq, 128] bf16 with out_row_stride. Strides are in elements, so Q/K/V
+// can be read in place from a fused QKV projection ((Hq + 2*Hkv)*128 per row). GQA: q head h reads
+// kv head h / (Hq/Hkv). Pointers must be 16-byte aligned and strides multiples of 8 elements.
+// cu_seqlens_dev: num_seqs + 1 non-decreasing row offsets starting at 0 (device memory);
+// max_seqlen must be >= every sequence length (rows past it would be left unwritten). Rows of a
+// sequence past total_rows are ignored. Returns cudaErrorInvalidValue on bad arguments (nothing is
+// launched), otherwise the launch status.
+cudaError_t attention_varlen_causal(const __nv_bfloat16* q, const __nv_bfloat16* k,
+                                    const __nv_bfloat16* v, __nv_bfloat16* out,
+                                    int64_t q_row_stride, int64_t kv_row_stride,
+                                    int64_t out_row_stride, const int32_t* cu_seqlens_dev,
+                                    int num_seqs, int max_seqlen, int total_rows, int num_q_heads,
+                                    int num_kv_heads, float scale, cudaStream_t stream);
+
+// Bytes of device workspace attention_tree needs for num_rows rows (the per-kv-tile minimum and
+// maximum of subtree_end). 8-byte aligned workspace required.
+size_t attention_tree_workspace_bytes(int num_rows);
+
+// Tree mask over compact rows in DFS pre-order: row k is visible to query q iff
+// k <= q < subtree_end[k] (subtree_end_dev: num_rows entries, device memory). Same tensors and
+// strides as attention_varlen_causal. Tiles of keys that no query of a query tile can see are
+// skipped; tiles every query sees are computed without a mask. Any subtree_end contents are
+// memory-safe; a row that sees nothing (not possible in a valid plan) gets zeros.
+cudaError_t attention_tree(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
+                           __nv_bfloat16* out, int64_t q_row_stride, int64_t kv_row_stride,
+                           int64_t out_row_stride, const int32_t* subtree_end_dev, int num_rows,
+                           int num_q_heads, int num_kv_heads, float scale, void* workspace,
+                           size_t workspace_bytes, cudaStream_t stream);
+
+}  // namespace radix::cuda

@@ -1,0 +1,206 @@
+// The FlashAttention-2-style kernel on mma.sync (sm_80 and later).
+//
+// One block computes one query tile of one head: each warp owns 16 query rows whose Q fragments
+// stay in registers; key/value tiles of kTileN rows stream through double-buffered shared memory
+// with cp.async; S = Q K^T and O += P V run on bf16 tensor cores (mma.sync m16n8k16) with fp32
+// accumulators; the softmax is the online one (attention_softmax.cuh). The mask policy
+// (attention_masks.cuh) decides which key tiles are visited and which need masking.
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "backend/cuda/attention_masks.cuh"
+#include "backend/cuda/attention_params.cuh"
+#include "backend/cuda/attention_ptx.cuh"
+#include "backend/cuda/attention_softmax.cuh"
+
+namespace radix::cuda::attention_detail {
+
+inline constexpr int kFa2TileN = 64;
+inline constexpr int kChunksPerRow = kHeadDim / 8;  // 16-byte chunks in one row of a tile
+
+// Element offset of 16-byte chunk `chunk` of tile row `row`. Rows are 256 bytes, so without the
+// XOR the 8 rows read by one ldmatrix phase would all hit the same four banks.
+__device__ __forceinline__ int fa2_swizzle(int row, int chunk) {
+  return row * kHeadDim + ((chunk ^ (row & 7)) << 3);
+}
+
+// Issues the copy of tile rows [r0, r0 + kRows) of one head into shared memory at
+// layout(row, chunk); rows at or past num_rows are zero-filled (zeros keep masked products
+// finite: 0 * garbage could be NaN).
+template <int kRows, int kThreads, class Layout>
+__device__ __forceinline__ void load_tile(__nv_bfloat16* smem, Layout layout,
+                                          const __nv_bfloat16* head_base, int64_t row_stride,
+                                          int row_base, int r0, int num_rows) {
+  constexpr int kChunks = kRows * kChunksPerRow;
+  static_assert(kChunks % kThreads == 0, "tile chunks must split evenly over the threads");
+#pragma unroll
+  for (int i = 0; i < kChunks / kThreads; ++i) {
+    const int c = static_cast<int>(threadIdx.x) + i * kThreads;
+    const int r = c / kChunksPerRow;
+    const int chunk = c % kChunksPerRow;
+    const bool valid = r0 + r < num_rows;
+    const int64_t row = valid ? static_cast<int64_t>(row_base + r0 + r) : 0;
+    ptx::cp_async_16(ptx::shared_address(smem + layout(r, chunk)),
+                     head_base + row * row_stride + chunk * 8, valid);
+  }
+}
+
+struct Fa2Layout {
+  __device__ int operator()(int row, int chunk) const { return fa2_swizzle(row, chunk); }
+};
+
+template <int kWarps>
+constexpr int fa2_shared_bytes() {
+  // Q tile, then two stages of K and two of V.
+  return (kWarps * 16 + 4 * kFa2TileN) * kHeadDim * static_cast<int>(sizeof(__nv_bfloat16));
+}
+
+template <int kWarps, int kMinBlocks, class Mask>
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
+    attention_fa2_kernel(AttentionParams p, Mask mask) {
+  using bf16 = __nv_bfloat16;
+  constexpr int kTileN = kFa2TileN;
+  constexpr int kBlockM = kWarps * 16;
+  constexpr int kThreads = kWarps * 32;
+  constexpr int kNTiles = kTileN / 8;     // n8 tiles of scores per warp
+  constexpr int kDSteps = kHeadDim / 16;  // k16 steps of Q K^T
+  constexpr int kNSteps = kTileN / 16;    // k16 steps of P V
+
+  const int head = static_cast<int>(blockIdx.x);
+  const int q_tile = static_cast<int>(gridDim.y - 1 - blockIdx.y);  // longest tiles first
+  if (!mask.begin(q_tile, static_cast<int>(blockIdx.z), kBlockM)) return;
+  const int row_base = mask.row_base;
+  const int num_rows = mask.num_rows;
+  const int q0 = mask.q0;
+
+  extern __shared__ __align__(128) unsigned char shared_raw[];
+  bf16* s_q = reinterpret_cast<bf16*>(shared_raw);
+  bf16* s_k = s_q + kBlockM * kHeadDim;
+  bf16* s_v = s_k + 2 * kTileN * kHeadDim;
+
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  const bf16* q_head = p.q + static_cast<int64_t>(head) * kHeadDim;
+  const bf16* k_head = p.k + static_cast<int64_t>(head / p.group) * kHeadDim;
+  const bf16* v_head = p.v + static_cast<int64_t>(head / p.group) * kHeadDim;
+  const Fa2Layout layout;
+
+  load_tile<kBlockM, kThreads>(s_q, layout, q_head, p.q_row_stride, row_base, q0, num_rows);
+  ptx::cp_async_commit();
+  int tile = mask.next();
+  if (tile >= 0) {
+    const int kv0 = (tile >> 1) * kTileN;
+    load_tile<kTileN, kThreads>(s_k, layout, k_head, p.kv_row_stride, row_base, kv0, num_rows);
+    load_tile<kTileN, kThreads>(s_v, layout, v_head, p.kv_row_stride, row_base, kv0, num_rows);
+  }
+  ptx::cp_async_commit();
+  ptx::cp_async_wait<1>();  // the Q tile
+  __syncthreads();
+
+  // Per-lane row/chunk of the ldmatrix addresses: A operands and transposed V take matrices in
+  // the order (rows 0-7, k lo), (rows 8-15, k lo), (rows 0-7, k hi), (rows 8-15, k hi); K, read
+  // as the transposed B operand, in the order (n 0-7, k lo), (n 0-7, k hi), (n 8-15, ...).
+  const int a_row = (lane & 7) + (((lane >> 3) & 1) << 3);
+  const int a_chunk = lane >> 4;
+  const int b_row = (lane & 7) + ((lane >> 4) << 3);
+  const int b_chunk = (lane >> 3) & 1;
+
+  uint32_t q_frag[kDSteps][4];
+#pragma unroll
+  for (int ks = 0; ks < kDSteps; ++ks) {
+    ptx::ldmatrix_x4(q_frag[ks],
+                     ptx::shared_address(s_q + fa2_swizzle(warp * 16 + a_row, 2 * ks + a_chunk)));
+  }
+
+  float o[kOutTiles][4];
+#pragma unroll
+  for (int d = 0; d < kOutTiles; ++d) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f;
+  float row_max[2] = {-INFINITY, -INFINITY};
+  float row_sum[2] = {0.f, 0.f};
+  const int qa = q0 + warp * 16 + (lane >> 2);  // this thread's two query rows
+  const int qb = qa + 8;
+
+  for (int stage = 0; tile >= 0; stage ^= 1) {
+    const int next = mask.next();
+    if (next >= 0) {
+      const int kv0 = (next >> 1) * kTileN;
+      load_tile<kTileN, kThreads>(s_k + (stage ^ 1) * kTileN * kHeadDim, layout, k_head,
+                                  p.kv_row_stride, row_base, kv0, num_rows);
+      load_tile<kTileN, kThreads>(s_v + (stage ^ 1) * kTileN * kHeadDim, layout, v_head,
+                                  p.kv_row_stride, row_base, kv0, num_rows);
+    }
+    ptx::cp_async_commit();
+    ptx::cp_async_wait<1>();  // this tile's K and V
+    __syncthreads();
+
+    const bf16* k_tile = s_k + stage * kTileN * kHeadDim;
+    const bf16* v_tile = s_v + stage * kTileN * kHeadDim;
+
+    float s[kNTiles][4];
+#pragma unroll
+    for (int n = 0; n < kNTiles; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+    for (int ks = 0; ks < kDSteps; ++ks) {
+#pragma unroll
+      for (int np = 0; np < kNTiles / 2; ++np) {
+        uint32_t b[4];
+        ptx::ldmatrix_x4(
+            b, ptx::shared_address(k_tile + fa2_swizzle(np * 16 + b_row, 2 * ks + b_chunk)));
+        ptx::mma_bf16_16816(s[2 * np], q_frag[ks], b[0], b[1]);
+        ptx::mma_bf16_16816(s[2 * np + 1], q_frag[ks], b[2], b[3]);
+      }
+    }
+
+    if ((tile & 1) == 0) mask.apply(s, (tile >> 1) * kTileN, qa, qb, lane);
+    online_softmax<kTileN>(s, o, row_max, row_sum, p.scale_log2);
+
+#pragma unroll
+    for (int ks = 0; ks < kNSteps; ++ks) {
+      uint32_t pa[4];
+      probabilities_fragment<kTileN>(s, ks, pa);
+#pragma unroll
+      for (int dp = 0; dp < kOutTiles / 2; ++dp) {
+        uint32_t b[4];
+        ptx::ldmatrix_x4_trans(
+            b, ptx::shared_address(v_tile + fa2_swizzle(ks * 16 + a_row, 2 * dp + a_chunk)));
+        ptx::mma_bf16_16816(o[2 * dp], pa, b[0], b[1]);
+        ptx::mma_bf16_16816(o[2 * dp + 1], pa, b[2], b[3]);
+      }
+    }
+    __syncthreads();  // every warp is done with this stage before it is refilled
+    tile = next;
+  }
+  ptx::cp_async_wait<0>();
+
+  // Normalise, stage the warp's 16 rows in its own rows of the Q tile (no other warp reads
+  // them), then write 16-byte chunks with whole rows per quarter-warp.
+  float inv[2];
+  finish_row_sums(row_sum, inv);
+  const int ra = warp * 16 + (lane >> 2);
+#pragma unroll
+  for (int d = 0; d < kOutTiles; ++d) {
+    *reinterpret_cast<uint32_t*>(s_q + fa2_swizzle(ra, d) + (lane & 3) * 2) =
+        ptx::pack_bf16x2(o[d][0] * inv[0], o[d][1] * inv[0]);
+    *reinterpret_cast<uint32_t*>(s_q + fa2_swizzle(ra + 8, d) + (lane & 3) * 2) =
+        ptx::pack_bf16x2(o[d][2] * inv[1], o[d][3] * inv[1]);
+  }
+  __syncwarp();
+  bf16* out_head = p.out + static_cast<int64_t>(head) * kHeadDim;
+#pragma unroll
+  for (int i = 0; i < 16 * kChunksPerRow / 32; ++i) {
+    const int c = i * 32 + lane;
+    const int r = warp * 16 + c / kChunksPerRow;
+    const int chunk = c % kChunksPerRow;
+    if (q0 + r < num_rows) {
+      const uint4 value = *reinterpret_cast<const uint4*>(s_q + fa2_swizzle(r, chunk));
+      *reinterpret_cast<uint4*>(
+          out_head + static_cast<int64_t>(row_base + q0 + r) * p.out_row_stride + chunk * 8) =
+          value;
+    }
+  }
+}
+
+}  // namespace radix::cuda::attention_detail

@@ -1,0 +1,78 @@
+// The online softmax step shared by the attention kernels, on the per-thread fragments of one
+// warp's 16 query rows: the scores of one key tile (ScoreTile) and the 16 x 128 output
+// accumulator o[d][e] (row (lane / 4) + 8 * (e / 2), column d * 8 + (lane % 4) * 2 + e % 2).
+// Each row's values are spread over the four lanes of a quad, so row reductions are two shuffles.
+#pragma once
+
+#include <cmath>
+
+#include "backend/cuda/attention_masks.cuh"
+#include "backend/cuda/attention_ptx.cuh"
+
+namespace radix::cuda::attention_detail {
+
+inline constexpr int kOutTiles = kHeadDim / 8;  // n8 tiles of a 16 x 128 output fragment
+
+// Turns the raw scores s into unnormalised probabilities 2^(s * scale_log2 - max) and rescales o
+// and the running sums by 2^(old max - new max). row_max is in scaled base-2 units; row_sum is
+// this thread's share of the denominator (summed over the quad at the end).
+template <int kTileN>
+__device__ __forceinline__ void online_softmax(ScoreTile<kTileN>& s, float (&o)[kOutTiles][4],
+                                               float (&row_max)[2], float (&row_sum)[2],
+                                               float scale_log2) {
+  float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int n = 0; n < kTileN / 8; ++n) {
+    tile_max[0] = fmaxf(tile_max[0], fmaxf(s[n][0], s[n][1]));
+    tile_max[1] = fmaxf(tile_max[1], fmaxf(s[n][2], s[n][3]));
+  }
+  float base[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+    tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+    const float new_max = fmaxf(row_max[r], tile_max[r] * scale_log2);
+    // A row with nothing visible yet keeps max -inf; subtracting 0 then keeps every term 0.
+    base[r] = new_max == -INFINITY ? 0.f : new_max;
+    const float alpha = ptx::exp2_approx(row_max[r] - base[r]);
+    row_max[r] = new_max;
+    row_sum[r] *= alpha;
+#pragma unroll
+    for (int d = 0; d < kOutTiles; ++d) {
+      o[d][2 * r] *= alpha;
+      o[d][2 * r + 1] *= alpha;
+    }
+  }
+#pragma unroll
+  for (int n = 0; n < kTileN / 8; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      s[n][e] = ptx::exp2_approx(fmaf(s[n][e], scale_log2, -base[e >> 1]));
+    }
+    row_sum[0] += s[n][0] + s[n][1];
+    row_sum[1] += s[n][2] + s[n][3];
+  }
+}
+
+// The probabilities of k16 step ks as the A fragment of a 16x16 product: the accumulators of two
+// adjacent n8 tiles are exactly that fragment, so P never leaves registers.
+template <int kTileN>
+__device__ __forceinline__ void probabilities_fragment(const ScoreTile<kTileN>& s, int ks,
+                                                       uint32_t (&a)[4]) {
+  a[0] = ptx::pack_bf16x2(s[2 * ks][0], s[2 * ks][1]);
+  a[1] = ptx::pack_bf16x2(s[2 * ks][2], s[2 * ks][3]);
+  a[2] = ptx::pack_bf16x2(s[2 * ks + 1][0], s[2 * ks + 1][1]);
+  a[3] = ptx::pack_bf16x2(s[2 * ks + 1][2], s[2 * ks + 1][3]);
+}
+
+// 1 / (sum over the quad), or 0 for a row that saw nothing.
+__device__ __forceinline__ void finish_row_sums(float (&row_sum)[2], float (&inv)[2]) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 1);
+    row_sum[r] += __shfl_xor_sync(0xffffffffu, row_sum[r], 2);
+    inv[r] = row_sum[r] > 0.f ? 1.f / row_sum[r] : 0.f;
+  }
+}
+
+}  // namespace radix::cuda::attention_detail

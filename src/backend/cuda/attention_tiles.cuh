@@ -1,0 +1,54 @@
+// Tile shapes of the attention kernels, exposed so that tests cover each one and the benchmark
+// can compare them. attention.cuh's functions use kAttentionDefaultTiles.
+#pragma once
+
+#include "backend/cuda/attention.cuh"
+
+namespace radix::cuda {
+
+enum class AttentionTiles {
+  // mma.sync (FlashAttention-2 structure), 64 key rows per step.
+  kFa2Q64 = 0,   // 4 warps, 64 query rows, 80 KB shared memory, 2 blocks per SM
+  kFa2Q128 = 1,  // 8 warps, 128 query rows, 96 KB, 1 block per SM
+  // Hopper wgmma (sm_90a), one warpgroup per 64 query rows.
+  kWgmmaQ64N64 = 2,    // 1 warpgroup, 64 key rows per step, 81 KB, 2 blocks per SM
+  kWgmmaQ128N64 = 3,   // 2 warpgroups, 64 key rows, 97 KB, 1 block per SM
+  kWgmmaQ128N128 = 4,  // 2 warpgroups, 128 key rows, 161 KB, 1 block per SM
+  // As kWgmmaQ64N64 / kWgmmaQ128N64, with Q held in registers for Q K^T.
+  kWgmmaQ64N64RegQ = 5,
+  kWgmmaQ128N64RegQ = 6,
+};
+
+// The shape attention_varlen_causal and attention_tree use: the fastest in
+// bench/attention_bench.cc on the H100 (bench/RESULTS.md, "CUDA attention") among those this
+// build supports.
+AttentionTiles attention_default_tiles();
+
+// False for the wgmma shapes when attention.cu was built without sm_90a (RADIX_ATTENTION_SM90A);
+// the *_tiles functions then return cudaErrorNotSupported for them.
+bool attention_tiles_supported(AttentionTiles tiles);
+
+inline constexpr AttentionTiles kAttentionAllTiles[] = {
+    AttentionTiles::kFa2Q64,          AttentionTiles::kFa2Q128,
+    AttentionTiles::kWgmmaQ64N64,     AttentionTiles::kWgmmaQ128N64,
+    AttentionTiles::kWgmmaQ128N128,   AttentionTiles::kWgmmaQ64N64RegQ,
+    AttentionTiles::kWgmmaQ128N64RegQ};
+
+const char* attention_tiles_name(AttentionTiles tiles);
+
+cudaError_t attention_varlen_causal_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
+                                          const __nv_bfloat16* k, const __nv_bfloat16* v,
+                                          __nv_bfloat16* out, int64_t q_row_stride,
+                                          int64_t kv_row_stride, int64_t out_row_stride,
+                                          const int32_t* cu_seqlens_dev, int num_seqs,
+                                          int max_seqlen, int total_rows, int num_q_heads,
+                                          int num_kv_heads, float scale, cudaStream_t stream);
+
+cudaError_t attention_tree_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
+                                 const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* out,
+                                 int64_t q_row_stride, int64_t kv_row_stride,
+                                 int64_t out_row_stride, const int32_t* subtree_end_dev,
+                                 int num_rows, int num_q_heads, int num_kv_heads, float scale,
+                                 void* workspace, size_t workspace_bytes, cudaStream_t stream);
+
+}  // namespace radix::cuda

@@ -1,0 +1,516 @@
+// The attention kernels (src/backend/cuda/attention.cu) against a CPU fp32 reference on the same
+// bf16 inputs, for both masks, every tile shape and GQA ratios 1, 2 and 4, plus the invariances
+// the engine relies on: tree attention on the fold plan equals varlen causal attention on the flat
+// batch, and on the identity plan the two kernels agree row for row.
+//
+// Tolerance: per (row, head), ||out - ref||_2 <= 1e-2 * ||ref||_2. The kernels round P to bf16
+// before P V (relative 2^-9 per weight, averaging out over keys) and round the output to bf16
+// (2^-9 relative); both together stay near 3e-3, and 1e-2 leaves room for that while a wrongly
+// masked key of any real weight moves a row by far more (the scores here have a standard deviation
+// near 3, so softmax weights are peaked, not uniform).
+#include "backend/cuda/attention.cuh"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <ostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/attention_tiles.cuh"
+#include "core/fold_plan.h"
+#include "core/ragged_batch.h"
+#include "gpu_test_util.h"
+
+namespace radix::cuda {
+// Readable parameters in test listings (found by argument-dependent lookup).
+void PrintTo(AttentionTiles tiles, std::ostream* os) { *os << attention_tiles_name(tiles); }
+}  // namespace radix::cuda
+
+namespace radix::cuda::testing {
+namespace {
+
+constexpr int kD = kAttentionHeadDim;
+constexpr double kTolerance = 1e-2;
+constexpr int kOutPad = 8;  // extra elements per output row that must stay untouched
+
+// Q/K/V of `rows` rows in the fused projection layout [rows, (Hq + 2*Hkv) * 128] bf16.
+struct Qkv {
+  int rows = 0, hq = 0, hkv = 0;
+  std::vector<bf16> data;
+  int64_t stride() const { return static_cast<int64_t>(hq + 2 * hkv) * kD; }
+  const bf16* q(int r, int h) const { return data.data() + r * stride() + h * kD; }
+  const bf16* k(int r, int h) const { return data.data() + r * stride() + (hq + h) * kD; }
+  const bf16* v(int r, int h) const { return data.data() + r * stride() + (hq + hkv + h) * kD; }
+};
+
+// Q and K uniform in [-3, 3] (score standard deviation about 3 with scale 1/sqrt(128)), V in
+// [-1, 1].
+Qkv random_qkv(int rows, int hq, int hkv, uint32_t seed) {
+  Qkv x{rows, hq, hkv, {}};
+  x.data.resize(static_cast<size_t>(rows) * x.stride());
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> qk(-3.f, 3.f), val(-1.f, 1.f);
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < x.stride(); ++c) {
+      const bool is_v = c >= (hq + hkv) * kD;
+      x.data[r * x.stride() + c] = to_bf16(is_v ? val(rng) : qk(rng));
+    }
+  }
+  return x;
+}
+
+// Rows of flat token t copied from compact row scatter[t] (what the `scatter` mode does).
+Qkv scatter_rows(const Qkv& compact, const std::vector<int32_t>& scatter) {
+  Qkv flat{static_cast<int>(scatter.size()), compact.hq, compact.hkv, {}};
+  flat.data.resize(scatter.size() * compact.stride());
+  for (size_t t = 0; t < scatter.size(); ++t) {
+    std::copy_n(compact.data.begin() + scatter[t] * compact.stride(), compact.stride(),
+                flat.data.begin() + t * compact.stride());
+  }
+  return flat;
+}
+
+float default_scale() { return 1.0f / std::sqrt(static_cast<float>(kD)); }
+
+using Visible = std::function<bool(int q, int k)>;
+
+// Output of query row q, head h: softmax over visible keys in double precision.
+std::vector<double> reference_row(const Qkv& x, int q, int h, const Visible& visible, float scale) {
+  const int kvh = h / (x.hq / x.hkv);
+  std::vector<int> keys;
+  std::vector<double> scores;
+  for (int k = 0; k <= q; ++k) {
+    if (!visible(q, k)) continue;
+    double dot = 0;
+    for (int d = 0; d < kD; ++d) dot += double(to_float(x.q(q, h)[d])) * to_float(x.k(k, kvh)[d]);
+    keys.push_back(k);
+    scores.push_back(dot * scale);
+  }
+  std::vector<double> out(kD, 0.0);
+  if (keys.empty()) return out;
+  const double mx = *std::max_element(scores.begin(), scores.end());
+  double sum = 0;
+  for (double& s : scores) sum += (s = std::exp(s - mx));
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const bf16* v = x.v(keys[i], kvh);
+    for (int d = 0; d < kD; ++d) out[d] += scores[i] / sum * to_float(v[d]);
+  }
+  return out;
+}
+
+// Rows checked against the reference: all of them for small inputs, otherwise both ends, the
+// rows on each side of every 64-row tile boundary and a random sample.
+std::vector<int> rows_to_check(int rows, uint32_t seed) {
+  std::vector<int> out;
+  if (rows <= 512) {
+    for (int r = 0; r < rows; ++r) out.push_back(r);
+    return out;
+  }
+  for (int r = 0; r < 48; ++r) out.push_back(r);
+  for (int r = rows - 48; r < rows; ++r) out.push_back(r);
+  for (int r = 64; r < rows; r += 64) out.insert(out.end(), {r - 1, r});
+  std::mt19937 rng(seed);
+  for (int i = 0; i < 64; ++i) out.push_back(std::uniform_int_distribution<int>(0, rows - 1)(rng));
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  if (out.size() > 400) {  // keep long inputs cheap: every other tile boundary is enough
+    std::vector<int> thinned;
+    for (size_t i = 0; i < out.size(); i += 2) thinned.push_back(out[i]);
+    out.swap(thinned);
+  }
+  return out;
+}
+
+double row_error(const bf16* got, const std::vector<double>& ref) {
+  double err = 0, norm = 0;
+  for (int d = 0; d < kD; ++d) {
+    const double diff = double(to_float(got[d])) - ref[d];
+    err += diff * diff;
+    norm += ref[d] * ref[d];
+  }
+  return std::sqrt(err) / std::max(std::sqrt(norm), 1e-3);
+}
+
+// out as returned by the runners: [rows, Hq * 128], padding columns removed.
+void expect_matches_reference(const Qkv& x, const std::vector<bf16>& out, const Visible& visible,
+                              uint32_t seed) {
+  const int64_t out_cols = int64_t{x.hq} * kD;
+  double worst = 0;
+  int failures = 0;
+  for (int r : rows_to_check(x.rows, seed)) {
+    for (int h = 0; h < x.hq; ++h) {
+      const double err = row_error(out.data() + r * out_cols + h * kD,
+                                   reference_row(x, r, h, visible, default_scale()));
+      worst = std::max(worst, err);
+      if (!(err <= kTolerance) && ++failures <= 5) {
+        ADD_FAILURE() << "row " << r << " head " << h << ": relative L2 error " << err;
+      }
+    }
+  }
+  EXPECT_EQ(failures, 0) << "worst relative L2 error " << worst;
+}
+
+// Every output element finite (poisoned NaN would survive otherwise), padding columns and the
+// spare row past the end untouched.
+std::vector<bf16> take_output(const DeviceBuffer<bf16>& d_out, int rows, int hq) {
+  const std::vector<bf16> raw = d_out.download();
+  const int64_t cols = int64_t{hq} * kD, stride = cols + kOutPad;
+  std::vector<bf16> out(static_cast<size_t>(rows) * cols);
+  int64_t unwritten = 0, clobbered = 0;
+  for (int64_t r = 0; r <= rows; ++r) {
+    for (int64_t c = 0; c < stride; ++c) {
+      const bf16 v = raw[r * stride + c];
+      if (r == rows || c >= cols) {
+        clobbered += !is_poison(v);
+      } else {
+        unwritten += !std::isfinite(to_float(v));
+        out[r * cols + c] = v;
+      }
+    }
+  }
+  EXPECT_EQ(unwritten, 0) << "output elements left unwritten (NaN)";
+  EXPECT_EQ(clobbered, 0) << "elements written outside the output rows";
+  return out;
+}
+
+std::vector<bf16> run_varlen(AttentionTiles tiles, const Qkv& x,
+                             const std::vector<int32_t>& cu_seqlens) {
+  int max_len = 0;
+  for (size_t s = 0; s + 1 < cu_seqlens.size(); ++s) {
+    max_len = std::max(max_len, cu_seqlens[s + 1] - cu_seqlens[s]);
+  }
+  const int64_t out_stride = int64_t{x.hq} * kD + kOutPad;
+  DeviceBuffer<bf16> d_qkv(x.data), d_out((x.rows + 1) * out_stride);
+  DeviceBuffer<int32_t> d_cu(cu_seqlens);
+  d_out.poison();
+  const bf16* base = d_qkv.get();
+  EXPECT_EQ(attention_varlen_causal_tiles(tiles, base, base + x.hq * kD, base + (x.hq + x.hkv) * kD,
+                                          d_out.get(), x.stride(), x.stride(), out_stride,
+                                          d_cu.get(), static_cast<int>(cu_seqlens.size()) - 1,
+                                          max_len, x.rows, x.hq, x.hkv, default_scale(), nullptr),
+            cudaSuccess);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  return take_output(d_out, x.rows, x.hq);
+}
+
+std::vector<bf16> run_tree(AttentionTiles tiles, const Qkv& x,
+                           const std::vector<int32_t>& subtree_end) {
+  const int64_t out_stride = int64_t{x.hq} * kD + kOutPad;
+  DeviceBuffer<bf16> d_qkv(x.data), d_out((x.rows + 1) * out_stride);
+  DeviceBuffer<int32_t> d_end(subtree_end);
+  const size_t ws_bytes = attention_tree_workspace_bytes(x.rows);
+  DeviceBuffer<unsigned char> d_ws(ws_bytes);
+  d_out.poison();
+  const bf16* base = d_qkv.get();
+  EXPECT_EQ(
+      attention_tree_tiles(tiles, base, base + x.hq * kD, base + (x.hq + x.hkv) * kD, d_out.get(),
+                           x.stride(), x.stride(), out_stride, d_end.get(), x.rows, x.hq, x.hkv,
+                           default_scale(), d_ws.get(), ws_bytes, nullptr),
+      cudaSuccess);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  return take_output(d_out, x.rows, x.hq);
+}
+
+// Compares two outputs of the same rows (through a row map) with the same tolerance.
+void expect_same_rows(const std::vector<bf16>& a, const std::vector<bf16>& b,
+                      const std::vector<int32_t>& b_row_of_a_row, int hq) {
+  const int64_t cols = int64_t{hq} * kD;
+  double worst = 0;
+  for (size_t r = 0; r < b_row_of_a_row.size(); ++r) {
+    for (int h = 0; h < hq; ++h) {
+      std::vector<double> ref(kD);
+      for (int d = 0; d < kD; ++d) ref[d] = to_float(b[b_row_of_a_row[r] * cols + h * kD + d]);
+      worst = std::max(worst, row_error(a.data() + r * cols + h * kD, ref));
+    }
+  }
+  EXPECT_LE(worst, kTolerance) << "worst relative L2 difference between the two kernels";
+}
+
+struct Heads {
+  int hq, hkv;
+};
+constexpr Heads kHeadConfigs[] = {{4, 4}, {4, 2}, {8, 2}};  // GQA ratios 1, 2, 4
+void PrintTo(const Heads& h, std::ostream* os) { *os << "hq" << h.hq << "_hkv" << h.hkv; }
+
+std::string tiles_heads_name(AttentionTiles tiles, Heads heads) {
+  return std::string(attention_tiles_name(tiles)) + "_hq" + std::to_string(heads.hq) + "_hkv" +
+         std::to_string(heads.hkv);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Varlen causal.
+
+struct VarlenCase {
+  std::string name;
+  std::vector<int> lengths;
+};
+
+void PrintTo(const VarlenCase& c, std::ostream* os) { *os << c.name; }
+
+std::vector<VarlenCase> varlen_cases() {
+  std::vector<VarlenCase> cases = {
+      {"one_row", {1}},
+      {"len127", {127}},
+      {"len129", {129}},
+      {"len1000", {1000}},
+      {"single_tokens", std::vector<int>(37, 1)},
+      {"mixed", {1, 64, 65, 127, 128, 129, 300, 2}},
+      {"len4096", {4096}},
+  };
+  std::mt19937 rng(5);
+  VarlenCase many{"many_short", {}};
+  for (int i = 0; i < 90; ++i) many.lengths.push_back(std::uniform_int_distribution<>(1, 40)(rng));
+  cases.push_back(many);
+  return cases;
+}
+
+using VarlenParam = std::tuple<VarlenCase, Heads, AttentionTiles>;
+class VarlenAttention : public ::testing::TestWithParam<VarlenParam> {};
+
+#define RADIX_REQUIRE_TILES(tiles)                                                           \
+  do {                                                                                       \
+    if (!attention_tiles_supported(tiles)) {                                                 \
+      GTEST_SKIP() << attention_tiles_name(tiles) << " needs attention.cu built for sm_90a"; \
+    }                                                                                        \
+  } while (0)
+
+TEST_P(VarlenAttention, MatchesReference) {
+  RADIX_REQUIRE_GPU();
+  const auto& [c, heads, tiles] = GetParam();
+  RADIX_REQUIRE_TILES(tiles);
+  std::vector<int32_t> cu{0};
+  std::vector<int32_t> seq_end_of_row;
+  for (int len : c.lengths) {
+    cu.push_back(cu.back() + len);
+    seq_end_of_row.insert(seq_end_of_row.end(), len, cu.back());
+  }
+  const Qkv x = random_qkv(cu.back(), heads.hq, heads.hkv, 17 + cu.back());
+  const std::vector<bf16> out = run_varlen(tiles, x, cu);
+  // Same sequence and causal: k <= q and k's sequence has not ended before q.
+  expect_matches_reference(
+      x, out, [&](int q, int k) { return k <= q && q < seq_end_of_row[k]; }, cu.back());
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, VarlenAttention,
+                         ::testing::Combine(::testing::ValuesIn(varlen_cases()),
+                                            ::testing::ValuesIn(kHeadConfigs),
+                                            ::testing::ValuesIn(kAttentionAllTiles)),
+                         [](const auto& info) {
+                           return std::get<0>(info.param).name + "_" +
+                                  tiles_heads_name(std::get<2>(info.param),
+                                                   std::get<1>(info.param));
+                         });
+
+// ---------------------------------------------------------------------------------------------
+// Tree mask on real fold plans.
+
+struct TreeCase {
+  std::string name;
+  std::function<RaggedBatch()> make;
+  int pad_to_multiple = 1;
+};
+
+void PrintTo(const TreeCase& c, std::ostream* os) { *os << c.name; }
+
+RaggedBatch deep_chain() {
+  // Two sequences sharing 650 tokens: a chain 650 deep that forks into two 50-token branches.
+  std::vector<int32_t> a(700), b;
+  for (int i = 0; i < 700; ++i) a[i] = 1000 + i;
+  b.assign(a.begin(), a.begin() + 650);
+  for (int i = 0; i < 50; ++i) b.push_back(5000 + i);
+  RaggedBatch batch;
+  batch.add_sequence(a);
+  batch.add_sequence(b);
+  return batch;
+}
+
+RaggedBatch wide_trie() {
+  // 300 siblings under a 3-token root chain, each with 1-4 tokens of its own.
+  std::mt19937 rng(3);
+  RaggedBatch batch;
+  for (int s = 0; s < 300; ++s) {
+    std::vector<int32_t> seq = {7, 8, 9};
+    const int tail = std::uniform_int_distribution<>(1, 4)(rng);
+    for (int i = 0; i < tail; ++i) seq.push_back(100 + s * 8 + i);
+    batch.add_sequence(seq);
+  }
+  return batch;
+}
+
+RaggedBatch random_trie(uint32_t seed) {
+  // Sequences drawn from a few stems with short tails over a 3-letter alphabet, so that prefixes
+  // collide at many depths.
+  std::mt19937 rng(seed);
+  auto uni = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  std::vector<std::vector<int32_t>> stems(uni(1, 4));
+  for (auto& stem : stems) {
+    stem.resize(uni(0, 200));
+    for (auto& t : stem) t = uni(0, 1000);
+  }
+  RaggedBatch batch;
+  const int n = uni(20, 60);
+  for (int s = 0; s < n; ++s) {
+    const auto& stem = stems[uni(0, static_cast<int>(stems.size()) - 1)];
+    std::vector<int32_t> seq(stem.begin(), stem.begin() + uni(0, static_cast<int>(stem.size())));
+    const int tail = uni(seq.empty() ? 1 : 0, 60);
+    for (int i = 0; i < tail; ++i) seq.push_back(uni(0, 2));
+    batch.add_sequence(seq);
+  }
+  return batch;
+}
+
+RaggedBatch shared_prefix(int batch_size, int prefix, int suffix) {
+  RaggedBatch batch;
+  for (int s = 0; s < batch_size; ++s) {
+    std::vector<int32_t> seq;
+    for (int i = 0; i < prefix; ++i) seq.push_back(10 + i);
+    for (int i = 0; i < suffix; ++i) seq.push_back(100000 + s * suffix + i);
+    batch.add_sequence(seq);
+  }
+  return batch;
+}
+
+std::vector<TreeCase> tree_cases() {
+  return {
+      {"single_row", [] { return shared_prefix(1, 1, 0); }},
+      {"deep_chain", deep_chain},
+      {"deep_chain_pad64", deep_chain, 64},
+      {"wide", wide_trie},
+      {"random1", [] { return random_trie(1); }},
+      {"random2_pad7", [] { return random_trie(2); }, 7},
+      {"random3", [] { return random_trie(3); }},
+      {"syn_like", [] { return shared_prefix(6, 300, 100); }},
+  };
+}
+
+using TreeParam = std::tuple<TreeCase, Heads, AttentionTiles>;
+class TreeAttention : public ::testing::TestWithParam<TreeParam> {};
+
+TEST_P(TreeAttention, MatchesReferenceAndVarlenOnTheFlatBatch) {
+  RADIX_REQUIRE_GPU();
+  const auto& [c, heads, tiles] = GetParam();
+  RADIX_REQUIRE_TILES(tiles);
+  const RaggedBatch batch = c.make();
+  FoldOptions options;
+  options.pad_to_multiple = c.pad_to_multiple;
+  const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens, options);
+  ASSERT_TRUE(plan.folded || plan.num_rows == batch.num_tokens());
+
+  const Qkv compact = random_qkv(plan.num_rows, heads.hq, heads.hkv, 99 + plan.num_rows);
+  const std::vector<bf16> tree_out = run_tree(tiles, compact, plan.subtree_end);
+  expect_matches_reference(
+      compact, tree_out, [&](int q, int k) { return k <= q && q < plan.subtree_end[k]; },
+      plan.num_rows);
+
+  // The dedup invariant: flat token t attending causally within its sequence equals its compact
+  // row attending to its ancestors.
+  const Qkv flat = scatter_rows(compact, plan.scatter);
+  const std::vector<bf16> flat_out = run_varlen(tiles, flat, batch.cu_seqlens);
+  expect_same_rows(flat_out, tree_out, plan.scatter, heads.hq);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, TreeAttention,
+                         ::testing::Combine(::testing::ValuesIn(tree_cases()),
+                                            ::testing::ValuesIn(kHeadConfigs),
+                                            ::testing::ValuesIn(kAttentionAllTiles)),
+                         [](const auto& info) {
+                           return std::get<0>(info.param).name + "_" +
+                                  tiles_heads_name(std::get<2>(info.param),
+                                                   std::get<1>(info.param));
+                         });
+
+// On the identity plan (threshold 0) rows are the flat tokens and subtree_end is each token's
+// sequence end, so the tree kernel must reproduce the varlen kernel.
+TEST(TreeAttentionIdentity, EqualsVarlenCausal) {
+  RADIX_REQUIRE_GPU();
+  const RaggedBatch batch = random_trie(11);
+  FoldOptions options;
+  options.threshold = 0.0;
+  const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens, options);
+  ASSERT_FALSE(plan.folded);
+  for (AttentionTiles tiles : kAttentionAllTiles) {
+    if (!attention_tiles_supported(tiles)) continue;
+    SCOPED_TRACE(attention_tiles_name(tiles));
+    const Qkv x = random_qkv(plan.num_rows, 8, 2, 4);
+    const std::vector<bf16> tree_out = run_tree(tiles, x, plan.subtree_end);
+    const std::vector<bf16> varlen_out = run_varlen(tiles, x, batch.cu_seqlens);
+    std::vector<int32_t> same(plan.num_rows);
+    for (int r = 0; r < plan.num_rows; ++r) same[r] = r;
+    expect_same_rows(tree_out, varlen_out, same, 8);
+  }
+}
+
+// The public entry points (default tiles) at the real Qwen3 head counts and the fused layout.
+TEST(AttentionDefaults, Qwen3HeadCounts) {
+  RADIX_REQUIRE_GPU();
+  for (const Heads heads : {Heads{16, 8}, Heads{32, 8}}) {
+    const RaggedBatch batch = shared_prefix(3, 150, 60);
+    const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens);
+    const Qkv x = random_qkv(plan.num_rows, heads.hq, heads.hkv, 8);
+    const int64_t out_stride = int64_t{heads.hq} * kD + kOutPad;
+    DeviceBuffer<bf16> d_qkv(x.data), d_out((x.rows + 1) * out_stride);
+    DeviceBuffer<int32_t> d_end(plan.subtree_end);
+    DeviceBuffer<unsigned char> d_ws(attention_tree_workspace_bytes(x.rows));
+    d_out.poison();
+    const bf16* base = d_qkv.get();
+    ASSERT_EQ(attention_tree(base, base + x.hq * kD, base + (x.hq + x.hkv) * kD, d_out.get(),
+                             x.stride(), x.stride(), out_stride, d_end.get(), x.rows, x.hq, x.hkv,
+                             default_scale(), d_ws.get(), d_ws.size(), nullptr),
+              cudaSuccess);
+    const std::vector<bf16> out = take_output(d_out, x.rows, x.hq);
+    expect_matches_reference(
+        x, out, [&](int q, int k) { return k <= q && q < plan.subtree_end[k]; }, 1);
+  }
+}
+
+// Argument checks happen before anything touches the device, so these run without a GPU.
+TEST(AttentionArguments, RejectedWithInvalidValue) {
+  auto* p = reinterpret_cast<bf16*>(uintptr_t{1} << 20);  // aligned, never dereferenced
+  auto* misaligned = reinterpret_cast<bf16*>((uintptr_t{1} << 20) + 2);
+  const auto* cu = reinterpret_cast<const int32_t*>(uintptr_t{1} << 21);
+  const float scale = default_scale();
+  const int64_t s = 24 * kD;  // Hq 16, Hkv 4
+  auto varlen = [&](const bf16* q, int64_t q_stride, int hq, int hkv, float sc) {
+    return attention_varlen_causal(q, p, p, p, q_stride, s, 16 * kD, cu, 2, 10, 20, hq, hkv, sc,
+                                   nullptr);
+  };
+  EXPECT_EQ(varlen(nullptr, s, 16, 4, scale), cudaErrorInvalidValue);
+  EXPECT_EQ(varlen(misaligned, s, 16, 4, scale), cudaErrorInvalidValue);
+  EXPECT_EQ(varlen(p, s + 4, 16, 4, scale), cudaErrorInvalidValue);   // stride not a multiple of 8
+  EXPECT_EQ(varlen(p, 8 * kD, 16, 4, scale), cudaErrorInvalidValue);  // rows overlap
+  EXPECT_EQ(varlen(p, s, 16, 3, scale), cudaErrorInvalidValue);       // 16 % 3 != 0
+  EXPECT_EQ(varlen(p, s, 0, 4, scale), cudaErrorInvalidValue);
+  EXPECT_EQ(varlen(p, s, 16, 4, -1.f), cudaErrorInvalidValue);
+  EXPECT_EQ(varlen(p, s, 16, 4, NAN), cudaErrorInvalidValue);
+  EXPECT_EQ(
+      attention_varlen_causal(p, p, p, p, s, s, 16 * kD, nullptr, 2, 10, 20, 16, 4, scale, nullptr),
+      cudaErrorInvalidValue);
+  EXPECT_EQ(
+      attention_varlen_causal(p, p, p, p, s, s, 16 * kD, cu, 70000, 10, 20, 16, 4, scale, nullptr),
+      cudaErrorInvalidValue);  // more sequences than one grid dimension holds
+  // Nothing to do is not an error, and launches nothing.
+  EXPECT_EQ(attention_varlen_causal(p, p, p, p, s, s, 16 * kD, cu, 0, 0, 0, 16, 4, scale, nullptr),
+            cudaSuccess);
+
+  const size_t need = attention_tree_workspace_bytes(1000);
+  EXPECT_EQ(need, 16u * 8u);
+  auto* ws = reinterpret_cast<void*>(uintptr_t{1} << 22);
+  auto tree = [&](int rows, void* workspace, size_t bytes) {
+    return attention_tree(p, p, p, p, s, s, 16 * kD, cu, rows, 16, 4, scale, workspace, bytes,
+                          nullptr);
+  };
+  EXPECT_EQ(tree(1000, ws, need - 1), cudaErrorInvalidValue);
+  EXPECT_EQ(tree(1000, nullptr, need), cudaErrorInvalidValue);
+  EXPECT_EQ(tree(1000, reinterpret_cast<char*>(ws) + 4, need), cudaErrorInvalidValue);
+  EXPECT_EQ(tree(-1, ws, need), cudaErrorInvalidValue);
+  EXPECT_EQ(tree(0, nullptr, 0), cudaSuccess);
+  EXPECT_EQ(attention_tree_workspace_bytes(0), 0u);
+}
+
+}  // namespace
+}  // namespace radix::cuda::testing

@@ -1,0 +1,371 @@
+// `radix serve`: the HTTP server (TEI- and OpenAI-compatible routes) over the engine.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "commands.h"
+#include "engine/engine.h"
+#include "engine/model_runner.h"
+#include "engine/worker_pool.h"
+#include "model/demo_model.h"
+#include "model/model.h"
+#include "model/prompts.h"
+#include "server/http_server.h"
+#include "server/model_service.h"
+#include "tokenizer/tokenizer.h"
+
+namespace radix::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct ServeArgs {
+  std::string model;
+  std::string tokenizer;
+  std::string head;
+  std::string host = "0.0.0.0";
+  int port = 3000;
+  int64_t max_batch_tokens = 16384;
+  int32_t max_batch_requests = 0;
+  size_t max_client_batch_size = 32;
+  size_t max_concurrent_requests = 512;
+  size_t payload_limit = 2'000'000;
+  int32_t max_input_length = 0;
+  bool auto_truncate = false;
+  std::string api_key;
+  double radix_threshold = 0.95;
+  std::string attention_mode = "tree";
+  std::string device = "cpu";
+  int threads = 0;
+  size_t tokenization_workers = 0;
+  std::string served_model_name;
+  uint64_t seed = 0;
+  int drain_timeout_s = 30;
+};
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::vector<std::string> split_devices(const std::string& list) {
+  std::vector<std::string> out;
+  std::stringstream in(list);
+  std::string d;
+  while (std::getline(in, d, ',')) {
+    if (!d.empty()) out.push_back(d);
+  }
+  if (out.empty()) throw std::invalid_argument("--device is empty");
+  return out;
+}
+
+Tokenizer load_tokenizer(const ServeArgs& args, const ModelInfo& info) {
+  if (args.tokenizer == "demo") return Tokenizer::from_json(demo_tokenizer_json());
+  if (!args.tokenizer.empty()) {
+    return std::filesystem::is_directory(args.tokenizer) ? Tokenizer::from_directory(args.tokenizer)
+                                                         : Tokenizer::from_file(args.tokenizer);
+  }
+  if (!info.tokenizer_json.empty()) return Tokenizer::from_json(info.tokenizer_json);
+  if (!info.tokenizer_path.empty()) return Tokenizer::from_file(info.tokenizer_path);
+  if (std::filesystem::is_directory(args.model)) return Tokenizer::from_directory(args.model);
+  throw std::runtime_error("model " + args.model +
+                           " comes without a tokenizer; pass --tokenizer (a tokenizer.json or a "
+                           "model folder, e.g. ../shared/assets/qwen3-embedding-0.6b)");
+}
+
+const char* dtype_long_name(DType d) {
+  switch (d) {
+    case DType::kF32:
+      return "float32";
+    case DType::kBF16:
+      return "bfloat16";
+    case DType::kF16:
+      return "float16";
+    case DType::kI32:
+      return "int32";
+  }
+  return "?";
+}
+
+// One request through the whole path (tokenizer pool, engine, model) before the port opens.
+void warm_up(server::ModelService& service, HeadKind head) {
+  const server::CallContext ctx;
+  if (head == HeadKind::kEmbedding) {
+    server::EmbedRequest r;
+    r.inputs = {{"radix warm-up", {}, false}, {"radix warm-up, second input", {}, false}};
+    service.embed(r, ctx);
+  } else if (head == HeadKind::kReranker) {
+    server::RerankRequest r;
+    r.query = "warm-up";
+    r.texts = {"radix", "radix warm-up"};
+    service.rerank(r, ctx);
+  } else {
+    server::PredictRequest r;
+    r.inputs = {{"radix warm-up", std::nullopt}};
+    service.predict(r, ctx);
+  }
+}
+
+// SIGINT/SIGTERM are caught by a handler that only writes the signal number to a pipe; a
+// thread of ours reads it. (Blocking the signals and sigwait-ing would not do: libraries such as
+// OpenBLAS start threads before main, and any of them would take the default action.)
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void on_shutdown_signal(int sig) {
+  const int saved = errno;
+  const char c = static_cast<char>(sig);
+  [[maybe_unused]] const ssize_t n = ::write(g_signal_pipe[1], &c, 1);
+  errno = saved;
+}
+
+void install_signal_handlers() {
+  if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    throw std::runtime_error("cannot create the signal pipe");
+  }
+  struct sigaction sa {};
+  sa.sa_handler = on_shutdown_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// The next signal number from the pipe, or 0 after timeout_ms.
+int wait_signal(int timeout_ms) {
+  pollfd p{g_signal_pipe[0], POLLIN, 0};
+  if (::poll(&p, 1, timeout_ms) <= 0) return 0;
+  char c = 0;
+  return ::read(g_signal_pipe[0], &c, 1) == 1 ? c : 0;
+}
+
+void run_serve(const ServeArgs& args) {
+  install_signal_handlers();
+
+  if (args.max_batch_tokens <= 0) throw std::invalid_argument("--max-batch-tokens must be > 0");
+  if (args.radix_threshold < 0) throw std::invalid_argument("--radix-threshold must be >= 0");
+  const AttentionMode mode = parse_attention_mode(args.attention_mode);
+  const Clock::time_point t_start = Clock::now();
+
+  // One model and one engine worker per device.
+  LoadOptions load;
+  load.backend.threads = args.threads;
+  load.seed = args.seed;
+  load.max_batch_tokens = args.max_batch_tokens;
+  if (!args.head.empty()) load.head = parse_head_kind(args.head);
+  std::vector<std::unique_ptr<engine::BatchRunner>> runners;
+  ModelInfo info;
+  std::string dtype;
+  for (const std::string& device : split_devices(args.device)) {
+    load.backend.device = device;
+    std::unique_ptr<Model> model = Model::load(args.model, load);
+    info = model->info();
+    dtype = dtype_long_name(model->backend().weight_dtype());
+    runners.push_back(std::make_unique<engine::ModelRunner>(std::move(model), mode, device));
+  }
+  const double load_seconds = seconds_since(t_start);
+  Tokenizer tokenizer = load_tokenizer(args, info);
+
+  int32_t max_input = std::min<int64_t>(info.max_positions(), args.max_batch_tokens);
+  if (args.max_input_length > 0) {
+    if (args.max_input_length > info.max_positions()) {
+      throw std::invalid_argument("--max-input-length " + std::to_string(args.max_input_length) +
+                                  " is over the model's " + std::to_string(info.max_positions()) +
+                                  " positions");
+    }
+    max_input = args.max_input_length;
+  }
+
+  engine::EngineOptions engine_options;
+  engine_options.limits.max_batch_tokens = args.max_batch_tokens;
+  engine_options.limits.max_batch_requests = args.max_batch_requests;
+  engine_options.fold.threshold = args.radix_threshold;
+
+  std::atomic<engine::Engine*> engine_ptr{nullptr};
+  server::ServerMetrics metrics(
+      [&] {
+        auto* e = engine_ptr.load();
+        return e ? static_cast<double>(e->queued_sequences()) : 0.0;
+      },
+      [&] {
+        auto* e = engine_ptr.load();
+        return e ? static_cast<double>(e->queued_requests()) : 0.0;
+      });
+  engine::Engine engine(std::move(runners), engine_options, [&](const engine::BatchStats& s) {
+    metrics.observe_batch({s.sequences, s.requests, s.tokens, s.unique_tokens, s.failed,
+                           s.run_seconds, s.max_queue_seconds});
+  });
+  engine_ptr.store(&engine);
+
+  const size_t workers = args.tokenization_workers > 0
+                             ? args.tokenization_workers
+                             : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
+  engine::WorkerPool tokenizer_pool(workers);
+
+  server::ModelCard card;
+  card.model_id = args.served_model_name.empty() ? args.model : args.served_model_name;
+  card.dtype = dtype;
+  card.device = args.device;
+  card.head = head_kind_name(info.head);
+  card.pooling = info.pooling == "lasttoken" ? "last_token" : info.pooling;
+  for (int32_t k = 0; k < info.config.num_labels; ++k) {
+    card.labels.push_back("LABEL_" + std::to_string(k));
+  }
+  if (info.head == HeadKind::kReranker) card.labels = {"score"};
+  for (const auto& [name, text] : info.prompts) card.prompt_names.push_back(name);
+  card.default_rerank_instruction = std::string(kDefaultRerankInstruction);
+  card.max_input_length = max_input;
+  card.hidden_size = info.hidden_size();
+  card.vocab_size = info.vocab_size();
+  card.attention_mode = attention_mode_name(mode);
+  card.radix_threshold = args.radix_threshold;
+  card.auto_truncate = args.auto_truncate;
+  card.tokenization_workers = workers;
+  card.max_batch_tokens = args.max_batch_tokens;
+  card.max_batch_requests = args.max_batch_requests;
+
+  server::ModelService service(info, std::move(tokenizer), engine, tokenizer_pool, &metrics, card,
+                               {args.auto_truncate, max_input});
+  const Clock::time_point t_warm = Clock::now();
+  warm_up(service, info.head);
+  const double warm_seconds = seconds_since(t_warm);
+  service.mutable_card().warmup_seconds = warm_seconds;
+
+  server::ServerOptions options;
+  options.host = args.host;
+  options.port = args.port;
+  options.max_concurrent_requests = args.max_concurrent_requests;
+  options.max_client_batch_size = args.max_client_batch_size;
+  options.payload_limit = args.payload_limit;
+  options.api_key = args.api_key;
+  options.served_model_name = card.model_id;
+  server::HttpServer http(service, metrics, options);
+  http.bind();
+
+  std::fprintf(
+      stderr,
+      "radix serve: model %s (%s head, %s, hidden %d, %d layers, max input %d tokens)\n"
+      "  device %s (%zu worker%s), attention %s, radix threshold %.3g\n"
+      "  limits: max-batch-tokens %lld, max-batch-requests %s, max-client-batch-size "
+      "%zu, max-concurrent-requests %zu, payload-limit %zu bytes, auto-truncate %s%s\n"
+      "  tokenization workers %zu; load %.2f s, warm-up %.3f s\n"
+      "  listening on http://%s:%d\n",
+      args.model.c_str(), card.head.c_str(), dtype.c_str(), info.hidden_size(),
+      info.config.num_hidden_layers, max_input, args.device.c_str(), engine.num_workers(),
+      engine.num_workers() == 1 ? "" : "s", card.attention_mode.c_str(), args.radix_threshold,
+      static_cast<long long>(args.max_batch_tokens),
+      args.max_batch_requests > 0 ? std::to_string(args.max_batch_requests).c_str() : "unlimited",
+      args.max_client_batch_size, args.max_concurrent_requests, args.payload_limit,
+      args.auto_truncate ? "on" : "off", args.api_key.empty() ? "" : ", api key required", workers,
+      load_seconds, warm_seconds, args.host.c_str(), http.port());
+  std::fflush(stderr);
+
+  // SIGINT/SIGTERM: refuse new work (503), let in-flight requests finish, then stop. A second
+  // signal stops at once.
+  std::atomic<bool> serving_done{false};
+  std::thread signal_thread([&] {
+    int sig = 0;
+    while (!serving_done.load() && (sig = wait_signal(200)) == 0) {
+    }
+    if (serving_done.load()) return;
+    std::fprintf(stderr, "radix serve: %s, draining in-flight requests\n",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM");
+    http.begin_shutdown();
+    const Clock::time_point t0 = Clock::now();
+    bool drained = false;
+    while (!drained && seconds_since(t0) < args.drain_timeout_s) {
+      drained = http.drain(std::chrono::milliseconds(100));
+      if (!drained && wait_signal(0) != 0) break;
+    }
+    std::fprintf(stderr, "radix serve: %s after %.2f s; stopping\n",
+                 drained ? "drained" : "not drained", seconds_since(t0));
+    http.stop();
+  });
+  http.serve();
+  serving_done.store(true);
+  signal_thread.join();
+  engine.shutdown();
+  std::fprintf(stderr, "radix serve: stopped\n");
+}
+
+}  // namespace
+
+void add_serve(CLI::App& app) {
+  auto args = std::make_shared<ServeArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve", "Serve the TEI- and OpenAI-compatible HTTP API (embed, rerank, predict, ...)");
+  cmd->add_option("--model", args->model,
+                  "A Hugging Face model folder, demo (built in), or random:qwen3-0.6b|4b|8b[:head]")
+      ->required();
+  cmd->add_option(
+      "--tokenizer", args->tokenizer,
+      "tokenizer.json, a folder with one, or demo (the demo model's); default: the model's own");
+  cmd->add_option("--head", args->head, "Override the model's head")
+      ->check(CLI::IsMember({"embedding", "reranker", "classifier"}));
+  cmd->add_option("--host", args->host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port", args->port, "Port to listen on")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  cmd->add_option("--max-batch-tokens", args->max_batch_tokens, "Tokens per batch")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-batch-requests", args->max_batch_requests,
+                  "Sequences per batch (0: no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-client-batch-size", args->max_client_batch_size,
+                  "Inputs per client request")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-concurrent-requests", args->max_concurrent_requests,
+                  "Requests served at once; beyond it, 429 at once")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--payload-limit", args->payload_limit, "Largest request body in bytes (413)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-input-length", args->max_input_length,
+                  "Tokens per input (default: min(model positions, --max-batch-tokens))")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--auto-truncate", args->auto_truncate,
+                "Truncate over-long inputs unless a request says \"truncate\": false");
+  cmd->add_option("--api-key", args->api_key, "Require Authorization: Bearer <key>")
+      ->envname("RADIX_API_KEY");
+  cmd->add_option("--radix-threshold", args->radix_threshold,
+                  "Fold a batch only when unique/total tokens is below this (1: always, 0: never)")
+      ->capture_default_str();
+  cmd->add_option("--attention-mode", args->attention_mode, "off, scatter or tree")
+      ->check(CLI::IsMember({"off", "scatter", "tree"}))
+      ->capture_default_str();
+  cmd->add_option("--device", args->device,
+                  "cpu, or cuda:N; a comma-separated list runs one worker per device")
+      ->capture_default_str();
+  cmd->add_option("--threads", args->threads, "CPU threads for the model (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--tokenization-workers", args->tokenization_workers,
+                  "Tokenizer threads (0: cores, at most 8)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--served-model-name", args->served_model_name,
+                  "Name in /info and OpenAI responses (default: --model)");
+  cmd->add_option("--seed", args->seed, "Seed of random:* weights")->capture_default_str();
+  cmd->add_option("--drain-timeout", args->drain_timeout_s,
+                  "Seconds to wait for in-flight requests on SIGINT/SIGTERM")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->callback([args] { run_serve(*args); });
+}
+
+}  // namespace radix::cli

@@ -1,0 +1,36 @@
+#include "engine/model_runner.h"
+
+#include <stdexcept>
+
+namespace radix::engine {
+
+ModelRunner::ModelRunner(std::unique_ptr<Model> model, AttentionMode mode, std::string device)
+    : model_(std::move(model)), mode_(mode), device_(std::move(device)) {
+  if (!model_) throw std::invalid_argument("model runner: null model");
+}
+
+std::vector<SequenceOutput> ModelRunner::run(const RaggedBatch& batch, const FoldPlan& plan) {
+  ForwardOptions options;
+  options.mode = plan.folded ? mode_ : AttentionMode::kOff;
+  options.normalize = false;
+  options.dimensions = 0;
+  const ForwardResult r = model_->forward(batch, options);
+  if (r.num_sequences != batch.num_sequences()) {
+    throw std::runtime_error("model returned " + std::to_string(r.num_sequences) + " results for " +
+                             std::to_string(batch.num_sequences()) + " sequences");
+  }
+  std::vector<SequenceOutput> out(r.num_sequences);
+  for (int32_t s = 0; s < r.num_sequences; ++s) {
+    if (r.head == HeadKind::kReranker) {
+      const float yes = r.yes_no_logits[2 * s];
+      const float no = r.yes_no_logits[2 * s + 1];
+      out[s] = {r.values[s], yes - no};
+    } else {
+      out[s].assign(r.values.begin() + static_cast<ptrdiff_t>(s) * r.dim,
+                    r.values.begin() + static_cast<ptrdiff_t>(s + 1) * r.dim);
+    }
+  }
+  return out;
+}
+
+}  // namespace radix::engine

@@ -1,0 +1,324 @@
+#!/usr/bin/env python3
+"""Load benchmark for `radix serve`: throughput and p50/p99 latency at several concurrencies.
+
+Workloads
+  embed    /embed, one text of 30-60 words per request (seeded), any embedding model
+  rerank   /rerank, a query and 10 documents per request (seeded), a reranker model
+  dl19     /rerank, the 43 TREC DL19 queries with their 100 BM25 passages each, from
+           ../shared/assets/msmarco/dl19_bm25_top100.json (one request per query), a reranker
+Each (workload, concurrency) prints one JSON line: requests, errors, seconds, requests/s, inputs/s,
+latency p50/p90/p99/max (ms), and what the server's /metrics saw meanwhile (batches, tokens, unique
+tokens, compression).
+
+The server is either running already (--url) or started here (--radix-bin and --serve-args, on a
+free loopback port, stopped at the end), e.g.
+
+  python bench/load.py --radix-bin build/radix --serve-args "--model demo" \\
+      --workload embed --concurrency 1,16,64 --requests 400
+
+--hf scores the dl19 pairs with Hugging Face transformers instead (Qwen3ForCausalLM with random
+weights of --hf-config's shape, bf16, the same template and token ids as radix), timing it the same
+way, one query (100 pairs) per forward, for comparison on the same GPU.
+"""
+import argparse
+import json
+import os
+import random
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DL19 = os.path.join(os.path.dirname(REPO), "shared", "assets", "msmarco", "dl19_bm25_top100.json")
+QWEN_TOKENIZER = os.path.join(os.path.dirname(REPO), "shared", "assets", "qwen3-embedding-0.6b")
+
+WORDS = ("the of and to in is was for on that with as by at from his her an which are this be "
+         "cat dog house river market system model token batch server query passage answer city "
+         "music history science water energy light number language engine prefix tree").split()
+
+RERANK_PREFIX = ("<|im_start|>system\nJudge whether the Document meets the requirements based on "
+                 "the Query and the Instruct provided. Note that the answer can only be \"yes\" or "
+                 "\"no\".<|im_end|>\n<|im_start|>user\n")
+RERANK_SUFFIX = "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+RERANK_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
+
+
+def sentence(rng, lo, hi):
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(lo, hi)))
+
+
+def make_requests(workload, n, seed):
+    """[(path, body, inputs)] for the workload; dl19 ignores n (it is 43 requests)."""
+    rng = random.Random(seed)
+    if workload == "embed":
+        return [("/embed", {"inputs": sentence(rng, 30, 60)}, 1) for _ in range(n)]
+    if workload == "rerank":
+        out = []
+        for _ in range(n):
+            docs = [sentence(rng, 20, 60) for _ in range(10)]
+            out.append(("/rerank", {"query": sentence(rng, 4, 10), "texts": docs}, len(docs)))
+        return out
+    if workload == "dl19":
+        return [("/rerank", {"query": q, "texts": docs}, len(docs)) for q, docs in load_dl19()]
+    raise SystemExit(f"unknown workload {workload}")
+
+
+def load_dl19():
+    if not os.path.exists(DL19):
+        raise SystemExit(f"dl19 needs {DL19} (the ../shared/assets folder is missing)")
+    with open(DL19) as f:
+        data = json.load(f)
+    return [(q["query"], [h["content"] for h in q["hits"]]) for q in data]
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return float("nan")
+    k = (len(sorted_values) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+def post(url, path, body, headers, timeout=600):
+    data = json.dumps(body).encode()
+    req = urllib.request.Request(url + path, data=data, headers={"Content-Type": "application/json",
+                                                                 **headers})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            r.read()
+            return r.status
+    except urllib.error.HTTPError as e:
+        e.read()
+        return e.code
+
+
+def scrape(url, headers):
+    """Unlabelled samples of /metrics as {name: value}."""
+    req = urllib.request.Request(url + "/metrics", headers=headers)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            name, value = line.split()[:2]
+            out[name] = float(value)
+    return out
+
+
+def run_level(url, headers, requests_, concurrency):
+    """Sends every request with `concurrency` clients; returns latencies (s), errors, wall time."""
+    latencies, statuses = [], []
+    lock = threading.Lock()
+    next_index = iter(range(len(requests_)))
+
+    def client():
+        while True:
+            with lock:
+                i = next(next_index, None)
+            if i is None:
+                return
+            path, body, _ = requests_[i]
+            t0 = time.perf_counter()
+            status = post(url, path, body, headers)
+            dt = time.perf_counter() - t0
+            with lock:
+                latencies.append(dt)
+                statuses.append(status)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for f in [pool.submit(client) for _ in range(concurrency)]:
+            f.result()
+    return latencies, statuses, time.perf_counter() - t0
+
+
+def bench_server(args, url, headers):
+    for level in [int(c) for c in args.concurrency.split(",")]:
+        reqs = make_requests(args.workload, max(args.requests, level), args.seed + level)
+        warm = make_requests(args.workload, min(8, len(reqs)), args.seed + 9999)
+        run_level(url, headers, warm[: max(1, min(len(warm), level))], min(level, len(warm)))
+        before = scrape(url, headers)
+        latencies, statuses, wall = run_level(url, headers, reqs, level)
+        after = scrape(url, headers)
+        ok = sorted(l for l, s in zip(latencies, statuses) if s == 200)
+        delta = {k: after.get(k, 0) - before.get(k, 0)
+                 for k in ("radix_batches_total", "radix_tokens_total", "radix_unique_tokens_total")}
+        inputs = sum(r[2] for r, s in zip(reqs, statuses) if s == 200)
+        row = {
+            "workload": args.workload, "concurrency": level, "requests": len(reqs),
+            "ok": len(ok), "errors": len(reqs) - len(ok),
+            "statuses": {str(s): statuses.count(s) for s in sorted(set(statuses))},
+            "seconds": round(wall, 4), "requests_per_s": round(len(ok) / wall, 2),
+            "inputs_per_s": round(inputs / wall, 2),
+            "p50_ms": round(percentile(ok, 50) * 1e3, 2), "p90_ms": round(percentile(ok, 90) * 1e3, 2),
+            "p99_ms": round(percentile(ok, 99) * 1e3, 2), "max_ms": round(ok[-1] * 1e3, 2) if ok else None,
+            "batches": int(delta["radix_batches_total"]), "tokens": int(delta["radix_tokens_total"]),
+            "unique_tokens": int(delta["radix_unique_tokens_total"]),
+            "compression": round(delta["radix_unique_tokens_total"] / delta["radix_tokens_total"], 4)
+            if delta["radix_tokens_total"] else None,
+            "tokens_per_s": round(delta["radix_tokens_total"] / wall, 1),
+        }
+        if args.label:
+            row["label"] = args.label
+        print(json.dumps(row), flush=True)
+
+
+def start_server(args):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [args.radix_bin, "serve", "--host", "127.0.0.1", "--port", str(port),
+           *shlex.split(args.serve_args)]
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + args.start_timeout
+    while True:
+        if proc.poll() is not None:
+            log.seek(0)
+            raise SystemExit(f"radix serve exited ({proc.returncode}):\n{log.read().decode()}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit("radix serve did not become healthy")
+        time.sleep(0.1)
+    log.seek(0)
+    sys.stderr.write(log.read().decode())
+    return proc, url
+
+
+def bench_hf(args):
+    """dl19 through Hugging Face transformers: same pairs, same token ids, one query per forward."""
+    import torch
+    import transformers
+    from tokenizers import Tokenizer
+
+    device = args.hf_device
+    tok_path = os.path.join(args.hf_tokenizer, "tokenizer.json")
+    tok = Tokenizer.from_file(tok_path)
+    config = transformers.AutoConfig.from_pretrained(args.hf_config)
+    # Random weights of the real shape (transformers' own init, std 0.02 as radix's); timings do not
+    # depend on the values. `dtype` is transformers 5's name for `torch_dtype`.
+    torch.manual_seed(0)
+    try:
+        model = transformers.AutoModelForCausalLM.from_config(
+            config, attn_implementation=args.hf_attention, dtype=torch.bfloat16)
+    except TypeError:
+        model = transformers.AutoModelForCausalLM.from_config(
+            config, attn_implementation=args.hf_attention, torch_dtype=torch.bfloat16)
+    model = model.to(device=device, dtype=torch.bfloat16).eval()
+    yes, no = 9693, 2152
+    prefix = tok.encode(RERANK_PREFIX, add_special_tokens=False).ids
+    suffix = tok.encode(RERANK_SUFFIX, add_special_tokens=False).ids
+    pad = tok.token_to_id("<|endoftext|>")
+    queries = load_dl19()
+
+    def encode(query, docs):
+        t0 = time.perf_counter()
+        bodies = [f"<Instruct>: {RERANK_INSTRUCTION}\n<Query>: {query}\n<Document>: {d}" for d in docs]
+        ids = [prefix + e.ids + suffix for e in tok.encode_batch(bodies, add_special_tokens=False)]
+        width = max(len(x) for x in ids)
+        input_ids = torch.full((len(ids), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for i, x in enumerate(ids):  # left padding: the last position is every pair's last token
+            input_ids[i, width - len(x):] = torch.tensor(x)
+            mask[i, width - len(x):] = 1
+        return input_ids.to(device), mask.to(device), sum(len(x) for x in ids), time.perf_counter() - t0
+
+    kwargs = {}
+    try:
+        import inspect
+        if "logits_to_keep" in inspect.signature(model.forward).parameters:
+            kwargs["logits_to_keep"] = 1  # only the last position's logits, as radix does
+    except (TypeError, ValueError):
+        pass
+
+    @torch.inference_mode()
+    def score(query, docs):
+        input_ids, mask, ntok, tok_s = encode(query, docs)
+        logits = model(input_ids=input_ids, attention_mask=mask, **kwargs).logits[:, -1, :]
+        pair = torch.stack([logits[:, no], logits[:, yes]], dim=1).float()
+        scores = torch.softmax(pair, dim=1)[:, 1].tolist()
+        return scores, ntok
+
+    for q, docs in queries[:3]:  # warm-up
+        score(q, docs)
+    torch.cuda.synchronize() if device.startswith("cuda") else None
+    latencies, tokens = [], 0
+    t0 = time.perf_counter()
+    for q, docs in queries:
+        t = time.perf_counter()
+        _, ntok = score(q, docs)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        latencies.append(time.perf_counter() - t)
+        tokens += ntok
+    wall = time.perf_counter() - t0
+    lat = sorted(latencies)
+    print(json.dumps({
+        "workload": "dl19", "engine": "hf-transformers", "attention": args.hf_attention,
+        "transformers": transformers.__version__, "torch": torch.__version__,
+        "device": torch.cuda.get_device_name() if device.startswith("cuda") else device,
+        "requests": len(queries), "seconds": round(wall, 4),
+        "requests_per_s": round(len(queries) / wall, 3),
+        "inputs_per_s": round(sum(len(d) for _, d in queries) / wall, 2),
+        "p50_ms": round(percentile(lat, 50) * 1e3, 2), "p99_ms": round(percentile(lat, 99) * 1e3, 2),
+        "tokens": tokens, "tokens_per_s": round(tokens / wall, 1),
+        **({"label": args.label} if args.label else {}),
+    }), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", help="a running server, e.g. http://127.0.0.1:3000")
+    ap.add_argument("--radix-bin", help="start this radix binary instead of using --url")
+    ap.add_argument("--serve-args", default="--model demo", help="arguments of `radix serve`")
+    ap.add_argument("--start-timeout", type=float, default=600)
+    ap.add_argument("--api-key", default="")
+    ap.add_argument("--workload", default="embed", choices=["embed", "rerank", "dl19"])
+    ap.add_argument("--concurrency", default="1,16,64")
+    ap.add_argument("--requests", type=int, default=400, help="requests per level (dl19: 43)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--label", default="", help="copied into every JSON line")
+    ap.add_argument("--hf", action="store_true", help="score dl19 with HF transformers instead")
+    ap.add_argument("--hf-config", default=QWEN_TOKENIZER, help="folder with the config.json shape")
+    ap.add_argument("--hf-tokenizer", default=QWEN_TOKENIZER)
+    ap.add_argument("--hf-device", default="cuda")
+    ap.add_argument("--hf-attention", default="eager", choices=["eager", "sdpa"])
+    args = ap.parse_args()
+
+    if args.hf:
+        bench_hf(args)
+        return
+    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+    proc = None
+    if args.radix_bin:
+        proc, url = start_server(args)
+    elif args.url:
+        url = args.url.rstrip("/")
+    else:
+        raise SystemExit("give --url or --radix-bin")
+    try:
+        bench_server(args, url, headers)
+    finally:
+        if proc:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()

@@ -30,6 +30,12 @@ json parse_object(std::string_view body) {
       invalid("request body is not valid Unicode: " + what);
     }
     throw ApiError(ErrorType::kValidation, 400, "request body is not valid JSON: " + what);
+  } catch (const json::out_of_range& e) {
+    // Well-formed but unrepresentable, e.g. 9e9909 (found by the fuzzer).
+    invalid(std::string("request body has a number out of range: ") + e.what());
+  } catch (const json::exception& e) {
+    throw ApiError(ErrorType::kValidation, 400,
+                   std::string("request body is not valid JSON: ") + e.what());
   }
   if (!doc.is_object()) invalid("request body must be a JSON object");
   return doc;

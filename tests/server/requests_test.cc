@@ -83,6 +83,9 @@ TEST(ParseEmbed, Errors) {
   expect_error(embed("{\"inputs\": \"a\xff\"}"), 422, "UTF-8");
   expect_error(embed("{\"inputs\": \"\xc3\"}"), 422, "offset 12");
   expect_error(embed(R"({"inputs": "\ud800"})"), 422, "Unicode");
+  // Found by the fuzzer: a well-formed number beyond double's range.
+  expect_error(embed("9e9909"), 422, "out of range");
+  expect_error(embed(R"({"inputs": [1], "dimensions": -9e9909})"), 422, "out of range");
 }
 
 TEST(ParseOpenAIEmbeddings, FormatsAndErrors) {

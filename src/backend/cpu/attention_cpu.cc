@@ -1,3 +1,5 @@
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -5,11 +7,14 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/cpu_simd.h"
+#include "backend/cpu/fast_exp.h"
 
 namespace radix::cpu {
 namespace {
 
-constexpr int kTileQ = 32;
+// Query and key tiles: big enough for the two small GEMMs per tile to run near BLAS speed, small
+// enough that tree and causal masks let whole key tiles be skipped.
+constexpr int kTileQ = 64;
 constexpr int kTileK = 64;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
@@ -19,81 +24,86 @@ struct AttentionArgs {
   int hq, hkv, d, group;
   float scale;
   const int32_t* visible_end;
-  const int32_t* tile_max_end;  // per key tile: max visible_end over its rows
+  const int32_t* tile_max_end;  // per key tile: the largest visible_end of its rows
+  const int32_t* tile_min_end;  // per key tile: the smallest
   float* out;
   int64_t out_stride;
 };
 
-RADIX_CPU_CLONES float dot(const float* a, const float* b, int d) {
+// s[j] = exp(s[j] - m) (0 for masked keys at -inf); returns the sum.
+RADIX_CPU_CLONES float exp_shift_sum(float* s, int n, float m) {
   float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-  for (int i = 0; i < d; ++i) sum += a[i] * b[i];
+  for (int j = 0; j < n; ++j) {
+    s[j] = fast_exp(s[j] - m);
+    sum += s[j];
+  }
   return sum;
 }
 
-RADIX_CPU_CLONES void scale_add(float* acc, float factor, const float* v, float p, int d) {
-#pragma omp simd
-  for (int i = 0; i < d; ++i) acc[i] = acc[i] * factor + p * v[i];
-}
+struct Scratch {
+  std::vector<float> scores, acc, m, l;
+  explicit Scratch(int d)
+      : scores(kTileQ * kTileK), acc(static_cast<size_t>(kTileQ) * d), m(kTileQ), l(kTileQ) {}
+};
 
-// Query rows [q0, q1) of the q heads that share kv head g, with an online softmax over the key
-// tiles that any of these rows can see. state: m, l per (row, head); acc: [rows * group, d].
-void attention_tile(const AttentionArgs& a, int64_t q0, int64_t q1, int g, float* m, float* l,
-                    float* acc, float* scores) {
+// Query rows [q0, q1) of head h: flash-style online softmax over the key tiles any of these rows
+// can see; scores = Q K^T and acc += P V as single-threaded sgemm calls (each OpenMP thread runs
+// its own tiles; OpenBLAS is set to one thread).
+void attention_tile(const AttentionArgs& a, int64_t q0, int64_t q1, int h, Scratch& w) {
   const int d = a.d;
-  const int64_t rows = q1 - q0;
-  std::fill(m, m + rows * a.group, kNegInf);
-  std::fill(l, l + rows * a.group, 0.0f);
-  std::fill(acc, acc + rows * a.group * d, 0.0f);
+  const int g = h / a.group;
+  const int nq = static_cast<int>(q1 - q0);
+  const float* q = a.qkv + q0 * a.stride + static_cast<int64_t>(h) * d;
   const float* k_base = a.qkv + static_cast<int64_t>(a.hq + g) * d;
   const float* v_base = a.qkv + static_cast<int64_t>(a.hq + a.hkv + g) * d;
+  std::fill(w.m.begin(), w.m.begin() + nq, kNegInf);
+  std::fill(w.l.begin(), w.l.begin() + nq, 0.0f);
+  std::fill(w.acc.begin(), w.acc.begin() + static_cast<int64_t>(nq) * d, 0.0f);
 
   for (int64_t k0 = 0; k0 < q1; k0 += kTileK) {
-    // Every key row of this tile ends its visibility at or before the tile's first query.
-    if (a.tile_max_end[k0 / kTileK] <= q0) continue;
-    const int64_t k1 = std::min<int64_t>(k0 + kTileK, q1);
-    for (int64_t r = q0; r < q1; ++r) {
-      const int64_t k_stop = std::min<int64_t>(k1, r + 1);  // keys after the query are never seen
-      if (k_stop <= k0) continue;
-      for (int j = 0; j < a.group; ++j) {
-        const int h = g * a.group + j;
-        const float* q = a.qkv + r * a.stride + static_cast<int64_t>(h) * d;
-        float tile_max = kNegInf;
-        for (int64_t k = k0; k < k_stop; ++k) {
-          float s = kNegInf;
-          if (a.visible_end[k] > r) {
-            s = dot(q, k_base + k * a.stride, d) * a.scale;
-            tile_max = std::max(tile_max, s);
-          }
-          scores[k - k0] = s;
+    const int64_t tile = k0 / kTileK;
+    if (a.tile_max_end[tile] <= q0) continue;  // no key here is visible to any query of the tile
+    const int64_t k1 = std::min<int64_t>(k0 + kTileK, q1);  // keys after the last query: unseen
+    const int nk = static_cast<int>(k1 - k0);
+    // Every key of the tile precedes every query and stays visible past the last one: no mask.
+    const bool all_visible = k1 - 1 <= q0 && a.tile_min_end[tile] >= q1;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, d, a.scale, q,
+                static_cast<blasint>(a.stride), k_base + k0 * a.stride,
+                static_cast<blasint>(a.stride), 0.0f, w.scores.data(), kTileK);
+    for (int i = 0; i < nq; ++i) {
+      const int64_t r = q0 + i;
+      float* s = w.scores.data() + static_cast<int64_t>(i) * kTileK;
+      if (!all_visible) {
+        for (int j = 0; j < nk; ++j) {
+          const int64_t k = k0 + j;
+          if (k > r || a.visible_end[k] <= r) s[j] = kNegInf;
         }
-        if (tile_max == kNegInf) continue;
-        const int64_t state = (r - q0) * a.group + j;
-        const float m_new = std::max(m[state], tile_max);
-        float correction = std::exp(m[state] - m_new);  // 0 on the first visible tile
-        float* acc_row = acc + state * d;
-        float sum = l[state] * correction;
-        for (int64_t k = k0; k < k_stop; ++k) {
-          const float s = scores[k - k0];
-          if (s == kNegInf) continue;
-          const float p = std::exp(s - m_new);
-          sum += p;
-          scale_add(acc_row, correction, v_base + k * a.stride, p, d);
-          correction = 1.0f;
-        }
-        l[state] = sum;
-        m[state] = m_new;
+      }
+      float tile_max = kNegInf;
+      for (int j = 0; j < nk; ++j) tile_max = std::max(tile_max, s[j]);
+      if (tile_max == kNegInf) {  // this row sees nothing here: contribute zeros
+        std::fill(s, s + nk, 0.0f);
+        continue;
+      }
+      const float m_new = std::max(w.m[i], tile_max);
+      const float correction = std::exp(w.m[i] - m_new);  // 0 on the row's first visible tile
+      const float sum = exp_shift_sum(s, nk, m_new);
+      w.l[i] = w.l[i] * correction + sum;
+      w.m[i] = m_new;
+      if (correction != 1.0f) {
+        float* acc = w.acc.data() + static_cast<int64_t>(i) * d;
+        for (int c = 0; c < d; ++c) acc[c] *= correction;
       }
     }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, d, nk, 1.0f, w.scores.data(), kTileK,
+                v_base + k0 * a.stride, static_cast<blasint>(a.stride), 1.0f, w.acc.data(), d);
   }
-  for (int64_t r = q0; r < q1; ++r) {
-    for (int j = 0; j < a.group; ++j) {
-      const int64_t state = (r - q0) * a.group + j;
-      const float inv = 1.0f / l[state];  // l > 0: every row sees itself
-      const float* acc_row = acc + state * d;
-      float* o = a.out + r * a.out_stride + static_cast<int64_t>(g * a.group + j) * d;
-      for (int i = 0; i < d; ++i) o[i] = acc_row[i] * inv;
-    }
+  for (int i = 0; i < nq; ++i) {
+    const float inv = 1.0f / w.l[i];  // l > 0: every row sees itself
+    const float* acc = w.acc.data() + static_cast<int64_t>(i) * d;
+    float* o = a.out + (q0 + i) * a.out_stride + static_cast<int64_t>(h) * d;
+    for (int c = 0; c < d; ++c) o[c] = acc[c] * inv;
   }
 }
 
@@ -103,27 +113,28 @@ void attention_interval(const float* qkv, int64_t s, int64_t n, int hq, int hkv,
                         const int32_t* visible_end, float* out, int64_t so, int threads) {
   if (n == 0) return;
   const int64_t num_k_tiles = (n + kTileK - 1) / kTileK;
-  std::vector<int32_t> tile_max_end(num_k_tiles);
+  std::vector<int32_t> tile_max_end(num_k_tiles), tile_min_end(num_k_tiles);
   for (int64_t t = 0; t < num_k_tiles; ++t) {
-    const int64_t end = std::min<int64_t>((t + 1) * kTileK, n);
-    tile_max_end[t] = *std::max_element(visible_end + t * kTileK, visible_end + end);
+    const int32_t* begin = visible_end + t * kTileK;
+    const int32_t* end = visible_end + std::min<int64_t>((t + 1) * kTileK, n);
+    tile_max_end[t] = *std::max_element(begin, end);
+    tile_min_end[t] = *std::min_element(begin, end);
   }
-  const AttentionArgs args{qkv, s, hq, hkv, d, hq / hkv, scale, visible_end, tile_max_end.data(),
-                           out, so};
+  const AttentionArgs args{
+      qkv, s, hq, hkv, d, hq / hkv, scale, visible_end, tile_max_end.data(), tile_min_end.data(),
+      out, so};
   const int64_t num_q_tiles = (n + kTileQ - 1) / kTileQ;
-  const int64_t tasks = num_q_tiles * hkv;
+  const int64_t tasks = num_q_tiles * hq;
 #pragma omp parallel num_threads(threads) if (tasks > 1)
   {
-    std::vector<float> m(kTileQ * args.group), l(kTileQ * args.group);
-    std::vector<float> acc(static_cast<size_t>(kTileQ) * args.group * d), scores(kTileK);
-    // Later query tiles see more keys; dynamic scheduling, biggest first.
+    Scratch scratch(d);
+    // Later query tiles see more keys: dynamic scheduling, biggest first.
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t tile = num_q_tiles - 1 - task / hkv;
-      const int g = static_cast<int>(task % hkv);
+      const int64_t tile = num_q_tiles - 1 - task / hq;
+      const int h = static_cast<int>(task % hq);
       const int64_t q0 = tile * kTileQ;
-      const int64_t q1 = std::min<int64_t>(q0 + kTileQ, n);
-      attention_tile(args, q0, q1, g, m.data(), l.data(), acc.data(), scores.data());
+      attention_tile(args, q0, std::min<int64_t>(q0 + kTileQ, n), h, scratch);
     }
   }
 }

@@ -26,6 +26,7 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 }
 
 void run_embed(const EmbedArgs& args) {
+  require_tokenizer(args.model.model);
   auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Model> model = Model::load(args.model.model, load_options(args.model));
   const ModelInfo& info = model->info();

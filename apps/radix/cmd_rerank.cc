@@ -24,6 +24,7 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 }
 
 void run_rerank(const RerankArgs& args) {
+  require_tokenizer(args.model.model);
   auto t0 = std::chrono::steady_clock::now();
   LoadOptions load = load_options(args.model);
   load.head = HeadKind::kReranker;

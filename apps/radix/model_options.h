@@ -37,6 +37,14 @@ inline LoadOptions load_options(const ModelArgs& args) {
   return options;
 }
 
+// Text commands need a tokenizer, which random models lack: say so before loading any weights.
+inline void require_tokenizer(const std::string& spec) {
+  if (spec.rfind("random:", 0) == 0) {
+    throw std::runtime_error("model " + spec +
+                             " has random weights and no tokenizer; use demo or a model folder");
+  }
+}
+
 // The model's tokenizer: inline JSON (demo), its tokenizer.json, or vocab.json + merges.txt.
 inline Tokenizer load_tokenizer(const ModelInfo& info) {
   if (!info.tokenizer_json.empty()) return Tokenizer::from_json(info.tokenizer_json);

@@ -13,10 +13,12 @@
 #   GPU_CHECK_WORKLOADS  ";"-separated specs (default: the BENCHMARKS.md grid + rerank-like)
 #   GPU_CHECK_PROFILE_WORKLOADS  specs for the profiled pass (default: same as the workloads)
 #   GPU_CHECK_MODES      default "off,scatter,tree"
-#   GPU_CHECK_WARMUP / GPU_CHECK_REPS   radix bench (default 2 / 5)
+#   GPU_CHECK_WARMUP / GPU_CHECK_REPS   radix bench (default 2 / 5; for 8B GPU_CHECK_WARMUP_8B /
+#                        GPU_CHECK_REPS_8B, default 1 / 3)
 #   GPU_CHECK_PEER_IMPLS default "hf-eager,hf-sdpa,radixmlp-torch"; GPU_CHECK_PEER_REPS (3)
 #   GPU_CHECK_TEST_REGEX ctest -R filter for the gpu tests (default: all)
 #   BUILD_DIR            default build/cuda-release; GPU_CHECK_JOBS (default nproc)
+#   GPU_CHECK_COMMIT     the commit to record (the device's copy of the tree may lack git)
 # Steps: `profile` reruns the benchmark with RADIX_CUDA_PROFILE=1 for the per-op-kind breakdown
 # (kept apart so the headline times carry no event overhead); `big` runs the 65,536-token batch
 # on 8B (off and tree) to show it fits.
@@ -42,14 +44,15 @@ rm -f "$out/failures.txt"
 
 {
   date -u +"date: %Y-%m-%dT%H:%M:%SZ"
-  echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (+ local changes)')"
+  # The device's copy of the tree may carry no git history: the caller can name the commit.
+  echo "commit: ${GPU_CHECK_COMMIT:-$(git rev-parse --verify -q HEAD || echo unknown)}"
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
   nvcc --version | tail -1
   cmake --version | head -1
 } | tee "$out/machine.txt" >&2
 
 # radix's Debian libraries (scripts/device_deps.sh): only where they are not installed.
-if [[ -d .devdeps ]] && ! dpkg-query -W libcli11-dev >/dev/null 2>&1; then
+if [[ -d .devdeps && ! -f /usr/include/pcre2.h ]]; then
   bash scripts/device_deps.sh unpack >&2 || fail "device_deps unpack"
   # shellcheck disable=SC1091
   source /tmp/devroot/env.sh
@@ -70,7 +73,7 @@ radix="$build_dir/radix"
 if has test; then
   t0=$SECONDS
   ctest --test-dir "$build_dir" -L gpu ${GPU_CHECK_TEST_REGEX:+-R "$GPU_CHECK_TEST_REGEX"} \
-    --output-on-failure -j 4 --timeout 600 >"$out/ctest.log" 2>&1 || fail "gpu tests"
+    --output-on-failure -j 4 --timeout 300 >"$out/ctest.log" 2>&1 || fail "gpu tests"
   grep -E "tests passed|tests failed|The following tests|Failed|\*\*\*" "$out/ctest.log" | head -30 >&2
   say "gpu tests in $((SECONDS - t0)) s"
 fi
@@ -82,9 +85,12 @@ if has sanitize; then
     for t in "cuda_kernels_test:*" "cuda_backend_test:*Norms*:*Gather*:*Attention*:*Embedding*"; do
       bin=${t%%:*}
       filter=${t#*:}
-      compute-sanitizer --tool memcheck --error-exitcode 86 --print-limit 20 \
+      timeout 150 compute-sanitizer --tool memcheck --error-exitcode 86 --print-limit 20 \
         "$build_dir/tests/backend/cuda/$bin" --gtest_filter="$filter" --gtest_brief=1 \
-        >"$out/memcheck_$bin.log" 2>&1 || fail "memcheck $bin"
+        >"$out/memcheck_$bin.log" 2>&1
+      rc=$?
+      if ((rc == 86)); then fail "memcheck found errors in $bin"
+      elif ((rc != 0)); then fail "$bin failed under memcheck (rc $rc; memcheck itself: see log)"; fi
       tail -3 "$out/memcheck_$bin.log" >&2
     done
   else
@@ -102,8 +108,10 @@ IFS=',' read -r -a model_list <<<"$models"
 if has bench; then
   for m in "${model_list[@]}"; do
     t0=$SECONDS
-    "$radix" bench model --device cuda --model "random:$m" "${bench_args[@]}" --modes "$modes" \
-      --warmup "${GPU_CHECK_WARMUP:-2}" --repetitions "${GPU_CHECK_REPS:-5}" --json \
+    warmup=${GPU_CHECK_WARMUP:-2} reps=${GPU_CHECK_REPS:-5}
+    if [[ $m == qwen3-8b ]]; then warmup=${GPU_CHECK_WARMUP_8B:-1} reps=${GPU_CHECK_REPS_8B:-3}; fi
+    timeout 400 "$radix" bench model --device cuda --model "random:$m" "${bench_args[@]}" \
+      --modes "$modes" --warmup "$warmup" --repetitions "$reps" --json \
       >"$out/radix_$m.jsonl" 2>"$out/radix_$m.log" || fail "radix bench $m"
     say "radix bench $m in $((SECONDS - t0)) s"
   done
@@ -112,7 +120,8 @@ fi
 if has profile; then
   for m in "${model_list[@]}"; do
     t0=$SECONDS
-    RADIX_CUDA_PROFILE=1 "$radix" bench model --device cuda --model "random:$m" "${profile_args[@]}" \
+    RADIX_CUDA_PROFILE=1 timeout 300 "$radix" bench model --device cuda --model "random:$m" \
+      "${profile_args[@]}" \
       --modes "$modes" --warmup 1 --repetitions 2 --json \
       >"$out/radix_${m}_profile.jsonl" 2>"$out/radix_${m}_profile.log" || fail "radix profile $m"
     say "radix profile $m in $((SECONDS - t0)) s"
@@ -122,7 +131,7 @@ fi
 if has big; then
   t0=$SECONDS
   # 32 x 2048 = 65,536 tokens: the 8B forward must fit (off: 65,536 rows; tree: 33,792).
-  RADIX_CUDA_PROFILE=1 "$radix" bench model --device cuda --model random:qwen3-8b \
+  RADIX_CUDA_PROFILE=1 timeout 200 "$radix" bench model --device cuda --model random:qwen3-8b \
     --workload "syn:B=32,P=1024,S=1024" --modes off,tree --warmup 1 --repetitions 2 --json \
     >"$out/radix_big.jsonl" 2>"$out/radix_big.log" || fail "radix 65,536-token 8B batch"
   say "big batch in $((SECONDS - t0)) s"
@@ -133,7 +142,7 @@ if has peer; then
   for w in "${workloads[@]}"; do peer_args+=(--workload "$w"); done
   for m in "${model_list[@]}"; do
     t0=$SECONDS
-    PYTHONUNBUFFERED=1 python3 bench/peer_torch.py --model "$m" "${peer_args[@]}" \
+    PYTHONUNBUFFERED=1 timeout 400 python3 bench/peer_torch.py --model "$m" "${peer_args[@]}" \
       --impls "${GPU_CHECK_PEER_IMPLS:-hf-eager,hf-sdpa,radixmlp-torch}" --warmup 1 \
       --repetitions "${GPU_CHECK_PEER_REPS:-3}" --json --check \
       >"$out/peer_$m.jsonl" 2>"$out/peer_$m.log" || fail "peer_torch $m"

@@ -45,7 +45,7 @@ double median(std::vector<double> v) {
 }
 
 #if defined(RADIX_HAVE_CUDA)
-// GPU memory peak of the mode's runs and, with RADIX_CUDA_PROFILE=1, the device time per forward
+// GPU memory peak of the mode's timed runs (weights, arena and scratch) and, with RADIX_CUDA_PROFILE=1, the device time per forward
 // by kind of op; host_and_gaps_ms is what the median leaves over (launches, uploads, fold plan,
 // download: time the GPU was not running an op).
 void add_cuda_fields(Model& model, int runs, double median_ms, nlohmann::json& row) {
@@ -58,6 +58,10 @@ void add_cuda_fields(Model& model, int runs, double median_ms, nlohmann::json& r
   row["gpu_gemm_ms"] = gemm;
   row["gpu_attention_ms"] = attention;
   row["gpu_other_ms"] = other;
+  row["gpu_norm_ms"] = p->norm_ms / runs;
+  row["gpu_rope_ms"] = p->rope_ms / runs;
+  row["gpu_swiglu_ms"] = p->swiglu_ms / runs;
+  row["gpu_gather_ms"] = p->gather_ms / runs;
   row["host_and_gaps_ms"] = median_ms - gemm - attention - other;
 }
 #endif
@@ -87,10 +91,10 @@ void run_bench_model(const ModelBenchArgs& args) {
       options.mode = mode;
       options.head = HeadKind::kEmbedding;
       ForwardResult r;
-#if defined(RADIX_HAVE_CUDA)
-      take_cuda_profile(model->backend());  // restart the GPU op times and memory peak
-#endif
       for (int i = 0; i < args.warmup; ++i) r = model->forward(batch, options);
+#if defined(RADIX_HAVE_CUDA)
+      take_cuda_profile(model->backend());  // GPU op times of the timed runs only
+#endif
       std::vector<double> ms;
       for (int i = 0; i < args.repetitions; ++i) {
         const auto start = std::chrono::steady_clock::now();
@@ -121,7 +125,7 @@ void run_bench_model(const ModelBenchArgs& args) {
       row["tflops_effective"] = flops.total() / (med / 1e3) / 1e12;
       row["flop_ratio_vs_off"] = off_flops.total() / flops.total();
 #if defined(RADIX_HAVE_CUDA)
-      add_cuda_fields(*model, args.warmup + args.repetitions, med, row);
+      add_cuda_fields(*model, args.repetitions, med, row);
 #endif
       rows.push_back(row);
     }

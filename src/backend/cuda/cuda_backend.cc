@@ -127,7 +127,7 @@ class Scratch {
   size_t bytes_ = 0;
 };
 
-enum class OpKind : uint8_t { kGemm, kAttention, kOther };
+enum class OpKind : uint8_t { kGemm, kAttention, kNorm, kRope, kSwiglu, kGather };
 
 class CudaBackend final : public Backend {
  public:
@@ -305,7 +305,7 @@ class CudaBackend final : public Backend {
     require_float(op, "out", out);
     require_index(op, "ids", ids, out.rows);
     require_shape(op, "out", out, out.rows, table.cols);
-    Timed timed(this, OpKind::kOther);
+    Timed timed(this, OpKind::kGather);
     cudaError_t status;
     if (out.dtype == DType::kF32) {
       status = cuda::embedding_gather(ptr<bf16>(table), table.row_stride, table.rows,
@@ -326,7 +326,7 @@ class CudaBackend final : public Backend {
     require_dtype(op, "weight", weight, DType::kBF16);
     require_shape(op, "weight", weight, 1, x.cols);
     require_shape(op, "out", out, x.rows, x.cols);
-    Timed timed(this, OpKind::kOther);
+    Timed timed(this, OpKind::kNorm);
     check_launch(op, norm(x, nullptr, weight, eps, out));
   }
 
@@ -340,7 +340,7 @@ class CudaBackend final : public Backend {
     require_shape(op, "delta", delta, residual.rows, residual.cols);
     require_shape(op, "weight", weight, 1, residual.cols);
     require_shape(op, "normed", normed, residual.rows, residual.cols);
-    Timed timed(this, OpKind::kOther);
+    Timed timed(this, OpKind::kNorm);
     check_launch(op, norm(residual, &delta, weight, eps, normed));
   }
 
@@ -401,7 +401,7 @@ class CudaBackend final : public Backend {
     require_shape(op, "q_norm", q_norm, 1, shape.head_dim);
     require_shape(op, "k_norm", k_norm, 1, shape.head_dim);
     require_index(op, "positions", positions, qkv.rows);
-    Timed timed(this, OpKind::kOther);
+    Timed timed(this, OpKind::kRope);
     check_launch(
         op, cuda::qk_norm_rope(ptr<bf16>(qkv), qkv.row_stride, ptr<int32_t>(positions),
                                ptr<bf16>(q_norm), ptr<bf16>(k_norm), qkv.rows, shape.num_q_heads,
@@ -470,7 +470,7 @@ class CudaBackend final : public Backend {
     require_dtype(op, "out", out, DType::kBF16);
     require_shape(op, "gate_up", gate_up, out.rows, 2 * out.cols);
     if (out.numel() == 0) return;
-    Timed timed(this, OpKind::kOther);
+    Timed timed(this, OpKind::kSwiglu);
     check_launch(op, cuda::swiglu(ptr<bf16>(gate_up), gate_up.row_stride, ptr<bf16>(out),
                                   out.row_stride, out.rows, static_cast<int>(out.cols), stream_));
   }
@@ -485,7 +485,7 @@ class CudaBackend final : public Backend {
     require_index(op, "index", index, out.rows);
     require(out.cols <= INT32_MAX, op, "too many columns");
     if (out.numel() == 0) return;
-    Timed timed(this, OpKind::kOther);
+    Timed timed(this, OpKind::kGather);
     const int cols = static_cast<int>(out.cols);
     cudaError_t status;
     if (dtype_size(src.dtype) == 2) {
@@ -548,9 +548,27 @@ class CudaBackend final : public Backend {
     for (auto& e : pending_) {
       float ms = 0;
       if (cudaEventElapsedTime(&ms, e.start, e.stop) != cudaSuccess) ms = 0;  // never throws
-      (e.kind == OpKind::kGemm        ? profile_.gemm_ms
-       : e.kind == OpKind::kAttention ? profile_.attention_ms
-                                      : profile_.other_ms) += ms;
+      switch (e.kind) {
+        case OpKind::kGemm:
+          profile_.gemm_ms += ms;
+          break;
+        case OpKind::kAttention:
+          profile_.attention_ms += ms;
+          break;
+        case OpKind::kNorm:
+          profile_.norm_ms += ms;
+          break;
+        case OpKind::kRope:
+          profile_.rope_ms += ms;
+          break;
+        case OpKind::kSwiglu:
+          profile_.swiglu_ms += ms;
+          break;
+        case OpKind::kGather:
+          profile_.gather_ms += ms;
+          break;
+      }
+      if (e.kind != OpKind::kGemm && e.kind != OpKind::kAttention) profile_.other_ms += ms;
       ++profile_.ops;
       free_events_.push_back(e.start);
       free_events_.push_back(e.stop);

@@ -83,7 +83,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AddRmsNormTest,
                                            NormCase{129, 4096, true, 8},
                                            NormCase{129, 4096, false, 0},
                                            NormCase{3, 1001, true, 3}, NormCase{2, 24, true, 0},
-                                           NormCase{5, 5120, true, 0}));
+                                           NormCase{5, 5120, true, 0}, NormCase{3, 9216, true, 0},
+                                           NormCase{2, 2560, false, 8}));
 
 TEST(AddRmsNorm, RejectsBadSizes) {
   float* x = nullptr;

@@ -320,8 +320,11 @@ void BpeModel::tokenize(const Piece& word, std::vector<int32_t>& ids,
     size_t pos = 0;
     for (size_t k = 0; k < n; ++k) {
       // Byte fallback can spell one input byte as several tokens: keep offsets inside the word.
-      const size_t b = std::min(pos, w.size() - 1);
-      const size_t e = std::max(std::min(pos + lens[k], w.size()), b + 1);
+      size_t b = std::min(pos, w.size() - 1);
+      size_t e = std::max(std::min(pos + lens[k], w.size()), b + 1);
+      // A token holding part of a character reports the whole character, as the reference does.
+      while (b > 0 && (static_cast<unsigned char>(w[b]) & 0xC0) == 0x80) --b;
+      while (e < w.size() && (static_cast<unsigned char>(w[e]) & 0xC0) == 0x80) ++e;
       ids.push_back(tok[k]);
       offsets.push_back(word.input_range(b, e));
       pos += lens[k];

@@ -60,7 +60,7 @@ def random_text(rng: random.Random, specials) -> str:
     return "".join(parts)
 
 
-def run_radix(radix_bin, tokenizer_path, rows, tmp_path, add_special_tokens):
+def run_radix(radix_bin, tokenizer_path, rows, tmp_path, add_special_tokens, field="ids"):
     path = tmp_path / "in.jsonl"
     with open(path, "w", encoding="utf-8") as f:
         for row in rows:
@@ -69,10 +69,12 @@ def run_radix(radix_bin, tokenizer_path, rows, tmp_path, add_special_tokens):
            "--threads", "2"]
     if add_special_tokens:
         cmd.append("--add-special-tokens")
+    if field == "offsets":
+        cmd.append("--offsets")
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120).stdout
     lines = out.splitlines()
     assert len(lines) == len(rows)
-    return [json.loads(line)["ids"] for line in lines]
+    return [json.loads(line)[field] for line in lines]
 
 
 def assert_same(texts, ours, theirs):
@@ -80,11 +82,16 @@ def assert_same(texts, ours, theirs):
     assert not bad, f"{len(bad)} of {len(texts)} differ; first: {bad[0]!r}"
 
 
-def test_qwen3_random_unicode_matches_hf(radix_bin, shared_assets, tmp_path):
+@pytest.fixture(scope="module")
+def qwen3(shared_assets):
     path = shared_assets / "qwen3-embedding-0.6b" / "tokenizer.json"
     if not path.exists():
         pytest.skip(f"missing {path}")
-    hf = tokenizers.Tokenizer.from_file(str(path))
+    return path, tokenizers.Tokenizer.from_file(str(path))
+
+
+def test_qwen3_random_unicode_matches_hf(radix_bin, qwen3, tmp_path):
+    path, hf = qwen3
     rng = random.Random(20240603)
     texts = [random_text(rng, SPECIALS) for _ in range(4000)]
     rows = [{"text": t} for t in texts]
@@ -92,6 +99,25 @@ def test_qwen3_random_unicode_matches_hf(radix_bin, shared_assets, tmp_path):
         ours = run_radix(radix_bin, path, rows, tmp_path, add_special)
         theirs = [e.ids for e in hf.encode_batch(texts, add_special_tokens=add_special)]
         assert_same(texts, ours, theirs)
+
+
+def test_qwen3_offsets_match_hf(radix_bin, qwen3, tmp_path):
+    """Byte offsets equal HF's (character offsets in Python, converted to bytes) wherever NFC
+    leaves the text alone; where NFC rewrites it, HF aligns per character and radix per
+    normalisation segment, so those texts are left out."""
+    import unicodedata
+    path, hf = qwen3
+    rng = random.Random(31337)
+    texts = [random_text(rng, SPECIALS) for _ in range(1500)]
+    texts = [t for t in texts if unicodedata.normalize("NFC", t) == t]
+    ours = run_radix(radix_bin, path, [{"text": t} for t in texts], tmp_path, True, "offsets")
+    theirs = []
+    for t, e in zip(texts, hf.encode_batch(texts, add_special_tokens=True)):
+        to_byte = [0]
+        for c in t:
+            to_byte.append(to_byte[-1] + len(c.encode("utf-8")))
+        theirs.append([[to_byte[a], to_byte[b]] for a, b in e.offsets])
+    assert_same(texts, ours, theirs)
 
 
 def tiny_tokenizer(tmp_path):

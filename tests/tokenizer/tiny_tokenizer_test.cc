@@ -246,3 +246,51 @@ TEST(TinyTokenizer, UnknownCharactersByteFallbackAndUnk) {
 
 }  // namespace
 }  // namespace radix
+
+namespace radix {
+namespace {
+
+Tokenizer with_post_processor(const nlohmann::json& post_processor) {
+  nlohmann::json doc = testing::tiny_tokenizer_json();
+  doc["post_processor"] = post_processor;
+  return Tokenizer::from_json(doc.dump());
+}
+
+TEST(TinyTokenizer, OtherPostProcessors) {
+  using nlohmann::json;
+  // ByteLevel alone adds nothing.
+  const Tokenizer byte_level = with_post_processor({{"type", "ByteLevel"}, {"trim_offsets", true}});
+  EXPECT_EQ(byte_level.encode("ab", true).ids, (Ids{256}));
+  EXPECT_EQ(byte_level.num_special_tokens_to_add(true), 0u);
+  // Roberta: <s> A </s> </s> B </s>, with <s> = 304 and </s> = 300 here.
+  const Tokenizer roberta = with_post_processor(
+      {{"type", "RobertaProcessing"}, {"cls", {"<s>", 304}}, {"sep", {"</s>", 300}}});
+  EXPECT_EQ(roberta.encode("ab", true).ids, (Ids{304, 256, 300}));
+  EXPECT_EQ(roberta.encode_pair("ab", "cd", true).ids, (Ids{304, 256, 300, 300, 260, 300}));
+  const Tokenizer bert = with_post_processor(
+      {{"type", "BertProcessing"}, {"cls", {"[CLS]", 304}}, {"sep", {"[SEP]", 302}}});
+  EXPECT_EQ(bert.encode_pair("ab", "cd", true).ids, (Ids{304, 256, 302, 260, 302}));
+  // A Sequence with ByteLevel and a template behaves as the template.
+  const json tmpl = testing::tiny_tokenizer_json()["post_processor"];
+  const Tokenizer seq =
+      with_post_processor({{"type", "Sequence"}, {"processors", {{{"type", "ByteLevel"}}, tmpl}}});
+  EXPECT_EQ(seq.encode("ab", true).ids, (Ids{304, 256, 300}));
+  EXPECT_THROW(with_post_processor({{"type", "Sequence"}, {"processors", {tmpl, tmpl}}}),
+               TokenizerError);
+}
+
+TEST(TinyTokenizer, NormalizerSequenceAndNfkc) {
+  nlohmann::json doc = testing::tiny_tokenizer_json();
+  // U+FB01 (the "fi" ligature) is NFC-stable but NFKC turns it into "fi".
+  EXPECT_EQ(ids("\xEF\xAC\x81"), (Ids{0xEF, 0xAC, 0x81}));
+  doc["normalizer"] = {{"type", "Sequence"},
+                       {"normalizers", {{{"type", "NFD"}}, {{"type", "NFKC"}}}}};
+  const Tokenizer t = Tokenizer::from_json(doc.dump());
+  EXPECT_EQ(t.encode("\xEF\xAC\x81", false).ids, (Ids{'f', 'i'}));
+  doc["normalizer"] = nullptr;
+  const Tokenizer none = Tokenizer::from_json(doc.dump());
+  EXPECT_EQ(none.encode("e\xCC\x81", false).ids, (Ids{'e', 0xCC, 0x81}));
+}
+
+}  // namespace
+}  // namespace radix

@@ -14,8 +14,6 @@ using nlohmann::json;
   throw TokenizerError("tokenizer.json: " + where + ": " + what);
 }
 
-inline const char* json_type_name(const json& j) { return j.type_name(); }
-
 inline const json& json_require(const json& obj, const char* key, const std::string& where) {
   if (!obj.is_object()) json_fail(where, std::string("expected an object, got ") + obj.type_name());
   auto it = obj.find(key);

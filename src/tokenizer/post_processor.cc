@@ -45,15 +45,13 @@ int32_t named_token(const json& j, const std::string& where) {
 
 }  // namespace
 
-PostProcessor PostProcessor::from_json(const json& j, const BpeModel& model,
-                                       const AddedVocabulary& added) {
+PostProcessor PostProcessor::from_json(const json& j) {
   PostProcessor p;
-  if (!j.is_null()) p.add(j, "post_processor", model, added);
+  if (!j.is_null()) p.add(j, "post_processor");
   return p;
 }
 
-void PostProcessor::add(const json& j, const std::string& where, const BpeModel& model,
-                        const AddedVocabulary& added) {
+void PostProcessor::add(const json& j, const std::string& where) {
   const std::string type = json_string_field(j, "type", where);
   auto set_template = [&](std::vector<Item> single, std::vector<Item> pair) {
     if (has_template_) {
@@ -73,7 +71,7 @@ void PostProcessor::add(const json& j, const std::string& where, const BpeModel&
     const json& list = json_require(j, "processors", where);
     if (!list.is_array()) json_fail(where + ".processors", "expected an array");
     for (size_t i = 0; i < list.size(); ++i) {
-      add(list[i], where + ".processors[" + std::to_string(i) + "]", model, added);
+      add(list[i], where + ".processors[" + std::to_string(i) + "]");
     }
     return;
   }
@@ -94,8 +92,6 @@ void PostProcessor::add(const json& j, const std::string& where, const BpeModel&
     set_template(std::move(single), std::move(pair));
     return;
   }
-  (void)model;
-  (void)added;
   json_fail(where, "post-processor type \"" + type +
                        "\" is not supported by radix (supported: TemplateProcessing, ByteLevel, "
                        "BertProcessing, RobertaProcessing, Sequence)");

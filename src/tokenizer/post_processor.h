@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "tokenizer/added_vocabulary.h"
 #include "tokenizer/json_access.h"
 
 namespace radix::tokenizer_detail {
@@ -17,9 +16,8 @@ class PostProcessor {
     std::vector<int32_t> ids;
   };
 
-  // tokenizer.json's "post_processor" (null allowed). `vocab` resolves Bert/Roberta token names.
-  static PostProcessor from_json(const json& j, const BpeModel& model,
-                                 const AddedVocabulary& added);
+  // tokenizer.json's "post_processor" (null allowed).
+  static PostProcessor from_json(const json& j);
 
   bool adds_tokens() const { return has_template_; }
   size_t added_count(bool pair) const;
@@ -27,8 +25,7 @@ class PostProcessor {
   const std::vector<Item>& items(bool pair) const { return pair ? pair_ : single_; }
 
  private:
-  void add(const json& j, const std::string& where, const BpeModel& model,
-           const AddedVocabulary& added);
+  void add(const json& j, const std::string& where);
   bool has_template_ = false;
   std::vector<Item> single_, pair_;
 };

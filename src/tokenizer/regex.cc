@@ -85,18 +85,6 @@ void Regex::find_all(std::string_view subject, FunctionRef<void(size_t, size_t)>
   }
 }
 
-size_t Regex::find(std::string_view subject, size_t* end) const {
-  ThreadMatchState& st = thread_state();
-  pcre2_match_data* md = st.md;
-  const int rc = pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(subject.data()),
-                             subject.size(), 0, PCRE2_NO_UTF_CHECK, md, st.ctx);
-  if (rc == PCRE2_ERROR_NOMATCH) return std::string_view::npos;
-  if (rc < 0) match_failed(rc);
-  const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
-  if (end) *end = ov[1];
-  return ov[0];
-}
-
 bool Regex::matches_prefix(std::string_view subject) const {
   ThreadMatchState& st = thread_state();
   const int rc = pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(subject.data()),
@@ -104,10 +92,6 @@ bool Regex::matches_prefix(std::string_view subject) const {
   if (rc == PCRE2_ERROR_NOMATCH) return false;
   if (rc < 0) match_failed(rc);
   return true;
-}
-
-bool Regex::search(std::string_view subject) const {
-  return find(subject) != std::string_view::npos;
 }
 
 }  // namespace radix::tokenizer_detail

@@ -22,10 +22,6 @@ class Regex {
   // `subject` must be valid UTF-8 (it is not checked again). Lookarounds see only `subject`.
   void find_all(std::string_view subject, FunctionRef<void(size_t, size_t)> on_match) const;
 
-  // True if the pattern matches somewhere in `subject`.
-  bool search(std::string_view subject) const;
-  // Start of the first match, or npos.
-  size_t find(std::string_view subject, size_t* end = nullptr) const;
   // True if the pattern matches a prefix of `subject` (an anchored match).
   bool matches_prefix(std::string_view subject) const;
 

@@ -60,8 +60,7 @@ std::shared_ptr<const TokenizerImpl> TokenizerImpl::from_json(const json& doc) {
   impl->pre_tokenizer = PreTokenizer::from_json(field_or_null(doc, "pre_tokenizer"));
   impl->model = BpeModel::from_json(doc["model"], impl->pre_tokenizer.byte_level());
   impl->added = AddedVocabulary::from_json(field_or_null(doc, "added_tokens"), impl->normalizer);
-  impl->post_processor =
-      PostProcessor::from_json(field_or_null(doc, "post_processor"), impl->model, impl->added);
+  impl->post_processor = PostProcessor::from_json(field_or_null(doc, "post_processor"));
   impl->byte_level_decoder = parse_decoder(field_or_null(doc, "decoder"));
   impl->default_truncation = parse_truncation(field_or_null(doc, "truncation"));
   return impl;

@@ -135,6 +135,8 @@ void HttpServer::bind() {
     throw std::runtime_error("cannot listen on " + options_.host + ":" +
                              std::to_string(options_.port) + " (in use, or not an address here)");
   }
+  http_.set_listen_backlog(
+      static_cast<int>(std::min<size_t>(options_.max_concurrent_requests + 32, 4096)));
 }
 
 void HttpServer::serve() { http_.listen_after_bind(); }

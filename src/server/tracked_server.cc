@@ -15,6 +15,8 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -192,6 +194,15 @@ bool TrackedServer::client_gone() {
   if (revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return true;
   char c;  // readable: more request bytes (pipelining) or an orderly close
   return ::recv(t_socket, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+void TrackedServer::set_listen_backlog(int backlog) {
+  const socket_t sock = svr_sock_;
+  if (sock == INVALID_SOCKET) throw std::logic_error("set_listen_backlog: not bound");
+  // listen() again on a listening socket only changes its backlog (capped by somaxconn).
+  if (::listen(sock, backlog) != 0) {
+    throw std::runtime_error(std::string("listen: ") + std::strerror(errno));
+  }
 }
 
 bool TrackedServer::wait_for_request(socket_t sock) const {

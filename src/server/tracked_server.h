@@ -21,6 +21,11 @@ class TrackedServer : public httplib::Server {
   // On a handler thread: true when the peer of the connection being served has closed it.
   static bool client_gone();
 
+  // After bind: lengthens the listen queue. httplib's is 5 (compiled into the library), so a burst
+  // of new connections overflows it and the kernel drops or resets them: a client sees a 1 s SYN
+  // retransmit or a reset instead of its answer (or its 429).
+  void set_listen_backlog(int backlog);
+
  private:
   bool process_and_close_socket(socket_t sock) override;
   bool wait_for_request(socket_t sock) const;

@@ -21,6 +21,7 @@ weights of --hf-config's shape, bf16, the same template and token ids as radix),
 way, one query (100 pairs) per forward, for comparison on the same GPU.
 """
 import argparse
+import http.client
 import json
 import os
 import random
@@ -34,6 +35,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -88,17 +90,31 @@ def percentile(sorted_values, p):
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
 
 
+_local = threading.local()
+
+
 def post(url, path, body, headers, timeout=600):
+    """POST on this thread's keep-alive connection (reconnecting once if the server closed it)."""
+    host = urllib.parse.urlsplit(url).netloc
     data = json.dumps(body).encode()
-    req = urllib.request.Request(url + path, data=data, headers={"Content-Type": "application/json",
-                                                                 **headers})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+    for attempt in (0, 1):
+        conn = getattr(_local, "conn", None)
+        if conn is None:
+            conn = _local.conn = http.client.HTTPConnection(host, timeout=timeout)
+        try:
+            conn.request("POST", path, body=data,
+                         headers={"Content-Type": "application/json", **headers})
+            r = conn.getresponse()
             r.read()
+            if r.getheader("Connection", "").lower() == "close":
+                conn.close()
+                _local.conn = None
             return r.status
-    except urllib.error.HTTPError as e:
-        e.read()
-        return e.code
+        except (http.client.HTTPException, ConnectionError, OSError):
+            conn.close()
+            _local.conn = None
+            if attempt:
+                raise
 
 
 def scrape(url, headers):

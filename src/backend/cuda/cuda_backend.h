@@ -2,6 +2,11 @@
 // cuBLASLt GEMMs and radix's own kernels (kernels/ and attention.cuh). One backend object per
 // worker: it owns a CUDA stream, the cuBLASLt handle and workspace, and grow-only scratch for
 // attention, so a steady-state forward allocates nothing and never synchronises the host.
+//
+// Environment, read at creation (docs/cuda.md): RADIX_CUDA_PROFILE=1 (per-op event timing, see
+// take_cuda_profile), RADIX_CUDA_GEMM_AUTOTUNE=1 (time cuBLASLt candidates per shape),
+// RADIX_CUDA_POISON=1 (new allocations filled with NaN bytes, for tests),
+// RADIX_CUDA_REFERENCE_ATTENTION=1 (the simple reference attention kernel, for debugging).
 #pragma once
 
 #include <cstdint>

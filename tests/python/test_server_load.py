@@ -170,12 +170,13 @@ def test_overload_yields_429_at_once_and_no_hang(radix_bin):
 
 
 def test_shutdown_drains_in_flight_and_refuses_new(radix_bin):
-    s = RadixServer(radix_bin, "--model", "demo", "--max-batch-tokens", "1024",
-                    "--max-input-length", "1024")
+    s = RadixServer(radix_bin, "--model", "demo", "--max-batch-tokens", "2048",
+                    "--max-input-length", "2048")
     with cf.ThreadPoolExecutor(3) as pool:
-        # Three requests of four 1000-token inputs: about 1.5 s of work queued one batch at a time.
+        # Three requests of six 2000-token inputs, one batch each: enough work (about 3 s on the
+        # dev machine) that the server is still draining when the new request arrives.
         futures = [pool.submit(requests.post, s.url + "/embed",
-                               json={"inputs": [f"{k}{i}" + "x" * 990 for i in range(4)]},
+                               json={"inputs": [f"{k}{i}" + "x" * 1990 for i in range(6)]},
                                timeout=60)
                    for k in range(3)]
         wait_until(lambda: s.metric("radix_inflight_requests") == 3, 20, "3 requests in flight")
@@ -187,25 +188,26 @@ def test_shutdown_drains_in_flight_and_refuses_new(radix_bin):
         for f in futures:
             r = f.result(timeout=60)
             assert r.status_code == 200, r.text
-            assert len(r.json()) == 4
+            assert len(r.json()) == 6
     assert s.proc.wait(timeout=30) == 0
     out = s.output()
     assert "SIGTERM, draining" in out and "drained after" in out, out
 
 
 def test_client_that_disconnects_has_its_pending_work_dropped(radix_bin):
-    s = RadixServer(radix_bin, "--model", "demo", "--max-batch-tokens", "1024",
-                    "--max-input-length", "1024")
+    s = RadixServer(radix_bin, "--model", "demo", "--max-batch-tokens", "2048",
+                    "--max-input-length", "2048")
     try:
         before = s.metric("radix_batches_total")
-        # 24 inputs, one batch each (~3 s of work); the client gives up after 0.3 s.
+        # 32 inputs of 2000 tokens, one batch each (about 10 s of work on the dev machine); the
+        # client gives up after 0.3 s and its connection closes.
         with pytest.raises(requests.exceptions.ReadTimeout):
             requests.post(s.url + "/embed",
-                          json={"inputs": [f"{i:02d}" + "x" * 990 for i in range(24)]}, timeout=0.3)
+                          json={"inputs": [f"{i:02d}" + "x" * 1990 for i in range(32)]}, timeout=0.3)
         wait_until(lambda: s.metric("radix_queue_depth") == 0
-                   and s.metric("radix_inflight_requests") == 0, 10, "the queue to empty")
+                   and s.metric("radix_inflight_requests") == 0, 20, "the queue to empty")
         ran = s.metric("radix_batches_total") - before
-        assert ran < 12, f"{ran} of 24 batches ran after the client left"
+        assert ran < 16, f"{ran} of 32 batches ran after the client left"
         assert 'radix_requests_total{route="/embed",status="499"} 1' in s.get("/metrics").text
         assert s.post("/embed", {"inputs": "next"}, timeout=10).status_code == 200
     finally:

@@ -60,28 +60,26 @@ Regex::Regex(const std::string& pattern, bool literal, const std::string& where)
 
 void Regex::find_all(std::string_view subject, FunctionRef<void(size_t, size_t)> on_match) const {
   ThreadMatchState& st = thread_state();
-  pcre2_match_data* md = st.md;
   const auto* s = reinterpret_cast<PCRE2_SPTR>(subject.data());
   const size_t n = subject.size();
+  // The reference's iteration (Oniguruma's find_iter): search from the end of the last match; an
+  // empty match right where the last match ended is skipped by moving on one character.
   size_t start = 0;
-  uint32_t flags = 0;
+  size_t last_match_end = SIZE_MAX;
   while (start <= n) {
-    const int rc = pcre2_match(code_.get(), s, n, start, flags | PCRE2_NO_UTF_CHECK, md, st.ctx);
-    if (rc == PCRE2_ERROR_NOMATCH) {
-      if (flags == 0) break;
-      // The empty match at `start` was already reported: move on by one character.
-      flags = 0;
+    const int rc = pcre2_match(code_.get(), s, n, start, PCRE2_NO_UTF_CHECK, st.md, st.ctx);
+    if (rc == PCRE2_ERROR_NOMATCH) break;
+    if (rc < 0) match_failed(rc);
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(st.md);
+    const size_t b = ov[0], e = ov[1];
+    if (b == e && e == last_match_end) {
       ++start;
       while (start < n && (subject[start] & 0xC0) == 0x80) ++start;
       continue;
     }
-    if (rc < 0) match_failed(rc);
-    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
-    const size_t b = ov[0], e = ov[1];
     on_match(b, e);
     start = e;
-    // After an empty match, look for a non-empty one at the same place before moving on.
-    flags = b == e ? (PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED) : 0;
+    last_match_end = e;
   }
 }
 

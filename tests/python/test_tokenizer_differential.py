@@ -171,13 +171,14 @@ def test_split_behaviours_match_hf(radix_bin, tmp_path, behavior, invert):
     from tokenizers import Regex, pre_tokenizers
     hf, _ = tiny_tokenizer(tmp_path)
     hf.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(r"\s+|[0-9]"), behavior=behavior, invert=invert),
+        # x* also matches the empty string everywhere: exercises the empty-match rule.
+        pre_tokenizers.Split(Regex(r"\s+|[0-9]|x*"), behavior=behavior, invert=invert),
         pre_tokenizers.Split("-", behavior=behavior, invert=False),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     path = tmp_path / f"split_{behavior}_{invert}.json"
     hf.save(str(path))
     rng = random.Random(f"{behavior}-{invert}")
-    texts = [random_text(rng, ["-", "--", "a-b", "1-2", " - "]) for _ in range(300)]
+    texts = [random_text(rng, ["-", "--", "a-b", "1-2", " - ", "x", "xx-x"]) for _ in range(300)]
     ours = run_radix(radix_bin, path, [{"text": t} for t in texts], tmp_path, False)
     theirs = [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)]
     assert_same(texts, ours, theirs)

@@ -83,7 +83,7 @@ int64_t Engine::queued_sequences() const {
   return queued_sequences_;
 }
 
-void Engine::finish(Job& job, std::exception_ptr error) {
+void Engine::finish(Job& job, const std::exception_ptr& error) {
   if (job.finished.exchange(true)) return;
   if (error) {
     job.promise.set_exception(error);

@@ -96,7 +96,7 @@ class Engine {
   void worker_loop(size_t worker);
   // With mu_ held: removes cancelled jobs, plans the next batch and advances the queue.
   std::vector<Part> take_batch_locked();
-  static void finish(Job& job, std::exception_ptr error);
+  static void finish(Job& job, const std::exception_ptr& error);
 
   std::vector<std::unique_ptr<BatchRunner>> runners_;
   EngineOptions options_;

@@ -22,8 +22,8 @@ std::vector<SequenceOutput> ModelRunner::run(const RaggedBatch& batch, const Fol
   std::vector<SequenceOutput> out(r.num_sequences);
   for (int32_t s = 0; s < r.num_sequences; ++s) {
     if (r.head == HeadKind::kReranker) {
-      const float yes = r.yes_no_logits[2 * s];
-      const float no = r.yes_no_logits[2 * s + 1];
+      const float yes = r.yes_no_logits[2 * static_cast<size_t>(s)];
+      const float no = r.yes_no_logits[2 * static_cast<size_t>(s) + 1];
       out[s] = {r.values[s], yes - no};
     } else {
       out[s].assign(r.values.begin() + static_cast<ptrdiff_t>(s) * r.dim,

@@ -35,7 +35,6 @@ int default_status(ErrorType type) {
     case ErrorType::kOverloaded:
       return 429;
     case ErrorType::kValidation:
-      return 422;
     case ErrorType::kTokenizer:
       return 422;
     case ErrorType::kEmpty:

@@ -188,6 +188,16 @@ TEST(TinyTokenizer, BatchEqualsOneByOne) {
   EXPECT_THROW(tiny().encode_batch(bad, false, {}, 2), TokenizerError);
 }
 
+TEST(TinyTokenizer, WordCacheOverflowKeepsResultsExact) {
+  // 70,000 distinct words (" 0", " 1", ...) overflow the per-thread word cache more than once;
+  // no merge applies to them, so the ids are the bytes of the text.
+  std::string text;
+  for (int i = 0; i < 70000; ++i) text += " " + std::to_string(i);
+  const Ids want(text.begin(), text.end());
+  EXPECT_EQ(ids(text), want);
+  EXPECT_EQ(ids(text), want);  // again, from whatever the cache kept
+}
+
 TEST(TinyTokenizer, LongRunsDoNotBreakTheRegex) {
   // A megabyte of one character class: one pre-token each, no stack exhaustion.
   EXPECT_EQ(ids(std::string(1 << 20, 'a')).size(), size_t{1} << 19);

@@ -40,8 +40,10 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DL19 = os.path.join(os.path.dirname(REPO), "shared", "assets", "msmarco", "dl19_bm25_top100.json")
-QWEN_TOKENIZER = os.path.join(os.path.dirname(REPO), "shared", "assets", "qwen3-embedding-0.6b")
+# ../shared/assets beside the checkout, or RADIX_ASSETS (e.g. a copy carried to the GPU machine).
+ASSETS = os.environ.get("RADIX_ASSETS", os.path.join(os.path.dirname(REPO), "shared", "assets"))
+DL19 = os.path.join(ASSETS, "msmarco", "dl19_bm25_top100.json")
+QWEN_TOKENIZER = os.path.join(ASSETS, "qwen3-embedding-0.6b")
 
 WORDS = ("the of and to in is was for on that with as by at from his her an which are this be "
          "cat dog house river market system model token batch server query passage answer city "
@@ -76,7 +78,7 @@ def make_requests(workload, n, seed):
 
 def load_dl19():
     if not os.path.exists(DL19):
-        raise SystemExit(f"dl19 needs {DL19} (the ../shared/assets folder is missing)")
+        raise SystemExit(f"dl19 needs {DL19} (../shared/assets is missing; or set RADIX_ASSETS)")
     with open(DL19) as f:
         data = json.load(f)
     return [(q["query"], [h["content"] for h in q["hits"]]) for q in data]

@@ -9,7 +9,16 @@
 #
 # Environment: BUILD_DIR (default build/cuda-release; built here if its radix is missing),
 # LOAD_GPU_CONCURRENCY (default 1,4), LOAD_GPU_STEPS (comma list of radix,hf; default both),
-# LOAD_GPU_SERVE_ARGS (extra `radix serve` arguments).
+# LOAD_GPU_SERVE_ARGS (extra `radix serve` arguments), RADIX_ASSETS (default ../shared/assets).
+#
+# ../shared does not travel to the GPU machine. Copy what this needs (about 14 MB) into a folder
+# git ignores and carry it with .devdeps (scripts/device_deps.sh fetch):
+#   echo /.assets/ >> .git/info/exclude
+#   mkdir -p .assets/msmarco .assets/qwen3-embedding-0.6b
+#   cp ../shared/assets/msmarco/dl19_bm25_top100.json .assets/msmarco/
+#   cp ../shared/assets/qwen3-embedding-0.6b/{config.json,tokenizer.json,tokenizer_config.json} \
+#      .assets/qwen3-embedding-0.6b/
+# then run (carry [".devdeps", ".assets"]): RADIX_ASSETS=.assets bash bench/load_gpu.sh $OUT
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-build/load-gpu-results}
@@ -20,9 +29,10 @@ steps=",${LOAD_GPU_STEPS:-radix,hf},"
 has() { [[ $steps == *",$1,"* ]]; }
 build_dir=${BUILD_DIR:-build/cuda-release}
 levels=${LOAD_GPU_CONCURRENCY:-1,4}
-assets=../shared/assets
+assets=${RADIX_ASSETS:-../shared/assets}
+export RADIX_ASSETS=$assets
 if [[ ! -f $assets/msmarco/dl19_bm25_top100.json || ! -f $assets/qwen3-embedding-0.6b/tokenizer.json ]]; then
-  say "needs $assets/msmarco/dl19_bm25_top100.json and $assets/qwen3-embedding-0.6b (../shared is missing)"
+  say "needs $assets/msmarco/dl19_bm25_top100.json and $assets/qwen3-embedding-0.6b (set RADIX_ASSETS)"
   exit 2
 fi
 

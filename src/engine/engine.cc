@@ -192,6 +192,8 @@ void Engine::worker_loop(size_t worker) {
     stats.failed = error != nullptr;
     stats.run_seconds = std::chrono::duration<double>(Clock::now() - start).count();
 
+    // Report before answering, so that a client that got its answer finds its batch in /metrics.
+    if (on_batch_) on_batch_(stats);
     size_t row = 0;
     for (Part& p : parts) {
       Job& job = *p.job;
@@ -203,8 +205,7 @@ void Engine::worker_loop(size_t worker) {
       for (int32_t s = p.begin; s < p.end; ++s) job.outputs[s] = std::move(outputs[row++]);
       if (job.pending.fetch_sub(n, std::memory_order_acq_rel) == n) finish(job, nullptr);
     }
-    parts.clear();  // drop job references before reporting
-    if (on_batch_) on_batch_(stats);
+    parts.clear();
   }
 }
 

@@ -285,6 +285,15 @@ TEST(Engine, EveryDeviceWorkerTakesBatches) {
   for (int i = 1; i <= 4; ++i) EXPECT_EQ(futures[i - 1].get()[0], expected_output({i, i, i}));
 }
 
+TEST(Engine, BatchIsReportedBeforeItsRequestsAreAnswered) {
+  Fixture f(limits(100, 0));
+  for (size_t i = 1; i <= 50; ++i) {
+    f.engine->submit({{static_cast<int32_t>(i), 2}}).get();
+    std::lock_guard<std::mutex> lock(f.mu);
+    ASSERT_EQ(f.stats.size(), i);  // /metrics already counts the batch a client got its answer from
+  }
+}
+
 TEST(Engine, ThresholdDecidesFolding) {
   EngineOptions o = limits(100, 0);
   o.fold.threshold = 0.0;  // never fold

@@ -116,6 +116,12 @@ BpeModel BpeModel::from_json(const json& j, bool byte_level_input) {
     m.vocab_[it.key()] = id;
     max_id = std::max(max_id, id);
   }
+  // The id -> token table is dense; real vocabularies are too. A stray huge id would make it
+  // enormous, so it is an error rather than an allocation of gigabytes.
+  if (static_cast<size_t>(max_id) > 4 * m.vocab_.size() + 1024) {
+    json_fail(where + ".vocab", "token id " + std::to_string(max_id) + " is far beyond the " +
+                                    std::to_string(m.vocab_.size()) + " tokens of the vocabulary");
+  }
   m.id_to_token_.resize(static_cast<size_t>(max_id + 1));
   m.has_id_.assign(static_cast<size_t>(max_id + 1), false);
   for (const auto& [tok, id] : m.vocab_) {

@@ -76,6 +76,10 @@ TEST(TokenizerErrors, WrongTypes) {
   doc = testing::tiny_tokenizer_json();
   doc["model"]["vocab"]["a"] = -4;
   EXPECT_ERROR_MENTIONS(load_error(doc), "out of range");
+
+  doc = testing::tiny_tokenizer_json();
+  doc["model"]["vocab"]["a"] = 2000000000;
+  EXPECT_ERROR_MENTIONS(load_error(doc), "far beyond");
 }
 
 TEST(TokenizerErrors, MergesMustBeInTheVocabulary) {

@@ -10,7 +10,11 @@ its own S-token suffix) this script times, on the same machine and thread count:
 then prints one JSON row per (implementation, workload, mode) with the fields of BENCHMARKS.md.
 
 Weights are random normal(0, 0.02) (norms 1) of the same shape; timings do not depend on values.
-Use Debian's python3-torch: /usr/bin/python3 bench/peer_torch_cpu.py --radix build/cpu/radix
+Use Debian's python3-torch, with passive OpenMP waiting for both sides (Debian's torch runs its
+OpenMP pool beside OpenBLAS's pthreads, and spinning OpenMP threads starve them: 2-thread torch runs
+were 4-7x slower without it):
+
+    OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/peer_torch_cpu.py --radix build/cpu/radix
 """
 import argparse
 import json
@@ -168,15 +172,14 @@ def main():
     cfg = parse_shape(args.shape)
     model_spec = f"random:{args.shape}"
     print(json.dumps({"machine": os.uname().nodename, "cpus": os.cpu_count(),
-                      "torch": torch.__version__, "threads": args.threads, "model": model_spec}),
-          flush=True)
+                      "torch": torch.__version__, "threads": args.threads, "model": model_spec,
+                      "loadavg_at_start": os.getloadavg()}), flush=True)
 
-    if args.radix:
+    def run_radix(spec):
         cmd = [args.radix, "bench", "model", "--device", "cpu", "--model", model_spec,
                "--threads", str(args.threads), "--modes", "off,scatter,tree", "--json",
-               "--warmup", str(args.warmup), "--repetitions", str(args.repetitions)]
-        for w in workloads:
-            cmd += ["--workload", w]
+               "--warmup", str(args.warmup), "--repetitions", str(args.repetitions),
+               "--workload", spec]
         print("# " + " ".join(cmd), flush=True)
         radix = subprocess.run(cmd, capture_output=True, text=True)
         if radix.returncode != 0:
@@ -190,6 +193,9 @@ def main():
     gen = torch.Generator().manual_seed(1)
     with torch.inference_mode():
         for spec in workloads:
+            # Interleaved per workload, so both see the same machine load.
+            if args.radix:
+                run_radix(spec)
             seqs = make_syn(*parse_syn(spec), gen)
             lens = [len(s) for s in seqs]
             ids = torch.cat(seqs)
@@ -220,6 +226,7 @@ def main():
             # Sanity: both PyTorch paths compute the same embeddings.
             a, b = runs["off"](), runs["scatter"]()
             assert torch.allclose(a, b, rtol=1e-4, atol=1e-4), "torch off/scatter disagree"
+    print(json.dumps({"loadavg_at_end": os.getloadavg()}), flush=True)
     return 0
 
 

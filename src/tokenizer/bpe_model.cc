@@ -118,12 +118,13 @@ BpeModel BpeModel::from_json(const json& j, bool byte_level_input) {
   }
   // The id -> token table is dense; real vocabularies are too. A stray huge id would make it
   // enormous, so it is an error rather than an allocation of gigabytes.
-  if (static_cast<size_t>(max_id) > 4 * m.vocab_.size() + 1024) {
+  if (max_id >= 0 && static_cast<size_t>(max_id) > 4 * m.vocab_.size() + 1024) {
     json_fail(where + ".vocab", "token id " + std::to_string(max_id) + " is far beyond the " +
                                     std::to_string(m.vocab_.size()) + " tokens of the vocabulary");
   }
-  m.id_to_token_.resize(static_cast<size_t>(max_id + 1));
-  m.has_id_.assign(static_cast<size_t>(max_id + 1), false);
+  const size_t table_size = max_id < 0 ? 0 : static_cast<size_t>(max_id) + 1;
+  m.id_to_token_.resize(table_size);
+  m.has_id_.assign(table_size, false);
   for (const auto& [tok, id] : m.vocab_) {
     m.id_to_token_[id] = tok;
     m.has_id_[id] = true;

@@ -159,7 +159,7 @@ json tokenizer_json_from_folder(const std::string& dir) {
 
   const json byte_level = {{"type", "ByteLevel"},
                            {"add_prefix_space", add_prefix_space},
-                           {"trim_offsets", qwen2 ? false : true},
+                           {"trim_offsets", !qwen2},
                            {"use_regex", gpt2}};
   if (qwen2) {
     doc["normalizer"] = {{"type", "NFC"}};

@@ -106,12 +106,9 @@ bool Normalizer::normalize(const Piece& in, NormalizedText& out) const {
   for (size_t i = 0; i < s.size();) {
     char32_t cp;
     const size_t len = utf8_decode(s, i, cp);
-    if (i > 0 && cp >= 0x80 &&
-        utf8proc_get_property(static_cast<utf8proc_int32_t>(cp))->combining_class == 0) {
-      flush(i);
-    } else if (i > 0 && cp < 0x80) {
-      flush(i);
-    }
+    const bool starter =
+        cp < 0x80 || utf8proc_get_property(static_cast<utf8proc_int32_t>(cp))->combining_class == 0;
+    if (i > 0 && starter) flush(i);
     i += len;
   }
   flush(s.size());

@@ -14,7 +14,7 @@ namespace {
 // megabyte of letters) still match instead of failing on the default 32 KiB.
 struct ThreadMatchState {
   pcre2_match_data* md = pcre2_match_data_create(32, nullptr);
-  pcre2_jit_stack* stack = pcre2_jit_stack_create(32 * 1024, 16 * 1024 * 1024, nullptr);
+  pcre2_jit_stack* stack = pcre2_jit_stack_create(size_t{32} << 10, size_t{16} << 20, nullptr);
   pcre2_match_context* ctx = pcre2_match_context_create(nullptr);
   ThreadMatchState() {
     if (ctx && stack) pcre2_jit_stack_assign(ctx, nullptr, stack);

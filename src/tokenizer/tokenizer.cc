@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -140,11 +142,12 @@ Encoding finish(const TokenizerImpl& impl, Encoding a, Encoding* b, bool add_spe
 }
 
 std::string read_file(const std::string& path) {
+  // The caller puts the path in front of the message.
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw TokenizerError("cannot open " + path);
+  if (!in) throw TokenizerError(std::string("cannot open (") + std::strerror(errno) + ")");
   std::ostringstream ss;
   ss << in.rdbuf();
-  if (in.bad()) throw TokenizerError("cannot read " + path);
+  if (in.bad()) throw TokenizerError("cannot read");
   return ss.str();
 }
 

@@ -13,6 +13,7 @@
 
 #include "tokenizer/byte_level.h"
 #include "tokenizer/folder_recipe.h"
+#include "tokenizer/thread_pool.h"
 #include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/utf8.h"
 
@@ -221,7 +222,7 @@ std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& te
   std::atomic<size_t> next{0};
   std::exception_ptr error;
   std::mutex error_mu;
-  auto work = [&] {
+  tokenizer_detail::ThreadPool::shared().run(threads, [&] {
     for (size_t i; (i = next.fetch_add(1)) < texts.size();) {
       try {
         out[i] = encode(texts[i], add_special_tokens, t);
@@ -231,12 +232,7 @@ std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& te
         next = texts.size();
       }
     }
-  };
-  std::vector<std::thread> pool;
-  pool.reserve(threads - 1);
-  for (size_t k = 1; k < threads; ++k) pool.emplace_back(work);
-  work();
-  for (auto& th : pool) th.join();
+  });
   if (error) std::rethrow_exception(error);
   return out;
 }

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tokenizer/tokenizer.h"
@@ -188,11 +190,33 @@ TEST(TinyTokenizer, BatchEqualsOneByOne) {
   EXPECT_THROW(tiny().encode_batch(bad, false, {}, 2), TokenizerError);
 }
 
+TEST(TinyTokenizer, ConcurrentBatchesShareThePool) {
+  std::vector<std::string> texts;
+  for (int i = 0; i < 300; ++i) texts.push_back("x <mask> " + std::to_string(i * 7919) + " abcd");
+  std::vector<Ids> want;
+  for (const auto& t : texts) want.push_back(tiny().encode(t, true).ids);
+  std::vector<std::thread> callers;
+  std::atomic<int> mismatches{0};
+  for (int c = 0; c < 4; ++c) {
+    callers.emplace_back([&, c] {
+      for (int round = 0; round < 20; ++round) {
+        const auto batch = tiny().encode_batch(texts, true, {}, 1 + (c + round) % 4);
+        for (size_t i = 0; i < texts.size(); ++i) mismatches += batch[i].ids != want[i];
+      }
+    });
+  }
+  for (auto& th : callers) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
 TEST(TinyTokenizer, WordCacheOverflowKeepsResultsExact) {
   // 70,000 distinct words (" 0", " 1", ...) overflow the per-thread word cache more than once;
   // no merge applies to them, so the ids are the bytes of the text.
   std::string text;
-  for (int i = 0; i < 70000; ++i) text += " " + std::to_string(i);
+  for (int i = 0; i < 70000; ++i) {
+    text += ' ';
+    text += std::to_string(i);
+  }
   const Ids want(text.begin(), text.end());
   EXPECT_EQ(ids(text), want);
   EXPECT_EQ(ids(text), want);  // again, from whatever the cache kept

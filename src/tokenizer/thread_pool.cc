@@ -1,0 +1,69 @@
+#include "tokenizer/thread_pool.h"
+
+#include <algorithm>
+#include <system_error>
+
+namespace radix::tokenizer_detail {
+
+namespace {
+constexpr size_t kMaxPoolThreads = 256;
+}
+
+ThreadPool& ThreadPool::shared() {
+  static ThreadPool pool;
+  return pool;
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void ThreadPool::run(size_t threads, FunctionRef<void()> fn) {
+  if (threads <= 1) {
+    fn();
+    return;
+  }
+  Job job{&fn, std::min(threads, kMaxPoolThreads + 1) - 1, 0};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    try {
+      while (threads_.size() < job.unstarted) threads_.emplace_back([this] { work(); });
+    } catch (const std::system_error&) {
+      // No more threads to be had: go on with those there are.
+      job.unstarted = threads_.size();
+    }
+    if (job.unstarted > 0) queue_.push_back(&job);
+  }
+  work_cv_.notify_all();
+  fn();
+  std::unique_lock<std::mutex> lock(mu_);
+  // Helpers not started by now are not needed: the work is shared out dynamically, so the
+  // threads already on it (this one included) have finished it.
+  if (job.unstarted > 0) {
+    job.unstarted = 0;
+    queue_.erase(std::find(queue_.begin(), queue_.end(), &job));
+  }
+  done_cv_.wait(lock, [&] { return job.running == 0; });
+}
+
+void ThreadPool::work() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stop_ and nothing left
+    Job* job = queue_.front();
+    if (--job->unstarted == 0) queue_.pop_front();
+    ++job->running;
+    lock.unlock();
+    (*job->fn)();
+    lock.lock();
+    if (--job->running == 0) done_cv_.notify_all();
+  }
+}
+
+}  // namespace radix::tokenizer_detail

@@ -288,7 +288,12 @@ TEST_P(CpuAttention, TreeMaskMatchesTheReferenceOnRandomTries) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CpuAttention,
                          ::testing::Values(AttentionCase{1, 1, 8}, AttentionCase{4, 2, 128},
-                                           AttentionCase{8, 2, 32}, AttentionCase{3, 3, 16}));
+                                           AttentionCase{8, 2, 32}, AttentionCase{3, 3, 16}),
+                         [](const auto& info) {
+                           const AttentionCase& c = info.param;
+                           return "hq" + std::to_string(c.hq) + "_hkv" + std::to_string(c.hkv) +
+                                  "_d" + std::to_string(c.d);
+                         });
 
 TEST_F(CpuOps, AttentionRejectsABadMask) {
   Buffer qkv = be->alloc(DType::kF32, 3, 3 * 8);

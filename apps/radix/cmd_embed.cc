@@ -35,8 +35,8 @@ void run_embed(const EmbedArgs& args) {
 
   t0 = std::chrono::steady_clock::now();
   RaggedBatch batch;
-  const Truncation truncation{static_cast<size_t>(info.max_positions())};
-  for (const std::string& text : args.texts) {
+  for (size_t i = 0; i < args.texts.size(); ++i) {
+    const std::string& text = args.texts[i];
     std::string input = text;
     if (!args.query_instruction.empty()) {
       input = format_embedding_query(args.query_instruction, text);
@@ -49,7 +49,8 @@ void run_embed(const EmbedArgs& args) {
       }
       input = it->second + text;
     }
-    batch.add_sequence(tokenizer.encode(input, true, truncation).ids);
+    batch.add_sequence(
+        encode_input(tokenizer, input, true, info.max_positions(), args.model.truncate, i));
   }
   const double tokenize_ms = ms_since(t0);
 

@@ -35,11 +35,12 @@ void run_rerank(const RerankArgs& args) {
 
   t0 = std::chrono::steady_clock::now();
   RaggedBatch batch;
-  const Truncation truncation{static_cast<size_t>(info.max_positions())};
-  for (const std::string& doc : args.documents) {
+  for (size_t i = 0; i < args.documents.size(); ++i) {
     // The template carries its own special tokens; the reranker adds none of its own.
-    const std::string prompt = format_rerank_prompt(args.instruction, args.query, doc);
-    batch.add_sequence(tokenizer.encode(prompt, false, truncation).ids);
+    const std::string prompt =
+        format_rerank_prompt(args.instruction, args.query, args.documents[i]);
+    batch.add_sequence(
+        encode_input(tokenizer, prompt, false, info.max_positions(), args.model.truncate, i));
   }
   const double tokenize_ms = ms_since(t0);
 

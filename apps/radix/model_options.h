@@ -2,7 +2,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -14,6 +16,7 @@ struct ModelArgs {
   std::string device = "cpu";
   std::string mode = "tree";
   int threads = 0;
+  bool truncate = false;
 };
 
 inline void add_model_options(CLI::App& cmd, ModelArgs& args, bool with_mode = true) {
@@ -23,6 +26,8 @@ inline void add_model_options(CLI::App& cmd, ModelArgs& args, bool with_mode = t
   cmd.add_option("--device", args.device, "cpu, or cuda / cuda:N in a CUDA build")
       ->capture_default_str();
   cmd.add_option("--threads", args.threads, "CPU threads (0: all)")->check(CLI::NonNegativeNumber);
+  cmd.add_flag("--truncate", args.truncate,
+               "Cut inputs longer than the model's maximum positions (default: refuse them)");
   if (with_mode) {
     cmd.add_option("--mode", args.mode, "Attention mode: off, scatter or tree")
         ->check(CLI::IsMember({"off", "scatter", "tree"}))
@@ -43,6 +48,21 @@ inline void require_tokenizer(const std::string& spec) {
     throw std::runtime_error("model " + spec +
                              " has random weights and no tokenizer; use demo or a model folder");
   }
+}
+
+// Token ids of input `index`: cut to the model's maximum positions when `truncate` is set (the
+// post-processor's tokens are kept), otherwise an over-long input is an error, never cut silently.
+inline std::vector<int32_t> encode_input(const Tokenizer& tokenizer, const std::string& text,
+                                         bool add_special_tokens, int64_t max_positions,
+                                         bool truncate, size_t index) {
+  const Truncation truncation{truncate ? static_cast<size_t>(max_positions) : 0};
+  std::vector<int32_t> ids = tokenizer.encode(text, add_special_tokens, truncation).ids;
+  if (static_cast<int64_t>(ids.size()) > max_positions) {
+    throw std::runtime_error("input " + std::to_string(index) + " has " +
+                             std::to_string(ids.size()) + " tokens, more than the model's " +
+                             std::to_string(max_positions) + "; pass --truncate to cut it");
+  }
+  return ids;
 }
 
 // The model's tokenizer: inline JSON (demo), its tokenizer.json, or vocab.json + merges.txt.

@@ -79,3 +79,15 @@ def test_errors_are_clear(radix_bin):
     assert r.returncode != 0 and "tokenizer" in r.stderr
     r = run(radix_bin, "rerank", "--model", "demo", "doc")  # no --query
     assert r.returncode != 0
+
+
+def test_overlong_input_is_refused_unless_truncate(radix_bin):
+    text = "x" * 9000  # the demo tokenizer is byte-level: 9000 tokens > 8192 positions
+    r = run(radix_bin, "embed", "--model", "demo", "short", text)
+    assert r.returncode != 0
+    assert "input 1 has 9001 tokens, more than the model's 8192; pass --truncate" in r.stderr
+    assert r.stdout == ""
+    out = embed(radix_bin, "--truncate", "short", text)
+    assert len(out["embeddings"]) == 2
+    r = run(radix_bin, "rerank", "--model", "demo", "--query", "q", text)
+    assert r.returncode != 0 and "pass --truncate" in r.stderr

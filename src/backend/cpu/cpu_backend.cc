@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/op_checks.h"
 #include "backend/random_fill.h"
 
 namespace radix {
@@ -16,32 +17,7 @@ namespace {
 
 using std::to_string;
 
-std::string shape_str(const Tensor& t) {
-  return "[" + to_string(t.rows) + ", " + to_string(t.cols) + "] " + dtype_name(t.dtype);
-}
-
-void require(bool ok, const char* op, const std::string& what) {
-  if (!ok) throw BackendError(std::string("cpu ") + op + ": " + what);
-}
-
-void require_f32(const char* op, const char* arg, const Tensor& t) {
-  require(t.dtype == DType::kF32, op, std::string(arg) + " must be f32, got " + shape_str(t));
-  require(t.data != nullptr || t.numel() == 0, op, std::string(arg) + " has no data");
-}
-
-void require_index(const char* op, const char* arg, const Tensor& t, int64_t n) {
-  require(t.dtype == DType::kI32 && t.cols == 1, op,
-          std::string(arg) + " must be an i32 column, got " + shape_str(t));
-  require(t.rows >= n, op,
-          std::string(arg) + " has " + to_string(t.rows) + " rows, needs " + to_string(n));
-  require(t.contiguous(), op, std::string(arg) + " must be contiguous");
-}
-
-void require_shape(const char* op, const char* arg, const Tensor& t, int64_t rows, int64_t cols) {
-  require(t.rows == rows && t.cols == cols, op,
-          std::string(arg) + " is " + shape_str(t) + ", expected [" + to_string(rows) + ", " +
-              to_string(cols) + "]");
-}
+constexpr OpChecks kCheck{"cpu"};
 
 const float* f32(const Tensor& t) { return static_cast<const float*>(t.data); }
 float* f32_mut(const Tensor& t) { return static_cast<float*>(t.data); }
@@ -61,10 +37,10 @@ class CpuBackend final : public Backend {
   DType residual_dtype() const override { return DType::kF32; }
 
   Buffer alloc(DType dtype, int64_t rows, int64_t cols) override {
-    require(dtype == DType::kF32 || dtype == DType::kI32, "alloc",
-            std::string("stores f32 and i32 only, asked for ") + dtype_name(dtype));
-    require(rows >= 0 && cols >= 0, "alloc",
-            "negative shape [" + to_string(rows) + ", " + to_string(cols) + "]");
+    kCheck.require(dtype == DType::kF32 || dtype == DType::kI32, "alloc",
+                   std::string("stores f32 and i32 only, asked for ") + dtype_name(dtype));
+    kCheck.require(rows >= 0 && cols >= 0, "alloc",
+                   "negative shape [" + to_string(rows) + ", " + to_string(cols) + "]");
     const size_t bytes = static_cast<size_t>(rows) * static_cast<size_t>(cols) * 4;
     // 64-byte aligned rows start for SIMD and BLAS; at least one line so data is never null.
     const size_t padded = (bytes + 63) / 64 * 64 + 64;
@@ -78,8 +54,9 @@ class CpuBackend final : public Backend {
 
   void upload(const Tensor& dst, const void* host, DType host_dtype) override {
     if (dst.dtype == DType::kI32 || host_dtype == DType::kI32) {
-      require(dst.dtype == host_dtype, "upload",
-              std::string("cannot copy ") + dtype_name(host_dtype) + " into " + shape_str(dst));
+      kCheck.require(
+          dst.dtype == host_dtype, "upload",
+          std::string("cannot copy ") + dtype_name(host_dtype) + " into " + shape_str(dst));
     }
     const size_t elem = dtype_size(host_dtype);
     const auto* src = static_cast<const unsigned char*>(host);
@@ -95,7 +72,7 @@ class CpuBackend final : public Backend {
   }
 
   void download(const Tensor& src, float* host) override {
-    require_f32("download", "src", src);
+    kCheck.dtype("download", "src", src, DType::kF32);
     for (int64_t r = 0; r < src.rows; ++r) {
       std::memcpy(host + r * src.cols, f32(src) + r * src.row_stride,
                   static_cast<size_t>(src.cols) * 4);
@@ -104,7 +81,7 @@ class CpuBackend final : public Backend {
 
   void fill_random_normal(const Tensor& dst, uint64_t seed, float std,
                           uint64_t first_index) override {
-    require_f32("fill_random_normal", "dst", dst);
+    kCheck.dtype("fill_random_normal", "dst", dst, DType::kF32);
     const int64_t cols = dst.cols;
 #pragma omp parallel for num_threads(threads_) if (dst.numel() > 65536)
     for (int64_t r = 0; r < dst.rows; ++r) {
@@ -115,7 +92,7 @@ class CpuBackend final : public Backend {
   }
 
   void fill_constant(const Tensor& dst, float value) override {
-    require_f32("fill_constant", "dst", dst);
+    kCheck.dtype("fill_constant", "dst", dst, DType::kF32);
     for (int64_t r = 0; r < dst.rows; ++r) {
       float* row = f32_mut(dst) + r * dst.row_stride;
       std::fill(row, row + dst.cols, value);
@@ -125,51 +102,51 @@ class CpuBackend final : public Backend {
   void synchronize() override {}
 
   void embedding(const Tensor& table, const Tensor& ids, const Tensor& out) override {
-    require_f32("embedding", "table", table);
-    require_f32("embedding", "out", out);
-    require_index("embedding", "ids", ids, out.rows);
-    require_shape("embedding", "out", out, out.rows, table.cols);
+    kCheck.dtype("embedding", "table", table, DType::kF32);
+    kCheck.dtype("embedding", "out", out, DType::kF32);
+    kCheck.index("embedding", "ids", ids, out.rows);
+    kCheck.shape("embedding", "out", out, out.rows, table.cols);
     for (int64_t r = 0; r < out.rows; ++r) {
       const int32_t id = i32(ids)[r];
-      require(id >= 0 && id < table.rows, "embedding",
-              "token id " + to_string(id) + " outside the vocabulary [0, " + to_string(table.rows) +
-                  ")");
+      kCheck.require(id >= 0 && id < table.rows, "embedding",
+                     "token id " + to_string(id) + " outside the vocabulary [0, " +
+                         to_string(table.rows) + ")");
     }
     cpu::gather_rows(table.data, table.row_stride, table.rows, i32(ids), out.data, out.row_stride,
                      out.rows, out.cols, threads_);
   }
 
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override {
-    require_f32("rms_norm", "x", x);
-    require_f32("rms_norm", "weight", weight);
-    require_f32("rms_norm", "out", out);
-    require_shape("rms_norm", "weight", weight, 1, x.cols);
-    require_shape("rms_norm", "out", out, x.rows, x.cols);
+    kCheck.dtype("rms_norm", "x", x, DType::kF32);
+    kCheck.dtype("rms_norm", "weight", weight, DType::kF32);
+    kCheck.dtype("rms_norm", "out", out, DType::kF32);
+    kCheck.shape("rms_norm", "weight", weight, 1, x.cols);
+    kCheck.shape("rms_norm", "out", out, x.rows, x.cols);
     cpu::rms_norm(f32(x), x.row_stride, f32(weight), f32_mut(out), out.row_stride, x.rows, x.cols,
                   eps, threads_);
   }
 
   void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& weight, float eps,
                     const Tensor& normed) override {
-    require_f32("add_rms_norm", "residual", residual);
-    require_f32("add_rms_norm", "delta", delta);
-    require_f32("add_rms_norm", "weight", weight);
-    require_f32("add_rms_norm", "normed", normed);
-    require_shape("add_rms_norm", "delta", delta, residual.rows, residual.cols);
-    require_shape("add_rms_norm", "weight", weight, 1, residual.cols);
-    require_shape("add_rms_norm", "normed", normed, residual.rows, residual.cols);
+    kCheck.dtype("add_rms_norm", "residual", residual, DType::kF32);
+    kCheck.dtype("add_rms_norm", "delta", delta, DType::kF32);
+    kCheck.dtype("add_rms_norm", "weight", weight, DType::kF32);
+    kCheck.dtype("add_rms_norm", "normed", normed, DType::kF32);
+    kCheck.shape("add_rms_norm", "delta", delta, residual.rows, residual.cols);
+    kCheck.shape("add_rms_norm", "weight", weight, 1, residual.cols);
+    kCheck.shape("add_rms_norm", "normed", normed, residual.rows, residual.cols);
     cpu::add_rms_norm(f32_mut(residual), residual.row_stride, f32(delta), delta.row_stride,
                       f32(weight), f32_mut(normed), normed.row_stride, residual.rows, residual.cols,
                       eps, threads_);
   }
 
   void linear(const Tensor& x, const Tensor& w, const Tensor& out, bool accumulate) override {
-    require_f32("linear", "x", x);
-    require_f32("linear", "w", w);
-    require_f32("linear", "out", out);
-    require(w.cols == x.cols, "linear",
-            "x is " + shape_str(x) + " but w is " + shape_str(w) + " (inner sizes differ)");
-    require_shape("linear", "out", out, x.rows, w.rows);
+    kCheck.dtype("linear", "x", x, DType::kF32);
+    kCheck.dtype("linear", "w", w, DType::kF32);
+    kCheck.dtype("linear", "out", out, DType::kF32);
+    kCheck.require(w.cols == x.cols, "linear",
+                   "x is " + shape_str(x) + " but w is " + shape_str(w) + " (inner sizes differ)");
+    kCheck.shape("linear", "out", out, x.rows, w.rows);
     if (x.rows == 0 || w.rows == 0) return;
     if (x.cols == 0) {
       if (!accumulate) fill_constant(out, 0.0f);
@@ -183,13 +160,13 @@ class CpuBackend final : public Backend {
                     const Tensor& k_norm, const Tensor& positions, float eps,
                     float rope_theta) override {
     check_attention_shape("qk_norm_rope", qkv, shape);
-    require_f32("qk_norm_rope", "q_norm", q_norm);
-    require_f32("qk_norm_rope", "k_norm", k_norm);
-    require_shape("qk_norm_rope", "q_norm", q_norm, 1, shape.head_dim);
-    require_shape("qk_norm_rope", "k_norm", k_norm, 1, shape.head_dim);
-    require_index("qk_norm_rope", "positions", positions, qkv.rows);
-    require(shape.head_dim % 2 == 0, "qk_norm_rope",
-            "head_dim must be even, got " + to_string(shape.head_dim));
+    kCheck.dtype("qk_norm_rope", "q_norm", q_norm, DType::kF32);
+    kCheck.dtype("qk_norm_rope", "k_norm", k_norm, DType::kF32);
+    kCheck.shape("qk_norm_rope", "q_norm", q_norm, 1, shape.head_dim);
+    kCheck.shape("qk_norm_rope", "k_norm", k_norm, 1, shape.head_dim);
+    kCheck.index("qk_norm_rope", "positions", positions, qkv.rows);
+    kCheck.require(shape.head_dim % 2 == 0, "qk_norm_rope",
+                   "head_dim must be even, got " + to_string(shape.head_dim));
     cpu::qk_norm_rope(f32_mut(qkv), qkv.row_stride, qkv.rows, shape.num_q_heads, shape.num_kv_heads,
                       shape.head_dim, f32(q_norm), f32(k_norm), i32(positions), eps, rope_theta,
                       threads_);
@@ -198,28 +175,29 @@ class CpuBackend final : public Backend {
   void attention(const Tensor& qkv, const AttentionShape& shape, const AttentionMask& mask,
                  const Tensor& out) override {
     check_attention_shape("attention", qkv, shape);
-    require_f32("attention", "out", out);
-    require_shape("attention", "out", out, qkv.rows,
-                  static_cast<int64_t>(shape.num_q_heads) * shape.head_dim);
+    kCheck.dtype("attention", "out", out, DType::kF32);
+    kCheck.shape("attention", "out", out, qkv.rows,
+                 static_cast<int64_t>(shape.num_q_heads) * shape.head_dim);
     const int64_t n = qkv.rows;
     const int32_t* visible_end = nullptr;
     if (mask.kind == AttentionMask::Kind::kTree) {
-      require_index("attention", "subtree_end", mask.subtree_end, n);
+      kCheck.index("attention", "subtree_end", mask.subtree_end, n);
       visible_end = i32(mask.subtree_end);
       for (int64_t k = 0; k < n; ++k) {
-        require(visible_end[k] > k && visible_end[k] <= n, "attention",
-                "subtree_end[" + to_string(k) + "] = " + to_string(visible_end[k]) +
-                    " is not in (" + to_string(k) + ", " + to_string(n) + "]");
+        kCheck.require(visible_end[k] > k && visible_end[k] <= n, "attention",
+                       "subtree_end[" + to_string(k) + "] = " + to_string(visible_end[k]) +
+                           " is not in (" + to_string(k) + ", " + to_string(n) + "]");
       }
     } else {
       // A varlen causal batch is the interval mask with visible_end = the end of k's sequence.
-      require_index("attention", "cu_seqlens", mask.cu_seqlens, mask.num_seqs + 1);
+      kCheck.index("attention", "cu_seqlens", mask.cu_seqlens, mask.num_seqs + 1);
       const int32_t* cu = i32(mask.cu_seqlens);
-      require(cu[0] == 0 && cu[mask.num_seqs] == n, "attention",
-              "cu_seqlens must run from 0 to " + to_string(n) + " rows");
+      kCheck.require(cu[0] == 0 && cu[mask.num_seqs] == n, "attention",
+                     "cu_seqlens must run from 0 to " + to_string(n) + " rows");
       seq_end_.resize(n);
       for (int32_t s = 0; s < mask.num_seqs; ++s) {
-        require(cu[s] <= cu[s + 1], "attention", "cu_seqlens decreases at " + to_string(s + 1));
+        kCheck.require(cu[s] <= cu[s + 1], "attention",
+                       "cu_seqlens decreases at " + to_string(s + 1));
         for (int32_t r = cu[s]; r < cu[s + 1]; ++r) seq_end_[r] = cu[s + 1];
       }
       visible_end = seq_end_.data();
@@ -230,35 +208,37 @@ class CpuBackend final : public Backend {
   }
 
   void swiglu(const Tensor& gate_up, const Tensor& out) override {
-    require_f32("swiglu", "gate_up", gate_up);
-    require_f32("swiglu", "out", out);
-    require_shape("swiglu", "gate_up", gate_up, out.rows, 2 * out.cols);
+    kCheck.dtype("swiglu", "gate_up", gate_up, DType::kF32);
+    kCheck.dtype("swiglu", "out", out, DType::kF32);
+    kCheck.shape("swiglu", "gate_up", gate_up, out.rows, 2 * out.cols);
     cpu::swiglu(f32(gate_up), gate_up.row_stride, f32_mut(out), out.row_stride, out.rows, out.cols,
                 threads_);
   }
 
   void gather_rows(const Tensor& src, const Tensor& index, const Tensor& out) override {
-    require(src.dtype == out.dtype && dtype_size(src.dtype) == 4, "gather_rows",
-            "src " + shape_str(src) + " and out " + shape_str(out) + " must share a 4-byte dtype");
-    require(src.cols == out.cols, "gather_rows",
-            "src " + shape_str(src) + " and out " + shape_str(out) + " differ in columns");
-    require_index("gather_rows", "index", index, out.rows);
+    kCheck.require(
+        src.dtype == out.dtype && dtype_size(src.dtype) == 4, "gather_rows",
+        "src " + shape_str(src) + " and out " + shape_str(out) + " must share a 4-byte dtype");
+    kCheck.require(src.cols == out.cols, "gather_rows",
+                   "src " + shape_str(src) + " and out " + shape_str(out) + " differ in columns");
+    kCheck.index("gather_rows", "index", index, out.rows);
     cpu::gather_rows(src.data, src.row_stride, src.rows, i32(index), out.data, out.row_stride,
                      out.rows, out.cols, threads_);
   }
 
  private:
   void check_attention_shape(const char* op, const Tensor& qkv, const AttentionShape& shape) {
-    require_f32(op, "qkv", qkv);
-    require(shape.num_q_heads > 0 && shape.num_kv_heads > 0 && shape.head_dim > 0 &&
-                shape.num_q_heads % shape.num_kv_heads == 0,
-            op,
-            "bad head shape: " + to_string(shape.num_q_heads) + " q heads, " +
-                to_string(shape.num_kv_heads) + " kv heads, head_dim " + to_string(shape.head_dim));
+    kCheck.dtype(op, "qkv", qkv, DType::kF32);
+    kCheck.require(shape.num_q_heads > 0 && shape.num_kv_heads > 0 && shape.head_dim > 0 &&
+                       shape.num_q_heads % shape.num_kv_heads == 0,
+                   op,
+                   "bad head shape: " + to_string(shape.num_q_heads) + " q heads, " +
+                       to_string(shape.num_kv_heads) + " kv heads, head_dim " +
+                       to_string(shape.head_dim));
     const int64_t width =
         static_cast<int64_t>(shape.num_q_heads + 2 * shape.num_kv_heads) * shape.head_dim;
-    require(qkv.cols == width, op,
-            "qkv is " + shape_str(qkv) + ", expected " + to_string(width) + " columns");
+    kCheck.require(qkv.cols == width, op,
+                   "qkv is " + shape_str(qkv) + ", expected " + to_string(width) + " columns");
   }
 
   int threads_;

@@ -19,6 +19,7 @@
 #include "backend/cuda/kernels/rmsnorm.cuh"
 #include "backend/cuda/kernels/small_linear.cuh"
 #include "backend/cuda/kernels/swiglu.cuh"
+#include "backend/op_checks.h"
 #if defined(RADIX_CUDA_FAST_ATTENTION)
 #include "backend/cuda/attention.cuh"
 #endif
@@ -33,46 +34,14 @@ using std::to_string;
 // (the reranker's two LM-head rows, small classifiers).
 constexpr int64_t kSmallLinearRows = 8;
 
-std::string shape_str(const Tensor& t) {
-  std::string s = "[";  // appended piecewise: GCC 12 warns (-Wrestrict) on "[" + to_string(...)
-  s += to_string(t.rows);
-  s += ", ";
-  s += to_string(t.cols);
-  s += "] ";
-  s += dtype_name(t.dtype);
-  return s;
-}
-
-void require(bool ok, const char* op, const std::string& what) {
-  if (!ok) throw BackendError(std::string("cuda ") + op + ": " + what);
-}
-
-void require_dtype(const char* op, const char* arg, const Tensor& t, DType a) {
-  require(t.dtype == a, op,
-          std::string(arg) + " must be " + dtype_name(a) + ", got " + shape_str(t));
-  require(t.data != nullptr || t.numel() == 0, op, std::string(arg) + " has no data");
-  require(t.row_stride >= t.cols, op, std::string(arg) + " has a row stride below its width");
-}
+constexpr OpChecks kCheck{"cuda"};
 
 void require_float(const char* op, const char* arg, const Tensor& t) {
-  require(t.dtype == DType::kF32 || t.dtype == DType::kBF16, op,
-          std::string(arg) + " must be f32 or bf16, got " + shape_str(t));
-  require(t.data != nullptr || t.numel() == 0, op, std::string(arg) + " has no data");
-  require(t.row_stride >= t.cols, op, std::string(arg) + " has a row stride below its width");
-}
-
-void require_index(const char* op, const char* arg, const Tensor& t, int64_t n) {
-  require(t.dtype == DType::kI32 && t.cols == 1, op,
-          std::string(arg) + " must be an i32 column, got " + shape_str(t));
-  require(t.rows >= n, op,
-          std::string(arg) + " has " + to_string(t.rows) + " rows, needs " + to_string(n));
-  require(t.contiguous(), op, std::string(arg) + " must be contiguous");
-}
-
-void require_shape(const char* op, const char* arg, const Tensor& t, int64_t rows, int64_t cols) {
-  require(t.rows == rows && t.cols == cols, op,
-          std::string(arg) + " is " + shape_str(t) + ", expected [" + to_string(rows) + ", " +
-              to_string(cols) + "]");
+  kCheck.require(t.dtype == DType::kF32 || t.dtype == DType::kBF16, op,
+                 std::string(arg) + " must be f32 or bf16, got " + shape_str(t));
+  kCheck.require(t.data != nullptr || t.numel() == 0, op, std::string(arg) + " has no data");
+  kCheck.require(t.row_stride >= t.cols, op,
+                 std::string(arg) + " has a row stride below its width");
 }
 
 // A kernel's status as a BackendError naming the op.
@@ -173,8 +142,8 @@ class CudaBackend final : public Backend {
 
   // ---- memory --------------------------------------------------------------------------------
   Buffer alloc(DType dtype, int64_t rows, int64_t cols) override {
-    require(rows >= 0 && cols >= 0, "alloc",
-            "negative shape [" + to_string(rows) + ", " + to_string(cols) + "]");
+    kCheck.require(rows >= 0 && cols >= 0, "alloc",
+                   "negative shape [" + to_string(rows) + ", " + to_string(cols) + "]");
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
     // At least 256 bytes so that data is never null; cudaMalloc aligns to 256 bytes, which the
     // 16-byte vector paths and cuBLASLt's fastest kernels want.
@@ -205,11 +174,12 @@ class CudaBackend final : public Backend {
   }
 
   void upload(const Tensor& dst, const void* host, DType host_dtype) override {
-    require(dst.data != nullptr || dst.numel() == 0, "upload", "dst has no data");
+    kCheck.require(dst.data != nullptr || dst.numel() == 0, "upload", "dst has no data");
     const bool ints = dst.dtype == DType::kI32 || host_dtype == DType::kI32;
-    require(!ints || dst.dtype == host_dtype, "upload",
-            std::string("cannot copy ") + dtype_name(host_dtype) + " into " + shape_str(dst));
-    require(dst.dtype != DType::kF16, "upload", "the CUDA backend stores no f16 tensors");
+    kCheck.require(
+        !ints || dst.dtype == host_dtype, "upload",
+        std::string("cannot copy ") + dtype_name(host_dtype) + " into " + shape_str(dst));
+    kCheck.require(dst.dtype != DType::kF16, "upload", "the CUDA backend stores no f16 tensors");
     if (dst.numel() == 0) return;
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
     const size_t elem = dtype_size(dst.dtype);
@@ -234,7 +204,7 @@ class CudaBackend final : public Backend {
   }
 
   void download(const Tensor& src, float* host) override {
-    require(src.data != nullptr || src.numel() == 0, "download", "src has no data");
+    kCheck.require(src.data != nullptr || src.numel() == 0, "download", "src has no data");
     if (src.numel() == 0) return;
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
     const size_t elem = dtype_size(src.dtype);
@@ -264,7 +234,7 @@ class CudaBackend final : public Backend {
   }
 
   void fill_constant(const Tensor& dst, float value) override {
-    require(dst.data != nullptr || dst.numel() == 0, "fill_constant", "dst has no data");
+    kCheck.require(dst.data != nullptr || dst.numel() == 0, "fill_constant", "dst has no data");
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
     cudaError_t status = cudaErrorInvalidValue;
     switch (dst.dtype) {
@@ -281,7 +251,7 @@ class CudaBackend final : public Backend {
                                      static_cast<int32_t>(value), stream_);
         break;
       case DType::kF16:
-        require(false, "fill_constant", "the CUDA backend stores no f16 tensors");
+        kCheck.require(false, "fill_constant", "the CUDA backend stores no f16 tensors");
     }
     check_launch("fill_constant", status);
   }
@@ -301,10 +271,10 @@ class CudaBackend final : public Backend {
   // ---- ops -----------------------------------------------------------------------------------
   void embedding(const Tensor& table, const Tensor& ids, const Tensor& out) override {
     const char* op = "embedding";
-    require_dtype(op, "table", table, DType::kBF16);
+    kCheck.dtype(op, "table", table, DType::kBF16);
     require_float(op, "out", out);
-    require_index(op, "ids", ids, out.rows);
-    require_shape(op, "out", out, out.rows, table.cols);
+    kCheck.index(op, "ids", ids, out.rows);
+    kCheck.shape(op, "out", out, out.rows, table.cols);
     Timed timed(this, OpKind::kGather);
     cudaError_t status;
     if (out.dtype == DType::kF32) {
@@ -323,9 +293,9 @@ class CudaBackend final : public Backend {
     const char* op = "rms_norm";
     require_float(op, "x", x);
     require_float(op, "out", out);
-    require_dtype(op, "weight", weight, DType::kBF16);
-    require_shape(op, "weight", weight, 1, x.cols);
-    require_shape(op, "out", out, x.rows, x.cols);
+    kCheck.dtype(op, "weight", weight, DType::kBF16);
+    kCheck.shape(op, "weight", weight, 1, x.cols);
+    kCheck.shape(op, "out", out, x.rows, x.cols);
     Timed timed(this, OpKind::kNorm);
     check_launch(op, norm(x, nullptr, weight, eps, out));
   }
@@ -334,12 +304,12 @@ class CudaBackend final : public Backend {
                     const Tensor& normed) override {
     const char* op = "add_rms_norm";
     require_float(op, "residual", residual);
-    require_dtype(op, "delta", delta, DType::kBF16);
+    kCheck.dtype(op, "delta", delta, DType::kBF16);
     require_float(op, "normed", normed);
-    require_dtype(op, "weight", weight, DType::kBF16);
-    require_shape(op, "delta", delta, residual.rows, residual.cols);
-    require_shape(op, "weight", weight, 1, residual.cols);
-    require_shape(op, "normed", normed, residual.rows, residual.cols);
+    kCheck.dtype(op, "weight", weight, DType::kBF16);
+    kCheck.shape(op, "delta", delta, residual.rows, residual.cols);
+    kCheck.shape(op, "weight", weight, 1, residual.cols);
+    kCheck.shape(op, "normed", normed, residual.rows, residual.cols);
     Timed timed(this, OpKind::kNorm);
     check_launch(op, norm(residual, &delta, weight, eps, normed));
   }
@@ -347,17 +317,17 @@ class CudaBackend final : public Backend {
   void linear(const Tensor& x, const Tensor& w, const Tensor& out, bool accumulate) override {
     const char* op = "linear";
     require_float(op, "x", x);
-    require_dtype(op, "w", w, DType::kBF16);
+    kCheck.dtype(op, "w", w, DType::kBF16);
     require_float(op, "out", out);
-    require(w.cols == x.cols, op,
-            "x is " + shape_str(x) + " but w is " + shape_str(w) + " (inner sizes differ)");
-    require_shape(op, "out", out, x.rows, w.rows);
+    kCheck.require(w.cols == x.cols, op,
+                   "x is " + shape_str(x) + " but w is " + shape_str(w) + " (inner sizes differ)");
+    kCheck.shape(op, "out", out, x.rows, w.rows);
     if (x.rows == 0 || w.rows == 0) return;
     if (x.cols == 0) {
       if (!accumulate) fill_constant(out, 0.0f);
       return;
     }
-    require(x.cols <= INT32_MAX, op, "inner size too large");
+    kCheck.require(x.cols <= INT32_MAX, op, "inner size too large");
     Timed timed(this, OpKind::kGemm);
     if (w.rows <= kSmallLinearRows || x.dtype == DType::kF32) {
       const int k = static_cast<int>(x.cols);
@@ -396,11 +366,11 @@ class CudaBackend final : public Backend {
                     float rope_theta) override {
     const char* op = "qk_norm_rope";
     check_attention_shape(op, qkv, shape);
-    require_dtype(op, "q_norm", q_norm, DType::kBF16);
-    require_dtype(op, "k_norm", k_norm, DType::kBF16);
-    require_shape(op, "q_norm", q_norm, 1, shape.head_dim);
-    require_shape(op, "k_norm", k_norm, 1, shape.head_dim);
-    require_index(op, "positions", positions, qkv.rows);
+    kCheck.dtype(op, "q_norm", q_norm, DType::kBF16);
+    kCheck.dtype(op, "k_norm", k_norm, DType::kBF16);
+    kCheck.shape(op, "q_norm", q_norm, 1, shape.head_dim);
+    kCheck.shape(op, "k_norm", k_norm, 1, shape.head_dim);
+    kCheck.index(op, "positions", positions, qkv.rows);
     Timed timed(this, OpKind::kRope);
     check_launch(
         op, cuda::qk_norm_rope(ptr<bf16>(qkv), qkv.row_stride, ptr<int32_t>(positions),
@@ -412,10 +382,10 @@ class CudaBackend final : public Backend {
                  const Tensor& out) override {
     const char* op = "attention";
     check_attention_shape(op, qkv, shape);
-    require_dtype(op, "out", out, DType::kBF16);
+    kCheck.dtype(op, "out", out, DType::kBF16);
     const int64_t d = shape.head_dim;
-    require_shape(op, "out", out, qkv.rows, shape.num_q_heads * d);
-    require(qkv.rows <= INT32_MAX, op, "too many rows");
+    kCheck.shape(op, "out", out, qkv.rows, shape.num_q_heads * d);
+    kCheck.require(qkv.rows <= INT32_MAX, op, "too many rows");
     const int n = static_cast<int>(qkv.rows);
     if (n == 0) return;
     const bf16* q = ptr<bf16>(qkv);
@@ -423,10 +393,11 @@ class CudaBackend final : public Backend {
     const bf16* v = k + shape.num_kv_heads * d;
     const bool tree = mask.kind == AttentionMask::Kind::kTree;
     if (tree) {
-      require_index(op, "subtree_end", mask.subtree_end, n);
+      kCheck.index(op, "subtree_end", mask.subtree_end, n);
     } else {
-      require(mask.num_seqs >= 0 && mask.max_seqlen >= 0, op, "negative num_seqs or max_seqlen");
-      require_index(op, "cu_seqlens", mask.cu_seqlens, int64_t{mask.num_seqs} + 1);
+      kCheck.require(mask.num_seqs >= 0 && mask.max_seqlen >= 0, op,
+                     "negative num_seqs or max_seqlen");
+      kCheck.index(op, "cu_seqlens", mask.cu_seqlens, int64_t{mask.num_seqs} + 1);
     }
     Timed timed(this, OpKind::kAttention);
 #if defined(RADIX_CUDA_FAST_ATTENTION)
@@ -466,9 +437,9 @@ class CudaBackend final : public Backend {
 
   void swiglu(const Tensor& gate_up, const Tensor& out) override {
     const char* op = "swiglu";
-    require_dtype(op, "gate_up", gate_up, DType::kBF16);
-    require_dtype(op, "out", out, DType::kBF16);
-    require_shape(op, "gate_up", gate_up, out.rows, 2 * out.cols);
+    kCheck.dtype(op, "gate_up", gate_up, DType::kBF16);
+    kCheck.dtype(op, "out", out, DType::kBF16);
+    kCheck.shape(op, "gate_up", gate_up, out.rows, 2 * out.cols);
     if (out.numel() == 0) return;
     Timed timed(this, OpKind::kSwiglu);
     check_launch(op, cuda::swiglu(ptr<bf16>(gate_up), gate_up.row_stride, ptr<bf16>(out),
@@ -477,13 +448,13 @@ class CudaBackend final : public Backend {
 
   void gather_rows(const Tensor& src, const Tensor& index, const Tensor& out) override {
     const char* op = "gather_rows";
-    require(src.dtype == out.dtype, op,
-            "src " + shape_str(src) + " and out " + shape_str(out) + " differ in dtype");
-    require(src.cols == out.cols, op,
-            "src " + shape_str(src) + " and out " + shape_str(out) + " differ in columns");
-    require(src.data != nullptr || src.numel() == 0, op, "src has no data");
-    require_index(op, "index", index, out.rows);
-    require(out.cols <= INT32_MAX, op, "too many columns");
+    kCheck.require(src.dtype == out.dtype, op,
+                   "src " + shape_str(src) + " and out " + shape_str(out) + " differ in dtype");
+    kCheck.require(src.cols == out.cols, op,
+                   "src " + shape_str(src) + " and out " + shape_str(out) + " differ in columns");
+    kCheck.require(src.data != nullptr || src.numel() == 0, op, "src has no data");
+    kCheck.index(op, "index", index, out.rows);
+    kCheck.require(out.cols <= INT32_MAX, op, "too many columns");
     if (out.numel() == 0) return;
     Timed timed(this, OpKind::kGather);
     const int cols = static_cast<int>(out.cols);
@@ -608,18 +579,19 @@ class CudaBackend final : public Backend {
   }
 
   void check_attention_shape(const char* op, const Tensor& qkv, const AttentionShape& shape) {
-    require_dtype(op, "qkv", qkv, DType::kBF16);
-    require(shape.num_q_heads > 0 && shape.num_kv_heads > 0 && shape.head_dim > 0 &&
-                shape.num_q_heads % shape.num_kv_heads == 0,
-            op,
-            "bad head shape: " + to_string(shape.num_q_heads) + " q heads, " +
-                to_string(shape.num_kv_heads) + " kv heads, head_dim " + to_string(shape.head_dim));
-    require(shape.head_dim == 64 || shape.head_dim == 128 || shape.head_dim == 256, op,
-            "head_dim must be 64, 128 or 256 on CUDA, got " + to_string(shape.head_dim));
+    kCheck.dtype(op, "qkv", qkv, DType::kBF16);
+    kCheck.require(shape.num_q_heads > 0 && shape.num_kv_heads > 0 && shape.head_dim > 0 &&
+                       shape.num_q_heads % shape.num_kv_heads == 0,
+                   op,
+                   "bad head shape: " + to_string(shape.num_q_heads) + " q heads, " +
+                       to_string(shape.num_kv_heads) + " kv heads, head_dim " +
+                       to_string(shape.head_dim));
+    kCheck.require(shape.head_dim == 64 || shape.head_dim == 128 || shape.head_dim == 256, op,
+                   "head_dim must be 64, 128 or 256 on CUDA, got " + to_string(shape.head_dim));
     const int64_t width =
         static_cast<int64_t>(shape.num_q_heads + 2 * shape.num_kv_heads) * shape.head_dim;
-    require(qkv.cols == width, op,
-            "qkv is " + shape_str(qkv) + ", expected " + to_string(width) + " columns");
+    kCheck.require(qkv.cols == width, op,
+                   "qkv is " + shape_str(qkv) + ", expected " + to_string(width) + " columns");
   }
 
   void track_alloc(int64_t bytes) {

@@ -1,0 +1,43 @@
+#include "backend/op_checks.h"
+
+namespace radix {
+
+using std::to_string;
+
+std::string shape_str(const Tensor& t) {
+  std::string s = "[";  // appended piecewise: GCC 12 warns (-Wrestrict) on "[" + to_string(...)
+  s += to_string(t.rows);
+  s += ", ";
+  s += to_string(t.cols);
+  s += "] ";
+  s += dtype_name(t.dtype);
+  return s;
+}
+
+void OpChecks::require(bool ok, const char* op, const std::string& what) const {
+  if (!ok) throw BackendError(std::string(backend_) + " " + op + ": " + what);
+}
+
+void OpChecks::dtype(const char* op, const char* arg, const Tensor& t, DType want) const {
+  require(t.dtype == want, op,
+          std::string(arg) + " must be " + dtype_name(want) + ", got " + shape_str(t));
+  require(t.data != nullptr || t.numel() == 0, op, std::string(arg) + " has no data");
+  require(t.row_stride >= t.cols, op, std::string(arg) + " has a row stride below its width");
+}
+
+void OpChecks::index(const char* op, const char* arg, const Tensor& t, int64_t n) const {
+  require(t.dtype == DType::kI32 && t.cols == 1, op,
+          std::string(arg) + " must be an i32 column, got " + shape_str(t));
+  require(t.rows >= n, op,
+          std::string(arg) + " has " + to_string(t.rows) + " rows, needs " + to_string(n));
+  require(t.contiguous(), op, std::string(arg) + " must be contiguous");
+}
+
+void OpChecks::shape(const char* op, const char* arg, const Tensor& t, int64_t rows,
+                     int64_t cols) const {
+  require(t.rows == rows && t.cols == cols, op,
+          std::string(arg) + " is " + shape_str(t) + ", expected [" + to_string(rows) + ", " +
+              to_string(cols) + "]");
+}
+
+}  // namespace radix

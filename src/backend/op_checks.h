@@ -1,0 +1,29 @@
+// Argument checks shared by the backends' op entry points. A failed check throws
+// BackendError("<backend> <op>: <what>"), so a bad call names the backend, the op and the argument.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "backend/backend.h"
+
+namespace radix {
+
+std::string shape_str(const Tensor& t);  // "[rows, cols] dtype"
+
+class OpChecks {
+ public:
+  explicit constexpr OpChecks(const char* backend) : backend_(backend) {}
+
+  void require(bool ok, const char* op, const std::string& what) const;
+  // `t` has dtype `want`, data unless empty, and a row stride no smaller than its width.
+  void dtype(const char* op, const char* arg, const Tensor& t, DType want) const;
+  // `t` is a contiguous i32 column of at least n rows.
+  void index(const char* op, const char* arg, const Tensor& t, int64_t n) const;
+  void shape(const char* op, const char* arg, const Tensor& t, int64_t rows, int64_t cols) const;
+
+ private:
+  const char* backend_;
+};
+
+}  // namespace radix

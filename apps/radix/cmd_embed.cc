@@ -21,17 +21,14 @@ struct EmbedArgs {
   int dimensions = 0;
 };
 
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
 void run_embed(const EmbedArgs& args) {
   require_tokenizer(args.model.model);
   auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Model> model = Model::load(args.model.model, load_options(args.model));
   const ModelInfo& info = model->info();
   const Tokenizer tokenizer = load_tokenizer(info);
-  const double load_ms = ms_since(t0);
+  StageTimes times;
+  times.load_ms = ms_since(t0);
 
   t0 = std::chrono::steady_clock::now();
   RaggedBatch batch;
@@ -52,7 +49,7 @@ void run_embed(const EmbedArgs& args) {
     batch.add_sequence(
         encode_input(tokenizer, input, true, info.max_positions(), args.model.truncate, i));
   }
-  const double tokenize_ms = ms_since(t0);
+  times.tokenize_ms = ms_since(t0);
 
   ForwardOptions options;
   options.mode = parse_attention_mode(args.model.mode);
@@ -61,7 +58,7 @@ void run_embed(const EmbedArgs& args) {
   options.dimensions = args.dimensions;
   t0 = std::chrono::steady_clock::now();
   const ForwardResult r = model->forward(batch, options);
-  const double forward_ms = ms_since(t0);
+  times.forward_ms = ms_since(t0);
 
   nlohmann::json out;
   out["model"] = info.spec;
@@ -73,12 +70,7 @@ void run_embed(const EmbedArgs& args) {
         std::vector<float>(r.values.begin() + s * r.dim, r.values.begin() + (s + 1) * r.dim));
   }
   std::printf("%s\n", out.dump().c_str());
-  std::fprintf(stderr,
-               "radix embed: load %.1f ms, tokenize %.2f ms, forward %.2f ms (%lld tokens, %lld "
-               "rows, mode %s, %s)\n",
-               load_ms, tokenize_ms, forward_ms, static_cast<long long>(r.num_tokens),
-               static_cast<long long>(r.num_rows), args.model.mode.c_str(),
-               model->backend().name().c_str());
+  print_stage_times("embed", times, r, args.model.mode, *model);
 }
 
 }  // namespace

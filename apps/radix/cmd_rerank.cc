@@ -19,10 +19,6 @@ struct RerankArgs {
   std::vector<std::string> documents;
 };
 
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
 void run_rerank(const RerankArgs& args) {
   require_tokenizer(args.model.model);
   auto t0 = std::chrono::steady_clock::now();
@@ -31,7 +27,8 @@ void run_rerank(const RerankArgs& args) {
   std::unique_ptr<Model> model = Model::load(args.model.model, load);
   const ModelInfo& info = model->info();
   const Tokenizer tokenizer = load_tokenizer(info);
-  const double load_ms = ms_since(t0);
+  StageTimes times;
+  times.load_ms = ms_since(t0);
 
   t0 = std::chrono::steady_clock::now();
   RaggedBatch batch;
@@ -42,14 +39,14 @@ void run_rerank(const RerankArgs& args) {
     batch.add_sequence(
         encode_input(tokenizer, prompt, false, info.max_positions(), args.model.truncate, i));
   }
-  const double tokenize_ms = ms_since(t0);
+  times.tokenize_ms = ms_since(t0);
 
   ForwardOptions options;
   options.mode = parse_attention_mode(args.model.mode);
   options.head = HeadKind::kReranker;
   t0 = std::chrono::steady_clock::now();
   const ForwardResult r = model->forward(batch, options);
-  const double forward_ms = ms_since(t0);
+  times.forward_ms = ms_since(t0);
 
   nlohmann::json out;
   out["model"] = info.spec;
@@ -63,12 +60,7 @@ void run_rerank(const RerankArgs& args) {
                               {"no_logit", r.yes_no_logits[2 * s + 1]}});
   }
   std::printf("%s\n", out.dump().c_str());
-  std::fprintf(stderr,
-               "radix rerank: load %.1f ms, tokenize %.2f ms, forward %.2f ms (%lld tokens, "
-               "%lld rows, mode %s, %s)\n",
-               load_ms, tokenize_ms, forward_ms, static_cast<long long>(r.num_tokens),
-               static_cast<long long>(r.num_rows), args.model.mode.c_str(),
-               model->backend().name().c_str());
+  print_stage_times("rerank", times, r, args.model.mode, *model);
 }
 
 }  // namespace

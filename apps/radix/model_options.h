@@ -2,6 +2,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -40,6 +42,24 @@ inline LoadOptions load_options(const ModelArgs& args) {
   options.backend.device = args.device;
   options.backend.threads = args.threads;
   return options;
+}
+
+inline double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The stage timings of a text command, on stderr (stdout holds the JSON alone).
+struct StageTimes {
+  double load_ms = 0, tokenize_ms = 0, forward_ms = 0;
+};
+inline void print_stage_times(const char* command, const StageTimes& t, const ForwardResult& r,
+                              const std::string& mode, Model& model) {
+  std::fprintf(stderr,
+               "radix %s: load %.1f ms, tokenize %.2f ms, forward %.2f ms (%lld tokens, %lld rows, "
+               "mode %s, %s)\n",
+               command, t.load_ms, t.tokenize_ms, t.forward_ms,
+               static_cast<long long>(r.num_tokens), static_cast<long long>(r.num_rows),
+               mode.c_str(), model.backend().name().c_str());
 }
 
 // Text commands need a tokenizer, which random models lack: say so before loading any weights.

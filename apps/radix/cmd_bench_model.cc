@@ -45,9 +45,9 @@ double median(std::vector<double> v) {
 }
 
 #if defined(RADIX_HAVE_CUDA)
-// GPU memory peak of the mode's timed runs (weights, arena and scratch) and, with RADIX_CUDA_PROFILE=1, the device time per forward
-// by kind of op; host_and_gaps_ms is what the median leaves over (launches, uploads, fold plan,
-// download: time the GPU was not running an op).
+// GPU memory peak of the mode's timed runs (weights, arena and scratch) and, with
+// RADIX_CUDA_PROFILE=1, the device time per forward by kind of op; host_and_gaps_ms is what the
+// median leaves over (launches, uploads, fold plan, download: time the GPU was not running an op).
 void add_cuda_fields(Model& model, int runs, double median_ms, nlohmann::json& row) {
   const std::optional<CudaProfile> p = take_cuda_profile(model.backend());
   if (!p) return;
@@ -123,6 +123,8 @@ void run_bench_model(const ModelBenchArgs& args) {
       row["gflop"] = flops.total() / 1e9;
       row["attention_pairs"] = flops.attention_pairs;
       row["tflops_effective"] = flops.total() / (med / 1e3) / 1e12;
+      // What the forward ran: its last layer's o_proj and MLP cover the last rows only.
+      row["tflops_executed"] = flops.executed() / (med / 1e3) / 1e12;
       row["flop_ratio_vs_off"] = off_flops.total() / flops.total();
 #if defined(RADIX_HAVE_CUDA)
       add_cuda_fields(*model, args.repetitions, med, row);

@@ -26,6 +26,11 @@ ForwardFlops count_forward_flops(const Qwen3Config& c, const RaggedBatch& batch,
       2.0 * static_cast<double>(c.layer_matmul_params()) * layers * static_cast<double>(f.rows);
   f.attention =
       4.0 * c.head_dim * static_cast<double>(f.attention_pairs) * c.num_attention_heads * layers;
+  const int64_t post_attention_params =
+      static_cast<int64_t>(c.q_dim()) * c.hidden_size +
+      3 * static_cast<int64_t>(c.hidden_size) * c.intermediate_size;
+  f.last_layer_skipped = 2.0 * static_cast<double>(post_attention_params) *
+                         static_cast<double>(f.rows - batch.num_sequences());
   return f;
 }
 

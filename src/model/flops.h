@@ -18,7 +18,12 @@ struct ForwardFlops {
   int64_t attention_pairs = 0;  // visible (query, key) pairs per head per layer
   double matmul = 0;            // 2 * layer_matmul_params * layers * rows
   double attention = 0;         // 4 * head_dim * pairs * q_heads * layers
+  // The forward (without hidden states) runs the last layer's o_proj and MLP on one row per
+  // sequence only; BENCHMARKS.md's count includes them for every row. Negative when identical
+  // sequences share rows (one row per sequence is then more than the trie's rows).
+  double last_layer_skipped = 0;
   double total() const { return matmul + attention; }
+  double executed() const { return total() - last_layer_skipped; }
 };
 
 // `plan` must be the fold plan of `batch` (built with threshold 1, i.e. folded) for scatter and

@@ -19,7 +19,7 @@ struct Qwen3Arena {
   // Per flat token (scatter mode).
   Buffer qkv_flat, attn_flat, scatter;
   // Per sequence.
-  Buffer last_residual, last_delta, last_normed, head_out, last_rows, cu_seqlens;
+  Buffer last_residual, last_attn, last_normed, head_out, last_rows, cu_seqlens;
 
   void reserve(Backend& backend, const Qwen3Config& c, int64_t need_rows, int64_t need_tokens,
                int64_t need_seqs, int64_t head_cols);

@@ -64,7 +64,7 @@ void Qwen3Arena::reserve(Backend& b, const Qwen3Config& c, int64_t need_rows, in
   if (need_seqs > seqs || head_out.empty() || head_out.tensor().cols < head_cols) {
     seqs = std::max(seqs, need_seqs);
     ensure(b, last_residual, res, seqs, c.hidden_size);
-    ensure(b, last_delta, adt, seqs, c.hidden_size);
+    ensure(b, last_attn, adt, seqs, c.q_dim());
     ensure(b, last_normed, adt, seqs, c.hidden_size);
     if (head_out.empty() || head_out.tensor().rows < seqs || head_out.tensor().cols < head_cols) {
       head_out = b.alloc(DType::kF32, seqs, head_cols);  // head logits stay fp32
@@ -100,7 +100,9 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOption
   result.num_rows = n;
 
   const int64_t head_cols = std::max<int64_t>(2, c.num_labels);
-  arena.reserve(be, c, n, tokens, seqs, head_cols);
+  // At least `seqs` rows: identical sequences share their rows, and the last layer's MLP runs on
+  // one row per sequence.
+  arena.reserve(be, c, std::max<int64_t>(n, seqs), tokens, seqs, head_cols);
   Qwen3Arena& a = arena;
 
   // Per-batch index arrays.
@@ -150,15 +152,35 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOption
   const Tensor normed = a.normed.tensor().first_rows(n);
   const Tensor qkv = a.qkv.tensor().first_rows(n);
   const Tensor attn = a.attn.tensor().first_rows(n);
-  const Tensor delta = a.delta.tensor().first_rows(n);  // o_proj, then down_proj output
-  const Tensor gate_up = a.gate_up.tensor().first_rows(n);
-  const Tensor act = a.act.tensor().first_rows(n);
+
+  // Everything after attention: o_proj, the post-attention norm, the MLP and the next layer's
+  // input norm (`next_norm`), on whichever rows `attn_rows` holds; `res` is updated in place.
+  auto finish_layer = [&](const Qwen3LayerWeights& w, const Tensor& attn_rows, const Tensor& res,
+                          const Tensor& next_norm, const Tensor& out_normed) {
+    const int64_t r = attn_rows.rows;
+    const Tensor d = a.delta.tensor().first_rows(r);  // o_proj, then down_proj output
+    const Tensor gu = a.gate_up.tensor().first_rows(r);
+    const Tensor ac = a.act.tensor().first_rows(r);
+    be.linear(attn_rows, w.o, d);
+    be.add_rms_norm(res, d, w.post_norm, eps, out_normed);
+    be.linear(out_normed, w.gate_up, gu);
+    be.swiglu(gu, ac);
+    be.linear(ac, w.down, d);
+    be.add_rms_norm(res, d, next_norm, eps, out_normed);
+  };
+
+  // Without hidden states the head reads only each sequence's last row, and after the last
+  // layer's attention no row depends on another: that layer's o_proj and MLP (most of its matmul
+  // work) run on the last rows alone. K and V of every row are still computed, since the last
+  // rows attend to them.
+  const size_t num_layers = weights.layers.size();
+  const bool last_rows_only = !options.return_hidden_states;
+  const Tensor last_normed = a.last_normed.tensor().first_rows(seqs);
 
   be.embedding(weights.embed, ids, residual);
   be.rms_norm(residual, weights.layers[0].input_norm, eps, normed);
-  for (size_t l = 0; l < weights.layers.size(); ++l) {
+  for (size_t l = 0; l < num_layers; ++l) {
     const Qwen3LayerWeights& w = weights.layers[l];
-    // Attention block.
     be.linear(normed, w.qkv, qkv);
     be.qk_norm_rope(qkv, shape, w.q_norm, w.k_norm, positions, eps, theta);
     switch (options.mode) {
@@ -174,21 +196,21 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOption
         be.attention(qkv, shape, tree, attn);
         break;
     }
-    be.linear(attn, w.o, delta);
-    be.add_rms_norm(residual, delta, w.post_norm, eps, normed);
-    // MLP block.
-    be.linear(normed, w.gate_up, gate_up);
-    be.swiglu(gate_up, act);
-    be.linear(act, w.down, delta);
-    if (l + 1 < weights.layers.size()) {
-      be.add_rms_norm(residual, delta, weights.layers[l + 1].input_norm, eps, normed);
+    const bool last = l + 1 == num_layers;
+    const Tensor& next_norm = last ? weights.final_norm : weights.layers[l + 1].input_norm;
+    if (last && last_rows_only) {
+      const Tensor last_attn = a.last_attn.tensor().first_rows(seqs);
+      const Tensor last_residual = a.last_residual.tensor().first_rows(seqs);
+      be.gather_rows(attn, last_rows, last_attn);
+      be.gather_rows(residual, last_rows, last_residual);
+      finish_layer(w, last_attn, last_residual, next_norm, last_normed);
+    } else {
+      finish_layer(w, attn, residual, next_norm, normed);
     }
   }
 
-  // Final norm: on every row if hidden states are asked for, else on the last rows only.
-  const Tensor last_normed = a.last_normed.tensor().first_rows(seqs);
   if (options.return_hidden_states) {
-    be.add_rms_norm(residual, delta, weights.final_norm, eps, normed);
+    // `normed` holds the final norm of every row.
     be.gather_rows(normed, last_rows, last_normed);
     std::vector<float> rows_host(static_cast<size_t>(n) * c.hidden_size);
     be.download(normed, rows_host.data());
@@ -197,12 +219,6 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOption
       std::copy_n(rows_host.begin() + plan.scatter[i] * c.hidden_size, c.hidden_size,
                   result.hidden_states.begin() + i * c.hidden_size);
     }
-  } else {
-    const Tensor last_residual = a.last_residual.tensor().first_rows(seqs);
-    const Tensor last_delta = a.last_delta.tensor().first_rows(seqs);
-    be.gather_rows(residual, last_rows, last_residual);
-    be.gather_rows(delta, last_rows, last_delta);
-    be.add_rms_norm(last_residual, last_delta, weights.final_norm, eps, last_normed);
   }
 
   apply_head(head, options, c, weights, be, last_normed, a.head_out, result);

@@ -31,6 +31,11 @@ TEST(Flops, CountsRowsAndVisiblePairsPerMode) {
   EXPECT_EQ(tree.rows, 4);
   EXPECT_EQ(tree.attention_pairs, 1 + 2 + 3 + 3);  // rows 1, 2, 3, 4 at depths 1, 2, 3, 3
   EXPECT_DOUBLE_EQ(tree.total(), 2.0 * params * 28 * 4 + 4.0 * 128 * 9 * 16 * 28);
+
+  // The last layer's o_proj and MLP run on the 2 last rows, not on all 4 (or 6) rows.
+  const double post_attention = 2048.0 * 1024 + 3.0 * 1024 * 3072;
+  EXPECT_DOUBLE_EQ(tree.executed(), tree.total() - 2.0 * post_attention * (4 - 2));
+  EXPECT_DOUBLE_EQ(off.executed(), off.total() - 2.0 * post_attention * (6 - 2));
 }
 
 }  // namespace

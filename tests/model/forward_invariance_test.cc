@@ -91,6 +91,34 @@ TEST(ForwardInvariance, ModesAgreeOnRandomTries) {
   }
 }
 
+// Without hidden states the last layer's o_proj and MLP run on each sequence's last row only;
+// the head's values must equal those of the full forward. The first batch of a fresh model has
+// 40 copies of one sequence (3 rows, 40 sequences), so the row-sized buffers must hold a row per
+// sequence, not just per trie row.
+TEST(ForwardInvariance, LastLayerOnLastRowsMatchesTheFullForward) {
+  auto model = small_model();
+  std::mt19937 rng(4);
+  std::vector<RaggedBatch> batches;
+  RaggedBatch copies;
+  for (int s = 0; s < 40; ++s) copies.add_sequence(std::vector<int32_t>{5, 9, 2});
+  batches.push_back(copies);
+  for (int trial = 0; trial < 6; ++trial) batches.push_back(random_batch(rng, 3 + trial, 20, 3));
+  for (const RaggedBatch& batch : batches) {
+    for (const AttentionMode mode :
+         {AttentionMode::kOff, AttentionMode::kScatter, AttentionMode::kTree}) {
+      ForwardOptions options;
+      options.mode = mode;
+      const ForwardResult pruned = model->forward(batch, options);
+      options.return_hidden_states = true;
+      const ForwardResult full = model->forward(batch, options);
+      ASSERT_EQ(pruned.values.size(), full.values.size());
+      ASSERT_FALSE(pruned.values.empty());
+      EXPECT_LE(rel_err(pruned.values.data(), full.values.data(), full.values.size()), kModeRelTol)
+          << attention_mode_name(mode) << ", " << batch.num_sequences() << " sequences";
+    }
+  }
+}
+
 TEST(ForwardInvariance, ABatchEqualsEachInputRunAlone) {
   auto model = small_model();
   std::mt19937 rng(2);

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "backend/cuda/attention_masks.cuh"
+#include "backend/cuda/attention_output.cuh"
 #include "backend/cuda/attention_params.cuh"
 #include "backend/cuda/attention_ptx.cuh"
 #include "backend/cuda/attention_softmax.cuh"
@@ -19,7 +20,6 @@
 namespace radix::cuda::attention_detail {
 
 inline constexpr int kFa2TileN = 64;
-inline constexpr int kChunksPerRow = kHeadDim / 8;  // 16-byte chunks in one row of a tile
 
 // Element offset of 16-byte chunk `chunk` of tile row `row`. Rows are 256 bytes, so without the
 // XOR the 8 rows read by one ldmatrix phase would all hit the same four banks.
@@ -52,6 +52,62 @@ struct Fa2Layout {
   __device__ int operator()(int row, int chunk) const { return fa2_swizzle(row, chunk); }
 };
 
+// The cp.async copies of one block (one head, rows from row_base, rows at or past num_rows
+// zero-filled): the Q tile of kBlockM rows and K/V tiles of kTileN rows, each in its layout.
+template <int kThreads, int kBlockM, int kTileN, class QLayout, class KvLayout>
+struct TileLoader {
+  const __nv_bfloat16* q_head;
+  const __nv_bfloat16* k_head;
+  const __nv_bfloat16* v_head;
+  int64_t q_row_stride;
+  int64_t kv_row_stride;
+  int row_base;
+  int num_rows;
+
+  __device__ TileLoader(const AttentionParams& p, int head, int row_base_, int num_rows_)
+      : q_head(p.q + static_cast<int64_t>(head) * kHeadDim),
+        k_head(p.k + static_cast<int64_t>(head / p.group) * kHeadDim),
+        v_head(p.v + static_cast<int64_t>(head / p.group) * kHeadDim),
+        q_row_stride(p.q_row_stride),
+        kv_row_stride(p.kv_row_stride),
+        row_base(row_base_),
+        num_rows(num_rows_) {}
+
+  __device__ void load_kv(__nv_bfloat16* s_k, __nv_bfloat16* s_v, int kv0) const {
+    load_tile<kTileN, kThreads>(s_k, KvLayout{}, k_head, kv_row_stride, row_base, kv0, num_rows);
+    load_tile<kTileN, kThreads>(s_v, KvLayout{}, v_head, kv_row_stride, row_base, kv0, num_rows);
+  }
+
+  // Issues the Q tile at q0 (first commit group) and the K/V of the mask's first key tile into
+  // stage 0 (second group); returns that tile as mask.next() gave it.
+  template <class Mask>
+  __device__ int start(Mask& mask, __nv_bfloat16* s_q, __nv_bfloat16* s_k, __nv_bfloat16* s_v,
+                       int q0) const {
+    load_tile<kBlockM, kThreads>(s_q, QLayout{}, q_head, q_row_stride, row_base, q0, num_rows);
+    ptx::cp_async_commit();
+    const int tile = mask.next();
+    if (tile >= 0) load_kv(s_k, s_v, (tile >> 1) * kTileN);
+    ptx::cp_async_commit();
+    return tile;
+  }
+};
+
+// A warp's 16 rows of the Q tile, from row warp_row on, as the m16n8k16 A fragments of the eight
+// k16 steps over the head dimension.
+template <class Layout>
+__device__ __forceinline__ void load_q_fragments(uint32_t (&q_frag)[kHeadDim / 16][4],
+                                                 const __nv_bfloat16* s_q, Layout layout,
+                                                 int warp_row, int lane) {
+  // Matrices in the order (rows 0-7, k lo), (rows 8-15, k lo), (rows 0-7, k hi), (rows 8-15, k hi).
+  const int a_row = (lane & 7) + (((lane >> 3) & 1) << 3);
+  const int a_chunk = lane >> 4;
+#pragma unroll
+  for (int ks = 0; ks < kHeadDim / 16; ++ks) {
+    ptx::ldmatrix_x4(q_frag[ks],
+                     ptx::shared_address(s_q + layout(warp_row + a_row, 2 * ks + a_chunk)));
+  }
+}
+
 template <int kWarps>
 constexpr int fa2_shared_bytes() {
   // Q tile, then two stages of K and two of V.
@@ -83,20 +139,10 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
 
   const int warp = static_cast<int>(threadIdx.x) / 32;
   const int lane = static_cast<int>(threadIdx.x) % 32;
-  const bf16* q_head = p.q + static_cast<int64_t>(head) * kHeadDim;
-  const bf16* k_head = p.k + static_cast<int64_t>(head / p.group) * kHeadDim;
-  const bf16* v_head = p.v + static_cast<int64_t>(head / p.group) * kHeadDim;
   const Fa2Layout layout;
-
-  load_tile<kBlockM, kThreads>(s_q, layout, q_head, p.q_row_stride, row_base, q0, num_rows);
-  ptx::cp_async_commit();
-  int tile = mask.next();
-  if (tile >= 0) {
-    const int kv0 = (tile >> 1) * kTileN;
-    load_tile<kTileN, kThreads>(s_k, layout, k_head, p.kv_row_stride, row_base, kv0, num_rows);
-    load_tile<kTileN, kThreads>(s_v, layout, v_head, p.kv_row_stride, row_base, kv0, num_rows);
-  }
-  ptx::cp_async_commit();
+  const TileLoader<kThreads, kBlockM, kTileN, Fa2Layout, Fa2Layout> loader(p, head, row_base,
+                                                                           num_rows);
+  int tile = loader.start(mask, s_q, s_k, s_v, q0);
   ptx::cp_async_wait<1>();  // the Q tile
   __syncthreads();
 
@@ -109,28 +155,20 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
   const int b_chunk = (lane >> 3) & 1;
 
   uint32_t q_frag[kDSteps][4];
-#pragma unroll
-  for (int ks = 0; ks < kDSteps; ++ks) {
-    ptx::ldmatrix_x4(q_frag[ks],
-                     ptx::shared_address(s_q + fa2_swizzle(warp * 16 + a_row, 2 * ks + a_chunk)));
-  }
+  load_q_fragments(q_frag, s_q, layout, warp * 16, lane);
 
   float o[kOutTiles][4];
-#pragma unroll
-  for (int d = 0; d < kOutTiles; ++d) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f;
-  float row_max[2] = {-INFINITY, -INFINITY};
-  float row_sum[2] = {0.f, 0.f};
+  float row_max[2];
+  float row_sum[2];
+  start_output(o, row_max, row_sum);
   const int qa = q0 + warp * 16 + (lane >> 2);  // this thread's two query rows
   const int qb = qa + 8;
 
   for (int stage = 0; tile >= 0; stage ^= 1) {
     const int next = mask.next();
     if (next >= 0) {
-      const int kv0 = (next >> 1) * kTileN;
-      load_tile<kTileN, kThreads>(s_k + (stage ^ 1) * kTileN * kHeadDim, layout, k_head,
-                                  p.kv_row_stride, row_base, kv0, num_rows);
-      load_tile<kTileN, kThreads>(s_v + (stage ^ 1) * kTileN * kHeadDim, layout, v_head,
-                                  p.kv_row_stride, row_base, kv0, num_rows);
+      loader.load_kv(s_k + (stage ^ 1) * kTileN * kHeadDim, s_v + (stage ^ 1) * kTileN * kHeadDim,
+                     (next >> 1) * kTileN);
     }
     ptx::cp_async_commit();
     ptx::cp_async_wait<1>();  // this tile's K and V
@@ -175,32 +213,9 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
   }
   ptx::cp_async_wait<0>();
 
-  // Normalise, stage the warp's 16 rows in its own rows of the Q tile (no other warp reads
-  // them), then write 16-byte chunks with whole rows per quarter-warp.
-  float inv[2];
-  finish_row_sums(row_sum, inv);
-  const int ra = warp * 16 + (lane >> 2);
-#pragma unroll
-  for (int d = 0; d < kOutTiles; ++d) {
-    *reinterpret_cast<uint32_t*>(s_q + fa2_swizzle(ra, d) + (lane & 3) * 2) =
-        ptx::pack_bf16x2(o[d][0] * inv[0], o[d][1] * inv[0]);
-    *reinterpret_cast<uint32_t*>(s_q + fa2_swizzle(ra + 8, d) + (lane & 3) * 2) =
-        ptx::pack_bf16x2(o[d][2] * inv[1], o[d][3] * inv[1]);
-  }
-  __syncwarp();
-  bf16* out_head = p.out + static_cast<int64_t>(head) * kHeadDim;
-#pragma unroll
-  for (int i = 0; i < 16 * kChunksPerRow / 32; ++i) {
-    const int c = i * 32 + lane;
-    const int r = warp * 16 + c / kChunksPerRow;
-    const int chunk = c % kChunksPerRow;
-    if (q0 + r < num_rows) {
-      const uint4 value = *reinterpret_cast<const uint4*>(s_q + fa2_swizzle(r, chunk));
-      *reinterpret_cast<uint4*>(
-          out_head + static_cast<int64_t>(row_base + q0 + r) * p.out_row_stride + chunk * 8) =
-          value;
-    }
-  }
+  // The warp's own rows of the Q tile (no other warp reads them) stage its output.
+  store_output_rows(o, row_sum, s_q, layout, warp * 16, lane, p, head, row_base + q0,
+                    num_rows - q0);
 }
 
 }  // namespace radix::cuda::attention_detail

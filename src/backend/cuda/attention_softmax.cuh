@@ -13,13 +13,24 @@ namespace radix::cuda::attention_detail {
 
 inline constexpr int kOutTiles = kHeadDim / 8;  // n8 tiles of a 16 x 128 output fragment
 
-// Turns the raw scores s into unnormalised probabilities 2^(s * scale_log2 - max) and rescales o
-// and the running sums by 2^(old max - new max). row_max is in scaled base-2 units; row_sum is
-// this thread's share of the denominator (summed over the quad at the end).
+// The state of one warp's rows before the first key tile: no output, running max -inf, sum 0.
+__device__ __forceinline__ void start_output(float (&o)[kOutTiles][4], float (&row_max)[2],
+                                             float (&row_sum)[2]) {
+#pragma unroll
+  for (int d = 0; d < kOutTiles; ++d) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f;
+  row_max[0] = row_max[1] = -INFINITY;
+  row_sum[0] = row_sum[1] = 0.f;
+}
+
+// Turns the raw scores s into unnormalised probabilities 2^(s * scale_log2 - max), updates the
+// running max and sums, and returns in alpha = 2^(old max - new max) the factor the output
+// accumulator must be scaled by (rescale_output). Kept apart so that a kernel can run this while
+// the previous tile's P V product still accumulates into o. row_max is in scaled base-2 units;
+// row_sum is this thread's share of the denominator (summed over the quad at the end).
 template <int kTileN>
-__device__ __forceinline__ void online_softmax(ScoreTile<kTileN>& s, float (&o)[kOutTiles][4],
-                                               float (&row_max)[2], float (&row_sum)[2],
-                                               float scale_log2) {
+__device__ __forceinline__ void softmax_scores(ScoreTile<kTileN>& s, float (&row_max)[2],
+                                               float (&row_sum)[2], float scale_log2,
+                                               float (&alpha)[2]) {
   float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
   for (int n = 0; n < kTileN / 8; ++n) {
@@ -34,14 +45,9 @@ __device__ __forceinline__ void online_softmax(ScoreTile<kTileN>& s, float (&o)[
     const float new_max = fmaxf(row_max[r], tile_max[r] * scale_log2);
     // A row with nothing visible yet keeps max -inf; subtracting 0 then keeps every term 0.
     base[r] = new_max == -INFINITY ? 0.f : new_max;
-    const float alpha = ptx::exp2_approx(row_max[r] - base[r]);
+    alpha[r] = ptx::exp2_approx(row_max[r] - base[r]);
     row_max[r] = new_max;
-    row_sum[r] *= alpha;
-#pragma unroll
-    for (int d = 0; d < kOutTiles; ++d) {
-      o[d][2 * r] *= alpha;
-      o[d][2 * r + 1] *= alpha;
-    }
+    row_sum[r] *= alpha[r];
   }
 #pragma unroll
   for (int n = 0; n < kTileN / 8; ++n) {
@@ -52,6 +58,26 @@ __device__ __forceinline__ void online_softmax(ScoreTile<kTileN>& s, float (&o)[
     row_sum[0] += s[n][0] + s[n][1];
     row_sum[1] += s[n][2] + s[n][3];
   }
+}
+
+__device__ __forceinline__ void rescale_output(float (&o)[kOutTiles][4], const float (&alpha)[2]) {
+#pragma unroll
+  for (int d = 0; d < kOutTiles; ++d) {
+    o[d][0] *= alpha[0];
+    o[d][1] *= alpha[0];
+    o[d][2] *= alpha[1];
+    o[d][3] *= alpha[1];
+  }
+}
+
+// softmax_scores and rescale_output in one step.
+template <int kTileN>
+__device__ __forceinline__ void online_softmax(ScoreTile<kTileN>& s, float (&o)[kOutTiles][4],
+                                               float (&row_max)[2], float (&row_sum)[2],
+                                               float scale_log2) {
+  float alpha[2];
+  softmax_scores<kTileN>(s, row_max, row_sum, scale_log2, alpha);
+  rescale_output(o, alpha);
 }
 
 // The probabilities of k16 step ks as the A fragment of a 16x16 product: the accumulators of two

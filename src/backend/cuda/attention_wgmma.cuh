@@ -13,6 +13,7 @@
 
 #include "backend/cuda/attention_fa2.cuh"
 #include "backend/cuda/attention_masks.cuh"
+#include "backend/cuda/attention_output.cuh"
 #include "backend/cuda/attention_params.cuh"
 #include "backend/cuda/attention_ptx.cuh"
 #include "backend/cuda/attention_softmax.cuh"
@@ -55,6 +56,58 @@ __device__ __forceinline__ void fence_fragment(float (&d)[kN][4]) {
   }
 }
 
+template <int kN>
+__device__ __forceinline__ void fence_fragment(uint32_t (&a)[kN][4]) {
+#pragma unroll
+  for (int i = 0; i < kN; ++i) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) ptx::fence_operand(a[i][e]);
+  }
+}
+
+inline constexpr uint32_t kSw128AtomBytes = 1024;  // 8 rows of 128 bytes
+
+// Issues S = Q K^T for one warpgroup (eight k16 steps over the head dimension; not waited for):
+// its 64 rows of Q at q_addr and the kTileN rows of K at k_addr, both K-major 128B-swizzled tiles
+// whose two 64-column blocks lie q_block_bytes and kTileN * 128 bytes apart.
+template <int kTileN>
+__device__ __forceinline__ void wgmma_scores(ScoreTile<kTileN>& s, uint32_t q_addr,
+                                             uint32_t q_block_bytes, uint32_t k_addr) {
+#pragma unroll
+  for (int ks = 0; ks < kHeadDim / 16; ++ks) {
+    // k16 step ks is 32 bytes into the rows of column block ks / 4.
+    const uint64_t a = ptx::wgmma_desc_sw128(q_addr + (ks >> 2) * q_block_bytes + (ks & 3) * 32, 16,
+                                             kSw128AtomBytes);
+    const uint64_t b = ptx::wgmma_desc_sw128(k_addr + (ks >> 2) * kTileN * 128 + (ks & 3) * 32, 16,
+                                             kSw128AtomBytes);
+    wgmma_ss<kTileN>(s, a, b, ks > 0 ? 1 : 0);
+  }
+}
+
+// The probabilities of a score tile as the A fragments of the k16 steps of P V, fenced so that
+// the asynchronous wgmma reading them keeps their registers.
+template <int kTileN>
+__device__ __forceinline__ void pack_probabilities(const ScoreTile<kTileN>& s,
+                                                   uint32_t (&pa)[kTileN / 16][4]) {
+#pragma unroll
+  for (int ks = 0; ks < kTileN / 16; ++ks) probabilities_fragment<kTileN>(s, ks, pa[ks]);
+  fence_fragment(pa);
+}
+
+// Issues O += P V for one warpgroup (not waited for): P from registers, the kTileN rows of V at
+// v_addr as the MN-major B operand, 16 key rows per step (two 8-row groups, sbo apart), the two
+// 64-wide column blocks lbo = kTileN * 128 bytes apart.
+template <int kTileN>
+__device__ __forceinline__ void wgmma_pv(float (&o)[kOutTiles][4],
+                                         const uint32_t (&pa)[kTileN / 16][4], uint32_t v_addr) {
+#pragma unroll
+  for (int ks = 0; ks < kTileN / 16; ++ks) {
+    const uint64_t b =
+        ptx::wgmma_desc_sw128(v_addr + ks * 2 * kSw128AtomBytes, kTileN * 128, kSw128AtomBytes);
+    ptx::wgmma_m64n128k16_rs_mn(o, pa[ks], b);
+  }
+}
+
 // kQInRegisters: S = Q K^T takes Q as register fragments (loaded once) instead of reading it from
 // shared memory at every key tile; with 64-key tiles that halves the shared-memory traffic of
 // Q K^T, which otherwise bounds it.
@@ -67,7 +120,6 @@ __global__ void __launch_bounds__(kWarpgroups * 128, kMinBlocks)
   constexpr int kNTiles = kTileN / 8;
   constexpr int kDSteps = kHeadDim / 16;  // k16 steps of Q K^T
   constexpr int kNSteps = kTileN / 16;    // k16 steps of P V
-  constexpr uint32_t kAtomRows = 1024;    // bytes between 8-row groups
   constexpr uint32_t kQBlockBytes = kBlockM * 128;
   constexpr uint32_t kKvBlockBytes = kTileN * 128;
   constexpr uint32_t kKvStageBytes = 2 * kKvBlockBytes;
@@ -91,41 +143,23 @@ __global__ void __launch_bounds__(kWarpgroups * 128, kMinBlocks)
   const int warp = static_cast<int>(threadIdx.x) / 32;
   const int lane = static_cast<int>(threadIdx.x) % 32;
   const int warpgroup = warp / 4;
-  const bf16* q_head = p.q + static_cast<int64_t>(head) * kHeadDim;
-  const bf16* k_head = p.k + static_cast<int64_t>(head / p.group) * kHeadDim;
-  const bf16* v_head = p.v + static_cast<int64_t>(head / p.group) * kHeadDim;
   const Sw128Layout<kBlockM> q_layout;
-  const Sw128Layout<kTileN> kv_layout;
-
-  load_tile<kBlockM, kThreads>(s_q, q_layout, q_head, p.q_row_stride, row_base, q0, num_rows);
-  ptx::cp_async_commit();
-  int tile = mask.next();
-  if (tile >= 0) {
-    const int kv0 = (tile >> 1) * kTileN;
-    load_tile<kTileN, kThreads>(s_k, kv_layout, k_head, p.kv_row_stride, row_base, kv0, num_rows);
-    load_tile<kTileN, kThreads>(s_v, kv_layout, v_head, p.kv_row_stride, row_base, kv0, num_rows);
-  }
-  ptx::cp_async_commit();
+  const TileLoader<kThreads, kBlockM, kTileN, Sw128Layout<kBlockM>, Sw128Layout<kTileN>> loader(
+      p, head, row_base, num_rows);
+  int tile = loader.start(mask, s_q, s_k, s_v, q0);
 
   // Only used with kQInRegisters: the warp's 16 rows of Q as m16n8k16 A fragments.
   uint32_t q_frag[kQInRegisters ? kDSteps : 1][4];
   if constexpr (kQInRegisters) {
     ptx::cp_async_wait<1>();  // the Q tile
     __syncthreads();
-    const int a_row = (lane & 7) + (((lane >> 3) & 1) << 3);
-    const int a_chunk = lane >> 4;
-#pragma unroll
-    for (int ks = 0; ks < kDSteps; ++ks) {
-      ptx::ldmatrix_x4(q_frag[ks],
-                       ptx::shared_address(s_q + q_layout(warp * 16 + a_row, 2 * ks + a_chunk)));
-    }
+    load_q_fragments(q_frag, s_q, q_layout, warp * 16, lane);
   }
 
   float o[kOutTiles][4];
-#pragma unroll
-  for (int d = 0; d < kOutTiles; ++d) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f;
-  float row_max[2] = {-INFINITY, -INFINITY};
-  float row_sum[2] = {0.f, 0.f};
+  float row_max[2];
+  float row_sum[2];
+  start_output(o, row_max, row_sum);
   const int qa = q0 + warp * 16 + (lane >> 2);  // this thread's two query rows
   const int qb = qa + 8;
   // This warpgroup's 64 rows of Q: 8 atoms into each column block.
@@ -134,11 +168,8 @@ __global__ void __launch_bounds__(kWarpgroups * 128, kMinBlocks)
   for (int stage = 0; tile >= 0; stage ^= 1) {
     const int next = mask.next();
     if (next >= 0) {
-      const int kv0 = (next >> 1) * kTileN;
-      load_tile<kTileN, kThreads>(s_k + (stage ^ 1) * kTileN * kHeadDim, kv_layout, k_head,
-                                  p.kv_row_stride, row_base, kv0, num_rows);
-      load_tile<kTileN, kThreads>(s_v + (stage ^ 1) * kTileN * kHeadDim, kv_layout, v_head,
-                                  p.kv_row_stride, row_base, kv0, num_rows);
+      loader.load_kv(s_k + (stage ^ 1) * kTileN * kHeadDim, s_v + (stage ^ 1) * kTileN * kHeadDim,
+                     (next >> 1) * kTileN);
     }
     ptx::cp_async_commit();
     ptx::cp_async_wait<1>();  // this tile's K and V (and, the first time, Q)
@@ -153,19 +184,16 @@ __global__ void __launch_bounds__(kWarpgroups * 128, kMinBlocks)
     for (int n = 0; n < kNTiles; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
     fence_fragment(s);
     ptx::wgmma_fence();
+    if constexpr (kQInRegisters) {
+      static_assert(kTileN == 64, "register Q is built for 64-key tiles");
 #pragma unroll
-    for (int ks = 0; ks < kDSteps; ++ks) {
-      // k16 step ks is 32 bytes into the rows of column block ks / 4.
-      const uint32_t k_off = (ks >> 2) * kKvBlockBytes + (ks & 3) * 32;
-      const uint64_t b = ptx::wgmma_desc_sw128(k_stage + k_off, 16, kAtomRows);
-      if constexpr (kQInRegisters) {
-        static_assert(kTileN == 64, "register Q is built for 64-key tiles");
+      for (int ks = 0; ks < kDSteps; ++ks) {
+        const uint64_t b = ptx::wgmma_desc_sw128(
+            k_stage + (ks >> 2) * kKvBlockBytes + (ks & 3) * 32, 16, kSw128AtomBytes);
         ptx::wgmma_m64n64k16_rs(s, q_frag[ks], b, ks > 0 ? 1 : 0);
-      } else {
-        const uint64_t a = ptx::wgmma_desc_sw128(
-            q_wg_addr + (ks >> 2) * kQBlockBytes + (ks & 3) * 32, 16, kAtomRows);
-        wgmma_ss<kTileN>(s, a, b, ks > 0 ? 1 : 0);
       }
+    } else {
+      wgmma_scores<kTileN>(s, q_wg_addr, kQBlockBytes, k_stage);
     }
     ptx::wgmma_commit();
     ptx::wgmma_wait<0>();
@@ -175,61 +203,23 @@ __global__ void __launch_bounds__(kWarpgroups * 128, kMinBlocks)
     online_softmax<kTileN>(s, o, row_max, row_sum, p.scale_log2);
 
     uint32_t pa[kNSteps][4];
-#pragma unroll
-    for (int ks = 0; ks < kNSteps; ++ks) {
-      probabilities_fragment<kTileN>(s, ks, pa[ks]);
-#pragma unroll
-      for (int i = 0; i < 4; ++i) ptx::fence_operand(pa[ks][i]);
-    }
+    pack_probabilities<kTileN>(s, pa);
     fence_fragment(o);
     ptx::wgmma_fence();
-#pragma unroll
-    for (int ks = 0; ks < kNSteps; ++ks) {
-      // V is the MN-major B operand: 16 key rows per step (two 8-row groups, sbo apart), the
-      // two 64-wide column blocks lbo apart.
-      const uint64_t b =
-          ptx::wgmma_desc_sw128(v_stage + ks * 2 * kAtomRows, kKvBlockBytes, kAtomRows);
-      ptx::wgmma_m64n128k16_rs_mn(o, pa[ks], b);
-    }
+    wgmma_pv<kTileN>(o, pa, v_stage);
     ptx::wgmma_commit();
     ptx::wgmma_wait<0>();
     fence_fragment(o);
-#pragma unroll
-    for (int ks = 0; ks < kNSteps; ++ks) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) ptx::fence_operand(pa[ks][i]);
-    }
+    fence_fragment(pa);
     __syncthreads();  // every warpgroup is done with this stage before it is refilled
     tile = next;
   }
   ptx::cp_async_wait<0>();
 
-  // Normalise and stage the warp's 16 rows in its own rows of the Q tile (only its warpgroup's
-  // wgmmas read them, and those have completed), then write 16-byte chunks.
-  float inv[2];
-  finish_row_sums(row_sum, inv);
-  const int ra = warp * 16 + (lane >> 2);
-#pragma unroll
-  for (int d = 0; d < kOutTiles; ++d) {
-    *reinterpret_cast<uint32_t*>(s_q + q_layout(ra, d) + (lane & 3) * 2) =
-        ptx::pack_bf16x2(o[d][0] * inv[0], o[d][1] * inv[0]);
-    *reinterpret_cast<uint32_t*>(s_q + q_layout(ra + 8, d) + (lane & 3) * 2) =
-        ptx::pack_bf16x2(o[d][2] * inv[1], o[d][3] * inv[1]);
-  }
-  __syncwarp();
-  bf16* out_head = p.out + static_cast<int64_t>(head) * kHeadDim;
-#pragma unroll
-  for (int i = 0; i < 16 * kChunksPerRow / 32; ++i) {
-    const int c = i * 32 + lane;
-    const int r = warp * 16 + c / kChunksPerRow;
-    const int chunk = c % kChunksPerRow;
-    if (q0 + r < num_rows) {
-      const uint4 value = *reinterpret_cast<const uint4*>(s_q + q_layout(r, chunk));
-      *reinterpret_cast<uint4*>(
-          out_head + static_cast<int64_t>(row_base + q0 + r) * p.out_row_stride + chunk * 8) =
-          value;
-    }
-  }
+  // The warp's 16 rows of the Q tile stage its output: only its warpgroup's wgmmas read them,
+  // and those have completed.
+  store_output_rows(o, row_sum, s_q, q_layout, warp * 16, lane, p, head, row_base + q0,
+                    num_rows - q0);
 }
 
 }  // namespace radix::cuda::attention_detail

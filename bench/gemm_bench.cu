@@ -1,0 +1,180 @@
+// How far cuBLASLt's first heuristic choice is from the best of its candidates, on the projection
+// shapes of the Qwen3 forward (y[M,N] = x[M,K] w[N,K]^T, bf16 in and out, fp32 accumulation, the
+// layout of radix::cuda::Gemm).
+//
+//   gemm_bench [--model qwen3-0.6b|qwen3-8b] [--rows M,...] [--candidates N] [--reps N]
+//
+// For each shape: TFLOP/s of every candidate the heuristic returns (median of --reps after 3
+// warm-ups, CUDA events, inputs of random bf16 data), the heuristic's first and the best. The
+// forward uses the first (src/backend/cuda/gemm.cc); this says what choosing better would gain.
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+#define CHECK_CUDA(call)                                                               \
+  do {                                                                                 \
+    const cudaError_t e_ = (call);                                                     \
+    if (e_ != cudaSuccess) {                                                           \
+      std::fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                    \
+    }                                                                                  \
+  } while (0)
+#define CHECK_LT(call)                                                                  \
+  do {                                                                                  \
+    const cublasStatus_t s_ = (call);                                                   \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                  \
+      std::fprintf(stderr, "%s:%d: cuBLASLt status %d\n", __FILE__, __LINE__, int(s_)); \
+      std::exit(1);                                                                     \
+    }                                                                                   \
+  } while (0)
+
+struct Shape {
+  const char* name;
+  int64_t n, k;
+};
+
+__global__ void fill(__nv_bfloat16* p, int64_t n, uint32_t seed) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    p[i] = __float2bfloat16((static_cast<float>(h & 0xffff) / 65536.0f - 0.5f) * 0.1f);
+  }
+}
+
+std::vector<int64_t> parse_list(const char* s) {
+  std::vector<int64_t> out;
+  for (const char* p = s; *p;) {
+    out.push_back(std::strtoll(p, const_cast<char**>(&p), 10));
+    if (*p == ',') ++p;
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string model = "qwen3-8b";
+  std::vector<int64_t> rows = {10240};
+  int candidates = 16, reps = 20;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--model"))
+      model = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--rows"))
+      rows = parse_list(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--candidates"))
+      candidates = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--reps"))
+      reps = std::atoi(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "unknown option %s\n", argv[i]);
+      return 2;
+    }
+  }
+  std::vector<Shape> shapes;
+  if (model == "qwen3-8b") {
+    shapes = {
+        {"qkv", 6144, 4096}, {"o", 4096, 4096}, {"gate_up", 24576, 4096}, {"down", 4096, 12288}};
+  } else if (model == "qwen3-0.6b") {
+    shapes = {
+        {"qkv", 4096, 1024}, {"o", 1024, 2048}, {"gate_up", 6144, 1024}, {"down", 1024, 3072}};
+  } else {
+    std::fprintf(stderr, "unknown model %s\n", model.c_str());
+    return 2;
+  }
+
+  cublasLtHandle_t lt;
+  CHECK_LT(cublasLtCreate(&lt));
+  size_t workspace_bytes = size_t{32} << 20;
+  void* workspace;
+  CHECK_CUDA(cudaMalloc(&workspace, workspace_bytes));
+  cudaStream_t stream;
+  CHECK_CUDA(cudaStreamCreate(&stream));
+  cudaEvent_t start, stop;
+  CHECK_CUDA(cudaEventCreate(&start));
+  CHECK_CUDA(cudaEventCreate(&stop));
+
+  for (const int64_t m : rows) {
+    for (const Shape& s : shapes) {
+      __nv_bfloat16 *x, *w, *y;
+      CHECK_CUDA(cudaMalloc(&x, m * s.k * 2));
+      CHECK_CUDA(cudaMalloc(&w, s.n * s.k * 2));
+      CHECK_CUDA(cudaMalloc(&y, m * s.n * 2));
+      fill<<<1024, 256, 0, stream>>>(x, m * s.k, 1);
+      fill<<<1024, 256, 0, stream>>>(w, s.n * s.k, 2);
+
+      cublasLtMatmulDesc_t desc;
+      CHECK_LT(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+      const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+      CHECK_LT(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+      CHECK_LT(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+      cublasLtMatrixLayout_t a, b, c;
+      CHECK_LT(cublasLtMatrixLayoutCreate(&a, CUDA_R_16BF, s.k, s.n, s.k));
+      CHECK_LT(cublasLtMatrixLayoutCreate(&b, CUDA_R_16BF, s.k, m, s.k));
+      CHECK_LT(cublasLtMatrixLayoutCreate(&c, CUDA_R_16BF, s.n, m, s.n));
+      cublasLtMatmulPreference_t pref;
+      CHECK_LT(cublasLtMatmulPreferenceCreate(&pref));
+      CHECK_LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                    &workspace_bytes, sizeof workspace_bytes));
+      std::vector<cublasLtMatmulHeuristicResult_t> results(candidates);
+      int found = 0;
+      CHECK_LT(cublasLtMatmulAlgoGetHeuristic(lt, desc, a, b, c, c, pref, candidates,
+                                              results.data(), &found));
+      const double flop = 2.0 * m * s.n * s.k;
+      double first = 0, best = 0;
+      int best_i = -1;
+      std::string line;
+      for (int i = 0; i < found; ++i) {
+        const float alpha = 1, beta = 0;
+        auto launch = [&] {
+          return cublasLtMatmul(lt, desc, &alpha, w, a, x, b, &beta, y, c, y, c, &results[i].algo,
+                                workspace, workspace_bytes, stream);
+        };
+        bool ok = true;
+        for (int r = 0; r < 3 && ok; ++r) ok = launch() == CUBLAS_STATUS_SUCCESS;
+        if (!ok) continue;
+        std::vector<float> ms(reps);
+        for (int r = 0; r < reps; ++r) {
+          CHECK_CUDA(cudaEventRecord(start, stream));
+          CHECK_LT(launch());
+          CHECK_CUDA(cudaEventRecord(stop, stream));
+          CHECK_CUDA(cudaEventSynchronize(stop));
+          CHECK_CUDA(cudaEventElapsedTime(&ms[r], start, stop));
+        }
+        std::nth_element(ms.begin(), ms.begin() + reps / 2, ms.end());
+        const double tflops = flop / (ms[reps / 2] * 1e-3) / 1e12;
+        if (i == 0) first = tflops;
+        if (tflops > best) best = tflops, best_i = i;
+        char buf[32];
+        std::snprintf(buf, sizeof buf, " %.0f", tflops);
+        line += buf;
+      }
+      std::printf(
+          "{\"model\":\"%s\",\"gemm\":\"%s\",\"m\":%lld,\"n\":%lld,\"k\":%lld,\"candidates\":%d,"
+          "\"first_tflops\":%.1f,\"best_tflops\":%.1f,\"best_index\":%d}  all:%s\n",
+          model.c_str(), s.name, static_cast<long long>(m), static_cast<long long>(s.n),
+          static_cast<long long>(s.k), found, first, best, best_i, line.c_str());
+      std::fflush(stdout);
+      cublasLtMatmulPreferenceDestroy(pref);
+      cublasLtMatrixLayoutDestroy(a);
+      cublasLtMatrixLayoutDestroy(b);
+      cublasLtMatrixLayoutDestroy(c);
+      cublasLtMatmulDescDestroy(desc);
+      CHECK_CUDA(cudaFree(x));
+      CHECK_CUDA(cudaFree(w));
+      CHECK_CUDA(cudaFree(y));
+    }
+  }
+  return 0;
+}

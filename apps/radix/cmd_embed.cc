@@ -1,13 +1,13 @@
-#include <chrono>
-#include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "commands.h"
 #include "model/prompts.h"
 #include "model_options.h"
+#include "text_command.h"
 
 namespace radix::cli {
 namespace {
@@ -22,55 +22,37 @@ struct EmbedArgs {
 };
 
 void run_embed(const EmbedArgs& args) {
-  require_tokenizer(args.model.model);
-  auto t0 = std::chrono::steady_clock::now();
-  std::unique_ptr<Model> model = Model::load(args.model.model, load_options(args.model));
-  const ModelInfo& info = model->info();
-  const Tokenizer tokenizer = load_tokenizer(info);
-  StageTimes times;
-  times.load_ms = ms_since(t0);
-
-  t0 = std::chrono::steady_clock::now();
-  RaggedBatch batch;
-  for (size_t i = 0; i < args.texts.size(); ++i) {
+  TextCommand command;
+  command.name = "embed";
+  command.forward.head = HeadKind::kEmbedding;
+  command.forward.normalize = !args.no_normalize;
+  command.forward.dimensions = args.dimensions;
+  command.num_inputs = args.texts.size();
+  command.input_text = [&args](const ModelInfo& info, size_t i) {
     const std::string& text = args.texts[i];
-    std::string input = text;
     if (!args.query_instruction.empty()) {
-      input = format_embedding_query(args.query_instruction, text);
-    } else if (args.query) {
+      return format_embedding_query(args.query_instruction, text);
+    }
+    if (args.query) {
       const auto it = info.prompts.find("query");
       if (it == info.prompts.end()) {
         throw std::runtime_error(
             "--query: the model has no \"query\" prompt; pass "
             "--query-instruction");
       }
-      input = it->second + text;
+      return it->second + text;
     }
-    batch.add_sequence(
-        encode_input(tokenizer, input, true, info.max_positions(), args.model.truncate, i));
-  }
-  times.tokenize_ms = ms_since(t0);
-
-  ForwardOptions options;
-  options.mode = parse_attention_mode(args.model.mode);
-  options.head = HeadKind::kEmbedding;
-  options.normalize = !args.no_normalize;
-  options.dimensions = args.dimensions;
-  t0 = std::chrono::steady_clock::now();
-  const ForwardResult r = model->forward(batch, options);
-  times.forward_ms = ms_since(t0);
-
-  nlohmann::json out;
-  out["model"] = info.spec;
-  out["mode"] = args.model.mode;
-  out["dim"] = r.dim;
-  out["embeddings"] = nlohmann::json::array();
-  for (int32_t s = 0; s < r.num_sequences; ++s) {
-    out["embeddings"].push_back(
-        std::vector<float>(r.values.begin() + s * r.dim, r.values.begin() + (s + 1) * r.dim));
-  }
-  std::printf("%s\n", out.dump().c_str());
-  print_stage_times("embed", times, r, args.model.mode, *model);
+    return text;
+  };
+  command.write_result = [](const ForwardResult& r, nlohmann::json& out) {
+    out["dim"] = r.dim;
+    out["embeddings"] = nlohmann::json::array();
+    for (int32_t s = 0; s < r.num_sequences; ++s) {
+      out["embeddings"].push_back(
+          std::vector<float>(r.values.begin() + s * r.dim, r.values.begin() + (s + 1) * r.dim));
+    }
+  };
+  run_text_command(args.model, command);
 }
 
 }  // namespace

@@ -1,5 +1,3 @@
-#include <chrono>
-#include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -8,6 +6,7 @@
 #include "commands.h"
 #include "model/prompts.h"
 #include "model_options.h"
+#include "text_command.h"
 
 namespace radix::cli {
 namespace {
@@ -20,47 +19,27 @@ struct RerankArgs {
 };
 
 void run_rerank(const RerankArgs& args) {
-  require_tokenizer(args.model.model);
-  auto t0 = std::chrono::steady_clock::now();
-  LoadOptions load = load_options(args.model);
-  load.head = HeadKind::kReranker;
-  std::unique_ptr<Model> model = Model::load(args.model.model, load);
-  const ModelInfo& info = model->info();
-  const Tokenizer tokenizer = load_tokenizer(info);
-  StageTimes times;
-  times.load_ms = ms_since(t0);
-
-  t0 = std::chrono::steady_clock::now();
-  RaggedBatch batch;
-  for (size_t i = 0; i < args.documents.size(); ++i) {
-    // The template carries its own special tokens; the reranker adds none of its own.
-    const std::string prompt =
-        format_rerank_prompt(args.instruction, args.query, args.documents[i]);
-    batch.add_sequence(
-        encode_input(tokenizer, prompt, false, info.max_positions(), args.model.truncate, i));
-  }
-  times.tokenize_ms = ms_since(t0);
-
-  ForwardOptions options;
-  options.mode = parse_attention_mode(args.model.mode);
-  options.head = HeadKind::kReranker;
-  t0 = std::chrono::steady_clock::now();
-  const ForwardResult r = model->forward(batch, options);
-  times.forward_ms = ms_since(t0);
-
-  nlohmann::json out;
-  out["model"] = info.spec;
-  out["mode"] = args.model.mode;
-  out["query"] = args.query;
-  out["results"] = nlohmann::json::array();
-  for (int32_t s = 0; s < r.num_sequences; ++s) {
-    out["results"].push_back({{"index", s},
-                              {"score", r.values[s]},
-                              {"yes_logit", r.yes_no_logits[2 * s]},
-                              {"no_logit", r.yes_no_logits[2 * s + 1]}});
-  }
-  std::printf("%s\n", out.dump().c_str());
-  print_stage_times("rerank", times, r, args.model.mode, *model);
+  TextCommand command;
+  command.name = "rerank";
+  command.load_head = HeadKind::kReranker;
+  command.forward.head = HeadKind::kReranker;
+  // The template carries its own special tokens; the reranker adds none of its own.
+  command.add_special_tokens = false;
+  command.num_inputs = args.documents.size();
+  command.input_text = [&args](const ModelInfo&, size_t i) {
+    return format_rerank_prompt(args.instruction, args.query, args.documents[i]);
+  };
+  command.write_result = [&args](const ForwardResult& r, nlohmann::json& out) {
+    out["query"] = args.query;
+    out["results"] = nlohmann::json::array();
+    for (int32_t s = 0; s < r.num_sequences; ++s) {
+      out["results"].push_back({{"index", s},
+                                {"score", r.values[s]},
+                                {"yes_logit", r.yes_no_logits[2 * s]},
+                                {"no_logit", r.yes_no_logits[2 * s + 1]}});
+    }
+  };
+  run_text_command(args.model, command);
 }
 
 }  // namespace

@@ -41,10 +41,11 @@ json parse_object(std::string_view body) {
   return doc;
 }
 
-// Field access with TEI-like messages; a null field counts as absent.
+// The fields of a request body (a JSON object), with TEI-like messages; a null field counts as
+// absent.
 class Fields {
  public:
-  explicit Fields(const json& object) : object_(object) {}
+  explicit Fields(std::string_view body) : object_(parse_object(body)) {}
 
   const json* find(const char* name) const {
     auto it = object_.find(name);
@@ -68,6 +69,10 @@ class Fields {
     if (!v->is_string()) invalid(std::string("`") + name + "` must be a string");
     return v->get<std::string>();
   }
+  std::string required_string(const char* name) const {
+    require(name);
+    return *string(name);
+  }
   std::optional<int32_t> positive_int(const char* name) const {
     const json* v = find(name);
     if (!v) return std::nullopt;
@@ -87,9 +92,15 @@ class Fields {
     if (*s == "left" || *s == "Left") return TruncationDirection::kLeft;
     invalid("`truncation_direction` must be \"left\" or \"right\", got \"" + *s + "\"");
   }
+  // `truncate` and `truncation_direction`, of the requests that have both.
+  template <typename Request>
+  void truncation(Request& r) const {
+    r.truncate = boolean("truncate");
+    r.truncation_direction = direction();
+  }
 
  private:
-  const json& object_;
+  const json object_;
 };
 
 void check_batch_size(size_t n, const RequestLimits& limits) {
@@ -177,12 +188,10 @@ std::vector<std::string> string_list(const json& v, const char* field, const Req
 }  // namespace
 
 EmbedRequest parse_embed_request(std::string_view body, const RequestLimits& limits) {
-  const json doc = parse_object(body);
-  const Fields f(doc);
+  const Fields f(body);
   EmbedRequest r;
   r.inputs = parse_inputs(f.require("inputs"), "inputs", limits);
-  r.truncate = f.boolean("truncate");
-  r.truncation_direction = f.direction();
+  f.truncation(r);
   r.prompt_name = f.string("prompt_name");
   r.normalize = f.boolean("normalize").value_or(true);
   r.dimensions = f.positive_int("dimensions");
@@ -191,8 +200,7 @@ EmbedRequest parse_embed_request(std::string_view body, const RequestLimits& lim
 
 OpenAIEmbeddingsRequest parse_openai_embeddings_request(std::string_view body,
                                                         const RequestLimits& limits) {
-  const json doc = parse_object(body);
-  const Fields f(doc);
+  const Fields f(body);
   OpenAIEmbeddingsRequest r;
   r.inputs = parse_inputs(f.require("input"), "input", limits);
   const std::string format = f.string("encoding_format").value_or("float");
@@ -210,15 +218,11 @@ OpenAIEmbeddingsRequest parse_openai_embeddings_request(std::string_view body,
 }
 
 RerankRequest parse_rerank_request(std::string_view body, const RequestLimits& limits) {
-  const json doc = parse_object(body);
-  const Fields f(doc);
+  const Fields f(body);
   RerankRequest r;
-  const json& query = f.require("query");
-  if (!query.is_string()) invalid("`query` must be a string");
-  r.query = query.get<std::string>();
+  r.query = f.required_string("query");
   r.texts = string_list(f.require("texts"), "texts", limits, /*allow_empty_strings=*/true);
-  r.truncate = f.boolean("truncate");
-  r.truncation_direction = f.direction();
+  f.truncation(r);
   r.raw_scores = f.boolean("raw_scores").value_or(false);
   r.return_text = f.boolean("return_text").value_or(false);
   r.instruction = f.string("instruction");
@@ -227,12 +231,9 @@ RerankRequest parse_rerank_request(std::string_view body, const RequestLimits& l
 
 OpenAIRerankRequest parse_openai_rerank_request(std::string_view body,
                                                 const RequestLimits& limits) {
-  const json doc = parse_object(body);
-  const Fields f(doc);
+  const Fields f(body);
   OpenAIRerankRequest r;
-  const json& query = f.require("query");
-  if (!query.is_string()) invalid("`query` must be a string");
-  r.query = query.get<std::string>();
+  r.query = f.required_string("query");
   const json& docs = f.require("documents");
   if (!docs.is_array()) invalid("`documents` must be a list of strings or {\"text\": ...} objects");
   if (docs.empty()) empty("`documents` cannot be empty");
@@ -255,8 +256,7 @@ OpenAIRerankRequest parse_openai_rerank_request(std::string_view body,
 }
 
 PredictRequest parse_predict_request(std::string_view body, const RequestLimits& limits) {
-  const json doc = parse_object(body);
-  const Fields f(doc);
+  const Fields f(body);
   PredictRequest r;
   const json& v = f.require("inputs");
   const char* shape =
@@ -282,15 +282,13 @@ PredictRequest parse_predict_request(std::string_view body, const RequestLimits&
   } else {
     invalid(shape);
   }
-  r.truncate = f.boolean("truncate");
-  r.truncation_direction = f.direction();
+  f.truncation(r);
   r.raw_scores = f.boolean("raw_scores").value_or(false);
   return r;
 }
 
 TokenizeRequest parse_tokenize_request(std::string_view body, const RequestLimits& limits) {
-  const json doc = parse_object(body);
-  const Fields f(doc);
+  const Fields f(body);
   TokenizeRequest r;
   const json& v = f.require("inputs");
   if (v.is_string()) {
@@ -304,8 +302,7 @@ TokenizeRequest parse_tokenize_request(std::string_view body, const RequestLimit
 }
 
 DecodeRequest parse_decode_request(std::string_view body, const RequestLimits& limits) {
-  const json doc = parse_object(body);
-  const Fields f(doc);
+  const Fields f(body);
   DecodeRequest r;
   const json& v = f.require("ids");
   if (!v.is_array()) invalid("`ids` must be a list of token ids or a list of lists of token ids");

@@ -4,12 +4,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <mutex>
 #include <numeric>
 #include <random>
 #include <set>
 #include <thread>
+
+#include "common/call_gate.h"
 
 namespace radix::engine {
 namespace {
@@ -34,12 +35,7 @@ struct Recorded {
 class FakeRunner : public BatchRunner {
  public:
   std::vector<SequenceOutput> run(const RaggedBatch& batch, const FoldPlan& plan) override {
-    {
-      std::unique_lock<std::mutex> lock(mu);
-      ++entered;
-      entered_cv.notify_all();
-      gate_cv.wait(lock, [this] { return open; });
-    }
+    gate.pass();
     EXPECT_EQ(plan.num_tokens, batch.num_tokens());
     Recorded rec{batch.num_sequences(), batch.num_tokens(), {}};
     std::vector<SequenceOutput> out;
@@ -58,26 +54,8 @@ class FakeRunner : public BatchRunner {
   }
   std::string device() const override { return "fake"; }
 
-  void close_gate() {
-    std::lock_guard<std::mutex> lock(mu);
-    open = false;
-  }
-  void open_gate() {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      open = true;
-    }
-    gate_cv.notify_all();
-  }
-  void wait_entered(int n) {
-    std::unique_lock<std::mutex> lock(mu);
-    ASSERT_TRUE(entered_cv.wait_for(lock, 10s, [&] { return entered >= n; }));
-  }
-
+  testing::CallGate gate;
   std::mutex mu;
-  std::condition_variable gate_cv, entered_cv;
-  bool open = true;
-  int entered = 0;
   int32_t fail_on = -1;
   std::vector<Recorded> batches;
 };
@@ -183,13 +161,13 @@ TEST(Engine, ManyClientsGetTheirOwnAnswersAndBatchesRespectLimits) {
 
 TEST(Engine, RequestsFromDifferentClientsShareABatch) {
   Fixture f(limits(1000, 0));
-  f.fakes[0]->close_gate();
+  f.fakes[0]->gate.close();
   auto first = f.engine->submit({{1, 2}});
-  f.fakes[0]->wait_entered(1);  // the worker holds batch 1; the next three queue up behind it
+  f.fakes[0]->gate.wait_held(1);  // the worker holds batch 1; the next three queue up behind it
   auto a = f.engine->submit({{9, 9, 1}});
   auto b = f.engine->submit({{9, 9, 2}});
   auto c = f.engine->submit({{9, 9, 3}});
-  f.fakes[0]->open_gate();
+  f.fakes[0]->gate.open();
   EXPECT_EQ(a.get()[0], expected_output({9, 9, 1}));
   EXPECT_EQ(c.get()[0], expected_output({9, 9, 3}));
   first.get();
@@ -203,14 +181,14 @@ TEST(Engine, RequestsFromDifferentClientsShareABatch) {
 
 TEST(Engine, CancelledRequestIsDroppedBeforeItRuns) {
   Fixture f(limits(1000, 0));
-  f.fakes[0]->close_gate();
+  f.fakes[0]->gate.close();
   auto first = f.engine->submit({{1}});
-  f.fakes[0]->wait_entered(1);
+  f.fakes[0]->gate.wait_held(1);
   auto flag = std::make_shared<std::atomic<bool>>(false);
   auto doomed = f.engine->submit({{777, 778}}, flag);
   auto kept = f.engine->submit({{5}});
   flag->store(true);
-  f.fakes[0]->open_gate();
+  f.fakes[0]->gate.open();
   try {
     doomed.get();
     FAIL() << "expected a cancellation";
@@ -253,10 +231,10 @@ TEST(Engine, FailedPartOfASplitRequestDropsTheRest) {
 
 TEST(Engine, ShutdownDrainsQueuedWorkAndRefusesNewWork) {
   Fixture f(limits(4, 0));
-  f.fakes[0]->close_gate();
+  f.fakes[0]->gate.close();
   std::vector<std::future<RequestOutputs>> futures;
   for (int i = 1; i <= 6; ++i) futures.push_back(f.engine->submit({{i, i, i}}));
-  f.fakes[0]->wait_entered(1);
+  f.fakes[0]->gate.wait_held(1);
   std::thread stopper([&] { f.engine->shutdown(); });
   // Shutdown has begun (or is about to): new work is refused once accepting() is false.
   for (int spin = 0; spin < 1000 && f.engine->accepting(); ++spin) std::this_thread::sleep_for(1ms);
@@ -267,21 +245,21 @@ TEST(Engine, ShutdownDrainsQueuedWorkAndRefusesNewWork) {
   } catch (const EngineError& e) {
     EXPECT_EQ(e.kind(), EngineError::Kind::kShuttingDown);
   }
-  f.fakes[0]->open_gate();
+  f.fakes[0]->gate.open();
   stopper.join();
   for (int i = 1; i <= 6; ++i) EXPECT_EQ(futures[i - 1].get()[0], expected_output({i, i, i}));
 }
 
 TEST(Engine, EveryDeviceWorkerTakesBatches) {
   Fixture f(limits(3, 0), 2);
-  f.fakes[0]->close_gate();
-  f.fakes[1]->close_gate();
+  f.fakes[0]->gate.close();
+  f.fakes[1]->gate.close();
   std::vector<std::future<RequestOutputs>> futures;
   for (int i = 1; i <= 4; ++i) futures.push_back(f.engine->submit({{i, i, i}}));
-  f.fakes[0]->wait_entered(1);
-  f.fakes[1]->wait_entered(1);  // both workers hold a batch at once
-  f.fakes[0]->open_gate();
-  f.fakes[1]->open_gate();
+  f.fakes[0]->gate.wait_held(1);
+  f.fakes[1]->gate.wait_held(1);  // both workers hold a batch at once
+  f.fakes[0]->gate.open();
+  f.fakes[1]->gate.open();
   for (int i = 1; i <= 4; ++i) EXPECT_EQ(futures[i - 1].get()[0], expected_output({i, i, i}));
 }
 

@@ -10,11 +10,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <future>
-#include <mutex>
 #include <thread>
 
+#include "common/call_gate.h"
 #include "server/api_error.h"
 
 namespace radix::server {
@@ -84,42 +83,15 @@ class FakeService : public InferenceService {
     return out;
   }
 
-  void close_gate() {
-    std::lock_guard<std::mutex> lock(mu);
-    open = false;
-  }
-  void open_gate() {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      open = true;
-    }
-    cv.notify_all();
-  }
-  void wait_held(int n) {
-    std::unique_lock<std::mutex> lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return held >= n; }));
-  }
-
-  std::mutex mu;
-  std::condition_variable cv;
-  bool open = true;
-  int held = 0;
+  testing::CallGate gate;
   std::atomic<int> saw_gone{0};
 
  private:
   void hold(const CallContext& ctx) {
-    std::unique_lock<std::mutex> lock(mu);
-    ++held;
-    cv.notify_all();
-    while (!open) {
-      cv.wait_for(lock, 20ms);
-      if (ctx.client_gone && ctx.client_gone()) {
-        ++saw_gone;
-        --held;
-        throw ApiError(ErrorType::kUnhealthy, "client went away");
-      }
+    if (!gate.pass(ctx.client_gone)) {
+      ++saw_gone;
+      throw ApiError(ErrorType::kUnhealthy, "client went away");
     }
-    --held;
   }
   ModelCard card_;
 };
@@ -136,7 +108,7 @@ class HttpServerTest : public ::testing::Test {
     thread = std::thread([this] { server->serve(); });
   }
   void TearDown() override {
-    service.open_gate();
+    service.gate.open();
     if (server) server->stop();
     if (thread.joinable()) thread.join();
   }
@@ -307,10 +279,10 @@ TEST_F(HttpServerTest, NoPermitMeans429AtOnce) {
   ServerOptions o;
   o.max_concurrent_requests = 2;
   start(o);
-  service.close_gate();
+  service.gate.close();
   auto a = std::async(std::launch::async, [&] { return post("/embed", R"({"inputs": "a"})"); });
   auto b = std::async(std::launch::async, [&] { return post("/embed", R"({"inputs": "b"})"); });
-  service.wait_held(2);
+  service.gate.wait_held(2);
   const auto t0 = std::chrono::steady_clock::now();
   auto res = post("/embed", R"({"inputs": "c"})");
   const auto waited = std::chrono::steady_clock::now() - t0;
@@ -319,7 +291,7 @@ TEST_F(HttpServerTest, NoPermitMeans429AtOnce) {
   EXPECT_EQ(json::parse(res->body)["error_type"], "Overloaded");
   EXPECT_LT(waited, 2s);
   EXPECT_EQ(client().Get("/health")->status, 200);  // health needs no permit
-  service.open_gate();
+  service.gate.open();
   EXPECT_EQ(a.get()->status, 200);
   EXPECT_EQ(b.get()->status, 200);
   EXPECT_EQ(post("/embed", R"({"inputs": "d"})")->status, 200);
@@ -327,24 +299,24 @@ TEST_F(HttpServerTest, NoPermitMeans429AtOnce) {
 
 TEST_F(HttpServerTest, ShutdownAnswers503AndDrainsInFlight) {
   start();
-  service.close_gate();
+  service.gate.close();
   auto inflight =
       std::async(std::launch::async, [&] { return post("/embed", R"({"inputs": "a"})"); });
-  service.wait_held(1);
+  service.gate.wait_held(1);
   server->begin_shutdown();
   auto res = post("/embed", R"({"inputs": "b"})");
   EXPECT_EQ(res->status, 503);
   EXPECT_EQ(json::parse(res->body)["error_type"], "Unhealthy");
   EXPECT_EQ(client().Get("/health")->status, 503);
   EXPECT_FALSE(server->drain(100ms));  // still one in flight
-  service.open_gate();
+  service.gate.open();
   EXPECT_TRUE(server->drain(10s));
   EXPECT_EQ(inflight.get()->status, 200);
 }
 
 TEST_F(HttpServerTest, ClientThatHangsUpIsNoticed) {
   start();
-  service.close_gate();
+  service.gate.close();
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -357,7 +329,7 @@ TEST_F(HttpServerTest, ClientThatHangsUpIsNoticed) {
       "\r\nContent-Length: " +
       std::to_string(body.size()) + "\r\n\r\n" + body;
   ASSERT_EQ(::send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
-  service.wait_held(1);
+  service.gate.wait_held(1);
   ::close(fd);
   for (int i = 0; i < 500 && service.saw_gone.load() == 0; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(service.saw_gone.load(), 1);

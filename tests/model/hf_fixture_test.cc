@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <optional>
 
 #include "fixture_util.h"
 #include "model/model.h"
@@ -25,8 +26,27 @@ class HfFixture : public ::testing::TestWithParam<AttentionMode> {
     delete model_;
     delete fixture_;
   }
+  static size_t num_sequences() { return fixture_->at("sequences").size(); }
   static std::vector<int32_t> sequence(size_t i) {
     return fixture_->at("sequences")[i].get<std::vector<int32_t>>();
+  }
+  // Every fixture sequence in one batch, through `head` (unset: the model's), in this test's mode.
+  ForwardResult forward_all(std::optional<HeadKind> head) const {
+    RaggedBatch batch;
+    for (size_t i = 0; i < num_sequences(); ++i) batch.add_sequence(sequence(i));
+    ForwardOptions options;
+    options.mode = GetParam();
+    options.head = head;
+    return model_->forward(batch, options);
+  }
+  // Row i of r.values against the fixture's `key`[i], component by component.
+  static void expect_rows_near(const ForwardResult& r, const char* key, double tolerance) {
+    for (size_t i = 0; i < num_sequences(); ++i) {
+      const auto want = fixture_->at(key)[i].get<std::vector<float>>();
+      for (int32_t c = 0; c < r.dim; ++c) {
+        EXPECT_NEAR(r.values[i * r.dim + c], want[c], tolerance) << "sequence " << i;
+      }
+    }
   }
   static nlohmann::json* fixture_;
   static Model* model_;
@@ -65,31 +85,15 @@ TEST_P(HfFixture, HiddenStatesOfEveryTokenMatchTransformers) {
 }
 
 TEST_P(HfFixture, EmbeddingsMatchTransformers) {
-  RaggedBatch batch;
-  const size_t n = fixture_->at("sequences").size();
-  for (size_t i = 0; i < n; ++i) batch.add_sequence(sequence(i));
-  ForwardOptions options;
-  options.mode = GetParam();
-  const ForwardResult r = model_->forward(batch, options);
+  const ForwardResult r = forward_all(std::nullopt);
   ASSERT_EQ(r.dim, model_->info().hidden_size());
-  for (size_t i = 0; i < n; ++i) {
-    const auto want = fixture_->at("embeddings")[i].get<std::vector<float>>();
-    for (int32_t c = 0; c < r.dim; ++c) {
-      EXPECT_NEAR(r.values[i * r.dim + c], want[c], kEmbeddingAbsTol) << "sequence " << i;
-    }
-  }
+  expect_rows_near(r, "embeddings", kEmbeddingAbsTol);
 }
 
 TEST_P(HfFixture, RerankerLogitsAndScoresMatchTransformers) {
-  RaggedBatch batch;
-  const size_t n = fixture_->at("sequences").size();
-  for (size_t i = 0; i < n; ++i) batch.add_sequence(sequence(i));
-  ForwardOptions options;
-  options.mode = GetParam();
-  options.head = HeadKind::kReranker;
-  const ForwardResult r = model_->forward(batch, options);
+  const ForwardResult r = forward_all(HeadKind::kReranker);
   ASSERT_EQ(r.dim, 1);
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < num_sequences(); ++i) {
     EXPECT_NEAR(r.yes_no_logits[2 * i], fixture_->at("yes_logit")[i].get<double>(), kLogitAbsTol);
     EXPECT_NEAR(r.yes_no_logits[2 * i + 1], fixture_->at("no_logit")[i].get<double>(),
                 kLogitAbsTol);
@@ -98,20 +102,9 @@ TEST_P(HfFixture, RerankerLogitsAndScoresMatchTransformers) {
 }
 
 TEST_P(HfFixture, ClassifierLogitsMatchTransformers) {
-  RaggedBatch batch;
-  const size_t n = fixture_->at("sequences").size();
-  for (size_t i = 0; i < n; ++i) batch.add_sequence(sequence(i));
-  ForwardOptions options;
-  options.mode = GetParam();
-  options.head = HeadKind::kClassifier;
-  const ForwardResult r = model_->forward(batch, options);
+  const ForwardResult r = forward_all(HeadKind::kClassifier);
   ASSERT_EQ(r.dim, fixture_->at("num_labels").get<int>());
-  for (size_t i = 0; i < n; ++i) {
-    const auto want = fixture_->at("classifier_logits")[i].get<std::vector<float>>();
-    for (int32_t c = 0; c < r.dim; ++c) {
-      EXPECT_NEAR(r.values[i * r.dim + c], want[c], kLogitAbsTol) << "sequence " << i;
-    }
-  }
+  expect_rows_near(r, "classifier_logits", kLogitAbsTol);
 }
 
 TEST(HfFixtureSource, FixtureComesFromTransformers) {

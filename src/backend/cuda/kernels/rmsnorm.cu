@@ -4,10 +4,44 @@
 namespace radix::cuda {
 namespace {
 
+// Chunk c of the row into v, after x += delta when there is a delta: v is then the sum as stored
+// (rounded to bf16 when x is bf16), so that the norm reads what later layers read.
+template <int kVec, typename TX>
+__device__ __forceinline__ void load_residual(TX* x, const bf16* d, int c, float (&v)[kVec]) {
+  detail::load<kVec>(x + c * kVec, v);
+  if (d) {
+    float dv[kVec];
+    detail::load<kVec>(d + c * kVec, dv);
+#pragma unroll
+    for (int i = 0; i < kVec; ++i) v[i] += dv[i];
+    detail::store<kVec>(x + c * kVec, v);
+    if constexpr (sizeof(TX) == 2) detail::load<kVec>(x + c * kVec, v);  // the stored value
+  }
+}
+
+template <int kVec>
+__device__ __forceinline__ void add_squares(const float (&v)[kVec], float& sumsq) {
+#pragma unroll
+  for (int i = 0; i < kVec; ++i) sumsq += v[i] * v[i];
+}
+
+// Chunk c of out = v * inv_rms * weight.
+template <int kVec, typename TO>
+__device__ __forceinline__ void store_normed(TO* y, const bf16* weight, int c, float inv_rms,
+                                             float (&v)[kVec]) {
+  float w[kVec];
+  detail::load<kVec>(weight + c * kVec, w);
+#pragma unroll
+  for (int i = 0; i < kVec; ++i) v[i] = v[i] * inv_rms * w[i];
+  detail::store<kVec>(y + c * kVec, v);
+}
+
 // One block per row. kVec = 8 moves 16 bytes of bf16 (32 of fp32) per access; kVec = 1 serves
-// odd hidden sizes and misaligned buffers. The row is read twice (sum of squares, then scale);
-// the second read hits L1/L2, rows being at most a few tens of KB.
-template <typename TX, typename TO, int kVec>
+// odd hidden sizes and misaligned buffers.
+// kCached = 0 reads the row twice (sum of squares, then scale); the second read hits L1/L2, rows
+// being at most a few tens of KB. kCached = N > 0 holds the row in registers between the two
+// phases instead (N chunks of kVec per thread): one read of x, for hidden / kVec <= N * blockDim.x.
+template <typename TX, typename TO, int kVec, int kCached>
 __global__ void add_rmsnorm_kernel(TX* __restrict__ x_base, int64_t x_stride,
                                    const bf16* __restrict__ delta, int64_t delta_stride,
                                    const bf16* __restrict__ weight, TO* __restrict__ out,
@@ -16,80 +50,38 @@ __global__ void add_rmsnorm_kernel(TX* __restrict__ x_base, int64_t x_stride,
   const int64_t row = blockIdx.x;
   TX* x = x_base + row * x_stride;
   const bf16* d = delta ? delta + row * delta_stride : nullptr;
+  TO* y = out + row * out_stride;
   const int chunks = hidden / kVec;
 
-  float sumsq = 0.0f;
-  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
-    float v[kVec];
-    detail::load<kVec>(x + c * kVec, v);
-    if (d) {
-      float dv[kVec];
-      detail::load<kVec>(d + c * kVec, dv);
-#pragma unroll
-      for (int i = 0; i < kVec; ++i) v[i] += dv[i];
-      detail::store<kVec>(x + c * kVec, v);
-      if constexpr (sizeof(TX) == 2) detail::load<kVec>(x + c * kVec, v);  // the stored value
+  if constexpr (kCached == 0) {
+    float sumsq = 0.0f;
+    for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+      float v[kVec];
+      load_residual<kVec>(x, d, c, v);
+      add_squares<kVec>(v, sumsq);
     }
+    const float inv_rms = rsqrtf(detail::block_sum(sumsq, scratch) / hidden + eps);
+    for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+      float v[kVec];
+      detail::load<kVec>(x + c * kVec, v);
+      store_normed<kVec>(y, weight, c, inv_rms, v);
+    }
+  } else {
+    float v[kCached][kVec];
+    float sumsq = 0.0f;
 #pragma unroll
-    for (int i = 0; i < kVec; ++i) sumsq += v[i] * v[i];
-  }
-  const float inv_rms = rsqrtf(detail::block_sum(sumsq, scratch) / hidden + eps);
-
-  TO* y = out + row * out_stride;
-  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
-    float v[kVec], w[kVec];
-    detail::load<kVec>(x + c * kVec, v);
-    detail::load<kVec>(weight + c * kVec, w);
-#pragma unroll
-    for (int i = 0; i < kVec; ++i) v[i] = v[i] * inv_rms * w[i];
-    detail::store<kVec>(y + c * kVec, v);
-  }
-}
-
-// The same with the row held in registers between the two phases (kChunks chunks of 8 per
-// thread): one read of x instead of two. Used whenever hidden / 8 <= 4 * 256.
-template <typename TX, typename TO, int kChunks>
-__global__ void add_rmsnorm_cached_kernel(TX* __restrict__ x_base, int64_t x_stride,
-                                          const bf16* __restrict__ delta, int64_t delta_stride,
-                                          const bf16* __restrict__ weight, TO* __restrict__ out,
-                                          int64_t out_stride, int hidden, float eps) {
-  __shared__ float scratch[32];
-  const int64_t row = blockIdx.x;
-  TX* x = x_base + row * x_stride;
-  const bf16* d = delta ? delta + row * delta_stride : nullptr;
-  const int chunks = hidden / 8;
-
-  float v[kChunks][8];
-  float sumsq = 0.0f;
-#pragma unroll
-  for (int i = 0; i < kChunks; ++i) {
-    const int c = threadIdx.x + i * blockDim.x;
-    if (c < chunks) {
-      detail::load<8>(x + c * 8, v[i]);
-      if (d) {
-        float dv[8];
-        detail::load<8>(d + c * 8, dv);
-#pragma unroll
-        for (int j = 0; j < 8; ++j) v[i][j] += dv[j];
-        detail::store<8>(x + c * 8, v[i]);
-        if constexpr (sizeof(TX) == 2) detail::load<8>(x + c * 8, v[i]);  // the stored value
+    for (int i = 0; i < kCached; ++i) {
+      const int c = threadIdx.x + i * blockDim.x;
+      if (c < chunks) {
+        load_residual<kVec>(x, d, c, v[i]);
+        add_squares<kVec>(v[i], sumsq);
       }
-#pragma unroll
-      for (int j = 0; j < 8; ++j) sumsq += v[i][j] * v[i][j];
     }
-  }
-  const float inv_rms = rsqrtf(detail::block_sum(sumsq, scratch) / hidden + eps);
-
-  TO* y = out + row * out_stride;
+    const float inv_rms = rsqrtf(detail::block_sum(sumsq, scratch) / hidden + eps);
 #pragma unroll
-  for (int i = 0; i < kChunks; ++i) {
-    const int c = threadIdx.x + i * blockDim.x;
-    if (c < chunks) {
-      float w[8];
-      detail::load<8>(weight + c * 8, w);
-#pragma unroll
-      for (int j = 0; j < 8; ++j) v[i][j] = v[i][j] * inv_rms * w[j];
-      detail::store<8>(y + c * 8, v[i]);
+    for (int i = 0; i < kCached; ++i) {
+      const int c = threadIdx.x + i * blockDim.x;
+      if (c < chunks) store_normed<kVec>(y, weight, c, inv_rms, v[i]);
     }
   }
 }
@@ -116,32 +108,30 @@ cudaError_t add_rmsnorm(TX* x, int64_t x_stride, const bf16* delta, int64_t delt
   const unsigned grid = static_cast<unsigned>(rows);
   const int threads = threads_for(hidden / 8);
   const int per_thread = (hidden / 8 + threads - 1) / threads;
+  auto launch = [&](auto kernel, int block) {
+    kernel<<<grid, block, 0, stream>>>(x, x_stride, delta, delta_stride, weight, out, out_stride,
+                                       hidden, eps);
+  };
   if (vec && per_thread <= 4) {
     // At most 32 floats of the row per thread in registers: one read of x.
     switch (per_thread) {
       case 1:
-        add_rmsnorm_cached_kernel<TX, TO, 1><<<grid, threads, 0, stream>>>(
-            x, x_stride, delta, delta_stride, weight, out, out_stride, hidden, eps);
+        launch(add_rmsnorm_kernel<TX, TO, 8, 1>, threads);
         break;
       case 2:
-        add_rmsnorm_cached_kernel<TX, TO, 2><<<grid, threads, 0, stream>>>(
-            x, x_stride, delta, delta_stride, weight, out, out_stride, hidden, eps);
+        launch(add_rmsnorm_kernel<TX, TO, 8, 2>, threads);
         break;
       case 3:
-        add_rmsnorm_cached_kernel<TX, TO, 3><<<grid, threads, 0, stream>>>(
-            x, x_stride, delta, delta_stride, weight, out, out_stride, hidden, eps);
+        launch(add_rmsnorm_kernel<TX, TO, 8, 3>, threads);
         break;
       default:
-        add_rmsnorm_cached_kernel<TX, TO, 4><<<grid, threads, 0, stream>>>(
-            x, x_stride, delta, delta_stride, weight, out, out_stride, hidden, eps);
+        launch(add_rmsnorm_kernel<TX, TO, 8, 4>, threads);
         break;
     }
   } else if (vec) {
-    add_rmsnorm_kernel<TX, TO, 8><<<grid, threads, 0, stream>>>(
-        x, x_stride, delta, delta_stride, weight, out, out_stride, hidden, eps);
+    launch(add_rmsnorm_kernel<TX, TO, 8, 0>, threads);
   } else {
-    add_rmsnorm_kernel<TX, TO, 1><<<grid, threads_for(hidden), 0, stream>>>(
-        x, x_stride, delta, delta_stride, weight, out, out_stride, hidden, eps);
+    launch(add_rmsnorm_kernel<TX, TO, 1, 0>, threads_for(hidden));
   }
   return cudaGetLastError();
 }

@@ -1,6 +1,9 @@
 // Host side of the attention kernels (docs/attention.md): argument checks, the tile-shape
-// dispatch and the tree workspace pre-kernel. The kernels: attention_fa2.cuh (mma.sync) and
-// attention_wgmma.cuh (Hopper wgmma); this file is built for sm_90a.
+// dispatch, the TMA descriptors and the tree workspace pre-kernel. The kernels:
+// attention_fa2.cuh (mma.sync), attention_wgmma.cuh (Hopper wgmma) and attention_wgmma_ws.cuh
+// (warp-specialised, TMA); this file is built for sm_90a.
+#include <cuda.h>  // CUtensorMap and cuTensorMapEncodeTiled's types; the function comes from
+                   // cudaGetDriverEntryPointByVersion, so there is no -lcuda
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -14,6 +17,7 @@
 #include "backend/cuda/attention_params.cuh"
 #include "backend/cuda/attention_tiles.cuh"
 #include "backend/cuda/attention_wgmma.cuh"
+#include "backend/cuda/attention_wgmma_ws.cuh"
 
 namespace radix::cuda {
 namespace attention_detail {
@@ -69,6 +73,7 @@ cudaError_t launch(Kernel* kernel, int threads, int shared_bytes, const Attentio
 struct VarlenSpec {
   const int32_t* cu_seqlens;
   int total_rows;
+  int tensor_rows() const { return total_rows; }
   template <int kTileN>
   VarlenCausalMask<kTileN> make() const {
     return {cu_seqlens, total_rows};
@@ -79,6 +84,7 @@ struct TreeSpec {
   const int32_t* subtree_end;
   const int2* tile_minmax;
   int num_rows;
+  int tensor_rows() const { return num_rows; }
   template <int kTileN>
   TreeMask<kTileN> make() const {
     return {subtree_end, tile_minmax, num_rows};
@@ -107,10 +113,78 @@ cudaError_t launch_wgmma(const AttentionParams& p, const Spec& spec, int rows, i
                 spec.template make<kTileN>(), dim3(num_q_heads, y, grid_z), stream);
 }
 
+using EncodeTiledFn = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*,
+                                   const cuuint64_t*, const cuuint64_t*, const cuuint32_t*,
+                                   const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
+                                   CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+
+// The driver's cuTensorMapEncodeTiled through the runtime (no link against libcuda), or null.
+EncodeTiledFn encode_tiled() {
+  static const EncodeTiledFn fn = [] {
+    void* entry = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+#if CUDART_VERSION >= 12050
+    const cudaError_t err = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &entry,
+                                                             12000, cudaEnableDefault, &found);
+#else
+    const cudaError_t err =
+        cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &entry, cudaEnableDefault, &found);
+#endif
+    return err == cudaSuccess && found == cudaDriverEntryPointSuccess
+               ? reinterpret_cast<EncodeTiledFn>(entry)
+               : nullptr;
+  }();
+  return fn;
+}
+
+// TMA descriptor of [rows, heads, 128] bf16 at `base` (row stride in elements) read in boxes of
+// 64 head dimensions x 1 head x box_rows rows, 128B-swizzled (the layout of Sw128Layout's column
+// blocks). Rows at or past `rows` read as zeros.
+bool make_head_tensor_map(CUtensorMap* map, const bf16* base, int heads, int rows,
+                          int64_t row_stride, int box_rows) {
+  const EncodeTiledFn encode = encode_tiled();
+  if (encode == nullptr) return false;
+  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(kHeadDim), static_cast<cuuint64_t>(heads),
+                              static_cast<cuuint64_t>(rows)};
+  const cuuint64_t strides[2] = {kHeadDim * sizeof(bf16),  // bytes between heads, then rows
+                                 static_cast<cuuint64_t>(row_stride) * sizeof(bf16)};
+  const cuuint32_t box[3] = {64, 1, static_cast<cuuint32_t>(box_rows)};
+  const cuuint32_t element_strides[3] = {1, 1, 1};
+  return encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<bf16*>(base), dims, strides,
+                box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+template <int kTileN, class Spec>
+cudaError_t launch_ws(const AttentionParams& p, const Spec& spec, int rows, int grid_z,
+                      int num_q_heads, cudaStream_t stream) {
+  const int y = (rows + kWsBlockM - 1) / kWsBlockM;
+  if (y > kMaxGridY) return cudaErrorInvalidValue;
+  const int num_kv_heads = num_q_heads / p.group;
+  const int tensor_rows = spec.tensor_rows();
+  AttentionTensorMaps maps;
+  if (!make_head_tensor_map(&maps.q, p.q, num_q_heads, tensor_rows, p.q_row_stride, kWsBlockM) ||
+      !make_head_tensor_map(&maps.k, p.k, num_kv_heads, tensor_rows, p.kv_row_stride, kTileN) ||
+      !make_head_tensor_map(&maps.v, p.v, num_kv_heads, tensor_rows, p.kv_row_stride, kTileN)) {
+    return cudaErrorNotSupported;
+  }
+  using Mask = decltype(spec.template make<kTileN>());
+  auto* kernel = attention_ws_kernel<kTileN, Mask>;
+  constexpr int kSharedBytes = ws_shared_bytes<kTileN>();
+  const cudaError_t err =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
+  if (err != cudaSuccess) return err;
+  kernel<<<dim3(num_q_heads, y, grid_z), kWsThreads, kSharedBytes, stream>>>(
+      maps, p, spec.template make<kTileN>());
+  return cudaGetLastError();
+}
+
 // rows: query rows per grid column (the longest sequence, or all rows of the tree).
 template <class Spec>
 cudaError_t launch_tiles(AttentionTiles tiles, const AttentionParams& p, const Spec& spec, int rows,
                          int grid_z, int num_q_heads, cudaStream_t stream) {
+  if (!attention_tiles_supported(tiles)) return cudaErrorNotSupported;
   switch (tiles) {
     case AttentionTiles::kFa2Q64:
       return launch_fa2<4, 2>(p, spec, rows, grid_z, num_q_heads, stream);
@@ -126,6 +200,10 @@ cudaError_t launch_tiles(AttentionTiles tiles, const AttentionParams& p, const S
       return launch_wgmma<1, 64, 2, true>(p, spec, rows, grid_z, num_q_heads, stream);
     case AttentionTiles::kWgmmaQ128N64RegQ:
       return launch_wgmma<2, 64, 1, true>(p, spec, rows, grid_z, num_q_heads, stream);
+    case AttentionTiles::kWgmmaWsQ128N128:
+      return launch_ws<128>(p, spec, rows, grid_z, num_q_heads, stream);
+    case AttentionTiles::kWgmmaWsQ128N64:
+      return launch_ws<64>(p, spec, rows, grid_z, num_q_heads, stream);
   }
   return cudaErrorInvalidValue;
 }
@@ -176,6 +254,8 @@ bool attention_tiles_supported(AttentionTiles tiles) {
     case AttentionTiles::kWgmmaQ128N128:
     case AttentionTiles::kWgmmaQ64N64RegQ:
     case AttentionTiles::kWgmmaQ128N64RegQ:
+    case AttentionTiles::kWgmmaWsQ128N128:
+    case AttentionTiles::kWgmmaWsQ128N64:
       return attention_detail::kHaveWgmma;
   }
   return false;
@@ -203,6 +283,10 @@ const char* attention_tiles_name(AttentionTiles tiles) {
       return "wgmma_q64_n64_rq";
     case AttentionTiles::kWgmmaQ128N64RegQ:
       return "wgmma_q128_n64_rq";
+    case AttentionTiles::kWgmmaWsQ128N128:
+      return "wgmma_ws_q128_n128";
+    case AttentionTiles::kWgmmaWsQ128N64:
+      return "wgmma_ws_q128_n64";
   }
   return "unknown";
 }

@@ -17,6 +17,10 @@ enum class AttentionTiles {
   // As kWgmmaQ64N64 / kWgmmaQ128N64, with Q held in registers for Q K^T.
   kWgmmaQ64N64RegQ = 5,
   kWgmmaQ128N64RegQ = 6,
+  // Warp-specialised (FlashAttention-3 structure): a TMA producer warpgroup and two consumer
+  // warpgroups of 64 query rows in ping-pong, 128 query rows, 1 block per SM.
+  kWgmmaWsQ128N128 = 7,  // 128 key rows per step, 161 KB
+  kWgmmaWsQ128N64 = 8,   // 64 key rows per step, 97 KB
 };
 
 // The shape attention_varlen_causal and attention_tree use: the fastest in
@@ -29,10 +33,11 @@ AttentionTiles attention_default_tiles();
 bool attention_tiles_supported(AttentionTiles tiles);
 
 inline constexpr AttentionTiles kAttentionAllTiles[] = {
-    AttentionTiles::kFa2Q64,          AttentionTiles::kFa2Q128,
-    AttentionTiles::kWgmmaQ64N64,     AttentionTiles::kWgmmaQ128N64,
-    AttentionTiles::kWgmmaQ128N128,   AttentionTiles::kWgmmaQ64N64RegQ,
-    AttentionTiles::kWgmmaQ128N64RegQ};
+    AttentionTiles::kFa2Q64,           AttentionTiles::kFa2Q128,
+    AttentionTiles::kWgmmaQ64N64,      AttentionTiles::kWgmmaQ128N64,
+    AttentionTiles::kWgmmaQ128N128,    AttentionTiles::kWgmmaQ64N64RegQ,
+    AttentionTiles::kWgmmaQ128N64RegQ, AttentionTiles::kWgmmaWsQ128N128,
+    AttentionTiles::kWgmmaWsQ128N64};
 
 const char* attention_tiles_name(AttentionTiles tiles);
 

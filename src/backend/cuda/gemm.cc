@@ -133,47 +133,76 @@ Gemm::Plan& Gemm::plan_for(const Key& key, const void* x, const void* w, void* y
                     " n=" + std::to_string(key.n) + " k=" + std::to_string(key.k));
   }
   plan->algo = results[0].algo;
-
-  if (autotune_ && found > 1) {
-    // Time the first candidates on a scratch output, so an accumulating GEMM does not add into
-    // the caller's y more than once.
-    const size_t out_bytes =
-        static_cast<size_t>(key.ldy) * static_cast<size_t>(key.m) * (key.f32_out ? 4 : 2);
-    void* scratch = nullptr;
-    RADIX_CUDA_CHECK(cudaMallocAsync(&scratch, out_bytes, stream));
-    RADIX_CUDA_CHECK(cudaMemsetAsync(scratch, 0, out_bytes, stream));
-    cudaEvent_t start, stop;
-    RADIX_CUDA_CHECK(cudaEventCreate(&start));
-    RADIX_CUDA_CHECK(cudaEventCreate(&stop));
-    const float alpha = 1.0f;
-    float best_ms = std::numeric_limits<float>::infinity();
-    const int tries = std::min(found, 4);
-    for (int i = 0; i < tries; ++i) {
-      if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
-      auto launch = [&] {
-        return cublasLtMatmul(handle_, plan->desc, &alpha, w, plan->a, x, plan->b, &plan->beta,
-                              scratch, plan->c, scratch, plan->c, &results[i].algo, workspace_,
-                              workspace_bytes_, stream);
-      };
-      if (launch() != CUBLAS_STATUS_SUCCESS) continue;  // warm-up; a failing candidate is skipped
-      RADIX_CUDA_CHECK(cudaEventRecord(start, stream));
-      constexpr int kReps = 5;
-      for (int r = 0; r < kReps; ++r) RADIX_CUBLAS_CHECK(launch());
-      RADIX_CUDA_CHECK(cudaEventRecord(stop, stream));
-      RADIX_CUDA_CHECK(cudaEventSynchronize(stop));
-      float ms = 0.0f;
-      RADIX_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-      if (ms < best_ms) {
-        best_ms = ms;
-        plan->algo = results[i].algo;
-      }
-    }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    RADIX_CUDA_CHECK(cudaFreeAsync(scratch, stream));
-  }
+  if (autotune_ && found > 1) plan->algo = tuned_algo(key, *plan, results, found, x, w, stream);
   (void)y;
   return *plans_.emplace(key, std::move(plan)).first->second;
+}
+
+// The bucket a row count falls in for the tuned choice: the next power of two, so a server's
+// ever-changing batch sizes tune a few dozen shapes once, not every new M.
+int64_t Gemm::bucket_of(int64_t m) {
+  int64_t b = 1;
+  while (b < m) b *= 2;
+  return b;
+}
+
+cublasLtMatmulAlgo_t Gemm::tuned_algo(const Key& key, const Plan& plan,
+                                      const cublasLtMatmulHeuristicResult_t* results, int found,
+                                      const void* x, const void* w, cudaStream_t stream) {
+  Key bucket_key = key;
+  bucket_key.m = bucket_of(key.m);
+  if (auto it = tuned_.find(bucket_key); it != tuned_.end()) {
+    // Chosen at another M of the bucket: reuse it where cuBLASLt accepts it for this shape.
+    cublasLtMatmulHeuristicResult_t check{};
+    if (cublasLtMatmulAlgoCheck(handle_, plan.desc, plan.a, plan.b, plan.c, plan.c, &it->second,
+                                &check) == CUBLAS_STATUS_SUCCESS &&
+        check.workspaceSize <= workspace_bytes_) {
+      return it->second;
+    }
+  }
+  // Time every candidate on a scratch output (an accumulating GEMM must not add into the
+  // caller's y more than once): two warm-ups, then the median of individually timed runs, so
+  // that one slow run (a clock change, another process) does not decide.
+  const size_t out_bytes =
+      static_cast<size_t>(key.ldy) * static_cast<size_t>(key.m) * (key.f32_out ? 4 : 2);
+  void* scratch = nullptr;
+  RADIX_CUDA_CHECK(cudaMallocAsync(&scratch, out_bytes, stream));
+  RADIX_CUDA_CHECK(cudaMemsetAsync(scratch, 0, out_bytes, stream));
+  constexpr int kReps = 7;
+  cudaEvent_t marks[kReps + 1];
+  for (cudaEvent_t& e : marks) RADIX_CUDA_CHECK(cudaEventCreate(&e));
+  const float alpha = 1.0f;
+  float best_ms = std::numeric_limits<float>::infinity();
+  cublasLtMatmulAlgo_t best = results[0].algo;
+  for (int i = 0; i < found; ++i) {
+    if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
+    auto launch = [&] {
+      return cublasLtMatmul(handle_, plan.desc, &alpha, w, plan.a, x, plan.b, &plan.beta, scratch,
+                            plan.c, scratch, plan.c, &results[i].algo, workspace_, workspace_bytes_,
+                            stream);
+    };
+    if (launch() != CUBLAS_STATUS_SUCCESS) continue;  // a failing candidate is skipped
+    RADIX_CUBLAS_CHECK(launch());
+    RADIX_CUDA_CHECK(cudaEventRecord(marks[0], stream));
+    for (int r = 0; r < kReps; ++r) {
+      RADIX_CUBLAS_CHECK(launch());
+      RADIX_CUDA_CHECK(cudaEventRecord(marks[r + 1], stream));
+    }
+    RADIX_CUDA_CHECK(cudaEventSynchronize(marks[kReps]));
+    float ms[kReps];
+    for (int r = 0; r < kReps; ++r) {
+      RADIX_CUDA_CHECK(cudaEventElapsedTime(&ms[r], marks[r], marks[r + 1]));
+    }
+    std::nth_element(ms, ms + kReps / 2, ms + kReps);
+    if (ms[kReps / 2] < best_ms) {
+      best_ms = ms[kReps / 2];
+      best = results[i].algo;
+    }
+  }
+  for (cudaEvent_t e : marks) cudaEventDestroy(e);
+  RADIX_CUDA_CHECK(cudaFreeAsync(scratch, stream));
+  tuned_[bucket_key] = best;
+  return best;
 }
 
 }  // namespace radix::cuda

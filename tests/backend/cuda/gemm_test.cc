@@ -17,9 +17,9 @@ struct GemmCase {
 
 class GemmTest : public ::testing::TestWithParam<GemmCase> {};
 
-TEST_P(GemmTest, MatchesDoubleReference) {
-  RADIX_REQUIRE_GPU();
-  const auto [m, n, k, pad, offset, f32_out, accumulate] = GetParam();
+// Runs one case through `gemm` and compares every output with a double-precision reference.
+void expect_matches_reference(Gemm& gemm, const GemmCase& c) {
+  const auto [m, n, k, pad, offset, f32_out, accumulate] = c;
   const int64_t ldx = k + pad, ldw = k + pad, ldy = n + pad;
   std::mt19937 rng(m * 3 + n * 5 + k);
   auto x = random_bf16(offset + m * ldx, rng);
@@ -32,7 +32,6 @@ TEST_P(GemmTest, MatchesDoubleReference) {
   DeviceBuffer<float> d_y32(y0);
   if (!accumulate) d_y16.poison(), d_y32.poison();
 
-  Gemm gemm(/*autotune=*/m == 129);
   if (f32_out) {
     gemm.f32_out(d_x.get() + offset, ldx, d_w.get() + offset, ldw, d_y32.get() + offset, ldy, m, n,
                  k, accumulate, nullptr);
@@ -74,6 +73,12 @@ TEST_P(GemmTest, MatchesDoubleReference) {
   }
 }
 
+TEST_P(GemmTest, MatchesDoubleReference) {
+  RADIX_REQUIRE_GPU();
+  Gemm gemm(/*autotune=*/GetParam().m == 129);
+  expect_matches_reference(gemm, GetParam());
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, GemmTest,
                          ::testing::Values(GemmCase{1, 256, 1024, 0, 0, false, false},
                                            GemmCase{127, 384, 256, 0, 0, false, false},
@@ -101,6 +106,21 @@ TEST(Gemm, CachesOnePlanPerShape) {
   // M = 0 is a no-op and caches nothing.
   gemm.bf16_out(d_x.get(), 128, d_w.get(), 128, d_y.get(), 256, 0, 256, 128, false, nullptr);
   EXPECT_EQ(gemm.cached_shapes(), 2u);
+}
+
+// Autotuning times the candidates once per power-of-two bucket of M; other Ms of the bucket reuse
+// that algorithm (each still gets its own descriptors) and must compute the same products.
+TEST(Gemm, AutotunedChoiceServesItsWholeBucket) {
+  RADIX_REQUIRE_GPU();
+  Gemm gemm(/*autotune=*/true);
+  for (const int m : {129, 200, 256}) {
+    expect_matches_reference(gemm, GemmCase{m, 512, 256, 0, 0, false, false});
+  }
+  EXPECT_EQ(gemm.cached_shapes(), 3u);
+  EXPECT_EQ(gemm.tuned_shapes(), 1u);
+  expect_matches_reference(gemm, GemmCase{257, 512, 256, 0, 0, false, false});  // next bucket
+  expect_matches_reference(gemm, GemmCase{131, 512, 256, 0, 0, true, true});    // another key
+  EXPECT_EQ(gemm.tuned_shapes(), 3u);
 }
 
 TEST(Gemm, RejectsBadShapes) {

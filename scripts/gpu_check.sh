@@ -7,7 +7,7 @@
 #   scripts/gpu_check.sh [RESULTS_DIR]        (default build/gpu-results)
 #
 # Switches (environment):
-#   GPU_CHECK_STEPS      comma list of build,test,sanitize,bench,profile,big,peer
+#   GPU_CHECK_STEPS      comma list of build,test,sanitize,bench,profile,big,peer,gemm
 #                        (default: all of them)
 #   GPU_CHECK_MODELS     default "qwen3-0.6b,qwen3-8b"
 #   GPU_CHECK_WORKLOADS  ";"-separated specs (default: the BENCHMARKS.md grid + rerank-like)
@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 out=${1:-build/gpu-results}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-steps=",${GPU_CHECK_STEPS:-build,test,sanitize,bench,profile,big,peer},"
+steps=",${GPU_CHECK_STEPS:-build,test,sanitize,bench,profile,big,peer,gemm},"
 has() { [[ $steps == *",$1,"* ]]; }
 say() { echo "gpu_check: $*" >&2; }
 status=0
@@ -104,6 +104,14 @@ for w in "${workloads[@]}"; do bench_args+=(--workload "$w"); done
 profile_args=()
 for w in "${profile_workloads[@]}"; do profile_args+=(--workload "$w"); done
 IFS=',' read -r -a model_list <<<"$models"
+
+if has gemm; then
+  # cuBLASLt's candidates on the projection shapes at the tree rows of syn P2048 S256 / S32.
+  for m in "${model_list[@]}"; do
+    timeout 120 "$build_dir/bench/gemm_bench" --model "$m" --rows 10240,3072 \
+      >>"$out/gemm_bench.jsonl" 2>&1 || fail "gemm_bench $m"
+  done
+fi
 
 if has bench; then
   for m in "${model_list[@]}"; do

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Builds the test suite into build/test and runs everything: ctest (GoogleTest) and the Python tests
-# (pytest, in a virtualenv filled from PyPI when it can be reached).
+# Builds the test suite and runs everything: ctest (GoogleTest) and the Python tests (pytest, in a
+# virtualenv filled from PyPI when it can be reached).
+# It builds in build/, the release build scripts/setup.sh makes, with the tests switched on: after
+# setup.sh only the tests are left to compile (on a fresh machine it builds everything).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
 
-cmake -S . -B build/test -G Ninja -DCMAKE_BUILD_TYPE=Release -DRADIX_TESTS=ON
-cmake --build build/test -j "$jobs"
-ctest --test-dir build/test --output-on-failure -j "$jobs"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DRADIX_TESTS=ON
+cmake --build build -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs"
 
 venv=build/venv
 if [[ ! -x $venv/bin/pytest ]]; then
@@ -21,7 +23,7 @@ if [[ ! -x $venv/bin/pytest ]]; then
   echo "test.sh: FAILED: pytest could not be installed, so the Python tests did not run" >&2
   exit 1
 fi
-RADIX_BIN="$PWD/build/test/radix" "$venv/bin/pytest" -q tests/python
+RADIX_BIN="$PWD/build/radix" "$venv/bin/pytest" -q tests/python
 
 # Where nvcc is installed, compile (not run: no GPU here) the CUDA backend library, which holds all
 # of radix's device code and the CudaBackend against backend.h; about 80 s on 2 cores.

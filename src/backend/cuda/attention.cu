@@ -7,6 +7,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdint>
@@ -34,9 +35,12 @@ constexpr bool kHaveWgmma = false;  // the wgmma instructions were compiled as t
 constexpr int kMaxGridY = 65535;
 constexpr int kMaxGridZ = 65535;
 
-// tile_minmax[j] = (min, max) of subtree_end over key tile j; one warp per tile.
+// tile_minmax[j] = (min, max) of subtree_end over key tile j; one warp per tile. Also zeroes the
+// work counter of the warp-specialised kernel, which runs next on the stream.
 __global__ void tile_minmax_kernel(const int32_t* __restrict__ subtree_end, int num_rows,
-                                   int2* __restrict__ tile_minmax, int num_tiles) {
+                                   int2* __restrict__ tile_minmax, int num_tiles,
+                                   int* __restrict__ item_counter) {
+  if (blockIdx.x == 0 && threadIdx.x == 0) *item_counter = 0;
   const int tile = static_cast<int>((blockIdx.x * blockDim.x + threadIdx.x) / 32);
   const int lane = static_cast<int>(threadIdx.x % 32);
   if (tile >= num_tiles) return;
@@ -74,6 +78,8 @@ struct VarlenSpec {
   const int32_t* cu_seqlens;
   int total_rows;
   int tensor_rows() const { return total_rows; }
+  // No workspace here: the warp-specialised kernel's blocks take their items in a fixed order.
+  int* work_counter() const { return nullptr; }
   template <int kTileN>
   VarlenCausalMask<kTileN> make() const {
     return {cu_seqlens, total_rows};
@@ -84,7 +90,9 @@ struct TreeSpec {
   const int32_t* subtree_end;
   const int2* tile_minmax;
   int num_rows;
+  int* item_counter;  // zeroed by tile_minmax_kernel
   int tensor_rows() const { return num_rows; }
+  int* work_counter() const { return item_counter; }
   template <int kTileN>
   TreeMask<kTileN> make() const {
     return {subtree_end, tile_minmax, num_rows};
@@ -172,11 +180,21 @@ cudaError_t launch_ws(const AttentionParams& p, const Spec& spec, int rows, int 
   using Mask = decltype(spec.template make<kTileN>());
   auto* kernel = attention_ws_kernel<kTileN, Mask>;
   constexpr int kSharedBytes = ws_shared_bytes<kTileN>();
-  const cudaError_t err =
+  cudaError_t err =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
   if (err != cudaSuccess) return err;
-  kernel<<<dim3(num_q_heads, y, grid_z), kWsThreads, kSharedBytes, stream>>>(
-      maps, p, spec.template make<kTileN>());
+  // Persistent: one block per SM (shared memory and registers allow no more), each walking the
+  // work list.
+  int device = 0;
+  int sms = 0;
+  err = cudaGetDevice(&device);
+  if (err == cudaSuccess)
+    err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  if (err != cudaSuccess) return err;
+  const WsWorkList list{num_q_heads, grid_z, y, int64_t{num_q_heads} * y * grid_z,
+                        spec.work_counter()};
+  const int blocks = static_cast<int>(std::min<int64_t>(list.items, sms));
+  kernel<<<blocks, kWsThreads, kSharedBytes, stream>>>(maps, p, spec.template make<kTileN>(), list);
   return cudaGetLastError();
 }
 
@@ -313,9 +331,12 @@ cudaError_t attention_varlen_causal_tiles(AttentionTiles tiles, const __nv_bfloa
                                         stream);
 }
 
+// The per-tile (min, max) of subtree_end, then the work counter (8 bytes, so the size stays a
+// multiple of 8).
 size_t attention_tree_workspace_bytes(int num_rows) {
   if (num_rows <= 0) return 0;
-  return static_cast<size_t>((num_rows + kMinmaxTile - 1) / kMinmaxTile) * sizeof(int2);
+  return static_cast<size_t>((num_rows + kMinmaxTile - 1) / kMinmaxTile) * sizeof(int2) +
+         sizeof(int2);
 }
 
 cudaError_t attention_tree_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
@@ -337,13 +358,14 @@ cudaError_t attention_tree_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
   }
   const int num_tiles = (num_rows + kMinmaxTile - 1) / kMinmaxTile;
   auto* tile_minmax = static_cast<int2*>(workspace);
+  auto* item_counter = reinterpret_cast<int*>(tile_minmax + num_tiles);
   constexpr int kMinmaxThreads = 256;
   const int blocks = (num_tiles * 32 + kMinmaxThreads - 1) / kMinmaxThreads;
   attention_detail::tile_minmax_kernel<<<blocks, kMinmaxThreads, 0, stream>>>(
-      subtree_end_dev, num_rows, tile_minmax, num_tiles);
+      subtree_end_dev, num_rows, tile_minmax, num_tiles, item_counter);
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) return err;
-  const attention_detail::TreeSpec spec{subtree_end_dev, tile_minmax, num_rows};
+  const attention_detail::TreeSpec spec{subtree_end_dev, tile_minmax, num_rows, item_counter};
   return attention_detail::launch_tiles(tiles, params, spec, num_rows, 1, num_q_heads, stream);
 }
 

@@ -28,6 +28,7 @@ __device__ __forceinline__ void store_output_rows(const float (&o)[kOutTiles][4]
                                                   int valid_rows) {
   __nv_bfloat16* out = p.out + static_cast<int64_t>(head) * kHeadDim +
                        static_cast<int64_t>(first_row) * p.out_row_stride;
+  __syncwarp();  // a previous call's reads of the staging rows are done
   float inv[2];
   finish_row_sums(row_sum, inv);
   const int ra = warp_row + (lane >> 2);

@@ -279,10 +279,17 @@ bool attention_tiles_supported(AttentionTiles tiles) {
   return false;
 }
 
-// wgmma with Q in registers was the fastest or within noise of it on every workload and both
-// head counts measured (bench/RESULTS.md, "CUDA attention"); mma.sync where wgmma is not built.
-AttentionTiles attention_default_tiles() {
-  return attention_detail::kHaveWgmma ? AttentionTiles::kWgmmaQ64N64RegQ : AttentionTiles::kFa2Q64;
+// Measured on the H200 (bench/RESULTS.md, "CUDA attention"); mma.sync where wgmma is not built.
+// Varlen: the warp-specialised 128 x 128 tiles are the fastest on every workload.
+AttentionTiles attention_varlen_default_tiles() {
+  return attention_detail::kHaveWgmma ? AttentionTiles::kWgmmaWsQ128N128 : AttentionTiles::kFa2Q64;
+}
+
+// Tree: 128-key tiles are the fastest on long shared prefixes but lose to the 64-key ones where
+// branches are short (rerank-like: a 128-key tile is then mostly masked), and this call cannot
+// tell which kind of trie it has; the 64-key shape beats the previous default on every workload.
+AttentionTiles attention_tree_default_tiles() {
+  return attention_detail::kHaveWgmma ? AttentionTiles::kWgmmaWsQ128N64 : AttentionTiles::kFa2Q64;
 }
 
 const char* attention_tiles_name(AttentionTiles tiles) {
@@ -376,7 +383,7 @@ cudaError_t attention_varlen_causal(const __nv_bfloat16* q, const __nv_bfloat16*
                                     int num_seqs, int max_seqlen, int total_rows, int num_q_heads,
                                     int num_kv_heads, float scale, cudaStream_t stream) {
   return attention_varlen_causal_tiles(
-      attention_default_tiles(), q, k, v, out, q_row_stride, kv_row_stride, out_row_stride,
+      attention_varlen_default_tiles(), q, k, v, out, q_row_stride, kv_row_stride, out_row_stride,
       cu_seqlens_dev, num_seqs, max_seqlen, total_rows, num_q_heads, num_kv_heads, scale, stream);
 }
 
@@ -385,9 +392,9 @@ cudaError_t attention_tree(const __nv_bfloat16* q, const __nv_bfloat16* k, const
                            int64_t out_row_stride, const int32_t* subtree_end_dev, int num_rows,
                            int num_q_heads, int num_kv_heads, float scale, void* workspace,
                            size_t workspace_bytes, cudaStream_t stream) {
-  return attention_tree_tiles(attention_default_tiles(), q, k, v, out, q_row_stride, kv_row_stride,
-                              out_row_stride, subtree_end_dev, num_rows, num_q_heads, num_kv_heads,
-                              scale, workspace, workspace_bytes, stream);
+  return attention_tree_tiles(attention_tree_default_tiles(), q, k, v, out, q_row_stride,
+                              kv_row_stride, out_row_stride, subtree_end_dev, num_rows, num_q_heads,
+                              num_kv_heads, scale, workspace, workspace_bytes, stream);
 }
 
 }  // namespace radix::cuda

@@ -19,14 +19,15 @@ enum class AttentionTiles {
   kWgmmaQ128N64RegQ = 6,
   // Warp-specialised (FlashAttention-3 structure): a TMA producer warpgroup and two consumer
   // warpgroups of 64 query rows in ping-pong, 128 query rows, 1 block per SM.
-  kWgmmaWsQ128N128 = 7,  // 128 key rows per step, 161 KB
-  kWgmmaWsQ128N64 = 8,   // 64 key rows per step, 97 KB
+  kWgmmaWsQ128N128 = 7,  // 128 key rows per step, 193 KB
+  kWgmmaWsQ128N64 = 8,   // 64 key rows per step, 129 KB
 };
 
-// The shape attention_varlen_causal and attention_tree use: the fastest in
-// bench/attention_bench.cc on the H100 (bench/RESULTS.md, "CUDA attention") among those this
-// build supports.
-AttentionTiles attention_default_tiles();
+// The shapes attention_varlen_causal and attention_tree use, among those this build supports:
+// the fastest in bench/attention_bench.cc on the H200 (bench/RESULTS.md, "CUDA attention") that
+// is nowhere slower than the previous default.
+AttentionTiles attention_varlen_default_tiles();
+AttentionTiles attention_tree_default_tiles();
 
 // False for the wgmma shapes when attention.cu was built without sm_90a (RADIX_ATTENTION_SM90A);
 // the *_tiles functions then return cudaErrorNotSupported for them.

@@ -177,7 +177,7 @@ __device__ __forceinline__ void ws_produce(const AttentionTensorMaps& maps, Mask
   }
 }
 
-// Releases a slot or the Q tile: lane 0 of each consumer warp arrives once the warp is done.
+// Releases a K or V slot: lane 0 of each consumer warp arrives once the warp is done with it.
 __device__ __forceinline__ void ws_release(uint32_t bar, int lane) {
   __syncwarp();
   if (lane == 0) ptx::mbarrier_arrive(bar);
@@ -205,7 +205,8 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   const int lane = static_cast<int>(threadIdx.x) % 32;
   if (threadIdx.x == 0) {
     ptx::mbarrier_init(bars.q_full(), 1);  // the producer's arrive, plus the TMA bytes
-    ptx::mbarrier_init(bars.q_empty(), kWsConsumerWarps);  // lane 0 of each consumer warp
+    // Every consumer thread, each after its own read of the announced item.
+    ptx::mbarrier_init(bars.q_empty(), kWsConsumerThreads);
     for (int slot = 0; slot < kWsStages; ++slot) {
       ptx::mbarrier_init(bars.k_full(slot), 1);
       ptx::mbarrier_init(bars.v_full(slot), 1);
@@ -255,7 +256,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     start_output(o, row_max, row_sum);
     int tile = mask.next();
     if (tile < 0) {
-      ws_release(bars.q_empty(), lane);
+      ptx::mbarrier_arrive(bars.q_empty());
     } else if (!busy) {
       for (; tile >= 0; tile = mask.next(), ++i) {
         ptx::mbarrier_wait(bars.k_full(ws_slot(i)), ws_parity(i));
@@ -263,7 +264,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
         ptx::mbarrier_wait(bars.v_full(ws_slot(i)), ws_parity(i));
         ws_release(bars.v_empty(ws_slot(i)), lane);
       }
-      ws_release(bars.q_empty(), lane);
+      ptx::mbarrier_arrive(bars.q_empty());
     } else {
       // Turns: consumer 0 goes first. Each consumer waits for its turn once per key tile and
       // then hands the turn over, except consumer 1 after its last tile (nobody would take it),
@@ -285,7 +286,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       ptx::wgmma_wait<0>();
       fence_fragment(s);
       ws_release(bars.k_empty(ws_slot(i)), lane);
-      if (next < 0) ws_release(bars.q_empty(), lane);
+      if (next < 0) ptx::mbarrier_arrive(bars.q_empty());
       if ((tile & 1) == 0) mask.apply(s, (tile >> 1) * kTileN, qa, qb, lane);
       softmax_scores<kTileN>(s, row_max, row_sum, p.scale_log2, alpha);  // O is 0: no rescale
       pack_probabilities<kTileN>(s, pa);
@@ -314,7 +315,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
         ptx::wgmma_wait<1>();  // S is done; P V may still run
         fence_fragment(s);
         ws_release(bars.k_empty(slot), lane);
-        if (next < 0) ws_release(bars.q_empty(), lane);
+        if (next < 0) ptx::mbarrier_arrive(bars.q_empty());
         if ((tile & 1) == 0) mask.apply(s, (tile >> 1) * kTileN, qa, qb, lane);
         softmax_scores<kTileN>(s, row_max, row_sum, p.scale_log2, alpha);
         ptx::wgmma_wait<0>();  // P V of the previous tile: O and pa are free again

@@ -47,21 +47,13 @@ __device__ __forceinline__ void wgmma_ss(float (&d)[kTileN / 8][4], uint64_t a, 
   }
 }
 
-template <int kN>
-__device__ __forceinline__ void fence_fragment(float (&d)[kN][4]) {
+// ptx::fence_operand on every register of a fragment (fp32 accumulators or bf16x2 A operands).
+template <class T, int kN>
+__device__ __forceinline__ void fence_fragment(T (&d)[kN][4]) {
 #pragma unroll
   for (int i = 0; i < kN; ++i) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) ptx::fence_operand(d[i][e]);
-  }
-}
-
-template <int kN>
-__device__ __forceinline__ void fence_fragment(uint32_t (&a)[kN][4]) {
-#pragma unroll
-  for (int i = 0; i < kN; ++i) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) ptx::fence_operand(a[i][e]);
   }
 }
 

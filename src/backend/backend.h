@@ -70,6 +70,10 @@ struct AttentionMask {
   int32_t max_seqlen = 0;
   // kTree: [rows] kI32 in backend memory.
   Tensor subtree_end;
+  // kTree, optional: the mean number of keys a row sees (ancestors + itself). A hint for the
+  // kernel's key-tile size (long shared prefixes favour wide tiles, short branches narrow ones);
+  // 0 = unknown. Never changes results.
+  double mean_visible_keys = 0;
 };
 
 // Shapes of the attention op; q, k and v heads are read in place from the fused qkv projection.

@@ -37,6 +37,19 @@ void validate_batch(const RaggedBatch& batch, const Qwen3Config& c) {
   }
 }
 
+// Mean over the plan's rows of the keys each sees in tree attention (its depth: ancestors and
+// itself), the kernel's tile-size hint. Padding rows see only themselves.
+double mean_visible_keys(const FoldPlan& plan) {
+  if (plan.num_rows == 0) return 0;
+  std::vector<int32_t> depth(plan.num_unique);
+  int64_t pairs = plan.num_rows - plan.num_unique;
+  for (int64_t r = 0; r < plan.num_unique; ++r) {
+    depth[r] = plan.parent[r] < 0 ? 1 : depth[plan.parent[r]] + 1;
+    pairs += depth[r];
+  }
+  return static_cast<double>(pairs) / static_cast<double>(plan.num_rows);
+}
+
 }  // namespace
 
 void Qwen3Arena::reserve(Backend& b, const Qwen3Config& c, int64_t need_rows, int64_t need_tokens,
@@ -131,6 +144,7 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOption
   if (options.mode == AttentionMode::kTree) {
     tree.subtree_end = a.subtree_end.tensor().first_rows(n);
     be.upload(tree.subtree_end, plan.subtree_end.data(), DType::kI32);
+    tree.mean_visible_keys = mean_visible_keys(plan);
   }
   if (options.mode == AttentionMode::kScatter) {
     ensure(be, a.qkv_flat, be.activation_dtype(), a.tokens, c.qkv_dim());

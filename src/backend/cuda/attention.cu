@@ -285,11 +285,14 @@ AttentionTiles attention_varlen_default_tiles() {
   return attention_detail::kHaveWgmma ? AttentionTiles::kWgmmaWsQ128N128 : AttentionTiles::kFa2Q64;
 }
 
-// Tree: 128-key tiles are the fastest on long shared prefixes but lose to the 64-key ones where
-// branches are short (rerank-like: a 128-key tile is then mostly masked), and this call cannot
-// tell which kind of trie it has; the 64-key shape beats the previous default on every workload.
-AttentionTiles attention_tree_default_tiles() {
-  return attention_detail::kHaveWgmma ? AttentionTiles::kWgmmaWsQ128N64 : AttentionTiles::kFa2Q64;
+// Tree: 128-key tiles are the fastest on long shared prefixes (syn P512 / P2048: 600-1900 keys
+// per row) but lose to the 64-key ones where branches are short (rerank-like, ~110 keys per row:
+// a 128-key tile is then mostly masked). Without a hint the 64-key shape, which beats the
+// previous default everywhere.
+AttentionTiles attention_tree_default_tiles(double mean_visible_keys) {
+  if (!attention_detail::kHaveWgmma) return AttentionTiles::kFa2Q64;
+  return mean_visible_keys >= kTreeWideTilesMinKeys ? AttentionTiles::kWgmmaWsQ128N128
+                                                    : AttentionTiles::kWgmmaWsQ128N64;
 }
 
 const char* attention_tiles_name(AttentionTiles tiles) {
@@ -391,10 +394,11 @@ cudaError_t attention_tree(const __nv_bfloat16* q, const __nv_bfloat16* k, const
                            __nv_bfloat16* out, int64_t q_row_stride, int64_t kv_row_stride,
                            int64_t out_row_stride, const int32_t* subtree_end_dev, int num_rows,
                            int num_q_heads, int num_kv_heads, float scale, void* workspace,
-                           size_t workspace_bytes, cudaStream_t stream) {
-  return attention_tree_tiles(attention_tree_default_tiles(), q, k, v, out, q_row_stride,
-                              kv_row_stride, out_row_stride, subtree_end_dev, num_rows, num_q_heads,
-                              num_kv_heads, scale, workspace, workspace_bytes, stream);
+                           size_t workspace_bytes, cudaStream_t stream, double mean_visible_keys) {
+  return attention_tree_tiles(attention_tree_default_tiles(mean_visible_keys), q, k, v, out,
+                              q_row_stride, kv_row_stride, out_row_stride, subtree_end_dev,
+                              num_rows, num_q_heads, num_kv_heads, scale, workspace,
+                              workspace_bytes, stream);
 }
 
 }  // namespace radix::cuda

@@ -41,10 +41,13 @@ size_t attention_tree_workspace_bytes(int num_rows);
 // strides as attention_varlen_causal. Tiles of keys that no query of a query tile can see are
 // skipped; tiles every query sees are computed without a mask. Any subtree_end contents are
 // memory-safe; a row that sees nothing (not possible in a valid plan) gets zeros.
+// mean_visible_keys (optional, 0 = unknown): the mean number of keys a row sees; it picks the
+// key-tile size (docs/attention.md) and never changes the result.
 cudaError_t attention_tree(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
                            __nv_bfloat16* out, int64_t q_row_stride, int64_t kv_row_stride,
                            int64_t out_row_stride, const int32_t* subtree_end_dev, int num_rows,
                            int num_q_heads, int num_kv_heads, float scale, void* workspace,
-                           size_t workspace_bytes, cudaStream_t stream);
+                           size_t workspace_bytes, cudaStream_t stream,
+                           double mean_visible_keys = 0);
 
 }  // namespace radix::cuda

@@ -25,9 +25,11 @@ enum class AttentionTiles {
 
 // The shapes attention_varlen_causal and attention_tree use, among those this build supports:
 // the fastest in bench/attention_bench.cc on the H200 (bench/RESULTS.md, "CUDA attention") that
-// is nowhere slower than the previous default.
+// is nowhere slower than the previous default. The tree's depends on the mean number of keys a
+// row sees (attention_tree's hint; 0 = unknown): 128-key tiles from kTreeWideTilesMinKeys on.
 AttentionTiles attention_varlen_default_tiles();
-AttentionTiles attention_tree_default_tiles();
+inline constexpr double kTreeWideTilesMinKeys = 256;
+AttentionTiles attention_tree_default_tiles(double mean_visible_keys = 0);
 
 // False for the wgmma shapes when attention.cu was built without sm_90a (RADIX_ATTENTION_SM90A);
 // the *_tiles functions then return cudaErrorNotSupported for them.

@@ -406,10 +406,11 @@ class CudaBackend final : public Backend {
         const size_t bytes = cuda::attention_tree_workspace_bytes(n);
         void* workspace = tree_workspace_.get(bytes, allocated_);
         note_peak();
-        check_launch(op, cuda::attention_tree(
-                             q, k, v, ptr<bf16>(out), qkv.row_stride, qkv.row_stride,
-                             out.row_stride, ptr<int32_t>(mask.subtree_end), n, shape.num_q_heads,
-                             shape.num_kv_heads, shape.scale, workspace, bytes, stream_));
+        check_launch(
+            op, cuda::attention_tree(q, k, v, ptr<bf16>(out), qkv.row_stride, qkv.row_stride,
+                                     out.row_stride, ptr<int32_t>(mask.subtree_end), n,
+                                     shape.num_q_heads, shape.num_kv_heads, shape.scale, workspace,
+                                     bytes, stream_, mask.mean_visible_keys));
       } else {
         check_launch(op, cuda::attention_varlen_causal(q, k, v, ptr<bf16>(out), qkv.row_stride,
                                                        qkv.row_stride, out.row_stride,

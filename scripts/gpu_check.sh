@@ -16,7 +16,7 @@
 #   GPU_CHECK_WARMUP / GPU_CHECK_REPS   radix bench (default 2 / 5; for 8B GPU_CHECK_WARMUP_8B /
 #                        GPU_CHECK_REPS_8B, default 1 / 3)
 #   GPU_CHECK_PEER_IMPLS default "hf-eager,hf-sdpa,radixmlp-torch"; GPU_CHECK_PEER_REPS (3)
-#   GPU_CHECK_TEST_REGEX ctest -R filter for the gpu tests (default: all)
+#   GPU_CHECK_TEST_REGEX ctest -R filter for the gpu tests (default: all); GPU_CHECK_TEST_JOBS (8)
 #   BUILD_DIR            default build/cuda-release; GPU_CHECK_JOBS (default nproc)
 #   GPU_CHECK_COMMIT     the commit to record (the device's copy of the tree may lack git)
 # Steps: `profile` reruns the benchmark with RADIX_CUDA_PROFILE=1 for the per-op-kind breakdown
@@ -73,7 +73,7 @@ radix="$build_dir/radix"
 if has test; then
   t0=$SECONDS
   ctest --test-dir "$build_dir" -L gpu ${GPU_CHECK_TEST_REGEX:+-R "$GPU_CHECK_TEST_REGEX"} \
-    --output-on-failure -j 4 --timeout 300 >"$out/ctest.log" 2>&1 || fail "gpu tests"
+    --output-on-failure -j "${GPU_CHECK_TEST_JOBS:-8}" --timeout 300 >"$out/ctest.log" 2>&1 || fail "gpu tests"
   grep -E "tests passed|tests failed|The following tests|Failed|\*\*\*" "$out/ctest.log" | head -30 >&2
   say "gpu tests in $((SECONDS - t0)) s"
 fi

@@ -157,12 +157,12 @@ int main(int argc, char** argv) {
         if (i == 0) first = tflops;
         if (tflops > best) best = tflops, best_i = i;
         char buf[32];
-        std::snprintf(buf, sizeof buf, " %.0f", tflops);
+        std::snprintf(buf, sizeof buf, "%s%.1f", line.empty() ? "" : ",", tflops);
         line += buf;
       }
       std::printf(
           "{\"model\":\"%s\",\"gemm\":\"%s\",\"m\":%lld,\"n\":%lld,\"k\":%lld,\"candidates\":%d,"
-          "\"first_tflops\":%.1f,\"best_tflops\":%.1f,\"best_index\":%d}  all:%s\n",
+          "\"first_tflops\":%.1f,\"best_tflops\":%.1f,\"best_index\":%d,\"all_tflops\":[%s]}\n",
           model.c_str(), s.name, static_cast<long long>(m), static_cast<long long>(s.n),
           static_cast<long long>(s.k), found, first, best, best_i, line.c_str());
       std::fflush(stdout);

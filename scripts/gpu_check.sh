@@ -165,6 +165,8 @@ import glob, json, os, sys
 out = sys.argv[1]
 rows = []
 for path in sorted(glob.glob(os.path.join(out, "*.jsonl"))):
+    if not os.path.basename(path).startswith(("radix_", "peer_")):
+        continue  # gemm_bench.jsonl: other fields
     for line in open(path):
         line = line.strip()
         if line.startswith("{"):

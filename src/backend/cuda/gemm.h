@@ -4,8 +4,9 @@
 // The matmul descriptors and the algorithm are chosen once per shape and cached: by cuBLASLt's
 // heuristic, or, with autotune on, by timing all of the heuristic's candidates on the first call
 // of a shape whose M falls in a new power-of-two bucket (that call synchronises the stream; later
-// calls never do). The heuristic's first choice is up to 8 % (large M) and 30 % (M of a few
-// thousand) slower than its best candidate on the Qwen3 projections (bench/gemm_bench.cu).
+// calls never do). On the Qwen3 projections the heuristic's best candidate beats its first by up to
+// 11 % at M = 10,240 and 30 % at M = 3,072 on an H100, 9 % and 13 % on an H200
+// (bench/gemm_bench.cu, bench/RESULTS.md); in whole forwards the gain was within noise.
 #pragma once
 
 #include <cublasLt.h>

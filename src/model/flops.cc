@@ -4,6 +4,17 @@
 
 namespace radix {
 
+int64_t tree_attention_pairs(const FoldPlan& plan) {
+  // Each trie row sees itself and its ancestors: depth + 1 keys (parent < row in pre-order).
+  std::vector<int64_t> depth(plan.num_unique);
+  int64_t pairs = 0;
+  for (int64_t r = 0; r < plan.num_unique; ++r) {
+    depth[r] = plan.parent[r] < 0 ? 1 : depth[plan.parent[r]] + 1;
+    pairs += depth[r];
+  }
+  return pairs;
+}
+
 ForwardFlops count_forward_flops(const Qwen3Config& c, const RaggedBatch& batch,
                                  const FoldPlan& plan, AttentionMode mode) {
   ForwardFlops f;
@@ -13,12 +24,7 @@ ForwardFlops count_forward_flops(const Qwen3Config& c, const RaggedBatch& batch,
       f.attention_pairs += len * (len + 1) / 2;
     }
   } else {
-    // Each trie row sees itself and its ancestors: depth + 1 keys (parent < row in pre-order).
-    std::vector<int64_t> depth(plan.num_unique);
-    for (int64_t r = 0; r < plan.num_unique; ++r) {
-      depth[r] = plan.parent[r] < 0 ? 1 : depth[plan.parent[r]] + 1;
-      f.attention_pairs += depth[r];
-    }
+    f.attention_pairs = tree_attention_pairs(plan);
   }
   f.rows = mode == AttentionMode::kOff ? batch.num_tokens() : plan.num_unique;
   const double layers = c.num_hidden_layers;

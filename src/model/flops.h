@@ -26,6 +26,10 @@ struct ForwardFlops {
   double executed() const { return total() - last_layer_skipped; }
 };
 
+// (row, ancestor-or-self) pairs of the plan's trie rows: what tree attention computes per head and
+// layer (padding rows excluded; each sees only itself).
+int64_t tree_attention_pairs(const FoldPlan& plan);
+
 // `plan` must be the fold plan of `batch` (built with threshold 1, i.e. folded) for scatter and
 // tree; off counts the flat tokens and their causal pairs.
 ForwardFlops count_forward_flops(const Qwen3Config& config, const RaggedBatch& batch,

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "model/flops.h"
 #include "model/heads.h"
 #include "model/model_impl.h"
 
@@ -37,17 +38,13 @@ void validate_batch(const RaggedBatch& batch, const Qwen3Config& c) {
   }
 }
 
-// Mean over the plan's rows of the keys each sees in tree attention (its depth: ancestors and
-// itself), the kernel's tile-size hint. Padding rows see only themselves.
+// Mean over the plan's rows of the keys each sees in tree attention, the kernel's tile-size hint.
+// Padding rows see only themselves.
 double mean_visible_keys(const FoldPlan& plan) {
   if (plan.num_rows == 0) return 0;
-  std::vector<int32_t> depth(plan.num_unique);
-  int64_t pairs = plan.num_rows - plan.num_unique;
-  for (int64_t r = 0; r < plan.num_unique; ++r) {
-    depth[r] = plan.parent[r] < 0 ? 1 : depth[plan.parent[r]] + 1;
-    pairs += depth[r];
-  }
-  return static_cast<double>(pairs) / static_cast<double>(plan.num_rows);
+  const int64_t padding = plan.num_rows - plan.num_unique;
+  return static_cast<double>(tree_attention_pairs(plan) + padding) /
+         static_cast<double>(plan.num_rows);
 }
 
 }  // namespace

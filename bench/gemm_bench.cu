@@ -18,24 +18,9 @@
 #include <string>
 #include <vector>
 
-namespace {
+#include "backend/cuda/cuda_check.h"
 
-#define CHECK_CUDA(call)                                                               \
-  do {                                                                                 \
-    const cudaError_t e_ = (call);                                                     \
-    if (e_ != cudaSuccess) {                                                           \
-      std::fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                    \
-    }                                                                                  \
-  } while (0)
-#define CHECK_LT(call)                                                                  \
-  do {                                                                                  \
-    const cublasStatus_t s_ = (call);                                                   \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                  \
-      std::fprintf(stderr, "%s:%d: cuBLASLt status %d\n", __FILE__, __LINE__, int(s_)); \
-      std::exit(1);                                                                     \
-    }                                                                                   \
-  } while (0)
+namespace {
 
 struct Shape {
   const char* name;
@@ -64,7 +49,7 @@ std::vector<int64_t> parse_list(const char* s) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   std::string model = "qwen3-8b";
   std::vector<int64_t> rows = {10240};
   int candidates = 16, reps = 20;
@@ -95,42 +80,45 @@ int main(int argc, char** argv) {
   }
 
   cublasLtHandle_t lt;
-  CHECK_LT(cublasLtCreate(&lt));
+  RADIX_CUBLAS_CHECK(cublasLtCreate(&lt));
   size_t workspace_bytes = size_t{32} << 20;
   void* workspace;
-  CHECK_CUDA(cudaMalloc(&workspace, workspace_bytes));
+  RADIX_CUDA_CHECK(cudaMalloc(&workspace, workspace_bytes));
   cudaStream_t stream;
-  CHECK_CUDA(cudaStreamCreate(&stream));
+  RADIX_CUDA_CHECK(cudaStreamCreate(&stream));
   cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
+  RADIX_CUDA_CHECK(cudaEventCreate(&start));
+  RADIX_CUDA_CHECK(cudaEventCreate(&stop));
 
   for (const int64_t m : rows) {
     for (const Shape& s : shapes) {
       __nv_bfloat16 *x, *w, *y;
-      CHECK_CUDA(cudaMalloc(&x, m * s.k * 2));
-      CHECK_CUDA(cudaMalloc(&w, s.n * s.k * 2));
-      CHECK_CUDA(cudaMalloc(&y, m * s.n * 2));
+      RADIX_CUDA_CHECK(cudaMalloc(&x, m * s.k * 2));
+      RADIX_CUDA_CHECK(cudaMalloc(&w, s.n * s.k * 2));
+      RADIX_CUDA_CHECK(cudaMalloc(&y, m * s.n * 2));
       fill<<<1024, 256, 0, stream>>>(x, m * s.k, 1);
       fill<<<1024, 256, 0, stream>>>(w, s.n * s.k, 2);
 
       cublasLtMatmulDesc_t desc;
-      CHECK_LT(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+      RADIX_CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
       const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-      CHECK_LT(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-      CHECK_LT(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+      RADIX_CUBLAS_CHECK(
+          cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+      RADIX_CUBLAS_CHECK(
+          cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
       cublasLtMatrixLayout_t a, b, c;
-      CHECK_LT(cublasLtMatrixLayoutCreate(&a, CUDA_R_16BF, s.k, s.n, s.k));
-      CHECK_LT(cublasLtMatrixLayoutCreate(&b, CUDA_R_16BF, s.k, m, s.k));
-      CHECK_LT(cublasLtMatrixLayoutCreate(&c, CUDA_R_16BF, s.n, m, s.n));
+      RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&a, CUDA_R_16BF, s.k, s.n, s.k));
+      RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&b, CUDA_R_16BF, s.k, m, s.k));
+      RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&c, CUDA_R_16BF, s.n, m, s.n));
       cublasLtMatmulPreference_t pref;
-      CHECK_LT(cublasLtMatmulPreferenceCreate(&pref));
-      CHECK_LT(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                    &workspace_bytes, sizeof workspace_bytes));
+      RADIX_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+      RADIX_CUBLAS_CHECK(
+          cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                               &workspace_bytes, sizeof workspace_bytes));
       std::vector<cublasLtMatmulHeuristicResult_t> results(candidates);
       int found = 0;
-      CHECK_LT(cublasLtMatmulAlgoGetHeuristic(lt, desc, a, b, c, c, pref, candidates,
-                                              results.data(), &found));
+      RADIX_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lt, desc, a, b, c, c, pref, candidates,
+                                                        results.data(), &found));
       const double flop = 2.0 * m * s.n * s.k;
       double first = 0, best = 0;
       int best_i = -1;
@@ -146,11 +134,11 @@ int main(int argc, char** argv) {
         if (!ok) continue;
         std::vector<float> ms(reps);
         for (int r = 0; r < reps; ++r) {
-          CHECK_CUDA(cudaEventRecord(start, stream));
-          CHECK_LT(launch());
-          CHECK_CUDA(cudaEventRecord(stop, stream));
-          CHECK_CUDA(cudaEventSynchronize(stop));
-          CHECK_CUDA(cudaEventElapsedTime(&ms[r], start, stop));
+          RADIX_CUDA_CHECK(cudaEventRecord(start, stream));
+          RADIX_CUBLAS_CHECK(launch());
+          RADIX_CUDA_CHECK(cudaEventRecord(stop, stream));
+          RADIX_CUDA_CHECK(cudaEventSynchronize(stop));
+          RADIX_CUDA_CHECK(cudaEventElapsedTime(&ms[r], start, stop));
         }
         std::nth_element(ms.begin(), ms.begin() + reps / 2, ms.end());
         const double tflops = flop / (ms[reps / 2] * 1e-3) / 1e12;
@@ -171,10 +159,13 @@ int main(int argc, char** argv) {
       cublasLtMatrixLayoutDestroy(b);
       cublasLtMatrixLayoutDestroy(c);
       cublasLtMatmulDescDestroy(desc);
-      CHECK_CUDA(cudaFree(x));
-      CHECK_CUDA(cudaFree(w));
-      CHECK_CUDA(cudaFree(y));
+      RADIX_CUDA_CHECK(cudaFree(x));
+      RADIX_CUDA_CHECK(cudaFree(w));
+      RADIX_CUDA_CHECK(cudaFree(y));
     }
   }
   return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "gemm_bench: %s\n", e.what());
+  return 1;
 }

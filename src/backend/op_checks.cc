@@ -40,4 +40,18 @@ void OpChecks::shape(const char* op, const char* arg, const Tensor& t, int64_t r
               to_string(cols) + "]");
 }
 
+void OpChecks::attention_qkv(const char* op, const Tensor& qkv, const AttentionShape& shape,
+                             DType want) const {
+  dtype(op, "qkv", qkv, want);
+  require(shape.num_q_heads > 0 && shape.num_kv_heads > 0 && shape.head_dim > 0 &&
+              shape.num_q_heads % shape.num_kv_heads == 0,
+          op,
+          "bad head shape: " + to_string(shape.num_q_heads) + " q heads, " +
+              to_string(shape.num_kv_heads) + " kv heads, head_dim " + to_string(shape.head_dim));
+  const int64_t width =
+      static_cast<int64_t>(shape.num_q_heads + 2 * shape.num_kv_heads) * shape.head_dim;
+  require(qkv.cols == width, op,
+          "qkv is " + shape_str(qkv) + ", expected " + to_string(width) + " columns");
+}
+
 }  // namespace radix

@@ -21,6 +21,10 @@ class OpChecks {
   // `t` is a contiguous i32 column of at least n rows.
   void index(const char* op, const char* arg, const Tensor& t, int64_t n) const;
   void shape(const char* op, const char* arg, const Tensor& t, int64_t rows, int64_t cols) const;
+  // Positive head counts with num_q_heads a multiple of num_kv_heads, and `qkv` of dtype `want`
+  // exactly (Hq + 2 Hkv) * head_dim wide (the fused projection the attention ops read).
+  void attention_qkv(const char* op, const Tensor& qkv, const AttentionShape& shape,
+                     DType want) const;
 
  private:
   const char* backend_;

@@ -228,17 +228,7 @@ class CpuBackend final : public Backend {
 
  private:
   void check_attention_shape(const char* op, const Tensor& qkv, const AttentionShape& shape) {
-    kCheck.dtype(op, "qkv", qkv, DType::kF32);
-    kCheck.require(shape.num_q_heads > 0 && shape.num_kv_heads > 0 && shape.head_dim > 0 &&
-                       shape.num_q_heads % shape.num_kv_heads == 0,
-                   op,
-                   "bad head shape: " + to_string(shape.num_q_heads) + " q heads, " +
-                       to_string(shape.num_kv_heads) + " kv heads, head_dim " +
-                       to_string(shape.head_dim));
-    const int64_t width =
-        static_cast<int64_t>(shape.num_q_heads + 2 * shape.num_kv_heads) * shape.head_dim;
-    kCheck.require(qkv.cols == width, op,
-                   "qkv is " + shape_str(qkv) + ", expected " + to_string(width) + " columns");
+    kCheck.attention_qkv(op, qkv, shape, DType::kF32);
   }
 
   int threads_;

@@ -38,6 +38,44 @@ void validate_batch(const RaggedBatch& batch, const Qwen3Config& c) {
   }
 }
 
+// The plan must be the one built for this batch: the forward trusts its indices.
+void check_plan(const RaggedBatch& batch, const FoldPlan& plan, AttentionMode mode) {
+  const auto tokens = static_cast<int64_t>(batch.ids.size());
+  const bool sizes_match =
+      plan.num_tokens == tokens && static_cast<int64_t>(plan.scatter.size()) == tokens &&
+      plan.num_sequences() == batch.num_sequences() && batch.cu_seqlens.front() == 0 &&
+      batch.cu_seqlens.back() == tokens &&
+      static_cast<int64_t>(plan.ids.size()) == plan.num_rows &&
+      static_cast<int64_t>(plan.positions.size()) == plan.num_rows &&
+      static_cast<int64_t>(plan.subtree_end.size()) == plan.num_rows &&
+      static_cast<int64_t>(plan.gather.size()) == plan.num_rows;
+  if (!sizes_match) {
+    throw std::invalid_argument("forward: the fold plan (" + to_string(plan.num_tokens) +
+                                " tokens, " + to_string(plan.num_sequences()) +
+                                " sequences) was not built for this batch (" + to_string(tokens) +
+                                " tokens, " + to_string(batch.num_sequences()) + " sequences)");
+  }
+  for (int64_t t = 0; t < tokens; ++t) {
+    const int32_t row = plan.scatter[t];
+    if (row < 0 || row >= plan.num_rows || plan.ids[row] != batch.ids[t] ||
+        plan.positions[row] != batch.positions[t]) {
+      throw std::invalid_argument("forward: the fold plan does not match the batch at token " +
+                                  to_string(t));
+    }
+  }
+  for (int32_t q = 0; q < batch.num_sequences(); ++q) {
+    const int32_t end = batch.cu_seqlens[q + 1];
+    if (end <= batch.cu_seqlens[q] || end > tokens || plan.last_rows[q] != plan.scatter[end - 1]) {
+      throw std::invalid_argument("forward: the fold plan's last row of sequence " +
+                                  to_string(q) + " does not match the batch");
+    }
+  }
+  if (mode == AttentionMode::kOff && plan.folded) {
+    throw std::invalid_argument(
+        "forward: attention mode off needs an unfolded plan (build it with threshold 0)");
+  }
+}
+
 // Mean over the plan's rows of the keys each sees in tree attention, the kernel's tile-size hint.
 // Padding rows see only themselves.
 double mean_visible_keys(const FoldPlan& plan) {
@@ -85,6 +123,17 @@ void Qwen3Arena::reserve(Backend& b, const Qwen3Config& c, int64_t need_rows, in
 }
 
 ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOptions& options) {
+  // off: the identity plan (one row per token); scatter and tree: always folded.
+  FoldOptions fold;
+  fold.threshold = options.mode == AttentionMode::kOff ? 0.0 : 1.0;
+  if (batch.ids.size() == batch.positions.size()) {  // else forward() below says what is wrong
+    build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens, fold, plan);
+  }
+  return forward(batch, plan, options);
+}
+
+ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& plan,
+                                   const ForwardOptions& options) {
   const Qwen3Config& c = info.config;
   Backend& be = *backend;
   const HeadKind head = options.head.value_or(info.head);
@@ -99,12 +148,10 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOption
     result.dim = head_dim_of(head, options, c);
     return result;
   }
-
-  // off: the identity plan (one row per token); scatter and tree: always folded.
-  FoldOptions fold;
-  fold.threshold = options.mode == AttentionMode::kOff ? 0.0 : 1.0;
-  build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens, fold, plan);
+  check_plan(batch, plan, options.mode);
   const int64_t n = plan.num_rows;
+  // Rows that hold tokens; padding rows (after them) are computed on but never read.
+  const int64_t real_rows = plan.folded ? plan.num_unique : plan.num_tokens;
   const int64_t tokens = batch.num_tokens();
   const int32_t seqs = batch.num_sequences();
   result.num_rows = n;
@@ -147,7 +194,7 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOption
     ensure(be, a.qkv_flat, be.activation_dtype(), a.tokens, c.qkv_dim());
     ensure(be, a.attn_flat, be.activation_dtype(), a.tokens, c.q_dim());
     scatter_index = a.scatter.tensor().first_rows(tokens);
-    gather_index = a.gather.tensor().first_rows(n);
+    gather_index = a.gather.tensor().first_rows(real_rows);  // padding rows gather nothing
     be.upload(scatter_index, plan.scatter.data(), DType::kI32);
     be.upload(gather_index, plan.gather.data(), DType::kI32);
     qkv_flat = a.qkv_flat.tensor().first_rows(tokens);
@@ -195,13 +242,13 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOption
     be.linear(normed, w.qkv, qkv);
     be.qk_norm_rope(qkv, shape, w.q_norm, w.k_norm, positions, eps, theta);
     switch (options.mode) {
-      case AttentionMode::kOff:
-        be.attention(qkv, shape, varlen, attn);
+      case AttentionMode::kOff:  // padding rows (after the tokens) attend to nothing
+        be.attention(qkv.first_rows(real_rows), shape, varlen, attn.first_rows(real_rows));
         break;
       case AttentionMode::kScatter:
         be.gather_rows(qkv, scatter_index, qkv_flat);  // trie rows -> tokens
         be.attention(qkv_flat, shape, varlen, attn_flat);
-        be.gather_rows(attn_flat, gather_index, attn);  // tokens -> trie rows
+        be.gather_rows(attn_flat, gather_index, attn.first_rows(real_rows));  // tokens -> rows
         break;
       case AttentionMode::kTree:
         be.attention(qkv, shape, tree, attn);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "model/flops.h"
 #include "model/heads.h"
@@ -74,6 +75,39 @@ void check_plan(const RaggedBatch& batch, const FoldPlan& plan, AttentionMode mo
     throw std::invalid_argument(
         "forward: attention mode off needs an unfolded plan (build it with threshold 0)");
   }
+}
+
+// The rows the head reads: each distinct last row once, in trie order. Sequences that end on the
+// same row share it, and the order depends only on the trie (not on the input order), so a GEMM
+// over these rows puts every sequence in the same row whatever the batch order: BLAS kernels that
+// round by row position (OpenBLAS on AVX2) then give bit-identical results for a shuffled batch.
+struct HeadRows {
+  std::vector<int32_t> rows;  // distinct last rows, ascending
+  std::vector<int32_t> slot;  // per sequence: its index in `rows`
+};
+
+HeadRows head_rows_of(const FoldPlan& plan) {
+  HeadRows h;
+  h.rows = plan.last_rows;
+  std::sort(h.rows.begin(), h.rows.end());
+  h.rows.erase(std::unique(h.rows.begin(), h.rows.end()), h.rows.end());
+  h.slot.reserve(plan.last_rows.size());
+  for (const int32_t r : plan.last_rows) {
+    h.slot.push_back(
+        static_cast<int32_t>(std::lower_bound(h.rows.begin(), h.rows.end(), r) - h.rows.begin()));
+  }
+  return h;
+}
+
+// Copies per-head-row outputs (`width` floats each) out to one entry per sequence.
+void expand_to_sequences(std::vector<float>& values, int64_t width,
+                         const std::vector<int32_t>& slot) {
+  if (values.empty()) return;
+  std::vector<float> out(slot.size() * static_cast<size_t>(width));
+  for (size_t s = 0; s < slot.size(); ++s) {
+    std::copy_n(values.begin() + slot[s] * width, width, out.begin() + s * width);
+  }
+  values.swap(out);
 }
 
 // Mean over the plan's rows of the keys each sees in tree attention, the kernel's tile-size hint.
@@ -165,10 +199,12 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   // Per-batch index arrays.
   const Tensor ids = a.ids.tensor().first_rows(n);
   const Tensor positions = a.positions.tensor().first_rows(n);
-  const Tensor last_rows = a.last_rows.tensor().first_rows(seqs);
+  const HeadRows head_rows = head_rows_of(plan);
+  const int64_t num_head_rows = static_cast<int64_t>(head_rows.rows.size());
+  const Tensor last_rows = a.last_rows.tensor().first_rows(num_head_rows);
   be.upload(ids, plan.ids.data(), DType::kI32);
   be.upload(positions, plan.positions.data(), DType::kI32);
-  be.upload(last_rows, plan.last_rows.data(), DType::kI32);
+  be.upload(last_rows, head_rows.rows.data(), DType::kI32);
 
   int32_t max_seqlen = 0;
   for (int32_t s = 0; s < seqs; ++s) {
@@ -233,7 +269,7 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   // rows attend to them.
   const size_t num_layers = weights.layers.size();
   const bool last_rows_only = !options.return_hidden_states;
-  const Tensor last_normed = a.last_normed.tensor().first_rows(seqs);
+  const Tensor last_normed = a.last_normed.tensor().first_rows(num_head_rows);
 
   be.embedding(weights.embed, ids, residual);
   be.rms_norm(residual, weights.layers[0].input_norm, eps, normed);
@@ -257,8 +293,8 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
     const bool last = l + 1 == num_layers;
     const Tensor& next_norm = last ? weights.final_norm : weights.layers[l + 1].input_norm;
     if (last && last_rows_only) {
-      const Tensor last_attn = a.last_attn.tensor().first_rows(seqs);
-      const Tensor last_residual = a.last_residual.tensor().first_rows(seqs);
+      const Tensor last_attn = a.last_attn.tensor().first_rows(num_head_rows);
+      const Tensor last_residual = a.last_residual.tensor().first_rows(num_head_rows);
       be.gather_rows(attn, last_rows, last_attn);
       be.gather_rows(residual, last_rows, last_residual);
       finish_layer(w, last_attn, last_residual, next_norm, last_normed);
@@ -280,6 +316,8 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   }
 
   apply_head(head, options, c, weights, be, last_normed, a.head_out, result);
+  expand_to_sequences(result.values, result.dim, head_rows.slot);
+  expand_to_sequences(result.yes_no_logits, 2, head_rows.slot);
   return result;
 }
 

@@ -199,20 +199,23 @@ class HttpTransport::Session : public std::enable_shared_from_this<Session> {
     if (d.now || !d.later)
       return write(d.now ? std::move(*d.now) : make_reply(500, "no answer", "text/plain"), false);
     const ClientProbe probe(stream_.socket().native_handle());
-    owner_.workers_->enqueue(
-        [self = shared_from_this(), job = std::move(d.later), probe]() mutable {
-          HttpReply reply;
-          try {
-            reply = job(probe);
-          } catch (const std::exception& e) {
-            reply = self->owner_.refusal_(500, e.what(), self->target_);
-          }
-          job = nullptr;  // drop what the job holds (its permit) before the answer is written
-          net::io_context& io = self->owner_.io_;
-          net::post(io, [self = std::move(self), reply = std::move(reply)]() mutable {
-            self->write(std::move(reply), false);
-          });
-        });
+    owner_.workers_->enqueue([self = shared_from_this(), job = std::move(d.later),
+                              probe]() mutable {
+      HttpReply reply;
+      try {
+        reply = job(probe);
+      } catch (const std::exception& e) {
+        reply = self->owner_.refusal_(500, e.what(), self->target_);
+      }
+      // What the job holds (its concurrency permit) is let go once the answer is written, so
+      // that a drain that waits for the permits also waits for the answers.
+      net::io_context& io = self->owner_.io_;
+      net::post(io,
+                [self = std::move(self), reply = std::move(reply), job = std::move(job)]() mutable {
+                  self->finished_job_ = std::move(job);
+                  self->write(std::move(reply), false);
+                });
+    });
   }
 
   void write(HttpReply reply, bool close) {
@@ -227,6 +230,7 @@ class HttpTransport::Session : public std::enable_shared_from_this<Session> {
     res->prepare_payload();
     stream_.expires_after(owner_.options_.write_timeout);
     http::async_write(stream_, *res, [self = shared_from_this(), res](error_code ec, std::size_t) {
+      self->finished_job_ = nullptr;
       if (ec) return self->stream_.close();
       if (self->close_) return self->linger();
       self->read_head(self->owner_.options_.keep_alive_timeout);
@@ -268,6 +272,7 @@ class HttpTransport::Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<std::list<Session*>::iterator> waiting_;
   std::string target_;
+  std::function<HttpReply(const ClientProbe&)> finished_job_;  // kept until its answer is sent
   bool keep_alive_ = true;
   bool close_ = false;
   std::size_t drain_left_ = 0;

@@ -287,6 +287,10 @@ std::vector<std::vector<TokenView>> ModelService::tokenize(const TokenizeRequest
     } catch (const TokenizerError& err) {
       throw ApiError(ErrorType::kTokenizer, err.what());
     }
+    // The same length limit as the model routes: it bounds the answer (tens of bytes a token).
+    if (e.ids.size() > static_cast<size_t>(options_.max_input_length)) {
+      too_long(e.ids.size(), options_.max_input_length);
+    }
     std::vector<TokenView> tokens;
     tokens.reserve(e.ids.size());
     for (size_t k = 0; k < e.ids.size(); ++k) {

@@ -242,7 +242,7 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_to
   for (int32_t id : ids) {
     const std::string* token = nullptr;
     if (const auto* added = impl_->added.by_id(id)) {
-      token = &added->content;
+      token = &added->text;
     } else {
       token = impl_->model.id_to_token(id);
     }
@@ -267,7 +267,7 @@ std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
 }
 
 std::optional<std::string> Tokenizer::id_to_token(int32_t id) const {
-  if (const auto* added = impl_->added.by_id(id)) return added->content;
+  if (const auto* added = impl_->added.by_id(id)) return added->text;
   if (const std::string* t = impl_->model.id_to_token(id)) return *t;
   return std::nullopt;
 }

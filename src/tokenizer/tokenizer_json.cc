@@ -50,7 +50,8 @@ std::shared_ptr<const TokenizerImpl> TokenizerImpl::from_json(const json& doc) {
   impl->normalizer = Normalizer::from_json(field_or_null(doc, "normalizer"));
   impl->pre_tokenizer = PreTokenizer::from_json(field_or_null(doc, "pre_tokenizer"));
   impl->model = BpeModel::from_json(doc["model"], impl->pre_tokenizer.byte_level());
-  impl->added = AddedVocabulary::from_json(field_or_null(doc, "added_tokens"), impl->normalizer);
+  impl->added =
+      AddedVocabulary::from_json(field_or_null(doc, "added_tokens"), impl->normalizer, impl->model);
   impl->post_processor = PostProcessor::from_json(field_or_null(doc, "post_processor"));
   impl->decoder = Decoder::from_json(field_or_null(doc, "decoder"));
   impl->default_truncation = parse_truncation(field_or_null(doc, "truncation"));

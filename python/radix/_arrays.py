@@ -51,6 +51,8 @@ def to_int32(name: str, x, ndims=(1,)) -> np.ndarray:
             if lo < 0:
                 at = int(np.argmin(a.reshape(-1)))
                 raise ValueError(f"{name} holds negative value {lo} at flat index {at}")
+    if a.dtype == np.uint32 and a.flags.c_contiguous:
+        return a.view(np.int32)  # in range, so the same bits: no copy (radix_mlp's dtype)
     return np.ascontiguousarray(a, dtype=np.int32)
 
 

@@ -144,3 +144,26 @@ def test_folded_forward_runs_hugging_face_qwen3():
         b, e = int(cu[s]), int(cu[s + 1])
         want = model(ids[None, b:e]).logits[0]
         assert_close(got[b:e], want.detach(), f"sequence {s} logits")
+
+
+def test_compat_torch_matches_radix_mlp_torch():
+    from radix.compat import compute_fold_and_scatter, compute_fold_and_scatter_torch
+    ids = torch.tensor([1, 2, 3, 1, 2, 4, 1, 2, 3], dtype=torch.int64)
+    pos = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2])
+    cu = torch.tensor([0, 3, 6, 9])
+    ours = compute_fold_and_scatter_torch(ids, pos, cu, pad_multiple_of=8)
+    assert all(a.dtype == torch.int32 and a.device == ids.device for a in ours)
+    assert [a.tolist() for a in ours] == [a.tolist() for a in compute_fold_and_scatter(ids, pos, cu, 8)]
+    # radix_mlp lays rows out in first-seen order, which for this batch is pre-order too.
+    assert [a.tolist() for a in ours] == [[1, 2, 3, 4, 0, 0, 0, 0], [0, 1, 2, 2, 0, 0, 0, 0],
+                                         [0, 1, 2, 0, 1, 3, 0, 1, 2], [0, 1, 2, 5, 0, 0, 0, 0]]
+    with pytest.raises(ValueError, match="same device"):
+        compute_fold_and_scatter_torch(ids, pos, cu.to("meta"))
+    try:
+        from radix_mlp.torch import compute_fold_and_scatter_torch as theirs
+    except ImportError as e:
+        pytest.skip(f"radix_mlp.torch is not importable: {e}")
+    if tuple(int(v) for v in torch.__version__.split(".")[:2]) < (2, 3):
+        pytest.skip(f"radix_mlp.torch needs torch.from_numpy of uint32 (PyTorch >= 2.3), this is "
+                    f"{torch.__version__}")
+    assert [a.tolist() for a in theirs(ids, pos, cu, 8)] == [a.tolist() for a in ours]

@@ -108,20 +108,31 @@ class TinyQwen3(nn.Module):
                 nn.init.normal_(p, 0.0, 0.02)
 
 
-def _config(model):
+def _head_dim(model):
     c = model.config
-    head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
-    return c, head_dim
+    return getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
 
 
-def rope(x, positions, head_dim: int, theta: float):
-    """x: [n, heads, head_dim], positions: [n] -> x rotated by its position (rotate-half form)."""
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=x.device).float() / head_dim))
+def rope_tables(model, positions, head_dim: int, dtype):
+    """cos, sin: [n, 1, head_dim] for positions [n]. A transformers model's own rotary module
+    (it knows the model's RoPE variant), else Qwen3's default RoPE with config.rope_theta."""
+    rotary = getattr(model.model, "rotary_emb", None)
+    if rotary is not None:
+        probe = torch.zeros(1, len(positions), 1, dtype=dtype, device=positions.device)
+        cos, sin = rotary(probe, positions[None])
+        return cos[0][:, None, :], sin[0][:, None, :]
+    theta = model.config.rope_theta
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, device=positions.device).float()
+                                / head_dim))
     freqs = positions.float()[:, None] * inv_freq[None, :]
     emb = torch.cat([freqs, freqs], dim=-1)[:, None, :]
-    cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
-    x1, x2 = x[..., : head_dim // 2], x[..., head_dim // 2:]
-    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
+    return emb.cos().to(dtype), emb.sin().to(dtype)
+
+
+def rope(x, cos, sin):
+    """x: [n, heads, head_dim] rotated in the rotate-half form."""
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat([-x[..., half:], x[..., :half]], dim=-1) * sin
 
 
 def causal_attention(q, k, v, cu_seqlens):
@@ -140,36 +151,34 @@ def causal_attention(q, k, v, cu_seqlens):
     return torch.cat(out)
 
 
-def _layer(layer, h, positions, attend, cfg, head_dim):
+def _layer(layer, h, cos, sin, attend, head_dim):
     """One decoder layer on rows h ([rows, hidden]); attend(q, k, v) runs attention."""
     a = layer.self_attn
     x = layer.input_layernorm(h)
     n = x.shape[0]
-    q = a.q_norm(a.q_proj(x).view(n, -1, head_dim))
-    k = a.k_norm(a.k_proj(x).view(n, -1, head_dim))
+    q = rope(a.q_norm(a.q_proj(x).view(n, -1, head_dim)), cos, sin)
+    k = rope(a.k_norm(a.k_proj(x).view(n, -1, head_dim)), cos, sin)
     v = a.v_proj(x).view(n, -1, head_dim)
-    q = rope(q, positions, head_dim, cfg.rope_theta)
-    k = rope(k, positions, head_dim, cfg.rope_theta)
     h = h + a.o_proj(attend(q, k, v).reshape(n, -1))
     return h + layer.mlp(layer.post_attention_layernorm(h))
 
 
 def plain_forward(model, input_ids, position_ids, cu_seqlens):
     """Reference: every layer on every flat token. Returns logits [num_tokens, vocab]."""
-    cfg, head_dim = _config(model)
+    head_dim = _head_dim(model)
     h = model.model.embed_tokens(input_ids)
+    cos, sin = rope_tables(model, position_ids, head_dim, h.dtype)
     for layer in model.model.layers:
-        h = _layer(layer, h, position_ids, lambda q, k, v: causal_attention(q, k, v, cu_seqlens),
-                   cfg, head_dim)
+        h = _layer(layer, h, cos, sin, lambda q, k, v: causal_attention(q, k, v, cu_seqlens),
+                   head_dim)
     return model.lm_head(model.model.norm(h))
 
 
 def folded_forward(model, input_ids, position_ids, cu_seqlens, pad_multiple_of=None):
     """Position-wise layers on the compact rows, attention on the flat tokens.
     Returns (logits [num_tokens, vocab], the fold plan)."""
-    cfg, head_dim = _config(model)
+    head_dim = _head_dim(model)
     plan = radix.fold(input_ids, position_ids, cu_seqlens, pad_multiple_of=pad_multiple_of)
-    positions = plan.compact_position_ids.long()
 
     def attend(q, k, v):
         flat = causal_attention(rt.unfold(q, plan), rt.unfold(k, plan), rt.unfold(v, plan),
@@ -177,8 +186,9 @@ def folded_forward(model, input_ids, position_ids, cu_seqlens, pad_multiple_of=N
         return rt.fold(flat, plan)
 
     h = model.model.embed_tokens(plan.compact_input_ids.long())
+    cos, sin = rope_tables(model, plan.compact_position_ids.long(), head_dim, h.dtype)
     for layer in model.model.layers:
-        h = _layer(layer, h, positions, attend, cfg, head_dim)
+        h = _layer(layer, h, cos, sin, attend, head_dim)
     return rt.unfold(model.lm_head(model.model.norm(h)), plan), plan
 
 

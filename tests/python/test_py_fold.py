@@ -2,7 +2,6 @@
 import os
 import threading
 
-import numpy as np
 import pytest
 
 if os.environ.get("RADIX_PY_TESTS") != "1":
@@ -10,6 +9,8 @@ if os.environ.get("RADIX_PY_TESTS") != "1":
     # module) these tests need the package installed in the running interpreter.
     pytest.importorskip("radix._core", reason="the radix Python package is not built for this "
                         "interpreter (scripts/test.sh builds it and runs these tests)")
+
+import numpy as np  # noqa: E402
 
 import radix  # noqa: E402
 from radix.compat import compute_fold_and_scatter  # noqa: E402

@@ -5,7 +5,6 @@ import os
 import pathlib
 import sys
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed for this interpreter "
@@ -13,6 +12,8 @@ torch = pytest.importorskip("torch", reason="PyTorch is not installed for this i
 if os.environ.get("RADIX_PY_TESTS") != "1":
     pytest.importorskip("radix._core", reason="the radix Python package is not built for this "
                         "interpreter (scripts/test.sh builds it and runs these tests)")
+
+import numpy as np  # noqa: E402
 
 import radix  # noqa: E402
 import radix.torch as rt  # noqa: E402

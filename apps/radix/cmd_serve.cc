@@ -21,12 +21,12 @@
 #include "commands.h"
 #include "engine/engine.h"
 #include "engine/model_runner.h"
-#include "engine/worker_pool.h"
 #include "model/demo_model.h"
 #include "model/model.h"
 #include "model/prompts.h"
 #include "server/http_server.h"
 #include "server/model_service.h"
+#include "service/service.h"
 #include "tokenizer/tokenizer.h"
 
 namespace radix::cli {
@@ -213,7 +213,6 @@ void run_serve(const ServeArgs& args) {
   const size_t workers = args.tokenization_workers > 0
                              ? args.tokenization_workers
                              : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
-  engine::WorkerPool tokenizer_pool(workers);
 
   server::ModelCard card;
   card.model_id = args.served_model_name.empty() ? args.model : args.served_model_name;
@@ -237,8 +236,14 @@ void run_serve(const ServeArgs& args) {
   card.max_batch_tokens = args.max_batch_tokens;
   card.max_batch_requests = args.max_batch_requests;
 
-  server::ModelService service(info, std::move(tokenizer), engine, tokenizer_pool, &metrics, card,
-                               {args.auto_truncate, max_input});
+  service::ServiceOptions core_options;
+  core_options.auto_truncate = args.auto_truncate;
+  core_options.max_input_length = max_input;
+  core_options.tokenization_workers = workers;
+  core_options.default_rerank_instruction = card.default_rerank_instruction;
+  core_options.on_tokenization = [&metrics](double s) { metrics.observe_tokenization(s); };
+  service::Service core(info, tokenizer, engine, core_options);
+  server::ModelService service(core, card);
   const Clock::time_point t_warm = Clock::now();
   warm_up(service, info.head);
   const double warm_seconds = seconds_since(t_warm);

@@ -14,17 +14,13 @@
 #include <vector>
 
 #include "commands.h"
+#include "service/tokenizer_loader.h"
 #include "tokenizer/tokenizer.h"
 
 namespace radix::cli {
 namespace {
 
 using nlohmann::json;
-
-Tokenizer load_tokenizer(const std::string& path) {
-  if (std::filesystem::is_directory(path)) return Tokenizer::from_directory(path);
-  return Tokenizer::from_file(path);
-}
 
 struct TokenizeArgs {
   std::string tokenizer;
@@ -200,7 +196,8 @@ void add_tokenize(CLI::App& app) {
       "tokenize",
       "Print the token ids of TEXT (or stdin), or of every {\"text\": ...} line of a "
       "JSONL file, as JSON");
-  cmd->add_option("--tokenizer", args->tokenizer, "tokenizer.json, or a model folder")->required();
+  cmd->add_option("--tokenizer", args->tokenizer, "tokenizer.json, a model folder, or demo (the demo model's)")
+      ->required();
   cmd->add_flag("--add-special-tokens", args->add_special_tokens,
                 "Apply the post-processor (e.g. append <|endoftext|>)");
   cmd->add_option(
@@ -220,7 +217,7 @@ void add_bench_tokenize(CLI::App& bench) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* cmd = bench.add_subcommand(
       "tokenize", "Encode the dl19 passages; print MB/s (one thread unless --threads)");
-  cmd->add_option("--tokenizer", args->tokenizer, "tokenizer.json or model folder");
+  cmd->add_option("--tokenizer", args->tokenizer, "tokenizer.json, a model folder, or demo");
   cmd->add_option("--passages", args->passages, "dl19_bm25_top100.json");
   cmd->add_option("--repetitions", args->repetitions, "Timed passes after the cold one")
       ->check(CLI::PositiveNumber);

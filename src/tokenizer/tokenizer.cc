@@ -222,7 +222,7 @@ std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& te
   std::atomic<size_t> next{0};
   std::exception_ptr error;
   std::mutex error_mu;
-  tokenizer_detail::ThreadPool::shared().run(threads, [&] {
+  ThreadPool::shared().run(threads, [&] {
     for (size_t i; (i = next.fetch_add(1)) < texts.size();) {
       try {
         out[i] = encode(texts[i], add_special_tokens, t);

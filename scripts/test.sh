@@ -44,7 +44,8 @@ fi
 cmake -S . -B build -DRADIX_PYTHON=ON -DPython_EXECUTABLE="$PWD/$pyvenv/bin/python" >/dev/null
 cmake --build build --target _core -j "$jobs"
 PYTHONPATH=build/python RADIX_PY_TESTS=1 "$pyvenv/bin/python" -m radix version
-PYTHONPATH=build/python RADIX_PY_TESTS=1 "$pyvenv/bin/pytest" -q -rs tests/python/test_py_*.py
+RADIX_BIN="$PWD/build/radix" PYTHONPATH=build/python RADIX_PY_TESTS=1 \
+  "$pyvenv/bin/pytest" -q -rs tests/python/test_py_*.py
 # The wheel is built without the engine (RADIX_PYTHON_ENGINE=OFF): the packaging path is the same
 # and the engine's libraries, compiled once above, would take minutes to compile again here.
 "$pyvenv/bin/pip" install -q --no-build-isolation --config-settings=build-dir=build/pip-wheel \

@@ -77,7 +77,7 @@ def test_rerank_scores_are_sigmoid_of_logits(reranker):
 
 
 def run_cli(args):
-    radix_bin = pathlib.Path(os.environ.get("RADIX_BIN", REPO / "build" / "radix"))
+    radix_bin = pathlib.Path(os.environ.get("RADIX_BIN", REPO / "build" / "radix"))  # as test.sh
     if not radix_bin.exists():
         pytest.fail(f"radix binary not found at {radix_bin}: scripts/test.sh builds it")
     out = subprocess.run([str(radix_bin), *args], capture_output=True, text=True, check=True)
@@ -159,3 +159,30 @@ def test_shutdown_refuses_later_calls():
     engine.shutdown()
     with pytest.raises(RuntimeError):
         engine.embed(["hello"])
+
+
+def test_http_server_gives_the_same_numbers(radix_bin):
+    """The third front end: `radix serve` answers with the Python engine's numbers (both default
+    options; float tolerance because the server runs two CPU threads, the engine one)."""
+    from test_server_helpers import RadixServer
+
+    docs = ["a prefix tree", "a fruit", "a trie is a prefix tree"]
+    with radix.Engine("demo", threads=1) as engine:
+        want_embed = engine.embed(TEXTS[:3])
+    with radix.Engine("demo", head="reranker", threads=1) as engine:
+        want_rerank = engine.rerank("what is a trie", docs)
+    server = RadixServer(radix_bin, "--model", "demo")
+    try:
+        got = np.array(server.post("/embed", {"inputs": TEXTS[:3]}).json())
+    finally:
+        assert server.stop() == 0, server.output()
+    np.testing.assert_allclose(got, want_embed, rtol=1e-5, atol=1e-6)
+    server = RadixServer(radix_bin, "--model", "demo", "--head", "reranker")
+    try:
+        ranked = server.post("/rerank", {"query": "what is a trie", "texts": docs}).json()
+    finally:
+        assert server.stop() == 0, server.output()
+    got = np.zeros(len(docs))
+    for r in ranked:
+        got[r["index"]] = r["score"]
+    np.testing.assert_allclose(got, want_rerank, rtol=1e-5)

@@ -207,7 +207,7 @@ std::unique_ptr<Model> Model::load(const std::string& spec, const LoadOptions& o
                              "' is neither a folder nor demo nor random:<shape> (e.g. "
                              "random:qwen3-0.6b, random:mistral-7b)");
   }
-  ModelInfo info = read_model_folder(spec);
+  ModelInfo info = read_model_folder(spec, !options.reranker_tokens.empty());
   SafetensorsWeights weights(spec, info.config);
   return create(std::move(info), weights, options);
 }

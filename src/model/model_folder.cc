@@ -46,7 +46,7 @@ std::string read_pooling(const fs::path& path) {
 
 }  // namespace
 
-ModelInfo read_model_folder(const std::string& folder) {
+ModelInfo read_model_folder(const std::string& folder, bool reranker_tokens_given) {
   const fs::path dir(folder);
   if (!fs::is_directory(dir)) {
     throw std::runtime_error("model folder '" + folder + "' does not exist or is not a directory");
@@ -77,11 +77,12 @@ ModelInfo read_model_folder(const std::string& folder) {
   for (const auto& a : info.config.architectures) {
     if (a.find("ForSequenceClassification") != std::string::npos) classifier = true;
   }
-  // A Qwen3 causal LM without sentence-transformers files is taken for a reranker when its
-  // vocabulary holds Qwen3-Reranker's yes/no ids; other families need their reranker tokens
-  // named (LoadOptions::reranker_tokens), so the embedding head is their default.
+  // A causal LM without sentence-transformers files is taken for a reranker when its reranker
+  // tokens are known: named by the caller (LoadOptions::reranker_tokens), or, for Qwen3, the
+  // Qwen3-Reranker yes/no ids when the vocabulary holds them. Otherwise the embedding head.
   const bool has_yes_no =
-      info.config.family == "qwen3" && info.config.vocab_size > std::max(kRerankYesId, kRerankNoId);
+      reranker_tokens_given || (info.config.family == "qwen3" &&
+                                info.config.vocab_size > std::max(kRerankYesId, kRerankNoId));
   if (classifier) {
     info.head = HeadKind::kClassifier;
   } else if (sentence_transformers || !has_yes_no) {

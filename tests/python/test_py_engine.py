@@ -186,3 +186,12 @@ def test_http_server_gives_the_same_numbers(radix_bin):
     for r in ranked:
         got[r["index"]] = r["score"]
     np.testing.assert_allclose(got, want_rerank, rtol=1e-5)
+
+
+def test_torch_output(embedder):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed for this interpreter")
+    with radix.Engine("demo", threads=1, radix_threshold=1.0, output="torch") as engine:
+        got = engine.embed(TEXTS[:2])
+        assert isinstance(got, torch.Tensor) and got.dtype == torch.float32
+        np.testing.assert_array_equal(got.numpy(), embedder.embed(TEXTS[:2]))
+    assert isinstance(embedder.encode(TEXTS[:2], convert_to_tensor=True), torch.Tensor)

@@ -16,12 +16,11 @@ ctest --test-dir build --output-on-failure -j "$jobs"
 OPENBLAS_CORETYPE=Haswell ctest --test-dir build --output-on-failure -j "$jobs"
 
 venv=build/venv
-if [[ ! -x $venv/bin/pytest ]]; then
-  python3 -m venv "$venv"
-  if ! "$venv/bin/pip" install -q -r tests/python/requirements.txt; then
-    echo "test.sh: PyPI unreachable; installing pytest alone from what pip can find" >&2
-    "$venv/bin/pip" install -q pytest requests || true
-  fi
+[[ -x $venv/bin/pip ]] || python3 -m venv "$venv"
+# Every run, so a requirement added since the venv was made is installed (quick when satisfied).
+if ! "$venv/bin/pip" install -q -r tests/python/requirements.txt; then
+  echo "test.sh: PyPI unreachable; installing pytest alone from what pip can find" >&2
+  "$venv/bin/pip" install -q pytest requests || true
 fi
 if [[ ! -x $venv/bin/pytest ]]; then
   echo "test.sh: FAILED: pytest could not be installed, so the Python tests did not run" >&2
@@ -37,10 +36,8 @@ RADIX_BIN="$PWD/build/radix" "$venv/bin/pytest" -q tests/python
 pyvenv=build/venv-py
 pybin=/usr/bin/python3
 [[ -x $pybin ]] || pybin=$(command -v python3)
-if [[ ! -x $pyvenv/bin/pytest ]]; then
-  "$pybin" -m venv --system-site-packages "$pyvenv"
-  "$pyvenv/bin/pip" install -q -r python/requirements-test.txt
-fi
+[[ -x $pyvenv/bin/pip ]] || "$pybin" -m venv --system-site-packages "$pyvenv"
+"$pyvenv/bin/pip" install -q -r python/requirements-test.txt  # every run: picks up new entries
 cmake -S . -B build -DRADIX_PYTHON=ON -DPython_EXECUTABLE="$PWD/$pyvenv/bin/python" >/dev/null
 cmake --build build --target _core -j "$jobs"
 PYTHONPATH=build/python RADIX_PY_TESTS=1 "$pyvenv/bin/python" -m radix version

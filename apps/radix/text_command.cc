@@ -27,12 +27,6 @@ void add_tokenizer_option(CLI::App& cmd, ModelArgs& args) {
 }
 
 void run_text_command(const ModelArgs& args, const TextCommand& command) {
-  // Say so before loading any weights: random models come without a tokenizer.
-  if (args.model.rfind("random:", 0) == 0 && args.tokenizer.empty()) {
-    throw std::runtime_error("model " + args.model +
-                             " has random weights and no tokenizer; pass --tokenizer or use demo "
-                             "or a model folder");
-  }
   service::RuntimeOptions options;
   options.model = args.model;
   options.tokenizer = args.tokenizer;

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 
 #include "engine/engine.h"
@@ -29,12 +31,18 @@ const char* dtype_long_name(DType d) {
   return "?";
 }
 
+std::string short_number(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+
 }  // namespace
 
 void check_radix_threshold(double threshold) {
   if (!(threshold >= 0.0 && threshold <= 1.0)) {
     throw std::invalid_argument("--radix-threshold must be in [0, 1] (1: always fold, 0: never), "
-                                "got " + to_string(threshold));
+                                "got " + short_number(threshold));
   }
 }
 
@@ -81,6 +89,16 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
   }
   const AttentionMode mode = parse_attention_mode(o.attention_mode);
 
+  // The tokenizer first: a missing one is reported before any weights are read.
+  std::optional<Tokenizer> tokenizer;
+  if (!o.tokenizer.empty()) {
+    tokenizer = load_tokenizer(o.tokenizer);
+  } else if (o.model.rfind("random:", 0) == 0) {
+    throw std::runtime_error("model " + o.model +
+                             " has random weights and no tokenizer; give a tokenizer (a "
+                             "tokenizer.json, a model folder, or demo)");
+  }
+
   auto impl = std::make_unique<Impl>();
   RuntimeInfo& info = impl->info;
   LoadOptions load;
@@ -106,7 +124,7 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
     runners.push_back(std::make_unique<engine::ModelRunner>(std::move(model), mode, device));
   }
   if (!o.pooling.empty()) model_info.pooling = "lasttoken";
-  const Tokenizer tokenizer = load_tokenizer(o.tokenizer, &model_info);
+  if (!tokenizer) tokenizer = load_tokenizer("", &model_info);
 
   engine::EngineOptions engine_options;
   engine_options.limits.max_batch_tokens = o.max_batch_tokens;
@@ -136,6 +154,11 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
   if (service_options.max_input_length == 0) {
     service_options.max_input_length = static_cast<int32_t>(
         std::min<int64_t>(model_info.max_positions(), o.max_batch_tokens));
+  } else if (service_options.max_input_length > model_info.max_positions()) {
+    throw std::invalid_argument("--max-input-length " +
+                                to_string(service_options.max_input_length) +
+                                " is over the model's " + to_string(model_info.max_positions()) +
+                                " positions");
   } else if (service_options.max_input_length > o.max_batch_tokens) {
     throw std::invalid_argument("--max-input-length " +
                                 to_string(service_options.max_input_length) +
@@ -143,7 +166,7 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
                                 ": such an input could never be batched");
   }
   impl->service =
-      std::make_unique<Service>(model_info, tokenizer, *impl->engine, std::move(service_options));
+      std::make_unique<Service>(model_info, *tokenizer, *impl->engine, std::move(service_options));
 
   info.devices = o.devices;
   info.num_layers = model_info.config.num_hidden_layers;

@@ -112,6 +112,15 @@ def test_encode_is_sentence_transformers_shaped(embedder):
                                atol=1e-6)
 
 
+def test_stats_count_the_folded_batches():
+    with radix.Engine("demo", threads=1, radix_threshold=1.0) as engine:
+        engine.embed(["a shared prompt, then one", "a shared prompt, then two"])
+        engine.embed(["alone"])
+        s = engine.stats()
+    assert s["batches"] == 2 and s["requests"] == 2 and s["sequences"] == 3
+    assert s["folded_batches"] == 2 and s["rows"] == s["unique_tokens"] < s["tokens"]
+
+
 def test_threads_share_the_engine(embedder):
     texts = [f"shared system prompt, question {i}" for i in range(16)]
     want = embedder.embed(texts)

@@ -407,14 +407,11 @@ const char* attention_tiles_name(AttentionTiles tiles) {
   return "unknown";
 }
 
-cudaError_t attention_varlen_causal_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
-                                          const __nv_bfloat16* k, const __nv_bfloat16* v,
-                                          __nv_bfloat16* out, int64_t q_row_stride,
-                                          int64_t kv_row_stride, int64_t out_row_stride,
-                                          const int32_t* cu_seqlens_dev, int num_seqs,
-                                          int max_seqlen, int total_rows, int num_q_heads,
-                                          int num_kv_heads, float scale, cudaStream_t stream,
-                                          const AttentionOptions& options) {
+cudaError_t attention_varlen_causal_tiles(
+    AttentionTiles tiles, const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
+    __nv_bfloat16* out, int64_t q_row_stride, int64_t kv_row_stride, int64_t out_row_stride,
+    const int32_t* cu_seqlens_dev, int num_seqs, int max_seqlen, int total_rows, int num_q_heads,
+    int num_kv_heads, float scale, cudaStream_t stream, const AttentionOptions& options) {
   AttentionParams params;
   if (!attention_detail::check_tensors(q, k, v, out, q_row_stride, kv_row_stride, out_row_stride,
                                        num_q_heads, num_kv_heads, scale, options, params)) {
@@ -427,8 +424,8 @@ cudaError_t attention_varlen_causal_tiles(AttentionTiles tiles, const __nv_bfloa
   if (num_seqs == 0 || max_seqlen == 0 || total_rows == 0) return cudaSuccess;
   const attention_detail::VarlenSpec spec{cu_seqlens_dev, total_rows,
                                           attention_detail::window_or_none(options)};
-  return attention_detail::launch_tiles(tiles, options.head_dim, params, spec, max_seqlen,
-                                        num_seqs, num_q_heads, stream);
+  return attention_detail::launch_tiles(tiles, options.head_dim, params, spec, max_seqlen, num_seqs,
+                                        num_q_heads, stream);
 }
 
 // The per-tile (min, max) of subtree_end, the same of the positions, then the work counter (8

@@ -89,8 +89,7 @@ struct TileLoader {
   template <class Mask>
   __device__ int start(Mask& mask, __nv_bfloat16* s_q, __nv_bfloat16* s_k, __nv_bfloat16* s_v,
                        int q0) const {
-    load_tile<kBlockM, kThreads, kD>(s_q, QLayout{}, q_head, q_row_stride, row_base, q0,
-                                     num_rows);
+    load_tile<kBlockM, kThreads, kD>(s_q, QLayout{}, q_head, q_row_stride, row_base, q0, num_rows);
     ptx::cp_async_commit();
     const int tile = mask.next();
     if (tile >= 0) load_kv(s_k, s_v, (tile >> 1) * kTileN);

@@ -19,11 +19,10 @@ namespace radix::cuda::attention_detail {
 // Then writes tile rows 0 <= r < valid_rows to output row first_row + r of head `head`, a
 // quarter-warp per row (D = 8 * kOut; a row is kOut 16-byte chunks).
 template <int kOut, class Layout>
-__device__ __forceinline__ void store_output_rows(const float (&o)[kOut][4],
-                                                  float (&row_sum)[2], __nv_bfloat16* stage,
-                                                  const Layout& layout, int warp_row, int lane,
-                                                  const AttentionParams& p, int head, int first_row,
-                                                  int valid_rows) {
+__device__ __forceinline__ void store_output_rows(const float (&o)[kOut][4], float (&row_sum)[2],
+                                                  __nv_bfloat16* stage, const Layout& layout,
+                                                  int warp_row, int lane, const AttentionParams& p,
+                                                  int head, int first_row, int valid_rows) {
   constexpr int kChunksPerRow = kOut;
   __nv_bfloat16* out = p.out + static_cast<int64_t>(head) * (8 * kOut) +
                        static_cast<int64_t>(first_row) * p.out_row_stride;

@@ -47,14 +47,11 @@ inline constexpr AttentionTiles kAttentionAllTiles[] = {
 
 const char* attention_tiles_name(AttentionTiles tiles);
 
-cudaError_t attention_varlen_causal_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
-                                          const __nv_bfloat16* k, const __nv_bfloat16* v,
-                                          __nv_bfloat16* out, int64_t q_row_stride,
-                                          int64_t kv_row_stride, int64_t out_row_stride,
-                                          const int32_t* cu_seqlens_dev, int num_seqs,
-                                          int max_seqlen, int total_rows, int num_q_heads,
-                                          int num_kv_heads, float scale, cudaStream_t stream,
-                                          const AttentionOptions& options = {});
+cudaError_t attention_varlen_causal_tiles(
+    AttentionTiles tiles, const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
+    __nv_bfloat16* out, int64_t q_row_stride, int64_t kv_row_stride, int64_t out_row_stride,
+    const int32_t* cu_seqlens_dev, int num_seqs, int max_seqlen, int total_rows, int num_q_heads,
+    int num_kv_heads, float scale, cudaStream_t stream, const AttentionOptions& options = {});
 
 cudaError_t attention_tree_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
                                  const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* out,

@@ -97,7 +97,8 @@ __device__ __forceinline__ void wgmma_pv(float (&o)[kOut][4], const uint32_t (&p
   for (int ks = 0; ks < kTileN / 16; ++ks) {
     const uint32_t step = v_addr + ks * 2 * kSw128AtomBytes;
     if constexpr (kOut == 8) {
-      ptx::wgmma_m64n64k16_rs_mn(o, pa[ks], ptx::wgmma_desc_sw128(step, kBlockBytes, kSw128AtomBytes));
+      ptx::wgmma_m64n64k16_rs_mn(o, pa[ks],
+                                 ptx::wgmma_desc_sw128(step, kBlockBytes, kSw128AtomBytes));
     } else {
       static_assert(kOut % 16 == 0, "head dimensions 64, 128, 256");
 #pragma unroll
@@ -148,8 +149,8 @@ __global__ void __launch_bounds__(kWarpgroups * 128, kMinBlocks)
   const int lane = static_cast<int>(threadIdx.x) % 32;
   const int warpgroup = warp / 4;
   const Sw128Layout<kBlockM> q_layout;
-  const TileLoader<kThreads, kBlockM, kTileN, kD, Sw128Layout<kBlockM>, Sw128Layout<kTileN>>
-      loader(p, head, row_base, num_rows);
+  const TileLoader<kThreads, kBlockM, kTileN, kD, Sw128Layout<kBlockM>, Sw128Layout<kTileN>> loader(
+      p, head, row_base, num_rows);
   int tile = loader.start(mask, s_q, s_k, s_v, q0);
 
   // Only used with kQInRegisters: the warp's 16 rows of Q as m16n8k16 A fragments.

@@ -204,8 +204,8 @@ __global__ void __launch_bounds__(kWsThreads, 1)
                         Mask mask, WsWorkList list) {
   constexpr int kOutTiles = kD / 8;
   constexpr bool kStageInQ = kWsStageInQ<kD>;
-  constexpr uint32_t kSlotBytes = kTileN * kD * 2;  // one K or V tile
-  constexpr uint32_t kQBlockBytes = kWsBlockM * 128;      // one 64-column block of the Q tile
+  constexpr uint32_t kSlotBytes = kTileN * kD * 2;    // one K or V tile
+  constexpr uint32_t kQBlockBytes = kWsBlockM * 128;  // one 64-column block of the Q tile
 
   extern __shared__ __align__(1024) unsigned char ws_shared_raw[];
   const uint32_t raw_addr = ptx::shared_address(ws_shared_raw);

@@ -13,12 +13,12 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/kernels/fill.cuh"
+#include "backend/cuda/kernels/gated_activation.cuh"
 #include "backend/cuda/kernels/gather_rows.cuh"
 #include "backend/cuda/kernels/qk_norm_rope.cuh"
 #include "backend/cuda/kernels/reference_attention.cuh"
 #include "backend/cuda/kernels/rmsnorm.cuh"
 #include "backend/cuda/kernels/small_linear.cuh"
-#include "backend/cuda/kernels/swiglu.cuh"
 #include "backend/op_checks.h"
 #if defined(RADIX_CUDA_FAST_ATTENTION)
 #include "backend/cuda/attention.cuh"

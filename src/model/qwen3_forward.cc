@@ -211,7 +211,7 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOption
     be.linear(attn_rows, w.o, d);
     be.add_rms_norm(res, d, w.post_norm, eps, out_normed);
     be.linear(out_normed, w.gate_up, gu);
-    be.swiglu(gu, ac);
+    be.gated_activation(gu, Activation::kSiLU, ac);
     be.linear(ac, w.down, d);
     be.add_rms_norm(res, d, next_norm, eps, out_normed);
   };

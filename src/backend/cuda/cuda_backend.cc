@@ -44,6 +44,15 @@ void require_float(const char* op, const char* arg, const Tensor& t) {
                  std::string(arg) + " has a row stride below its width");
 }
 
+// An op option the CUDA backend does not implement yet: a clear error naming it, never a silent
+// fall-back or a wrong result.
+void not_yet(bool supported, const char* op, const std::string& option) {
+  if (!supported) {
+    throw BackendError("cuda " + std::string(op) + ": " + option +
+                       " is not implemented on CUDA yet");
+  }
+}
+
 // A kernel's status as a BackendError naming the op.
 void check_launch(const char* op, cudaError_t status) {
   if (status != cudaSuccess) {
@@ -269,8 +278,9 @@ class CudaBackend final : public Backend {
   }
 
   // ---- ops -----------------------------------------------------------------------------------
-  void embedding(const Tensor& table, const Tensor& ids, const Tensor& out) override {
+  void embedding(const Tensor& table, const Tensor& ids, const Tensor& out, float scale) override {
     const char* op = "embedding";
+    not_yet(scale == 1.0f, op, "a scale other than 1 (Gemma's sqrt(hidden) embedding scale)");
     kCheck.dtype(op, "table", table, DType::kBF16);
     require_float(op, "out", out);
     kCheck.index(op, "ids", ids, out.rows);
@@ -289,8 +299,10 @@ class CudaBackend final : public Backend {
     check_launch(op, status);
   }
 
-  void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override {
+  void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out,
+                NormWeight mode) override {
     const char* op = "rms_norm";
+    not_yet(mode == NormWeight::kPlain, op, "NormWeight::kPlusOne (Gemma's (1 + w) norm)");
     require_float(op, "x", x);
     require_float(op, "out", out);
     kCheck.dtype(op, "weight", weight, DType::kBF16);
@@ -301,8 +313,9 @@ class CudaBackend final : public Backend {
   }
 
   void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& weight, float eps,
-                    const Tensor& normed) override {
+                    const Tensor& normed, NormWeight mode) override {
     const char* op = "add_rms_norm";
+    not_yet(mode == NormWeight::kPlain, op, "NormWeight::kPlusOne (Gemma's (1 + w) norm)");
     require_float(op, "residual", residual);
     kCheck.dtype(op, "delta", delta, DType::kBF16);
     require_float(op, "normed", normed);
@@ -314,8 +327,11 @@ class CudaBackend final : public Backend {
     check_launch(op, norm(residual, &delta, weight, eps, normed));
   }
 
-  void linear(const Tensor& x, const Tensor& w, const Tensor& out, bool accumulate) override {
+  void linear(const Tensor& x, const Tensor& w, const Tensor& out, bool accumulate,
+              const Tensor& bias) override {
     const char* op = "linear";
+    kCheck.bias(op, bias, w.rows, DType::kBF16);
+    not_yet(bias.data == nullptr, op, "a bias (Qwen2 q/k/v, Llama attention_bias / mlp_bias)");
     require_float(op, "x", x);
     kCheck.dtype(op, "w", w, DType::kBF16);
     require_float(op, "out", out);
@@ -378,10 +394,24 @@ class CudaBackend final : public Backend {
                                shape.num_kv_heads, shape.head_dim, rope_theta, eps, stream_));
   }
 
+  void rope(const Tensor& qkv, const AttentionShape& shape, const Tensor& positions,
+            const Tensor& inv_freq) override {
+    const char* op = "rope";
+    check_attention_shape(op, qkv, shape);
+    kCheck.rope_table(op, inv_freq, shape.head_dim);
+    kCheck.index(op, "positions", positions, qkv.rows);
+    not_yet(false, op, "RoPE with an inv_freq table (families without q/k-norm)");
+  }
+
   void attention(const Tensor& qkv, const AttentionShape& shape, const AttentionMask& mask,
                  const Tensor& out) override {
     const char* op = "attention";
     check_attention_shape(op, qkv, shape);
+    kCheck.attention_window(op, mask, qkv.rows);
+    not_yet(shape.softcap == 0.0f, op, "a logit soft-cap (Gemma2 attn_logit_softcapping)");
+    not_yet(mask.window == 0, op, "a sliding window (Mistral, Qwen2, Gemma2)");
+    not_yet(mask.kind != AttentionMask::Kind::kVarlenBidirectional, op,
+            "the bidirectional mask (kVarlenBidirectional)");
     kCheck.dtype(op, "out", out, DType::kBF16);
     const int64_t d = shape.head_dim;
     kCheck.shape(op, "out", out, qkv.rows, shape.num_q_heads * d);
@@ -436,8 +466,10 @@ class CudaBackend final : public Backend {
                                       shape.num_kv_heads, shape.head_dim, shape.scale, stream_));
   }
 
-  void swiglu(const Tensor& gate_up, const Tensor& out) override {
-    const char* op = "swiglu";
+  void gated_activation(const Tensor& gate_up, Activation act, const Tensor& out) override {
+    const char* op = "gated_activation";
+    not_yet(act == Activation::kSiLU, op,
+            std::string("activation ") + activation_name(act) + " (GeGLU: Gemma, Gemma2)");
     kCheck.dtype(op, "gate_up", gate_up, DType::kBF16);
     kCheck.dtype(op, "out", out, DType::kBF16);
     kCheck.shape(op, "gate_up", gate_up, out.rows, 2 * out.cols);

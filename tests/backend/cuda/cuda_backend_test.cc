@@ -216,8 +216,8 @@ TEST_F(CudaBackendTest, QkNormRopeAndSwigluMatchCpu) {
     const int inter = 384;
     Pair gu = make(bf16_values(rows * 2 * inter, rng, 2.0f), rows, 2 * inter, DType::kBF16);
     Pair act = make_out(rows, inter, DType::kBF16);
-    cpu_->swiglu(gu.cpu, act.cpu);
-    gpu_->swiglu(gu.gpu, act.gpu);
+    cpu_->gated_activation(gu.cpu, Activation::kSiLU, act.cpu);
+    gpu_->gated_activation(gu.gpu, Activation::kSiLU, act.gpu);
     EXPECT_LT(err(act), 8e-3) << rows;
   }
 }
@@ -312,7 +312,7 @@ TEST_F(CudaBackendTest, AttentionTreeAndVarlenAgreeWithCpu) {
 TEST_F(CudaBackendTest, RejectsWrongDtypesWithBackendError) {
   Buffer f = gpu_->alloc(DType::kF32, 4, 8), b = gpu_->alloc(DType::kBF16, 4, 8);
   Buffer w = gpu_->alloc(DType::kBF16, 1, 8);
-  EXPECT_THROW(gpu_->swiglu(f, b), BackendError);
+  EXPECT_THROW(gpu_->gated_activation(f, Activation::kSiLU, b), BackendError);
   EXPECT_THROW(gpu_->add_rms_norm(f, f, w, 1e-6f, b), BackendError);  // delta must be bf16
   EXPECT_THROW(gpu_->rms_norm(f, f, 1e-6f, b), BackendError);         // weight must be bf16
   EXPECT_THROW(gpu_->gather_rows(f, f, b), BackendError);

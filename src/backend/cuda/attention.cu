@@ -97,12 +97,13 @@ struct VarlenSpec {
   const int32_t* cu_seqlens;
   int total_rows;
   int window;
+  bool causal;
   int tensor_rows() const { return total_rows; }
   // No workspace here: the warp-specialised kernel's blocks take their items in a fixed order.
   int* work_counter() const { return nullptr; }
   template <int kTileN>
   VarlenCausalMask<kTileN> make() const {
-    return {cu_seqlens, total_rows, window};
+    return {cu_seqlens, total_rows, window, causal};
   }
 };
 
@@ -311,6 +312,7 @@ bool check_tensors(const bf16* q, const bf16* k, const bf16* v, bf16* out, int64
   if (!(options.softcap >= 0.f) || !std::isfinite(options.softcap) || options.window < 0) {
     return false;
   }
+  if (options.bidirectional && options.window > 0) return false;
   constexpr float kLog2e = 1.4426950408889634f;
   const bool softcap = options.softcap > 0.f;
   params = AttentionParams{q,
@@ -423,7 +425,8 @@ cudaError_t attention_varlen_causal_tiles(
   if (num_seqs > attention_detail::kMaxGridZ) return cudaErrorInvalidValue;
   if (num_seqs == 0 || max_seqlen == 0 || total_rows == 0) return cudaSuccess;
   const attention_detail::VarlenSpec spec{cu_seqlens_dev, total_rows,
-                                          attention_detail::window_or_none(options)};
+                                          attention_detail::window_or_none(options),
+                                          !options.bidirectional};
   return attention_detail::launch_tiles(tiles, options.head_dim, params, spec, max_seqlen, num_seqs,
                                         num_q_heads, stream);
 }
@@ -450,6 +453,7 @@ cudaError_t attention_tree_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
   }
   if (subtree_end_dev == nullptr || num_rows < 0) return cudaErrorInvalidValue;
   if (options.window > 0 && options.positions_dev == nullptr) return cudaErrorInvalidValue;
+  if (options.bidirectional) return cudaErrorInvalidValue;  // a trie is causal by construction
   if (num_rows == 0) return cudaSuccess;
   if (workspace == nullptr || workspace_bytes < attention_tree_workspace_bytes(num_rows) ||
       reinterpret_cast<uintptr_t>(workspace) % alignof(int2) != 0) {

@@ -2,7 +2,7 @@
 // softmax) for head_dim 64, 128 and 256 with grouped-query heads, an optional logit soft-cap and
 // an optional sliding window, under two masks:
 //  - varlen causal: ragged sequences given by cu_seqlens, each attending causally to itself
-//    (attention modes `off` and `scatter`);
+//    (attention modes `off` and `scatter`), or bidirectionally (AttentionOptions::bidirectional);
 //  - tree: compact rows of a fold plan in DFS pre-order, row k visible to query row q iff
 //    k <= q < subtree_end[k] (attention mode `tree`).
 // Design and numerics: docs/attention.md.
@@ -28,6 +28,8 @@ struct AttentionOptions {
   // in positions). Varlen: rows of a sequence are its consecutive positions. Tree: positions_dev.
   int window = 0;
   const int32_t* positions_dev = nullptr;  // tree with a window: [num_rows] int32, device
+  // Varlen only: every row sees every row of its sequence (gte-Qwen2-style encoders); no window.
+  bool bidirectional = false;
 };
 
 // True when the default tile shapes of both masks have kernels for head_dim in this build (the

@@ -29,12 +29,14 @@ __device__ __forceinline__ int score_column(int n, int e, int lane) {
   return n * 8 + (lane & 3) * 2 + (e & 1);
 }
 
-// Ragged sequences; each query sees the keys of its own sequence at or before it.
+// Ragged sequences; each query sees the keys of its own sequence at or before it, or, when not
+// causal (bidirectional encoders), every key of its sequence.
 template <int kTileN>
 struct VarlenCausalMask {
   const int32_t* cu_seqlens;
   int total_rows;
-  int window;  // positions; INT_MAX: no window
+  int window;  // positions; INT_MAX: no window (always so when not causal)
+  bool causal;
   // Set by begin() for one block.
   int row_base = 0;   // absolute row of the sequence's first row
   int num_rows = 0;   // rows in the sequence
@@ -53,7 +55,7 @@ struct VarlenCausalMask {
     q0 = q_tile * block_m;
     if (q0 >= num_rows) return false;
     q_last = min(q0 + block_m, num_rows) - 1;
-    end_tile = (q_last + kTileN) / kTileN;
+    end_tile = ((causal ? q_last + 1 : num_rows) + kTileN - 1) / kTileN;
     // The first query sees keys from q0 - window + 1 on (no overflow: q0 >= 0).
     next_tile = max(q0 - window + 1, 0) / kTileN;
     return true;
@@ -64,7 +66,9 @@ struct VarlenCausalMask {
     if (next_tile >= end_tile) return -1;
     const int j = next_tile++;
     // Below the diagonal and, for the last query, within the window: every query sees it.
-    const bool full = (j + 1) * kTileN - 1 <= q0 && q_last - j * kTileN < window;
+    // Bidirectional: every tile that ends inside the sequence.
+    const bool full = causal ? (j + 1) * kTileN - 1 <= q0 && q_last - j * kTileN < window
+                             : (j + 1) * kTileN <= num_rows;
     return (j << 1) | static_cast<int>(full);
   }
 
@@ -75,7 +79,9 @@ struct VarlenCausalMask {
       for (int e = 0; e < 4; ++e) {
         const int key = kv0 + score_column(n, e, lane);
         const int query = e < 2 ? qa : qb;
-        if (key > query || key >= num_rows || query - key >= window) s[n][e] = -INFINITY;
+        if ((causal && key > query) || key >= num_rows || query - key >= window) {
+          s[n][e] = -INFINITY;
+        }
       }
     }
   }

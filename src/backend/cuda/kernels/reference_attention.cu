@@ -10,7 +10,8 @@ __global__ void reference_attention_kernel(const bf16* __restrict__ q, const bf1
                                            int64_t q_stride, int64_t kv_stride, int64_t out_stride,
                                            const int32_t* __restrict__ subtree_end, int rows,
                                            int num_q_heads, int group, float scale, float softcap,
-                                           int window, const int32_t* __restrict__ positions) {
+                                           int window, const int32_t* __restrict__ positions,
+                                           bool bidirectional) {
   constexpr int kPer = kHeadDim / 32;
   const int lane = threadIdx.x & 31;
   const int64_t task = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
@@ -28,8 +29,18 @@ __global__ void reference_attention_kernel(const bf16* __restrict__ q, const bf1
   }
   float running_max = -INFINITY, denom = 0.0f;
   const int64_t row_pos = window > 0 ? positions[row] : 0;
-  for (int key = 0; key <= row; ++key) {
-    if (row >= subtree_end[key]) continue;
+  // Causal: keys up to the row, filtered by the interval rule. Bidirectional: the row's whole
+  // sequence, the rows around it that share its sequence end.
+  int first = 0;
+  int last = row;
+  if (bidirectional) {
+    const int32_t end = subtree_end[row];
+    first = row;
+    while (first > 0 && subtree_end[first - 1] == end) --first;
+    last = min(end, rows) - 1;
+  }
+  for (int key = first; key <= last; ++key) {
+    if (!bidirectional && row >= subtree_end[key]) continue;
     if (window > 0 && row_pos - positions[key] >= window) continue;
     const bf16* kr = k + key * kv_stride + kv_head * kHeadDim;
     const bf16* vr = v + key * kv_stride + kv_head * kHeadDim;
@@ -65,14 +76,14 @@ __global__ void causal_subtree_end_kernel(const int32_t* __restrict__ cu_seqlens
 template <int kHeadDim>
 cudaError_t launch(const bf16* q, const bf16* k, const bf16* v, bf16* out, int64_t q_stride,
                    int64_t kv_stride, int64_t out_stride, const int32_t* subtree_end, int rows,
-                   int num_q_heads, int num_kv_heads, float scale, float softcap, int window,
-                   const int32_t* positions, cudaStream_t stream) {
+                   int num_q_heads, int num_kv_heads, float scale,
+                   const ReferenceAttentionOptions& o, cudaStream_t stream) {
   const int64_t tasks = static_cast<int64_t>(rows) * num_q_heads;
   constexpr int kWarps = 4;
   reference_attention_kernel<kHeadDim>
       <<<static_cast<unsigned>((tasks + kWarps - 1) / kWarps), kWarps * 32, 0, stream>>>(
           q, k, v, out, q_stride, kv_stride, out_stride, subtree_end, rows, num_q_heads,
-          num_q_heads / num_kv_heads, scale, softcap, window, positions);
+          num_q_heads / num_kv_heads, scale, o.softcap, o.window, o.positions, o.bidirectional);
   return cudaGetLastError();
 }
 
@@ -81,16 +92,15 @@ template <int kHeadDim>
 cudaError_t launch_dims(int head_dim, const bf16* q, const bf16* k, const bf16* v, bf16* out,
                         int64_t q_stride, int64_t kv_stride, int64_t out_stride,
                         const int32_t* subtree_end, int rows, int num_q_heads, int num_kv_heads,
-                        float scale, float softcap, int window, const int32_t* positions,
-                        cudaStream_t stream) {
+                        float scale, const ReferenceAttentionOptions& o, cudaStream_t stream) {
   if (head_dim == kHeadDim) {
     return launch<kHeadDim>(q, k, v, out, q_stride, kv_stride, out_stride, subtree_end, rows,
-                            num_q_heads, num_kv_heads, scale, softcap, window, positions, stream);
+                            num_q_heads, num_kv_heads, scale, o, stream);
   }
   if constexpr (kHeadDim < 256) {
     return launch_dims<kHeadDim + 32>(head_dim, q, k, v, out, q_stride, kv_stride, out_stride,
-                                      subtree_end, rows, num_q_heads, num_kv_heads, scale, softcap,
-                                      window, positions, stream);
+                                      subtree_end, rows, num_q_heads, num_kv_heads, scale, o,
+                                      stream);
   }
   return cudaErrorInvalidValue;
 }
@@ -101,18 +111,18 @@ cudaError_t reference_attention(const bf16* q, const bf16* k, const bf16* v, bf1
                                 int64_t q_row_stride, int64_t kv_row_stride, int64_t out_row_stride,
                                 const int32_t* subtree_end, int rows, int num_q_heads,
                                 int num_kv_heads, int head_dim, float scale, cudaStream_t stream,
-                                float softcap, int window, const int32_t* positions) {
+                                const ReferenceAttentionOptions& options) {
   if (rows < 0 || num_q_heads <= 0 || num_kv_heads <= 0 || num_q_heads % num_kv_heads != 0) {
     return cudaErrorInvalidValue;
   }
   if (head_dim < 32 || head_dim > 256 || head_dim % 32 != 0) return cudaErrorInvalidValue;
-  if (!(softcap >= 0.0f) || window < 0 || (window > 0 && positions == nullptr)) {
+  if (!(options.softcap >= 0.0f) || options.window < 0 ||
+      (options.window > 0 && (options.positions == nullptr || options.bidirectional))) {
     return cudaErrorInvalidValue;
   }
   if (rows == 0) return cudaSuccess;
   return launch_dims<32>(head_dim, q, k, v, out, q_row_stride, kv_row_stride, out_row_stride,
-                         subtree_end, rows, num_q_heads, num_kv_heads, scale, softcap, window,
-                         positions, stream);
+                         subtree_end, rows, num_q_heads, num_kv_heads, scale, options, stream);
 }
 
 cudaError_t causal_subtree_end(const int32_t* cu_seqlens, int num_seqs, int32_t* subtree_end,

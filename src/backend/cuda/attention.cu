@@ -92,8 +92,11 @@ cudaError_t launch(Kernel* kernel, int threads, int shared_bytes, const Attentio
   return cudaGetLastError();
 }
 
-// Masks for a given key-tile size, from the arguments of one call.
+// Masks for a given key-tile size, from the arguments of one call. kOptions: the call has a
+// soft-cap, a window or a bidirectional mask; without, the kernels compile to the plain path.
+template <bool kOptions>
 struct VarlenSpec {
+  static constexpr bool kHasOptions = kOptions;
   const int32_t* cu_seqlens;
   int total_rows;
   int window;
@@ -102,12 +105,14 @@ struct VarlenSpec {
   // No workspace here: the warp-specialised kernel's blocks take their items in a fixed order.
   int* work_counter() const { return nullptr; }
   template <int kTileN>
-  VarlenCausalMask<kTileN> make() const {
+  VarlenCausalMask<kTileN, kOptions> make() const {
     return {cu_seqlens, total_rows, window, causal};
   }
 };
 
+template <bool kOptions>
 struct TreeSpec {
+  static constexpr bool kHasOptions = kOptions;
   const int32_t* subtree_end;
   const int2* tile_minmax;
   int num_rows;
@@ -118,7 +123,7 @@ struct TreeSpec {
   int tensor_rows() const { return num_rows; }
   int* work_counter() const { return item_counter; }
   template <int kTileN>
-  TreeMask<kTileN> make() const {
+  TreeMask<kTileN, kOptions> make() const {
     return {subtree_end, tile_minmax, num_rows, window, positions, pos_minmax};
   }
 };
@@ -225,11 +230,15 @@ cudaError_t launch_ws(const AttentionParams& p, const Spec& spec, int rows, int 
 
 // Whether a tile shape has kernels for a head dimension: every shape for 128, the
 // warp-specialised ones for 64, and only the 64-key one for 256 (a 128-key K/V ring of head
-// dimension 256 does not fit in shared memory).
-constexpr bool tiles_have_head_dim(AttentionTiles tiles, int head_dim) {
+// dimension 256 does not fit in shared memory). With options (soft-cap, window,
+// bidirectional), only the mma.sync and warp-specialised shapes (the others are kept for
+// comparison and are not instantiated twice).
+constexpr bool tiles_have_head_dim(AttentionTiles tiles, int head_dim, bool with_options) {
   switch (head_dim) {
     case 128:
-      return true;
+      return !with_options || tiles == AttentionTiles::kFa2Q64 ||
+             tiles == AttentionTiles::kFa2Q128 || tiles == AttentionTiles::kWgmmaWsQ128N128 ||
+             tiles == AttentionTiles::kWgmmaWsQ128N64;
     case 64:
       return tiles == AttentionTiles::kWgmmaWsQ128N128 || tiles == AttentionTiles::kWgmmaWsQ128N64;
     case 256:
@@ -249,6 +258,12 @@ cudaError_t launch_tiles_d(AttentionTiles tiles, const AttentionParams& p, const
         return launch_fa2<4, 2, kD>(p, spec, rows, grid_z, num_q_heads, stream);
       case AttentionTiles::kFa2Q128:
         return launch_fa2<8, 1, kD>(p, spec, rows, grid_z, num_q_heads, stream);
+      default:
+        break;
+    }
+  }
+  if constexpr (kD == 128 && !Spec::kHasOptions) {
+    switch (tiles) {
       case AttentionTiles::kWgmmaQ64N64:
         return launch_wgmma<1, 64, 2, false, kD>(p, spec, rows, grid_z, num_q_heads, stream);
       case AttentionTiles::kWgmmaQ128N64:
@@ -278,7 +293,9 @@ template <class Spec>
 cudaError_t launch_tiles(AttentionTiles tiles, int head_dim, const AttentionParams& p,
                          const Spec& spec, int rows, int grid_z, int num_q_heads,
                          cudaStream_t stream) {
-  if (!attention_tiles_supported(tiles, head_dim)) return cudaErrorNotSupported;
+  if (!attention_tiles_supported(tiles, head_dim, Spec::kHasOptions)) {
+    return cudaErrorNotSupported;
+  }
   switch (head_dim) {
     case 64:
       return launch_tiles_d<64>(tiles, p, spec, rows, grid_z, num_q_heads, stream);
@@ -335,14 +352,18 @@ int window_or_none(const AttentionOptions& options) {
   return options.window > 0 ? options.window : INT_MAX;
 }
 
+bool any_option(const AttentionOptions& options) {
+  return options.softcap > 0.f || options.window > 0 || options.bidirectional;
+}
+
 }  // namespace
 }  // namespace attention_detail
 
 using attention_detail::AttentionParams;
 using attention_detail::kMinmaxTile;
 
-bool attention_tiles_supported(AttentionTiles tiles, int head_dim) {
-  if (!attention_detail::tiles_have_head_dim(tiles, head_dim)) return false;
+bool attention_tiles_supported(AttentionTiles tiles, int head_dim, bool with_options) {
+  if (!attention_detail::tiles_have_head_dim(tiles, head_dim, with_options)) return false;
   switch (tiles) {
     case AttentionTiles::kFa2Q64:
     case AttentionTiles::kFa2Q128:
@@ -424,9 +445,14 @@ cudaError_t attention_varlen_causal_tiles(
   }
   if (num_seqs > attention_detail::kMaxGridZ) return cudaErrorInvalidValue;
   if (num_seqs == 0 || max_seqlen == 0 || total_rows == 0) return cudaSuccess;
-  const attention_detail::VarlenSpec spec{cu_seqlens_dev, total_rows,
-                                          attention_detail::window_or_none(options),
-                                          !options.bidirectional};
+  const int window = attention_detail::window_or_none(options);
+  if (attention_detail::any_option(options)) {
+    const attention_detail::VarlenSpec<true> spec{cu_seqlens_dev, total_rows, window,
+                                                  !options.bidirectional};
+    return attention_detail::launch_tiles(tiles, options.head_dim, params, spec, max_seqlen,
+                                          num_seqs, num_q_heads, stream);
+  }
+  const attention_detail::VarlenSpec<false> spec{cu_seqlens_dev, total_rows, window, true};
   return attention_detail::launch_tiles(tiles, options.head_dim, params, spec, max_seqlen, num_seqs,
                                         num_q_heads, stream);
 }
@@ -470,13 +496,15 @@ cudaError_t attention_tree_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
       subtree_end_dev, positions, num_rows, tile_minmax, pos_minmax, num_tiles, item_counter);
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) return err;
-  const attention_detail::TreeSpec spec{subtree_end_dev,
-                                        tile_minmax,
-                                        num_rows,
-                                        item_counter,
-                                        attention_detail::window_or_none(options),
-                                        positions,
-                                        pos_minmax};
+  const int window = attention_detail::window_or_none(options);
+  if (attention_detail::any_option(options)) {
+    const attention_detail::TreeSpec<true> spec{
+        subtree_end_dev, tile_minmax, num_rows, item_counter, window, positions, pos_minmax};
+    return attention_detail::launch_tiles(tiles, options.head_dim, params, spec, num_rows, 1,
+                                          num_q_heads, stream);
+  }
+  const attention_detail::TreeSpec<false> spec{
+      subtree_end_dev, tile_minmax, num_rows, item_counter, window, positions, pos_minmax};
   return attention_detail::launch_tiles(tiles, options.head_dim, params, spec, num_rows, 1,
                                         num_q_heads, stream);
 }

@@ -200,7 +200,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
       }
     }
 
-    if (p.softcap) apply_softcap<kTileN>(s, p);
+    if (Mask::kHasOptions && p.softcap) apply_softcap<kTileN>(s, p);
     if ((tile & 1) == 0) mask.apply(s, (tile >> 1) * kTileN, qa, qb, lane);
     online_softmax<kTileN>(s, o, row_max, row_sum, p.scale_log2);
 

@@ -2,10 +2,12 @@
 // visits, which of them need no mask, and which (query, key) pairs are visible inside the rest.
 // Rows are relative to the policy's row_base; key tiles are kTileN rows from row 0.
 //
-// Both take an optional sliding window of `window` positions (INT_MAX: none): key k is visible to
-// query q only if pos(q) - pos(k) < window as well. Varlen rows of a sequence are consecutive
-// positions, so there the row difference is the position difference; tree rows are not, so the
-// tree mask reads a positions array (per-tile min/max of it decide skipping, as for subtree_end).
+// With kOptions (a template flag, so that calls without options run exactly the code they ran
+// before the options existed), both take an optional sliding window of `window` positions
+// (INT_MAX: none): key k is visible to query q only if pos(q) - pos(k) < window as well. Varlen
+// rows of a sequence are consecutive positions, so there the row difference is the position
+// difference; tree rows are not, so the tree mask reads a positions array (per-tile min/max of it
+// decide skipping, as for subtree_end).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -31,8 +33,9 @@ __device__ __forceinline__ int score_column(int n, int e, int lane) {
 
 // Ragged sequences; each query sees the keys of its own sequence at or before it, or, when not
 // causal (bidirectional encoders), every key of its sequence.
-template <int kTileN>
+template <int kTileN, bool kOptions = false>
 struct VarlenCausalMask {
+  static constexpr bool kHasOptions = kOptions;  // else: causal, no window
   const int32_t* cu_seqlens;
   int total_rows;
   int window;  // positions; INT_MAX: no window (always so when not causal)
@@ -55,9 +58,14 @@ struct VarlenCausalMask {
     q0 = q_tile * block_m;
     if (q0 >= num_rows) return false;
     q_last = min(q0 + block_m, num_rows) - 1;
-    end_tile = ((causal ? q_last + 1 : num_rows) + kTileN - 1) / kTileN;
-    // The first query sees keys from q0 - window + 1 on (no overflow: q0 >= 0).
-    next_tile = max(q0 - window + 1, 0) / kTileN;
+    if constexpr (kOptions) {
+      end_tile = ((causal ? q_last + 1 : num_rows) + kTileN - 1) / kTileN;
+      // The first query sees keys from q0 - window + 1 on (no overflow: q0 >= 0).
+      next_tile = max(q0 - window + 1, 0) / kTileN;
+    } else {
+      end_tile = (q_last + kTileN) / kTileN;
+      next_tile = 0;
+    }
     return true;
   }
 
@@ -67,8 +75,10 @@ struct VarlenCausalMask {
     const int j = next_tile++;
     // Below the diagonal and, for the last query, within the window: every query sees it.
     // Bidirectional: every tile that ends inside the sequence.
-    const bool full = causal ? (j + 1) * kTileN - 1 <= q0 && q_last - j * kTileN < window
-                             : (j + 1) * kTileN <= num_rows;
+    bool full = (j + 1) * kTileN - 1 <= q0;
+    if constexpr (kOptions) {
+      full = causal ? full && q_last - j * kTileN < window : (j + 1) * kTileN <= num_rows;
+    }
     return (j << 1) | static_cast<int>(full);
   }
 
@@ -79,8 +89,12 @@ struct VarlenCausalMask {
       for (int e = 0; e < 4; ++e) {
         const int key = kv0 + score_column(n, e, lane);
         const int query = e < 2 ? qa : qb;
-        if ((causal && key > query) || key >= num_rows || query - key >= window) {
-          s[n][e] = -INFINITY;
+        if constexpr (kOptions) {
+          if ((causal && key > query) || key >= num_rows || query - key >= window) {
+            s[n][e] = -INFINITY;
+          }
+        } else {
+          if (key > query || key >= num_rows) s[n][e] = -INFINITY;
         }
       }
     }
@@ -91,8 +105,9 @@ struct VarlenCausalMask {
 // k <= q < subtree_end[k] (and positions[q] - positions[k] < window). tile_minmax[j] = (min, max)
 // of subtree_end over rows [j * kMinmaxTile, (j + 1) * kMinmaxTile), pos_minmax[j] the same of
 // positions (read only with a window).
-template <int kTileN>
+template <int kTileN, bool kOptions = false>
 struct TreeMask {
+  static constexpr bool kHasOptions = kOptions;  // else: no window
   static_assert(kTileN % kMinmaxTile == 0, "key tiles must cover whole workspace tiles");
   static constexpr int kSub = kTileN / kMinmaxTile;
 
@@ -118,7 +133,7 @@ struct TreeMask {
     if (q0 >= num_rows) return false;
     q_end = min(q0 + block_m, num_rows);
     end_tile = (q_end + kTileN - 1) / kTileN;  // keys after the last query are never visible
-    if (window != INT_MAX) {
+    if (kOptions && window != INT_MAX) {
       // q0 is a multiple of kMinmaxTile (query tiles are 64 or 128 rows).
       q_pos_lo = INT_MAX;
       q_pos_hi = INT_MIN;
@@ -156,7 +171,7 @@ struct TreeMask {
       }
       visible = hi > q0;
       full = visible && (tile + 1) * kTileN - 1 <= q0 && lo >= q_end;
-      if (window != INT_MAX && visible) {
+      if (kOptions && window != INT_MAX && visible) {
         int pos_lo = INT_MAX;
         int pos_hi = INT_MIN;
 #pragma unroll
@@ -199,7 +214,7 @@ struct TreeMask {
         if (!(key <= qb && qb < end)) s[n][c + 2] = -INFINITY;
       }
     }
-    if (window != INT_MAX) {
+    if (kOptions && window != INT_MAX) {
       // Rows past the end are never visible (subtree_end above), so their position is moot.
       const int64_t pa = qa < num_rows ? __ldg(positions + qa) : 0;
       const int64_t pb = qb < num_rows ? __ldg(positions + qb) : 0;

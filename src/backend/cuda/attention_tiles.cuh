@@ -34,9 +34,12 @@ AttentionTiles attention_tree_default_tiles(double mean_visible_keys = 0,
                                             int head_dim = kAttentionHeadDim);
 
 // False for the wgmma shapes when attention.cu was built without sm_90a (RADIX_ATTENTION_SM90A),
-// and for shapes without kernels of that head dimension (128: all; 64: the warp-specialised
-// ones; 256: kWgmmaWsQ128N64); the *_tiles functions then return cudaErrorNotSupported.
-bool attention_tiles_supported(AttentionTiles tiles, int head_dim = kAttentionHeadDim);
+// for shapes without kernels of that head dimension (128: all; 64: the warp-specialised ones;
+// 256: kWgmmaWsQ128N64), and, with_options (a soft-cap, a window or a bidirectional mask), for
+// the wgmma shapes that are not warp-specialised; the *_tiles functions then return
+// cudaErrorNotSupported.
+bool attention_tiles_supported(AttentionTiles tiles, int head_dim = kAttentionHeadDim,
+                               bool with_options = false);
 
 inline constexpr AttentionTiles kAttentionAllTiles[] = {
     AttentionTiles::kFa2Q64,           AttentionTiles::kFa2Q128,

@@ -305,7 +305,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       fence_fragment(s);
       ws_release(bars.k_empty(ws_slot(i)), lane);
       if (!kStageInQ && next < 0) ptx::mbarrier_arrive(bars.q_empty());
-      if (p.softcap) apply_softcap<kTileN>(s, p);
+      if (Mask::kHasOptions && p.softcap) apply_softcap<kTileN>(s, p);
       if ((tile & 1) == 0) mask.apply(s, (tile >> 1) * kTileN, qa, qb, lane);
       softmax_scores<kTileN>(s, row_max, row_sum, p.scale_log2, alpha);  // O is 0: no rescale
       pack_probabilities<kTileN>(s, pa);
@@ -335,7 +335,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
         fence_fragment(s);
         ws_release(bars.k_empty(slot), lane);
         if (!kStageInQ && next < 0) ptx::mbarrier_arrive(bars.q_empty());
-        if (p.softcap) apply_softcap<kTileN>(s, p);
+        if (Mask::kHasOptions && p.softcap) apply_softcap<kTileN>(s, p);
         if ((tile & 1) == 0) mask.apply(s, (tile >> 1) * kTileN, qa, qb, lane);
         softmax_scores<kTileN>(s, row_max, row_sum, p.scale_log2, alpha);
         ptx::wgmma_wait<0>();  // P V of the previous tile: O and pa are free again

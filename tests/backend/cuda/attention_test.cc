@@ -516,7 +516,7 @@ class AttentionFeatures : public ::testing::TestWithParam<FeatureParam> {};
 TEST_P(AttentionFeatures, MatchReference) {
   RADIX_REQUIRE_GPU();
   const FeatureParam f = GetParam();
-  if (!attention_tiles_supported(f.tiles, f.head_dim)) {
+  if (!attention_tiles_supported(f.tiles, f.head_dim, f.softcap > 0 || f.window > 0)) {
     GTEST_SKIP() << attention_tiles_name(f.tiles) << " has no kernel for head_dim " << f.head_dim
                  << " in this build (see attention_tiles_supported)";
   }
@@ -739,6 +739,13 @@ TEST(AttentionArguments, RejectedWithInvalidValue) {
   EXPECT_FALSE(attention_tiles_supported(AttentionTiles::kWgmmaWsQ128N128, 256));
   EXPECT_FALSE(attention_tiles_supported(AttentionTiles::kWgmmaWsQ128N64, 96));
   EXPECT_FALSE(attention_has_fast_kernels(96));
+  // Options run on the mma.sync and warp-specialised shapes only.
+  EXPECT_FALSE(attention_tiles_supported(AttentionTiles::kWgmmaQ64N64RegQ, 128, true));
+  AttentionOptions capped;
+  capped.softcap = 30.f;
+  EXPECT_EQ(attention_varlen_causal_tiles(AttentionTiles::kWgmmaQ64N64RegQ, p, p, p, p, s, s,
+                                          16 * kD, cu, 2, 10, 20, 16, 4, scale, nullptr, capped),
+            cudaErrorNotSupported);
 }
 
 }  // namespace

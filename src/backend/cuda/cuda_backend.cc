@@ -395,7 +395,7 @@ class CudaBackend final : public Backend {
                     const Tensor& k_norm, const Tensor& positions, float eps,
                     float rope_theta) override {
     const char* op = "qk_norm_rope";
-    check_attention_shape(op, qkv, shape);
+    check_attention_shape(op, qkv, shape, /*fused_norm=*/true);
     kCheck.dtype(op, "q_norm", q_norm, DType::kBF16);
     kCheck.dtype(op, "k_norm", k_norm, DType::kBF16);
     kCheck.shape(op, "q_norm", q_norm, 1, shape.head_dim);
@@ -641,10 +641,20 @@ class CudaBackend final : public Backend {
     });
   }
 
-  void check_attention_shape(const char* op, const Tensor& qkv, const AttentionShape& shape) {
+  // RoPE and attention take any even head_dim up to 256 (attention has fast kernels for 64, 128
+  // and 256 and runs others on the reference kernel, saying so once); Qwen3's fused q/k-norm +
+  // RoPE only 64, 128 and 256.
+  void check_attention_shape(const char* op, const Tensor& qkv, const AttentionShape& shape,
+                             bool fused_norm = false) {
     kCheck.attention_qkv(op, qkv, shape, DType::kBF16);
-    kCheck.require(shape.head_dim == 64 || shape.head_dim == 128 || shape.head_dim == 256, op,
-                   "head_dim must be 64, 128 or 256 on CUDA, got " + to_string(shape.head_dim));
+    if (fused_norm) {
+      kCheck.require(shape.head_dim == 64 || shape.head_dim == 128 || shape.head_dim == 256, op,
+                     "head_dim must be 64, 128 or 256 on CUDA, got " + to_string(shape.head_dim));
+    } else {
+      kCheck.require(shape.head_dim % 2 == 0 && shape.head_dim <= 256, op,
+                     "head_dim must be even and at most 256 on CUDA, got " +
+                         to_string(shape.head_dim));
+    }
   }
 
   void track_alloc(int64_t bytes) {

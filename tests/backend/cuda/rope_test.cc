@@ -59,22 +59,27 @@ TEST_P(RopeTest, MatchesScalarReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, RopeTest,
-                         ::testing::Values(RopeTableCase{1, 32, 8, 128, 8 * 128, false},
-                                           RopeTableCase{127, 32, 8, 128, 8 * 128, true},
-                                           RopeTableCase{129, 28, 4, 128, 4 * 128 + 8, false},
-                                           RopeTableCase{17, 4, 2, 64, 2 * 64 + 8, true},
-                                           RopeTableCase{9, 8, 1, 256, 256, false},  // Gemma-2B
-                                           RopeTableCase{65, 16, 8, 256, 8 * 256,
-                                                         true},  // Gemma2-9B
-                                           RopeTableCase{33, 3, 3, 128, 0, false},
-                                           RopeTableCase{0, 4, 2, 64, 0, false}));
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, RopeTest,
+    ::testing::Values(RopeTableCase{1, 32, 8, 128, 8 * 128, false},
+                      RopeTableCase{127, 32, 8, 128, 8 * 128, true},
+                      RopeTableCase{129, 28, 4, 128, 4 * 128 + 8, false},
+                      RopeTableCase{17, 4, 2, 64, 2 * 64 + 8, true},
+                      RopeTableCase{9, 8, 1, 256, 256, false},       // Gemma-2B
+                      RopeTableCase{65, 16, 8, 256, 8 * 256, true},  // Gemma2-9B
+                      RopeTableCase{33, 3, 3, 128, 0, false}, RopeTableCase{0, 4, 2, 64, 0, false},
+                      // The tiny test models' head dims, and one between
+                      // the fast ones.
+                      RopeTableCase{29, 4, 2, 16, 2 * 16, false},
+                      RopeTableCase{31, 4, 1, 32, 32 + 8, true},
+                      RopeTableCase{7, 2, 2, 96, 2 * 96, true}));
 
 TEST(Rope, RejectsBadArguments) {
   auto* p = reinterpret_cast<bf16*>(uintptr_t{1} << 20);
   auto* pos = reinterpret_cast<const int32_t*>(uintptr_t{1} << 21);
   auto* f = reinterpret_cast<const float*>(uintptr_t{1} << 22);
-  EXPECT_EQ(rope(p, 96 * 3, pos, f, 4, 2, 1, 96, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(rope(p, 95 * 3, pos, f, 4, 2, 1, 95, nullptr), cudaErrorInvalidValue);    // odd
+  EXPECT_EQ(rope(p, 512 * 3, pos, f, 4, 2, 1, 512, nullptr), cudaErrorInvalidValue);  // > 256
   EXPECT_EQ(rope(p, 100, pos, f, 4, 2, 1, 128, nullptr), cudaErrorInvalidValue);
   EXPECT_EQ(rope(p, 3 * 128, pos, nullptr, 4, 2, 1, 128, nullptr), cudaErrorInvalidValue);
   EXPECT_EQ(rope(p, 3 * 128, pos, f, -1, 2, 1, 128, nullptr), cudaErrorInvalidValue);

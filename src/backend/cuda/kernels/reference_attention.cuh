@@ -12,7 +12,7 @@ namespace radix::cuda {
 //              k <= q < subtree_end[k]. For a flat varlen causal batch pass the end of k's own
 //              sequence (see causal_subtree_end below); for the fold plan pass plan.subtree_end.
 // GQA: query head h reads kv head h / (Hq / Hkv). Softmax in fp32 with `scale` applied to the
-// logits. head_dim D must be a multiple of 32 up to 256. A row that sees no key (impossible for
+// logits. head_dim D: any even size up to 256. A row that sees no key (impossible for
 // valid input, since a row sees itself) gets zeros. The options of the families beyond Qwen3:
 struct ReferenceAttentionOptions {
   float softcap = 0.f;  // > 0: logit = softcap * tanh(logit / softcap) (Gemma 2)

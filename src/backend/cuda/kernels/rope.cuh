@@ -12,8 +12,8 @@ namespace radix::cuda {
 // inv_freq:  [D/2] fp32 device, the per-pair inverse frequencies as the host computed them
 //            (theta^(-2i/D) with any rope scaling applied)
 // Rotate-half RoPE per q or k head: element i pairs with i + D/2 at angle pos * inv_freq[i]
-// (fp32, as Hugging Face computes it), fp32 inside, one bf16 rounding. head_dim D must be 64, 128
-// or 256; rows may be 0.
+// (fp32, as Hugging Face computes it), fp32 inside, one bf16 rounding. head_dim D: any even size
+// up to 256 (the families' 64, 128 and 256, and the tiny test models' 16 and 32); rows may be 0.
 cudaError_t rope(bf16* qkv, int64_t row_stride, const int32_t* positions, const float* inv_freq,
                  int64_t rows, int num_q_heads, int num_kv_heads, int head_dim,
                  cudaStream_t stream);

@@ -116,10 +116,16 @@ TEST_P(CudaFamilyForward, MeanEmbeddingsAndRerankerLogitsMatchTransformers) {
         scale = std::max(scale, std::fabs(l));
       }
     }
+    // The same head without last-layer pruning (hidden states asked for: the last layer runs on
+    // every row): only GEMM row counts differ, so the logits agree to bf16 rounding. A failure
+    // here points at the pruned path, one only above at precision.
+    const ForwardResult full = run(*model, members, HeadKind::kReranker, true);
     for (size_t k = 0; k < members.size(); ++k) {
       const auto want = ref_.at("head_logits")[members[k]].get<std::vector<double>>();
       EXPECT_NEAR(s.yes_no_logits[2 * k], want[0], kLogitRelTol * scale) << name_;
       EXPECT_NEAR(s.yes_no_logits[2 * k + 1], want[1], kLogitRelTol * scale) << name_;
+      EXPECT_NEAR(s.yes_no_logits[2 * k], full.yes_no_logits[2 * k], 1e-2 * scale) << name_;
+      EXPECT_NEAR(s.yes_no_logits[2 * k + 1], full.yes_no_logits[2 * k + 1], 1e-2 * scale) << name_;
     }
   }
 }

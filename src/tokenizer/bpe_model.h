@@ -78,6 +78,11 @@ class BpeModel {
   // The merge loop without the cache: tokens and the bytes of the word each one covers.
   void merge_word(std::string_view word, std::vector<int32_t>& ids,
                   std::vector<uint32_t>& lens) const;
+  // One word through the word cache and the merge loop.
+  void tokenize_whole(const Piece& word, std::vector<int32_t>& ids,
+                      std::vector<Span>& offsets) const;
+  // Decides whether words may be cut before "▁" (see tokenize); called once merges are known.
+  void find_safe_cuts(const std::vector<std::pair<int32_t, int32_t>>& merge_pairs);
 
   Vocab vocab_;
   std::vector<std::string> id_to_token_;
@@ -90,6 +95,12 @@ class BpeModel {
   bool fuse_unk_ = false;
   bool byte_fallback_ = false;
   bool ignore_merges_ = false;
+  // SentencePiece-style words (often a whole text, as Llama-2 and Gemma have no pre-tokenizer)
+  // are cut before a "▁" where no merge can ever join across: cut_before_ is "▁" when that is
+  // decided per cut by the character before it, and no_cut_after_ holds the characters that
+  // end the left side of some merge whose right side starts with "▁" (sorted).
+  std::string cut_before_;
+  std::vector<char32_t> no_cut_after_;
   uint64_t cache_owner_ = 0;  // identifies this model's entries in the per-thread word caches
 };
 

@@ -67,7 +67,13 @@ class BpeModel {
   static BpeModel from_json(const json& model, bool byte_level_input);
 
   // Appends the tokens of one word (never empty) and their input byte ranges.
-  void tokenize(const Piece& word, std::vector<int32_t>& ids, std::vector<Span>& offsets) const;
+  void tokenize(const Piece& word, std::vector<int32_t>& ids, std::vector<Span>& offsets) const {
+    if (cut_before_.empty()) {
+      tokenize_whole(word, ids, offsets);
+    } else {
+      tokenize_cut(word, ids, offsets);
+    }
+  }
 
   std::optional<int32_t> token_to_id(std::string_view token) const;
   const std::string* id_to_token(int32_t id) const;
@@ -81,6 +87,8 @@ class BpeModel {
   // One word through the word cache and the merge loop.
   void tokenize_whole(const Piece& word, std::vector<int32_t>& ids,
                       std::vector<Span>& offsets) const;
+  // A word cut before "▁" where that is safe, each piece through tokenize_whole.
+  void tokenize_cut(const Piece& word, std::vector<int32_t>& ids, std::vector<Span>& offsets) const;
   // Decides whether words may be cut before "▁" (see tokenize); called once merges are known.
   void find_safe_cuts(const std::vector<std::pair<int32_t, int32_t>>& merge_pairs);
 

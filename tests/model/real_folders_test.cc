@@ -342,3 +342,30 @@ TEST(RealFolders, UnsupportedOptionsAreRefusedByName) {
 
 }  // namespace
 }  // namespace radix::testing
+
+namespace radix::testing {
+namespace {
+
+// random:<shape> for `radix bench model`: the real shapes, checked by their parameter counts.
+TEST(RandomShapes, PresetsHaveTheRealParameterCounts) {
+  const std::vector<std::pair<std::string, double>> presets = {
+      {"qwen3-0.6b", 0.60e9}, {"qwen3-8b", 8.19e9},  {"mistral-7b", 7.11e9},
+      {"qwen2-7b", 7.62e9},   {"llama3-8b", 8.03e9}, {"gemma2-9b", 9.24e9}};
+  for (const auto& [name, params] : presets) {
+    const DecoderConfig c = decoder_preset(name);
+    double total = 0;
+    for (const ExpectedTensor& t : expected_decoder_tensors(c)) {
+      if (t.name == "lm_head.weight" && c.tie_word_embeddings) continue;
+      total += static_cast<double>(t.shape[0]) * t.shape[1];
+    }
+    EXPECT_NEAR(total / params, 1.0, 0.02) << name << " has " << total << " parameters";
+  }
+  EXPECT_EQ(decoder_preset("gemma2-9b").head_dim, 256);
+  EXPECT_TRUE(decoder_preset("mistral-7b").layer_is_sliding(31));
+  EXPECT_TRUE(decoder_preset("qwen2-7b").qkv_bias);
+  EXPECT_EQ(decoder_preset("llama3-8b").rope_scaling.type, RopeScaling::Type::kLlama3);
+  EXPECT_THROW(decoder_preset("mistral-8x7b"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace radix::testing

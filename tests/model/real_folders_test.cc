@@ -11,6 +11,7 @@
 
 #include "fixture_util.h"
 #include "model/model.h"
+#include "model/random_weights.h"
 #include "safetensors_writer.h"
 
 namespace radix::testing {
@@ -365,6 +366,43 @@ TEST(RandomShapes, PresetsHaveTheRealParameterCounts) {
   EXPECT_TRUE(decoder_preset("qwen2-7b").qkv_bias);
   EXPECT_EQ(decoder_preset("llama3-8b").rope_scaling.type, RopeScaling::Type::kLlama3);
   EXPECT_THROW(decoder_preset("mistral-8x7b"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace radix::testing
+
+namespace radix::testing {
+namespace {
+
+// Random weights of each preset's family options (shrunk): they load and run in every mode, and
+// the modes agree (the benchmarks' random:<name> models use exactly this path, on the device).
+TEST(RandomShapes, ShrunkPresetsRunInEveryModeAndAgree) {
+  for (const char* name : {"qwen3-0.6b", "mistral-7b", "qwen2-7b", "llama3-8b", "gemma2-9b"}) {
+    ModelInfo info;
+    info.spec = std::string("random:") + name + " (shrunk)";
+    info.config = decoder_preset(name);
+    DecoderConfig& c = info.config;
+    c.hidden_size = 64, c.intermediate_size = 96, c.num_hidden_layers = 2, c.head_dim = 16;
+    c.num_attention_heads = 4, c.num_key_value_heads = 2, c.vocab_size = 500;
+    c.sliding_window = c.sliding_window > 0 ? 3 : 0;
+    c.sliding_layers.resize(2);
+    LoadOptions options;
+    options.backend.threads = 2;
+    const auto model = Model::create(info, RandomWeights(info.config, 7), options);
+    RaggedBatch batch;
+    batch.add_sequence(std::vector<int32_t>{1, 2, 3, 4, 5, 6, 7, 8});
+    batch.add_sequence(std::vector<int32_t>{1, 2, 3, 4, 9});
+    batch.add_sequence(std::vector<int32_t>{1, 2});
+    ForwardOptions fo;
+    fo.mode = AttentionMode::kOff;
+    const ForwardResult off = model->forward(batch, fo);
+    for (const float v : off.values) ASSERT_TRUE(std::isfinite(v)) << name;
+    for (const AttentionMode mode : {AttentionMode::kScatter, AttentionMode::kTree}) {
+      fo.mode = mode;
+      const ForwardResult r = model->forward(batch, fo);
+      EXPECT_LE(rel_err(r.values.data(), off.values.data(), off.values.size()), 1e-5) << name;
+    }
+  }
 }
 
 }  // namespace

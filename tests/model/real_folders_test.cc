@@ -407,3 +407,46 @@ TEST(RandomShapes, ShrunkPresetsRunInEveryModeAndAgree) {
 
 }  // namespace
 }  // namespace radix::testing
+
+namespace radix::testing {
+namespace {
+
+// A sequence-classification conversion of a non-Qwen3 family (vLLM's mxbai-rerank-v2 "-seq-cls"
+// style: Qwen2ForSequenceClassification with score.weight) is served by the classifier head.
+TEST(RealFolders, Qwen2SequenceClassificationUsesTheClassifierHead) {
+  json c = {{"architectures", {"Qwen2ForSequenceClassification"}},
+            {"hidden_act", "silu"},
+            {"id2label", {{"0", "LABEL_0"}}},
+            {"label2id", {{"LABEL_0", 0}}},
+            {"max_position_embeddings", 32768},
+            {"model_type", "qwen2"},
+            {"rms_norm_eps", 1e-06},
+            {"rope_theta", 1000000.0},
+            {"tie_word_embeddings", true},
+            {"use_sliding_window", false}};
+  shrink(c);
+  const fs::path dir = temp_folder("real_seq_cls");
+  write_text(dir / "config.json", c.dump(2));
+  const DecoderConfig config = parse_decoder_config(c);
+  ASSERT_EQ(config.num_labels, 1);
+  std::map<std::string, RawTensor> tensors;
+  for (const ExpectedTensor& t : expected_decoder_tensors(config)) {
+    if (t.name == "lm_head.weight") continue;
+    const auto v = formula_tensor(t.name, t.shape[0], t.shape[1]);
+    const bool vector = t.shape[0] == 1 && t.name != "score.weight";
+    tensors[(t.name == "score.weight" ? "" : "model.") + t.name] =
+        f32_tensor(v, vector ? std::vector<int64_t>{t.shape[1]}
+                             : std::vector<int64_t>{t.shape[0], t.shape[1]});
+  }
+  write_safetensors((dir / "model.safetensors").string(), tensors);
+  const auto model = load(dir);
+  EXPECT_EQ(model->info().head, HeadKind::kClassifier);
+  RaggedBatch batch;
+  batch.add_sequence(std::vector<int32_t>{3, 4, 5});
+  const ForwardResult r = model->forward(batch);
+  ASSERT_EQ(r.dim, 1);
+  EXPECT_TRUE(std::isfinite(r.values[0]));
+}
+
+}  // namespace
+}  // namespace radix::testing

@@ -320,8 +320,7 @@ TEST(ModelFolder, RejectsBrokenShardIndexesAndExtras) {
 
   const fs::path pooled = write_folder("pooling");
   write_text(pooled / "1_Pooling" / "config.json", R"({"pooling_mode_cls_token": true})");
-  expect_error([&] { Model::load(pooled.string()); },
-               {"pooling_mode_cls_token", "not supported"});
+  expect_error([&] { Model::load(pooled.string()); }, {"pooling_mode_cls_token", "not supported"});
   write_text(pooled / "1_Pooling" / "config.json",
              R"({"pooling_mode_mean_tokens": true, "pooling_mode_lasttoken": true})");
   expect_error([&] { Model::load(pooled.string()); }, {"pooling_mode_mean_tokens", "lasttoken"});

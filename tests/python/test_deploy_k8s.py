@@ -277,6 +277,7 @@ def test_pods_run_as_the_images_user(overlay):
     uid = int(re.search(r"^ARG RADIX_UID=(\d+)$", dockerfile, re.M).group(1))
     assert spec["securityContext"]["runAsNonRoot"] is True
     assert spec["securityContext"]["runAsUser"] == uid
+    assert spec["securityContext"]["runAsGroup"] == uid  # the image makes group radix with the same id
     assert container(resources)["securityContext"]["allowPrivilegeEscalation"] is False
 
 

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "core/fold_plan.h"
+
 namespace radix::engine {
 
 ModelRunner::ModelRunner(std::unique_ptr<Model> model, AttentionMode mode, std::string device)
@@ -14,7 +16,8 @@ std::vector<SequenceOutput> ModelRunner::run(const RaggedBatch& batch, const Fol
   options.mode = plan.folded ? mode_ : AttentionMode::kOff;
   options.normalize = false;
   options.dimensions = 0;
-  const ForwardResult r = model_->forward(batch, options);
+  // The plan the engine built (with its padding and threshold) is the one the forward runs.
+  const ForwardResult r = model_->forward(batch, plan, options);
   if (r.num_sequences != batch.num_sequences()) {
     throw std::runtime_error("model returned " + std::to_string(r.num_sequences) + " results for " +
                              std::to_string(batch.num_sequences()) + " sequences");
@@ -31,6 +34,13 @@ std::vector<SequenceOutput> ModelRunner::run(const RaggedBatch& batch, const Fol
     }
   }
   return out;
+}
+
+FoldOptions fold_options_for(AttentionMode mode, double threshold, int32_t pad_to_multiple) {
+  FoldOptions fold;
+  fold.threshold = mode == AttentionMode::kOff ? 0.0 : threshold;
+  fold.pad_to_multiple = pad_to_multiple;
+  return fold;
 }
 
 }  // namespace radix::engine

@@ -118,6 +118,11 @@ ForwardResult Model::forward(const RaggedBatch& batch, const ForwardOptions& opt
   return impl_->forward(batch, options);
 }
 
+ForwardResult Model::forward(const RaggedBatch& batch, const FoldPlan& plan,
+                             const ForwardOptions& options) {
+  return impl_->forward(batch, plan, options);
+}
+
 std::unique_ptr<Model> Model::create(ModelInfo info, const WeightSource& weights,
                                      const LoadOptions& options) {
   validate_qwen3_config(info.config);

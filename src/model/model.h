@@ -22,6 +22,8 @@
 
 namespace radix {
 
+struct FoldPlan;  // core/fold_plan.h
+
 // How attention treats the folded batch; all three give the same results.
 enum class AttentionMode : uint8_t {
   kOff,      // no dedup: one row per token, varlen causal attention
@@ -109,6 +111,13 @@ class Model {
   // Runs the batch. Throws std::invalid_argument for a malformed batch, a token id outside the
   // vocabulary or a position beyond max_positions, and for a head the weights cannot serve.
   ForwardResult forward(const RaggedBatch& batch, const ForwardOptions& options = {});
+  // Runs the batch on a fold plan already built for it (the engine builds one per batch, with its
+  // padding and threshold): `plan` must come from build_fold_plan over this batch's ids,
+  // positions and cu_seqlens (checked). kOff needs an unfolded plan; kScatter and kTree take
+  // either (an unfolded plan is the identity layout, one row per token).
+  // (No default for `options`: forward(batch, {}) stays the call above.)
+  ForwardResult forward(const RaggedBatch& batch, const FoldPlan& plan,
+                        const ForwardOptions& options);
 
  private:
   struct Impl;

@@ -30,9 +30,11 @@ struct Model::Impl {
   std::unique_ptr<Backend> backend;
   Qwen3Weights weights;
   Qwen3Arena arena;
-  FoldPlan plan;  // reused batch after batch
+  FoldPlan plan;  // reused batch after batch, when the caller brings none
 
   ForwardResult forward(const RaggedBatch& batch, const ForwardOptions& options);
+  ForwardResult forward(const RaggedBatch& batch, const FoldPlan& plan,
+                        const ForwardOptions& options);
 };
 
 }  // namespace radix

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "model/flops.h"
 #include "model/heads.h"
@@ -36,6 +37,77 @@ void validate_batch(const RaggedBatch& batch, const Qwen3Config& c) {
                                   to_string(c.max_position_embeddings) + ")");
     }
   }
+}
+
+// The plan must be the one built for this batch: the forward trusts its indices.
+void check_plan(const RaggedBatch& batch, const FoldPlan& plan, AttentionMode mode) {
+  const auto tokens = static_cast<int64_t>(batch.ids.size());
+  const bool sizes_match =
+      plan.num_tokens == tokens && static_cast<int64_t>(plan.scatter.size()) == tokens &&
+      plan.num_sequences() == batch.num_sequences() && batch.cu_seqlens.front() == 0 &&
+      batch.cu_seqlens.back() == tokens &&
+      static_cast<int64_t>(plan.ids.size()) == plan.num_rows &&
+      static_cast<int64_t>(plan.positions.size()) == plan.num_rows &&
+      static_cast<int64_t>(plan.subtree_end.size()) == plan.num_rows &&
+      static_cast<int64_t>(plan.gather.size()) == plan.num_rows;
+  if (!sizes_match) {
+    throw std::invalid_argument("forward: the fold plan (" + to_string(plan.num_tokens) +
+                                " tokens, " + to_string(plan.num_sequences()) +
+                                " sequences) was not built for this batch (" + to_string(tokens) +
+                                " tokens, " + to_string(batch.num_sequences()) + " sequences)");
+  }
+  for (int64_t t = 0; t < tokens; ++t) {
+    const int32_t row = plan.scatter[t];
+    if (row < 0 || row >= plan.num_rows || plan.ids[row] != batch.ids[t] ||
+        plan.positions[row] != batch.positions[t]) {
+      throw std::invalid_argument("forward: the fold plan does not match the batch at token " +
+                                  to_string(t));
+    }
+  }
+  for (int32_t q = 0; q < batch.num_sequences(); ++q) {
+    const int32_t end = batch.cu_seqlens[q + 1];
+    if (end <= batch.cu_seqlens[q] || end > tokens || plan.last_rows[q] != plan.scatter[end - 1]) {
+      throw std::invalid_argument("forward: the fold plan's last row of sequence " +
+                                  to_string(q) + " does not match the batch");
+    }
+  }
+  if (mode == AttentionMode::kOff && plan.folded) {
+    throw std::invalid_argument(
+        "forward: attention mode off needs an unfolded plan (build it with threshold 0)");
+  }
+}
+
+// The rows the head reads: each distinct last row once, in trie order. Sequences that end on the
+// same row share it, and the order depends only on the trie (not on the input order), so a GEMM
+// over these rows puts every sequence in the same row whatever the batch order: BLAS kernels that
+// round by row position (OpenBLAS on AVX2) then give bit-identical results for a shuffled batch.
+struct HeadRows {
+  std::vector<int32_t> rows;  // distinct last rows, ascending
+  std::vector<int32_t> slot;  // per sequence: its index in `rows`
+};
+
+HeadRows head_rows_of(const FoldPlan& plan) {
+  HeadRows h;
+  h.rows = plan.last_rows;
+  std::sort(h.rows.begin(), h.rows.end());
+  h.rows.erase(std::unique(h.rows.begin(), h.rows.end()), h.rows.end());
+  h.slot.reserve(plan.last_rows.size());
+  for (const int32_t r : plan.last_rows) {
+    h.slot.push_back(
+        static_cast<int32_t>(std::lower_bound(h.rows.begin(), h.rows.end(), r) - h.rows.begin()));
+  }
+  return h;
+}
+
+// Copies per-head-row outputs (`width` floats each) out to one entry per sequence.
+void expand_to_sequences(std::vector<float>& values, int64_t width,
+                         const std::vector<int32_t>& slot) {
+  if (values.empty()) return;
+  std::vector<float> out(slot.size() * static_cast<size_t>(width));
+  for (size_t s = 0; s < slot.size(); ++s) {
+    std::copy_n(values.begin() + slot[s] * width, width, out.begin() + s * width);
+  }
+  values.swap(out);
 }
 
 // Mean over the plan's rows of the keys each sees in tree attention, the kernel's tile-size hint.
@@ -85,6 +157,17 @@ void Qwen3Arena::reserve(Backend& b, const Qwen3Config& c, int64_t need_rows, in
 }
 
 ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOptions& options) {
+  // off: the identity plan (one row per token); scatter and tree: always folded.
+  FoldOptions fold;
+  fold.threshold = options.mode == AttentionMode::kOff ? 0.0 : 1.0;
+  if (batch.ids.size() == batch.positions.size()) {  // else forward() below says what is wrong
+    build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens, fold, plan);
+  }
+  return forward(batch, plan, options);
+}
+
+ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& plan,
+                                   const ForwardOptions& options) {
   const Qwen3Config& c = info.config;
   Backend& be = *backend;
   const HeadKind head = options.head.value_or(info.head);
@@ -99,12 +182,10 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOption
     result.dim = head_dim_of(head, options, c);
     return result;
   }
-
-  // off: the identity plan (one row per token); scatter and tree: always folded.
-  FoldOptions fold;
-  fold.threshold = options.mode == AttentionMode::kOff ? 0.0 : 1.0;
-  build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens, fold, plan);
+  check_plan(batch, plan, options.mode);
   const int64_t n = plan.num_rows;
+  // Rows that hold tokens; padding rows (after them) are computed on but never read.
+  const int64_t real_rows = plan.folded ? plan.num_unique : plan.num_tokens;
   const int64_t tokens = batch.num_tokens();
   const int32_t seqs = batch.num_sequences();
   result.num_rows = n;
@@ -118,10 +199,12 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOption
   // Per-batch index arrays.
   const Tensor ids = a.ids.tensor().first_rows(n);
   const Tensor positions = a.positions.tensor().first_rows(n);
-  const Tensor last_rows = a.last_rows.tensor().first_rows(seqs);
+  const HeadRows head_rows = head_rows_of(plan);
+  const int64_t num_head_rows = static_cast<int64_t>(head_rows.rows.size());
+  const Tensor last_rows = a.last_rows.tensor().first_rows(num_head_rows);
   be.upload(ids, plan.ids.data(), DType::kI32);
   be.upload(positions, plan.positions.data(), DType::kI32);
-  be.upload(last_rows, plan.last_rows.data(), DType::kI32);
+  be.upload(last_rows, head_rows.rows.data(), DType::kI32);
 
   int32_t max_seqlen = 0;
   for (int32_t s = 0; s < seqs; ++s) {
@@ -147,7 +230,7 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOption
     ensure(be, a.qkv_flat, be.activation_dtype(), a.tokens, c.qkv_dim());
     ensure(be, a.attn_flat, be.activation_dtype(), a.tokens, c.q_dim());
     scatter_index = a.scatter.tensor().first_rows(tokens);
-    gather_index = a.gather.tensor().first_rows(n);
+    gather_index = a.gather.tensor().first_rows(real_rows);  // padding rows gather nothing
     be.upload(scatter_index, plan.scatter.data(), DType::kI32);
     be.upload(gather_index, plan.gather.data(), DType::kI32);
     qkv_flat = a.qkv_flat.tensor().first_rows(tokens);
@@ -186,7 +269,7 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOption
   // rows attend to them.
   const size_t num_layers = weights.layers.size();
   const bool last_rows_only = !options.return_hidden_states;
-  const Tensor last_normed = a.last_normed.tensor().first_rows(seqs);
+  const Tensor last_normed = a.last_normed.tensor().first_rows(num_head_rows);
 
   be.embedding(weights.embed, ids, residual);
   be.rms_norm(residual, weights.layers[0].input_norm, eps, normed);
@@ -195,13 +278,13 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOption
     be.linear(normed, w.qkv, qkv);
     be.qk_norm_rope(qkv, shape, w.q_norm, w.k_norm, positions, eps, theta);
     switch (options.mode) {
-      case AttentionMode::kOff:
-        be.attention(qkv, shape, varlen, attn);
+      case AttentionMode::kOff:  // padding rows (after the tokens) attend to nothing
+        be.attention(qkv.first_rows(real_rows), shape, varlen, attn.first_rows(real_rows));
         break;
       case AttentionMode::kScatter:
         be.gather_rows(qkv, scatter_index, qkv_flat);  // trie rows -> tokens
         be.attention(qkv_flat, shape, varlen, attn_flat);
-        be.gather_rows(attn_flat, gather_index, attn);  // tokens -> trie rows
+        be.gather_rows(attn_flat, gather_index, attn.first_rows(real_rows));  // tokens -> rows
         break;
       case AttentionMode::kTree:
         be.attention(qkv, shape, tree, attn);
@@ -210,8 +293,8 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOption
     const bool last = l + 1 == num_layers;
     const Tensor& next_norm = last ? weights.final_norm : weights.layers[l + 1].input_norm;
     if (last && last_rows_only) {
-      const Tensor last_attn = a.last_attn.tensor().first_rows(seqs);
-      const Tensor last_residual = a.last_residual.tensor().first_rows(seqs);
+      const Tensor last_attn = a.last_attn.tensor().first_rows(num_head_rows);
+      const Tensor last_residual = a.last_residual.tensor().first_rows(num_head_rows);
       be.gather_rows(attn, last_rows, last_attn);
       be.gather_rows(residual, last_rows, last_residual);
       finish_layer(w, last_attn, last_residual, next_norm, last_normed);
@@ -233,6 +316,8 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOption
   }
 
   apply_head(head, options, c, weights, be, last_normed, a.head_out, result);
+  expand_to_sequences(result.values, result.dim, head_rows.slot);
+  expand_to_sequences(result.yes_no_logits, 2, head_rows.slot);
   return result;
 }
 

@@ -314,7 +314,7 @@ def serve_flags(radix_bin) -> set:
     return set(re.findall(r"(?<![\w-])(--[a-z0-9][a-z0-9-]*)", out.stdout))
 
 
-TEI_NAMES = {"MODEL_ID": "--model", "PORT": "--port", "HOSTNAME": "--host"}
+TEI_NAMES = {"MODEL_ID": "--model", "PORT": "--port"}  # radix reads no HOSTNAME (runtimes set it)
 
 
 def flag_of(env_name: str):

@@ -367,8 +367,8 @@ class CudaBackend final : public Backend {
     if (w.rows <= kSmallLinearRows || x.dtype == DType::kF32 || x.cols == 0) {
       const int k = static_cast<int>(x.cols);
       check_launch(op, with_float_ptr(x, [&](auto* xp) {
-                     return with_float_ptr(out, [&](auto* op_) {
-                       return cuda::small_linear(xp, x.row_stride, ptr<bf16>(w), w.row_stride, op_,
+                     return with_float_ptr(out, [&](auto* yp) {
+                       return cuda::small_linear(xp, x.row_stride, ptr<bf16>(w), w.row_stride, yp,
                                                  out.row_stride, x.rows, w.rows, k, accumulate,
                                                  stream_, b);
                      });

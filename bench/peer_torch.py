@@ -459,7 +459,7 @@ def rope_tables(torch, spec, pos, dtype):
     return emb.cos().to(dtype)[:, None, :], emb.sin().to(dtype)[:, None, :]
 
 
-_FLEX = {"fn": None, "failed": None, "masks": {}}
+_FLEX = {"fn": None, "failed": None, "masks": {}, "score_mods": {}}
 
 
 def _visible(torch, length, window, device):
@@ -503,10 +503,13 @@ def _attend_flex(torch, qp, kp, vp, scale, softcap, window):
             return ok & (q_idx - kv_idx < window) if window else ok
         _FLEX["masks"][key] = create_block_mask(mask_mod, None, None, length, length,
                                                 device=qp.device)
-    score_mod = None
-    if softcap:
-        def score_mod(score, b, h, q_idx, kv_idx):
+    # One score_mod object per cap: a new closure per call could make the compiled function
+    # recompile per layer (and fall back to eager once its cache limit is hit).
+    if softcap not in _FLEX["score_mods"]:
+        def cap_scores(score, b, h, q_idx, kv_idx):
             return torch.tanh(score / softcap) * softcap
+        _FLEX["score_mods"][softcap] = cap_scores if softcap else None
+    score_mod = _FLEX["score_mods"][softcap]
     return _FLEX["fn"](qp, kp, vp, score_mod=score_mod, block_mask=_FLEX["masks"][key],
                        scale=scale, enable_gqa=True)
 

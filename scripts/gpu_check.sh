@@ -11,12 +11,15 @@
 #                        build only radix and the gpu test binaries, the gpu tests, radix bench
 #                        (off, tree) on syn P2048 S256 for mistral-7b, qwen2-7b, llama3-8b,
 #                        gemma2-9b, qwen3-0.6b, qwen3-8b (qwen3 also rerank-like), the peers
-#                        hf-sdpa and radixmlp-torch of the four families, under a 540 s deadline.
+#                        hf-sdpa and radixmlp-torch of the four families, then the gpu tests,
+#                        under a 540 s deadline (90 s of it kept for the tests).
 #                        Every switch below still overrides it.
 #   GPU_CHECK_STEPS      comma list of build,test,sanitize,gemm,bench,profile,big,peer, run in
 #                        the order given (default: all of them, in that order)
 #   GPU_CHECK_DEADLINE_S seconds from the start after which no step starts and every step's
 #                        timeout is cut to what is left (default 0: none; the preset: 540)
+#   GPU_CHECK_TEST_RESERVE_S  seconds before the deadline that the steps other than test leave
+#                        to it (default 0; the preset: 90, with test run last)
 #   GPU_CHECK_BUILD_TARGETS  space-separated targets to build (default: all)
 #   GPU_CHECK_MODELS     default "qwen3-0.6b,qwen3-8b"; any random: preset of radix
 #                        (mistral-7b, qwen2-7b, llama3-8b, gemma2-9b, qwen3-4b)
@@ -48,8 +51,10 @@ fail() { say "FAILED: $*"; echo "$*" >>"$out/failures.txt"; status=1; }
 case ${GPU_CHECK_PRESET:-} in
   "") ;;
   families)
-    : "${GPU_CHECK_STEPS:=build,test,bench,peer}"
+    # The speed rows first; the gpu tests last with at least GPU_CHECK_TEST_RESERVE_S kept for them.
+    : "${GPU_CHECK_STEPS:=build,bench,peer,test}"
     : "${GPU_CHECK_DEADLINE_S:=540}"
+    : "${GPU_CHECK_TEST_RESERVE_S:=90}"
     : "${GPU_CHECK_BUILD_TARGETS:=radix cuda_kernels_test cuda_backend_test cuda_forward_test attention_test}"
     : "${GPU_CHECK_MODELS:=mistral-7b,qwen2-7b,llama3-8b,gemma2-9b,qwen3-0.6b,qwen3-8b}"
     : "${GPU_CHECK_WORKLOADS:=syn:B=32,P=2048,S=256}"
@@ -60,13 +65,13 @@ case ${GPU_CHECK_PRESET:-} in
     : "${GPU_CHECK_PEER_WARMUP:=0}"
     : "${GPU_CHECK_PEER_REPS:=2}"
     : "${GPU_CHECK_TEST_JOBS:=12}"
-    : "${GPU_CHECK_TEST_TIMEOUT_S:=120}"
     ;;
   *) echo "gpu_check: unknown GPU_CHECK_PRESET '$GPU_CHECK_PRESET' (known: families)" >&2; exit 2 ;;
 esac
 
 steps=${GPU_CHECK_STEPS:-build,test,sanitize,gemm,bench,profile,big,peer}
 deadline=${GPU_CHECK_DEADLINE_S:-0}
+reserve=${GPU_CHECK_TEST_RESERVE_S:-0}  # step_test sets it to 0: the reserve is its own
 build_dir=${BUILD_DIR:-build/cuda-release}
 jobs=${GPU_CHECK_JOBS:-$(nproc)}
 models=${GPU_CHECK_MODELS:-qwen3-0.6b,qwen3-8b}
@@ -84,7 +89,7 @@ rm -f "$out/failures.txt"
 limit() {
   local want=$1
   if ((deadline <= 0)); then echo "$want"; return; fi
-  local left=$((deadline - SECONDS - 20))
+  local left=$((deadline - SECONDS - 20 - reserve))
   if ((left < 15)); then echo 0; elif ((left < want)); then echo "$left"; else echo "$want"; fi
 }
 # skipped NAME: true (and recorded as a failure) when the deadline leaves no time for NAME.
@@ -138,6 +143,7 @@ step_build() {
 }
 
 step_test() {
+  reserve=0
   skipped "gpu tests" && return
   local t0=$SECONDS
   timeout "$(limit "${GPU_CHECK_TEST_TIMEOUT_S:-600}")" \

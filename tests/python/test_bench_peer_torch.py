@@ -283,3 +283,57 @@ def test_gpu_peers_need_cuda_and_transformers():
     for name in peer.FAMILY_SHAPES:
         cfg = peer.hf_config(peer.model_spec(name), "sdpa")
         assert cfg.hidden_size == peer.FAMILY_SHAPES[name]["hidden_size"]
+
+
+def test_main_rows_on_cpu(monkeypatch, capsys):
+    # main()'s loop (rows, FLOPs, error rows, --budget-s) on the CPU: a tiny Gemma2 from
+    # random_weights in place of the transformers model, torch.cuda's bookkeeping stubbed out.
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed for this interpreter")
+    spec = tiny("gemma2")
+    monkeypatch.setitem(peer.FAMILY_SHAPES, "tiny-gemma2", spec)
+
+    class Model:
+        def named_parameters(self):
+            return peer.random_weights(torch, spec, seed=3).items()
+
+        def __call__(self, **kwargs):
+            raise RuntimeError("no transformers model in this test")
+
+        def set_attn_implementation(self, attn):
+            pass
+
+    monkeypatch.setattr(peer, "build_family_model", lambda torch_, s, attn: Model())
+    for name, fn in (("get_device_name", lambda: "cpu-test"), ("empty_cache", lambda: None),
+                     ("reset_peak_memory_stats", lambda: None), ("synchronize", lambda: None),
+                     ("max_memory_allocated", lambda: 0)):
+        monkeypatch.setattr(torch.cuda, name, fn)
+    monkeypatch.setattr(torch.cuda, "OutOfMemoryError", MemoryError, raising=False)
+    monkeypatch.setattr(torch.Tensor, "cuda", lambda self, *a, **k: self)
+    argv = ["peer_torch.py", "--model", "tiny-gemma2", "--workload", "syn:B=3,P=6,S=4",
+            "--workload", "rerank-like:G=2,D=2", "--impls", "hf-sdpa,radixmlp-torch",
+            "--warmup", "0", "--repetitions", "1", "--json", "--check"]
+    monkeypatch.setattr(sys, "argv", argv)
+    peer.main()
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["workload"], r["impl"]) for r in rows] == [
+        ("syn:B=3,P=6,S=4", "hf-sdpa"), ("syn:B=3,P=6,S=4", "radixmlp-torch"),
+        ("rerank-like:G=2,D=2", "hf-sdpa"), ("rerank-like:G=2,D=2", "radixmlp-torch")]
+    for r in rows:
+        _, seqs = peer.parse_workload(r["workload"], spec["vocab_size"])
+        assert r["model"] == "random:tiny-gemma2" and r["family"] == "gemma2"
+        assert r["tokens"] == sum(len(s) for s in seqs)
+        if r["impl"] == "hf-sdpa":
+            assert r["error"] == "RuntimeError" and "median_ms" not in r
+        else:
+            assert "error" not in r, r
+            assert r["attention"] == "explicit"  # soft-cap on a CPU: no SDPA, no FlexAttention
+            assert r["rows"] == r["unique_tokens"] == peer.Plan(seqs).unique
+            flops = peer.count_flops(spec, seqs, r["unique_tokens"], "scatter")
+            assert r["gflop"] == pytest.approx(flops / 1e9)
+            assert r["tflops_effective"] > 0
+            assert not any(k.startswith("min_cosine") for k in r)  # the HF rows failed
+
+    monkeypatch.setattr(sys, "argv", argv + ["--budget-s", "1e-9"])
+    peer.main()
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 4 and all(r["error"].startswith("skipped") for r in rows)

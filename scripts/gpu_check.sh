@@ -84,17 +84,21 @@ IFS=',' read -r -a model_list <<<"$models"
 IFS=',' read -r -a peer_model_list <<<"${GPU_CHECK_PEER_MODELS:-$models}"
 rm -f "$out/failures.txt"
 
-# limit N: N capped to the seconds left before the deadline (less 20 for the table); prints 0
-# when too little is left to start a step.
+# left: seconds before the deadline, less 20 for the table and the reserve for the tests.
+left() { echo $((deadline - SECONDS - 20 - reserve)); }
+# limit N: N capped to what is left (at least 1 s: `timeout 0` would mean no limit).
 limit() {
-  local want=$1
+  local want=$1 l
   if ((deadline <= 0)); then echo "$want"; return; fi
-  local left=$((deadline - SECONDS - 20 - reserve))
-  if ((left < 15)); then echo 0; elif ((left < want)); then echo "$left"; else echo "$want"; fi
+  l=$(left)
+  if ((l < 1)); then echo 1; elif ((l < want)); then echo "$l"; else echo "$want"; fi
 }
 # skipped NAME: true (and recorded as a failure) when the deadline leaves no time for NAME.
 skipped() {
-  if [[ $(limit 15) == 0 ]]; then fail "$1 skipped: the ${deadline} s deadline is spent"; return 0; fi
+  if ((deadline > 0 && $(left) < 15)); then
+    fail "$1 skipped: the ${deadline} s deadline is spent"
+    return 0
+  fi
   return 1
 }
 # The workloads of model $1 as --workload arguments, NUL-separated (qwen3 can have its own list,

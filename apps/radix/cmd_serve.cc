@@ -171,7 +171,9 @@ void run_serve(const ServeArgs& args) {
         auto* r = runtime_ptr.load();
         return r ? static_cast<double>(r->queued_requests()) : 0.0;
       });
-  runtime_options.service.on_tokenization = [&metrics](double s) { metrics.observe_tokenization(s); };
+  runtime_options.service.on_tokenization = [&metrics](double s) {
+    metrics.observe_tokenization(s);
+  };
   runtime_options.on_batch = [&metrics](const service::BatchReport& s) {
     metrics.observe_batch({s.sequences, s.requests, s.tokens, s.unique_tokens, s.failed,
                            s.run_seconds, s.max_queue_seconds});

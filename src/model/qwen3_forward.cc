@@ -45,8 +45,7 @@ void check_plan(const RaggedBatch& batch, const FoldPlan& plan, AttentionMode mo
   const bool sizes_match =
       plan.num_tokens == tokens && static_cast<int64_t>(plan.scatter.size()) == tokens &&
       plan.num_sequences() == batch.num_sequences() && batch.cu_seqlens.front() == 0 &&
-      batch.cu_seqlens.back() == tokens &&
-      static_cast<int64_t>(plan.ids.size()) == plan.num_rows &&
+      batch.cu_seqlens.back() == tokens && static_cast<int64_t>(plan.ids.size()) == plan.num_rows &&
       static_cast<int64_t>(plan.positions.size()) == plan.num_rows &&
       static_cast<int64_t>(plan.subtree_end.size()) == plan.num_rows &&
       static_cast<int64_t>(plan.gather.size()) == plan.num_rows;
@@ -67,8 +66,8 @@ void check_plan(const RaggedBatch& batch, const FoldPlan& plan, AttentionMode mo
   for (int32_t q = 0; q < batch.num_sequences(); ++q) {
     const int32_t end = batch.cu_seqlens[q + 1];
     if (end <= batch.cu_seqlens[q] || end > tokens || plan.last_rows[q] != plan.scatter[end - 1]) {
-      throw std::invalid_argument("forward: the fold plan's last row of sequence " +
-                                  to_string(q) + " does not match the batch");
+      throw std::invalid_argument("forward: the fold plan's last row of sequence " + to_string(q) +
+                                  " does not match the batch");
     }
   }
   if (mode == AttentionMode::kOff && plan.folded) {

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <optional>
 #include <stdexcept>
 
@@ -41,8 +41,10 @@ std::string short_number(double x) {
 
 void check_radix_threshold(double threshold) {
   if (!(threshold >= 0.0 && threshold <= 1.0)) {
-    throw std::invalid_argument("--radix-threshold must be in [0, 1] (1: always fold, 0: never), "
-                                "got " + short_number(threshold));
+    throw std::invalid_argument(
+        "--radix-threshold must be in [0, 1] (1: always fold, 0: never), "
+        "got " +
+        short_number(threshold));
   }
 }
 
@@ -152,13 +154,12 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
 
   ServiceOptions service_options = o.service;
   if (service_options.max_input_length == 0) {
-    service_options.max_input_length = static_cast<int32_t>(
-        std::min<int64_t>(model_info.max_positions(), o.max_batch_tokens));
+    service_options.max_input_length =
+        static_cast<int32_t>(std::min<int64_t>(model_info.max_positions(), o.max_batch_tokens));
   } else if (service_options.max_input_length > model_info.max_positions()) {
-    throw std::invalid_argument("--max-input-length " +
-                                to_string(service_options.max_input_length) +
-                                " is over the model's " + to_string(model_info.max_positions()) +
-                                " positions");
+    throw std::invalid_argument(
+        "--max-input-length " + to_string(service_options.max_input_length) +
+        " is over the model's " + to_string(model_info.max_positions()) + " positions");
   } else if (service_options.max_input_length > o.max_batch_tokens) {
     throw std::invalid_argument("--max-input-length " +
                                 to_string(service_options.max_input_length) +
@@ -174,8 +175,7 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
   info.radix_threshold = o.radix_threshold;
   info.max_batch_tokens = o.max_batch_tokens;
   info.max_batch_requests = o.max_batch_requests;
-  info.load_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  info.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return std::unique_ptr<Runtime>(new Runtime(std::move(impl)));
 }
 

@@ -80,8 +80,8 @@ TEST(Runtime, RefusesOptionsOutOfRange) {
 // engine builds is the one the forward runs, and every layout gives the same embeddings.
 TEST(Runtime, FoldOptionsReachTheForward) {
   EmbedRequest r;
-  r.inputs = {Input::of_text("a shared beginning, then one"), Input::of_text("a shared beginning, then two"),
-              Input::of_text("something else")};
+  r.inputs = {Input::of_text("a shared beginning, then one"),
+              Input::of_text("a shared beginning, then two"), Input::of_text("something else")};
   std::vector<std::vector<float>> want;
   for (auto [threshold, pad] : {std::pair{1.0, 1}, std::pair{1.0, 16}, std::pair{0.0, 8}}) {
     RuntimeOptions o = demo_options();

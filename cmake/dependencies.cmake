@@ -25,19 +25,8 @@ radix_find_library(pcre2 pcre2.h pcre2-8)
 target_compile_definitions(radix::pcre2 INTERFACE PCRE2_CODE_UNIT_WIDTH=8)
 radix_find_library(utf8proc utf8proc.h utf8proc)
 radix_find_library(openblas cblas.h openblas)
-radix_find_library(httplib httplib.h cpp-httplib)
-target_link_libraries(radix::httplib INTERFACE Threads::Threads)
-# Debian builds libcpp-httplib with TLS and compression (the Cflags of its cpp-httplib.pc). Those
-# switches change the layout of its public structs (httplib::Request gains a member), so every
-# includer must see the same ones or handlers read the wrong memory. They need the OpenSSL, zlib
-# and brotli headers; OpenSSL's configuration header sits in the multiarch include folder.
-target_compile_definitions(radix::httplib INTERFACE CPPHTTPLIB_OPENSSL_SUPPORT
-                           CPPHTTPLIB_ZLIB_SUPPORT CPPHTTPLIB_BROTLI_SUPPORT)
-find_path(radix_opensslconf_DIR openssl/opensslconf.h
-          PATH_SUFFIXES x86_64-linux-gnu aarch64-linux-gnu)
-find_path(radix_openssl_DIR openssl/ssl.h)
-if(NOT radix_opensslconf_DIR OR NOT radix_openssl_DIR)
-  message(FATAL_ERROR "radix needs the OpenSSL headers that libcpp-httplib-dev's httplib.h "
-                      "includes; install libssl-dev (scripts/deps.txt)")
+# Boost.Beast and Boost.Asio (header-only in 1.74; Boost.System too) carry the HTTP front.
+find_package(Boost 1.74 REQUIRED)
+if(NOT TARGET Boost::headers)
+  message(FATAL_ERROR "radix needs the Boost headers (libboost-dev, scripts/deps.txt)")
 endif()
-target_include_directories(radix::httplib INTERFACE ${radix_openssl_DIR} ${radix_opensslconf_DIR})

@@ -29,6 +29,30 @@ if [[ ! -x $venv/bin/pytest ]]; then
 fi
 RADIX_BIN="$PWD/build/radix" "$venv/bin/pytest" -q tests/python
 
+# The Python package (python/, docs/python.md). Its own venv on Debian's python3 with the system
+# site-packages, so that Debian's python3-torch (scripts/deps.txt) runs the radix.torch tests.
+# The module is built through build/ (-DRADIX_PYTHON=ON: only the binding and nanobind compile;
+# radix's libraries are reused) and tested from build/python; then `pip install .` is checked the
+# way a user runs it (its CMake tree is kept in build/pip-wheel, so a rerun rebuilds nothing).
+pyvenv=build/venv-py
+pybin=/usr/bin/python3
+[[ -x $pybin ]] || pybin=$(command -v python3)
+if [[ ! -x $pyvenv/bin/pytest ]]; then
+  "$pybin" -m venv --system-site-packages "$pyvenv"
+  "$pyvenv/bin/pip" install -q -r python/requirements-test.txt
+fi
+cmake -S . -B build -DRADIX_PYTHON=ON -DPython_EXECUTABLE="$PWD/$pyvenv/bin/python" >/dev/null
+cmake --build build --target _core -j "$jobs"
+PYTHONPATH=build/python RADIX_PY_TESTS=1 "$pyvenv/bin/python" -m radix version
+RADIX_BIN="$PWD/build/radix" PYTHONPATH=build/python RADIX_PY_TESTS=1 \
+  "$pyvenv/bin/pytest" -q -rs tests/python/test_py_*.py
+# The wheel is built without the engine (RADIX_PYTHON_ENGINE=OFF): the packaging path is the same
+# and the engine's libraries, compiled once above, would take minutes to compile again here.
+"$pyvenv/bin/pip" install -q --no-build-isolation --config-settings=build-dir=build/pip-wheel \
+  --config-settings=cmake.define.RADIX_PYTHON_ENGINE=OFF .
+(cd build && RADIX_PY_TESTS=1 "../$pyvenv/bin/python" -m radix version)
+RADIX_PY_TESTS=1 "$pyvenv/bin/pytest" -q tests/python/test_py_fold.py
+
 # Where nvcc is installed, compile (not run: no GPU here) the CUDA backend library, which holds all
 # of radix's device code and the CudaBackend against backend.h; about 80 s on 2 cores.
 # RADIX_CI_CUDA=0 skips it.

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include <ctime>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -52,6 +54,56 @@ struct ServeArgs {
   std::string served_model_name;
   uint64_t seed = 0;
   int drain_timeout_s = 30;
+  double header_timeout_s = 10;
+  double keep_alive_timeout_s = 5;
+  double body_timeout_s = 60;
+  size_t max_connections = 4096;
+  std::string cors_allow_origin;
+  bool json_output = false;
+};
+
+// Log lines on stderr: plain text, or with --json-output one JSON object per line
+// ({"timestamp", "level", "target", "message", fields...}) for log collectors.
+class ServeLog {
+ public:
+  void set_json(bool on) { json_ = on; }
+  void info(const std::string& message, nlohmann::json fields = nlohmann::json::object()) {
+    write("INFO", message, std::move(fields));
+  }
+  void warn(const std::string& message, nlohmann::json fields = nlohmann::json::object()) {
+    write("WARN", message, std::move(fields));
+  }
+
+ private:
+  void write(const char* level, const std::string& message, nlohmann::json fields) {
+    std::string line;
+    if (json_) {
+      nlohmann::json j = {{"timestamp", utc_now()},
+                          {"level", level},
+                          {"target", "radix::serve"},
+                          {"message", message}};
+      for (auto& [k, v] : fields.items()) j[k] = v;
+      line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    } else {
+      line = "radix serve: " + message + "\n";
+    }
+    std::fputs(line.c_str(), stderr);
+    std::fflush(stderr);
+  }
+  static std::string utc_now() {
+    const auto now = std::chrono::system_clock::now();
+    const std::time_t t = std::chrono::system_clock::to_time_t(now);
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(ms.count()));
+    return buf;
+  }
+  bool json_ = false;
 };
 
 double seconds_since(Clock::time_point t0) {
@@ -92,8 +144,16 @@ void warm_up(server::ModelService& service, HeadKind head) {
 // thread of ours reads it. (Blocking the signals and sigwait-ing would not do: libraries such as
 // OpenBLAS start threads before main, and any of them would take the default action.)
 int g_signal_pipe[2] = {-1, -1};
+std::atomic<int> g_signals{0};
+static_assert(std::atomic<int>::is_always_lock_free, "used in a signal handler");
 
 extern "C" void on_shutdown_signal(int sig) {
+  // The second signal stops at once, whatever the process is doing (loading, draining).
+  if (g_signals.fetch_add(1) >= 1) {
+    static const char msg[] = "radix serve: second signal; stopping now\n";
+    [[maybe_unused]] const ssize_t w = ::write(2, msg, sizeof msg - 1);
+    ::_exit(1);
+  }
   const int saved = errno;
   const char c = static_cast<char>(sig);
   [[maybe_unused]] const ssize_t n = ::write(g_signal_pipe[1], &c, 1);
@@ -138,8 +198,14 @@ CLI::Validator service_check(void (*check)(T), const std::string& description) {
       description);
 }
 
+std::chrono::milliseconds seconds_ms(double s) {
+  return std::chrono::milliseconds(static_cast<int64_t>(s * 1000.0));
+}
+
 void run_serve(const ServeArgs& args) {
   install_signal_handlers();
+  ServeLog log;
+  log.set_json(args.json_output);
 
   // The runtime (one model per device, the engine, the library core) from the flags.
   service::RuntimeOptions runtime_options;
@@ -220,53 +286,110 @@ void run_serve(const ServeArgs& args) {
   options.payload_limit = args.payload_limit;
   options.api_key = args.api_key;
   options.served_model_name = card.model_id;
+  options.header_timeout = seconds_ms(args.header_timeout_s);
+  options.keep_alive_timeout = seconds_ms(args.keep_alive_timeout_s);
+  options.body_timeout = seconds_ms(args.body_timeout_s);
+  options.max_connections = args.max_connections;
+  options.cors_allow_origin = args.cors_allow_origin;
   server::HttpServer http(service, metrics, options);
   http.bind();
 
-  std::fprintf(
-      stderr,
-      "radix serve: model %s (%s head, %s, hidden %d, %d layers, max input %d tokens)\n"
-      "  device %s (%zu worker%s), attention %s, radix threshold %.3g\n"
-      "  limits: max-batch-tokens %lld, max-batch-requests %s, max-client-batch-size "
-      "%zu, max-concurrent-requests %zu, payload-limit %zu bytes, auto-truncate %s%s\n"
-      "  tokenization workers %zu; load %.2f s, warm-up %.3f s\n"
-      "  listening on http://%s:%d\n",
-      args.model.c_str(), card.head.c_str(), dtype.c_str(), info.hidden_size, built.num_layers,
-      max_input, args.device.c_str(), runtime->num_workers(),
-      runtime->num_workers() == 1 ? "" : "s", card.attention_mode.c_str(), args.radix_threshold,
-      static_cast<long long>(args.max_batch_tokens),
-      args.max_batch_requests > 0 ? std::to_string(args.max_batch_requests).c_str() : "unlimited",
-      args.max_client_batch_size, args.max_concurrent_requests, args.payload_limit,
-      args.auto_truncate ? "on" : "off", args.api_key.empty() ? "" : ", api key required", workers,
-      load_seconds, warm_seconds, args.host.c_str(), http.port());
+  if (args.json_output) {
+    log.info("ready", {{"model", args.model},
+                       {"head", card.head},
+                       {"dtype", dtype},
+                       {"hidden_size", info.hidden_size},
+                       {"layers", built.num_layers},
+                       {"max_input_length", max_input},
+                       {"device", args.device},
+                       {"workers", runtime->num_workers()},
+                       {"attention_mode", card.attention_mode},
+                       {"radix_threshold", args.radix_threshold},
+                       {"max_batch_tokens", args.max_batch_tokens},
+                       {"max_batch_requests", args.max_batch_requests},
+                       {"max_client_batch_size", args.max_client_batch_size},
+                       {"max_concurrent_requests", args.max_concurrent_requests},
+                       {"payload_limit", args.payload_limit},
+                       {"auto_truncate", args.auto_truncate},
+                       {"api_key_required", !args.api_key.empty()},
+                       {"tokenization_workers", workers},
+                       {"load_seconds", load_seconds},
+                       {"warmup_seconds", warm_seconds},
+                       {"host", args.host},
+                       {"port", http.port()}});
+  } else
+    std::fprintf(
+        stderr,
+        "radix serve: model %s (%s head, %s, hidden %d, %d layers, max input %d tokens)\n"
+        "  device %s (%zu worker%s), attention %s, radix threshold %.3g\n"
+        "  limits: max-batch-tokens %lld, max-batch-requests %s, max-client-batch-size "
+        "%zu, max-concurrent-requests %zu, payload-limit %zu bytes, auto-truncate %s%s\n"
+        "  tokenization workers %zu; load %.2f s, warm-up %.3f s\n"
+        "  listening on http://%s:%d\n",
+        args.model.c_str(), card.head.c_str(), dtype.c_str(), info.hidden_size,
+        built.num_layers, max_input, args.device.c_str(), runtime->num_workers(),
+        runtime->num_workers() == 1 ? "" : "s", card.attention_mode.c_str(), args.radix_threshold,
+        static_cast<long long>(args.max_batch_tokens),
+        args.max_batch_requests > 0 ? std::to_string(args.max_batch_requests).c_str() : "unlimited",
+        args.max_client_batch_size, args.max_concurrent_requests, args.payload_limit,
+        args.auto_truncate ? "on" : "off", args.api_key.empty() ? "" : ", api key required",
+        workers, load_seconds, warm_seconds, args.host.c_str(), http.port());
   std::fflush(stderr);
 
-  // SIGINT/SIGTERM: refuse new work (503), let in-flight requests finish, then stop. A second
-  // signal stops at once.
+  // SIGINT/SIGTERM: refuse new work (503), let in-flight requests finish, then stop. When they
+  // have not finished after --drain-timeout, exit anyway: the work in flight is abandoned (a
+  // forward pass cannot be interrupted, and waiting for it is what the timeout rules out). A
+  // second signal exits at once (in the handler).
   std::atomic<bool> serving_done{false};
   std::thread signal_thread([&] {
     int sig = 0;
     while (!serving_done.load() && (sig = wait_signal(200)) == 0) {
     }
     if (serving_done.load()) return;
-    std::fprintf(stderr, "radix serve: %s, draining in-flight requests\n",
-                 sig == SIGINT ? "SIGINT" : "SIGTERM");
+    log.info(std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") + ", draining in-flight requests",
+             {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
     http.begin_shutdown();
     const Clock::time_point t0 = Clock::now();
-    bool drained = false;
-    while (!drained && seconds_since(t0) < args.drain_timeout_s) {
-      drained = http.drain(std::chrono::milliseconds(100));
-      if (!drained && wait_signal(0) != 0) break;
+    const auto timeout = std::chrono::duration<double>(args.drain_timeout_s);
+    const bool drained = http.drain(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+    char line[96];
+    std::snprintf(line, sizeof line, "%s after %.2f s; stopping",
+                  drained ? "drained" : "not drained", seconds_since(t0));
+    if (!drained) {
+      log.warn(line, {{"drained", false}, {"seconds", seconds_since(t0)}});
+      std::_Exit(1);
     }
-    std::fprintf(stderr, "radix serve: %s after %.2f s; stopping\n",
-                 drained ? "drained" : "not drained", seconds_since(t0));
+    log.info(line, {{"drained", true}, {"seconds", seconds_since(t0)}});
     http.stop();
   });
   http.serve();
   serving_done.store(true);
   signal_thread.join();
   runtime->shutdown();
-  std::fprintf(stderr, "radix serve: stopped\n");
+  log.info("stopped");
+}
+
+// Every serve flag can come from the environment as RADIX_<FLAG> (--max-batch-tokens:
+// RADIX_MAX_BATCH_TOKENS); a flag given on the command line wins.
+void add_environment_names(CLI::App& cmd) {
+  for (CLI::Option* opt : cmd.get_options()) {
+    if (opt->get_lnames().empty() || opt->get_lnames()[0] == "help") continue;
+    if (!opt->get_envname().empty()) continue;
+    std::string env = "RADIX_";
+    for (char c : opt->get_lnames()[0]) env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    opt->envname(env);
+  }
+}
+
+// TEI's environment names, for containers configured for TEI: MODEL_ID and PORT, used when the
+// RADIX_ name is not set. (TEI also reads HOSTNAME, but Docker exports HOSTNAME as the container's
+// id in every container, so honouring it would make radix listen on one interface unasked.)
+void adopt_tei_environment() {
+  for (const auto& [tei, radix] :
+       {std::pair{"MODEL_ID", "RADIX_MODEL"}, std::pair{"PORT", "RADIX_PORT"}}) {
+    const char* value = std::getenv(tei);
+    if (value && *value && !std::getenv(radix)) ::setenv(radix, value, 0);
+  }
 }
 
 }  // namespace
@@ -275,7 +398,7 @@ void add_serve(CLI::App& app) {
   auto args = std::make_shared<ServeArgs>();
   CLI::App* cmd = app.add_subcommand(
       "serve", "Serve the TEI- and OpenAI-compatible HTTP API (embed, rerank, predict, ...)");
-  cmd->add_option("--model", args->model,
+  cmd->add_option("--model,--model-id", args->model,
                   "A Hugging Face model folder, demo (built in), or random:qwen3-0.6b|4b|8b[:head]")
       ->required();
   cmd->add_option(
@@ -283,7 +406,8 @@ void add_serve(CLI::App& app) {
       "tokenizer.json, a folder with one, or demo (the demo model's); default: the model's own");
   cmd->add_option("--head", args->head, "Override the model's head")
       ->check(CLI::IsMember({"embedding", "reranker", "classifier"}));
-  cmd->add_option("--host", args->host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--host,--hostname", args->host, "Address (or name) to listen on")
+      ->capture_default_str();
   cmd->add_option("--port", args->port, "Port to listen on")
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
@@ -335,6 +459,27 @@ void add_serve(CLI::App& app) {
                   "Seconds to wait for in-flight requests on SIGINT/SIGTERM")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_option("--header-timeout", args->header_timeout_s,
+                  "Seconds a new connection has to send its first request head (then closed)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--keep-alive-timeout", args->keep_alive_timeout_s,
+                  "Seconds an idle keep-alive connection has to send its next request head")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--body-timeout", args->body_timeout_s,
+                  "Seconds a client has to send a request body once its head arrived")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-connections", args->max_connections,
+                  "Open connections; at the cap the one idle longest is closed for a new one")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--cors-allow-origin", args->cors_allow_origin,
+                  "Answer CORS requests for this origin (or *); default: no CORS headers");
+  cmd->add_flag("--json-output", args->json_output, "Log one JSON object per line on stderr");
+  add_environment_names(*cmd);
+  cmd->preparse_callback([](size_t) { adopt_tei_environment(); });
   cmd->callback([args] { run_serve(*args); });
 }
 

@@ -26,6 +26,8 @@ struct TokenizeArgs {
   std::string tokenizer;
   bool add_special_tokens = false;
   bool offsets = false;
+  bool decode = false;
+  bool skip_special_tokens = false;
   std::string jsonl;
   std::string text;
   bool has_text = false;
@@ -112,8 +114,39 @@ void tokenize_jsonl(const Tokenizer& tok, const TokenizeArgs& args) {
   std::fflush(stdout);
 }
 
+// One {"ids": [...]} per line in, one {"text": ...} per line out.
+void decode_jsonl(const Tokenizer& tok, const TokenizeArgs& args) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (args.jsonl != "-") {
+    file.open(args.jsonl, std::ios::binary);
+    if (!file) throw std::runtime_error("cannot open " + args.jsonl);
+    in = &file;
+  }
+  size_t line_no = 0;
+  std::string line;
+  while (std::getline(*in, line)) {
+    ++line_no;
+    const std::string where = "line " + std::to_string(line_no) + ": ";
+    std::vector<int32_t> ids;
+    try {
+      ids = json::parse(line).at("ids").get<std::vector<int32_t>>();
+    } catch (const json::exception& e) {
+      throw std::runtime_error(where + "expected {\"ids\": [...]}: " + e.what());
+    }
+    const std::string out = json{{"text", tok.decode(ids, args.skip_special_tokens)}}.dump();
+    std::printf("%s\n", out.c_str());
+  }
+  std::fflush(stdout);
+}
+
 void run_tokenize(const TokenizeArgs& args) {
   const Tokenizer tok = load_tokenizer(args.tokenizer);
+  if (args.decode) {
+    if (args.jsonl.empty()) throw std::runtime_error("--decode reads ids from --jsonl");
+    decode_jsonl(tok, args);
+    return;
+  }
   if (!args.jsonl.empty()) {
     if (args.has_text) throw std::runtime_error("give either TEXT or --jsonl, not both");
     tokenize_jsonl(tok, args);
@@ -205,6 +238,10 @@ void add_tokenize(CLI::App& app) {
       "--jsonl", args->jsonl,
       "Read lines {\"text\": ...} (\"-\" = stdin); write one {\"ids\": [...]} per line");
   cmd->add_flag("--offsets", args->offsets, "Also print byte offsets of each token");
+  cmd->add_flag("--decode", args->decode,
+                "The other way: read lines {\"ids\": [...]} from --jsonl, write {\"text\": ...}");
+  cmd->add_flag("--skip-special-tokens", args->skip_special_tokens,
+                "With --decode: leave special tokens out");
   cmd->add_option("--threads", args->threads, "Threads for --jsonl (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("text", args->text, "Text to tokenize (default: read stdin)");

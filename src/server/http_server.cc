@@ -5,6 +5,7 @@
 #include <optional>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include "server/api_error.h"
 #include "server/base64.h"
@@ -15,22 +16,28 @@ namespace {
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
+using Handler = std::function<HttpReply(const HttpRequest&, const CallContext&)>;
+namespace http = boost::beast::http;
 
 enum class Family { kTei, kOpenAI };
 
 constexpr const char* kJson = "application/json";
 
-void set_json(httplib::Response& res, const json& body, int status = 200) {
-  res.status = status;
+HttpReply json_reply(const json& body, int status = 200) {
+  HttpReply reply;
+  reply.status = status;
   // Replace (never throw on) invalid UTF-8, e.g. from decoding half of a multi-byte character.
-  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), kJson);
+  reply.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  reply.content_type = kJson;
+  return reply;
 }
 
-void set_error(httplib::Response& res, Family family, const ApiError& e) {
-  set_json(res, family == Family::kOpenAI ? openai_error_body(e) : tei_error_body(e), e.status());
+HttpReply error_reply(Family family, const ApiError& e) {
+  return json_reply(family == Family::kOpenAI ? openai_error_body(e) : tei_error_body(e),
+                    e.status());
 }
 
-Family family_of(const std::string& path) {
+Family family_of(std::string_view path) {
   return path.rfind("/v1/", 0) == 0 ? Family::kOpenAI : Family::kTei;
 }
 
@@ -39,7 +46,7 @@ const char* const kRoutes[] = {"/embed",         "/rerank",    "/predict",     "
                                "/v1/embeddings", "/v1/rerank", "/openapi.json"};
 
 // Metric label for a path: the route, or "other" so unknown paths cannot grow the label set.
-std::string route_label(const std::string& path) {
+std::string route_label(std::string_view path) {
   for (const char* r : kRoutes) {
     if (path == r) return r;
   }
@@ -103,241 +110,274 @@ json info_json(const ModelCard& card, const ServerOptions& options) {
   return info;
 }
 
+// The path of a request target, without its query.
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
 }  // namespace
+
+struct HttpServer::Route {
+  http::verb method;
+  std::string path;
+  bool needs_permit;  // model work: runs on a worker thread, holding a concurrency permit
+  Handler handler;
+};
 
 HttpServer::HttpServer(InferenceService& service, ServerMetrics& metrics, ServerOptions options)
     : service_(service),
       metrics_(metrics),
       options_(std::move(options)),
       limiter_(options_.max_concurrent_requests),
-      // Permits + room for /health, /metrics, /info and the 429s themselves.
-      http_(options_.max_concurrent_requests + 32) {
+      http_(
+          [this] {
+            TransportOptions t;
+            t.host = options_.host;
+            t.port = options_.port;
+            t.payload_limit = options_.payload_limit;
+            t.header_timeout = options_.header_timeout;
+            t.keep_alive_timeout = options_.keep_alive_timeout;
+            t.body_timeout = options_.body_timeout;
+            t.max_connections = options_.max_connections;
+            t.max_workers = options_.max_concurrent_requests;
+            return t;
+          }(),
+          [this](const std::shared_ptr<HttpRequest>& r) { return route(r); },
+          [this](int status, const std::string& message, std::string_view target) {
+            return refusal(status, message, target);
+          }) {
   if (options_.max_concurrent_requests == 0) {
     throw std::invalid_argument("--max-concurrent-requests must be at least 1");
   }
   limits_.max_client_batch_size = options_.max_client_batch_size;
-  http_.set_payload_max_length(options_.payload_limit);
-  http_.set_keep_alive_timeout(options_.keep_alive_timeout_s);
-  http_.set_keep_alive_max_count(1000);
-  http_.set_tcp_nodelay(true);
   register_routes();
 }
 
 HttpServer::~HttpServer() { http_.stop(); }
 
-void HttpServer::bind() {
-  if (options_.port == 0) {
-    port_ = http_.bind_to_any_port(options_.host);
-  } else {
-    port_ = http_.bind_to_port(options_.host, options_.port) ? options_.port : -1;
-  }
-  if (port_ <= 0) {
-    throw std::runtime_error("cannot listen on " + options_.host + ":" +
-                             std::to_string(options_.port) + " (in use, or not an address here)");
-  }
-  http_.set_listen_backlog(
-      static_cast<int>(std::min<size_t>(options_.max_concurrent_requests + 32, 4096)));
+void HttpServer::bind() { port_ = http_.bind(); }
+
+void HttpServer::serve() { http_.serve(); }
+
+void HttpServer::add_cors(HttpReply& reply) const {
+  if (options_.cors_allow_origin.empty()) return;
+  reply.headers.emplace_back("Access-Control-Allow-Origin", options_.cors_allow_origin);
+  if (options_.cors_allow_origin != "*") reply.headers.emplace_back("Vary", "Origin");
 }
 
-void HttpServer::serve() { http_.listen_after_bind(); }
+HttpReply HttpServer::refusal(int status, const std::string& message, std::string_view target) {
+  ErrorType type = ErrorType::kValidation;
+  if (status == 413) type = ErrorType::kPayloadLarge;
+  if (status >= 500) type = ErrorType::kBackend;
+  const std::string_view path = path_of(target);
+  HttpReply reply = error_reply(family_of(path), ApiError(type, status, message));
+  add_cors(reply);
+  metrics_.observe_request(route_label(path), status, 0.0);
+  return reply;
+}
+
+// On the I/O thread: everything here is quick. Model work is handed back as `later`.
+Dispatch HttpServer::route(const std::shared_ptr<HttpRequest>& request) {
+  const Clock::time_point start = Clock::now();
+  const std::string path(path_of(request->target()));
+  const Family family = family_of(path);
+  auto answer = [&](HttpReply reply, const std::string& label) {
+    add_cors(reply);
+    metrics_.observe_request(label, reply.status,
+                             std::chrono::duration<double>(Clock::now() - start).count());
+    Dispatch d;
+    d.now = std::move(reply);
+    return d;
+  };
+
+  if (request->method() == http::verb::options && !options_.cors_allow_origin.empty()) {
+    HttpReply preflight = make_reply(204, "", "");
+    preflight.headers = {{"Access-Control-Allow-Methods", "GET, POST, OPTIONS"},
+                         {"Access-Control-Allow-Headers", "Authorization, Content-Type"},
+                         {"Access-Control-Max-Age", "600"}};
+    return answer(std::move(preflight), route_label(path));
+  }
+  const Route* found = nullptr;
+  for (const Route& r : routes_) {
+    if (r.path == path && r.method == request->method()) found = &r;
+  }
+  if (!found) {
+    return answer(
+        error_reply(family,
+                    ApiError(ErrorType::kNotFound,
+                             "no route for " + std::string(request->method_string()) + " " + path)),
+        "other");
+  }
+  try {
+    if (!options_.api_key.empty()) {
+      const std::string_view auth = (*request)[http::field::authorization];
+      const std::string_view prefix = "Bearer ";
+      if (auth.substr(0, prefix.size()) != prefix ||
+          !constant_time_equal(std::string(auth.substr(prefix.size())), options_.api_key)) {
+        throw ApiError(ErrorType::kUnauthorized, "missing or invalid API key");
+      }
+    }
+    if (shutting_down_.load() && path != "/metrics") {
+      throw ApiError(ErrorType::kUnhealthy, "the server is shutting down");
+    }
+    if (!found->needs_permit) {
+      return answer(found->handler(*request, CallContext{}), found->path);
+    }
+    std::optional<ConcurrencyLimiter::Permit> permit = limiter_.try_acquire();
+    if (!permit) throw ApiError(ErrorType::kOverloaded, "Model is overloaded");
+    // Shutdown may have begun between the check above and taking the permit; a request that
+    // holds a permit is one drain() waits for, so refuse it here rather than race.
+    if (shutting_down_.load()) throw ApiError(ErrorType::kUnhealthy, "the server is shutting down");
+    metrics_.inflight += 1;
+    auto held = std::make_shared<ConcurrencyLimiter::Permit>(std::move(*permit));
+    Dispatch d;
+    d.later = [this, request, route = found, family, start,
+               held = std::move(held)](const ClientProbe& probe) {
+      HttpReply reply;
+      try {
+        reply = route->handler(*request, CallContext{[probe] { return probe.gone(); }});
+      } catch (const ApiError& e) {
+        reply = error_reply(family, e);
+      } catch (const std::exception& e) {
+        reply = error_reply(family, ApiError(ErrorType::kBackend, e.what()));
+      }
+      add_cors(reply);
+      metrics_.inflight -= 1;
+      metrics_.observe_request(route->path, reply.status,
+                               std::chrono::duration<double>(Clock::now() - start).count());
+      return reply;
+    };
+    return d;
+  } catch (const ApiError& e) {
+    return answer(error_reply(family, e), found->path);
+  } catch (const std::exception& e) {
+    return answer(error_reply(family, ApiError(ErrorType::kBackend, e.what())), found->path);
+  }
+}
 
 void HttpServer::register_routes() {
-  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
-
-  // Every route runs through here: auth, shutdown, permit, errors, metrics.
-  auto route = [this](const std::string& path, bool needs_permit, Handler body) -> Handler {
-    const Family family = family_of(path);
-    return [this, path, needs_permit, family, body = std::move(body)](const httplib::Request& req,
-                                                                      httplib::Response& res) {
-      const Clock::time_point start = Clock::now();
-      try {
-        if (!options_.api_key.empty()) {
-          const std::string auth = req.get_header_value("Authorization");
-          const std::string prefix = "Bearer ";
-          if (auth.rfind(prefix, 0) != 0 ||
-              !constant_time_equal(auth.substr(prefix.size()), options_.api_key)) {
-            throw ApiError(ErrorType::kUnauthorized, "missing or invalid API key");
-          }
-        }
-        if (shutting_down_.load() && path != "/metrics") {
-          throw ApiError(ErrorType::kUnhealthy, "the server is shutting down");
-        }
-        const std::optional<ConcurrencyLimiter::Permit> permit =
-            needs_permit ? limiter_.try_acquire() : std::nullopt;
-        if (needs_permit) {
-          if (!permit) throw ApiError(ErrorType::kOverloaded, "Model is overloaded");
-          // Shutdown may have begun between the check above and taking the permit; a request
-          // that holds a permit is one drain() waits for, so refuse it here rather than race.
-          if (shutting_down_.load()) {
-            throw ApiError(ErrorType::kUnhealthy, "the server is shutting down");
-          }
-        }
-        metrics_.inflight += needs_permit ? 1 : 0;
-        struct Inflight {
-          ServerMetrics& m;
-          bool on;
-          ~Inflight() { m.inflight -= on ? 1 : 0; }
-        } inflight{metrics_, needs_permit};
-        body(req, res);
-      } catch (const ApiError& e) {
-        set_error(res, family, e);
-      } catch (const std::exception& e) {
-        set_error(res, family, ApiError(ErrorType::kBackend, e.what()));
-      }
-      if (res.status == -1) res.status = 200;
-      metrics_.observe_request(path, res.status,
-                               std::chrono::duration<double>(Clock::now() - start).count());
-    };
+  auto get = [this](const std::string& path, Handler h) {
+    routes_.push_back({http::verb::get, path, false, std::move(h)});
   };
-  auto ctx = [] { return CallContext{[] { return TrackedServer::client_gone(); }}; };
+  auto post = [this](const std::string& path, Handler h) {
+    routes_.push_back({http::verb::post, path, true, std::move(h)});
+  };
 
-  http_.Get("/health", route("/health", false, [this](const auto&, auto& res) {
-              if (!service_.healthy())
-                throw ApiError(ErrorType::kUnhealthy, "the model is not ready");
-              res.status = 200;
-              res.set_content("", "text/plain");
-            }));
+  get("/health", [this](const HttpRequest&, const CallContext&) {
+    if (!service_.healthy()) throw ApiError(ErrorType::kUnhealthy, "the model is not ready");
+    return make_reply(200, "", "text/plain");
+  });
 
-  http_.Get("/info", route("/info", false, [this](const auto&, auto& res) {
-              set_json(res, info_json(service_.card(), options_));
-            }));
+  get("/info", [this](const HttpRequest&, const CallContext&) {
+    return json_reply(info_json(service_.card(), options_));
+  });
 
-  http_.Get("/metrics", route("/metrics", false, [this](const auto&, auto& res) {
-              res.set_content(metrics_.render(), "text/plain; version=0.0.4");
-            }));
+  get("/metrics", [this](const HttpRequest&, const CallContext&) {
+    return make_reply(200, metrics_.render(), "text/plain; version=0.0.4");
+  });
 
-  http_.Get("/openapi.json", route("/openapi.json", false, [](const auto&, auto& res) {
-              set_json(res, openapi_document());
-            }));
+  get("/openapi.json",
+      [](const HttpRequest&, const CallContext&) { return json_reply(openapi_document()); });
 
-  http_.Post("/embed", route("/embed", true, [this, ctx](const auto& req, auto& res) {
-               const EmbedRequest r = parse_embed_request(req.body, limits_);
-               const EmbedResult out = service_.embed(r, ctx());
-               set_json(res, out.embeddings);
-             }));
+  post("/embed", [this](const HttpRequest& req, const CallContext& ctx) {
+    const EmbedRequest r = parse_embed_request(req.body(), limits_);
+    const EmbedResult out = service_.embed(r, ctx);
+    return json_reply(out.embeddings);
+  });
 
-  http_.Post(
-      "/v1/embeddings", route("/v1/embeddings", true, [this, ctx](const auto& req, auto& res) {
-        const OpenAIEmbeddingsRequest r = parse_openai_embeddings_request(req.body, limits_);
-        EmbedRequest e;
-        e.inputs = r.inputs;
-        e.dimensions = r.dimensions;
-        const EmbedResult out = service_.embed(e, ctx());
-        json data = json::array();
-        for (size_t i = 0; i < out.embeddings.size(); ++i) {
-          json item = {{"object", "embedding"}, {"index", i}};
-          if (r.encoding_format == EncodingFormat::kBase64) {
-            item["embedding"] = base64_encode_floats(out.embeddings[i]);
-          } else {
-            item["embedding"] = out.embeddings[i];
-          }
-          data.push_back(std::move(item));
-        }
-        set_json(res,
-                 {{"object", "list"},
-                  {"data", std::move(data)},
-                  {"model", r.model.empty() ? options_.served_model_name : r.model},
-                  {"usage",
-                   {{"prompt_tokens", out.prompt_tokens}, {"total_tokens", out.prompt_tokens}}}});
-      }));
-
-  http_.Post("/rerank", route("/rerank", true, [this, ctx](const auto& req, auto& res) {
-               const RerankRequest r = parse_rerank_request(req.body, limits_);
-               const ScoreResult out = service_.rerank(r, ctx());
-               const std::vector<float>& scores = r.raw_scores ? out.raw_scores : out.scores;
-               json ranks = json::array();
-               for (size_t i : rank_order(scores)) {
-                 json rank = {{"index", i}, {"score", scores[i]}};
-                 if (r.return_text) rank["text"] = r.texts[i];
-                 ranks.push_back(std::move(rank));
-               }
-               set_json(res, ranks);
-             }));
-
-  http_.Post("/v1/rerank", route("/v1/rerank", true, [this, ctx](const auto& req, auto& res) {
-               const OpenAIRerankRequest r = parse_openai_rerank_request(req.body, limits_);
-               RerankRequest q;
-               q.query = r.query;
-               q.texts = r.documents;
-               q.instruction = r.instruction;
-               const ScoreResult out = service_.rerank(q, ctx());
-               const std::vector<size_t> order = rank_order(out.scores);
-               const size_t n =
-                   std::min(order.size(), r.top_n ? static_cast<size_t>(*r.top_n) : order.size());
-               json results = json::array();
-               for (size_t k = 0; k < n; ++k) {
-                 const size_t i = order[k];
-                 json item = {{"index", i}, {"relevance_score", out.scores[i]}};
-                 if (r.return_documents) item["document"] = {{"text", r.documents[i]}};
-                 results.push_back(std::move(item));
-               }
-               set_json(
-                   res,
-                   {{"object", "list"},
-                    {"model", r.model.empty() ? options_.served_model_name : r.model},
-                    {"results", std::move(results)},
-                    {"usage",
-                     {{"prompt_tokens", out.prompt_tokens}, {"total_tokens", out.prompt_tokens}}}});
-             }));
-
-  http_.Post("/predict", route("/predict", true, [this, ctx](const auto& req, auto& res) {
-               const PredictRequest r = parse_predict_request(req.body, limits_);
-               const PredictResult out = service_.predict(r, ctx());
-               json all = json::array();
-               for (size_t i = 0; i < out.probabilities.size(); ++i) {
-                 const std::vector<float>& scores =
-                     r.raw_scores ? out.logits[i] : out.probabilities[i];
-                 json predictions = json::array();
-                 for (size_t k : rank_order(scores)) {
-                   predictions.push_back({{"score", scores[k]}, {"label", out.labels[k]}});
-                 }
-                 all.push_back(std::move(predictions));
-               }
-               set_json(res, r.batched ? all : all.at(0));
-             }));
-
-  http_.Post("/tokenize", route("/tokenize", true, [this](const auto& req, auto& res) {
-               const TokenizeRequest r = parse_tokenize_request(req.body, limits_);
-               json all = json::array();
-               for (const auto& tokens : service_.tokenize(r)) {
-                 json list = json::array();
-                 for (const TokenView& t : tokens) {
-                   list.push_back({{"id", t.id},
-                                   {"text", t.text},
-                                   {"special", t.special},
-                                   {"start", t.start ? json(*t.start) : json(nullptr)},
-                                   {"stop", t.stop ? json(*t.stop) : json(nullptr)}});
-                 }
-                 all.push_back(std::move(list));
-               }
-               set_json(res, all);
-             }));
-
-  http_.Post("/decode", route("/decode", true, [this](const auto& req, auto& res) {
-               const DecodeRequest r = parse_decode_request(req.body, limits_);
-               set_json(res, service_.decode(r));
-             }));
-
-  // Errors produced by httplib itself (404, 413 over --payload-limit, 400 unparsable request)
-  // get the same JSON bodies as the routes'.
-  http_.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
-                                                                      httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    ErrorType type = ErrorType::kValidation;
-    std::string message = "bad request";
-    if (res.status == 404) {
-      type = ErrorType::kNotFound;
-      message = "no route for " + req.method + " " + req.path;
-    } else if (res.status == 413) {
-      type = ErrorType::kPayloadLarge;
-      message = "payload over the limit of " + std::to_string(options_.payload_limit) + " bytes";
-    } else if (res.status == 405) {
-      message = "method not allowed";
+  post("/v1/embeddings", [this](const HttpRequest& req, const CallContext& ctx) {
+    const OpenAIEmbeddingsRequest r = parse_openai_embeddings_request(req.body(), limits_);
+    EmbedRequest e;
+    e.inputs = r.inputs;
+    e.dimensions = r.dimensions;
+    const EmbedResult out = service_.embed(e, ctx);
+    json data = json::array();
+    for (size_t i = 0; i < out.embeddings.size(); ++i) {
+      json item = {{"object", "embedding"}, {"index", i}};
+      if (r.encoding_format == EncodingFormat::kBase64) {
+        item["embedding"] = base64_encode_floats(out.embeddings[i]);
+      } else {
+        item["embedding"] = out.embeddings[i];
+      }
+      data.push_back(std::move(item));
     }
-    set_error(res, family_of(req.path), ApiError(type, res.status, message));
-    metrics_.observe_request(route_label(req.path), res.status, 0.0);
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+    return json_reply(
+        {{"object", "list"},
+         {"data", std::move(data)},
+         {"model", r.model.empty() ? options_.served_model_name : r.model},
+         {"usage", {{"prompt_tokens", out.prompt_tokens}, {"total_tokens", out.prompt_tokens}}}});
+  });
+
+  post("/rerank", [this](const HttpRequest& req, const CallContext& ctx) {
+    const RerankRequest r = parse_rerank_request(req.body(), limits_);
+    const ScoreResult out = service_.rerank(r, ctx);
+    const std::vector<float>& scores = r.raw_scores ? out.raw_scores : out.scores;
+    json ranks = json::array();
+    for (size_t i : rank_order(scores)) {
+      json rank = {{"index", i}, {"score", scores[i]}};
+      if (r.return_text) rank["text"] = r.texts[i];
+      ranks.push_back(std::move(rank));
+    }
+    return json_reply(ranks);
+  });
+
+  post("/v1/rerank", [this](const HttpRequest& req, const CallContext& ctx) {
+    const OpenAIRerankRequest r = parse_openai_rerank_request(req.body(), limits_);
+    RerankRequest q;
+    q.query = r.query;
+    q.texts = r.documents;
+    q.instruction = r.instruction;
+    const ScoreResult out = service_.rerank(q, ctx);
+    const std::vector<size_t> order = rank_order(out.scores);
+    const size_t n = std::min(order.size(), r.top_n ? static_cast<size_t>(*r.top_n) : order.size());
+    json results = json::array();
+    for (size_t k = 0; k < n; ++k) {
+      const size_t i = order[k];
+      json item = {{"index", i}, {"relevance_score", out.scores[i]}};
+      if (r.return_documents) item["document"] = {{"text", r.documents[i]}};
+      results.push_back(std::move(item));
+    }
+    return json_reply(
+        {{"object", "list"},
+         {"model", r.model.empty() ? options_.served_model_name : r.model},
+         {"results", std::move(results)},
+         {"usage", {{"prompt_tokens", out.prompt_tokens}, {"total_tokens", out.prompt_tokens}}}});
+  });
+
+  post("/predict", [this](const HttpRequest& req, const CallContext& ctx) {
+    const PredictRequest r = parse_predict_request(req.body(), limits_);
+    const PredictResult out = service_.predict(r, ctx);
+    json all = json::array();
+    for (size_t i = 0; i < out.probabilities.size(); ++i) {
+      const std::vector<float>& scores = r.raw_scores ? out.logits[i] : out.probabilities[i];
+      json predictions = json::array();
+      for (size_t k : rank_order(scores)) {
+        predictions.push_back({{"score", scores[k]}, {"label", out.labels[k]}});
+      }
+      all.push_back(std::move(predictions));
+    }
+    return json_reply(r.batched ? all : all.at(0));
+  });
+
+  post("/tokenize", [this](const HttpRequest& req, const CallContext&) {
+    const TokenizeRequest r = parse_tokenize_request(req.body(), limits_);
+    json all = json::array();
+    for (const auto& tokens : service_.tokenize(r)) {
+      json list = json::array();
+      for (const TokenView& t : tokens) {
+        list.push_back({{"id", t.id},
+                        {"text", t.text},
+                        {"special", t.special},
+                        {"start", t.start ? json(*t.start) : json(nullptr)},
+                        {"stop", t.stop ? json(*t.stop) : json(nullptr)}});
+      }
+      all.push_back(std::move(list));
+    }
+    return json_reply(all);
+  });
+
+  post("/decode", [this](const HttpRequest& req, const CallContext&) {
+    const DecodeRequest r = parse_decode_request(req.body(), limits_);
+    return json_reply(service_.decode(r));
+  });
 }
 
 }  // namespace radix::server

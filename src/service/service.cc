@@ -424,6 +424,8 @@ std::vector<std::vector<Token>> Service::tokenize(const TokenizeRequest& r) cons
     } catch (const TokenizerError& err) {
       throw ServiceError(Kind::kTokenizer, err.what());
     }
+    // The same length limit as the model calls: it also bounds the answer (tens of bytes a token).
+    if (e.ids.size() > s.max_input()) too_long(i, e.ids.size(), s.options.max_input_length);
     std::vector<Token> tokens;
     tokens.reserve(e.ids.size());
     for (size_t k = 0; k < e.ids.size(); ++k) {

@@ -15,6 +15,7 @@
 
 #include "common/call_gate.h"
 #include "server/api_error.h"
+#include "server/http_test_client.h"
 
 namespace radix::server {
 namespace {
@@ -112,14 +113,12 @@ class HttpServerTest : public ::testing::Test {
     if (server) server->stop();
     if (thread.joinable()) thread.join();
   }
-  httplib::Client client() {
-    httplib::Client c("127.0.0.1", server->port());
-    c.set_read_timeout(10, 0);
-    return c;
+  std::optional<http_test::TestResponse> get(const std::string& path) {
+    return http_test::TestClient(server->port()).request("GET", path);
   }
-  httplib::Result post(const std::string& path, const std::string& body,
-                       const httplib::Headers& headers = {}) {
-    return client().Post(path.c_str(), headers, body, "application/json");
+  std::optional<http_test::TestResponse> post(const std::string& path, const std::string& body,
+                                              const http_test::Headers& headers = {}) {
+    return http_test::TestClient(server->port()).request("POST", path, body, headers);
   }
 
   FakeService service;
@@ -192,23 +191,22 @@ TEST_F(HttpServerTest, TokenizeDecodeInfoHealthOpenapiMetrics) {
   res = post("/decode", R"({"ids": [[104, 105], [33]]})");
   EXPECT_EQ(json::parse(res->body), json::parse(R"(["hi", "!"])"));
 
-  auto c = client();
-  res = c.Get("/health");
+  res = get("/health");
   EXPECT_EQ(res->status, 200);
-  res = c.Get("/info");
+  res = get("/info");
   ASSERT_EQ(res->status, 200);
   json info = json::parse(res->body);
   EXPECT_EQ(info["model_id"], "fake");
   EXPECT_EQ(info["max_client_batch_size"], 4);
   EXPECT_EQ(info["model_type"]["embedding"]["pooling"], "last_token");
-  res = c.Get("/openapi.json");
+  res = get("/openapi.json");
   ASSERT_EQ(res->status, 200);
   json api = json::parse(res->body);
   for (const char* p : {"/embed", "/rerank", "/predict", "/tokenize", "/decode", "/info", "/health",
                         "/metrics", "/v1/embeddings", "/v1/rerank", "/openapi.json"}) {
     EXPECT_TRUE(api["paths"].contains(p)) << p;
   }
-  res = c.Get("/metrics");
+  res = get("/metrics");
   ASSERT_EQ(res->status, 200);
   EXPECT_NE(res->body.find("radix_requests_total{route=\"/tokenize\",status=\"200\"} 1"),
             std::string::npos);
@@ -240,7 +238,7 @@ TEST_F(HttpServerTest, ErrorsHaveTeiAndOpenAIShapes) {
   EXPECT_EQ(j["error"]["type"], "invalid_request_error");
   EXPECT_TRUE(j["error"]["message"].is_string());
 
-  res = client().Get("/nope");
+  res = get("/nope");
   EXPECT_EQ(res->status, 404);
   EXPECT_EQ(json::parse(res->body)["error_type"], "NotFound");
 }
@@ -249,7 +247,7 @@ TEST_F(HttpServerTest, PayloadOverLimitIs413) {
   start();
   const std::string big = R"({"inputs": ")" + std::string(5000, 'a') + R"("})";
   auto res = post("/embed", big);
-  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 413);
   EXPECT_EQ(json::parse(res->body)["error_type"], "PayloadTooLarge");
   res = post("/v1/embeddings", R"({"input": ")" + std::string(5000, 'a') + R"("})");
@@ -272,7 +270,7 @@ TEST_F(HttpServerTest, ApiKey) {
   auto res = post("/v1/embeddings", R"({"input": "a"})");
   EXPECT_EQ(res->status, 401);
   EXPECT_EQ(json::parse(res->body)["error"]["code"], "invalid_api_key");
-  EXPECT_EQ(client().Get("/info")->status, 401);
+  EXPECT_EQ(get("/info")->status, 401);
 }
 
 TEST_F(HttpServerTest, NoPermitMeans429AtOnce) {
@@ -290,7 +288,7 @@ TEST_F(HttpServerTest, NoPermitMeans429AtOnce) {
   EXPECT_EQ(res->status, 429);
   EXPECT_EQ(json::parse(res->body)["error_type"], "Overloaded");
   EXPECT_LT(waited, 2s);
-  EXPECT_EQ(client().Get("/health")->status, 200);  // health needs no permit
+  EXPECT_EQ(get("/health")->status, 200);  // health needs no permit
   service.gate.open();
   EXPECT_EQ(a.get()->status, 200);
   EXPECT_EQ(b.get()->status, 200);
@@ -307,7 +305,7 @@ TEST_F(HttpServerTest, ShutdownAnswers503AndDrainsInFlight) {
   auto res = post("/embed", R"({"inputs": "b"})");
   EXPECT_EQ(res->status, 503);
   EXPECT_EQ(json::parse(res->body)["error_type"], "Unhealthy");
-  EXPECT_EQ(client().Get("/health")->status, 503);
+  EXPECT_EQ(get("/health")->status, 503);
   EXPECT_FALSE(server->drain(100ms));  // still one in flight
   service.gate.open();
   EXPECT_TRUE(server->drain(10s));
@@ -337,14 +335,179 @@ TEST_F(HttpServerTest, ClientThatHangsUpIsNoticed) {
 
 TEST_F(HttpServerTest, KeepAliveConnectionServesManyRequests) {
   start();
-  httplib::Client c("127.0.0.1", server->port());
-  c.set_keep_alive(true);
-  c.set_tcp_nodelay(true);  // httplib sends head and body apart; Nagle would stall them
+  http_test::TestClient c(server->port());
   for (int i = 0; i < 50; ++i) {
-    auto res = c.Post("/embed", R"({"inputs": "abc"})", "application/json");
+    auto res = c.request("POST", "/embed", R"({"inputs": "abc"})");
     ASSERT_TRUE(res);
     ASSERT_EQ(res->status, 200);
   }
+}
+
+// --- Framing, limits and deadlines, over raw sockets -------------------------------------------
+
+using http_test::connect_raw;
+using http_test::count_responses;
+using http_test::read_until_close;
+using http_test::send_all;
+
+class HttpFramingTest : public HttpServerTest {
+ protected:
+  // Sends `bytes` on a fresh connection; returns all that comes back until the server closes
+  // (or 5 s pass), and whether it closed.
+  std::string exchange(const std::string& bytes, bool* closed) {
+    const int fd = connect_raw(server->port());
+    EXPECT_GE(fd, 0);
+    EXPECT_TRUE(send_all(fd, bytes));
+    std::string out = read_until_close(fd, 5s, closed);
+    ::close(fd);
+    return out;
+  }
+};
+
+TEST_F(HttpFramingTest, BodyOnABodylessMethodIsRefusedNotRunAsTheNextRequest) {
+  start();
+  const std::string smuggled =
+      "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n{\"inputs\":\"hi\"}\r\n";
+  for (const std::string method : {"GET /health", "OPTIONS /health", "TRACE /", "FOO /health"}) {
+    bool closed = false;
+    const std::string out = exchange(method + " HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                                         std::to_string(smuggled.size()) + "\r\n\r\n" + smuggled,
+                                     &closed);
+    EXPECT_EQ(count_responses(out), 1) << method << ":\n" << out;
+    EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << method << ":\n" << out;
+    EXPECT_TRUE(closed) << method;
+  }
+  // Chunked too.
+  bool closed = false;
+  const std::string out = exchange(
+      "GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+      "GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+      &closed);
+  EXPECT_EQ(count_responses(out), 1) << out;
+  EXPECT_TRUE(closed);
+  // A well-formed pipelined pair is still served in order.
+  const std::string pair = exchange(
+      "GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\nConnection: "
+      "close\r\n\r\n",
+      &closed);
+  EXPECT_EQ(count_responses(pair), 2) << pair;
+  EXPECT_LT(pair.find("HTTP/1.1 200"), pair.find("HTTP/1.1 404"));
+}
+
+TEST_F(HttpFramingTest, BareLfAndOverlongHeadsAreRefusedAndClosed) {
+  start();
+  const std::string next = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+  bool closed = false;
+  std::string out = exchange("GET /health HTTP/1.1\nHost: x\n\n" + next, &closed);
+  EXPECT_EQ(count_responses(out), 1) << out;
+  EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out;
+  EXPECT_TRUE(closed);
+
+  out = exchange(
+      "GET /health HTTP/1.1\r\nHost: x\r\nX-Long: " + std::string(40'000, 'a') + "\r\n\r\n" + next,
+      &closed);
+  EXPECT_EQ(count_responses(out), 1) << out.substr(0, 200);
+  EXPECT_EQ(out.rfind("HTTP/1.1 431", 0), 0u) << out.substr(0, 200);
+  EXPECT_TRUE(closed);
+
+  // Content-Length and Transfer-Encoding together: which one frames the body is ambiguous.
+  out = exchange(
+      "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\n\r\n" +
+          next,
+      &closed);
+  EXPECT_EQ(count_responses(out), 1) << out;
+  EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out;
+  EXPECT_TRUE(closed);
+}
+
+TEST_F(HttpFramingTest, ChunkedBodyOverThePayloadLimitIs413) {
+  start();  // payload limit 4096
+  std::string chunks;
+  for (int i = 0; i < 20; ++i) chunks += "3e8\r\n" + std::string(1000, 'a') + "\r\n";
+  bool closed = false;
+  const std::string out = exchange(
+      "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n" +
+          chunks + "0\r\n\r\n",
+      &closed);
+  EXPECT_EQ(out.rfind("HTTP/1.1 413", 0), 0u) << out.substr(0, 300);
+  EXPECT_NE(out.find("PayloadTooLarge"), std::string::npos);
+  EXPECT_TRUE(closed);
+  // A chunked body under the limit is served.
+  const std::string body = R"({"inputs": "ab"})";
+  char size[16];
+  std::snprintf(size, sizeof size, "%zx", body.size());
+  const std::string ok = exchange(
+      "POST /embed HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n" +
+          std::string(size) + "\r\n" + body + "\r\n0\r\n\r\n",
+      &closed);
+  EXPECT_EQ(ok.rfind("HTTP/1.1 200", 0), 0u) << ok;
+}
+
+TEST_F(HttpFramingTest, SlowHeadAndSlowBodyAreCutAtTheirDeadlines) {
+  ServerOptions o;
+  o.header_timeout = 300ms;
+  o.body_timeout = 300ms;
+  start(o);
+  for (const std::string partial :
+       {std::string("GET /hea"),
+        std::string("POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"in")}) {
+    const int fd = connect_raw(server->port());
+    ASSERT_GE(fd, 0);
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(send_all(fd, partial));
+    // Trickle a byte now and then, as a slowloris client does: the deadline is for the whole
+    // head (or body), not between bytes.
+    bool closed = false;
+    for (int i = 0; i < 20 && !closed; ++i) {
+      read_until_close(fd, 100ms, &closed);
+      if (!closed) send_all(fd, "a");
+    }
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_TRUE(closed) << partial;
+    // The deadline is 300 ms; the bound is loose so that a loaded machine does not fail it.
+    EXPECT_LT(took, 1900ms) << partial;
+    ::close(fd);
+  }
+  EXPECT_EQ(get("/health")->status, 200);
+}
+
+TEST_F(HttpFramingTest, HealthAnswersWhileIdleConnectionsFillTheCap) {
+  ServerOptions o;
+  o.max_connections = 32;
+  o.header_timeout = 60s;  // the flood would hold its connections for a minute
+  start(o);
+  std::vector<int> flood;
+  for (int i = 0; i < 100; ++i) {
+    const int fd = connect_raw(server->port());
+    if (fd >= 0) {
+      send_all(fd, "GET /health HTTP/1.1\r\nHo");
+      flood.push_back(fd);
+    }
+  }
+  for (int i = 0; i < 5; ++i) {
+    auto res = get("/health");
+    ASSERT_TRUE(res) << "try " << i;
+    EXPECT_EQ(res->status, 200);
+  }
+  EXPECT_LE(server->open_connections(), 32u);
+  for (int fd : flood) ::close(fd);
+}
+
+TEST_F(HttpFramingTest, APortAnotherServerListensOnIsAStartupError) {
+  start();
+  ServerOptions o;
+  o.host = "127.0.0.1";
+  o.port = server->port();
+  HttpServer second(service, metrics, o);
+  try {
+    second.bind();
+    FAIL() << "a second server bound port " << o.port;
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("in use"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(get("/health")->status, 200);
 }
 
 }  // namespace

@@ -16,12 +16,11 @@ ctest --test-dir build --output-on-failure -j "$jobs"
 OPENBLAS_CORETYPE=Haswell ctest --test-dir build --output-on-failure -j "$jobs"
 
 venv=build/venv
-if [[ ! -x $venv/bin/pytest ]]; then
-  python3 -m venv "$venv"
-  if ! "$venv/bin/pip" install -q -r tests/python/requirements.txt; then
-    echo "test.sh: PyPI unreachable; installing pytest alone from what pip can find" >&2
-    "$venv/bin/pip" install -q pytest requests || true
-  fi
+[[ -x $venv/bin/pip ]] || python3 -m venv "$venv"
+# Every run, so a requirement added since the venv was made is installed (quick when satisfied).
+if ! "$venv/bin/pip" install -q -r tests/python/requirements.txt; then
+  echo "test.sh: PyPI unreachable; installing pytest alone from what pip can find" >&2
+  "$venv/bin/pip" install -q pytest requests || true
 fi
 if [[ ! -x $venv/bin/pytest ]]; then
   echo "test.sh: FAILED: pytest could not be installed, so the Python tests did not run" >&2

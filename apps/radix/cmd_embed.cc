@@ -17,6 +17,7 @@ struct EmbedArgs {
   std::string prompt_name;
   std::string default_prompt_name;
   std::string default_prompt;
+  std::string pooling;
   bool query = false;
   bool no_normalize = false;
   int dimensions = 0;
@@ -29,6 +30,7 @@ void run_embed(const EmbedArgs& args) {
   TextCommand command;
   command.name = "embed";
   command.head = "embedding";
+  command.pooling = args.pooling;
   if (!args.default_prompt_name.empty()) {
     command.service.default_prompt_name = args.default_prompt_name;
   }
@@ -69,6 +71,9 @@ void add_embed(CLI::App& app) {
   cmd->add_option("--default-prompt", args->default_prompt,
                   "Text put before inputs when no prompt is named (instead of a named prompt)")
       ->excludes(name);
+  cmd->add_option("--pooling", args->pooling,
+                  "Pool the last token or the mean of all tokens (default: the model's 1_Pooling)")
+      ->check(CLI::IsMember({"lasttoken", "last_token", "mean"}));
   cmd->add_flag("--no-normalize", args->no_normalize, "Do not L2-normalise the embeddings");
   cmd->add_option("--dimensions", args->dimensions,
                   "Keep the first N dimensions (Matryoshka), then normalise")

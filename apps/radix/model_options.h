@@ -19,6 +19,7 @@ struct ModelArgs {
   int threads = 0;
   bool truncate = false;
   std::string tokenizer;  // text commands: "" (the model's own), demo, a file or a folder
+  std::string dtype;      // text commands: "" (the device's) or what it runs
 };
 
 inline void add_model_options(CLI::App& cmd, ModelArgs& args, bool with_mode = true) {

@@ -17,6 +17,7 @@ namespace radix::cli {
 struct TextCommand {
   const char* name = "";  // names the timings line: "radix embed: load ..."
   std::string head;       // "": the folder's default head
+  std::string pooling;    // "": the folder's (1_Pooling); lasttoken | mean
   service::ServiceOptions service;
   // Runs the command's request on the core and fills its own fields of the JSON (which already
   // holds "model" and "mode").
@@ -25,7 +26,7 @@ struct TextCommand {
 
 void run_text_command(const ModelArgs& args, const TextCommand& command);
 
-// --tokenizer, for the commands that tokenize text.
+// --tokenizer and --dtype, for the commands that run text through the core.
 void add_tokenizer_option(CLI::App& cmd, ModelArgs& args);
 
 }  // namespace radix::cli

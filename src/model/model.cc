@@ -127,6 +127,11 @@ std::unique_ptr<Model> Model::create(ModelInfo info, const WeightSource& weights
                                      const LoadOptions& options) {
   validate_qwen3_config(info.config);
   if (options.head) info.head = *options.head;
+  if (options.pooling) info.pooling = *options.pooling;
+  if (info.pooling != "lasttoken" && info.pooling != "mean") {
+    throw std::invalid_argument("pooling '" + info.pooling +
+                                "' is not one radix has (lasttoken, mean)");
+  }
   auto impl = std::make_unique<Impl>();
   impl->backend = create_backend(options.backend);
   // Load every head the weights can serve, so a forward may ask for another head.

@@ -50,7 +50,7 @@ struct ModelInfo {
   std::string spec;  // as loaded: a folder path, "demo" or "random:qwen3-0.6b"
   Qwen3Config config;
   HeadKind head = HeadKind::kEmbedding;  // default head
-  std::string pooling = "lasttoken";     // from 1_Pooling/config.json
+  std::string pooling = "lasttoken";     // "lasttoken" | "mean": 1_Pooling/config.json
   // config_sentence_transformers.json: prompt name -> prefix (e.g. "query" -> "Instruct: ...").
   std::map<std::string, std::string> prompts;
   std::string default_prompt_name;  // empty when none
@@ -68,6 +68,8 @@ struct LoadOptions {
   std::optional<HeadKind> head;  // override the folder's default head
   uint64_t seed = 0;             // random weights: the seed of every tensor's stream
   int64_t max_batch_tokens = 0;  // pre-size the activation arena (0: grow on demand)
+  // Override the folder's pooling (TEI's --pooling): "lasttoken" or "mean".
+  std::optional<std::string> pooling;
 };
 
 struct ForwardOptions {

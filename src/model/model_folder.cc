@@ -36,11 +36,12 @@ std::string read_pooling(const fs::path& path) {
     if (j.value(key, false)) modes.emplace_back(key);
   }
   if (modes.size() == 1 && modes[0] == "pooling_mode_lasttoken") return "lasttoken";
+  if (modes.size() == 1 && modes[0] == "pooling_mode_mean_tokens") return "mean";
   if (modes.empty()) throw std::runtime_error(path.string() + ": no pooling mode is enabled");
   std::string names;
   for (const auto& m : modes) names += (names.empty() ? "" : ", ") + m;
   throw std::runtime_error(path.string() + ": pooling " + names +
-                           " is not supported (radix pools the last token only)");
+                           " is not supported (radix pools the last token or the mean)");
 }
 
 }  // namespace

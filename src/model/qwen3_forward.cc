@@ -267,7 +267,9 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   // work) run on the last rows alone. K and V of every row are still computed, since the last
   // rows attend to them.
   const size_t num_layers = weights.layers.size();
-  const bool last_rows_only = !options.return_hidden_states;
+  // Mean pooling reads every row's final state, so the last layer runs on all of them.
+  const bool mean_pooling = head == HeadKind::kEmbedding && info.pooling == "mean";
+  const bool last_rows_only = !options.return_hidden_states && !mean_pooling;
   const Tensor last_normed = a.last_normed.tensor().first_rows(num_head_rows);
 
   be.embedding(weights.embed, ids, residual);
@@ -302,11 +304,35 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
     }
   }
 
+  std::vector<float> rows_host;  // the final norm of every row, when needed on the host
+  if (options.return_hidden_states || mean_pooling) {
+    rows_host.resize(static_cast<size_t>(n) * c.hidden_size);
+    be.download(normed, rows_host.data());
+  }
+  if (mean_pooling) {
+    // The mean over each sequence's tokens; a shared prefix row counts once per sequence holding
+    // it (through `scatter`), as it would unfolded. Then Matryoshka truncation and normalisation.
+    const int32_t dim = head_dim_of(head, options, c);
+    result.dim = dim;
+    result.values.assign(static_cast<size_t>(seqs) * dim, 0.0f);
+    std::vector<double> sum(c.hidden_size);
+    for (int32_t q = 0; q < seqs; ++q) {
+      std::fill(sum.begin(), sum.end(), 0.0);
+      const int32_t begin = batch.cu_seqlens[q], end = batch.cu_seqlens[q + 1];
+      for (int32_t t = begin; t < end; ++t) {
+        const float* row = rows_host.data() + static_cast<size_t>(plan.scatter[t]) * c.hidden_size;
+        for (int32_t k = 0; k < c.hidden_size; ++k) sum[k] += row[k];
+      }
+      for (int32_t k = 0; k < dim; ++k) {
+        result.values[static_cast<size_t>(q) * dim + k] =
+            static_cast<float>(sum[k] / (end - begin));
+      }
+    }
+    if (options.normalize) l2_normalize_rows(result.values.data(), seqs, dim);
+  }
   if (options.return_hidden_states) {
     // `normed` holds the final norm of every row.
     be.gather_rows(normed, last_rows, last_normed);
-    std::vector<float> rows_host(static_cast<size_t>(n) * c.hidden_size);
-    be.download(normed, rows_host.data());
     result.hidden_states.resize(static_cast<size_t>(tokens) * c.hidden_size);
     for (int64_t i = 0; i < tokens; ++i) {
       std::copy_n(rows_host.begin() + plan.scatter[i] * c.hidden_size, c.hidden_size,
@@ -314,6 +340,7 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
     }
   }
 
+  if (mean_pooling) return result;
   apply_head(head, options, c, weights, be, last_normed, a.head_out, result);
   expand_to_sequences(result.values, result.dim, head_rows.slot);
   expand_to_sequences(result.yes_no_logits, 2, head_rows.slot);

@@ -82,9 +82,9 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
   }
   if (o.pad_to_multiple < 1) throw std::invalid_argument("pad_to_multiple must be >= 1");
   if (o.devices.empty()) throw std::invalid_argument("--device: no device given");
-  if (!o.pooling.empty() && o.pooling != "lasttoken" && o.pooling != "last_token") {
-    throw std::invalid_argument("--pooling " + o.pooling +
-                                ": radix's forward pools the last token only (lasttoken)");
+  if (o.pooling == "last_token") o.pooling = "lasttoken";  // TEI's spelling
+  if (!o.pooling.empty() && o.pooling != "lasttoken" && o.pooling != "mean") {
+    throw std::invalid_argument("--pooling " + o.pooling + ": radix pools lasttoken or mean");
   }
   if (!o.dtype.empty() && o.dtype != "float32" && o.dtype != "bfloat16" && o.dtype != "float16") {
     throw std::invalid_argument("--dtype " + o.dtype + ": expected float32, bfloat16 or float16");
@@ -108,6 +108,7 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
   load.seed = o.seed;
   if (o.preallocate) load.max_batch_tokens = o.max_batch_tokens;
   if (!o.head.empty()) load.head = parse_head_kind(o.head);
+  if (!o.pooling.empty()) load.pooling = o.pooling;
   std::vector<std::unique_ptr<engine::BatchRunner>> runners;
   ModelInfo model_info;
   for (const std::string& device : o.devices) {
@@ -125,7 +126,6 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
     }
     runners.push_back(std::make_unique<engine::ModelRunner>(std::move(model), mode, device));
   }
-  if (!o.pooling.empty()) model_info.pooling = "lasttoken";
   if (!tokenizer) tokenizer = load_tokenizer("", &model_info);
 
   engine::EngineOptions engine_options;

@@ -345,9 +345,10 @@ TEST(ModelFolder, RejectsBrokenShardIndexesAndExtras) {
   expect_error([&] { Model::load(dir.string()); }, {"no weights"});
 
   const fs::path pooled = write_folder("pooling");
+  write_text(pooled / "1_Pooling" / "config.json", R"({"pooling_mode_max_tokens": true})");
+  expect_error([&] { Model::load(pooled.string()); }, {"pooling_mode_max_tokens", "not supported"});
   write_text(pooled / "1_Pooling" / "config.json", R"({"pooling_mode_mean_tokens": true})");
-  expect_error([&] { Model::load(pooled.string()); },
-               {"pooling_mode_mean_tokens", "not supported"});
+  EXPECT_EQ(Model::load(pooled.string())->info().pooling, "mean");
   write_text(pooled / "1_Pooling" / "config.json", R"({"pooling_mode_lasttoken": true})");
   write_text(pooled / "config_sentence_transformers.json", R"({"prompts": {"query": 3}})");
   expect_error([&] { Model::load(pooled.string()); }, {"prompt", "query"});

@@ -60,3 +60,14 @@ def test_embed_unknown_prompt_names_are_errors(radix_bin):
     r = run(radix_bin, "embed", "--model", "demo", "--default-prompt-name", "a",
             "--default-prompt", "b", "x")
     assert r.returncode != 0
+
+
+def test_embed_pooling_and_dtype(radix_bin):
+    last = embedding(radix_bin, "one two three")
+    assert close(embedding(radix_bin, "--pooling", "lasttoken", "one two three"), last)
+    mean = embedding(radix_bin, "--pooling", "mean", "one two three")
+    assert not close(mean, last, 1e-3)
+    assert abs(sum(x * x for x in mean) - 1) < 1e-5
+    assert close(embedding(radix_bin, "--dtype", "float32", "one two three"), last)
+    r = run(radix_bin, "embed", "--model", "demo", "--dtype", "bfloat16", "x")
+    assert r.returncode != 0 and "runs float32" in r.stderr

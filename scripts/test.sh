@@ -36,10 +36,8 @@ RADIX_BIN="$PWD/build/radix" "$venv/bin/pytest" -q tests/python
 pyvenv=build/venv-py
 pybin=/usr/bin/python3
 [[ -x $pybin ]] || pybin=$(command -v python3)
-if [[ ! -x $pyvenv/bin/pytest ]]; then
-  "$pybin" -m venv --system-site-packages "$pyvenv"
-  "$pyvenv/bin/pip" install -q -r python/requirements-test.txt
-fi
+[[ -x $pyvenv/bin/pip ]] || "$pybin" -m venv --system-site-packages "$pyvenv"
+"$pyvenv/bin/pip" install -q -r python/requirements-test.txt  # every run: picks up new entries
 cmake -S . -B build -DRADIX_PYTHON=ON -DPython_EXECUTABLE="$PWD/$pyvenv/bin/python" >/dev/null
 cmake --build build --target _core -j "$jobs"
 PYTHONPATH=build/python RADIX_PY_TESTS=1 "$pyvenv/bin/python" -m radix version

@@ -184,6 +184,12 @@ class Engine:
         """Token ids of each text as the engine would run it (list of int lists)."""
         return self._engine.tokenize(_texts("texts", texts), add_special_tokens, prompt_name)
 
+    def stats(self) -> dict:
+        """Totals over the engine's batches so far: batches, folded_batches, requests, sequences,
+        tokens, unique_tokens, rows (what the position-wise ops ran on), run_seconds. Concurrent
+        callers' work shares batches, so requests / batches > 1 shows cross-thread batching."""
+        return self._engine.stats()
+
     def shutdown(self):
         """Stops accepting work; queued work finishes first. Later calls raise RuntimeError."""
         self._engine.shutdown()

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -52,13 +53,46 @@ service::TruncationRequest truncation(std::optional<bool> truncate, const std::s
   return t;
 }
 
+// Running totals of the engine's batches, kept by its batch hook (worker threads, no GIL).
+struct BatchTotals {
+  std::mutex mu;
+  int64_t batches = 0, requests = 0, sequences = 0, tokens = 0, unique_tokens = 0, rows = 0;
+  int64_t folded_batches = 0;
+  double run_seconds = 0;
+};
+
 // One runtime (models, engine, service) per Python Engine object. Every call releases the GIL:
 // the service is thread-safe and batches concurrent callers' work together, as the server does.
 class Engine {
  public:
-  explicit Engine(service::RuntimeOptions options) {
+  explicit Engine(service::RuntimeOptions options) : totals_(std::make_shared<BatchTotals>()) {
+    options.on_batch = [totals = totals_](const service::BatchReport& r) {
+      std::lock_guard<std::mutex> lock(totals->mu);
+      totals->batches += 1;
+      totals->requests += r.requests;
+      totals->sequences += r.sequences;
+      totals->tokens += r.tokens;
+      totals->unique_tokens += r.unique_tokens;
+      totals->rows += r.rows;
+      totals->folded_batches += r.folded ? 1 : 0;
+      totals->run_seconds += r.run_seconds;
+    };
     nb::gil_scoped_release release;
     runtime_ = service::Runtime::build(std::move(options));
+  }
+
+  nb::dict stats() const {
+    std::lock_guard<std::mutex> lock(totals_->mu);
+    nb::dict d;
+    d["batches"] = totals_->batches;
+    d["folded_batches"] = totals_->folded_batches;
+    d["requests"] = totals_->requests;
+    d["sequences"] = totals_->sequences;
+    d["tokens"] = totals_->tokens;
+    d["unique_tokens"] = totals_->unique_tokens;
+    d["rows"] = totals_->rows;
+    d["run_seconds"] = totals_->run_seconds;
+    return d;
   }
 
   nb::dict summary() const {
@@ -181,6 +215,7 @@ class Engine {
   }
 
  private:
+  std::shared_ptr<BatchTotals> totals_;
   std::unique_ptr<service::Runtime> runtime_;
 };
 
@@ -241,6 +276,7 @@ void bind_engine(nb::module_& m) {
           nb::arg("auto_truncate"), nb::arg("max_input_length"),
           nb::arg("default_prompt_name").none(), nb::arg("seed"), nb::arg("preallocate"))
       .def("summary", &Engine::summary)
+      .def("stats", &Engine::stats)
       .def("embed", &Engine::embed, nb::arg("texts"), nb::arg("ids"), nb::arg("prompt_name").none(),
            nb::arg("instruction").none(), nb::arg("normalize"), nb::arg("dimensions").none(),
            nb::arg("truncate").none(), nb::arg("direction"))

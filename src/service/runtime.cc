@@ -131,7 +131,9 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
   engine::EngineOptions engine_options;
   engine_options.limits.max_batch_tokens = o.max_batch_tokens;
   engine_options.limits.max_batch_requests = o.max_batch_requests;
-  engine_options.fold = engine::fold_options_for(mode, o.radix_threshold, o.pad_to_multiple);
+  // A bidirectional model is never folded (prefix dedup is exact only under causal attention).
+  engine_options.fold = engine::fold_options_for(
+      model_info.config.causal ? mode : AttentionMode::kOff, o.radix_threshold, o.pad_to_multiple);
   engine::Engine::BatchObserver observer;
   if (o.on_batch) {
     observer = [hook = o.on_batch](const engine::BatchStats& s) {

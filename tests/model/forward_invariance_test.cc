@@ -15,7 +15,7 @@ namespace {
 
 // Small enough for many random trials, head_dim 32, vocab 64 so random sequences share prefixes.
 Qwen3Config small_config() {
-  Qwen3Config c;
+  Qwen3Config c = decoder_preset("qwen3-0.6b");  // the family; the shape below
   c.hidden_size = 64;
   c.intermediate_size = 96;
   c.num_hidden_layers = 2;

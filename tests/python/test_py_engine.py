@@ -112,6 +112,15 @@ def test_encode_is_sentence_transformers_shaped(embedder):
                                atol=1e-6)
 
 
+def test_stats_count_the_folded_batches():
+    with radix.Engine("demo", threads=1, radix_threshold=1.0) as engine:
+        engine.embed(["a shared prompt, then one", "a shared prompt, then two"])
+        engine.embed(["alone"])
+        s = engine.stats()
+    assert s["batches"] == 2 and s["requests"] == 2 and s["sequences"] == 3
+    assert s["folded_batches"] == 2 and s["rows"] == s["unique_tokens"] < s["tokens"]
+
+
 def test_threads_share_the_engine(embedder):
     texts = [f"shared system prompt, question {i}" for i in range(16)]
     want = embedder.embed(texts)
@@ -186,3 +195,12 @@ def test_http_server_gives_the_same_numbers(radix_bin):
     for r in ranked:
         got[r["index"]] = r["score"]
     np.testing.assert_allclose(got, want_rerank, rtol=1e-5)
+
+
+def test_torch_output(embedder):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed for this interpreter")
+    with radix.Engine("demo", threads=1, radix_threshold=1.0, output="torch") as engine:
+        got = engine.embed(TEXTS[:2])
+        assert isinstance(got, torch.Tensor) and got.dtype == torch.float32
+        np.testing.assert_array_equal(got.numpy(), embedder.embed(TEXTS[:2]))
+    assert isinstance(embedder.encode(TEXTS[:2], convert_to_tensor=True), torch.Tensor)

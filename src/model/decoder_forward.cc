@@ -1,6 +1,9 @@
-// The Qwen3 forward, written once over the backend ops (docs/backend.md), on the fold plan's rows.
+// The shared forward of every decoder family, written once over the backend ops
+// (docs/backend.md) on the fold plan's rows: plan, uploads, masks, scatter, last-layer pruning and
+// heads. The family's layer functions (src/model/families/) do the rest.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -8,6 +11,7 @@
 #include "model/flops.h"
 #include "model/heads.h"
 #include "model/model_impl.h"
+#include "model/rope.h"
 
 namespace radix {
 namespace {
@@ -20,7 +24,7 @@ void ensure(Backend& backend, Buffer& buf, DType dtype, int64_t rows, int64_t co
   buf = backend.alloc(dtype, std::max<int64_t>(rows, 1), cols);
 }
 
-void validate_batch(const RaggedBatch& batch, const Qwen3Config& c) {
+void validate_batch(const RaggedBatch& batch, const DecoderConfig& c) {
   if (batch.ids.size() != batch.positions.size()) {
     throw std::invalid_argument("batch: " + to_string(batch.ids.size()) + " ids but " +
                                 to_string(batch.positions.size()) + " positions");
@@ -45,7 +49,8 @@ void check_plan(const RaggedBatch& batch, const FoldPlan& plan, AttentionMode mo
   const bool sizes_match =
       plan.num_tokens == tokens && static_cast<int64_t>(plan.scatter.size()) == tokens &&
       plan.num_sequences() == batch.num_sequences() && batch.cu_seqlens.front() == 0 &&
-      batch.cu_seqlens.back() == tokens && static_cast<int64_t>(plan.ids.size()) == plan.num_rows &&
+      batch.cu_seqlens.back() == tokens &&
+      static_cast<int64_t>(plan.ids.size()) == plan.num_rows &&
       static_cast<int64_t>(plan.positions.size()) == plan.num_rows &&
       static_cast<int64_t>(plan.subtree_end.size()) == plan.num_rows &&
       static_cast<int64_t>(plan.gather.size()) == plan.num_rows;
@@ -66,8 +71,8 @@ void check_plan(const RaggedBatch& batch, const FoldPlan& plan, AttentionMode mo
   for (int32_t q = 0; q < batch.num_sequences(); ++q) {
     const int32_t end = batch.cu_seqlens[q + 1];
     if (end <= batch.cu_seqlens[q] || end > tokens || plan.last_rows[q] != plan.scatter[end - 1]) {
-      throw std::invalid_argument("forward: the fold plan's last row of sequence " + to_string(q) +
-                                  " does not match the batch");
+      throw std::invalid_argument("forward: the fold plan's last row of sequence " +
+                                  to_string(q) + " does not match the batch");
     }
   }
   if (mode == AttentionMode::kOff && plan.folded) {
@@ -118,10 +123,24 @@ double mean_visible_keys(const FoldPlan& plan) {
          static_cast<double>(plan.num_rows);
 }
 
+// Gemma's embedding scale, rounded to the weight dtype as transformers' `torch.tensor(sqrt(h),
+// dtype=model dtype)` (round to nearest even for bf16).
+float embedding_scale(const DecoderConfig& c, DType weight_dtype) {
+  if (!c.scale_embeddings) return 1.0f;
+  const auto scale = static_cast<float>(std::sqrt(static_cast<double>(c.hidden_size)));
+  if (weight_dtype != DType::kBF16) return scale;
+  uint32_t bits;
+  std::memcpy(&bits, &scale, 4);
+  bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000u;
+  float rounded;
+  std::memcpy(&rounded, &bits, 4);
+  return rounded;
+}
+
 }  // namespace
 
-void Qwen3Arena::reserve(Backend& b, const Qwen3Config& c, int64_t need_rows, int64_t need_tokens,
-                         int64_t need_seqs, int64_t head_cols) {
+void DecoderArena::reserve(Backend& b, const DecoderConfig& c, int64_t need_rows,
+                           int64_t need_tokens, int64_t need_seqs, int64_t head_cols) {
   const DType adt = b.activation_dtype(), res = b.residual_dtype();
   if (need_rows > rows) {
     rows = need_rows;
@@ -130,6 +149,7 @@ void Qwen3Arena::reserve(Backend& b, const Qwen3Config& c, int64_t need_rows, in
     ensure(b, qkv, adt, rows, c.qkv_dim());
     ensure(b, attn, adt, rows, c.q_dim());
     ensure(b, delta, adt, rows, c.hidden_size);
+    if (c.sandwich_norms) ensure(b, tmp, adt, rows, c.hidden_size);
     ensure(b, gate_up, adt, rows, 2 * static_cast<int64_t>(c.intermediate_size));
     ensure(b, act, adt, rows, c.intermediate_size);
     ensure(b, ids, DType::kI32, rows, 1);
@@ -140,7 +160,7 @@ void Qwen3Arena::reserve(Backend& b, const Qwen3Config& c, int64_t need_rows, in
   if (need_tokens > tokens) {
     tokens = need_tokens;
     ensure(b, scatter, DType::kI32, tokens, 1);
-    // qkv_flat / attn_flat only for the scatter mode: allocated on its first use.
+    // qkv_flat / attn_flat / positions_flat only for the scatter mode: allocated on first use.
   }
   if (need_seqs > seqs || head_out.empty() || head_out.tensor().cols < head_cols) {
     seqs = std::max(seqs, need_seqs);
@@ -155,10 +175,16 @@ void Qwen3Arena::reserve(Backend& b, const Qwen3Config& c, int64_t need_rows, in
   }
 }
 
+// Bidirectional models are never folded: a trie has no bidirectional form, so every mode runs
+// as off there.
+AttentionMode Model::Impl::effective_mode(AttentionMode asked) const {
+  return info.config.causal ? asked : AttentionMode::kOff;
+}
+
 ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOptions& options) {
   // off: the identity plan (one row per token); scatter and tree: always folded.
   FoldOptions fold;
-  fold.threshold = options.mode == AttentionMode::kOff ? 0.0 : 1.0;
+  fold.threshold = effective_mode(options.mode) == AttentionMode::kOff ? 0.0 : 1.0;
   if (batch.ids.size() == batch.positions.size()) {  // else forward() below says what is wrong
     build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens, fold, plan);
   }
@@ -167,21 +193,23 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOption
 
 ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& plan,
                                    const ForwardOptions& options) {
-  const Qwen3Config& c = info.config;
+  const DecoderConfig& c = info.config;
   Backend& be = *backend;
   const HeadKind head = options.head.value_or(info.head);
   validate_batch(batch, c);
-  check_head_options(head, options, c, weights);
+  check_head_options(head, options, info, weights);
 
   ForwardResult result;
   result.head = head;
   result.num_sequences = batch.num_sequences();
   result.num_tokens = batch.num_tokens();
   if (result.num_sequences <= 0) {
-    result.dim = head_dim_of(head, options, c);
+    result.dim = head_dim_of(head, options, info);
     return result;
   }
-  check_plan(batch, plan, options.mode);
+
+  const AttentionMode mode = effective_mode(options.mode);
+  check_plan(batch, plan, mode);
   const int64_t n = plan.num_rows;
   // Rows that hold tokens; padding rows (after them) are computed on but never read.
   const int64_t real_rows = plan.folded ? plan.num_unique : plan.num_tokens;
@@ -193,7 +221,7 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   // At least `seqs` rows: identical sequences share their rows, and the last layer's MLP runs on
   // one row per sequence.
   arena.reserve(be, c, std::max<int64_t>(n, seqs), tokens, seqs, head_cols);
-  Qwen3Arena& a = arena;
+  DecoderArena& a = arena;
 
   // Per-batch index arrays.
   const Tensor ids = a.ids.tensor().first_rows(n);
@@ -205,27 +233,31 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   be.upload(positions, plan.positions.data(), DType::kI32);
   be.upload(last_rows, head_rows.rows.data(), DType::kI32);
 
-  int32_t max_seqlen = 0;
+  int32_t max_seqlen = 0, max_position = 0;
   for (int32_t s = 0; s < seqs; ++s) {
     max_seqlen = std::max(max_seqlen, batch.cu_seqlens[s + 1] - batch.cu_seqlens[s]);
   }
+  for (const int32_t p : batch.positions) max_position = std::max(max_position, p);
   AttentionMask varlen;
-  varlen.kind = AttentionMask::Kind::kVarlenCausal;
+  varlen.kind =
+      c.causal ? AttentionMask::Kind::kVarlenCausal : AttentionMask::Kind::kVarlenBidirectional;
   varlen.num_seqs = seqs;
   varlen.max_seqlen = max_seqlen;
+  varlen.positions = positions;  // off: rows are tokens
   AttentionMask tree;
   tree.kind = AttentionMask::Kind::kTree;
+  tree.positions = positions;
   Tensor scatter_index, gather_index, qkv_flat, attn_flat;
-  if (options.mode != AttentionMode::kTree) {
+  if (mode != AttentionMode::kTree) {
     varlen.cu_seqlens = a.cu_seqlens.tensor().first_rows(seqs + 1);
     be.upload(varlen.cu_seqlens, batch.cu_seqlens.data(), DType::kI32);
   }
-  if (options.mode == AttentionMode::kTree) {
+  if (mode == AttentionMode::kTree) {
     tree.subtree_end = a.subtree_end.tensor().first_rows(n);
     be.upload(tree.subtree_end, plan.subtree_end.data(), DType::kI32);
     tree.mean_visible_keys = mean_visible_keys(plan);
   }
-  if (options.mode == AttentionMode::kScatter) {
+  if (mode == AttentionMode::kScatter) {
     ensure(be, a.qkv_flat, be.activation_dtype(), a.tokens, c.qkv_dim());
     ensure(be, a.attn_flat, be.activation_dtype(), a.tokens, c.q_dim());
     scatter_index = a.scatter.tensor().first_rows(tokens);
@@ -234,63 +266,77 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
     be.upload(gather_index, plan.gather.data(), DType::kI32);
     qkv_flat = a.qkv_flat.tensor().first_rows(tokens);
     attn_flat = a.attn_flat.tensor().first_rows(tokens);
+    if (c.sliding_window > 0) {  // the window reads token positions on the flat rows
+      ensure(be, a.positions_flat, DType::kI32, a.tokens, 1);
+      varlen.positions = a.positions_flat.tensor().first_rows(tokens);
+      be.upload(varlen.positions, batch.positions.data(), DType::kI32);
+    }
+  }
+  if (c.rope_scaling.type == RopeScaling::Type::kDynamic) {
+    const std::vector<float> inv = rope_inv_freq(c, max_position);
+    be.upload(weights.inv_freq, inv.data(), DType::kF32);
   }
 
   const AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, c.head_dim,
-                             1.0f / std::sqrt(static_cast<float>(c.head_dim))};
+                             c.attention_scale(), static_cast<float>(c.attn_logit_softcap)};
   const float eps = static_cast<float>(c.rms_norm_eps);
-  const float theta = static_cast<float>(c.rope_theta);
+
+  // This layer's attention, in the batch's mode, with the layer's window.
+  int32_t window = 0;
+  auto attend = [&](const Tensor& qkv_rows, const Tensor& out) {
+    const AttentionShape& shape_ref = shape;
+    switch (mode) {
+      case AttentionMode::kOff: {  // padding rows (after the tokens) attend to nothing
+        AttentionMask m = varlen;
+        m.window = window;
+        be.attention(qkv_rows.first_rows(real_rows), shape_ref, m, out.first_rows(real_rows));
+        break;
+      }
+      case AttentionMode::kScatter: {
+        AttentionMask m = varlen;
+        m.window = window;
+        be.gather_rows(qkv_rows, scatter_index, qkv_flat);  // trie rows -> tokens
+        be.attention(qkv_flat, shape_ref, m, attn_flat);
+        be.gather_rows(attn_flat, gather_index, out.first_rows(real_rows));  // tokens -> rows
+        break;
+      }
+      case AttentionMode::kTree: {
+        AttentionMask m = tree;
+        m.window = window;
+        be.attention(qkv_rows, shape_ref, m, out);
+        break;
+      }
+    }
+  };
 
   const Tensor residual = a.residual.tensor().first_rows(n);
   const Tensor normed = a.normed.tensor().first_rows(n);
   const Tensor qkv = a.qkv.tensor().first_rows(n);
   const Tensor attn = a.attn.tensor().first_rows(n);
-
-  // Everything after attention: o_proj, the post-attention norm, the MLP and the next layer's
-  // input norm (`next_norm`), on whichever rows `attn_rows` holds; `res` is updated in place.
-  auto finish_layer = [&](const Qwen3LayerWeights& w, const Tensor& attn_rows, const Tensor& res,
-                          const Tensor& next_norm, const Tensor& out_normed) {
-    const int64_t r = attn_rows.rows;
-    const Tensor d = a.delta.tensor().first_rows(r);  // o_proj, then down_proj output
-    const Tensor gu = a.gate_up.tensor().first_rows(r);
-    const Tensor ac = a.act.tensor().first_rows(r);
-    be.linear(attn_rows, w.o, d);
-    be.add_rms_norm(res, d, w.post_norm, eps, out_normed);
-    be.linear(out_normed, w.gate_up, gu);
-    be.swiglu(gu, ac);
-    be.linear(ac, w.down, d);
-    be.add_rms_norm(res, d, next_norm, eps, out_normed);
+  const LayerContext ctx{be, c, shape, eps, positions, weights.inv_freq, attend};
+  auto scratch = [&](int64_t r) {
+    return LayerScratch{a.delta.tensor().first_rows(r),
+                        a.tmp.empty() ? Tensor{} : a.tmp.tensor().first_rows(r),
+                        a.gate_up.tensor().first_rows(r), a.act.tensor().first_rows(r)};
   };
 
-  // Without hidden states the head reads only each sequence's last row, and after the last
-  // layer's attention no row depends on another: that layer's o_proj and MLP (most of its matmul
-  // work) run on the last rows alone. K and V of every row are still computed, since the last
-  // rows attend to them.
-  const size_t num_layers = weights.layers.size();
-  // Mean pooling reads every row's final state, so the last layer runs on all of them.
+  // Without hidden states, a last-token head reads only each sequence's last row, and after the
+  // last layer's attention no row depends on another: that layer's o_proj and MLP (most of its
+  // matmul work) run on the last rows alone. K and V of every row are still computed, since the
+  // last rows attend to them. Mean pooling reads every row, so it runs the full layer.
   const bool mean_pooling = head == HeadKind::kEmbedding && info.pooling == "mean";
+  const size_t num_layers = weights.layers.size();
   const bool last_rows_only = !options.return_hidden_states && !mean_pooling;
   const Tensor last_normed = a.last_normed.tensor().first_rows(num_head_rows);
+  const FamilyLayer& layer = *family->layer;
+  const NormWeight nw = c.norm_weight;
 
-  be.embedding(weights.embed, ids, residual);
-  be.rms_norm(residual, weights.layers[0].input_norm, eps, normed);
+  be.embedding(weights.embed, ids, residual, embedding_scale(c, be.weight_dtype()));
+  be.rms_norm(residual, weights.layers[0].input_norm, eps, normed, nw);
   for (size_t l = 0; l < num_layers; ++l) {
-    const Qwen3LayerWeights& w = weights.layers[l];
-    be.linear(normed, w.qkv, qkv);
-    be.qk_norm_rope(qkv, shape, w.q_norm, w.k_norm, positions, eps, theta);
-    switch (options.mode) {
-      case AttentionMode::kOff:  // padding rows (after the tokens) attend to nothing
-        be.attention(qkv.first_rows(real_rows), shape, varlen, attn.first_rows(real_rows));
-        break;
-      case AttentionMode::kScatter:
-        be.gather_rows(qkv, scatter_index, qkv_flat);  // trie rows -> tokens
-        be.attention(qkv_flat, shape, varlen, attn_flat);
-        be.gather_rows(attn_flat, gather_index, attn.first_rows(real_rows));  // tokens -> rows
-        break;
-      case AttentionMode::kTree:
-        be.attention(qkv, shape, tree, attn);
-        break;
-    }
+    const LayerWeights& w = weights.layers[l];
+    window = c.layer_is_sliding(static_cast<int32_t>(l)) ? c.sliding_window : 0;
+    layer.attention(ctx, w, normed, qkv, attn);
     const bool last = l + 1 == num_layers;
     const Tensor& next_norm = last ? weights.final_norm : weights.layers[l + 1].input_norm;
     if (last && last_rows_only) {
@@ -298,41 +344,21 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
       const Tensor last_residual = a.last_residual.tensor().first_rows(num_head_rows);
       be.gather_rows(attn, last_rows, last_attn);
       be.gather_rows(residual, last_rows, last_residual);
-      finish_layer(w, last_attn, last_residual, next_norm, last_normed);
+      layer.finish(ctx, w, last_attn, last_residual, next_norm, last_normed,
+                   scratch(num_head_rows));
     } else {
-      finish_layer(w, attn, residual, next_norm, normed);
+      layer.finish(ctx, w, attn, residual, next_norm, normed, scratch(n));
     }
   }
 
-  std::vector<float> rows_host;  // the final norm of every row, when needed on the host
-  if (options.return_hidden_states || mean_pooling) {
+  std::vector<float> rows_host;  // the final norm of every row, when asked or mean-pooled
+  if (!last_rows_only) {
+    // `normed` holds the final norm of every row.
+    be.gather_rows(normed, last_rows, last_normed);
     rows_host.resize(static_cast<size_t>(n) * c.hidden_size);
     be.download(normed, rows_host.data());
   }
-  if (mean_pooling) {
-    // The mean over each sequence's tokens; a shared prefix row counts once per sequence holding
-    // it (through `scatter`), as it would unfolded. Then Matryoshka truncation and normalisation.
-    const int32_t dim = head_dim_of(head, options, c);
-    result.dim = dim;
-    result.values.assign(static_cast<size_t>(seqs) * dim, 0.0f);
-    std::vector<double> sum(c.hidden_size);
-    for (int32_t q = 0; q < seqs; ++q) {
-      std::fill(sum.begin(), sum.end(), 0.0);
-      const int32_t begin = batch.cu_seqlens[q], end = batch.cu_seqlens[q + 1];
-      for (int32_t t = begin; t < end; ++t) {
-        const float* row = rows_host.data() + static_cast<size_t>(plan.scatter[t]) * c.hidden_size;
-        for (int32_t k = 0; k < c.hidden_size; ++k) sum[k] += row[k];
-      }
-      for (int32_t k = 0; k < dim; ++k) {
-        result.values[static_cast<size_t>(q) * dim + k] =
-            static_cast<float>(sum[k] / (end - begin));
-      }
-    }
-    if (options.normalize) l2_normalize_rows(result.values.data(), seqs, dim);
-  }
   if (options.return_hidden_states) {
-    // `normed` holds the final norm of every row.
-    be.gather_rows(normed, last_rows, last_normed);
     result.hidden_states.resize(static_cast<size_t>(tokens) * c.hidden_size);
     for (int64_t i = 0; i < tokens; ++i) {
       std::copy_n(rows_host.begin() + plan.scatter[i] * c.hidden_size, c.hidden_size,
@@ -340,8 +366,11 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
     }
   }
 
-  if (mean_pooling) return result;
-  apply_head(head, options, c, weights, be, last_normed, a.head_out, result);
+  if (mean_pooling) {
+    mean_pool_embeddings(rows_host, plan.scatter, batch.cu_seqlens, options, info, result);
+    return result;
+  }
+  apply_head(head, options, info, weights, be, last_normed, a.head_out, result);
   expand_to_sequences(result.values, result.dim, head_rows.slot);
   expand_to_sequences(result.yes_no_logits, 2, head_rows.slot);
   return result;

@@ -1,8 +1,8 @@
-#include "model/qwen3_weights.h"
+#include "model/decoder_weights.h"
 
 #include <stdexcept>
 
-#include "model/model.h"
+#include "model/rope.h"
 
 namespace radix {
 namespace {
@@ -33,7 +33,7 @@ class Loader {
     return b;
   }
 
-  // Stacks tensors of equal width along rows into one weight.
+  // Stacks tensors along rows into one weight (1-D tensors of a bias: along columns of one row).
   Buffer fuse(const std::vector<std::pair<std::string, int64_t>>& parts, int64_t cols) {
     int64_t rows = 0;
     for (const auto& [name, r] : parts) rows += r;
@@ -43,6 +43,19 @@ class Loader {
       check(name, r, cols);
       source_.write(name, backend_, b.tensor().row_slice(at, r));
       at += r;
+    }
+    return b;
+  }
+
+  Buffer fuse_vectors(const std::vector<std::pair<std::string, int64_t>>& parts) {
+    int64_t cols = 0;
+    for (const auto& [name, n] : parts) cols += n;
+    Buffer b = backend_.alloc(backend_.weight_dtype(), 1, cols);
+    int64_t at = 0;
+    for (const auto& [name, n] : parts) {
+      check(name, 1, n);
+      source_.write(name, backend_, b.tensor().col_slice(at, n));
+      at += n;
     }
     return b;
   }
@@ -62,23 +75,41 @@ class Loader {
 
 }  // namespace
 
-std::vector<ExpectedTensor> expected_qwen3_tensors(const Qwen3Config& c) {
+std::vector<ExpectedTensor> expected_decoder_tensors(const DecoderConfig& c) {
   const int64_t h = c.hidden_size, d = c.head_dim, inter = c.intermediate_size;
   std::vector<ExpectedTensor> out;
   out.push_back({"embed_tokens.weight", {c.vocab_size, h}});
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const std::string p = "layers." + to_string(l) + ".";
+    const std::string a = p + "self_attn.";
     out.push_back({p + "input_layernorm.weight", {1, h}});
-    out.push_back({p + "self_attn.q_proj.weight", {c.q_dim(), h}});
-    out.push_back({p + "self_attn.k_proj.weight", {c.kv_dim(), h}});
-    out.push_back({p + "self_attn.v_proj.weight", {c.kv_dim(), h}});
-    out.push_back({p + "self_attn.o_proj.weight", {h, c.q_dim()}});
-    out.push_back({p + "self_attn.q_norm.weight", {1, d}});
-    out.push_back({p + "self_attn.k_norm.weight", {1, d}});
+    out.push_back({a + "q_proj.weight", {c.q_dim(), h}});
+    out.push_back({a + "k_proj.weight", {c.kv_dim(), h}});
+    out.push_back({a + "v_proj.weight", {c.kv_dim(), h}});
+    out.push_back({a + "o_proj.weight", {h, c.q_dim()}});
+    if (c.qkv_bias) {
+      out.push_back({a + "q_proj.bias", {1, c.q_dim()}});
+      out.push_back({a + "k_proj.bias", {1, c.kv_dim()}});
+      out.push_back({a + "v_proj.bias", {1, c.kv_dim()}});
+    }
+    if (c.o_bias) out.push_back({a + "o_proj.bias", {1, h}});
+    if (c.qk_norm) {
+      out.push_back({a + "q_norm.weight", {1, d}});
+      out.push_back({a + "k_norm.weight", {1, d}});
+    }
     out.push_back({p + "post_attention_layernorm.weight", {1, h}});
+    if (c.sandwich_norms) {
+      out.push_back({p + "pre_feedforward_layernorm.weight", {1, h}});
+      out.push_back({p + "post_feedforward_layernorm.weight", {1, h}});
+    }
     out.push_back({p + "mlp.gate_proj.weight", {inter, h}});
     out.push_back({p + "mlp.up_proj.weight", {inter, h}});
     out.push_back({p + "mlp.down_proj.weight", {h, inter}});
+    if (c.mlp_bias) {
+      out.push_back({p + "mlp.gate_proj.bias", {1, inter}});
+      out.push_back({p + "mlp.up_proj.bias", {1, inter}});
+      out.push_back({p + "mlp.down_proj.bias", {1, h}});
+    }
   }
   out.push_back({"norm.weight", {1, h}});
   out.push_back({"lm_head.weight", {c.vocab_size, h}, false});
@@ -86,43 +117,63 @@ std::vector<ExpectedTensor> expected_qwen3_tensors(const Qwen3Config& c) {
   return out;
 }
 
-Qwen3Weights load_qwen3_weights(const Qwen3Config& c, const WeightSource& source, Backend& backend,
-                                const WeightNeeds& needs) {
+DecoderWeights load_decoder_weights(const DecoderConfig& c, const WeightSource& source,
+                                    Backend& backend, const WeightNeeds& needs) {
   Loader loader(source, backend);
   const int64_t h = c.hidden_size, d = c.head_dim, inter = c.intermediate_size;
-  Qwen3Weights w;
+  DecoderWeights w;
   w.embed = loader.load("embed_tokens.weight", c.vocab_size, h);
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const std::string p = "layers." + to_string(l) + ".";
-    Qwen3LayerWeights lw;
+    const std::string a = p + "self_attn.";
+    LayerWeights lw;
     lw.input_norm = loader.load(p + "input_layernorm.weight", 1, h);
-    lw.qkv = loader.fuse({{p + "self_attn.q_proj.weight", c.q_dim()},
-                          {p + "self_attn.k_proj.weight", c.kv_dim()},
-                          {p + "self_attn.v_proj.weight", c.kv_dim()}},
+    lw.qkv = loader.fuse({{a + "q_proj.weight", c.q_dim()},
+                          {a + "k_proj.weight", c.kv_dim()},
+                          {a + "v_proj.weight", c.kv_dim()}},
                          h);
-    lw.q_norm = loader.load(p + "self_attn.q_norm.weight", 1, d);
-    lw.k_norm = loader.load(p + "self_attn.k_norm.weight", 1, d);
-    lw.o = loader.load(p + "self_attn.o_proj.weight", h, c.q_dim());
-    lw.post_norm = loader.load(p + "post_attention_layernorm.weight", 1, h);
+    if (c.qkv_bias) {
+      lw.qkv_bias = loader.fuse_vectors({{a + "q_proj.bias", c.q_dim()},
+                                         {a + "k_proj.bias", c.kv_dim()},
+                                         {a + "v_proj.bias", c.kv_dim()}});
+    }
+    if (c.qk_norm) {
+      lw.q_norm = loader.load(a + "q_norm.weight", 1, d);
+      lw.k_norm = loader.load(a + "k_norm.weight", 1, d);
+    }
+    lw.o = loader.load(a + "o_proj.weight", h, c.q_dim());
+    if (c.o_bias) lw.o_bias = loader.load(a + "o_proj.bias", 1, h);
+    lw.post_attention_norm = loader.load(p + "post_attention_layernorm.weight", 1, h);
+    if (c.sandwich_norms) {
+      lw.pre_mlp_norm = loader.load(p + "pre_feedforward_layernorm.weight", 1, h);
+      lw.post_mlp_norm = loader.load(p + "post_feedforward_layernorm.weight", 1, h);
+    }
     lw.gate_up =
         loader.fuse({{p + "mlp.gate_proj.weight", inter}, {p + "mlp.up_proj.weight", inter}}, h);
     lw.down = loader.load(p + "mlp.down_proj.weight", h, inter);
+    if (c.mlp_bias) {
+      lw.gate_up_bias =
+          loader.fuse_vectors({{p + "mlp.gate_proj.bias", inter}, {p + "mlp.up_proj.bias", inter}});
+      lw.down_bias = loader.load(p + "mlp.down_proj.bias", 1, h);
+    }
     w.layers.push_back(std::move(lw));
   }
   w.final_norm = loader.load("norm.weight", 1, h);
-  if (needs.reranker) {
-    if (kRerankYesId >= c.vocab_size || kRerankNoId >= c.vocab_size) {
-      throw std::runtime_error("the reranker head needs token ids " + to_string(kRerankYesId) +
-                               " and " + to_string(kRerankNoId) + " but vocab_size is " +
-                               to_string(c.vocab_size));
+  if (!needs.head_rows.empty()) {
+    std::vector<int64_t> rows;
+    for (const int32_t id : needs.head_rows) {
+      if (id < 0 || id >= c.vocab_size) {
+        throw std::runtime_error("the reranker head reads token id " + to_string(id) +
+                                 " but vocab_size is " + to_string(c.vocab_size));
+      }
+      rows.push_back(id);
     }
-    const int64_t rows[2] = {kRerankYesId, kRerankNoId};
     const std::string head = c.tie_word_embeddings ? "embed_tokens.weight" : "lm_head.weight";
     if (!source.contains(head)) {
       throw std::runtime_error("the reranker head needs '" + head +
                                "' (tie_word_embeddings is false) but the checkpoint has none");
     }
-    w.yes_no = loader.rows_of(head, c.vocab_size, h, rows);
+    w.head_rows = loader.rows_of(head, c.vocab_size, h, rows);
   }
   if (needs.classifier) {
     if (c.num_labels <= 0 || !source.contains("score.weight")) {
@@ -130,6 +181,10 @@ Qwen3Weights load_qwen3_weights(const Qwen3Config& c, const WeightSource& source
     }
     w.score = loader.load("score.weight", c.num_labels, h);
   }
+  // The rope table is fp32 on every backend (Backend::rope).
+  const std::vector<float> inv = rope_inv_freq(c);
+  w.inv_freq = backend.alloc(DType::kF32, 1, static_cast<int64_t>(inv.size()));
+  backend.upload(w.inv_freq, inv.data(), DType::kF32);
   return w;
 }
 

@@ -23,6 +23,7 @@ struct ModelArgs {
   std::string tokenizer;  // text commands: "" (the model's own), demo, a file or a folder
   std::string pooling;          // override 1_Pooling: lasttoken or mean
   std::string reranker_tokens;  // "yes,no" or "Yes": words (or ids) whose logits score
+  std::string dtype;      // text commands: "" (the device's) or what it runs
 };
 
 inline void add_model_options(CLI::App& cmd, ModelArgs& args, bool with_mode = true) {
@@ -36,7 +37,7 @@ inline void add_model_options(CLI::App& cmd, ModelArgs& args, bool with_mode = t
   cmd.add_option("--threads", args.threads, "CPU threads (0: all)")->check(CLI::NonNegativeNumber);
   cmd.add_option("--pooling", args.pooling,
                  "Embedding pooling, overriding 1_Pooling/config.json: lasttoken or mean")
-      ->check(CLI::IsMember({"lasttoken", "mean"}));
+      ->check(CLI::IsMember({"lasttoken", "last_token", "mean"}));
   cmd.add_option("--reranker-tokens", args.reranker_tokens,
                  "The reranker's answer tokens, as words of the model's vocabulary or ids: "
                  "yes,no scores sigmoid(yes - no); one token (e.g. Yes for "

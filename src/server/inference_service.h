@@ -45,6 +45,12 @@ struct EmbedResult {
   int64_t prompt_tokens = 0;
 };
 
+// Per input, per token: the final-normed hidden state (TEI's /embed_all), not pooled or normalised.
+struct EmbedAllResult {
+  std::vector<std::vector<std::vector<float>>> token_states;
+  int64_t prompt_tokens = 0;
+};
+
 struct ScoreResult {
   std::vector<float> scores;      // per text in input order: relevance in [0, 1]
   std::vector<float> raw_scores;  // the same as logits: logit(yes) - logit(no)
@@ -73,6 +79,8 @@ class InferenceService {
   // Each throws ApiError for bad input (422/400), a route the model cannot serve (424), shutdown
   // (503); the caller maps anything else to 424.
   virtual EmbedResult embed(const EmbedRequest& request, const CallContext& ctx) = 0;
+  // Embedding models only (`normalize` and `dimensions` do not apply).
+  virtual EmbedAllResult embed_all(const EmbedRequest& request, const CallContext& ctx) = 0;
   virtual ScoreResult rerank(const RerankRequest& request, const CallContext& ctx) = 0;
   virtual PredictResult predict(const PredictRequest& request, const CallContext& ctx) = 0;
   virtual std::vector<std::vector<TokenView>> tokenize(const TokenizeRequest& request) = 0;

@@ -20,7 +20,7 @@ Truncation truncation(bool truncate, size_t max_length, TruncationDirection dire
 
 [[noreturn]] void too_long(size_t given, int32_t max) {
   throw ApiError(ErrorType::kValidation,
-                 "`inputs` must have less than " + std::to_string(max) +
+                 "each input must have less than " + std::to_string(max) +
                      " tokens. Given: " + std::to_string(given) +
                      " (ask for \"truncate\": true or start the server with --auto-truncate)");
 }
@@ -140,11 +140,11 @@ const std::string& ModelService::prompt_for(const std::optional<std::string>& na
 }
 
 engine::RequestOutputs ModelService::run(std::vector<std::vector<int32_t>> sequences,
-                                         const CallContext& ctx) {
+                                         const CallContext& ctx, bool token_states) {
   auto cancelled = std::make_shared<std::atomic<bool>>(false);
   std::future<engine::RequestOutputs> result;
   try {
-    result = engine_.submit(std::move(sequences), cancelled);
+    result = engine_.submit(std::move(sequences), cancelled, token_states);
     while (result.wait_for(20ms) != std::future_status::ready) {
       if (ctx.client_gone && ctx.client_gone()) {
         cancelled->store(true);  // its queued sequences are dropped before they are batched
@@ -187,6 +187,38 @@ EmbedResult ModelService::embed(const EmbedRequest& r, const CallContext& ctx) {
   for (auto& e : out.embeddings) {
     if (r.dimensions) e.resize(static_cast<size_t>(*r.dimensions));
     if (r.normalize) l2_normalize(e);
+  }
+  return out;
+}
+
+EmbedAllResult ModelService::embed_all(const EmbedRequest& r, const CallContext& ctx) {
+  if (info_.head != HeadKind::kEmbedding) {
+    throw ApiError(ErrorType::kBackend, "model is not an embedding model");
+  }
+  const bool truncate = r.truncate.value_or(options_.auto_truncate);
+  const std::string& prompt = prompt_for(r.prompt_name);
+  auto sequences = on_pool<std::vector<int32_t>>(r.inputs.size(), [&](size_t i) {
+    const Input& in = r.inputs[i];
+    if (in.is_ids) return checked_ids(in.ids, truncate, r.truncation_direction);
+    return encode_checked(prompt + in.text, true, truncate, r.truncation_direction);
+  });
+  EmbedAllResult out;
+  std::vector<size_t> lengths;
+  for (const auto& s : sequences) {
+    out.prompt_tokens += static_cast<int64_t>(s.size());
+    lengths.push_back(s.size());
+  }
+  const engine::RequestOutputs flat = run(std::move(sequences), ctx, /*token_states=*/true);
+  const auto hidden = static_cast<size_t>(info_.hidden_size());
+  for (size_t i = 0; i < flat.size(); ++i) {
+    if (flat[i].size() != lengths[i] * hidden) {
+      throw ApiError(ErrorType::kBackend, "the model returned no per-token states");
+    }
+    auto& tokens = out.token_states.emplace_back(lengths[i]);
+    for (size_t t = 0; t < lengths[i]; ++t) {
+      tokens[t].assign(flat[i].begin() + static_cast<ptrdiff_t>(t * hidden),
+                       flat[i].begin() + static_cast<ptrdiff_t>((t + 1) * hidden));
+    }
   }
   return out;
 }
@@ -289,7 +321,9 @@ std::vector<std::vector<TokenView>> ModelService::tokenize(const TokenizeRequest
     }
     // The same length limit as the model routes: it bounds the answer (tens of bytes a token).
     if (e.ids.size() > static_cast<size_t>(options_.max_input_length)) {
-      too_long(e.ids.size(), options_.max_input_length);
+      throw ApiError(ErrorType::kValidation, "`inputs` must have less than " +
+                                                 std::to_string(options_.max_input_length) +
+                                                 " tokens. Given: " + std::to_string(e.ids.size()));
     }
     std::vector<TokenView> tokens;
     tokens.reserve(e.ids.size());

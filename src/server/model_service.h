@@ -33,6 +33,7 @@ class ModelService : public InferenceService {
   bool healthy() const override { return engine_.accepting(); }
 
   EmbedResult embed(const EmbedRequest& request, const CallContext& ctx) override;
+  EmbedAllResult embed_all(const EmbedRequest& request, const CallContext& ctx) override;
   ScoreResult rerank(const RerankRequest& request, const CallContext& ctx) override;
   PredictResult predict(const PredictRequest& request, const CallContext& ctx) override;
   std::vector<std::vector<TokenView>> tokenize(const TokenizeRequest& request) override;
@@ -52,7 +53,8 @@ class ModelService : public InferenceService {
   std::vector<int32_t> checked_ids(const std::vector<int32_t>& ids, bool truncate,
                                    TruncationDirection direction) const;
   const std::string& prompt_for(const std::optional<std::string>& name) const;
-  engine::RequestOutputs run(std::vector<std::vector<int32_t>> sequences, const CallContext& ctx);
+  engine::RequestOutputs run(std::vector<std::vector<int32_t>> sequences, const CallContext& ctx,
+                             bool token_states = false);
 
   ModelInfo info_;
   Tokenizer tokenizer_;

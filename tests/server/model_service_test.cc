@@ -84,6 +84,40 @@ TEST(ModelService, EmbedEqualsTheModelsOwnForward) {
   }
 }
 
+TEST(ModelService, EmbedAllEqualsTheModelsOwnHiddenStates) {
+  Stack s(HeadKind::kEmbedding);
+  const Tokenizer tok = Tokenizer::from_json(demo_tokenizer_json());
+  EmbedRequest r;
+  // A shared prefix (the engine may fold the batch): every token still gets its own row.
+  r.inputs = {{"shared prefix, first", {}, false}, {"shared prefix, second one", {}, false}};
+  const EmbedAllResult out = s.service->embed_all(r, {});
+  RaggedBatch batch;
+  for (const auto& in : r.inputs) batch.add_sequence(tok.encode(in.text, true).ids);
+  ForwardOptions flat;
+  flat.mode = AttentionMode::kOff;
+  flat.return_hidden_states = true;
+  const ForwardResult ref = s.reference->forward(batch, flat);
+  const int32_t hidden = s.info.hidden_size();
+  ASSERT_EQ(out.token_states.size(), 2u);
+  int64_t row = 0;
+  for (int32_t i = 0; i < 2; ++i) {
+    const int32_t len = batch.cu_seqlens[i + 1] - batch.cu_seqlens[i];
+    ASSERT_EQ(static_cast<int32_t>(out.token_states[i].size()), len);
+    for (int32_t t = 0; t < len; ++t, ++row) {
+      ASSERT_EQ(static_cast<int32_t>(out.token_states[i][t].size()), hidden);
+      // Folded tree attention against the flat reference: equal up to float rounding.
+      for (int32_t k = 0; k < hidden; ++k) {
+        EXPECT_NEAR(out.token_states[i][t][k], ref.hidden_states[row * hidden + k], 1e-4)
+            << "input " << i << " token " << t;
+      }
+    }
+  }
+  EXPECT_EQ(out.prompt_tokens, row);
+  // Other heads cannot.
+  Stack reranker(HeadKind::kReranker, 1024);
+  EXPECT_EQ(status_of([&] { reranker.service->embed_all(r, {}); }), 424);
+}
+
 TEST(ModelService, RerankEqualsTheWholePromptScored) {
   Stack s(HeadKind::kReranker, 1024);
   const Tokenizer tok = Tokenizer::from_json(demo_tokenizer_json());

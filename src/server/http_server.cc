@@ -482,8 +482,20 @@ void HttpServer::register_routes() {
 
   post("/tokenize", [this](const HttpRequest& req, const CallContext&) {
     const TokenizeRequest r = parse_tokenize_request(req.body(), limits_);
+    const std::vector<std::vector<TokenView>> tokenized = service_.tokenize(r);
+    // Each input is within --max-input-length (the service checks); all of them together within
+    // --max-batch-tokens, so the answer (tens of bytes a token) stays small.
+    size_t total = 0;
+    for (const auto& tokens : tokenized) total += tokens.size();
+    const int64_t cap = service_.card().max_batch_tokens;
+    if (cap > 0 && total > static_cast<size_t>(cap)) {
+      throw ApiError(ErrorType::kValidation,
+                     "a tokenize request may hold at most " + std::to_string(cap) +
+                         " tokens in all (--max-batch-tokens); these inputs have " +
+                         std::to_string(total));
+    }
     json all = json::array();
-    for (const auto& tokens : service_.tokenize(r)) {
+    for (const auto& tokens : tokenized) {
       json list = json::array();
       for (const TokenView& t : tokens) {
         list.push_back({{"id", t.id},

@@ -151,8 +151,13 @@ def test_a_second_signal_stops_at_once(radix_bin):
 
 
 def test_tokenize_applies_the_input_length_limit(radix_bin):
-    s = RadixServer(radix_bin, "--model", "demo", "--max-input-length", "64")
+    s = RadixServer(radix_bin, "--model", "demo", "--max-input-length", "64",
+                    "--max-batch-tokens", "128")
     try:
+        # All inputs together: at most --max-batch-tokens.
+        r = s.post("/tokenize", {"inputs": ["x" * 50] * 3})
+        assert r.status_code == 422 and "at most 128 tokens" in r.json()["error"], r.text
+        assert s.post("/tokenize", {"inputs": ["x" * 50] * 2}).status_code == 200
         r = s.post("/tokenize", {"inputs": "x" * 1000})
         assert r.status_code == 422, r.text
         assert r.json()["error_type"] == "Validation"

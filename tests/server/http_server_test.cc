@@ -36,6 +36,7 @@ class FakeService : public InferenceService {
     card_.pooling = "last_token";
     card_.max_input_length = 16;
     card_.hidden_size = 3;
+    card_.max_batch_tokens = 24;
   }
   const ModelCard& card() const override { return card_; }
   bool healthy() const override { return true; }
@@ -207,6 +208,11 @@ TEST_F(HttpServerTest, TokenizeDecodeInfoHealthOpenapiMetrics) {
   ASSERT_EQ(res->status, 200);
   EXPECT_EQ(json::parse(res->body)[0][1],
             json::parse(R"({"id": 105, "text": "i", "special": false, "start": 1, "stop": 2})"));
+  // All inputs together within max_batch_tokens (24 here).
+  res = post("/tokenize", R"({"inputs": ["aaaaaaaaaaaa", "bbbbbbbbbbbb", "c"]})");
+  EXPECT_EQ(res->status, 422);
+  EXPECT_NE(res->body.find("at most 24 tokens"), std::string::npos) << res->body;
+  EXPECT_EQ(post("/tokenize", R"({"inputs": ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]})")->status, 200);
   res = post("/decode", R"({"ids": [[104, 105], [33]]})");
   EXPECT_EQ(json::parse(res->body), json::parse(R"(["hi", "!"])"));
 
@@ -227,7 +233,7 @@ TEST_F(HttpServerTest, TokenizeDecodeInfoHealthOpenapiMetrics) {
   }
   res = get("/metrics");
   ASSERT_EQ(res->status, 200);
-  EXPECT_NE(res->body.find("radix_requests_total{route=\"/tokenize\",status=\"200\"} 1"),
+  EXPECT_NE(res->body.find("radix_requests_total{route=\"/tokenize\",status=\"200\"} 2"),
             std::string::npos);
   EXPECT_NE(res->body.find("radix_request_duration_seconds_bucket{route=\"/decode\""),
             std::string::npos);

@@ -190,6 +190,7 @@ class HttpTransport::Session : public std::enable_shared_from_this<Session> {
   void dispatch() {
     auto request = std::make_shared<HttpRequest>(parser_->release());
     keep_alive_ = request->keep_alive();
+    version_ = request->version();
     Dispatch d;
     try {
       d = owner_.router_(request);
@@ -221,7 +222,7 @@ class HttpTransport::Session : public std::enable_shared_from_this<Session> {
   void write(HttpReply reply, bool close) {
     close_ = close || !keep_alive_;
     auto res = std::make_shared<http::response<http::string_body>>();
-    res->version(11);
+    res->version(version_);
     res->result(static_cast<unsigned>(reply.status));
     if (!reply.content_type.empty()) res->set(http::field::content_type, reply.content_type);
     for (auto& [name, value] : reply.headers) res->set(name, value);
@@ -274,6 +275,7 @@ class HttpTransport::Session : public std::enable_shared_from_this<Session> {
   std::string target_;
   std::function<HttpReply(const ClientProbe&)> finished_job_;  // kept until its answer is sent
   bool keep_alive_ = true;
+  unsigned version_ = 11;  // of the request being answered (HTTP/1.0 gets 1.0 answers)
   bool close_ = false;
   std::size_t drain_left_ = 0;
   char discard_[16 * 1024];

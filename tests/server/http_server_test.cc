@@ -417,6 +417,10 @@ TEST_F(HttpFramingTest, BodyOnABodylessMethodIsRefusedNotRunAsTheNextRequest) {
       &closed);
   EXPECT_EQ(count_responses(pair), 2) << pair;
   EXPECT_LT(pair.find("HTTP/1.1 200"), pair.find("HTTP/1.1 404"));
+  // HTTP/1.0 without keep-alive: a 1.0 answer, then the server closes.
+  const std::string old = exchange("GET /health HTTP/1.0\r\n\r\n", &closed);
+  EXPECT_EQ(old.rfind("HTTP/1.0 200", 0), 0u) << old;
+  EXPECT_TRUE(closed);
 }
 
 TEST_F(HttpFramingTest, BareLfAndOverlongHeadsAreRefusedAndClosed) {

@@ -123,7 +123,7 @@ def long_work(server, n=3):
 def test_drain_timeout_exits_on_time_with_work_running(radix_bin):
     s = RadixServer(radix_bin, "--model", "demo", "--max-batch-tokens", "2048",
                     "--max-input-length", "2048", "--drain-timeout", "1")
-    pool, _ = long_work(s, 3)
+    pool, _ = long_work(s, 5)
     t0 = time.monotonic()
     s.proc.send_signal(signal.SIGTERM)
     rc = s.proc.wait(timeout=30)
@@ -138,7 +138,7 @@ def test_drain_timeout_exits_on_time_with_work_running(radix_bin):
 def test_a_second_signal_stops_at_once(radix_bin):
     s = RadixServer(radix_bin, "--model", "demo", "--max-batch-tokens", "2048",
                     "--max-input-length", "2048", "--drain-timeout", "60")
-    pool, _ = long_work(s, 3)
+    pool, _ = long_work(s, 5)
     s.proc.send_signal(signal.SIGTERM)
     time.sleep(0.2)
     t0 = time.monotonic()

@@ -147,6 +147,11 @@ struct HttpServer::Route {
   std::string path;
   bool needs_permit;  // model work: runs on a worker thread, holding a concurrency permit
   Handler handler;
+  bool prefix = false;  // `path` is a prefix (a route with an id after it)
+
+  bool matches(std::string_view p) const {
+    return prefix ? p.size() > path.size() && p.substr(0, path.size()) == path : p == path;
+  }
 };
 
 HttpServer::HttpServer(InferenceService& service, ServerMetrics& metrics, ServerOptions options)
@@ -176,6 +181,7 @@ HttpServer::HttpServer(InferenceService& service, ServerMetrics& metrics, Server
   }
   limits_.max_client_batch_size = options_.max_client_batch_size;
   started_at_ = static_cast<int64_t>(std::time(nullptr));
+  if (options_.served_model_name.empty()) options_.served_model_name = service_.card().model_id;
   register_routes();
 }
 
@@ -225,7 +231,7 @@ Dispatch HttpServer::route(const std::shared_ptr<HttpRequest>& request) {
   }
   const Route* found = nullptr;
   for (const Route& r : routes_) {
-    if (r.path == path && r.method == request->method()) found = &r;
+    if (r.matches(path) && r.method == request->method()) found = &r;
   }
   if (!found) {
     return answer(
@@ -311,6 +317,20 @@ void HttpServer::register_routes() {
                           {"created", started_at_},
                           {"owned_by", "radix"}}}}});
   });
+
+  // client.models.retrieve(id)
+  routes_.push_back(
+      {http::verb::get, "/v1/models/", false,
+       [this](const HttpRequest& req, const CallContext&) {
+         const std::string id(path_of(req.target()).substr(std::string_view("/v1/models/").size()));
+         if (id != options_.served_model_name) {
+           throw ApiError(ErrorType::kNotFound, "no model `" + id + "` here; this server serves `" +
+                                                    options_.served_model_name + "`");
+         }
+         return json_reply(
+             {{"id", id}, {"object", "model"}, {"created", started_at_}, {"owned_by", "radix"}});
+       },
+       /*prefix=*/true});
 
   get("/openapi.json",
       [](const HttpRequest&, const CallContext&) { return json_reply(openapi_document()); });

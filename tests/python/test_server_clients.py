@@ -36,6 +36,9 @@ def test_openai_embeddings_and_models(embedder):
                            timeout=30)
     models = client.models.list()
     assert [m.id for m in models.data] == ["demo-embed"]
+    assert client.models.retrieve("demo-embed").id == "demo-embed"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("another-model")
     out = client.embeddings.create(model="demo-embed", input=["hello world", "goodbye"])
     tei = embedder.post("/embed", {"inputs": ["hello world", "goodbye"]}).json()
     assert [d.index for d in out.data] == [0, 1]

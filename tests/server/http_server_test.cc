@@ -587,6 +587,13 @@ TEST_F(HttpServerTest, EmbedAllEmbedSparseAndModels) {
   ASSERT_EQ(models["data"].size(), 1u);
   EXPECT_EQ(models["data"][0]["object"], "model");
   EXPECT_TRUE(models["data"][0]["created"].is_number_integer());
+  EXPECT_EQ(models["data"][0]["id"], "fake");  // no served name given: the card's model id
+  res = get("/v1/models/fake");
+  ASSERT_EQ(res->status, 200);
+  EXPECT_EQ(json::parse(res->body)["id"], "fake");
+  res = get("/v1/models/other");
+  EXPECT_EQ(res->status, 404);
+  EXPECT_EQ(json::parse(res->body)["error"]["type"], "invalid_request_error");
 }
 
 TEST_F(HttpServerTest, NonFiniteResultsAreNever200) {

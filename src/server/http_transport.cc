@@ -129,6 +129,11 @@ class HttpTransport::Session : public std::enable_shared_from_this<Session> {
     if (ec) return on_read_error(ec);
     const auto& head = parser_->get();
     target_ = std::string(head.target());
+    // A Transfer-Encoding that does not end in chunked leaves the body's length unknowable
+    // (RFC 9112 6.3); a proxy may frame it otherwise, so refuse rather than guess.
+    if (head.find(http::field::transfer_encoding) != head.end() && !parser_->chunked()) {
+      return refuse(400, "a request's Transfer-Encoding must end with chunked");
+    }
     const bool has_body =
         parser_->chunked() || (parser_->content_length() && *parser_->content_length() > 0);
     // Only POST routes take a body. Refusing one elsewhere (rather than reading and ignoring it)

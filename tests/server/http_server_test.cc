@@ -439,6 +439,16 @@ TEST_F(HttpFramingTest, BareLfAndOverlongHeadsAreRefusedAndClosed) {
   EXPECT_EQ(out.rfind("HTTP/1.1 431", 0), 0u) << out.substr(0, 200);
   EXPECT_TRUE(closed);
 
+  // A Transfer-Encoding not ending in chunked: the body's length cannot be known.
+  for (const char* te : {"identity", "xchunked", "chunked, identity"}) {
+    out = exchange(std::string("POST /embed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ") + te +
+                       "\r\n\r\n0\r\n\r\n" + next,
+                   &closed);
+    EXPECT_EQ(count_responses(out), 1) << te << ":\n" << out;
+    EXPECT_NE(out.find("must end with chunked"), std::string::npos) << te << ":\n" << out;
+    EXPECT_TRUE(closed) << te;
+  }
+
   // Content-Length and Transfer-Encoding together: which one frames the body is ambiguous.
   out = exchange(
       "POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"

@@ -508,7 +508,7 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--cors-allow-origin", args->cors_allow_origin,
                   "Answer CORS requests for this origin (or *); default: no CORS headers");
   cmd->add_flag("--json-output", args->json_output, "Log one JSON object per line on stderr");
-  add_environment_names(*cmd);
+  add_environment_names(*cmd);  // last: only options added before it get RADIX_* names
   cmd->preparse_callback([](size_t) { adopt_tei_environment(); });
   cmd->callback([args] { run_serve(*args); });
 }

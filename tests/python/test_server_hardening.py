@@ -93,6 +93,27 @@ def test_a_slow_header_client_is_cut_and_health_still_answers(radix_bin):
         assert s.stop() == 0
 
 
+def test_health_and_metrics_answer_under_a_slowloris_flood(radix_bin):
+    # The reproduction: ~550 connections trickling bytes filled cpp-httplib's thread pool
+    # and /health timed out. Here idle connections cost no thread.
+    s = RadixServer(radix_bin, "--model", "demo")
+    flood = []
+    try:
+        for _ in range(600):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+            c.sendall(b"POST /embed HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            flood.append(c)
+        for c in flood[:100]:
+            c.sendall(b"a")
+        assert s.get("/health", timeout=3).status_code == 200
+        assert "radix_requests_total" in s.get("/metrics", timeout=3).text
+        assert s.post("/embed", {"inputs": "still served"}, timeout=10).status_code == 200
+    finally:
+        for c in flood:
+            c.close()
+        assert s.stop() == 0
+
+
 def test_a_taken_port_is_a_startup_error(radix_bin):
     s = RadixServer(radix_bin, "--model", "demo")
     try:

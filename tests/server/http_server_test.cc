@@ -489,7 +489,7 @@ TEST_F(HttpFramingTest, SlowHeadAndSlowBodyAreCutAtTheirDeadlines) {
   o.header_timeout = 300ms;
   o.body_timeout = 300ms;
   start(o);
-  for (const std::string partial :
+  for (const std::string& partial :
        {std::string("GET /hea"),
         std::string("POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"in")}) {
     const int fd = connect_raw(server->port());

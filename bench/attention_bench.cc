@@ -1,17 +1,21 @@
-// Micro-benchmark of the attention kernels on the BENCHMARKS.md workloads at Qwen3-0.6B (Hq 16,
-// Hkv 8) and Qwen3-8B (Hq 32, Hkv 8) head counts: varlen causal over the flat batch (modes off and
-// scatter) and the tree mask over the fold plan's compact rows (mode tree), each tile shape.
+// Micro-benchmark of the attention kernels on the BENCHMARKS.md workloads at the head shapes of
+// Qwen3-0.6B (Hq 16, Hkv 8) and Qwen3-8B (Hq 32, Hkv 8), and of the other families: Mistral-7B
+// (32/8, sliding window 4096, and a 1024 window that trims the long workloads), Gemma2-9B (16/8,
+// head_dim 256, soft-cap 50, window 4096), Gemma-2B (8/1, head_dim 256) and Qwen2-0.5B (14/2,
+// head_dim 64): varlen causal over the flat batch (modes off and scatter) and the tree mask over
+// the fold plan's compact rows (mode tree), each tile shape that has kernels for the head_dim.
 //
-//   attention_bench [--reps N] [--warmup N] [--tiles NAME,...] [--json FILE] [--shapes FILE]
-//                   [--check]
+//   attention_bench [--reps N] [--warmup N] [--tiles NAME,...] [--models NAME,...] [--json FILE]
+//                   [--shapes FILE] [--check]
 //
-// Times each call with CUDA events (median of --reps after --warmup) and counts 4 * 128 FLOP per
-// visible (query, key) pair per query head: all causal pairs of each sequence for varlen, the
-// (row, ancestor-or-self) pairs for the tree. --tiles limits the tile shapes (names as
-// attention_tiles_name prints them; default all); --json appends JSON lines. --shapes writes the
-// sequence lengths of each workload as JSON lines for bench/attention_sdpa.py (PyTorch's flash
-// attention on the same batches). --check verifies instead, at full scale, that tree attention on
-// the fold plan equals varlen attention on the flat batch made of the scattered rows.
+// Times each call with CUDA events (median of --reps after --warmup) and counts 4 * head_dim FLOP
+// per visible (query, key) pair per query head: all causal pairs of each sequence within the
+// window for varlen, the (row, ancestor-or-self) pairs within the window for the tree. --tiles
+// and --models limit the tile shapes and head shapes (default all); --json appends JSON lines.
+// --shapes writes the sequence lengths of each workload as JSON lines for bench/attention_sdpa.py
+// (PyTorch's flash attention on the same batches). --check verifies instead, at full scale, that
+// tree attention on the fold plan equals varlen attention on the flat batch made of the scattered
+// rows.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -93,7 +97,17 @@ double median_ms(F&& launch, int warmup, int reps) {
 struct Model {
   const char* name;
   int hq, hkv;
+  int head_dim = 128;
+  float softcap = 0;
+  int window = 0;
 };
+
+// Query-key pairs within `window` positions (0: no window) of a causal sequence of len tokens.
+double windowed_causal_pairs(int len, int window) {
+  double pairs = 0;
+  for (int q = 0; q < len; ++q) pairs += window > 0 ? std::min(q + 1, window) : q + 1;
+  return pairs;
+}
 
 float to_float(bf16 x) { return __bfloat162float(x); }
 
@@ -104,11 +118,11 @@ float to_float(bf16 x) { return __bfloat162float(x); }
 void check_tree_equals_varlen(const std::string& workload, const Model& m,
                               const radix::RaggedBatch& b, const radix::FoldPlan& plan,
                               const std::vector<AttentionTiles>& tiles_to_run, const bf16* qkv,
-                              int64_t stride, const int32_t* d_cu, const int32_t* d_end, void* d_ws,
-                              size_t ws_bytes, int max_len) {
+                              int64_t stride, const int32_t* d_cu, const int32_t* d_end,
+                              const int32_t* d_pos, void* d_ws, size_t ws_bytes, int max_len) {
   const int flat_rows = static_cast<int>(b.num_tokens());
   const int tree_rows = plan.num_rows;
-  const int hd = radix::cuda::kAttentionHeadDim;
+  const int hd = m.head_dim;
   const int64_t cols = int64_t{m.hq} * hd;
   std::vector<bf16> compact(tree_rows * stride);
   BENCH_CHECK(
@@ -125,15 +139,21 @@ void check_tree_equals_varlen(const std::string& workload, const Model& m,
   BENCH_CHECK(cudaMalloc(&d_out_tree, tree_rows * cols * sizeof(bf16)));
   BENCH_CHECK(cudaMemcpy(d_flat, flat.data(), flat.size() * sizeof(bf16), cudaMemcpyHostToDevice));
   const float scale = 1.0f / std::sqrt(float(hd));
+  radix::cuda::AttentionOptions options;
+  options.head_dim = hd;
+  options.softcap = m.softcap;
+  options.window = m.window;
+  options.positions_dev = d_pos;
   std::vector<bf16> out_flat(flat_rows * cols);
   std::vector<bf16> out_tree(tree_rows * cols);
   for (AttentionTiles tiles : tiles_to_run) {
+    if (!radix::cuda::attention_tiles_supported(tiles, hd)) continue;
     BENCH_CHECK(radix::cuda::attention_tree_tiles(
         tiles, qkv, qkv + m.hq * hd, qkv + (m.hq + m.hkv) * hd, d_out_tree, stride, stride, cols,
-        d_end, tree_rows, m.hq, m.hkv, scale, d_ws, ws_bytes, nullptr));
+        d_end, tree_rows, m.hq, m.hkv, scale, d_ws, ws_bytes, nullptr, options));
     BENCH_CHECK(radix::cuda::attention_varlen_causal_tiles(
         tiles, d_flat, d_flat + m.hq * hd, d_flat + (m.hq + m.hkv) * hd, d_out_flat, stride, stride,
-        cols, d_cu, b.num_sequences(), max_len, flat_rows, m.hq, m.hkv, scale, nullptr));
+        cols, d_cu, b.num_sequences(), max_len, flat_rows, m.hq, m.hkv, scale, nullptr, options));
     BENCH_CHECK(cudaMemcpy(out_flat.data(), d_out_flat, out_flat.size() * sizeof(bf16),
                            cudaMemcpyDeviceToHost));
     BENCH_CHECK(cudaMemcpy(out_tree.data(), d_out_tree, out_tree.size() * sizeof(bf16),
@@ -175,6 +195,7 @@ int main(int argc, char** argv) {
   const char* json_path = nullptr;
   const char* shapes_path = nullptr;
   std::string tiles_list;
+  std::string models_list;
   bool check = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -190,10 +211,12 @@ int main(int argc, char** argv) {
       check = true;
     } else if (a == "--tiles" && i + 1 < argc) {
       tiles_list = std::string(",") + argv[++i] + ",";
+    } else if (a == "--models" && i + 1 < argc) {
+      models_list = std::string(",") + argv[++i] + ",";
     } else {
       std::fprintf(stderr,
-                   "usage: %s [--reps N] [--warmup N] [--tiles NAME,...] [--json FILE] "
-                   "[--shapes FILE] [--check]\n",
+                   "usage: %s [--reps N] [--warmup N] [--tiles NAME,...] [--models NAME,...] "
+                   "[--json FILE] [--shapes FILE] [--check]\n",
                    argv[0]);
       return 2;
     }
@@ -225,7 +248,20 @@ int main(int argc, char** argv) {
   }
 
   const char* specs[] = {"syn:B=32,P=2048,S=256", "syn:B=32,P=512,S=256", "rerank-like:G=40,D=10"};
-  const Model models[] = {{"qwen3-0.6b", 16, 8}, {"qwen3-8b", 32, 8}};
+  const Model all_models[] = {{"qwen3-0.6b", 16, 8},
+                              {"qwen3-8b", 32, 8},
+                              {"mistral-7b", 32, 8, 128, 0, 4096},
+                              {"mistral-7b-w1k", 32, 8, 128, 0, 1024},
+                              {"gemma2-9b", 16, 8, 256, 50, 4096},
+                              {"gemma-2b", 8, 1, 256},
+                              {"qwen2-0.5b", 14, 2, 64}};
+  std::vector<Model> models;
+  for (const Model& m : all_models) {
+    if (models_list.empty() ||
+        models_list.find(std::string(",") + m.name + ",") != std::string::npos) {
+      models.push_back(m);
+    }
+  }
   std::printf("%-24s %-11s %-6s %-15s %8s %14s %9s %9s\n", "workload", "model", "mode", "tiles",
               "rows", "pairs", "ms", "TFLOP/s");
 
@@ -249,6 +285,20 @@ int main(int argc, char** argv) {
       if (plan.parent[r] >= 0) depth[r] = depth[plan.parent[r]] + 1;
       if (plan.gather[r] >= 0) pairs_tree += depth[r];
     }
+    // The same within a window (the ancestors of a row are one per position before it).
+    auto pairs_in_window = [&](int window, bool tree) {
+      double pairs = 0;
+      if (tree) {
+        for (int r = 0; r < tree_rows; ++r) {
+          if (plan.gather[r] >= 0) pairs += window > 0 ? std::min(depth[r], window) : depth[r];
+        }
+      } else {
+        for (int s = 0; s < b.num_sequences(); ++s) {
+          pairs += windowed_causal_pairs(b.cu_seqlens[s + 1] - b.cu_seqlens[s], window);
+        }
+      }
+      return pairs;
+    };
     if (shapes) {
       std::fprintf(shapes,
                    "{\"workload\": \"%s\", \"pairs_flat\": %.0f, \"pairs_tree\": %.0f, "
@@ -262,13 +312,15 @@ int main(int argc, char** argv) {
 
     int32_t* d_cu = device_copy(b.cu_seqlens);
     int32_t* d_end = device_copy(plan.subtree_end);
+    int32_t* d_pos = device_copy(plan.positions);
     void* d_ws = nullptr;
     const size_t ws_bytes = radix::cuda::attention_tree_workspace_bytes(tree_rows);
     BENCH_CHECK(cudaMalloc(&d_ws, std::max<size_t>(ws_bytes, 1)));
 
     for (const Model& m : models) {
-      const int64_t stride = int64_t{m.hq + 2 * m.hkv} * radix::cuda::kAttentionHeadDim;
-      const int64_t out_stride = int64_t{m.hq} * radix::cuda::kAttentionHeadDim;
+      const int hd = m.head_dim;
+      const int64_t stride = int64_t{m.hq + 2 * m.hkv} * hd;
+      const int64_t out_stride = int64_t{m.hq} * hd;
       const int rows = std::max(flat_rows, tree_rows);
       bf16* qkv = nullptr;
       bf16* out = nullptr;
@@ -276,25 +328,33 @@ int main(int argc, char** argv) {
       BENCH_CHECK(cudaMalloc(&out, rows * out_stride * sizeof(bf16)));
       fill_device(qkv, rows * stride);
       const bf16* q = qkv;
-      const bf16* k = qkv + m.hq * radix::cuda::kAttentionHeadDim;
-      const bf16* v = qkv + (m.hq + m.hkv) * radix::cuda::kAttentionHeadDim;
-      const float scale = 1.0f / std::sqrt(float(radix::cuda::kAttentionHeadDim));
+      const bf16* k = qkv + m.hq * hd;
+      const bf16* v = qkv + (m.hq + m.hkv) * hd;
+      const float scale = 1.0f / std::sqrt(float(hd));
+      radix::cuda::AttentionOptions options;
+      options.head_dim = hd;
+      options.softcap = m.softcap;
+      options.window = m.window;
+      options.positions_dev = d_pos;
 
       for (AttentionTiles tiles : check ? std::vector<AttentionTiles>{} : tiles_to_run) {
+        if (!radix::cuda::attention_tiles_supported(tiles, hd)) continue;
         for (const bool tree : {false, true}) {
           const double ms = median_ms(
               [&] {
                 return tree ? radix::cuda::attention_tree_tiles(
                                   tiles, q, k, v, out, stride, stride, out_stride, d_end, tree_rows,
-                                  m.hq, m.hkv, scale, d_ws, ws_bytes, nullptr)
+                                  m.hq, m.hkv, scale, d_ws, ws_bytes, nullptr, options)
                             : radix::cuda::attention_varlen_causal_tiles(
                                   tiles, q, k, v, out, stride, stride, out_stride, d_cu,
                                   b.num_sequences(), max_len, flat_rows, m.hq, m.hkv, scale,
-                                  nullptr);
+                                  nullptr, options);
               },
               warmup, reps);
-          const double pairs = tree ? pairs_tree : pairs_flat;
-          const double tflops = 4.0 * radix::cuda::kAttentionHeadDim * pairs * m.hq / (ms * 1e9);
+          const double pairs = m.window > 0 ? pairs_in_window(m.window, tree)
+                               : tree       ? pairs_tree
+                                            : pairs_flat;
+          const double tflops = 4.0 * hd * pairs * m.hq / (ms * 1e9);
           const char* mode = tree ? "tree" : "varlen";
           const char* tiles_name = radix::cuda::attention_tiles_name(tiles);
           std::printf("%-24s %-11s %-6s %-15s %8d %14.0f %9.3f %9.1f\n", w.name.c_str(), m.name,
@@ -303,23 +363,25 @@ int main(int argc, char** argv) {
           if (json) {
             std::fprintf(json,
                          "{\"bench\": \"attention\", \"device\": \"%s\", \"workload\": \"%s\", "
-                         "\"model\": \"%s\", \"hq\": %d, \"hkv\": %d, \"mask\": \"%s\", "
+                         "\"model\": \"%s\", \"hq\": %d, \"hkv\": %d, \"head_dim\": %d, "
+                         "\"softcap\": %g, \"window\": %d, \"mask\": \"%s\", "
                          "\"tiles\": \"%s\", \"rows\": %d, \"visible_pairs\": %.0f, "
                          "\"median_ms\": %.4f, \"tflops\": %.2f, \"reps\": %d}\n",
-                         prop.name, w.name.c_str(), m.name, m.hq, m.hkv, mode, tiles_name,
-                         tree ? tree_rows : flat_rows, pairs, ms, tflops, reps);
+                         prop.name, w.name.c_str(), m.name, m.hq, m.hkv, hd, m.softcap, m.window,
+                         mode, tiles_name, tree ? tree_rows : flat_rows, pairs, ms, tflops, reps);
           }
         }
       }
       if (check) {
-        check_tree_equals_varlen(w.name, m, b, plan, tiles_to_run, qkv, stride, d_cu, d_end, d_ws,
-                                 ws_bytes, max_len);
+        check_tree_equals_varlen(w.name, m, b, plan, tiles_to_run, qkv, stride, d_cu, d_end, d_pos,
+                                 d_ws, ws_bytes, max_len);
       }
       BENCH_CHECK(cudaFree(qkv));
       BENCH_CHECK(cudaFree(out));
     }
     BENCH_CHECK(cudaFree(d_cu));
     BENCH_CHECK(cudaFree(d_end));
+    BENCH_CHECK(cudaFree(d_pos));
     BENCH_CHECK(cudaFree(d_ws));
   }
   if (json) std::fclose(json);

@@ -9,8 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pkgs=(libcli11-dev nlohmann-json3-dev libgtest-dev googletest libpcre2-dev libpcre2-8-0 libutf8proc-dev
       libutf8proc2 libopenblas-dev libopenblas0 libopenblas-pthread-dev libopenblas0-pthread libgfortran5
-      libcpp-httplib-dev libcpp-httplib0.11 libbrotli1 libbrotli-dev libssl-dev zlib1g-dev
-      libbenchmark-dev libbenchmark1debian libboost1.74-dev)
+      libboost1.74-dev
+      libbenchmark-dev libbenchmark1debian)
 root=/tmp/devroot
 case "${1:-}" in
   fetch)

@@ -385,11 +385,188 @@ def complete_hf_folder(folder):
     print("completed", folder)
 
 
+# ---- the other decoder families (tests/fixtures/families/<name>/) -----------------------------
+# Each: a tiny checkpoint made by transformers itself (seeded random weights, larger than HF's
+# init so attention is far from uniform, norm weights and biases randomised), saved in fp32 with
+# its transformers-5 config.json, and reference.json with HF's outputs per sequence: the
+# final-normed hidden states of every token, last-token and mean-pooled embeddings, the LM
+# logits of a few named tokens at the last position (after Gemma2's final soft-cap), and the
+# rotary inv_freq buffer (to check radix's host-side rope scaling).
+FAMILY_VOCAB = 256
+FAMILY_HEAD_TOKENS = [7, 200]  # the "yes", "no" pair of the reranker tests
+FAMILY_COMMON = dict(vocab_size=FAMILY_VOCAB, hidden_size=64, intermediate_size=96,
+                     num_hidden_layers=2, max_position_embeddings=256, rms_norm_eps=1e-6,
+                     initializer_range=0.1)
+FAMILY_SPECS = {
+    # name: (config class, causal-LM class, config kwargs, bidirectional)
+    "mistral": ("MistralConfig", "MistralForCausalLM",
+                dict(num_attention_heads=4, num_key_value_heads=2, head_dim=16, sliding_window=5,
+                     tie_word_embeddings=True, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}), False),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM",
+              dict(num_attention_heads=4, num_key_value_heads=2, use_sliding_window=True,
+                   sliding_window=5, max_window_layers=1, tie_word_embeddings=True,
+                   rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}), False),
+    "qwen2_bidirectional": ("Qwen2Config", "Qwen2ForCausalLM",
+                            dict(num_attention_heads=4, num_key_value_heads=2,
+                                 use_sliding_window=False, tie_word_embeddings=False,
+                                 rope_parameters={"rope_type": "default", "rope_theta": 1000000.0}, is_causal=False), True),
+    "llama": ("LlamaConfig", "LlamaForCausalLM",
+              dict(num_attention_heads=4, num_key_value_heads=1, head_dim=32,
+                   attention_bias=True, mlp_bias=True, tie_word_embeddings=False,
+                   rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                                    "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                    "original_max_position_embeddings": 64}), False),
+    "gemma": ("GemmaConfig", "GemmaForCausalLM",
+              dict(num_attention_heads=4, num_key_value_heads=1, head_dim=32,
+                   hidden_act="gelu_pytorch_tanh", hidden_activation="gelu_pytorch_tanh",
+                   rope_parameters={"rope_type": "default", "rope_theta": 10000.0}), False),
+    "gemma2": ("Gemma2Config", "Gemma2ForCausalLM",
+               dict(num_attention_heads=4, num_key_value_heads=2, head_dim=32,
+                    hidden_act="gelu_pytorch_tanh", hidden_activation="gelu_pytorch_tanh",
+                    query_pre_attn_scalar=24, sliding_window=5, attn_logit_softcapping=1.5,
+                    final_logit_softcapping=3.0, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}), False),
+}
+
+
+def family_sequences():
+    """Shared prefixes, a duplicate, sequences that are prefixes of others, lengths well past the
+    windows of 5 positions."""
+    rng = np.random.default_rng(11)
+    tok = lambda n: [int(t) for t in rng.integers(1, FAMILY_VOCAB, size=n)]
+    prefix = tok(9)
+    a, b, c = tok(6), tok(4), tok(5)
+    seqs = [
+        prefix + a,             # 0
+        prefix + b,             # 1
+        prefix[:3] + c,         # 2: branches early
+        tok(1),                 # 3: a single token
+        tok(14),                # 4: no sharing
+        prefix + a + tok(3),    # 5: extends 0
+        prefix + a,             # 6: duplicate of 0
+        prefix[:1],             # 7: a prefix of 0 of length 1
+        prefix[:7],             # 8: a prefix of 0 ending inside the shared part
+    ]
+    batches = [[0, 1, 2, 5, 6, 7, 8], [3, 4], list(range(len(seqs)))]
+    return seqs, batches
+
+
+def family_model(name):
+    import transformers
+    conf_name, lm_name, extra, bidirectional = FAMILY_SPECS[name]
+    kw = dict(FAMILY_COMMON)
+    kw.update(extra)
+    conf = getattr(transformers, conf_name)(**kw)
+    rp = getattr(conf, "rope_parameters", None)
+    if isinstance(rp, dict):  # make sure the rope settings took effect (transformers 5)
+        rp.update(kw["rope_parameters"])
+    conf._attn_implementation = "eager"
+    torch.manual_seed(1000 + sorted(FAMILY_SPECS).index(name))
+    model = getattr(transformers, lm_name)(conf).float().eval()
+    gemma = name.startswith("gemma")
+    with torch.no_grad():
+        for pname, p in model.named_parameters():
+            if "norm" in pname:
+                # Gemma stores w with the norm applying (1 + w): randomise around 0, else around 1.
+                p.copy_((0.0 if gemma else 1.0) + 0.2 * torch.randn_like(p))
+            elif pname.endswith(".bias"):
+                p.copy_(0.2 * torch.randn_like(p))
+    return model, conf, bidirectional
+
+
+def inv_freq_of(model):
+    for bname, buf in model.named_buffers():
+        if bname.endswith("inv_freq"):
+            return buf.float()
+    return None
+
+
+def write_family(out_dir, name):
+    import transformers
+    model, conf, bidirectional = family_model(name)
+    folder = os.path.join(out_dir, "families", name)
+    os.makedirs(folder, exist_ok=True)
+    model.save_pretrained(folder)
+    seqs, batches = family_sequences()
+    ref = {"source": f"transformers {transformers.__version__}", "family": name,
+           "bidirectional": bidirectional, "head_tokens": FAMILY_HEAD_TOKENS,
+           "sequences": seqs, "batches": batches, "hidden_states": [], "last_embeddings": [],
+           "mean_embeddings": [], "head_logits": []}
+    inv = inv_freq_of(model)
+    ref["inv_freq"] = as_list(inv) if inv is not None else None
+    base = model.model
+    if bidirectional:
+        # Bidirectional: no mask at all (one unpadded sequence per call), on the eager path, where
+        # attention adds the mask only when there is one.
+        import importlib
+        mod = importlib.import_module(type(base).__module__)
+        mod.create_causal_mask = lambda *a, **k: None
+        if hasattr(mod, "create_sliding_window_causal_mask"):
+            mod.create_sliding_window_causal_mask = lambda *a, **k: None
+        for m in model.modules():
+            if hasattr(m, "is_causal"):
+                m.is_causal = False
+    with torch.no_grad():
+        window_effect = 0.0
+        for ids in seqs:
+            x = torch.tensor([ids])
+            hs = base(input_ids=x).last_hidden_state[0]
+            ref["hidden_states"].append(as_list(hs))
+            ref["last_embeddings"].append(as_list(torch.nn.functional.normalize(hs[-1], dim=-1)))
+            ref["mean_embeddings"].append(
+                as_list(torch.nn.functional.normalize(hs.mean(0), dim=-1)))
+            logits = model(input_ids=x).logits[0, -1]
+            ref["head_logits"].append([float(logits[t]) for t in FAMILY_HEAD_TOKENS])
+        if bidirectional:
+            # The same sequence must differ from a causal run at its first token.
+            ids = seqs[0]
+            first = base(input_ids=torch.tensor([ids])).last_hidden_state[0, 0]
+            alone = base(input_ids=torch.tensor([ids[:1]])).last_hidden_state[0, 0]
+            window_effect = float((first - alone).abs().max())
+        elif getattr(conf, "sliding_window", None):
+          try:
+            # How much the window changes the longest sequence (0 would make the test vacuous).
+            longest = max(seqs, key=len)
+            conf_full = type(conf)(**{**conf.to_dict(), "sliding_window": None,
+                                      "use_sliding_window": False})
+            conf_full._attn_implementation = "eager"
+            conf_full.layer_types = ["full_attention"] * conf.num_hidden_layers
+            full = type(model)(conf_full).float().eval()
+            full.load_state_dict(model.state_dict())
+            a = base(input_ids=torch.tensor([longest])).last_hidden_state[0]
+            b = full.model(input_ids=torch.tensor([longest])).last_hidden_state[0]
+            window_effect = float((a - b).abs().max())
+          except Exception as e:  # informative only
+            print(f"{name}: window effect check failed: {e}", flush=True)
+            window_effect = -1.0
+    ref["effect_check"] = window_effect
+    with open(os.path.join(folder, "reference.json"), "w") as f:
+        json.dump(ref, f, separators=(",", ":"))
+    total = sum(os.path.getsize(os.path.join(folder, n)) for n in os.listdir(folder))
+    print(f"{name}: {total} bytes, layer_types {getattr(conf, 'layer_types', None)}, "
+          f"effect of window/bidirectional {window_effect:.3g}, inv_freq[-1] "
+          f"{ref['inv_freq'][-1] if ref['inv_freq'] else None}", flush=True)
+
+
+def write_families(out_dir, names):
+    failed = []
+    for name in names:
+        try:
+            write_family(out_dir, name)
+        except Exception as e:  # keep the others
+            import traceback
+            traceback.print_exc()
+            print(f"{name} FAILED: {e}", flush=True)
+            failed.append(name)
+    return failed
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out")
     parser.add_argument("--complete", metavar="FOLDER",
                         help="write reference.json and the extras of a saved hf_tiny_bf16 folder")
+    parser.add_argument("--families", nargs="*", metavar="NAME",
+                        help="only the family fixtures (all of FAMILY_SPECS when no name given)")
     parser.add_argument("--local", action="store_true",
                         help="no transformers: use the independent PyTorch reference")
     args = parser.parse_args()
@@ -400,6 +577,9 @@ def main():
         parser.error("--out is required")
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(max(1, min(8, os.cpu_count() or 1)))
+    if args.families is not None:
+        failed = write_families(args.out, args.families or sorted(FAMILY_SPECS))
+        return 1 if failed else 0
     write_tiny(args.out, args.local)
     if not args.local:
         try:

@@ -1,11 +1,9 @@
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "commands.h"
-#include "model/prompts.h"
 #include "model_options.h"
 #include "text_command.h"
 
@@ -16,41 +14,37 @@ struct EmbedArgs {
   ModelArgs model;
   std::vector<std::string> texts;
   std::string query_instruction;
+  std::string prompt_name;
+  std::string default_prompt_name;
+  std::string default_prompt;
   bool query = false;
   bool no_normalize = false;
   int dimensions = 0;
 };
 
 void run_embed(const EmbedArgs& args) {
+  if (args.query && !args.prompt_name.empty()) {
+    throw std::invalid_argument("--query is --prompt-name query: give one of them");
+  }
   TextCommand command;
   command.name = "embed";
-  command.forward.head = HeadKind::kEmbedding;
-  command.forward.normalize = !args.no_normalize;
-  command.forward.dimensions = args.dimensions;
-  command.num_inputs = args.texts.size();
-  command.input_text = [&args](const ModelInfo& info, size_t i) {
-    const std::string& text = args.texts[i];
-    if (!args.query_instruction.empty()) {
-      return format_embedding_query(args.query_instruction, text);
-    }
-    if (args.query) {
-      const auto it = info.prompts.find("query");
-      if (it == info.prompts.end()) {
-        throw std::runtime_error(
-            "--query: the model has no \"query\" prompt; pass "
-            "--query-instruction");
-      }
-      return it->second + text;
-    }
-    return text;
-  };
-  command.write_result = [](const ForwardResult& r, nlohmann::json& out) {
-    out["dim"] = r.dim;
+  command.head = "embedding";
+  if (!args.default_prompt_name.empty()) {
+    command.service.default_prompt_name = args.default_prompt_name;
+  }
+  if (!args.default_prompt.empty()) command.service.default_prompt = args.default_prompt;
+  command.run = [&args](service::Service& core, nlohmann::json& out) {
+    service::EmbedRequest r;
+    for (const std::string& text : args.texts) r.inputs.push_back(service::Input::of_text(text));
+    if (!args.query_instruction.empty()) r.instruction = args.query_instruction;
+    if (args.query) r.prompt_name = "query";
+    if (!args.prompt_name.empty()) r.prompt_name = args.prompt_name;
+    r.normalize = !args.no_normalize;
+    if (args.dimensions > 0) r.dimensions = args.dimensions;
+    const service::EmbedResult result = core.embed(r);
+    out["dim"] = result.embeddings.empty() ? 0 : result.embeddings[0].values.size();
     out["embeddings"] = nlohmann::json::array();
-    for (int32_t s = 0; s < r.num_sequences; ++s) {
-      out["embeddings"].push_back(
-          std::vector<float>(r.values.begin() + s * r.dim, r.values.begin() + (s + 1) * r.dim));
-    }
+    for (const service::Embedding& e : result.embeddings) out["embeddings"].push_back(e.values);
   };
   run_text_command(args.model, command);
 }
@@ -62,10 +56,19 @@ void add_embed(CLI::App& app) {
   CLI::App* cmd =
       app.add_subcommand("embed", "Embed texts; prints {\"embeddings\": [...]} as JSON");
   add_model_options(*cmd, args->model);
+  add_tokenizer_option(*cmd, args->model);
   cmd->add_option("texts", args->texts, "Texts to embed")->required();
   cmd->add_option("--query-instruction", args->query_instruction,
                   "Embed the texts as queries: \"Instruct: {instruction}\\nQuery:{text}\"");
   cmd->add_flag("--query", args->query, "Embed the texts with the model's \"query\" prompt");
+  cmd->add_option("--prompt-name", args->prompt_name,
+                  "Embed the texts with this prompt of the model (config_sentence_transformers)");
+  auto* name = cmd->add_option(
+      "--default-prompt-name", args->default_prompt_name,
+      "The prompt used when none is named, instead of the model's default_prompt_name");
+  cmd->add_option("--default-prompt", args->default_prompt,
+                  "Text put before inputs when no prompt is named (instead of a named prompt)")
+      ->excludes(name);
   cmd->add_flag("--no-normalize", args->no_normalize, "Do not L2-normalise the embeddings");
   cmd->add_option("--dimensions", args->dimensions,
                   "Keep the first N dimensions (Matryoshka), then normalise")

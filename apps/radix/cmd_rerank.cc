@@ -21,22 +21,19 @@ struct RerankArgs {
 void run_rerank(const RerankArgs& args) {
   TextCommand command;
   command.name = "rerank";
-  command.load_head = HeadKind::kReranker;
-  command.forward.head = HeadKind::kReranker;
-  // The template carries its own special tokens; the reranker adds none of its own.
-  command.add_special_tokens = false;
-  command.num_inputs = args.documents.size();
-  command.input_text = [&args](const ModelInfo&, size_t i) {
-    return format_rerank_prompt(args.instruction, args.query, args.documents[i]);
-  };
-  command.write_result = [&args](const ForwardResult& r, nlohmann::json& out) {
+  command.head = "reranker";
+  command.run = [&args](service::Service& core, nlohmann::json& out) {
+    // The core tokenizes the template's ends apart from the body, as Qwen3-Reranker does.
+    service::RerankRequest r;
+    r.query = args.query;
+    r.documents = args.documents;
+    r.instruction = args.instruction;
+    const service::RerankResult result = core.rerank(r);
     out["query"] = args.query;
     out["results"] = nlohmann::json::array();
-    for (int32_t s = 0; s < r.num_sequences; ++s) {
-      out["results"].push_back({{"index", s},
-                                {"score", r.values[s]},
-                                {"yes_logit", r.yes_no_logits[2 * s]},
-                                {"no_logit", r.yes_no_logits[2 * s + 1]}});
+    for (size_t i = 0; i < result.scores.size(); ++i) {
+      out["results"].push_back(
+          {{"index", i}, {"score", result.scores[i].score}, {"logit", result.scores[i].logit}});
     }
   };
   run_text_command(args.model, command);
@@ -49,6 +46,7 @@ void add_rerank(CLI::App& app) {
   CLI::App* cmd =
       app.add_subcommand("rerank", "Score documents against a query (Qwen3-Reranker); prints JSON");
   add_model_options(*cmd, args->model);
+  add_tokenizer_option(*cmd, args->model);
   cmd->add_option("--query", args->query, "The query")->required();
   cmd->add_option("--instruction", args->instruction, "The task instruction")
       ->capture_default_str();

@@ -21,15 +21,11 @@
 #include <vector>
 
 #include "commands.h"
-#include "engine/engine.h"
-#include "engine/model_runner.h"
-#include "engine/worker_pool.h"
-#include "model/demo_model.h"
 #include "model/model.h"
 #include "model/prompts.h"
 #include "server/http_server.h"
 #include "server/model_service.h"
-#include "tokenizer/tokenizer.h"
+#include "service/runtime.h"
 
 namespace radix::cli {
 namespace {
@@ -125,34 +121,6 @@ std::vector<std::string> split_devices(const std::string& list) {
   return out;
 }
 
-Tokenizer load_tokenizer(const ServeArgs& args, const ModelInfo& info) {
-  if (args.tokenizer == "demo") return Tokenizer::from_json(demo_tokenizer_json());
-  if (!args.tokenizer.empty()) {
-    return std::filesystem::is_directory(args.tokenizer) ? Tokenizer::from_directory(args.tokenizer)
-                                                         : Tokenizer::from_file(args.tokenizer);
-  }
-  if (!info.tokenizer_json.empty()) return Tokenizer::from_json(info.tokenizer_json);
-  if (!info.tokenizer_path.empty()) return Tokenizer::from_file(info.tokenizer_path);
-  if (std::filesystem::is_directory(args.model)) return Tokenizer::from_directory(args.model);
-  throw std::runtime_error("model " + args.model +
-                           " comes without a tokenizer; pass --tokenizer (a tokenizer.json or a "
-                           "model folder, e.g. ../shared/assets/qwen3-embedding-0.6b)");
-}
-
-const char* dtype_long_name(DType d) {
-  switch (d) {
-    case DType::kF32:
-      return "float32";
-    case DType::kBF16:
-      return "bfloat16";
-    case DType::kF16:
-      return "float16";
-    case DType::kI32:
-      return "int32";
-  }
-  return "?";
-}
-
 // One request through the whole path (tokenizer pool, engine, model) before the port opens.
 void warm_up(server::ModelService& service, HeadKind head) {
   const server::CallContext ctx;
@@ -212,6 +180,24 @@ int wait_signal(int timeout_ms) {
   return ::read(g_signal_pipe[0], &c, 1) == 1 ? c : 0;
 }
 
+// A CLI11 check that runs the library's own check of an option, so the flag and the builder
+// refuse the same values with the same message.
+template <typename T>
+CLI::Validator service_check(void (*check)(T), const std::string& description) {
+  return CLI::Validator(
+      [check](std::string& text) -> std::string {
+        T value{};
+        if (!CLI::detail::lexical_cast(text, value)) return "not a number: " + text;
+        try {
+          check(value);
+        } catch (const std::invalid_argument& e) {
+          return e.what();
+        }
+        return {};
+      },
+      description);
+}
+
 std::chrono::milliseconds seconds_ms(double s) {
   return std::chrono::milliseconds(static_cast<int64_t>(s * 1000.0));
 }
@@ -221,92 +207,72 @@ void run_serve(const ServeArgs& args) {
   ServeLog log;
   log.set_json(args.json_output);
 
-  if (args.max_batch_tokens <= 0) throw std::invalid_argument("--max-batch-tokens must be > 0");
-  if (args.radix_threshold < 0) throw std::invalid_argument("--radix-threshold must be >= 0");
-  const AttentionMode mode = parse_attention_mode(args.attention_mode);
-  const Clock::time_point t_start = Clock::now();
-
-  // One model and one engine worker per device.
-  LoadOptions load;
-  load.backend.threads = args.threads;
-  load.seed = args.seed;
-  load.max_batch_tokens = args.max_batch_tokens;
-  if (!args.head.empty()) load.head = parse_head_kind(args.head);
-  std::vector<std::unique_ptr<engine::BatchRunner>> runners;
-  ModelInfo info;
-  std::string dtype;
-  for (const std::string& device : split_devices(args.device)) {
-    load.backend.device = device;
-    std::unique_ptr<Model> model = Model::load(args.model, load);
-    info = model->info();
-    dtype = dtype_long_name(model->backend().weight_dtype());
-    runners.push_back(std::make_unique<engine::ModelRunner>(std::move(model), mode, device));
-  }
-  const double load_seconds = seconds_since(t_start);
-  Tokenizer tokenizer = load_tokenizer(args, info);
-
-  int32_t max_input = std::min<int64_t>(info.max_positions(), args.max_batch_tokens);
-  if (args.max_input_length > 0) {
-    if (args.max_input_length > info.max_positions()) {
-      throw std::invalid_argument("--max-input-length " + std::to_string(args.max_input_length) +
-                                  " is over the model's " + std::to_string(info.max_positions()) +
-                                  " positions");
-    }
-    max_input = args.max_input_length;
-  }
-
-  engine::EngineOptions engine_options;
-  engine_options.limits.max_batch_tokens = args.max_batch_tokens;
-  engine_options.limits.max_batch_requests = args.max_batch_requests;
-  engine_options.fold.threshold = args.radix_threshold;
-
-  std::atomic<engine::Engine*> engine_ptr{nullptr};
-  server::ServerMetrics metrics(
-      [&] {
-        auto* e = engine_ptr.load();
-        return e ? static_cast<double>(e->queued_sequences()) : 0.0;
-      },
-      [&] {
-        auto* e = engine_ptr.load();
-        return e ? static_cast<double>(e->queued_requests()) : 0.0;
-      });
-  engine::Engine engine(std::move(runners), engine_options, [&](const engine::BatchStats& s) {
-    metrics.observe_batch({s.sequences, s.requests, s.tokens, s.unique_tokens, s.failed,
-                           s.run_seconds, s.max_queue_seconds});
-  });
-  engine_ptr.store(&engine);
-
+  // The runtime (one model per device, the engine, the library core) from the flags.
+  service::RuntimeOptions runtime_options;
+  runtime_options.model = args.model;
+  runtime_options.tokenizer = args.tokenizer;
+  runtime_options.devices = split_devices(args.device);
+  runtime_options.threads = args.threads;
+  runtime_options.head = args.head;
+  runtime_options.attention_mode = args.attention_mode;
+  runtime_options.radix_threshold = args.radix_threshold;
+  runtime_options.max_batch_tokens = args.max_batch_tokens;
+  runtime_options.max_batch_requests = args.max_batch_requests;
+  runtime_options.seed = args.seed;
+  runtime_options.service.auto_truncate = args.auto_truncate;
+  runtime_options.service.max_input_length = args.max_input_length;
+  runtime_options.service.default_rerank_instruction = std::string(kDefaultRerankInstruction);
   const size_t workers = args.tokenization_workers > 0
                              ? args.tokenization_workers
                              : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
-  engine::WorkerPool tokenizer_pool(workers);
+  runtime_options.service.tokenization_workers = workers;
+
+  std::atomic<service::Runtime*> runtime_ptr{nullptr};
+  server::ServerMetrics metrics(
+      [&] {
+        auto* r = runtime_ptr.load();
+        return r ? static_cast<double>(r->queued_sequences()) : 0.0;
+      },
+      [&] {
+        auto* r = runtime_ptr.load();
+        return r ? static_cast<double>(r->queued_requests()) : 0.0;
+      });
+  runtime_options.service.on_tokenization = [&metrics](double s) { metrics.observe_tokenization(s); };
+  runtime_options.on_batch = [&metrics](const service::BatchReport& s) {
+    metrics.observe_batch({s.sequences, s.requests, s.tokens, s.unique_tokens, s.failed,
+                           s.run_seconds, s.max_queue_seconds});
+  };
+  std::unique_ptr<service::Runtime> runtime = service::Runtime::build(runtime_options);
+  runtime_ptr.store(runtime.get());
+  service::Service& core = runtime->service();
+  const service::ModelSummary& info = core.summary();
+  const service::RuntimeInfo& built = runtime->info();
+  const double load_seconds = built.load_seconds;
+  const std::string& dtype = built.dtype;
+  const int32_t max_input = info.max_input_length;
 
   server::ModelCard card;
   card.model_id = args.served_model_name.empty() ? args.model : args.served_model_name;
   card.dtype = dtype;
   card.device = args.device;
-  card.head = head_kind_name(info.head);
+  card.head = info.head;
   card.pooling = info.pooling == "lasttoken" ? "last_token" : info.pooling;
-  for (int32_t k = 0; k < info.config.num_labels; ++k) {
-    card.labels.push_back("LABEL_" + std::to_string(k));
-  }
-  if (info.head == HeadKind::kReranker) card.labels = {"score"};
-  for (const auto& [name, text] : info.prompts) card.prompt_names.push_back(name);
-  card.default_rerank_instruction = std::string(kDefaultRerankInstruction);
+  card.labels = info.labels;
+  card.prompt_names = info.prompt_names;
+  card.default_rerank_instruction = info.default_rerank_instruction;
   card.max_input_length = max_input;
-  card.hidden_size = info.hidden_size();
-  card.vocab_size = info.vocab_size();
-  card.attention_mode = attention_mode_name(mode);
+  card.hidden_size = info.hidden_size;
+  card.vocab_size = info.vocab_size;
+  card.attention_mode = built.attention_mode;
   card.radix_threshold = args.radix_threshold;
   card.auto_truncate = args.auto_truncate;
   card.tokenization_workers = workers;
   card.max_batch_tokens = args.max_batch_tokens;
   card.max_batch_requests = args.max_batch_requests;
 
-  server::ModelService service(info, std::move(tokenizer), engine, tokenizer_pool, &metrics, card,
-                               {args.auto_truncate, max_input});
+  server::ModelService service(core, card);
   const Clock::time_point t_warm = Clock::now();
-  warm_up(service, info.head);
+  warm_up(service, parse_head_kind(info.head));
   const double warm_seconds = seconds_since(t_warm);
   service.mutable_card().warmup_seconds = warm_seconds;
 
@@ -330,11 +296,11 @@ void run_serve(const ServeArgs& args) {
     log.info("ready", {{"model", args.model},
                        {"head", card.head},
                        {"dtype", dtype},
-                       {"hidden_size", info.hidden_size()},
-                       {"layers", info.config.num_hidden_layers},
+                       {"hidden_size", info.hidden_size},
+                       {"layers", built.num_layers},
                        {"max_input_length", max_input},
                        {"device", args.device},
-                       {"workers", engine.num_workers()},
+                       {"workers", runtime->num_workers()},
                        {"attention_mode", card.attention_mode},
                        {"radix_threshold", args.radix_threshold},
                        {"max_batch_tokens", args.max_batch_tokens},
@@ -358,9 +324,9 @@ void run_serve(const ServeArgs& args) {
         "%zu, max-concurrent-requests %zu, payload-limit %zu bytes, auto-truncate %s%s\n"
         "  tokenization workers %zu; load %.2f s, warm-up %.3f s\n"
         "  listening on http://%s:%d\n",
-        args.model.c_str(), card.head.c_str(), dtype.c_str(), info.hidden_size(),
-        info.config.num_hidden_layers, max_input, args.device.c_str(), engine.num_workers(),
-        engine.num_workers() == 1 ? "" : "s", card.attention_mode.c_str(), args.radix_threshold,
+        args.model.c_str(), card.head.c_str(), dtype.c_str(), info.hidden_size,
+        built.num_layers, max_input, args.device.c_str(), runtime->num_workers(),
+        runtime->num_workers() == 1 ? "" : "s", card.attention_mode.c_str(), args.radix_threshold,
         static_cast<long long>(args.max_batch_tokens),
         args.max_batch_requests > 0 ? std::to_string(args.max_batch_requests).c_str() : "unlimited",
         args.max_client_batch_size, args.max_concurrent_requests, args.payload_limit,
@@ -397,7 +363,7 @@ void run_serve(const ServeArgs& args) {
   http.serve();
   serving_done.store(true);
   signal_thread.join();
-  engine.shutdown();
+  runtime->shutdown();
   log.info("stopped");
 }
 
@@ -443,8 +409,8 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--port", args->port, "Port to listen on")
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
-  cmd->add_option("--max-batch-tokens", args->max_batch_tokens, "Tokens per batch")
-      ->check(CLI::PositiveNumber)
+  cmd->add_option("--max-batch-tokens", args->max_batch_tokens, "Tokens per batch (at least 1)")
+      ->check(service_check(service::check_max_batch_tokens, "TOKENS >= 1"))
       ->capture_default_str();
   cmd->add_option("--max-batch-requests", args->max_batch_requests,
                   "Sequences per batch (0: no limit)")
@@ -469,7 +435,9 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--api-key", args->api_key, "Require Authorization: Bearer <key>")
       ->envname("RADIX_API_KEY");
   cmd->add_option("--radix-threshold", args->radix_threshold,
-                  "Fold a batch only when unique/total tokens is below this (1: always, 0: never)")
+                  "Fold a batch only when unique/total tokens is below this, in [0, 1] (1: always, "
+                  "0: never)")
+      ->check(service_check(service::check_radix_threshold, "in [0, 1]"))
       ->capture_default_str();
   cmd->add_option("--attention-mode", args->attention_mode, "off, scatter or tree")
       ->check(CLI::IsMember({"off", "scatter", "tree"}))

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "service/tokenizer_loader.h"
 #include "tokenizer/tokenizer.h"
 
 namespace radix::cli {
@@ -21,15 +22,12 @@ namespace {
 
 using nlohmann::json;
 
-Tokenizer load_tokenizer(const std::string& path) {
-  if (std::filesystem::is_directory(path)) return Tokenizer::from_directory(path);
-  return Tokenizer::from_file(path);
-}
-
 struct TokenizeArgs {
   std::string tokenizer;
   bool add_special_tokens = false;
   bool offsets = false;
+  bool decode = false;
+  bool skip_special_tokens = false;
   std::string jsonl;
   std::string text;
   bool has_text = false;
@@ -116,8 +114,39 @@ void tokenize_jsonl(const Tokenizer& tok, const TokenizeArgs& args) {
   std::fflush(stdout);
 }
 
+// One {"ids": [...]} per line in, one {"text": ...} per line out.
+void decode_jsonl(const Tokenizer& tok, const TokenizeArgs& args) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (args.jsonl != "-") {
+    file.open(args.jsonl, std::ios::binary);
+    if (!file) throw std::runtime_error("cannot open " + args.jsonl);
+    in = &file;
+  }
+  size_t line_no = 0;
+  std::string line;
+  while (std::getline(*in, line)) {
+    ++line_no;
+    const std::string where = "line " + std::to_string(line_no) + ": ";
+    std::vector<int32_t> ids;
+    try {
+      ids = json::parse(line).at("ids").get<std::vector<int32_t>>();
+    } catch (const json::exception& e) {
+      throw std::runtime_error(where + "expected {\"ids\": [...]}: " + e.what());
+    }
+    const std::string out = json{{"text", tok.decode(ids, args.skip_special_tokens)}}.dump();
+    std::printf("%s\n", out.c_str());
+  }
+  std::fflush(stdout);
+}
+
 void run_tokenize(const TokenizeArgs& args) {
   const Tokenizer tok = load_tokenizer(args.tokenizer);
+  if (args.decode) {
+    if (args.jsonl.empty()) throw std::runtime_error("--decode reads ids from --jsonl");
+    decode_jsonl(tok, args);
+    return;
+  }
   if (!args.jsonl.empty()) {
     if (args.has_text) throw std::runtime_error("give either TEXT or --jsonl, not both");
     tokenize_jsonl(tok, args);
@@ -200,13 +229,18 @@ void add_tokenize(CLI::App& app) {
       "tokenize",
       "Print the token ids of TEXT (or stdin), or of every {\"text\": ...} line of a "
       "JSONL file, as JSON");
-  cmd->add_option("--tokenizer", args->tokenizer, "tokenizer.json, or a model folder")->required();
+  cmd->add_option("--tokenizer", args->tokenizer, "tokenizer.json, a model folder, or demo (the demo model's)")
+      ->required();
   cmd->add_flag("--add-special-tokens", args->add_special_tokens,
                 "Apply the post-processor (e.g. append <|endoftext|>)");
   cmd->add_option(
       "--jsonl", args->jsonl,
       "Read lines {\"text\": ...} (\"-\" = stdin); write one {\"ids\": [...]} per line");
   cmd->add_flag("--offsets", args->offsets, "Also print byte offsets of each token");
+  cmd->add_flag("--decode", args->decode,
+                "The other way: read lines {\"ids\": [...]} from --jsonl, write {\"text\": ...}");
+  cmd->add_flag("--skip-special-tokens", args->skip_special_tokens,
+                "With --decode: leave special tokens out");
   cmd->add_option("--threads", args->threads, "Threads for --jsonl (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("text", args->text, "Text to tokenize (default: read stdin)");
@@ -220,7 +254,7 @@ void add_bench_tokenize(CLI::App& bench) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* cmd = bench.add_subcommand(
       "tokenize", "Encode the dl19 passages; print MB/s (one thread unless --threads)");
-  cmd->add_option("--tokenizer", args->tokenizer, "tokenizer.json or model folder");
+  cmd->add_option("--tokenizer", args->tokenizer, "tokenizer.json, a model folder, or demo");
   cmd->add_option("--passages", args->passages, "dl19_bm25_top100.json");
   cmd->add_option("--repetitions", args->repetitions, "Timed passes after the cold one")
       ->check(CLI::PositiveNumber);

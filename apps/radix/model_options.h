@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "model/model.h"
-#include "tokenizer/tokenizer.h"
 
 namespace radix::cli {
 
@@ -19,6 +18,7 @@ struct ModelArgs {
   std::string mode = "tree";
   int threads = 0;
   bool truncate = false;
+  std::string tokenizer;  // text commands: "" (the model's own), demo, a file or a folder
 };
 
 inline void add_model_options(CLI::App& cmd, ModelArgs& args, bool with_mode = true) {
@@ -46,54 +46,6 @@ inline LoadOptions load_options(const ModelArgs& args) {
 
 inline double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// The stage timings of a text command, on stderr (stdout holds the JSON alone).
-struct StageTimes {
-  double load_ms = 0, tokenize_ms = 0, forward_ms = 0;
-};
-inline void print_stage_times(const char* command, const StageTimes& t, const ForwardResult& r,
-                              const std::string& mode, Model& model) {
-  std::fprintf(stderr,
-               "radix %s: load %.1f ms, tokenize %.2f ms, forward %.2f ms (%lld tokens, %lld rows, "
-               "mode %s, %s)\n",
-               command, t.load_ms, t.tokenize_ms, t.forward_ms,
-               static_cast<long long>(r.num_tokens), static_cast<long long>(r.num_rows),
-               mode.c_str(), model.backend().name().c_str());
-}
-
-// Text commands need a tokenizer, which random models lack: say so before loading any weights.
-inline void require_tokenizer(const std::string& spec) {
-  if (spec.rfind("random:", 0) == 0) {
-    throw std::runtime_error("model " + spec +
-                             " has random weights and no tokenizer; use demo or a model folder");
-  }
-}
-
-// Token ids of input `index`: cut to the model's maximum positions when `truncate` is set (the
-// post-processor's tokens are kept), otherwise an over-long input is an error, never cut silently.
-inline std::vector<int32_t> encode_input(const Tokenizer& tokenizer, const std::string& text,
-                                         bool add_special_tokens, int64_t max_positions,
-                                         bool truncate, size_t index) {
-  const Truncation truncation{truncate ? static_cast<size_t>(max_positions) : 0};
-  std::vector<int32_t> ids = tokenizer.encode(text, add_special_tokens, truncation).ids;
-  if (static_cast<int64_t>(ids.size()) > max_positions) {
-    throw std::runtime_error("input " + std::to_string(index) + " has " +
-                             std::to_string(ids.size()) + " tokens, more than the model's " +
-                             std::to_string(max_positions) + "; pass --truncate to cut it");
-  }
-  return ids;
-}
-
-// The model's tokenizer: inline JSON (demo), its tokenizer.json, or vocab.json + merges.txt.
-inline Tokenizer load_tokenizer(const ModelInfo& info) {
-  if (!info.tokenizer_json.empty()) return Tokenizer::from_json(info.tokenizer_json);
-  if (!info.tokenizer_path.empty()) return Tokenizer::from_file(info.tokenizer_path);
-  if (info.spec.rfind("random:", 0) == 0) {
-    throw std::runtime_error("model " + info.spec +
-                             " has random weights and no tokenizer; use demo or a model folder");
-  }
-  return Tokenizer::from_directory(info.spec);
 }
 
 }  // namespace radix::cli

@@ -52,7 +52,7 @@ class Buffer {
   std::shared_ptr<void> owner_;
 };
 
-// Which keys a query row may attend to. Both kinds are expressed over the rows of the qkv tensor
+// Which keys a query row may attend to. Every kind is expressed over the rows of the qkv tensor
 // passed to Backend::attention; row indices are local to that tensor.
 struct AttentionMask {
   enum class Kind : uint8_t {
@@ -62,9 +62,13 @@ struct AttentionMask {
     // Rows are a prefix trie in DFS pre-order: query row q sees key row k iff
     // k <= q < subtree_end[k] (k is q or an ancestor of q).
     kTree,
+    // As kVarlenCausal but without the k <= q rule: every row of a sequence sees every row of it
+    // (bidirectional encoders such as gte-Qwen2). Never folded: a trie has no bidirectional form.
+    kVarlenBidirectional,
   };
   Kind kind = Kind::kVarlenCausal;
-  // kVarlenCausal: [num_seqs + 1] kI32 in backend memory, plus host-side sizes for launch shapes.
+  // kVarlenCausal and kVarlenBidirectional: [num_seqs + 1] kI32 in backend memory, plus host-side
+  // sizes for launch shapes.
   Tensor cu_seqlens;
   int32_t num_seqs = 0;
   int32_t max_seqlen = 0;
@@ -74,6 +78,14 @@ struct AttentionMask {
   // kernel's key-tile size (long shared prefixes favour wide tiles, short branches narrow ones);
   // 0 = unknown. Never changes results.
   double mean_visible_keys = 0;
+  // Sliding window, in token positions (not rows: a trie row's position is its depth). With
+  // window > 0 a key row k the kind lets query row q see stays visible iff additionally
+  // positions[q] - positions[k] < window (Mistral / Qwen2 `sliding_window`, Gemma2's local
+  // layers; transformers' sliding_window_overlay). A row always sees itself. 0 = no window.
+  // Causal kinds only (kVarlenCausal, kTree); a bidirectional mask with a window is an error.
+  int32_t window = 0;
+  // [rows] kI32 in backend memory: each row's position in its sequence; read only when window > 0.
+  Tensor positions;
 };
 
 // Shapes of the attention op; q, k and v heads are read in place from the fused qkv projection.
@@ -82,7 +94,23 @@ struct AttentionShape {
   int32_t num_kv_heads = 0;  // divides num_q_heads (GQA: q head h uses kv head h / (Hq / Hkv))
   int32_t head_dim = 0;
   float scale = 0.0f;  // softmax scale, usually 1 / sqrt(head_dim)
+  // Logit soft-cap (Gemma2 `attn_logit_softcapping`): with softcap > 0 a score s = scale * q.k
+  // becomes softcap * tanh(s / softcap) before masking and softmax. 0 = off.
+  float softcap = 0.0f;
 };
+
+// The gate's activation in the gated MLP: out = act(gate) * up.
+enum class Activation : uint8_t {
+  kSiLU,      // x * sigmoid(x)                          (SwiGLU: Qwen, Llama, Mistral)
+  kGeluTanh,  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  (GeGLU: Gemma, Gemma2;
+              //  transformers' "gelu_pytorch_tanh")
+};
+const char* activation_name(Activation act);
+
+// How an RMSNorm applies its weight: y * w (most families) or y * (1 + w) (Gemma, Gemma2, whose
+// checkpoints store w - 1). With kPlusOne the 1 + w sum and the product are taken in fp32, as
+// transformers' GemmaRMSNorm does, and only the result is rounded to the output dtype.
+enum class NormWeight : uint8_t { kPlain, kPlusOne };
 
 class Backend {
  public:
@@ -113,38 +141,56 @@ class Backend {
   virtual void synchronize() = 0;
 
   // ---- ops (x, out: activation or residual dtype as stated; weights: weight_dtype) ------------
-  // out[r, :] = table[ids[r], :].  table: [vocab, hidden]; ids: [n] kI32; out: [n, hidden].
+  // out[r, :] = table[ids[r], :] * scale.  table: [vocab, hidden]; ids: [n] kI32; out: [n, hidden].
+  // scale != 1 (Gemma's sqrt(hidden)): the product is taken in fp32 from the stored element and
+  // the caller passes scale already rounded to the weight dtype, so a bf16 backend reproduces
+  // transformers' bf16 multiply (bf16(e * bf16(scale))) and an fp32 one its fp32 multiply.
   // Throws or errors on an id outside [0, vocab) where the backend can check it.
-  virtual void embedding(const Tensor& table, const Tensor& ids, const Tensor& out) = 0;
+  virtual void embedding(const Tensor& table, const Tensor& ids, const Tensor& out,
+                         float scale = 1.0f) = 0;
 
-  // out = x / sqrt(mean(x^2) + eps) * weight, per row.  x: [n, h]; weight: [1, h]; out: [n, h].
-  virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) = 0;
+  // out = x / sqrt(mean(x^2) + eps) * weight (or * (1 + weight), see NormWeight), per row.
+  // x: [n, h]; weight: [1, h]; out: [n, h].
+  virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out,
+                        NormWeight mode = NormWeight::kPlain) = 0;
 
-  // residual += delta; normed = rms_norm(residual) * weight, per row (the new residual is
-  // written back).  residual: [n, h] residual dtype; delta, normed: [n, h] activation dtype.
+  // residual += delta; normed = rms_norm(residual) with `weight` and `mode`, per row (the new
+  // residual is written back).  residual: [n, h] residual dtype; delta, normed: [n, h] activation
+  // dtype.
   virtual void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& weight,
-                            float eps, const Tensor& normed) = 0;
+                            float eps, const Tensor& normed,
+                            NormWeight mode = NormWeight::kPlain) = 0;
 
-  // out = x @ w^T (+ out if accumulate).  x: [n, k]; w: [m, k]; out: [n, m]. fp32 accumulation.
-  virtual void linear(const Tensor& x, const Tensor& w, const Tensor& out,
-                      bool accumulate = false) = 0;
+  // out = x @ w^T + bias (+ out if accumulate).  x: [n, k]; w: [m, k]; out: [n, m]; bias: [1, m]
+  // of the weight dtype, or an empty Tensor (data == nullptr) for none. fp32 accumulation; the
+  // bias is added in fp32 to the fp32 product before the single rounding to out's dtype.
+  virtual void linear(const Tensor& x, const Tensor& w, const Tensor& out, bool accumulate = false,
+                      const Tensor& bias = Tensor{}) = 0;
 
   // In place on the fused projection qkv: [n, (Hq + 2 Hkv) * d], columns [q heads | k heads |
   // v heads]. Each q head and each k head is RMS-normalised over d with q_norm / k_norm ([1, d]),
   // then rotated by RoPE (rotate-half: pairs (i, i + d/2), inv_freq_i = theta^(-2i/d)) at angle
-  // positions[r] * inv_freq_i. v is untouched.  positions: [n] kI32.
+  // positions[r] * inv_freq_i. v is untouched.  positions: [n] kI32. (Qwen3's fused path.)
   virtual void qk_norm_rope(const Tensor& qkv, const AttentionShape& shape, const Tensor& q_norm,
                             const Tensor& k_norm, const Tensor& positions, float eps,
                             float rope_theta) = 0;
 
-  // out[r, h*d:(h+1)*d] = softmax_k(scale * q_h[r] . k_{g(h)}[k]) @ v_{g(h)} over the keys k that
-  // `mask` lets row r see (every row sees at least itself).  qkv as in qk_norm_rope;
-  // out: [n, Hq * d]. Softmax in fp32.
+  // In place on qkv (layout as in qk_norm_rope): every q head and every k head is rotated by RoPE
+  // (rotate-half: pairs (i, i + d/2)) at angle fp32(positions[r]) * inv_freq[i], the product in
+  // fp32 as transformers' fp32 outer product; cos and sin are taken of that fp32 angle. v is
+  // untouched.  positions: [n] kI32; inv_freq: [1, d/2] kF32 in backend memory on every backend
+  // (computed on the host with the config's rope scaling, see src/model/rope.h). d is even.
+  virtual void rope(const Tensor& qkv, const AttentionShape& shape, const Tensor& positions,
+                    const Tensor& inv_freq) = 0;
+
+  // out[r, h*d:(h+1)*d] = softmax_k(score(r, k)) @ v_{g(h)} over the keys k that `mask` lets row r
+  // see (every row sees at least itself), score = scale * q_h[r] . k_{g(h)}[k], soft-capped when
+  // shape.softcap > 0.  qkv as in qk_norm_rope; out: [n, Hq * d]. Softmax in fp32.
   virtual void attention(const Tensor& qkv, const AttentionShape& shape, const AttentionMask& mask,
                          const Tensor& out) = 0;
 
-  // out = silu(gate) * up with gate_up = [gate | up].  gate_up: [n, 2i]; out: [n, i].
-  virtual void swiglu(const Tensor& gate_up, const Tensor& out) = 0;
+  // out = act(gate) * up with gate_up = [gate | up], act in fp32.  gate_up: [n, 2i]; out: [n, i].
+  virtual void gated_activation(const Tensor& gate_up, Activation act, const Tensor& out) = 0;
 
   // out[r, :] = src[index[r], :], or zeros where index[r] < 0 (padding rows).  index: [n] kI32;
   // out: [n, c]; src and out have the same dtype. Used for the scatter mode (compact -> flat and

@@ -1,5 +1,7 @@
 #include "backend/op_checks.h"
 
+#include <limits>
+
 namespace radix {
 
 using std::to_string;
@@ -52,6 +54,29 @@ void OpChecks::attention_qkv(const char* op, const Tensor& qkv, const AttentionS
       static_cast<int64_t>(shape.num_q_heads + 2 * shape.num_kv_heads) * shape.head_dim;
   require(qkv.cols == width, op,
           "qkv is " + shape_str(qkv) + ", expected " + to_string(width) + " columns");
+  require(shape.softcap >= 0.0f && shape.softcap < std::numeric_limits<float>::infinity(), op,
+          "softcap must be finite and >= 0, got " + to_string(shape.softcap));
+}
+
+void OpChecks::bias(const char* op, const Tensor& bias, int64_t m, DType want) const {
+  if (bias.data == nullptr && bias.numel() == 0) return;
+  dtype(op, "bias", bias, want);
+  shape(op, "bias", bias, 1, m);
+}
+
+void OpChecks::rope_table(const char* op, const Tensor& inv_freq, int32_t head_dim) const {
+  require(head_dim > 0 && head_dim % 2 == 0, op,
+          "head_dim must be even and positive, got " + to_string(head_dim));
+  dtype(op, "inv_freq", inv_freq, DType::kF32);
+  shape(op, "inv_freq", inv_freq, 1, head_dim / 2);
+}
+
+void OpChecks::attention_window(const char* op, const AttentionMask& mask, int64_t n) const {
+  require(mask.window >= 0, op, "window must be >= 0, got " + to_string(mask.window));
+  if (mask.window == 0) return;
+  require(mask.kind != AttentionMask::Kind::kVarlenBidirectional, op,
+          "a sliding window needs a causal mask (kVarlenCausal or kTree), not a bidirectional one");
+  index(op, "positions", mask.positions, n);
 }
 
 }  // namespace radix

@@ -23,8 +23,16 @@ class OpChecks {
   void shape(const char* op, const char* arg, const Tensor& t, int64_t rows, int64_t cols) const;
   // Positive head counts with num_q_heads a multiple of num_kv_heads, and `qkv` of dtype `want`
   // exactly (Hq + 2 Hkv) * head_dim wide (the fused projection the attention ops read).
+  // Also: a finite, non-negative soft-cap.
   void attention_qkv(const char* op, const Tensor& qkv, const AttentionShape& shape,
                      DType want) const;
+  // An optional bias (empty: no bias) is a [1, m] row of dtype `want`.
+  void bias(const char* op, const Tensor& bias, int64_t m, DType want) const;
+  // inv_freq is a [1, head_dim / 2] kF32 row and head_dim is even.
+  void rope_table(const char* op, const Tensor& inv_freq, int32_t head_dim) const;
+  // The mask's window is >= 0; with a window, positions is an i32 column of n rows and the kind
+  // is causal (kVarlenCausal or kTree).
+  void attention_window(const char* op, const AttentionMask& mask, int64_t n) const;
 
  private:
   const char* backend_;

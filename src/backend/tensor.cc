@@ -30,6 +30,16 @@ const char* dtype_name(DType dtype) {
   return "?";
 }
 
+const char* activation_name(Activation act) {
+  switch (act) {
+    case Activation::kSiLU:
+      return "silu";
+    case Activation::kGeluTanh:
+      return "gelu_tanh";
+  }
+  return "?";
+}
+
 Tensor Tensor::row_slice(int64_t begin, int64_t count) const {
   if (begin < 0 || count < 0 || begin + count > rows) {
     throw BackendError("row_slice [" + std::to_string(begin) + ", " +

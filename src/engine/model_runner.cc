@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "core/fold_plan.h"
+
 namespace radix::engine {
 
 ModelRunner::ModelRunner(std::unique_ptr<Model> model, AttentionMode mode, std::string device)
@@ -18,7 +20,8 @@ std::vector<SequenceOutput> ModelRunner::run(const RaggedBatch& batch, const Fol
   const bool any_token_states = std::find(batch.token_states.begin(), batch.token_states.end(),
                                           1) != batch.token_states.end();
   options.return_hidden_states = any_token_states;
-  const ForwardResult r = model_->forward(batch, options);
+  // The plan the engine built (with its padding and threshold) is the one the forward runs.
+  const ForwardResult r = model_->forward(batch, plan, options);
   if (r.num_sequences != batch.num_sequences()) {
     throw std::runtime_error("model returned " + std::to_string(r.num_sequences) + " results for " +
                              std::to_string(batch.num_sequences()) + " sequences");
@@ -39,6 +42,13 @@ std::vector<SequenceOutput> ModelRunner::run(const RaggedBatch& batch, const Fol
     }
   }
   return out;
+}
+
+FoldOptions fold_options_for(AttentionMode mode, double threshold, int32_t pad_to_multiple) {
+  FoldOptions fold;
+  fold.threshold = mode == AttentionMode::kOff ? 0.0 : threshold;
+  fold.pad_to_multiple = pad_to_multiple;
+  return fold;
 }
 
 }  // namespace radix::engine

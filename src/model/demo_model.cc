@@ -34,7 +34,8 @@ std::string byte_symbol(int b) {
 ModelInfo demo_model_info() {
   ModelInfo info;
   info.spec = "demo";
-  Qwen3Config& c = info.config;
+  DecoderConfig& c = info.config;
+  c = decoder_preset("qwen3-0.6b");  // the family and its options; the shape below
   c.hidden_size = 128;
   c.intermediate_size = 384;
   c.num_hidden_layers = 2;

@@ -15,7 +15,7 @@ int64_t tree_attention_pairs(const FoldPlan& plan) {
   return pairs;
 }
 
-ForwardFlops count_forward_flops(const Qwen3Config& c, const RaggedBatch& batch,
+ForwardFlops count_forward_flops(const DecoderConfig& c, const RaggedBatch& batch,
                                  const FoldPlan& plan, AttentionMode mode) {
   ForwardFlops f;
   if (mode == AttentionMode::kOff || mode == AttentionMode::kScatter) {

@@ -8,8 +8,8 @@
 
 #include "core/fold_plan.h"
 #include "core/ragged_batch.h"
+#include "model/decoder_config.h"
 #include "model/model.h"
-#include "model/qwen3_config.h"
 
 namespace radix {
 
@@ -32,7 +32,7 @@ int64_t tree_attention_pairs(const FoldPlan& plan);
 
 // `plan` must be the fold plan of `batch` (built with threshold 1, i.e. folded) for scatter and
 // tree; off counts the flat tokens and their causal pairs.
-ForwardFlops count_forward_flops(const Qwen3Config& config, const RaggedBatch& batch,
+ForwardFlops count_forward_flops(const DecoderConfig& config, const RaggedBatch& batch,
                                  const FoldPlan& plan, AttentionMode mode);
 
 }  // namespace radix

@@ -10,8 +10,9 @@ namespace radix {
 
 using std::to_string;
 
-void check_head_options(HeadKind head, const ForwardOptions& options, const Qwen3Config& c,
-                        const Qwen3Weights& weights) {
+void check_head_options(HeadKind head, const ForwardOptions& options, const ModelInfo& info,
+                        const DecoderWeights& weights) {
+  const DecoderConfig& c = info.config;
   switch (head) {
     case HeadKind::kEmbedding:
       if (options.dimensions < 0 || options.dimensions > c.hidden_size) {
@@ -20,8 +21,10 @@ void check_head_options(HeadKind head, const ForwardOptions& options, const Qwen
       }
       break;
     case HeadKind::kReranker:
-      if (weights.yes_no.empty()) {
-        throw std::invalid_argument("this model has no LM head rows for the reranker");
+      if (weights.head_rows.empty()) {
+        throw std::invalid_argument(
+            "this model has no LM head rows for the reranker (name its tokens: "
+            "--reranker-tokens yes,no or one token)");
       }
       break;
     case HeadKind::kClassifier:
@@ -32,14 +35,14 @@ void check_head_options(HeadKind head, const ForwardOptions& options, const Qwen
   }
 }
 
-int32_t head_dim_of(HeadKind head, const ForwardOptions& options, const Qwen3Config& c) {
+int32_t head_dim_of(HeadKind head, const ForwardOptions& options, const ModelInfo& info) {
   switch (head) {
     case HeadKind::kEmbedding:
-      return options.dimensions > 0 ? options.dimensions : c.hidden_size;
+      return options.dimensions > 0 ? options.dimensions : info.config.hidden_size;
     case HeadKind::kReranker:
       return 1;
     case HeadKind::kClassifier:
-      return c.num_labels;
+      return info.config.num_labels;
   }
   return 0;
 }
@@ -54,11 +57,12 @@ void l2_normalize_rows(float* data, int64_t rows, int64_t dim) {
   }
 }
 
-void apply_head(HeadKind head, const ForwardOptions& options, const Qwen3Config& c,
-                const Qwen3Weights& weights, Backend& backend, const Tensor& last_normed,
+void apply_head(HeadKind head, const ForwardOptions& options, const ModelInfo& info,
+                const DecoderWeights& weights, Backend& backend, const Tensor& last_normed,
                 const Buffer& scratch, ForwardResult& result) {
+  const DecoderConfig& c = info.config;
   const int64_t seqs = last_normed.rows;
-  const int32_t dim = head_dim_of(head, options, c);
+  const int32_t dim = head_dim_of(head, options, info);
   result.dim = dim;
   switch (head) {
     case HeadKind::kEmbedding: {
@@ -72,13 +76,21 @@ void apply_head(HeadKind head, const ForwardOptions& options, const Qwen3Config&
       return;
     }
     case HeadKind::kReranker: {
-      const Tensor logits = scratch.tensor().first_rows(seqs).col_slice(0, 2);
-      backend.linear(last_normed, weights.yes_no, logits);
-      result.yes_no_logits.resize(static_cast<size_t>(seqs) * 2);
-      backend.download(logits, result.yes_no_logits.data());
+      const int64_t k = weights.head_rows.tensor().rows;  // 1 or 2 tokens
+      const Tensor logits = scratch.tensor().first_rows(seqs).col_slice(0, k);
+      backend.linear(last_normed, weights.head_rows, logits);
+      std::vector<float> raw(static_cast<size_t>(seqs * k));
+      backend.download(logits, raw.data());
+      result.yes_no_logits.assign(static_cast<size_t>(seqs) * 2, 0.0f);
       result.values.resize(seqs);
+      const double cap = c.final_logit_softcap;
       for (int64_t s = 0; s < seqs; ++s) {
-        // softmax([no, yes])[1] == sigmoid(yes - no)
+        for (int64_t j = 0; j < k; ++j) {
+          double v = raw[s * k + j];
+          if (cap > 0) v = cap * std::tanh(v / cap);  // Gemma2's final soft-cap
+          result.yes_no_logits[2 * s + j] = static_cast<float>(v);
+        }
+        // softmax([no, yes])[1] == sigmoid(yes - no); one token: sigmoid(logit - 0).
         const double diff = static_cast<double>(result.yes_no_logits[2 * s]) -
                             static_cast<double>(result.yes_no_logits[2 * s + 1]);
         result.values[s] = static_cast<float>(1.0 / (1.0 + std::exp(-diff)));
@@ -93,6 +105,29 @@ void apply_head(HeadKind head, const ForwardOptions& options, const Qwen3Config&
       return;
     }
   }
+}
+
+void mean_pool_embeddings(const std::vector<float>& rows_host, const std::vector<int32_t>& scatter,
+                          const std::vector<int32_t>& cu_seqlens, const ForwardOptions& options,
+                          const ModelInfo& info, ForwardResult& result) {
+  const int64_t h = info.config.hidden_size;
+  const int32_t dim = head_dim_of(HeadKind::kEmbedding, options, info);
+  const int64_t seqs = static_cast<int64_t>(cu_seqlens.size()) - 1;
+  result.dim = dim;
+  result.values.assign(static_cast<size_t>(seqs) * dim, 0.0f);
+  std::vector<double> sum(h);
+  for (int64_t s = 0; s < seqs; ++s) {
+    std::fill(sum.begin(), sum.end(), 0.0);
+    const int32_t begin = cu_seqlens[s], end = cu_seqlens[s + 1];
+    for (int32_t t = begin; t < end; ++t) {
+      const float* row = rows_host.data() + static_cast<int64_t>(scatter[t]) * h;
+      for (int64_t i = 0; i < h; ++i) sum[i] += row[i];
+    }
+    const double count = std::max(end - begin, 1);
+    for (int32_t i = 0; i < dim; ++i)
+      result.values[s * dim + i] = static_cast<float>(sum[i] / count);
+  }
+  if (options.normalize) l2_normalize_rows(result.values.data(), seqs, dim);
 }
 
 }  // namespace radix

@@ -1,26 +1,37 @@
-// The heads applied to the final-normed hidden state of each sequence's last token.
+// The heads applied to the final-normed hidden states: each sequence's last token (embedding
+// with last-token pooling, reranker, classifier) or all of its tokens (mean pooling).
 #pragma once
 
+#include <vector>
+
 #include "backend/backend.h"
+#include "model/decoder_weights.h"
 #include "model/model.h"
-#include "model/qwen3_weights.h"
 
 namespace radix {
 
 // Throws std::invalid_argument when `head` cannot be served by these weights or the options are
 // out of range (e.g. dimensions beyond the hidden size).
-void check_head_options(HeadKind head, const ForwardOptions& options, const Qwen3Config& config,
-                        const Qwen3Weights& weights);
+void check_head_options(HeadKind head, const ForwardOptions& options, const ModelInfo& info,
+                        const DecoderWeights& weights);
 
 // Columns of ForwardResult::values for this head.
-int32_t head_dim_of(HeadKind head, const ForwardOptions& options, const Qwen3Config& config);
+int32_t head_dim_of(HeadKind head, const ForwardOptions& options, const ModelInfo& info);
 
-// last_normed: [seqs, hidden] on the backend. Embedding: download, truncate to `dimensions`,
-// L2-normalise if asked. Reranker: the two-row LM-head GEMV, score = sigmoid(yes - no).
-// Classifier: score.weight logits. Fills result.values (and yes_no_logits).
-void apply_head(HeadKind head, const ForwardOptions& options, const Qwen3Config& config,
-                const Qwen3Weights& weights, Backend& backend, const Tensor& last_normed,
+// last_normed: [rows, hidden] on the backend. Embedding: download, truncate to `dimensions`,
+// L2-normalise if asked. Reranker: the LM-head rows' logits (Gemma2: soft-capped), score =
+// sigmoid(yes - no) or sigmoid(logit) for one token. Classifier: score.weight logits. Fills
+// result.values (and yes_no_logits), one entry per row of last_normed.
+void apply_head(HeadKind head, const ForwardOptions& options, const ModelInfo& info,
+                const DecoderWeights& weights, Backend& backend, const Tensor& last_normed,
                 const Buffer& scratch, ForwardResult& result);
+
+// Mean pooling (sentence-transformers pooling_mode_mean_tokens): per sequence, the mean of its
+// tokens' final-normed rows (rows_host: [rows, hidden]; scatter: token -> row), accumulated in
+// double, then truncated and normalised as the embedding head. Fills result.values and dim.
+void mean_pool_embeddings(const std::vector<float>& rows_host, const std::vector<int32_t>& scatter,
+                          const std::vector<int32_t>& cu_seqlens, const ForwardOptions& options,
+                          const ModelInfo& info, ForwardResult& result);
 
 // In place on rows of `dim` floats: x / max(||x||, 1e-12) (torch.nn.functional.normalize).
 void l2_normalize_rows(float* data, int64_t rows, int64_t dim);

@@ -1,5 +1,6 @@
 #include "model/model.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <sstream>
 #include <stdexcept>
@@ -22,15 +23,12 @@ std::vector<std::string> split(const std::string& text, char sep) {
   return parts;
 }
 
+// A Qwen3 of a custom shape:
 // "hidden=512,layers=6,heads=4,kv_heads=2,head_dim=128,intermediate=1536,vocab=16384"
-Qwen3Config parse_custom_shape(const std::string& text) {
-  Qwen3Config c;
-  c.head_dim = 128;
-  c.vocab_size = 151669;  // the real vocabulary, so workload ids (< 150000) are valid
-  c.rope_theta = 1e6;
-  c.rms_norm_eps = 1e-6;
-  c.max_position_embeddings = 32768;
-  c.architectures = {"Qwen3ForCausalLM"};
+DecoderConfig parse_custom_shape(const std::string& text) {
+  DecoderConfig c = decoder_preset("qwen3-0.6b");  // the real vocabulary, so workload ids fit
+  c.hidden_size = c.num_hidden_layers = c.num_attention_heads = c.num_key_value_heads = 0;
+  c.intermediate_size = 0;
   for (const std::string& kv : split(text, ',')) {
     const auto eq = kv.find('=');
     if (eq == std::string::npos)
@@ -62,8 +60,14 @@ Qwen3Config parse_custom_shape(const std::string& text) {
       throw std::invalid_argument("random model: unknown key '" + key + "'");
   }
   if (c.num_key_value_heads == 0) c.num_key_value_heads = c.num_attention_heads;
-  validate_qwen3_config(c);
+  validate_decoder_config(c);
   return c;
+}
+
+std::string parse_pooling(const std::string& name) {
+  if (name == "lasttoken" || name == "last_token" || name == "last") return "lasttoken";
+  if (name == "mean") return "mean";
+  throw std::invalid_argument("unknown pooling '" + name + "' (expected lasttoken or mean)");
 }
 
 }  // namespace
@@ -118,21 +122,52 @@ ForwardResult Model::forward(const RaggedBatch& batch, const ForwardOptions& opt
   return impl_->forward(batch, options);
 }
 
+ForwardResult Model::forward(const RaggedBatch& batch, const FoldPlan& plan,
+                             const ForwardOptions& options) {
+  return impl_->forward(batch, plan, options);
+}
+
 std::unique_ptr<Model> Model::create(ModelInfo info, const WeightSource& weights,
                                      const LoadOptions& options) {
-  validate_qwen3_config(info.config);
+  validate_decoder_config(info.config);
+  const Family& family = family_named(info.config.family);
   if (options.head) info.head = *options.head;
+  if (!options.pooling.empty()) info.pooling = parse_pooling(options.pooling);
+  info.pooling = parse_pooling(info.pooling);
+  const DecoderConfig& c = info.config;
+  if (!options.reranker_tokens.empty()) {
+    if (options.reranker_tokens.size() > 2) {
+      throw std::invalid_argument("the reranker reads one or two tokens, got " +
+                                  to_string(options.reranker_tokens.size()));
+    }
+    info.reranker_tokens = options.reranker_tokens;
+  } else if (info.reranker_tokens.empty() && c.family == "qwen3" &&
+             std::max(kRerankYesId, kRerankNoId) < c.vocab_size) {
+    info.reranker_tokens = {kRerankYesId, kRerankNoId};  // Qwen3-Reranker's yes/no
+  }
   auto impl = std::make_unique<Impl>();
   impl->backend = create_backend(options.backend);
+  impl->family = &family;
   // Load every head the weights can serve, so a forward may ask for another head.
-  const Qwen3Config& c = info.config;
   WeightNeeds needs;
-  const bool has_lm_rows = kRerankYesId < c.vocab_size && kRerankNoId < c.vocab_size &&
-                           (c.tie_word_embeddings || weights.contains("lm_head.weight"));
-  needs.reranker = has_lm_rows || info.head == HeadKind::kReranker;
+  bool rows_fit = !info.reranker_tokens.empty();
+  for (const int32_t id : info.reranker_tokens) rows_fit = rows_fit && id >= 0 && id < c.vocab_size;
+  const bool has_lm_rows =
+      rows_fit && (c.tie_word_embeddings || weights.contains("lm_head.weight"));
+  if (has_lm_rows || info.head == HeadKind::kReranker) needs.head_rows = info.reranker_tokens;
+  if (info.head == HeadKind::kReranker && needs.head_rows.empty()) {
+    throw std::runtime_error("the reranker head needs its tokens: " + c.family +
+                             " models have no default (--reranker-tokens yes,no or one token)");
+  }
   needs.classifier =
       (c.num_labels > 0 && weights.contains("score.weight")) || info.head == HeadKind::kClassifier;
-  impl->weights = load_qwen3_weights(c, weights, *impl->backend, needs);
+  impl->weights = load_decoder_weights(c, weights, *impl->backend, needs);
+  if (!c.causal) {
+    std::fprintf(stderr,
+                 "radix: %s (%s) is bidirectional: attention sees the whole sequence and prefix "
+                 "dedup is off (every mode runs unfolded)\n",
+                 info.spec.c_str(), c.family.c_str());
+  }
   impl->info = std::move(info);
   if (options.max_batch_tokens > 0) {
     const int64_t n = options.max_batch_tokens;
@@ -160,10 +195,10 @@ std::unique_ptr<Model> Model::load(const std::string& spec, const LoadOptions& o
     ModelInfo info;
     info.spec = spec;
     info.config =
-        shape.find('=') != std::string::npos ? parse_custom_shape(shape) : qwen3_preset(shape);
+        shape.find('=') != std::string::npos ? parse_custom_shape(shape) : decoder_preset(shape);
     if (opts.head == HeadKind::kClassifier) {
       info.config.num_labels = 2;
-      info.config.architectures = {"Qwen3ForSequenceClassification"};
+      info.config.architectures = {info.config.family + "ForSequenceClassification"};
     }
     info.head = opts.head.value_or(HeadKind::kEmbedding);
     info.prompts["query"] =
@@ -174,9 +209,10 @@ std::unique_ptr<Model> Model::load(const std::string& spec, const LoadOptions& o
   }
   if (!std::filesystem::is_directory(spec)) {
     throw std::runtime_error("model '" + spec +
-                             "' is neither a folder nor demo nor random:qwen3-0.6b|4b|8b");
+                             "' is neither a folder nor demo nor random:<shape> (e.g. "
+                             "random:qwen3-0.6b, random:mistral-7b)");
   }
-  ModelInfo info = read_model_folder(spec);
+  ModelInfo info = read_model_folder(spec, !options.reranker_tokens.empty());
   SafetensorsWeights weights(spec, info.config);
   return create(std::move(info), weights, options);
 }

@@ -7,7 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "model/qwen3_weights.h"
+#include "model/decoder_weights.h"
 
 namespace radix {
 namespace {
@@ -36,23 +36,24 @@ std::string read_pooling(const fs::path& path) {
     if (j.value(key, false)) modes.emplace_back(key);
   }
   if (modes.size() == 1 && modes[0] == "pooling_mode_lasttoken") return "lasttoken";
+  if (modes.size() == 1 && modes[0] == "pooling_mode_mean_tokens") return "mean";
   if (modes.empty()) throw std::runtime_error(path.string() + ": no pooling mode is enabled");
   std::string names;
   for (const auto& m : modes) names += (names.empty() ? "" : ", ") + m;
   throw std::runtime_error(path.string() + ": pooling " + names +
-                           " is not supported (radix pools the last token only)");
+                           " is not supported (radix pools the last token or the mean)");
 }
 
 }  // namespace
 
-ModelInfo read_model_folder(const std::string& folder) {
+ModelInfo read_model_folder(const std::string& folder, bool reranker_tokens_given) {
   const fs::path dir(folder);
   if (!fs::is_directory(dir)) {
     throw std::runtime_error("model folder '" + folder + "' does not exist or is not a directory");
   }
   ModelInfo info;
   info.spec = folder;
-  info.config = load_qwen3_config((dir / "config.json").string());
+  info.config = load_decoder_config((dir / "config.json").string());
   const fs::path pooling = dir / "1_Pooling" / "config.json";
   const fs::path st_config = dir / "config_sentence_transformers.json";
   const bool sentence_transformers = fs::exists(pooling) || fs::exists(st_config);
@@ -76,9 +77,12 @@ ModelInfo read_model_folder(const std::string& folder) {
   for (const auto& a : info.config.architectures) {
     if (a.find("ForSequenceClassification") != std::string::npos) classifier = true;
   }
-  // A causal LM without sentence-transformers files is taken for a reranker when its vocabulary
-  // holds the yes/no ids; otherwise the embedding head is the one it can serve.
-  const bool has_yes_no = info.config.vocab_size > std::max(kRerankYesId, kRerankNoId);
+  // A causal LM without sentence-transformers files is taken for a reranker when its reranker
+  // tokens are known: named by the caller (LoadOptions::reranker_tokens), or, for Qwen3, the
+  // Qwen3-Reranker yes/no ids when the vocabulary holds them. Otherwise the embedding head.
+  const bool has_yes_no =
+      reranker_tokens_given || (info.config.family == "qwen3" &&
+                                info.config.vocab_size > std::max(kRerankYesId, kRerankNoId));
   if (classifier) {
     info.head = HeadKind::kClassifier;
   } else if (sentence_transformers || !has_yes_no) {
@@ -90,11 +94,11 @@ ModelInfo read_model_folder(const std::string& folder) {
   return info;
 }
 
-SafetensorsWeights::SafetensorsWeights(const std::string& folder, const Qwen3Config& config)
+SafetensorsWeights::SafetensorsWeights(const std::string& folder, const DecoderConfig& config)
     : folder_(folder), set_(folder) {
   std::map<std::string, std::array<int64_t, 2>> expected;
   std::map<std::string, bool> required;
-  for (const ExpectedTensor& t : expected_qwen3_tensors(config)) {
+  for (const ExpectedTensor& t : expected_decoder_tensors(config)) {
     expected[t.name] = t.shape;
     required[t.name] = t.required;
   }
@@ -102,8 +106,8 @@ SafetensorsWeights::SafetensorsWeights(const std::string& folder, const Qwen3Con
     std::string name = file_name;
     if (name.rfind("model.", 0) == 0 && !expected.count(name)) name = name.substr(6);
     if (!expected.count(name)) {
-      throw std::runtime_error(folder + ": unexpected tensor '" + file_name +
-                               "' for a Qwen3 model with this config.json");
+      throw std::runtime_error(folder + ": unexpected tensor '" + file_name + "' for a " +
+                               config.family + " model with this config.json");
     }
     if (by_name_.count(name)) {
       throw std::runtime_error(folder + ": tensor '" + name + "' appears twice (with and " +

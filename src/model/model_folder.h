@@ -10,18 +10,19 @@
 
 namespace radix {
 
-// Reads config.json and the extras. The default head: classifier for
-// *ForSequenceClassification, embedding when sentence-transformers files are present, otherwise
-// reranker (a causal LM). Throws std::runtime_error naming the file for anything unsupported
-// (e.g. a pooling mode other than last token).
-ModelInfo read_model_folder(const std::string& folder);
+// Reads config.json and the extras. The default head: classifier for *ForSequenceClassification,
+// embedding when sentence-transformers files are present, otherwise (a causal LM) reranker when
+// its reranker tokens are known (Qwen3's default pair, or `reranker_tokens_given`), else
+// embedding. Throws std::runtime_error naming the file for anything unsupported (e.g. a pooling
+// mode other than last token or mean).
+ModelInfo read_model_folder(const std::string& folder, bool reranker_tokens_given = false);
 
 // The folder's safetensors as a WeightSource under canonical names (the "model." prefix of
-// Qwen3ForCausalLM / ForSequenceClassification exports removed). The constructor rejects
+// *ForCausalLM / *ForSequenceClassification exports removed). The constructor rejects
 // unexpected tensors, missing required ones, wrong shapes and unsupported dtypes.
 class SafetensorsWeights final : public WeightSource {
  public:
-  SafetensorsWeights(const std::string& folder, const Qwen3Config& config);
+  SafetensorsWeights(const std::string& folder, const DecoderConfig& config);
   bool contains(const std::string& name) const override;
   std::array<int64_t, 2> shape(const std::string& name) const override;
   void write(const std::string& name, Backend& backend, const Tensor& dst) const override;

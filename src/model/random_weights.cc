@@ -3,16 +3,19 @@
 #include <stdexcept>
 
 #include "backend/random_fill.h"
-#include "model/qwen3_weights.h"
+#include "model/decoder_weights.h"
 
 namespace radix {
 namespace {
 
 constexpr float kInitStd = 0.02f;
 
-bool is_norm(const std::string& name) {
-  return name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
+bool ends_with(const std::string& name, const char* suffix) {
+  const std::string s(suffix);
+  return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
 }
+bool is_norm(const std::string& name) { return ends_with(name, "norm.weight"); }
+bool is_bias(const std::string& name) { return ends_with(name, ".bias"); }
 
 }  // namespace
 
@@ -25,8 +28,9 @@ uint64_t fnv1a64(const std::string& text) {
   return h;
 }
 
-RandomWeights::RandomWeights(const Qwen3Config& config, uint64_t seed) : seed_(seed) {
-  for (const ExpectedTensor& t : expected_qwen3_tensors(config)) shapes_[t.name] = t.shape;
+RandomWeights::RandomWeights(const DecoderConfig& config, uint64_t seed)
+    : seed_(seed), norm_value_(config.norm_weight == NormWeight::kPlusOne ? 0.0f : 1.0f) {
+  for (const ExpectedTensor& t : expected_decoder_tensors(config)) shapes_[t.name] = t.shape;
   if (config.tie_word_embeddings) shapes_.erase("lm_head.weight");
 }
 
@@ -43,8 +47,10 @@ uint64_t RandomWeights::stream(const std::string& name) const {
 }
 
 void RandomWeights::write(const std::string& name, Backend& backend, const Tensor& dst) const {
-  if (is_norm(name)) {
-    backend.fill_constant(dst, 1.0f);
+  if (is_bias(name)) {
+    backend.fill_constant(dst, 0.0f);
+  } else if (is_norm(name)) {
+    backend.fill_constant(dst, norm_value_);
   } else {
     backend.fill_random_normal(dst, stream(name), kInitStd);
   }
@@ -56,7 +62,7 @@ void RandomWeights::write_rows(const std::string& name, std::span<const int64_t>
   for (size_t i = 0; i < rows.size(); ++i) {
     const Tensor row = dst.row_slice(static_cast<int64_t>(i), 1);
     if (is_norm(name)) {
-      backend.fill_constant(row, 1.0f);
+      backend.fill_constant(row, norm_value_);
     } else {
       backend.fill_random_normal(row, stream(name), kInitStd,
                                  static_cast<uint64_t>(rows[i] * cols));

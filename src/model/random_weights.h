@@ -1,18 +1,19 @@
 // Weights made on the backend from a seed: normal(0, 0.02) for matrices, ones for norm weights
-// (what Hugging Face initialises), for benchmarks with the real shapes and for the demo model.
+// (zeros where the norm applies 1 + w), zeros for biases (what Hugging Face initialises), for
+// benchmarks with the real shapes and for the demo model.
 #pragma once
 
 #include <map>
 #include <string>
 
-#include "model/qwen3_config.h"
+#include "model/decoder_config.h"
 #include "model/weight_source.h"
 
 namespace radix {
 
 class RandomWeights final : public WeightSource {
  public:
-  RandomWeights(const Qwen3Config& config, uint64_t seed);
+  RandomWeights(const DecoderConfig& config, uint64_t seed);
   bool contains(const std::string& name) const override;
   std::array<int64_t, 2> shape(const std::string& name) const override;
   void write(const std::string& name, Backend& backend, const Tensor& dst) const override;
@@ -22,6 +23,7 @@ class RandomWeights final : public WeightSource {
  private:
   uint64_t stream(const std::string& name) const;
   uint64_t seed_;
+  float norm_value_ = 1.0f;
   std::map<std::string, std::array<int64_t, 2>> shapes_;
 };
 

@@ -1,36 +1,26 @@
-// The InferenceService over the real model: tokenizes on the worker pool (prompts, the
-// Qwen3-Reranker template, truncation), checks inputs against the model, queues the sequences on
-// the engine, waits (dropping the work if the client hangs up) and shapes the outputs.
+// The InferenceService over radix's library core (service/service.h): converts the HTTP request
+// structs into the core's requests and its typed results back, and maps the core's errors to
+// ApiError (status codes and TEI's wording). Tokens, prompts, templates and truncation are the
+// core's business; nothing here touches a tokenizer or the engine.
 #pragma once
 
-#include <future>
-#include <string>
 #include <vector>
 
-#include "engine/engine.h"
-#include "engine/worker_pool.h"
-#include "model/model.h"
+#include "server/api_error.h"
 #include "server/inference_service.h"
-#include "server/server_metrics.h"
-#include "tokenizer/tokenizer.h"
+#include "service/service.h"
 
 namespace radix::server {
 
-struct ServiceOptions {
-  bool auto_truncate = false;
-  int32_t max_input_length = 0;  // tokens per sequence (special and template tokens included)
-};
-
 class ModelService : public InferenceService {
  public:
-  // `card` is reported as is (the caller fills device, limits, warm-up time).
-  ModelService(const ModelInfo& info, Tokenizer tokenizer, engine::Engine& engine,
-               engine::WorkerPool& tokenizers, ServerMetrics* metrics, ModelCard card,
-               ServiceOptions options);
+  // `core` must outlive this adapter. `card` is reported as is (the caller fills device, limits,
+  // warm-up time).
+  ModelService(service::Service& core, ModelCard card);
 
   const ModelCard& card() const override { return card_; }
   ModelCard& mutable_card() { return card_; }
-  bool healthy() const override { return engine_.accepting(); }
+  bool healthy() const override { return core_.accepting(); }
 
   EmbedResult embed(const EmbedRequest& request, const CallContext& ctx) override;
   EmbedAllResult embed_all(const EmbedRequest& request, const CallContext& ctx) override;
@@ -39,31 +29,13 @@ class ModelService : public InferenceService {
   std::vector<std::vector<TokenView>> tokenize(const TokenizeRequest& request) override;
   std::vector<std::string> decode(const DecodeRequest& request) override;
 
-  // The token ids a rerank request's i-th text becomes (prefix + body + suffix), for tests.
-  std::vector<int32_t> rerank_ids(const std::string& instruction, const std::string& query,
-                                  const std::string& text, bool truncate,
-                                  TruncationDirection direction) const;
-
  private:
-  // Runs `work(i)` for i in [0, n) on the tokenization pool, in chunks, and waits.
-  template <typename T, typename Fn>
-  std::vector<T> on_pool(size_t n, Fn work);
-  std::vector<int32_t> encode_checked(const std::string& text, bool add_special, bool truncate,
-                                      TruncationDirection direction) const;
-  std::vector<int32_t> checked_ids(const std::vector<int32_t>& ids, bool truncate,
-                                   TruncationDirection direction) const;
-  const std::string& prompt_for(const std::optional<std::string>& name) const;
-  engine::RequestOutputs run(std::vector<std::vector<int32_t>> sequences, const CallContext& ctx,
-                             bool token_states = false);
-
-  ModelInfo info_;
-  Tokenizer tokenizer_;
-  engine::Engine& engine_;
-  engine::WorkerPool& pool_;
-  ServerMetrics* metrics_;
+  service::Service& core_;
   ModelCard card_;
-  ServiceOptions options_;
-  std::vector<int32_t> rerank_prefix_ids_, rerank_suffix_ids_;
 };
+
+// The core's error as the HTTP layer reports it (TEI's messages for over-long inputs, 499 for a
+// client that went away, 424 for a route the model cannot serve).
+ApiError to_api_error(const service::ServiceError& e);
 
 }  // namespace radix::server

@@ -74,16 +74,19 @@ void AddedVocabulary::Trie::add(std::string_view content, int32_t token) {
   first_byte[static_cast<unsigned char>(content[0])] = true;
 }
 
-AddedVocabulary AddedVocabulary::from_json(const json& j, const Normalizer& normalizer) {
+AddedVocabulary AddedVocabulary::from_json(const json& j, const Normalizer& normalizer,
+                                           const BpeModel& model) {
   AddedVocabulary v;
   if (j.is_null()) return v;
   if (!j.is_array())
     json_fail("added_tokens", std::string("expected an array, got ") + j.type_name());
+  const auto vocab_size = static_cast<int64_t>(model.vocab_size());
+  int64_t max_id = -1;  // of the added tokens so far
   for (size_t i = 0; i < j.size(); ++i) {
     const std::string where = "added_tokens[" + std::to_string(i) + "]";
     const json& e = j[i];
     AddedToken t;
-    t.id = json_token_id(json_require(e, "id", where), where + ".id");
+    json_token_id(json_require(e, "id", where), where + ".id");  // checked, then assigned below
     t.content = json_string_field(e, "content", where);
     t.special = json_bool_field(e, "special", false, where);
     t.lstrip = json_bool_field(e, "lstrip", false, where);
@@ -92,15 +95,34 @@ AddedVocabulary AddedVocabulary::from_json(const json& j, const Normalizer& norm
     t.normalized = json_bool_field(e, "normalized", !t.special, where);
     check_utf8(t.content, where.c_str());
     if (t.content.empty()) continue;  // the reference ignores empty tokens too
+    // Ids as the reference assigns them when it loads the file (the "id" field only draws a
+    // warning there): the vocabulary's id for a token it holds, the earlier id for a repeated
+    // content (whose options the later entry replaces), else the next id after the vocabulary
+    // and the added tokens so far. Real files list exactly these ids.
+    auto same = std::find_if(v.tokens_.begin(), v.tokens_.end(),
+                             [&](const AddedToken& o) { return o.content == t.content; });
+    if (same != v.tokens_.end()) {
+      t.id = same->id;
+      *same = std::move(t);
+      continue;
+    }
+    if (auto id = model.token_to_id(t.content)) {
+      t.id = *id;
+    } else {
+      const int64_t next = max_id >= vocab_size ? max_id + 1 : vocab_size;
+      if (next > INT32_MAX) json_fail(where, "token id out of range");
+      t.id = static_cast<int32_t>(next);
+    }
+    max_id = std::max<int64_t>(max_id, t.id);
     v.tokens_.push_back(std::move(t));
   }
   for (size_t k = 0; k < v.tokens_.size(); ++k) {
-    const AddedToken& t = v.tokens_[k];
+    AddedToken& t = v.tokens_[k];
     v.by_id_[t.id] = k;
     v.by_content_[t.content] = t.id;
+    t.text = t.normalized ? normalizer.normalize_string(t.content) : t.content;
     if (t.normalized) {
-      const std::string pattern = normalizer.normalize_string(t.content);
-      if (!pattern.empty()) v.normalized_.add(pattern, static_cast<int32_t>(k));
+      if (!t.text.empty()) v.normalized_.add(t.text, static_cast<int32_t>(k));
     } else {
       v.raw_.add(t.content, static_cast<int32_t>(k));
     }

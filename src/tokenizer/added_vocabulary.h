@@ -16,6 +16,9 @@ namespace radix::tokenizer_detail {
 
 struct AddedToken {
   std::string content;
+  // What the id stands for in decode and id_to_token: the content, normalised when the token is
+  // (the reference keeps the normalised form there, e.g. "▁hello" after Prepend("▁")).
+  std::string text;
   int32_t id = -1;
   bool special = false;
   bool lstrip = false;
@@ -26,8 +29,10 @@ struct AddedToken {
 
 class AddedVocabulary {
  public:
-  // tokenizer.json's "added_tokens" (null or absent allowed).
-  static AddedVocabulary from_json(const json& j, const Normalizer& normalizer);
+  // tokenizer.json's "added_tokens" (null or absent allowed). A token whose content is in the
+  // model's vocabulary takes the vocabulary's id, as the reference gives it.
+  static AddedVocabulary from_json(const json& j, const Normalizer& normalizer,
+                                   const BpeModel& model);
 
   // Splits `text` around the tokens of one set (raw: normalized = false; else normalized = true).
   // Calls on_segment(begin, end, id) in order; id = -1 for text between tokens. Segments are

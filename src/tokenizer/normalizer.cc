@@ -3,6 +3,7 @@
 #include <utf8proc.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 
 #include "tokenizer/utf8.h"
@@ -39,65 +40,22 @@ std::string utf8proc_apply(std::string_view s, Normalizer::Form f) {
   return std::string(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
 }
 
-void add_forms(const json& j, const std::string& where, std::vector<Normalizer::Form>& forms) {
-  const std::string type = json_string_field(j, "type", where);
-  if (type == "NFC") {
-    forms.push_back(Normalizer::Form::kNFC);
-  } else if (type == "NFD") {
-    forms.push_back(Normalizer::Form::kNFD);
-  } else if (type == "NFKC") {
-    forms.push_back(Normalizer::Form::kNFKC);
-  } else if (type == "NFKD") {
-    forms.push_back(Normalizer::Form::kNFKD);
-  } else if (type == "Sequence") {
-    const json& list = json_require(j, "normalizers", where);
-    if (!list.is_array()) json_fail(where + ".normalizers", "expected an array");
-    for (size_t i = 0; i < list.size(); ++i) {
-      add_forms(list[i], where + ".normalizers[" + std::to_string(i) + "]", forms);
-    }
-  } else {
-    json_fail(where, "normalizer type \"" + type +
-                         "\" is not supported by radix (supported: NFC, NFD, NFKC, NFKD, "
-                         "Sequence)");
-  }
-}
-
-}  // namespace
-
-Normalizer Normalizer::from_json(const json& j) {
-  Normalizer n;
-  if (!j.is_null()) add_forms(j, "normalizer", n.forms_);
-  return n;
-}
-
-std::string Normalizer::apply(std::string_view s) const {
-  std::string cur(s);
-  for (Form f : forms_) cur = utf8proc_apply(cur, f);
-  return cur;
-}
-
-std::string Normalizer::normalize_string(std::string_view s) const {
-  if (forms_.empty() || is_ascii(s)) return std::string(s);
-  return apply(s);
-}
-
-bool Normalizer::normalize(const Piece& in, NormalizedText& out) const {
+// A Unicode form with the alignment: cut the input before every starter (combining class 0),
+// normalise each segment alone and map its output bytes to the whole segment. When segment-wise
+// normalisation does not reproduce the whole (compositions across starters, e.g. Hangul jamo),
+// every output byte maps to the whole piece: the text is always exact, only offsets get coarser.
+bool apply_form(Normalizer::Form form, const Piece& in, NormalizedText& out) {
   // ASCII is invariant under every Unicode normalisation form.
-  if (forms_.empty() || is_ascii(in.text)) return false;
-  std::string whole = apply(in.text);
+  if (is_ascii(in.text)) return false;
+  std::string whole = utf8proc_apply(in.text, form);
   if (whole == in.text) return false;
-
-  // Alignment: cut the input before every starter (combining class 0), normalise each segment
-  // alone and map its output bytes to the whole segment. When segment-wise normalisation does
-  // not reproduce the whole (compositions across starters, e.g. Hangul jamo), every output byte
-  // maps to the whole piece: the text is always exact, only offsets get coarser.
   out.text.clear();
   out.align.clear();
   const std::string_view s = in.text;
   size_t seg_begin = 0;
   auto flush = [&](size_t seg_end) {
     if (seg_end == seg_begin) return;
-    const std::string norm = apply(s.substr(seg_begin, seg_end - seg_begin));
+    const std::string norm = utf8proc_apply(s.substr(seg_begin, seg_end - seg_begin), form);
     const Span range = in.input_range(seg_begin, seg_end);
     out.text += norm;
     out.align.insert(out.align.end(), norm.size(), range);
@@ -117,6 +75,173 @@ bool Normalizer::normalize(const Piece& in, NormalizedText& out) const {
     out.align.assign(out.text.size(), in.input_range(0, s.size()));
   }
   return true;
+}
+
+// Replace, aligned as the reference aligns it: the replacement takes the input range of the last
+// byte of the match (of the byte before an empty match; an empty match at the start takes the
+// empty range there).
+bool apply_replace(const Pattern& pattern, const std::string& content, const Piece& in,
+                   NormalizedText& out) {
+  bool any = false;
+  size_t prev = 0;
+  pattern.find_all(in.text, [&](size_t b, size_t e) {
+    if (!any) {
+      out.text.clear();
+      out.align.clear();
+      any = true;
+    }
+    append_aligned(in, prev, b, out);
+    Span a;
+    if (e > 0) {
+      a = byte_alignment(in, e - 1);
+    } else {
+      const size_t start = in.align ? (in.text.empty() ? 0 : in.align[0].first) : in.base;
+      a = {start, start};
+    }
+    out.text += content;
+    out.align.insert(out.align.end(), content.size(), a);
+    prev = e;
+  });
+  if (!any) return false;
+  append_aligned(in, prev, in.text.size(), out);
+  return true;
+}
+
+// Prepend: the prefix takes the range of the first character; empty text stays empty.
+bool apply_prepend(const std::string& prefix, const Piece& in, NormalizedText& out) {
+  if (in.text.empty() || prefix.empty()) return false;
+  out.text.assign(prefix);
+  out.align.assign(prefix.size(), byte_alignment(in, 0));
+  append_aligned(in, 0, in.text.size(), out);
+  return true;
+}
+
+}  // namespace
+
+Span byte_alignment(const Piece& p, size_t i) {
+  if (p.align) return p.align[i];
+  size_t b = i;
+  while (b > 0 && (static_cast<unsigned char>(p.text[b]) & 0xC0) == 0x80) --b;
+  return {p.base + b, p.base + b + utf8_length(static_cast<unsigned char>(p.text[b]))};
+}
+
+void append_aligned(const Piece& p, size_t begin, size_t end, NormalizedText& out) {
+  if (begin >= end) return;
+  out.text.append(p.text.substr(begin, end - begin));
+  if (p.align) {
+    out.align.insert(out.align.end(), p.align + begin, p.align + end);
+    return;
+  }
+  for (size_t i = begin; i < end;) {
+    const size_t len = utf8_length(static_cast<unsigned char>(p.text[i]));
+    out.align.insert(out.align.end(), len, Span{p.base + i, p.base + i + len});
+    i += len;
+  }
+}
+
+Pattern Pattern::from_json(const json& j, const std::string& where) {
+  Pattern p;
+  if (j.is_object() && j.contains("Regex")) {
+    p.regex_ =
+        std::make_shared<Regex>(json_string(j["Regex"], where + ".Regex"), false, where + ".Regex");
+  } else if (j.is_object() && j.contains("String")) {
+    p.literal_ = json_string(j["String"], where + ".String");
+    // The reference matches an empty string everywhere; PCRE2 does the same.
+    if (p.literal_.empty()) p.regex_ = std::make_shared<Regex>("", true, where + ".String");
+  } else {
+    json_fail(where, "expected {\"Regex\": ...} or {\"String\": ...}");
+  }
+  return p;
+}
+
+void Pattern::find_all(std::string_view text, FunctionRef<void(size_t, size_t)> on_match) const {
+  if (regex_) {
+    regex_->find_all(text, on_match);
+    return;
+  }
+  for (size_t at = text.find(literal_); at != std::string_view::npos;
+       at = text.find(literal_, at + literal_.size())) {
+    on_match(at, at + literal_.size());
+  }
+}
+
+Normalizer Normalizer::from_json(const json& j) {
+  Normalizer n;
+  if (!j.is_null()) n.add_steps(j, "normalizer");
+  return n;
+}
+
+Normalizer Normalizer::nfc() {
+  Normalizer n;
+  n.steps_.push_back(Step{Step::Kind::kUnicode, Form::kNFC, nullptr, {}});
+  return n;
+}
+
+void Normalizer::add_steps(const json& j, const std::string& where) {
+  const std::string type = json_string_field(j, "type", where);
+  auto form = [&](Form f) { steps_.push_back(Step{Step::Kind::kUnicode, f, nullptr, {}}); };
+  if (type == "NFC") {
+    form(Form::kNFC);
+  } else if (type == "NFD") {
+    form(Form::kNFD);
+  } else if (type == "NFKC") {
+    form(Form::kNFKC);
+  } else if (type == "NFKD") {
+    form(Form::kNFKD);
+  } else if (type == "Replace") {
+    Step s;
+    s.kind = Step::Kind::kReplace;
+    s.pattern = std::make_shared<Pattern>(
+        Pattern::from_json(json_require(j, "pattern", where), where + ".pattern"));
+    s.content = json_string_field(j, "content", where);
+    steps_.push_back(std::move(s));
+  } else if (type == "Prepend") {
+    Step s;
+    s.kind = Step::Kind::kPrepend;
+    s.content = json_string_field(j, "prepend", where);
+    steps_.push_back(std::move(s));
+  } else if (type == "Sequence") {
+    const json& list = json_require(j, "normalizers", where);
+    if (!list.is_array()) json_fail(where + ".normalizers", "expected an array");
+    for (size_t i = 0; i < list.size(); ++i) {
+      add_steps(list[i], where + ".normalizers[" + std::to_string(i) + "]");
+    }
+  } else {
+    json_fail(where, "normalizer type \"" + type +
+                         "\" is not supported by radix (supported: NFC, NFD, NFKC, NFKD, "
+                         "Replace, Prepend, Sequence)");
+  }
+}
+
+bool Normalizer::apply(const Step& s, const Piece& in, NormalizedText& out) {
+  switch (s.kind) {
+    case Step::Kind::kUnicode:
+      return apply_form(s.form, in, out);
+    case Step::Kind::kReplace:
+      return apply_replace(*s.pattern, s.content, in, out);
+    case Step::Kind::kPrepend:
+      return apply_prepend(s.content, in, out);
+  }
+  return false;
+}
+
+bool Normalizer::normalize(const Piece& in, NormalizedText& out) const {
+  bool changed = false;
+  NormalizedText scratch;  // only allocates when a second step rewrites the text
+  for (const Step& s : steps_) {
+    if (!changed) {
+      changed = apply(s, in, out);
+    } else if (apply(s, out.piece(), scratch)) {
+      std::swap(out, scratch);
+    }
+  }
+  return changed;
+}
+
+std::string Normalizer::normalize_string(std::string_view s) const {
+  NormalizedText out;
+  if (!normalize(Piece{s, 0, nullptr}, out)) return std::string(s);
+  return std::move(out.text);
 }
 
 }  // namespace radix::tokenizer_detail

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "tokenizer/normalizer.h"
 #include "tokenizer/utf8.h"
 
 namespace radix::tokenizer_detail {
@@ -29,6 +30,39 @@ struct Cut {
 
 }  // namespace
 
+PrependScheme parse_prepend_scheme(const json& j, const std::string& where) {
+  PrependScheme scheme = PrependScheme::kAlways;
+  if (j.contains("prepend_scheme") && !j["prepend_scheme"].is_null()) {
+    const std::string s = json_string(j["prepend_scheme"], where + ".prepend_scheme");
+    if (s == "always") {
+      scheme = PrependScheme::kAlways;
+    } else if (s == "first") {
+      scheme = PrependScheme::kFirst;
+    } else if (s == "never") {
+      scheme = PrependScheme::kNever;
+    } else {
+      json_fail(where + ".prepend_scheme",
+                "expected \"always\", \"first\" or \"never\", got \"" + s + "\"");
+    }
+  }
+  // Files older than prepend_scheme say add_prefix_space. As in the reference, true changes
+  // nothing and false must come with prepend_scheme "never" (the default is "always").
+  if (!json_bool_field(j, "add_prefix_space", true, where) && scheme != PrependScheme::kNever) {
+    json_fail(where,
+              "add_prefix_space: false contradicts prepend_scheme (\"always\" unless given)");
+  }
+  return scheme;
+}
+
+std::string parse_metaspace_replacement(const json& j, const std::string& where) {
+  const std::string r = json_string_field(j, "replacement", where);
+  check_utf8(r, (where + ".replacement").c_str());
+  if (r.empty() || utf8_length(static_cast<unsigned char>(r[0])) != r.size()) {
+    json_fail(where + ".replacement", "expected exactly one character, got \"" + r + "\"");
+  }
+  return r;
+}
+
 PreTokenizer PreTokenizer::from_json(const json& j) {
   PreTokenizer p;
   if (!j.is_null()) p.add_steps(j, "pre_tokenizer", true);
@@ -52,6 +86,7 @@ void PreTokenizer::add_steps(const json& j, const std::string& where, bool last)
   } else if (type == "Split") {
     const json& pattern = json_require(j, "pattern", where);
     Step s;
+    s.kind = Step::Kind::kSplit;
     if (pattern.is_object() && pattern.contains("Regex")) {
       s.regex = std::make_shared<Regex>(json_string(pattern["Regex"], where + ".pattern.Regex"),
                                         false, where + ".pattern.Regex");
@@ -72,18 +107,27 @@ void PreTokenizer::add_steps(const json& j, const std::string& where, bool last)
     }
     if (json_bool_field(j, "add_prefix_space", true, where)) {
       Step s;
-      s.add_prefix_space = true;
+      s.kind = Step::Kind::kByteLevelPrefix;
       steps_.push_back(std::move(s));
     }
     if (json_bool_field(j, "use_regex", true, where)) {
       Step s;
+      s.kind = Step::Kind::kSplit;
       s.regex = std::make_shared<Regex>(kGpt2Pattern, false, where + " (GPT-2 pattern)");
       steps_.push_back(std::move(s));
     }
     byte_level_ = true;
+  } else if (type == "Metaspace") {
+    Step s;
+    s.kind = Step::Kind::kMetaspace;
+    s.replacement = parse_metaspace_replacement(j, where);
+    s.prepend = parse_prepend_scheme(j, where);
+    s.split = json_bool_field(j, "split", true, where);
+    steps_.push_back(std::move(s));
   } else {
     json_fail(where, "pre-tokenizer type \"" + type +
-                         "\" is not supported by radix (supported: Split, ByteLevel, Sequence)");
+                         "\" is not supported by radix (supported: Split, ByteLevel, Metaspace, "
+                         "Sequence)");
   }
 }
 
@@ -99,8 +143,12 @@ void PreTokenizer::run(size_t step, const Piece& piece,
     return;
   }
   const Step& s = steps_[step];
-  if (s.regex) {
+  if (s.kind == Step::Kind::kSplit) {
     run_split(s, step, piece, on_word);
+    return;
+  }
+  if (s.kind == Step::Kind::kMetaspace) {
+    run_metaspace(s, step, piece, on_word);
     return;
   }
   // ByteLevel's prefix space: the new space maps to the input range of the first character.
@@ -200,6 +248,50 @@ void PreTokenizer::run_split(const Step& s, size_t step, const Piece& piece,
   for (const Cut& w : words) {
     if (!w.is_match) emit(w.begin, w.end);
   }
+}
+
+void PreTokenizer::run_metaspace(const Step& s, size_t step, const Piece& piece,
+                                 FunctionRef<void(const Piece&)> on_word) const {
+  // Spaces become the replacement (taking the space's range), then the replacement goes in front
+  // (taking the first character's range) unless the piece starts with one; with "first", only
+  // the piece that starts the input gets it, as the reference decides by the piece's offset.
+  const std::string_view text = piece.text;
+  const std::string& rep = s.replacement;
+  const size_t input_start = piece.align ? piece.align[0].first : piece.base;
+  const bool has_space = text.find(' ') != std::string_view::npos;
+  const bool starts_replaced = text.front() == ' ' || text.substr(0, rep.size()) == rep;
+  const bool prepend =
+      !starts_replaced && (s.prepend == PrependScheme::kAlways ||
+                           (s.prepend == PrependScheme::kFirst && input_start == 0));
+  NormalizedText rewritten;
+  Piece p = piece;
+  if (has_space || prepend) {
+    if (prepend) {
+      rewritten.text = rep;
+      rewritten.align.assign(rep.size(), byte_alignment(piece, 0));
+    }
+    size_t prev = 0;
+    for (size_t at = text.find(' '); at != std::string_view::npos; at = text.find(' ', at + 1)) {
+      append_aligned(piece, prev, at, rewritten);
+      rewritten.text += rep;
+      rewritten.align.insert(rewritten.align.end(), rep.size(), byte_alignment(piece, at));
+      prev = at + 1;
+    }
+    append_aligned(piece, prev, text.size(), rewritten);
+    p = rewritten.piece();
+  }
+  if (!s.split) {
+    run(step + 1, p, on_word);
+    return;
+  }
+  // Split before every replacement: it starts the next word (MergedWithNext).
+  size_t begin = 0;
+  for (size_t at = p.text.find(rep, 1); at != std::string_view::npos;
+       at = p.text.find(rep, at + rep.size())) {
+    run(step + 1, p.sub(begin, at), on_word);
+    begin = at;
+  }
+  run(step + 1, p.sub(begin, p.text.size()), on_word);
 }
 
 }  // namespace radix::tokenizer_detail

@@ -12,6 +12,14 @@ namespace radix::tokenizer_detail {
 
 enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
 
+// When Metaspace puts its replacement in front of a piece that does not start with one: always,
+// only on the piece that starts the input, or never.
+enum class PrependScheme { kAlways, kFirst, kNever };
+// Metaspace's fields (pre-tokenizer and decoder alike): the scheme, from prepend_scheme or the
+// older add_prefix_space; the replacement, exactly one character.
+PrependScheme parse_prepend_scheme(const json& j, const std::string& where);
+std::string parse_metaspace_replacement(const json& j, const std::string& where);
+
 class PreTokenizer {
  public:
   // tokenizer.json's "pre_tokenizer" (null allowed).
@@ -26,16 +34,20 @@ class PreTokenizer {
 
  private:
   struct Step {
-    // A regex split, or (regex == nullptr) ByteLevel's "prefix a space" step.
-    std::shared_ptr<Regex> regex;
+    enum class Kind { kSplit, kByteLevelPrefix, kMetaspace } kind = Kind::kSplit;
+    std::shared_ptr<Regex> regex;  // kSplit
     SplitBehavior behavior = SplitBehavior::kIsolated;
     bool invert = false;
-    bool add_prefix_space = false;
+    std::string replacement;  // kMetaspace: the character that stands for a space, as UTF-8
+    PrependScheme prepend = PrependScheme::kAlways;
+    bool split = true;  // kMetaspace: cut before every replacement character
   };
   void add_steps(const json& j, const std::string& where, bool last);
   void run(size_t step, const Piece& piece, FunctionRef<void(const Piece&)> on_word) const;
   void run_split(const Step& s, size_t step, const Piece& piece,
                  FunctionRef<void(const Piece&)> on_word) const;
+  void run_metaspace(const Step& s, size_t step, const Piece& piece,
+                     FunctionRef<void(const Piece&)> on_word) const;
 
   std::vector<Step> steps_;
   bool byte_level_ = false;

@@ -1,12 +1,18 @@
 #include "tokenizer/thread_pool.h"
 
 #include <algorithm>
+#include <stdexcept>
 #include <system_error>
 
-namespace radix::tokenizer_detail {
+namespace radix {
 
 namespace {
 constexpr size_t kMaxPoolThreads = 256;
+}
+
+ThreadPool::ThreadPool(size_t threads) {
+  threads_.reserve(threads);
+  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
 }
 
 ThreadPool& ThreadPool::shared() {
@@ -23,7 +29,22 @@ ThreadPool::~ThreadPool() {
   for (auto& t : threads_) t.join();
 }
 
-void ThreadPool::run(size_t threads, FunctionRef<void()> fn) {
+size_t ThreadPool::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return threads_.size();
+}
+
+void ThreadPool::enqueue(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) throw std::runtime_error("thread pool: stopped");
+    if (threads_.empty()) throw std::runtime_error("thread pool: no threads to run a task");
+    queue_.push_back({nullptr, std::move(task)});
+  }
+  work_cv_.notify_one();
+}
+
+void ThreadPool::run(size_t threads, tokenizer_detail::FunctionRef<void()> fn) {
   if (threads <= 1) {
     fn();
     return;
@@ -37,7 +58,7 @@ void ThreadPool::run(size_t threads, FunctionRef<void()> fn) {
       // No more threads to be had: go on with those there are.
       job.unstarted = threads_.size();
     }
-    if (job.unstarted > 0) queue_.push_back(&job);
+    if (job.unstarted > 0) queue_.push_back({&job, {}});
   }
   work_cv_.notify_all();
   fn();
@@ -46,7 +67,8 @@ void ThreadPool::run(size_t threads, FunctionRef<void()> fn) {
   // threads already on it (this one included) have finished it.
   if (job.unstarted > 0) {
     job.unstarted = 0;
-    queue_.erase(std::find(queue_.begin(), queue_.end(), &job));
+    queue_.erase(std::find_if(queue_.begin(), queue_.end(),
+                              [&](const Entry& e) { return e.job == &job; }));
   }
   done_cv_.wait(lock, [&] { return job.running == 0; });
 }
@@ -56,7 +78,16 @@ void ThreadPool::work() {
   for (;;) {
     work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stop_ and nothing left
-    Job* job = queue_.front();
+    Entry& front = queue_.front();
+    if (front.job == nullptr) {
+      std::function<void()> task = std::move(front.task);
+      queue_.pop_front();
+      lock.unlock();
+      task();  // a packaged_task: its exception goes to the future
+      lock.lock();
+      continue;
+    }
+    Job* job = front.job;
     if (--job->unstarted == 0) queue_.pop_front();
     ++job->running;
     lock.unlock();
@@ -66,4 +97,4 @@ void ThreadPool::work() {
   }
 }
 
-}  // namespace radix::tokenizer_detail
+}  // namespace radix

@@ -1,42 +1,76 @@
-// The threads behind Tokenizer::encode_batch: started once and kept, so each keeps its warm
-// word cache from one batch to the next.
+// radix's one thread-pool type: a fixed (or growing) set of threads that serves two kinds of
+// work from one queue:
+//   run(n, fn):  fork-join; `fn` runs on n threads at once, the caller being one of them (the
+//                tokenizer's encode_batch shares texts out this way);
+//   submit(fn):  one task, its result or exception through a future (the service's tokenization
+//                workers: they bound how many cores request preparation takes, however many
+//                clients are connected).
 #pragma once
 
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <functional>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "tokenizer/piece.h"
 
-namespace radix::tokenizer_detail {
+namespace radix {
 
 class ThreadPool {
  public:
-  // One pool for the process; it grows to the largest number of threads asked for.
+  // Starts `threads` threads (0: none yet; run() grows the pool to what it asks for).
+  explicit ThreadPool(size_t threads = 0);
+  ~ThreadPool();  // finishes queued tasks, then joins
+
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  // The pool behind Tokenizer::encode_batch; it grows to the largest number of threads asked for
+  // and keeps them, so each keeps its warm word cache from one batch to the next.
   static ThreadPool& shared();
-  ~ThreadPool();
 
   // Runs `fn` on `threads` threads at once, the calling thread being one of them, and returns
-  // when all have finished. `fn` must not throw. Calls from several threads may overlap; a call
-  // never waits for pool threads that are busy elsewhere (it then does more of the work itself).
-  void run(size_t threads, FunctionRef<void()> fn);
+  // when all have finished. `fn` must not throw and must share its work out dynamically: a call
+  // never waits for pool threads that are busy elsewhere (the caller then does more of it).
+  void run(size_t threads, tokenizer_detail::FunctionRef<void()> fn);
+
+  // Runs fn() on a pool thread; its result or exception comes back through the future. Throws
+  // std::runtime_error if the pool has no threads.
+  template <typename Fn>
+  auto submit(Fn fn) -> std::future<std::invoke_result_t<Fn>> {
+    using R = std::invoke_result_t<Fn>;
+    auto task = std::make_shared<std::packaged_task<R()>>(std::move(fn));
+    std::future<R> future = task->get_future();
+    enqueue([task] { (*task)(); });
+    return future;
+  }
+
+  size_t size() const;
 
  private:
   struct Job {
-    FunctionRef<void()>* fn;
+    tokenizer_detail::FunctionRef<void()>* fn;
     size_t unstarted;  // helpers still to be picked up by a pool thread
     size_t running;    // helpers running now
   };
+  struct Entry {
+    Job* job = nullptr;          // a run() call's helpers, or
+    std::function<void()> task;  // one submitted task
+  };
+  void enqueue(std::function<void()> task);
   void work();
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable work_cv_, done_cv_;
-  std::deque<Job*> queue_;
+  std::deque<Entry> queue_;
   std::vector<std::thread> threads_;
   bool stop_ = false;
 };
 
-}  // namespace radix::tokenizer_detail
+}  // namespace radix

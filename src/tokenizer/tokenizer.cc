@@ -11,7 +11,6 @@
 #include <sstream>
 #include <thread>
 
-#include "tokenizer/byte_level.h"
 #include "tokenizer/folder_recipe.h"
 #include "tokenizer/thread_pool.h"
 #include "tokenizer/tokenizer_impl.h"
@@ -222,7 +221,7 @@ std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& te
   std::atomic<size_t> next{0};
   std::exception_ptr error;
   std::mutex error_mu;
-  tokenizer_detail::ThreadPool::shared().run(threads, [&] {
+  ThreadPool::shared().run(threads, [&] {
     for (size_t i; (i = next.fetch_add(1)) < texts.size();) {
       try {
         out[i] = encode(texts[i], add_special_tokens, t);
@@ -238,12 +237,12 @@ std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& te
 }
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
-  std::string bytes;
-  bool first = true;
+  std::vector<std::string> tokens;
+  tokens.reserve(ids.size());
   for (int32_t id : ids) {
     const std::string* token = nullptr;
     if (const auto* added = impl_->added.by_id(id)) {
-      token = &added->content;
+      token = &added->text;
     } else {
       token = impl_->model.id_to_token(id);
     }
@@ -256,16 +255,10 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special_to
         if (added && added->special) continue;
       }
     }
-    if (impl_->byte_level_decoder) {
-      tokenizer_detail::byte_level_decode_append(*token, bytes);
-    } else {
-      // Without a decoder the reference joins tokens with spaces.
-      if (!first) bytes.push_back(' ');
-      bytes.append(*token);
-    }
-    first = false;
+    tokens.push_back(*token);
   }
-  return tokenizer_detail::utf8_lossy(bytes);
+  // Added tokens go through the decoder like any other token, as in the reference.
+  return impl_->decoder.decode(std::move(tokens));
 }
 
 std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
@@ -274,7 +267,7 @@ std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
 }
 
 std::optional<std::string> Tokenizer::id_to_token(int32_t id) const {
-  if (const auto* added = impl_->added.by_id(id)) return added->content;
+  if (const auto* added = impl_->added.by_id(id)) return added->text;
   if (const std::string* t = impl_->model.id_to_token(id)) return *t;
   return std::nullopt;
 }

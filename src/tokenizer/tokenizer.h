@@ -1,17 +1,19 @@
-// Hugging Face tokenizer.json (byte-level BPE) in C++: loads a tokenizer.json, or a model folder
-// with vocab.json + merges.txt + tokenizer_config.json, and encodes exactly as Hugging Face
-// `tokenizers` does.
+// Hugging Face tokenizer.json (BPE: byte-level, or SentencePiece-style with byte fallback) in
+// C++: loads a tokenizer.json, or a model folder with vocab.json + merges.txt +
+// tokenizer_config.json, and encodes exactly as Hugging Face `tokenizers` does.
 //
 // Supported components (anything else is rejected at load time with a TokenizerError naming it):
-//   normalizer:     null, NFC, NFD, NFKC, NFKD, Sequence of those
+//   normalizer:     null, NFC, NFD, NFKC, NFKD, Replace (String or Regex pattern), Prepend,
+//                   Sequence of those
 //   pre_tokenizer:  null, Split (String or Regex pattern, any behaviour, invert), ByteLevel
-//                   (add_prefix_space, use_regex), Sequence (ByteLevel, if present, must be last)
+//                   (add_prefix_space, use_regex), Metaspace (replacement, prepend_scheme
+//                   always/first/never, split), Sequence (ByteLevel, if present, must be last)
 //   model:          BPE (vocab, merges as "a b" strings or [a, b] pairs, ignore_merges,
 //                   byte_fallback, unk_token, fuse_unk; dropout must be null or 0)
 //   added_tokens:   special or not, lstrip, rstrip, single_word, normalized
 //   post_processor: null, TemplateProcessing, ByteLevel, BertProcessing, RobertaProcessing,
 //                   Sequence (at most one of them adding tokens)
-//   decoder:        null or ByteLevel
+//   decoder:        null, ByteLevel, ByteFallback, Fuse, Strip, Replace, Metaspace, Sequence
 // `truncation` in tokenizer.json is honoured as the default truncation; `padding` is ignored
 // because radix batches are ragged and never padded.
 #pragma once

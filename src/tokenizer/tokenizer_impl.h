@@ -6,6 +6,7 @@
 
 #include "tokenizer/added_vocabulary.h"
 #include "tokenizer/bpe_model.h"
+#include "tokenizer/decoder.h"
 #include "tokenizer/json_access.h"
 #include "tokenizer/normalizer.h"
 #include "tokenizer/post_processor.h"
@@ -20,7 +21,7 @@ struct TokenizerImpl {
   BpeModel model;
   AddedVocabulary added;
   PostProcessor post_processor;
-  bool byte_level_decoder = false;
+  Decoder decoder = Decoder::from_json(nullptr);
   Truncation default_truncation;  // tokenizer.json's "truncation"
 
   // Parses a whole tokenizer.json document.

@@ -13,15 +13,6 @@ const json& field_or_null(const json& doc, const char* key) {
   return it == doc.end() ? null_value : *it;
 }
 
-bool parse_decoder(const json& j) {
-  if (j.is_null()) return false;
-  const std::string type = json_string_field(j, "type", "decoder");
-  if (type == "ByteLevel") return true;
-  json_fail("decoder", "decoder type \"" + type +
-                           "\" is not supported by radix (supported: "
-                           "ByteLevel, or none)");
-}
-
 Truncation parse_truncation(const json& j) {
   Truncation t;
   if (j.is_null()) return t;
@@ -59,9 +50,10 @@ std::shared_ptr<const TokenizerImpl> TokenizerImpl::from_json(const json& doc) {
   impl->normalizer = Normalizer::from_json(field_or_null(doc, "normalizer"));
   impl->pre_tokenizer = PreTokenizer::from_json(field_or_null(doc, "pre_tokenizer"));
   impl->model = BpeModel::from_json(doc["model"], impl->pre_tokenizer.byte_level());
-  impl->added = AddedVocabulary::from_json(field_or_null(doc, "added_tokens"), impl->normalizer);
+  impl->added =
+      AddedVocabulary::from_json(field_or_null(doc, "added_tokens"), impl->normalizer, impl->model);
   impl->post_processor = PostProcessor::from_json(field_or_null(doc, "post_processor"));
-  impl->byte_level_decoder = parse_decoder(field_or_null(doc, "decoder"));
+  impl->decoder = Decoder::from_json(field_or_null(doc, "decoder"));
   impl->default_truncation = parse_truncation(field_or_null(doc, "truncation"));
   return impl;
 }

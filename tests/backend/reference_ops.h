@@ -62,6 +62,98 @@ inline void ref_qk_norm_rope(std::vector<float>& qkv, int64_t n, int hq, int hkv
   }
 }
 
+// The general mask of the reference attention: key k is visible to query q iff
+// visible_begin[k] <= q < visible_end[k] (visible_begin empty: k <= q), and with window > 0 also
+// q == k or positions[q] - positions[k] < window. softcap > 0: s -> softcap * tanh(s / softcap).
+struct RefMask {
+  std::vector<int32_t> visible_begin;
+  std::vector<int32_t> visible_end;
+  std::vector<int32_t> positions;
+  int32_t window = 0;
+  double softcap = 0;
+};
+
+inline std::vector<float> ref_attention_masked(const std::vector<float>& qkv, int64_t n, int hq,
+                                               int hkv, int d, float scale, const RefMask& m) {
+  const int64_t width = static_cast<int64_t>(hq + 2 * hkv) * d;
+  std::vector<float> out(static_cast<size_t>(n) * hq * d);
+  for (int64_t q = 0; q < n; ++q) {
+    for (int h = 0; h < hq; ++h) {
+      const int g = h / (hq / hkv);
+      const float* qv = qkv.data() + q * width + static_cast<int64_t>(h) * d;
+      std::vector<double> scores;
+      std::vector<int64_t> keys;
+      double mx = -1e300;
+      for (int64_t k = 0; k < n; ++k) {
+        const int64_t begin = m.visible_begin.empty() ? k : m.visible_begin[k];
+        if (q < begin || q >= m.visible_end[k]) continue;
+        if (m.window > 0 && k != q && m.positions[q] - m.positions[k] >= m.window) continue;
+        const float* kv = qkv.data() + k * width + static_cast<int64_t>(hq + g) * d;
+        double s = 0;
+        for (int i = 0; i < d; ++i) s += static_cast<double>(qv[i]) * kv[i];
+        s *= scale;
+        if (m.softcap > 0) s = m.softcap * std::tanh(s / m.softcap);
+        scores.push_back(s);
+        keys.push_back(k);
+        mx = std::max(mx, s);
+      }
+      double denom = 0;
+      for (double& s : scores) denom += (s = std::exp(s - mx));
+      for (int i = 0; i < d; ++i) {
+        double acc = 0;
+        for (size_t j = 0; j < keys.size(); ++j) {
+          acc += scores[j] * qkv[keys[j] * width + static_cast<int64_t>(hq + hkv + g) * d + i];
+        }
+        out[(q * hq + h) * d + i] = static_cast<float>(acc / denom);
+      }
+    }
+  }
+  return out;
+}
+
+// x: [n, h] -> x * rsqrt(mean(x^2) + eps) * (1 + w)  (Gemma's norm)
+inline std::vector<float> ref_rms_norm_plus_one(const std::vector<float>& x,
+                                                const std::vector<float>& w, int64_t n, int64_t h,
+                                                float eps) {
+  std::vector<float> w1(w.size());
+  for (size_t i = 0; i < w.size(); ++i) w1[i] = static_cast<float>(1.0 + w[i]);
+  return ref_rms_norm(x, w1, n, h, eps);
+}
+
+// In place on qkv: rotate-half RoPE of the q and k heads at angle positions[r] * inv_freq[i].
+inline void ref_rope(std::vector<float>& qkv, int64_t n, int hq, int hkv, int d,
+                     const std::vector<int32_t>& positions, const std::vector<float>& inv_freq) {
+  const int64_t width = static_cast<int64_t>(hq + 2 * hkv) * d;
+  const int half = d / 2;
+  for (int64_t r = 0; r < n; ++r) {
+    for (int h = 0; h < hq + hkv; ++h) {
+      float* x = qkv.data() + r * width + static_cast<int64_t>(h) * d;
+      for (int i = 0; i < half; ++i) {
+        const double angle = static_cast<double>(positions[r]) * inv_freq[i];
+        const double c = std::cos(angle), s = std::sin(angle);
+        const double a = x[i], b = x[i + half];
+        x[i] = static_cast<float>(a * c - b * s);
+        x[i + half] = static_cast<float>(b * c + a * s);
+      }
+    }
+  }
+}
+
+// gate_up: [n, 2i] -> [n, i]: gelu_tanh(gate) * up (PyTorch's gelu(approximate="tanh")).
+inline std::vector<float> ref_geglu_tanh(const std::vector<float>& gate_up, int64_t n,
+                                         int64_t inter) {
+  std::vector<float> out(static_cast<size_t>(n * inter));
+  const double beta = std::sqrt(2.0 / 3.14159265358979323846);
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t c = 0; c < inter; ++c) {
+      const double g = gate_up[r * 2 * inter + c], u = gate_up[r * 2 * inter + inter + c];
+      out[r * inter + c] =
+          static_cast<float>(0.5 * g * (1.0 + std::tanh(beta * (g + 0.044715 * g * g * g))) * u);
+    }
+  }
+  return out;
+}
+
 // Attention over the interval mask: row q sees k iff k <= q < visible_end[k].
 inline std::vector<float> ref_attention(const std::vector<float>& qkv, int64_t n, int hq, int hkv,
                                         int d, float scale,

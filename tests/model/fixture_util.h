@@ -13,7 +13,7 @@
 
 #include "formula_weights.h"
 #include "model/model.h"
-#include "model/qwen3_config.h"
+#include "model/decoder_config.h"
 
 namespace radix::testing {
 
@@ -34,7 +34,7 @@ inline std::unique_ptr<Model> make_tiny_model(const nlohmann::json& fixture, int
                                               HeadKind head = HeadKind::kEmbedding) {
   ModelInfo info;
   info.spec = "formula:qwen3_tiny";
-  info.config = parse_qwen3_config(fixture.at("config"));
+  info.config = parse_decoder_config(fixture.at("config"));
   info.config.num_labels = num_labels;
   info.head = head;
   const FormulaWeights weights(info.config);

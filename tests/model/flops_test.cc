@@ -8,7 +8,7 @@ namespace radix {
 namespace {
 
 TEST(Flops, CountsRowsAndVisiblePairsPerMode) {
-  Qwen3Config c = qwen3_preset("qwen3-0.6b");
+  Qwen3Config c = decoder_preset("qwen3-0.6b");
   RaggedBatch batch;
   batch.add_sequence(std::vector<int32_t>{1, 2, 3});
   batch.add_sequence(std::vector<int32_t>{1, 2, 4});

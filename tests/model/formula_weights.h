@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "backend/random_fill.h"
-#include "model/qwen3_weights.h"
+#include "model/decoder_weights.h"
 #include "model/random_weights.h"
 #include "model/weight_source.h"
 
@@ -50,7 +50,7 @@ inline std::vector<float> formula_tensor(const std::string& name, int64_t rows, 
 class FormulaWeights final : public WeightSource {
  public:
   explicit FormulaWeights(const Qwen3Config& config, bool with_lm_head = false) {
-    for (const ExpectedTensor& t : expected_qwen3_tensors(config)) {
+    for (const ExpectedTensor& t : expected_decoder_tensors(config)) {
       if (t.name == "lm_head.weight" && !with_lm_head && config.tie_word_embeddings) continue;
       shapes_[t.name] = t.shape;
     }

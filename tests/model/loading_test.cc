@@ -31,7 +31,7 @@ void expect_error(const std::function<void()>& fn, std::initializer_list<std::st
 }
 
 Qwen3Config small_config() {
-  Qwen3Config c;
+  Qwen3Config c = decoder_preset("qwen3-0.6b");  // the family; the shape below
   c.hidden_size = 32;
   c.intermediate_size = 48;
   c.num_hidden_layers = 2;
@@ -70,12 +70,12 @@ std::vector<float> embed(Model& model, AttentionMode mode = AttentionMode::kTree
 // ---- config.json -------------------------------------------------------------------------
 
 TEST(Config, ParsesTransformers4And5Files) {
-  Qwen3Config c = parse_qwen3_config(config_json(small_config()));
+  Qwen3Config c = parse_decoder_config(config_json(small_config()));
   EXPECT_EQ(c.hidden_size, 32);
   EXPECT_EQ(c.head_dim, 16);
   EXPECT_EQ(c.rope_theta, 10000);
   // transformers 5 writes rope_parameters (this file was saved by transformers 5.17).
-  c = load_qwen3_config(fixture_path("hf_tiny_bf16/config.json"));
+  c = load_decoder_config(fixture_path("hf_tiny_bf16/config.json"));
   EXPECT_EQ(c.rope_theta, 10000.0);
   EXPECT_EQ(c.head_dim, 32);
   EXPECT_TRUE(c.tie_word_embeddings);
@@ -85,9 +85,9 @@ TEST(Config, RejectsOtherModelsAndUnsupportedOptions) {
   auto with = [](const std::function<void(json&)>& edit) {
     json j = config_json(small_config());
     edit(j);
-    return [j] { parse_qwen3_config(j); };
+    return [j] { parse_decoder_config(j); };
   };
-  expect_error(with([](json& j) { j["model_type"] = "llama"; }), {"model_type", "llama"});
+  expect_error(with([](json& j) { j["model_type"] = "gpt2"; }), {"model_type", "gpt2"});
   expect_error(with([](json& j) { j["rope_scaling"] = {{"type", "yarn"}}; }), {"rope_scaling"});
   expect_error(with([](json& j) {
                  j["rope_parameters"] = {{"rope_type", "yarn"}};
@@ -103,7 +103,7 @@ TEST(Config, RejectsOtherModelsAndUnsupportedOptions) {
   expect_error(with([](json& j) { j["vocab_size"] = -5; }), {"vocab_size"});
   const fs::path dir = temp_folder("bad_json");
   write_text(dir / "config.json", "{\"model_type\": ");
-  expect_error([&] { load_qwen3_config((dir / "config.json").string()); }, {"not valid JSON"});
+  expect_error([&] { load_decoder_config((dir / "config.json").string()); }, {"not valid JSON"});
 }
 
 TEST(Config, ReadsTheRealQwen3EmbeddingFolderExtras) {
@@ -111,7 +111,7 @@ TEST(Config, ReadsTheRealQwen3EmbeddingFolderExtras) {
       std::string(RADIX_SOURCE_DIR) + "/../shared/assets/qwen3-embedding-0.6b";
   if (!fs::exists(folder)) GTEST_SKIP() << "../shared/assets/qwen3-embedding-0.6b is absent";
   const ModelInfo info = read_model_folder(folder);
-  const Qwen3Config preset = qwen3_preset("qwen3-0.6b");
+  const Qwen3Config preset = decoder_preset("qwen3-0.6b");
   EXPECT_EQ(info.config.hidden_size, preset.hidden_size);
   EXPECT_EQ(info.config.num_hidden_layers, preset.num_hidden_layers);
   EXPECT_EQ(info.config.intermediate_size, preset.intermediate_size);
@@ -319,9 +319,14 @@ TEST(ModelFolder, RejectsBrokenShardIndexesAndExtras) {
   expect_error([&] { Model::load(dir.string()); }, {"no weights"});
 
   const fs::path pooled = write_folder("pooling");
-  write_text(pooled / "1_Pooling" / "config.json", R"({"pooling_mode_mean_tokens": true})");
+  write_text(pooled / "1_Pooling" / "config.json", R"({"pooling_mode_cls_token": true})");
   expect_error([&] { Model::load(pooled.string()); },
-               {"pooling_mode_mean_tokens", "not supported"});
+               {"pooling_mode_cls_token", "not supported"});
+  write_text(pooled / "1_Pooling" / "config.json",
+             R"({"pooling_mode_mean_tokens": true, "pooling_mode_lasttoken": true})");
+  expect_error([&] { Model::load(pooled.string()); }, {"pooling_mode_mean_tokens", "lasttoken"});
+  write_text(pooled / "1_Pooling" / "config.json", R"({"pooling_mode_mean_tokens": true})");
+  EXPECT_EQ(Model::load(pooled.string())->info().pooling, "mean");
   write_text(pooled / "1_Pooling" / "config.json", R"({"pooling_mode_lasttoken": true})");
   write_text(pooled / "config_sentence_transformers.json", R"({"prompts": {"query": 3}})");
   expect_error([&] { Model::load(pooled.string()); }, {"prompt", "query"});

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "formula_weights.h"
-#include "model/qwen3_weights.h"
+#include "model/decoder_weights.h"
 
 namespace radix::testing {
 
@@ -69,7 +69,7 @@ inline void write_safetensors(const std::string& path, const std::map<std::strin
 inline std::map<std::string, RawTensor> formula_checkpoint(const Qwen3Config& config, bool prefix,
                                                            bool bf16 = false) {
   std::map<std::string, RawTensor> out;
-  for (const ExpectedTensor& t : expected_qwen3_tensors(config)) {
+  for (const ExpectedTensor& t : expected_decoder_tensors(config)) {
     if (!t.required) continue;
     const auto v = formula_tensor(t.name, t.shape[0], t.shape[1]);
     std::vector<int64_t> shape = t.shape[0] == 1 && t.name.find("norm") != std::string::npos

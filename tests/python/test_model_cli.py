@@ -66,7 +66,8 @@ def test_rerank_demo_scores_are_probabilities(radix_bin):
     assert [x["index"] for x in res] == [0, 1, 2]
     for x in res:
         assert 0.0 < x["score"] < 1.0
-        assert abs(x["score"] - 1 / (1 + math.exp(x["no_logit"] - x["yes_logit"]))) < 1e-6
+        # logit: logit("yes") - logit("no"), the core's RerankScore
+        assert abs(x["score"] - 1 / (1 + math.exp(-x["logit"]))) < 1e-6
     assert abs(res[0]["score"] - res[2]["score"]) < 1e-6  # the same document twice
 
 

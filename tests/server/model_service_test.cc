@@ -1,26 +1,16 @@
-// ModelService over the demo model: outputs equal the model's own forward, the Qwen3-Reranker
-// template tokenized in pieces equals the whole prompt tokenized at once, truncation budgets,
-// wrong-head errors and cancellation.
+// ModelService, the HTTP adapter over the library core: requests convert both ways, results equal
+// the core's own, and every core error kind maps to the HTTP status TEI gives it.
 #include "server/model_service.h"
 
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
-
+#include "engine/engine.h"
 #include "engine/model_runner.h"
-#include "model/demo_model.h"
-#include "model/prompts.h"
-#include "server/api_error.h"
+#include "model/model.h"
+#include "service/tokenizer_loader.h"
 
 namespace radix::server {
 namespace {
-
-namespace fs = std::filesystem;
-
-const fs::path kShared = fs::path(RADIX_SOURCE_DIR).parent_path() / "shared" / "assets";
 
 struct Stack {
   explicit Stack(HeadKind head, int32_t max_input = 256) {
@@ -28,26 +18,23 @@ struct Stack {
     load.head = head;
     load.backend.threads = 2;
     auto model = Model::load("demo", load);
-    info = model->info();
+    const ModelInfo info = model->info();
     std::vector<std::unique_ptr<engine::BatchRunner>> runners;
     runners.push_back(
         std::make_unique<engine::ModelRunner>(std::move(model), AttentionMode::kTree, "cpu"));
     engine::EngineOptions options;
-    options.limits.max_batch_tokens = 4096;
+    options.limits.max_batch_tokens = 1 << 16;
     engine = std::make_unique<engine::Engine>(std::move(runners), options);
+    service::ServiceOptions o;
+    o.max_input_length = max_input;
+    core = std::make_unique<service::Service>(info, load_tokenizer("demo"), *engine, o);
     ModelCard card;
     card.head = head_kind_name(head);
-    card.default_rerank_instruction = std::string(kDefaultRerankInstruction);
-    service =
-        std::make_unique<ModelService>(info, Tokenizer::from_json(demo_tokenizer_json()), *engine,
-                                       pool, nullptr, card, ServiceOptions{false, max_input});
-    reference = Model::load("demo", load);
+    adapter = std::make_unique<ModelService>(*core, card);
   }
-  ModelInfo info;
-  engine::WorkerPool pool{2};
   std::unique_ptr<engine::Engine> engine;
-  std::unique_ptr<ModelService> service;
-  std::unique_ptr<Model> reference;  // the same weights, run directly
+  std::unique_ptr<service::Service> core;
+  std::unique_ptr<ModelService> adapter;
 };
 
 template <typename Fn>
@@ -60,169 +47,112 @@ int status_of(Fn fn) {
   return 200;
 }
 
-TEST(ModelService, EmbedEqualsTheModelsOwnForward) {
+TEST(ModelService, EmbedEqualsTheCore) {
   Stack s(HeadKind::kEmbedding);
-  const Tokenizer tok = Tokenizer::from_json(demo_tokenizer_json());
   EmbedRequest r;
-  r.inputs = {{"first input", {}, false}, {"second, longer input", {}, false}};
-  const EmbedResult out = s.service->embed(r, {});
-  RaggedBatch batch;
-  int64_t tokens = 0;
-  for (const auto& in : r.inputs) {
-    const auto ids = tok.encode(in.text, true).ids;
-    tokens += static_cast<int64_t>(ids.size());
-    batch.add_sequence(ids);
-  }
-  const ForwardResult ref = s.reference->forward(batch, {});  // normalised, all dimensions
+  r.inputs = {{"first input", {}, false}, {{}, {5, 6, 7}, true}};
+  r.dimensions = 32;
+  const EmbedResult out = s.adapter->embed(r, {});
+  service::EmbedRequest c;
+  c.inputs = {service::Input::of_text("first input"), service::Input::of_ids({5, 6, 7})};
+  c.dimensions = 32;
+  const service::EmbedResult ref = s.core->embed(c);
   ASSERT_EQ(out.embeddings.size(), 2u);
-  EXPECT_EQ(out.prompt_tokens, tokens);
-  for (int32_t i = 0; i < 2; ++i) {
-    ASSERT_EQ(static_cast<int32_t>(out.embeddings[i].size()), ref.dim);
-    for (int32_t k = 0; k < ref.dim; ++k) {
-      EXPECT_NEAR(out.embeddings[i][k], ref.values[i * ref.dim + k], 1e-5);
-    }
+  EXPECT_EQ(out.prompt_tokens, ref.prompt_tokens);
+  for (size_t i = 0; i < 2; ++i) {
+    ASSERT_EQ(out.embeddings[i].size(), 32u);
+    // Same sequences, same batch: the engine runs them identically each time.
+    for (size_t k = 0; k < 32; ++k) EXPECT_NEAR(out.embeddings[i][k], ref.embeddings[i].values[k], 1e-6);
   }
 }
 
-TEST(ModelService, EmbedAllEqualsTheModelsOwnHiddenStates) {
+TEST(ModelService, EmbedAllIsTheCoresTokenStates) {
   Stack s(HeadKind::kEmbedding);
-  const Tokenizer tok = Tokenizer::from_json(demo_tokenizer_json());
   EmbedRequest r;
-  // A shared prefix (the engine may fold the batch): every token still gets its own row.
-  r.inputs = {{"shared prefix, first", {}, false}, {"shared prefix, second one", {}, false}};
-  const EmbedAllResult out = s.service->embed_all(r, {});
-  RaggedBatch batch;
-  for (const auto& in : r.inputs) batch.add_sequence(tok.encode(in.text, true).ids);
-  ForwardOptions flat;
-  flat.mode = AttentionMode::kOff;
-  flat.return_hidden_states = true;
-  const ForwardResult ref = s.reference->forward(batch, flat);
-  const int32_t hidden = s.info.hidden_size();
+  r.inputs = {{"first input", {}, false}, {{}, {5, 6, 7}, true}};
+  const EmbedAllResult out = s.adapter->embed_all(r, {});
+  service::EmbedRequest c;
+  c.inputs = {service::Input::of_text("first input"), service::Input::of_ids({5, 6, 7})};
+  const service::TokenStatesResult ref = s.core->embed_all(c);
+  EXPECT_EQ(out.prompt_tokens, ref.prompt_tokens);
   ASSERT_EQ(out.token_states.size(), 2u);
-  int64_t row = 0;
-  for (int32_t i = 0; i < 2; ++i) {
-    const int32_t len = batch.cu_seqlens[i + 1] - batch.cu_seqlens[i];
-    ASSERT_EQ(static_cast<int32_t>(out.token_states[i].size()), len);
-    for (int32_t t = 0; t < len; ++t, ++row) {
-      ASSERT_EQ(static_cast<int32_t>(out.token_states[i][t].size()), hidden);
-      // Folded tree attention against the flat reference: equal up to float rounding.
-      for (int32_t k = 0; k < hidden; ++k) {
-        EXPECT_NEAR(out.token_states[i][t][k], ref.hidden_states[row * hidden + k], 1e-4)
-            << "input " << i << " token " << t;
+  EXPECT_EQ(out.token_states[1].size(), 3u);
+  for (size_t i = 0; i < 2; ++i) {
+    ASSERT_EQ(out.token_states[i].size(), ref.token_states[i].size());
+    for (size_t t = 0; t < out.token_states[i].size(); ++t) {
+      ASSERT_EQ(out.token_states[i][t].size(), ref.token_states[i][t].size());
+      // Same sequences, same batch: the engine runs them identically each time.
+      for (size_t k = 0; k < out.token_states[i][t].size(); ++k) {
+        EXPECT_NEAR(out.token_states[i][t][k], ref.token_states[i][t][k], 1e-6);
       }
     }
   }
-  EXPECT_EQ(out.prompt_tokens, row);
-  // Other heads cannot.
   Stack reranker(HeadKind::kReranker, 1024);
-  EXPECT_EQ(status_of([&] { reranker.service->embed_all(r, {}); }), 424);
+  EXPECT_EQ(status_of([&] { reranker.adapter->embed_all(r, {}); }), 424);
 }
 
-TEST(ModelService, RerankEqualsTheWholePromptScored) {
+TEST(ModelService, RerankGivesScoresAndRawScores) {
   Stack s(HeadKind::kReranker, 1024);
-  const Tokenizer tok = Tokenizer::from_json(demo_tokenizer_json());
   RerankRequest r;
   r.query = "what is a cat";
   r.texts = {"a cat is an animal", "stocks fell"};
-  const ScoreResult out = s.service->rerank(r, {});
-  RaggedBatch batch;
-  for (const auto& t : r.texts) {
-    batch.add_sequence(
-        tok.encode(format_rerank_prompt(kDefaultRerankInstruction, r.query, t), false).ids);
-  }
-  const ForwardResult ref = s.reference->forward(batch, {});
+  const ScoreResult out = s.adapter->rerank(r, {});
+  const service::RerankResult ref = s.core->rerank({r.query, r.texts, std::nullopt, {}});
   ASSERT_EQ(out.scores.size(), 2u);
-  for (int i = 0; i < 2; ++i) {
-    EXPECT_NEAR(out.scores[i], ref.values[i], 1e-6);
-    EXPECT_NEAR(out.raw_scores[i], ref.yes_no_logits[2 * i] - ref.yes_no_logits[2 * i + 1], 1e-5);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_NEAR(out.scores[i], ref.scores[i].score, 1e-6);
+    EXPECT_NEAR(out.raw_scores[i], ref.scores[i].logit, 1e-6);
   }
 }
 
-TEST(ModelService, RerankTruncatesTheBodyToTheBudget) {
-  Stack s(HeadKind::kReranker, 400);
-  const std::string doc(1000, 'x');
-  const auto right = s.service->rerank_ids("i", "q", doc, true, TruncationDirection::kRight);
-  EXPECT_EQ(right.size(), 400u);
-  const Tokenizer tok = Tokenizer::from_json(demo_tokenizer_json());
-  const auto suffix = tok.encode(kRerankSuffix, false).ids;
-  EXPECT_TRUE(std::equal(suffix.begin(), suffix.end(), right.end() - suffix.size()));
-  EXPECT_EQ(
-      status_of([&] { s.service->rerank_ids("i", "q", doc, false, TruncationDirection::kRight); }),
-      422);
-}
-
-// Tokenizing the template's prefix, body and suffix apart gives the ids of the whole prompt, with
-// the real Qwen3 tokenizer, on real dl19 queries and passages.
-TEST(ModelService, RerankPiecesEqualWholePromptWithTheQwenTokenizer) {
-  const fs::path tok_dir = kShared / "qwen3-embedding-0.6b";
-  const fs::path dl19 = kShared / "msmarco" / "dl19_bm25_top100.json";
-  if (!fs::exists(tok_dir / "tokenizer.json") || !fs::exists(dl19)) {
-    GTEST_SKIP() << "../shared/assets is missing (looked for " << tok_dir << " and " << dl19 << ")";
-  }
-  const Tokenizer qwen = Tokenizer::from_file((tok_dir / "tokenizer.json").string());
-  LoadOptions load;
-  load.head = HeadKind::kReranker;
-  ModelInfo info = demo_model_info();
-  info.head = HeadKind::kReranker;
-  engine::WorkerPool pool(1);
-  std::vector<std::unique_ptr<engine::BatchRunner>> runners;
-  runners.push_back(std::make_unique<engine::ModelRunner>(Model::load("demo", load),
-                                                          AttentionMode::kTree, "cpu"));
-  engine::Engine engine(std::move(runners), {});
-  ModelService service(info, qwen, engine, pool, nullptr, {}, ServiceOptions{false, 8192});
-  std::ifstream in(dl19);
-  const nlohmann::json data = nlohmann::json::parse(in);
-  int checked = 0;
-  for (size_t q = 0; q < 5; ++q) {
-    const std::string query = data[q]["query"];
-    for (size_t d = 0; d < 20; ++d) {
-      const std::string doc = data[q]["hits"][d]["content"];
-      const auto whole =
-          qwen.encode(format_rerank_prompt(kDefaultRerankInstruction, query, doc), false).ids;
-      EXPECT_EQ(service.rerank_ids(std::string(kDefaultRerankInstruction), query, doc, false,
-                                   TruncationDirection::kRight),
-                whole)
-          << "query " << q << " doc " << d;
-      ++checked;
-    }
-  }
-  EXPECT_EQ(checked, 100);
-}
-
-TEST(ModelService, WrongHeadIs424AndBadInputIs4xx) {
+TEST(ModelService, CoreErrorsMapToTeiStatuses) {
   Stack s(HeadKind::kEmbedding, 64);
   RerankRequest rerank;
   rerank.query = "q";
   rerank.texts = {"a"};
-  EXPECT_EQ(status_of([&] { s.service->rerank(rerank, {}); }), 424);
+  EXPECT_EQ(status_of([&] { s.adapter->rerank(rerank, {}); }), 424);
   PredictRequest predict;
   predict.inputs = {{"a", std::nullopt}};
-  EXPECT_EQ(status_of([&] { s.service->predict(predict, {}); }), 424);
+  EXPECT_EQ(status_of([&] { s.adapter->predict(predict, {}); }), 424);
   EmbedRequest r;
   r.inputs = {{std::string(100, 'x'), {}, false}};
-  EXPECT_EQ(status_of([&] { s.service->embed(r, {}); }), 422);  // over 64 tokens
+  try {
+    s.adapter->embed(r, {});
+    FAIL() << "over-long input accepted";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status(), 422);
+    EXPECT_NE(std::string(e.what()).find("must have less than 64 tokens. Given: 101"),
+              std::string::npos)
+        << e.what();
+  }
   r.truncate = true;
-  EXPECT_EQ(status_of([&] { s.service->embed(r, {}); }), 200);
+  EXPECT_EQ(status_of([&] { s.adapter->embed(r, {}); }), 200);
   r.inputs = {{{}, {1, 2, 999999}, true}};
-  EXPECT_EQ(status_of([&] { s.service->embed(r, {}); }), 422);  // outside the vocabulary
+  EXPECT_EQ(status_of([&] { s.adapter->embed(r, {}); }), 422);  // outside the vocabulary
   r.inputs = {{"x", {}, false}};
   r.prompt_name = "nope";
-  EXPECT_EQ(status_of([&] { s.service->embed(r, {}); }), 422);
+  EXPECT_EQ(status_of([&] { s.adapter->embed(r, {}); }), 422);
   r.prompt_name.reset();
   r.dimensions = 129;
-  EXPECT_EQ(status_of([&] { s.service->embed(r, {}); }), 422);
+  EXPECT_EQ(status_of([&] { s.adapter->embed(r, {}); }), 422);
+  using K = service::ServiceError::Kind;
+  EXPECT_EQ(to_api_error(service::ServiceError(K::kEmpty, "e")).status(), 400);
+  EXPECT_EQ(to_api_error(service::ServiceError(K::kCancelled, "c")).status(), 499);
+  EXPECT_EQ(to_api_error(service::ServiceError(K::kShuttingDown, "s")).status(), 503);
+  EXPECT_EQ(to_api_error(service::ServiceError(K::kBackend, "b")).status(), 424);
 }
 
-TEST(ModelService, ClientGoneStopsTheWait) {
+TEST(ModelService, ClientGoneIs499) {
   Stack s(HeadKind::kEmbedding, 4096);
   EmbedRequest r;
   for (int i = 0; i < 16; ++i) {
     r.inputs.push_back({std::to_string(i) + std::string(3000, 'x'), {}, false});
   }
   CallContext gone{[] { return true; }};
-  EXPECT_EQ(status_of([&] { s.service->embed(r, gone); }), 499);
-  s.engine->shutdown();  // drains: whatever was not batched yet was dropped, so this is quick
+  EXPECT_EQ(status_of([&] { s.adapter->embed(r, gone); }), 499);
+  s.engine->shutdown();
   EXPECT_EQ(s.engine->queued_sequences(), 0);
+  EXPECT_FALSE(s.adapter->healthy());
 }
 
 }  // namespace

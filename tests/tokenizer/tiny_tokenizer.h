@@ -31,7 +31,8 @@ inline std::string byte_char(int b) {
 }
 
 // Merges, by rank: "a b"->256 (ab), "b c"->257 (bc), "a a"->258 (aa), "Ġ a"->259 (Ġa),
-// "c d"->260 (cd). Extra vocabulary entry "abcd" = 270 is reachable only with ignore_merges.
+// "c d"->260 (cd). Extra vocabulary entry "abcd" = 270 is reachable only with ignore_merges;
+// "<fillerN>" fill the other ids below 300 and are never reached.
 // Added: <|endoftext|> 300 (special), <mask> 301 (special, lstrip), [SEP] 302 (special, rstrip),
 // cat 303 (not special, single_word, normalized), <s> 304 (special).
 inline nlohmann::json tiny_tokenizer_json(bool ignore_merges = false) {
@@ -44,6 +45,11 @@ inline nlohmann::json tiny_tokenizer_json(bool ignore_merges = false) {
   vocab[byte_char(' ') + "a"] = 259;
   vocab["cd"] = 260;
   vocab["abcd"] = 270;
+  // Unreachable fillers up to id 299: the reference numbers added tokens that are not in the
+  // vocabulary from the vocabulary's size on, so it must hold 300 entries for them to be 300...
+  for (int id = 261; id < 300; ++id) {
+    if (id != 270) vocab["<filler" + std::to_string(id) + ">"] = id;
+  }
   json merges = json::array({"a b", "b c", "a a", byte_char(' ') + " a", "c d"});
   auto added = [](int id, const char* content, bool special, bool lstrip, bool rstrip,
                   bool single_word, bool normalized) {

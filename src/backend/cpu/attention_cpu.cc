@@ -21,11 +21,16 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 struct AttentionArgs {
   const float* qkv;
   int64_t stride;
+  int64_t n;  // rows
   int hq, hkv, d, group;
   float scale;
-  const int32_t* visible_end;
-  const int32_t* tile_max_end;  // per key tile: the largest visible_end of its rows
-  const int32_t* tile_min_end;  // per key tile: the smallest
+  float softcap;  // > 0: scores become softcap * tanh(s / softcap)
+  const IntervalMask* mask;
+  bool causal;                    // visible_begin[k] == k: no key after the last query is seen
+  const int32_t* tile_max_end;    // per key tile: the largest visible_end of its rows
+  const int32_t* tile_min_end;    // per key tile: the smallest
+  const int32_t* tile_min_begin;  // per key tile: the smallest visible_begin
+  const int32_t* tile_max_begin;  // per key tile: the largest
   float* out;
   int64_t out_stride;
 };
@@ -61,23 +66,36 @@ void attention_tile(const AttentionArgs& a, int64_t q0, int64_t q1, int h, Scrat
   std::fill(w.l.begin(), w.l.begin() + nq, 0.0f);
   std::fill(w.acc.begin(), w.acc.begin() + static_cast<int64_t>(nq) * d, 0.0f);
 
-  for (int64_t k0 = 0; k0 < q1; k0 += kTileK) {
+  const IntervalMask& mask = *a.mask;
+  const int64_t key_end = a.causal ? q1 : a.n;  // causal: keys after the last query are unseen
+  for (int64_t k0 = 0; k0 < key_end; k0 += kTileK) {
     const int64_t tile = k0 / kTileK;
-    if (a.tile_max_end[tile] <= q0) continue;  // no key here is visible to any query of the tile
-    const int64_t k1 = std::min<int64_t>(k0 + kTileK, q1);  // keys after the last query: unseen
+    // No key here is visible to any query of the tile.
+    if (a.tile_max_end[tile] <= q0 || a.tile_min_begin[tile] >= q1) continue;
+    const int64_t k1 = std::min<int64_t>(k0 + kTileK, key_end);
     const int nk = static_cast<int>(k1 - k0);
-    // Every key of the tile precedes every query and stays visible past the last one: no mask.
-    const bool all_visible = k1 - 1 <= q0 && a.tile_min_end[tile] >= q1;
+    // Every key of the tile is visible to every query of the tile: no mask.
+    const bool all_visible =
+        mask.window == 0 && a.tile_max_begin[tile] <= q0 && a.tile_min_end[tile] >= q1;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, d, a.scale, q,
                 static_cast<blasint>(a.stride), k_base + k0 * a.stride,
                 static_cast<blasint>(a.stride), 0.0f, w.scores.data(), kTileK);
     for (int i = 0; i < nq; ++i) {
       const int64_t r = q0 + i;
       float* s = w.scores.data() + static_cast<int64_t>(i) * kTileK;
+      if (a.softcap > 0.0f) {
+        const float inv_cap = 1.0f / a.softcap;
+        for (int j = 0; j < nk; ++j) s[j] = a.softcap * std::tanh(s[j] * inv_cap);
+      }
       if (!all_visible) {
         for (int j = 0; j < nk; ++j) {
           const int64_t k = k0 + j;
-          if (k > r || a.visible_end[k] <= r) s[j] = kNegInf;
+          const int64_t begin = mask.visible_begin ? mask.visible_begin[k] : k;
+          bool seen = begin <= r && r < mask.visible_end[k];
+          if (seen && mask.window > 0 && k != r) {
+            seen = static_cast<int64_t>(mask.positions[r]) - mask.positions[k] < mask.window;
+          }
+          if (!seen) s[j] = kNegInf;
         }
       }
       float tile_max = kNegInf;
@@ -110,19 +128,42 @@ void attention_tile(const AttentionArgs& a, int64_t q0, int64_t q1, int h, Scrat
 }  // namespace
 
 void attention_interval(const float* qkv, int64_t s, int64_t n, int hq, int hkv, int d, float scale,
-                        const int32_t* visible_end, float* out, int64_t so, int threads) {
+                        float softcap, const IntervalMask& mask, float* out, int64_t so,
+                        int threads) {
   if (n == 0) return;
   const int64_t num_k_tiles = (n + kTileK - 1) / kTileK;
   std::vector<int32_t> tile_max_end(num_k_tiles), tile_min_end(num_k_tiles);
+  std::vector<int32_t> tile_min_begin(num_k_tiles), tile_max_begin(num_k_tiles);
   for (int64_t t = 0; t < num_k_tiles; ++t) {
-    const int32_t* begin = visible_end + t * kTileK;
-    const int32_t* end = visible_end + std::min<int64_t>((t + 1) * kTileK, n);
-    tile_max_end[t] = *std::max_element(begin, end);
-    tile_min_end[t] = *std::min_element(begin, end);
+    const int64_t k0 = t * kTileK;
+    const int64_t k1 = std::min<int64_t>(k0 + kTileK, n);
+    tile_max_end[t] = *std::max_element(mask.visible_end + k0, mask.visible_end + k1);
+    tile_min_end[t] = *std::min_element(mask.visible_end + k0, mask.visible_end + k1);
+    if (mask.visible_begin != nullptr) {
+      tile_min_begin[t] = *std::min_element(mask.visible_begin + k0, mask.visible_begin + k1);
+      tile_max_begin[t] = *std::max_element(mask.visible_begin + k0, mask.visible_begin + k1);
+    } else {
+      tile_min_begin[t] = static_cast<int32_t>(k0);
+      tile_max_begin[t] = static_cast<int32_t>(k1 - 1);
+    }
   }
-  const AttentionArgs args{
-      qkv, s, hq, hkv, d, hq / hkv, scale, visible_end, tile_max_end.data(), tile_min_end.data(),
-      out, so};
+  const AttentionArgs args{qkv,
+                           s,
+                           n,
+                           hq,
+                           hkv,
+                           d,
+                           hq / hkv,
+                           scale,
+                           softcap,
+                           &mask,
+                           mask.visible_begin == nullptr,
+                           tile_max_end.data(),
+                           tile_min_end.data(),
+                           tile_min_begin.data(),
+                           tile_max_begin.data(),
+                           out,
+                           so};
   const int64_t num_q_tiles = (n + kTileQ - 1) / kTileQ;
   const int64_t tasks = num_q_tiles * hq;
 #pragma omp parallel num_threads(threads) if (tasks > 1)

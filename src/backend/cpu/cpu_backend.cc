@@ -101,7 +101,7 @@ class CpuBackend final : public Backend {
 
   void synchronize() override {}
 
-  void embedding(const Tensor& table, const Tensor& ids, const Tensor& out) override {
+  void embedding(const Tensor& table, const Tensor& ids, const Tensor& out, float scale) override {
     kCheck.dtype("embedding", "table", table, DType::kF32);
     kCheck.dtype("embedding", "out", out, DType::kF32);
     kCheck.index("embedding", "ids", ids, out.rows);
@@ -114,20 +114,23 @@ class CpuBackend final : public Backend {
     }
     cpu::gather_rows(table.data, table.row_stride, table.rows, i32(ids), out.data, out.row_stride,
                      out.rows, out.cols, threads_);
+    if (scale != 1.0f)
+      cpu::scale_rows(f32_mut(out), out.row_stride, out.rows, out.cols, scale, threads_);
   }
 
-  void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override {
+  void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out,
+                NormWeight mode) override {
     kCheck.dtype("rms_norm", "x", x, DType::kF32);
     kCheck.dtype("rms_norm", "weight", weight, DType::kF32);
     kCheck.dtype("rms_norm", "out", out, DType::kF32);
     kCheck.shape("rms_norm", "weight", weight, 1, x.cols);
     kCheck.shape("rms_norm", "out", out, x.rows, x.cols);
     cpu::rms_norm(f32(x), x.row_stride, f32(weight), f32_mut(out), out.row_stride, x.rows, x.cols,
-                  eps, threads_);
+                  eps, mode == NormWeight::kPlusOne, threads_);
   }
 
   void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& weight, float eps,
-                    const Tensor& normed) override {
+                    const Tensor& normed, NormWeight mode) override {
     kCheck.dtype("add_rms_norm", "residual", residual, DType::kF32);
     kCheck.dtype("add_rms_norm", "delta", delta, DType::kF32);
     kCheck.dtype("add_rms_norm", "weight", weight, DType::kF32);
@@ -137,17 +140,25 @@ class CpuBackend final : public Backend {
     kCheck.shape("add_rms_norm", "normed", normed, residual.rows, residual.cols);
     cpu::add_rms_norm(f32_mut(residual), residual.row_stride, f32(delta), delta.row_stride,
                       f32(weight), f32_mut(normed), normed.row_stride, residual.rows, residual.cols,
-                      eps, threads_);
+                      eps, mode == NormWeight::kPlusOne, threads_);
   }
 
-  void linear(const Tensor& x, const Tensor& w, const Tensor& out, bool accumulate) override {
+  void linear(const Tensor& x, const Tensor& w, const Tensor& out, bool accumulate,
+              const Tensor& bias) override {
     kCheck.dtype("linear", "x", x, DType::kF32);
     kCheck.dtype("linear", "w", w, DType::kF32);
     kCheck.dtype("linear", "out", out, DType::kF32);
     kCheck.require(w.cols == x.cols, "linear",
                    "x is " + shape_str(x) + " but w is " + shape_str(w) + " (inner sizes differ)");
     kCheck.shape("linear", "out", out, x.rows, w.rows);
+    kCheck.bias("linear", bias, w.rows, DType::kF32);
     if (x.rows == 0 || w.rows == 0) return;
+    if (bias.data != nullptr) {
+      // out (+)= bias first, then the GEMM accumulates onto it: bias + x @ w^T as torch's addmm.
+      cpu::broadcast_bias(f32(bias), f32_mut(out), out.row_stride, out.rows, out.cols, accumulate,
+                          threads_);
+      accumulate = true;
+    }
     if (x.cols == 0) {
       if (!accumulate) fill_constant(out, 0.0f);
       return;
@@ -172,6 +183,15 @@ class CpuBackend final : public Backend {
                       threads_);
   }
 
+  void rope(const Tensor& qkv, const AttentionShape& shape, const Tensor& positions,
+            const Tensor& inv_freq) override {
+    check_attention_shape("rope", qkv, shape);
+    kCheck.rope_table("rope", inv_freq, shape.head_dim);
+    kCheck.index("rope", "positions", positions, qkv.rows);
+    cpu::rope(f32_mut(qkv), qkv.row_stride, qkv.rows, shape.num_q_heads, shape.num_kv_heads,
+              shape.head_dim, i32(positions), f32(inv_freq), threads_);
+  }
+
   void attention(const Tensor& qkv, const AttentionShape& shape, const AttentionMask& mask,
                  const Tensor& out) override {
     check_attention_shape("attention", qkv, shape);
@@ -179,6 +199,12 @@ class CpuBackend final : public Backend {
     kCheck.shape("attention", "out", out, qkv.rows,
                  static_cast<int64_t>(shape.num_q_heads) * shape.head_dim);
     const int64_t n = qkv.rows;
+    kCheck.attention_window("attention", mask, n);
+    cpu::IntervalMask interval;
+    if (mask.window > 0) {
+      interval.window = mask.window;
+      interval.positions = i32(mask.positions);
+    }
     const int32_t* visible_end = nullptr;
     if (mask.kind == AttentionMask::Kind::kTree) {
       kCheck.index("attention", "subtree_end", mask.subtree_end, n);
@@ -189,30 +215,39 @@ class CpuBackend final : public Backend {
                            " is not in (" + to_string(k) + ", " + to_string(n) + "]");
       }
     } else {
-      // A varlen causal batch is the interval mask with visible_end = the end of k's sequence.
+      // A varlen batch is the interval mask with visible_end = the end of k's sequence (and, when
+      // bidirectional, visible_begin = its start).
       kCheck.index("attention", "cu_seqlens", mask.cu_seqlens, mask.num_seqs + 1);
       const int32_t* cu = i32(mask.cu_seqlens);
-      kCheck.require(cu[0] == 0 && cu[mask.num_seqs] == n, "attention",
+      kCheck.require(mask.num_seqs >= 0 && cu[0] == 0 && cu[mask.num_seqs] == n, "attention",
                      "cu_seqlens must run from 0 to " + to_string(n) + " rows");
       seq_end_.resize(n);
+      seq_begin_.resize(n);
       for (int32_t s = 0; s < mask.num_seqs; ++s) {
         kCheck.require(cu[s] <= cu[s + 1], "attention",
                        "cu_seqlens decreases at " + to_string(s + 1));
-        for (int32_t r = cu[s]; r < cu[s + 1]; ++r) seq_end_[r] = cu[s + 1];
+        for (int32_t r = cu[s]; r < cu[s + 1]; ++r) {
+          seq_begin_[r] = cu[s];
+          seq_end_[r] = cu[s + 1];
+        }
       }
       visible_end = seq_end_.data();
+      if (mask.kind == AttentionMask::Kind::kVarlenBidirectional) {
+        interval.visible_begin = seq_begin_.data();
+      }
     }
+    interval.visible_end = visible_end;
     cpu::attention_interval(f32(qkv), qkv.row_stride, n, shape.num_q_heads, shape.num_kv_heads,
-                            shape.head_dim, shape.scale, visible_end, f32_mut(out), out.row_stride,
-                            threads_);
+                            shape.head_dim, shape.scale, shape.softcap, interval, f32_mut(out),
+                            out.row_stride, threads_);
   }
 
-  void swiglu(const Tensor& gate_up, const Tensor& out) override {
-    kCheck.dtype("swiglu", "gate_up", gate_up, DType::kF32);
-    kCheck.dtype("swiglu", "out", out, DType::kF32);
-    kCheck.shape("swiglu", "gate_up", gate_up, out.rows, 2 * out.cols);
-    cpu::swiglu(f32(gate_up), gate_up.row_stride, f32_mut(out), out.row_stride, out.rows, out.cols,
-                threads_);
+  void gated_activation(const Tensor& gate_up, Activation act, const Tensor& out) override {
+    kCheck.dtype("gated_activation", "gate_up", gate_up, DType::kF32);
+    kCheck.dtype("gated_activation", "out", out, DType::kF32);
+    kCheck.shape("gated_activation", "gate_up", gate_up, out.rows, 2 * out.cols);
+    cpu::gated_activation(f32(gate_up), gate_up.row_stride, act, f32_mut(out), out.row_stride,
+                          out.rows, out.cols, threads_);
   }
 
   void gather_rows(const Tensor& src, const Tensor& index, const Tensor& out) override {
@@ -232,7 +267,7 @@ class CpuBackend final : public Backend {
   }
 
   int threads_;
-  std::vector<int32_t> seq_end_;
+  std::vector<int32_t> seq_end_, seq_begin_;
 };
 
 }  // namespace

@@ -35,11 +35,13 @@ constexpr bool kHaveWgmma = false;  // the wgmma instructions were compiled as t
 constexpr int kMaxGridY = 65535;
 constexpr int kMaxGridZ = 65535;
 
-// tile_minmax[j] = (min, max) of subtree_end over key tile j; one warp per tile. Also zeroes the
-// work counter of the warp-specialised kernel, which runs next on the stream.
-__global__ void tile_minmax_kernel(const int32_t* __restrict__ subtree_end, int num_rows,
-                                   int2* __restrict__ tile_minmax, int num_tiles,
-                                   int* __restrict__ item_counter) {
+// tile_minmax[j] = (min, max) of subtree_end over key tile j, and pos_minmax[j] the same of
+// positions when there are any; one warp per tile. Also zeroes the work counter of the
+// warp-specialised kernel, which runs next on the stream.
+__global__ void tile_minmax_kernel(const int32_t* __restrict__ subtree_end,
+                                   const int32_t* __restrict__ positions, int num_rows,
+                                   int2* __restrict__ tile_minmax, int2* __restrict__ pos_minmax,
+                                   int num_tiles, int* __restrict__ item_counter) {
   if (blockIdx.x == 0 && threadIdx.x == 0) *item_counter = 0;
   const int tile = static_cast<int>((blockIdx.x * blockDim.x + threadIdx.x) / 32);
   const int lane = static_cast<int>(threadIdx.x % 32);
@@ -60,6 +62,23 @@ __global__ void tile_minmax_kernel(const int32_t* __restrict__ subtree_end, int 
     hi = max(hi, __shfl_xor_sync(0xffffffffu, hi, offset));
   }
   if (lane == 0) tile_minmax[tile] = make_int2(lo, hi);
+  if (positions == nullptr) return;
+  lo = INT_MAX;
+  hi = INT_MIN;
+  for (int i = lane; i < kMinmaxTile; i += 32) {
+    const int row = tile * kMinmaxTile + i;
+    if (row < num_rows) {
+      const int pos = positions[row];
+      lo = min(lo, pos);
+      hi = max(hi, pos);
+    }
+  }
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) {
+    lo = min(lo, __shfl_xor_sync(0xffffffffu, lo, offset));
+    hi = max(hi, __shfl_xor_sync(0xffffffffu, hi, offset));
+  }
+  if (lane == 0) pos_minmax[tile] = make_int2(lo, hi);
 }
 
 template <class Kernel, class Mask>
@@ -73,51 +92,61 @@ cudaError_t launch(Kernel* kernel, int threads, int shared_bytes, const Attentio
   return cudaGetLastError();
 }
 
-// Masks for a given key-tile size, from the arguments of one call.
+// Masks for a given key-tile size, from the arguments of one call. kOptions: the call has a
+// soft-cap, a window or a bidirectional mask; without, the kernels compile to the plain path.
+template <bool kOptions>
 struct VarlenSpec {
+  static constexpr bool kHasOptions = kOptions;
   const int32_t* cu_seqlens;
   int total_rows;
+  int window;
+  bool causal;
   int tensor_rows() const { return total_rows; }
   // No workspace here: the warp-specialised kernel's blocks take their items in a fixed order.
   int* work_counter() const { return nullptr; }
   template <int kTileN>
-  VarlenCausalMask<kTileN> make() const {
-    return {cu_seqlens, total_rows};
+  VarlenCausalMask<kTileN, kOptions> make() const {
+    return {cu_seqlens, total_rows, window, causal};
   }
 };
 
+template <bool kOptions>
 struct TreeSpec {
+  static constexpr bool kHasOptions = kOptions;
   const int32_t* subtree_end;
   const int2* tile_minmax;
   int num_rows;
   int* item_counter;  // zeroed by tile_minmax_kernel
+  int window;
+  const int32_t* positions;
+  const int2* pos_minmax;
   int tensor_rows() const { return num_rows; }
   int* work_counter() const { return item_counter; }
   template <int kTileN>
-  TreeMask<kTileN> make() const {
-    return {subtree_end, tile_minmax, num_rows};
+  TreeMask<kTileN, kOptions> make() const {
+    return {subtree_end, tile_minmax, num_rows, window, positions, pos_minmax};
   }
 };
 
-template <int kWarps, int kMinBlocks, class Spec>
+template <int kWarps, int kMinBlocks, int kD, class Spec>
 cudaError_t launch_fa2(const AttentionParams& p, const Spec& spec, int rows, int grid_z,
                        int num_q_heads, cudaStream_t stream) {
   const int y = (rows + kWarps * 16 - 1) / (kWarps * 16);
   if (y > kMaxGridY) return cudaErrorInvalidValue;
   using Mask = decltype(spec.template make<kFa2TileN>());
-  return launch(attention_fa2_kernel<kWarps, kMinBlocks, Mask>, kWarps * 32,
-                fa2_shared_bytes<kWarps>(), p, spec.template make<kFa2TileN>(),
+  return launch(attention_fa2_kernel<kWarps, kMinBlocks, kD, Mask>, kWarps * 32,
+                fa2_shared_bytes<kWarps, kD>(), p, spec.template make<kFa2TileN>(),
                 dim3(num_q_heads, y, grid_z), stream);
 }
 
-template <int kWarpgroups, int kTileN, int kMinBlocks, bool kQInRegisters, class Spec>
+template <int kWarpgroups, int kTileN, int kMinBlocks, bool kQInRegisters, int kD, class Spec>
 cudaError_t launch_wgmma(const AttentionParams& p, const Spec& spec, int rows, int grid_z,
                          int num_q_heads, cudaStream_t stream) {
   const int y = (rows + kWarpgroups * 64 - 1) / (kWarpgroups * 64);
   if (y > kMaxGridY) return cudaErrorInvalidValue;
   using Mask = decltype(spec.template make<kTileN>());
-  return launch(attention_wgmma_kernel<kWarpgroups, kTileN, kMinBlocks, kQInRegisters, Mask>,
-                kWarpgroups * 128, wgmma_shared_bytes<kWarpgroups, kTileN>(), p,
+  return launch(attention_wgmma_kernel<kWarpgroups, kTileN, kMinBlocks, kQInRegisters, kD, Mask>,
+                kWarpgroups * 128, wgmma_shared_bytes<kWarpgroups, kTileN, kD>(), p,
                 spec.template make<kTileN>(), dim3(num_q_heads, y, grid_z), stream);
 }
 
@@ -145,16 +174,16 @@ EncodeTiledFn encode_tiled() {
   return fn;
 }
 
-// TMA descriptor of [rows, heads, 128] bf16 at `base` (row stride in elements) read in boxes of
-// 64 head dimensions x 1 head x box_rows rows, 128B-swizzled (the layout of Sw128Layout's column
-// blocks). Rows at or past `rows` read as zeros.
-bool make_head_tensor_map(CUtensorMap* map, const bf16* base, int heads, int rows,
+// TMA descriptor of [rows, heads, head_dim] bf16 at `base` (row stride in elements) read in boxes
+// of 64 head dimensions x 1 head x box_rows rows, 128B-swizzled (the layout of Sw128Layout's
+// column blocks). Rows at or past `rows` read as zeros.
+bool make_head_tensor_map(CUtensorMap* map, const bf16* base, int head_dim, int heads, int rows,
                           int64_t row_stride, int box_rows) {
   const EncodeTiledFn encode = encode_tiled();
   if (encode == nullptr) return false;
-  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(kHeadDim), static_cast<cuuint64_t>(heads),
+  const cuuint64_t dims[3] = {static_cast<cuuint64_t>(head_dim), static_cast<cuuint64_t>(heads),
                               static_cast<cuuint64_t>(rows)};
-  const cuuint64_t strides[2] = {kHeadDim * sizeof(bf16),  // bytes between heads, then rows
+  const cuuint64_t strides[2] = {head_dim * sizeof(bf16),  // bytes between heads, then rows
                                  static_cast<cuuint64_t>(row_stride) * sizeof(bf16)};
   const cuuint32_t box[3] = {64, 1, static_cast<cuuint32_t>(box_rows)};
   const cuuint32_t element_strides[3] = {1, 1, 1};
@@ -164,7 +193,7 @@ bool make_head_tensor_map(CUtensorMap* map, const bf16* base, int heads, int row
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <int kTileN, class Spec>
+template <int kTileN, int kD, class Spec>
 cudaError_t launch_ws(const AttentionParams& p, const Spec& spec, int rows, int grid_z,
                       int num_q_heads, cudaStream_t stream) {
   const int y = (rows + kWsBlockM - 1) / kWsBlockM;
@@ -172,14 +201,15 @@ cudaError_t launch_ws(const AttentionParams& p, const Spec& spec, int rows, int 
   const int num_kv_heads = num_q_heads / p.group;
   const int tensor_rows = spec.tensor_rows();
   AttentionTensorMaps maps;
-  if (!make_head_tensor_map(&maps.q, p.q, num_q_heads, tensor_rows, p.q_row_stride, kWsBlockM) ||
-      !make_head_tensor_map(&maps.k, p.k, num_kv_heads, tensor_rows, p.kv_row_stride, kTileN) ||
-      !make_head_tensor_map(&maps.v, p.v, num_kv_heads, tensor_rows, p.kv_row_stride, kTileN)) {
+  if (!make_head_tensor_map(&maps.q, p.q, kD, num_q_heads, tensor_rows, p.q_row_stride,
+                            kWsBlockM) ||
+      !make_head_tensor_map(&maps.k, p.k, kD, num_kv_heads, tensor_rows, p.kv_row_stride, kTileN) ||
+      !make_head_tensor_map(&maps.v, p.v, kD, num_kv_heads, tensor_rows, p.kv_row_stride, kTileN)) {
     return cudaErrorNotSupported;
   }
   using Mask = decltype(spec.template make<kTileN>());
-  auto* kernel = attention_ws_kernel<kTileN, Mask>;
-  constexpr int kSharedBytes = ws_shared_bytes<kTileN>();
+  auto* kernel = attention_ws_kernel<kTileN, kD, Mask>;
+  constexpr int kSharedBytes = ws_shared_bytes<kTileN, kD>();
   cudaError_t err =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
   if (err != cudaSuccess) return err;
@@ -198,32 +228,84 @@ cudaError_t launch_ws(const AttentionParams& p, const Spec& spec, int rows, int 
   return cudaGetLastError();
 }
 
-// rows: query rows per grid column (the longest sequence, or all rows of the tree).
-template <class Spec>
-cudaError_t launch_tiles(AttentionTiles tiles, const AttentionParams& p, const Spec& spec, int rows,
-                         int grid_z, int num_q_heads, cudaStream_t stream) {
-  if (!attention_tiles_supported(tiles)) return cudaErrorNotSupported;
-  switch (tiles) {
-    case AttentionTiles::kFa2Q64:
-      return launch_fa2<4, 2>(p, spec, rows, grid_z, num_q_heads, stream);
-    case AttentionTiles::kFa2Q128:
-      return launch_fa2<8, 1>(p, spec, rows, grid_z, num_q_heads, stream);
-    case AttentionTiles::kWgmmaQ64N64:
-      return launch_wgmma<1, 64, 2, false>(p, spec, rows, grid_z, num_q_heads, stream);
-    case AttentionTiles::kWgmmaQ128N64:
-      return launch_wgmma<2, 64, 1, false>(p, spec, rows, grid_z, num_q_heads, stream);
-    case AttentionTiles::kWgmmaQ128N128:
-      return launch_wgmma<2, 128, 1, false>(p, spec, rows, grid_z, num_q_heads, stream);
-    case AttentionTiles::kWgmmaQ64N64RegQ:
-      return launch_wgmma<1, 64, 2, true>(p, spec, rows, grid_z, num_q_heads, stream);
-    case AttentionTiles::kWgmmaQ128N64RegQ:
-      return launch_wgmma<2, 64, 1, true>(p, spec, rows, grid_z, num_q_heads, stream);
-    case AttentionTiles::kWgmmaWsQ128N128:
-      return launch_ws<128>(p, spec, rows, grid_z, num_q_heads, stream);
-    case AttentionTiles::kWgmmaWsQ128N64:
-      return launch_ws<64>(p, spec, rows, grid_z, num_q_heads, stream);
+// Whether a tile shape has kernels for a head dimension: every shape for 128, the
+// warp-specialised ones for 64, and only the 64-key one for 256 (a 128-key K/V ring of head
+// dimension 256 does not fit in shared memory). With options (soft-cap, window,
+// bidirectional), only the mma.sync and warp-specialised shapes (the others are kept for
+// comparison and are not instantiated twice).
+constexpr bool tiles_have_head_dim(AttentionTiles tiles, int head_dim, bool with_options) {
+  switch (head_dim) {
+    case 128:
+      return !with_options || tiles == AttentionTiles::kFa2Q64 ||
+             tiles == AttentionTiles::kFa2Q128 || tiles == AttentionTiles::kWgmmaWsQ128N128 ||
+             tiles == AttentionTiles::kWgmmaWsQ128N64;
+    case 64:
+      return tiles == AttentionTiles::kWgmmaWsQ128N128 || tiles == AttentionTiles::kWgmmaWsQ128N64;
+    case 256:
+      return tiles == AttentionTiles::kWgmmaWsQ128N64;
+    default:
+      return false;
   }
-  return cudaErrorInvalidValue;
+}
+
+// rows: query rows per grid column (the longest sequence, or all rows of the tree).
+template <int kD, class Spec>
+cudaError_t launch_tiles_d(AttentionTiles tiles, const AttentionParams& p, const Spec& spec,
+                           int rows, int grid_z, int num_q_heads, cudaStream_t stream) {
+  if constexpr (kD == 128) {
+    switch (tiles) {
+      case AttentionTiles::kFa2Q64:
+        return launch_fa2<4, 2, kD>(p, spec, rows, grid_z, num_q_heads, stream);
+      case AttentionTiles::kFa2Q128:
+        return launch_fa2<8, 1, kD>(p, spec, rows, grid_z, num_q_heads, stream);
+      default:
+        break;
+    }
+  }
+  if constexpr (kD == 128 && !Spec::kHasOptions) {
+    switch (tiles) {
+      case AttentionTiles::kWgmmaQ64N64:
+        return launch_wgmma<1, 64, 2, false, kD>(p, spec, rows, grid_z, num_q_heads, stream);
+      case AttentionTiles::kWgmmaQ128N64:
+        return launch_wgmma<2, 64, 1, false, kD>(p, spec, rows, grid_z, num_q_heads, stream);
+      case AttentionTiles::kWgmmaQ128N128:
+        return launch_wgmma<2, 128, 1, false, kD>(p, spec, rows, grid_z, num_q_heads, stream);
+      case AttentionTiles::kWgmmaQ64N64RegQ:
+        return launch_wgmma<1, 64, 2, true, kD>(p, spec, rows, grid_z, num_q_heads, stream);
+      case AttentionTiles::kWgmmaQ128N64RegQ:
+        return launch_wgmma<2, 64, 1, true, kD>(p, spec, rows, grid_z, num_q_heads, stream);
+      default:
+        break;
+    }
+  }
+  if constexpr (kD <= 128) {
+    if (tiles == AttentionTiles::kWgmmaWsQ128N128) {
+      return launch_ws<128, kD>(p, spec, rows, grid_z, num_q_heads, stream);
+    }
+  }
+  if (tiles == AttentionTiles::kWgmmaWsQ128N64) {
+    return launch_ws<64, kD>(p, spec, rows, grid_z, num_q_heads, stream);
+  }
+  return cudaErrorNotSupported;
+}
+
+template <class Spec>
+cudaError_t launch_tiles(AttentionTiles tiles, int head_dim, const AttentionParams& p,
+                         const Spec& spec, int rows, int grid_z, int num_q_heads,
+                         cudaStream_t stream) {
+  if (!attention_tiles_supported(tiles, head_dim, Spec::kHasOptions)) {
+    return cudaErrorNotSupported;
+  }
+  switch (head_dim) {
+    case 64:
+      return launch_tiles_d<64>(tiles, p, spec, rows, grid_z, num_q_heads, stream);
+    case 128:
+      return launch_tiles_d<128>(tiles, p, spec, rows, grid_z, num_q_heads, stream);
+    case 256:
+      return launch_tiles_d<256>(tiles, p, spec, rows, grid_z, num_q_heads, stream);
+    default:
+      return cudaErrorNotSupported;
+  }
 }
 
 bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
@@ -231,18 +313,25 @@ bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 =
 // Shared argument checks; fills params on success.
 bool check_tensors(const bf16* q, const bf16* k, const bf16* v, bf16* out, int64_t q_row_stride,
                    int64_t kv_row_stride, int64_t out_row_stride, int num_q_heads, int num_kv_heads,
-                   float scale, AttentionParams& params) {
+                   float scale, const AttentionOptions& options, AttentionParams& params) {
+  const int64_t d = options.head_dim;
+  if (d != 64 && d != 128 && d != 256) return false;
   if (q == nullptr || k == nullptr || v == nullptr || out == nullptr) return false;
   if (!aligned16(q) || !aligned16(k) || !aligned16(v) || !aligned16(out)) return false;
   if (num_q_heads < 1 || num_kv_heads < 1 || num_q_heads % num_kv_heads != 0) return false;
   if (q_row_stride % 8 != 0 || kv_row_stride % 8 != 0 || out_row_stride % 8 != 0) return false;
-  if (q_row_stride < int64_t{num_q_heads} * kHeadDim ||
-      kv_row_stride < int64_t{num_kv_heads} * kHeadDim ||
-      out_row_stride < int64_t{num_q_heads} * kHeadDim) {
+  if (q_row_stride < num_q_heads * d || kv_row_stride < num_kv_heads * d ||
+      out_row_stride < num_q_heads * d) {
     return false;
   }
   // The kernel takes the row max before scaling, which needs a positive scale.
   if (!(scale > 0.f) || !std::isfinite(scale)) return false;
+  if (!(options.softcap >= 0.f) || !std::isfinite(options.softcap) || options.window < 0) {
+    return false;
+  }
+  if (options.bidirectional && options.window > 0) return false;
+  constexpr float kLog2e = 1.4426950408889634f;
+  const bool softcap = options.softcap > 0.f;
   params = AttentionParams{q,
                            k,
                            v,
@@ -251,18 +340,30 @@ bool check_tensors(const bf16* q, const bf16* k, const bf16* v, bf16* out, int64
                            kv_row_stride,
                            out_row_stride,
                            num_q_heads / num_kv_heads,
-                           scale * 1.4426950408889634f};
+                           softcap ? options.softcap * kLog2e : scale * kLog2e,
+                           softcap,
+                           softcap ? 2.f * kLog2e * scale / options.softcap : 0.f};
+  // A tiny cap could overflow the exponent's factor; tanh is then a sign function anyway.
+  if (softcap && !std::isfinite(params.softcap_exp2)) return false;
   return true;
+}
+
+int window_or_none(const AttentionOptions& options) {
+  return options.window > 0 ? options.window : INT_MAX;
+}
+
+bool any_option(const AttentionOptions& options) {
+  return options.softcap > 0.f || options.window > 0 || options.bidirectional;
 }
 
 }  // namespace
 }  // namespace attention_detail
 
 using attention_detail::AttentionParams;
-using attention_detail::kHeadDim;
 using attention_detail::kMinmaxTile;
 
-bool attention_tiles_supported(AttentionTiles tiles) {
+bool attention_tiles_supported(AttentionTiles tiles, int head_dim, bool with_options) {
+  if (!attention_detail::tiles_have_head_dim(tiles, head_dim, with_options)) return false;
   switch (tiles) {
     case AttentionTiles::kFa2Q64:
     case AttentionTiles::kFa2Q128:
@@ -281,18 +382,28 @@ bool attention_tiles_supported(AttentionTiles tiles) {
 
 // Measured on the H200 (bench/RESULTS.md, "CUDA attention"); mma.sync where wgmma is not built.
 // Varlen: the warp-specialised 128 x 128 tiles are the fastest on every workload.
-AttentionTiles attention_varlen_default_tiles() {
-  return attention_detail::kHaveWgmma ? AttentionTiles::kWgmmaWsQ128N128 : AttentionTiles::kFa2Q64;
+// Head dimension 256 has only the 64-key shape.
+AttentionTiles attention_varlen_default_tiles(int head_dim) {
+  if (!attention_detail::kHaveWgmma) return AttentionTiles::kFa2Q64;
+  return head_dim > 128 ? AttentionTiles::kWgmmaWsQ128N64 : AttentionTiles::kWgmmaWsQ128N128;
 }
 
 // Tree: 128-key tiles are the fastest on long shared prefixes (syn P512 / P2048: 600-1900 keys
 // per row) but lose to the 64-key ones where branches are short (rerank-like, ~110 keys per row:
 // a 128-key tile is then mostly masked). Without a hint the 64-key shape, which beats the
 // previous default everywhere.
-AttentionTiles attention_tree_default_tiles(double mean_visible_keys) {
+AttentionTiles attention_tree_default_tiles(double mean_visible_keys, int head_dim) {
   if (!attention_detail::kHaveWgmma) return AttentionTiles::kFa2Q64;
-  return mean_visible_keys >= kTreeWideTilesMinKeys ? AttentionTiles::kWgmmaWsQ128N128
-                                                    : AttentionTiles::kWgmmaWsQ128N64;
+  return mean_visible_keys >= kTreeWideTilesMinKeys && head_dim <= 128
+             ? AttentionTiles::kWgmmaWsQ128N128
+             : AttentionTiles::kWgmmaWsQ128N64;
+}
+
+bool attention_has_fast_kernels(int head_dim) {
+  return attention_tiles_supported(attention_varlen_default_tiles(head_dim), head_dim) &&
+         attention_tiles_supported(attention_tree_default_tiles(0, head_dim), head_dim) &&
+         attention_tiles_supported(attention_tree_default_tiles(kTreeWideTilesMinKeys, head_dim),
+                                   head_dim);
 }
 
 const char* attention_tiles_name(AttentionTiles tiles) {
@@ -319,16 +430,14 @@ const char* attention_tiles_name(AttentionTiles tiles) {
   return "unknown";
 }
 
-cudaError_t attention_varlen_causal_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
-                                          const __nv_bfloat16* k, const __nv_bfloat16* v,
-                                          __nv_bfloat16* out, int64_t q_row_stride,
-                                          int64_t kv_row_stride, int64_t out_row_stride,
-                                          const int32_t* cu_seqlens_dev, int num_seqs,
-                                          int max_seqlen, int total_rows, int num_q_heads,
-                                          int num_kv_heads, float scale, cudaStream_t stream) {
+cudaError_t attention_varlen_causal_tiles(
+    AttentionTiles tiles, const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
+    __nv_bfloat16* out, int64_t q_row_stride, int64_t kv_row_stride, int64_t out_row_stride,
+    const int32_t* cu_seqlens_dev, int num_seqs, int max_seqlen, int total_rows, int num_q_heads,
+    int num_kv_heads, float scale, cudaStream_t stream, const AttentionOptions& options) {
   AttentionParams params;
   if (!attention_detail::check_tensors(q, k, v, out, q_row_stride, kv_row_stride, out_row_stride,
-                                       num_q_heads, num_kv_heads, scale, params)) {
+                                       num_q_heads, num_kv_heads, scale, options, params)) {
     return cudaErrorInvalidValue;
   }
   if (cu_seqlens_dev == nullptr || num_seqs < 0 || max_seqlen < 0 || total_rows < 0) {
@@ -336,16 +445,23 @@ cudaError_t attention_varlen_causal_tiles(AttentionTiles tiles, const __nv_bfloa
   }
   if (num_seqs > attention_detail::kMaxGridZ) return cudaErrorInvalidValue;
   if (num_seqs == 0 || max_seqlen == 0 || total_rows == 0) return cudaSuccess;
-  const attention_detail::VarlenSpec spec{cu_seqlens_dev, total_rows};
-  return attention_detail::launch_tiles(tiles, params, spec, max_seqlen, num_seqs, num_q_heads,
-                                        stream);
+  const int window = attention_detail::window_or_none(options);
+  if (attention_detail::any_option(options)) {
+    const attention_detail::VarlenSpec<true> spec{cu_seqlens_dev, total_rows, window,
+                                                  !options.bidirectional};
+    return attention_detail::launch_tiles(tiles, options.head_dim, params, spec, max_seqlen,
+                                          num_seqs, num_q_heads, stream);
+  }
+  const attention_detail::VarlenSpec<false> spec{cu_seqlens_dev, total_rows, window, true};
+  return attention_detail::launch_tiles(tiles, options.head_dim, params, spec, max_seqlen, num_seqs,
+                                        num_q_heads, stream);
 }
 
-// The per-tile (min, max) of subtree_end, then the work counter (8 bytes, so the size stays a
-// multiple of 8).
+// The per-tile (min, max) of subtree_end, the same of the positions, then the work counter (8
+// bytes, so the size stays a multiple of 8).
 size_t attention_tree_workspace_bytes(int num_rows) {
   if (num_rows <= 0) return 0;
-  return static_cast<size_t>((num_rows + kMinmaxTile - 1) / kMinmaxTile) * sizeof(int2) +
+  return 2 * static_cast<size_t>((num_rows + kMinmaxTile - 1) / kMinmaxTile) * sizeof(int2) +
          sizeof(int2);
 }
 
@@ -354,13 +470,16 @@ cudaError_t attention_tree_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
                                  int64_t q_row_stride, int64_t kv_row_stride,
                                  int64_t out_row_stride, const int32_t* subtree_end_dev,
                                  int num_rows, int num_q_heads, int num_kv_heads, float scale,
-                                 void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+                                 void* workspace, size_t workspace_bytes, cudaStream_t stream,
+                                 const AttentionOptions& options) {
   AttentionParams params;
   if (!attention_detail::check_tensors(q, k, v, out, q_row_stride, kv_row_stride, out_row_stride,
-                                       num_q_heads, num_kv_heads, scale, params)) {
+                                       num_q_heads, num_kv_heads, scale, options, params)) {
     return cudaErrorInvalidValue;
   }
   if (subtree_end_dev == nullptr || num_rows < 0) return cudaErrorInvalidValue;
+  if (options.window > 0 && options.positions_dev == nullptr) return cudaErrorInvalidValue;
+  if (options.bidirectional) return cudaErrorInvalidValue;  // a trie is causal by construction
   if (num_rows == 0) return cudaSuccess;
   if (workspace == nullptr || workspace_bytes < attention_tree_workspace_bytes(num_rows) ||
       reinterpret_cast<uintptr_t>(workspace) % alignof(int2) != 0) {
@@ -368,15 +487,26 @@ cudaError_t attention_tree_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
   }
   const int num_tiles = (num_rows + kMinmaxTile - 1) / kMinmaxTile;
   auto* tile_minmax = static_cast<int2*>(workspace);
-  auto* item_counter = reinterpret_cast<int*>(tile_minmax + num_tiles);
+  auto* pos_minmax = tile_minmax + num_tiles;
+  auto* item_counter = reinterpret_cast<int*>(pos_minmax + num_tiles);
+  const int32_t* positions = options.window > 0 ? options.positions_dev : nullptr;
   constexpr int kMinmaxThreads = 256;
   const int blocks = (num_tiles * 32 + kMinmaxThreads - 1) / kMinmaxThreads;
   attention_detail::tile_minmax_kernel<<<blocks, kMinmaxThreads, 0, stream>>>(
-      subtree_end_dev, num_rows, tile_minmax, num_tiles, item_counter);
+      subtree_end_dev, positions, num_rows, tile_minmax, pos_minmax, num_tiles, item_counter);
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) return err;
-  const attention_detail::TreeSpec spec{subtree_end_dev, tile_minmax, num_rows, item_counter};
-  return attention_detail::launch_tiles(tiles, params, spec, num_rows, 1, num_q_heads, stream);
+  const int window = attention_detail::window_or_none(options);
+  if (attention_detail::any_option(options)) {
+    const attention_detail::TreeSpec<true> spec{
+        subtree_end_dev, tile_minmax, num_rows, item_counter, window, positions, pos_minmax};
+    return attention_detail::launch_tiles(tiles, options.head_dim, params, spec, num_rows, 1,
+                                          num_q_heads, stream);
+  }
+  const attention_detail::TreeSpec<false> spec{
+      subtree_end_dev, tile_minmax, num_rows, item_counter, window, positions, pos_minmax};
+  return attention_detail::launch_tiles(tiles, options.head_dim, params, spec, num_rows, 1,
+                                        num_q_heads, stream);
 }
 
 cudaError_t attention_varlen_causal(const __nv_bfloat16* q, const __nv_bfloat16* k,
@@ -384,21 +514,24 @@ cudaError_t attention_varlen_causal(const __nv_bfloat16* q, const __nv_bfloat16*
                                     int64_t q_row_stride, int64_t kv_row_stride,
                                     int64_t out_row_stride, const int32_t* cu_seqlens_dev,
                                     int num_seqs, int max_seqlen, int total_rows, int num_q_heads,
-                                    int num_kv_heads, float scale, cudaStream_t stream) {
-  return attention_varlen_causal_tiles(
-      attention_varlen_default_tiles(), q, k, v, out, q_row_stride, kv_row_stride, out_row_stride,
-      cu_seqlens_dev, num_seqs, max_seqlen, total_rows, num_q_heads, num_kv_heads, scale, stream);
+                                    int num_kv_heads, float scale, cudaStream_t stream,
+                                    const AttentionOptions& options) {
+  return attention_varlen_causal_tiles(attention_varlen_default_tiles(options.head_dim), q, k, v,
+                                       out, q_row_stride, kv_row_stride, out_row_stride,
+                                       cu_seqlens_dev, num_seqs, max_seqlen, total_rows,
+                                       num_q_heads, num_kv_heads, scale, stream, options);
 }
 
 cudaError_t attention_tree(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
                            __nv_bfloat16* out, int64_t q_row_stride, int64_t kv_row_stride,
                            int64_t out_row_stride, const int32_t* subtree_end_dev, int num_rows,
                            int num_q_heads, int num_kv_heads, float scale, void* workspace,
-                           size_t workspace_bytes, cudaStream_t stream, double mean_visible_keys) {
-  return attention_tree_tiles(attention_tree_default_tiles(mean_visible_keys), q, k, v, out,
-                              q_row_stride, kv_row_stride, out_row_stride, subtree_end_dev,
-                              num_rows, num_q_heads, num_kv_heads, scale, workspace,
-                              workspace_bytes, stream);
+                           size_t workspace_bytes, cudaStream_t stream, double mean_visible_keys,
+                           const AttentionOptions& options) {
+  return attention_tree_tiles(attention_tree_default_tiles(mean_visible_keys, options.head_dim), q,
+                              k, v, out, q_row_stride, kv_row_stride, out_row_stride,
+                              subtree_end_dev, num_rows, num_q_heads, num_kv_heads, scale,
+                              workspace, workspace_bytes, stream, options);
 }
 
 }  // namespace radix::cuda

@@ -21,19 +21,21 @@ namespace radix::cuda::attention_detail {
 
 inline constexpr int kFa2TileN = 64;
 
-// Element offset of 16-byte chunk `chunk` of tile row `row`. Rows are 256 bytes, so without the
-// XOR the 8 rows read by one ldmatrix phase would all hit the same four banks.
+// Element offset of 16-byte chunk `chunk` of tile row `row` (rows of kD elements). Rows are
+// 128-512 bytes, so without the XOR the 8 rows read by one ldmatrix phase would hit the same banks.
+template <int kD>
 __device__ __forceinline__ int fa2_swizzle(int row, int chunk) {
-  return row * kHeadDim + ((chunk ^ (row & 7)) << 3);
+  return row * kD + ((chunk ^ (row & 7)) << 3);
 }
 
 // Issues the copy of tile rows [r0, r0 + kRows) of one head into shared memory at
 // layout(row, chunk); rows at or past num_rows are zero-filled (zeros keep masked products
 // finite: 0 * garbage could be NaN).
-template <int kRows, int kThreads, class Layout>
+template <int kRows, int kThreads, int kD, class Layout>
 __device__ __forceinline__ void load_tile(__nv_bfloat16* smem, Layout layout,
                                           const __nv_bfloat16* head_base, int64_t row_stride,
                                           int row_base, int r0, int num_rows) {
+  constexpr int kChunksPerRow = kD / 8;
   constexpr int kChunks = kRows * kChunksPerRow;
   static_assert(kChunks % kThreads == 0, "tile chunks must split evenly over the threads");
 #pragma unroll
@@ -48,13 +50,15 @@ __device__ __forceinline__ void load_tile(__nv_bfloat16* smem, Layout layout,
   }
 }
 
+template <int kD>
 struct Fa2Layout {
-  __device__ int operator()(int row, int chunk) const { return fa2_swizzle(row, chunk); }
+  __device__ int operator()(int row, int chunk) const { return fa2_swizzle<kD>(row, chunk); }
 };
 
 // The cp.async copies of one block (one head, rows from row_base, rows at or past num_rows
-// zero-filled): the Q tile of kBlockM rows and K/V tiles of kTileN rows, each in its layout.
-template <int kThreads, int kBlockM, int kTileN, class QLayout, class KvLayout>
+// zero-filled): the Q tile of kBlockM rows and K/V tiles of kTileN rows, each in its layout, of
+// head dimension kD.
+template <int kThreads, int kBlockM, int kTileN, int kD, class QLayout, class KvLayout>
 struct TileLoader {
   const __nv_bfloat16* q_head;
   const __nv_bfloat16* k_head;
@@ -65,17 +69,19 @@ struct TileLoader {
   int num_rows;
 
   __device__ TileLoader(const AttentionParams& p, int head, int row_base_, int num_rows_)
-      : q_head(p.q + static_cast<int64_t>(head) * kHeadDim),
-        k_head(p.k + static_cast<int64_t>(head / p.group) * kHeadDim),
-        v_head(p.v + static_cast<int64_t>(head / p.group) * kHeadDim),
+      : q_head(p.q + static_cast<int64_t>(head) * kD),
+        k_head(p.k + static_cast<int64_t>(head / p.group) * kD),
+        v_head(p.v + static_cast<int64_t>(head / p.group) * kD),
         q_row_stride(p.q_row_stride),
         kv_row_stride(p.kv_row_stride),
         row_base(row_base_),
         num_rows(num_rows_) {}
 
   __device__ void load_kv(__nv_bfloat16* s_k, __nv_bfloat16* s_v, int kv0) const {
-    load_tile<kTileN, kThreads>(s_k, KvLayout{}, k_head, kv_row_stride, row_base, kv0, num_rows);
-    load_tile<kTileN, kThreads>(s_v, KvLayout{}, v_head, kv_row_stride, row_base, kv0, num_rows);
+    load_tile<kTileN, kThreads, kD>(s_k, KvLayout{}, k_head, kv_row_stride, row_base, kv0,
+                                    num_rows);
+    load_tile<kTileN, kThreads, kD>(s_v, KvLayout{}, v_head, kv_row_stride, row_base, kv0,
+                                    num_rows);
   }
 
   // Issues the Q tile at q0 (first commit group) and the K/V of the mask's first key tile into
@@ -83,7 +89,7 @@ struct TileLoader {
   template <class Mask>
   __device__ int start(Mask& mask, __nv_bfloat16* s_q, __nv_bfloat16* s_k, __nv_bfloat16* s_v,
                        int q0) const {
-    load_tile<kBlockM, kThreads>(s_q, QLayout{}, q_head, q_row_stride, row_base, q0, num_rows);
+    load_tile<kBlockM, kThreads, kD>(s_q, QLayout{}, q_head, q_row_stride, row_base, q0, num_rows);
     ptx::cp_async_commit();
     const int tile = mask.next();
     if (tile >= 0) load_kv(s_k, s_v, (tile >> 1) * kTileN);
@@ -92,31 +98,33 @@ struct TileLoader {
   }
 };
 
-// A warp's 16 rows of the Q tile, from row warp_row on, as the m16n8k16 A fragments of the eight
-// k16 steps over the head dimension.
-template <class Layout>
-__device__ __forceinline__ void load_q_fragments(uint32_t (&q_frag)[kHeadDim / 16][4],
+// A warp's 16 rows of the Q tile, from row warp_row on, as the m16n8k16 A fragments of the
+// kDSteps k16 steps over the head dimension.
+template <int kDSteps, class Layout>
+__device__ __forceinline__ void load_q_fragments(uint32_t (&q_frag)[kDSteps][4],
                                                  const __nv_bfloat16* s_q, Layout layout,
                                                  int warp_row, int lane) {
   // Matrices in the order (rows 0-7, k lo), (rows 8-15, k lo), (rows 0-7, k hi), (rows 8-15, k hi).
   const int a_row = (lane & 7) + (((lane >> 3) & 1) << 3);
   const int a_chunk = lane >> 4;
 #pragma unroll
-  for (int ks = 0; ks < kHeadDim / 16; ++ks) {
+  for (int ks = 0; ks < kDSteps; ++ks) {
     ptx::ldmatrix_x4(q_frag[ks],
                      ptx::shared_address(s_q + layout(warp_row + a_row, 2 * ks + a_chunk)));
   }
 }
 
-template <int kWarps>
+template <int kWarps, int kD>
 constexpr int fa2_shared_bytes() {
   // Q tile, then two stages of K and two of V.
-  return (kWarps * 16 + 4 * kFa2TileN) * kHeadDim * static_cast<int>(sizeof(__nv_bfloat16));
+  return (kWarps * 16 + 4 * kFa2TileN) * kD * static_cast<int>(sizeof(__nv_bfloat16));
 }
 
-template <int kWarps, int kMinBlocks, class Mask>
+template <int kWarps, int kMinBlocks, int kD, class Mask>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
     attention_fa2_kernel(AttentionParams p, Mask mask) {
+  constexpr int kHeadDim = kD;
+  constexpr int kOutTiles = kD / 8;
   using bf16 = __nv_bfloat16;
   constexpr int kTileN = kFa2TileN;
   constexpr int kBlockM = kWarps * 16;
@@ -139,9 +147,9 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
 
   const int warp = static_cast<int>(threadIdx.x) / 32;
   const int lane = static_cast<int>(threadIdx.x) % 32;
-  const Fa2Layout layout;
-  const TileLoader<kThreads, kBlockM, kTileN, Fa2Layout, Fa2Layout> loader(p, head, row_base,
-                                                                           num_rows);
+  const Fa2Layout<kD> layout;
+  const TileLoader<kThreads, kBlockM, kTileN, kD, Fa2Layout<kD>, Fa2Layout<kD>> loader(
+      p, head, row_base, num_rows);
   int tile = loader.start(mask, s_q, s_k, s_v, q0);
   ptx::cp_async_wait<1>();  // the Q tile
   __syncthreads();
@@ -186,12 +194,13 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
       for (int np = 0; np < kNTiles / 2; ++np) {
         uint32_t b[4];
         ptx::ldmatrix_x4(
-            b, ptx::shared_address(k_tile + fa2_swizzle(np * 16 + b_row, 2 * ks + b_chunk)));
+            b, ptx::shared_address(k_tile + fa2_swizzle<kD>(np * 16 + b_row, 2 * ks + b_chunk)));
         ptx::mma_bf16_16816(s[2 * np], q_frag[ks], b[0], b[1]);
         ptx::mma_bf16_16816(s[2 * np + 1], q_frag[ks], b[2], b[3]);
       }
     }
 
+    if (Mask::kHasOptions && p.softcap) apply_softcap<kTileN>(s, p);
     if ((tile & 1) == 0) mask.apply(s, (tile >> 1) * kTileN, qa, qb, lane);
     online_softmax<kTileN>(s, o, row_max, row_sum, p.scale_log2);
 
@@ -203,7 +212,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
       for (int dp = 0; dp < kOutTiles / 2; ++dp) {
         uint32_t b[4];
         ptx::ldmatrix_x4_trans(
-            b, ptx::shared_address(v_tile + fa2_swizzle(ks * 16 + a_row, 2 * dp + a_chunk)));
+            b, ptx::shared_address(v_tile + fa2_swizzle<kD>(ks * 16 + a_row, 2 * dp + a_chunk)));
         ptx::mma_bf16_16816(o[2 * dp], pa, b[0], b[1]);
         ptx::mma_bf16_16816(o[2 * dp + 1], pa, b[2], b[3]);
       }

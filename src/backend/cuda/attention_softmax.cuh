@@ -1,25 +1,43 @@
 // The online softmax step shared by the attention kernels, on the per-thread fragments of one
-// warp's 16 query rows: the scores of one key tile (ScoreTile) and the 16 x 128 output
-// accumulator o[d][e] (row (lane / 4) + 8 * (e / 2), column d * 8 + (lane % 4) * 2 + e % 2).
+// warp's 16 query rows: the scores of one key tile (ScoreTile) and the 16 x D output
+// accumulator o[d][e] (row (lane / 4) + 8 * (e / 2), column d * 8 + (lane % 4) * 2 + e % 2), with
+// kOut = D / 8 tiles.
 // Each row's values are spread over the four lanes of a quad, so row reductions are two shuffles.
 #pragma once
 
 #include <cmath>
 
 #include "backend/cuda/attention_masks.cuh"
+#include "backend/cuda/attention_params.cuh"
 #include "backend/cuda/attention_ptx.cuh"
 
 namespace radix::cuda::attention_detail {
 
-inline constexpr int kOutTiles = kHeadDim / 8;  // n8 tiles of a 16 x 128 output fragment
-
 // The state of one warp's rows before the first key tile: no output, running max -inf, sum 0.
-__device__ __forceinline__ void start_output(float (&o)[kOutTiles][4], float (&row_max)[2],
+template <int kOut>
+__device__ __forceinline__ void start_output(float (&o)[kOut][4], float (&row_max)[2],
                                              float (&row_sum)[2]) {
 #pragma unroll
-  for (int d = 0; d < kOutTiles; ++d) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f;
+  for (int d = 0; d < kOut; ++d) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f;
   row_max[0] = row_max[1] = -INFINITY;
   row_sum[0] = row_sum[1] = 0.f;
+}
+
+// The logit soft-cap (Gemma 2) on raw scores, before the mask (tanh(-inf) would be finite):
+// s = tanh(scale * s / cap) as 1 - 2 / (e^(2x) + 1), whose absolute error stays near fp32
+// rounding (tanh.approx's 2^-11 relative error, times a cap of 50, would move logits by 0.02).
+// ex2 saturates to 0 or inf and rcp(inf) = 0, so the result stays in [-1, 1] for finite s.
+// The softmax then scales by cap * log2(e) (AttentionParams::scale_log2).
+template <int kTileN>
+__device__ __forceinline__ void apply_softcap(ScoreTile<kTileN>& s, const AttentionParams& p) {
+#pragma unroll
+  for (int n = 0; n < kTileN / 8; ++n) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float ex = ptx::exp2_approx(s[n][e] * p.softcap_exp2);
+      s[n][e] = fmaf(-2.f, ptx::rcp_approx(ex + 1.f), 1.f);
+    }
+  }
 }
 
 // Turns the raw scores s into unnormalised probabilities 2^(s * scale_log2 - max), updates the
@@ -60,9 +78,10 @@ __device__ __forceinline__ void softmax_scores(ScoreTile<kTileN>& s, float (&row
   }
 }
 
-__device__ __forceinline__ void rescale_output(float (&o)[kOutTiles][4], const float (&alpha)[2]) {
+template <int kOut>
+__device__ __forceinline__ void rescale_output(float (&o)[kOut][4], const float (&alpha)[2]) {
 #pragma unroll
-  for (int d = 0; d < kOutTiles; ++d) {
+  for (int d = 0; d < kOut; ++d) {
     o[d][0] *= alpha[0];
     o[d][1] *= alpha[0];
     o[d][2] *= alpha[1];
@@ -71,8 +90,8 @@ __device__ __forceinline__ void rescale_output(float (&o)[kOutTiles][4], const f
 }
 
 // softmax_scores and rescale_output in one step.
-template <int kTileN>
-__device__ __forceinline__ void online_softmax(ScoreTile<kTileN>& s, float (&o)[kOutTiles][4],
+template <int kTileN, int kOut>
+__device__ __forceinline__ void online_softmax(ScoreTile<kTileN>& s, float (&o)[kOut][4],
                                                float (&row_max)[2], float (&row_sum)[2],
                                                float scale_log2) {
   float alpha[2];

@@ -27,13 +27,19 @@ enum class AttentionTiles {
 // the fastest in bench/attention_bench.cc on the H200 (bench/RESULTS.md, "CUDA attention") that
 // is nowhere slower than the previous default. The tree's depends on the mean number of keys a
 // row sees (attention_tree's hint; 0 = unknown): 128-key tiles from kTreeWideTilesMinKeys on.
-AttentionTiles attention_varlen_default_tiles();
+// Head dimension 256 uses the 64-key warp-specialised shape for both.
+AttentionTiles attention_varlen_default_tiles(int head_dim = kAttentionHeadDim);
 inline constexpr double kTreeWideTilesMinKeys = 256;
-AttentionTiles attention_tree_default_tiles(double mean_visible_keys = 0);
+AttentionTiles attention_tree_default_tiles(double mean_visible_keys = 0,
+                                            int head_dim = kAttentionHeadDim);
 
-// False for the wgmma shapes when attention.cu was built without sm_90a (RADIX_ATTENTION_SM90A);
-// the *_tiles functions then return cudaErrorNotSupported for them.
-bool attention_tiles_supported(AttentionTiles tiles);
+// False for the wgmma shapes when attention.cu was built without sm_90a (RADIX_ATTENTION_SM90A),
+// for shapes without kernels of that head dimension (128: all; 64: the warp-specialised ones;
+// 256: kWgmmaWsQ128N64), and, with_options (a soft-cap, a window or a bidirectional mask), for
+// the wgmma shapes that are not warp-specialised; the *_tiles functions then return
+// cudaErrorNotSupported.
+bool attention_tiles_supported(AttentionTiles tiles, int head_dim = kAttentionHeadDim,
+                               bool with_options = false);
 
 inline constexpr AttentionTiles kAttentionAllTiles[] = {
     AttentionTiles::kFa2Q64,           AttentionTiles::kFa2Q128,
@@ -44,19 +50,18 @@ inline constexpr AttentionTiles kAttentionAllTiles[] = {
 
 const char* attention_tiles_name(AttentionTiles tiles);
 
-cudaError_t attention_varlen_causal_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
-                                          const __nv_bfloat16* k, const __nv_bfloat16* v,
-                                          __nv_bfloat16* out, int64_t q_row_stride,
-                                          int64_t kv_row_stride, int64_t out_row_stride,
-                                          const int32_t* cu_seqlens_dev, int num_seqs,
-                                          int max_seqlen, int total_rows, int num_q_heads,
-                                          int num_kv_heads, float scale, cudaStream_t stream);
+cudaError_t attention_varlen_causal_tiles(
+    AttentionTiles tiles, const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
+    __nv_bfloat16* out, int64_t q_row_stride, int64_t kv_row_stride, int64_t out_row_stride,
+    const int32_t* cu_seqlens_dev, int num_seqs, int max_seqlen, int total_rows, int num_q_heads,
+    int num_kv_heads, float scale, cudaStream_t stream, const AttentionOptions& options = {});
 
 cudaError_t attention_tree_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
                                  const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* out,
                                  int64_t q_row_stride, int64_t kv_row_stride,
                                  int64_t out_row_stride, const int32_t* subtree_end_dev,
                                  int num_rows, int num_q_heads, int num_kv_heads, float scale,
-                                 void* workspace, size_t workspace_bytes, cudaStream_t stream);
+                                 void* workspace, size_t workspace_bytes, cudaStream_t stream,
+                                 const AttentionOptions& options = {});
 
 }  // namespace radix::cuda

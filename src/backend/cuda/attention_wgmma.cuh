@@ -4,7 +4,7 @@
 // query rows) issues S = Q K^T with both operands in shared memory and O += P V with P straight
 // from the score registers and V read transposed from shared memory, so no ldmatrix traffic and
 // the larger, asynchronous wgmma shapes. Q, K and V tiles use the 128-byte swizzle: a tile of R
-// rows is two column blocks (head dims 0-63 and 64-127) of R rows x 128 bytes.
+// rows is D / 64 column blocks (head dims 0-63, 64-127, ...) of R rows x 128 bytes.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -29,11 +29,10 @@ struct Sw128Layout {
   }
 };
 
-template <int kWarpgroups, int kTileN>
+template <int kWarpgroups, int kTileN, int kD>
 constexpr int wgmma_shared_bytes() {
   // Q tile, two stages of K and of V, and slack to align the start to the 1024-byte atoms.
-  return (kWarpgroups * 64 + 4 * kTileN) * kHeadDim * static_cast<int>(sizeof(__nv_bfloat16)) +
-         1024;
+  return (kWarpgroups * 64 + 4 * kTileN) * kD * static_cast<int>(sizeof(__nv_bfloat16)) + 1024;
 }
 
 template <int kTileN>
@@ -59,14 +58,14 @@ __device__ __forceinline__ void fence_fragment(T (&d)[kN][4]) {
 
 inline constexpr uint32_t kSw128AtomBytes = 1024;  // 8 rows of 128 bytes
 
-// Issues S = Q K^T for one warpgroup (eight k16 steps over the head dimension; not waited for):
-// its 64 rows of Q at q_addr and the kTileN rows of K at k_addr, both K-major 128B-swizzled tiles
-// whose two 64-column blocks lie q_block_bytes and kTileN * 128 bytes apart.
-template <int kTileN>
+// Issues S = Q K^T for one warpgroup (kD / 16 k16 steps over the head dimension; not waited
+// for): its 64 rows of Q at q_addr and the kTileN rows of K at k_addr, both K-major
+// 128B-swizzled tiles whose 64-column blocks lie q_block_bytes and kTileN * 128 bytes apart.
+template <int kTileN, int kD>
 __device__ __forceinline__ void wgmma_scores(ScoreTile<kTileN>& s, uint32_t q_addr,
                                              uint32_t q_block_bytes, uint32_t k_addr) {
 #pragma unroll
-  for (int ks = 0; ks < kHeadDim / 16; ++ks) {
+  for (int ks = 0; ks < kD / 16; ++ks) {
     // k16 step ks is 32 bytes into the rows of column block ks / 4.
     const uint64_t a = ptx::wgmma_desc_sw128(q_addr + (ks >> 2) * q_block_bytes + (ks & 3) * 32, 16,
                                              kSw128AtomBytes);
@@ -87,26 +86,40 @@ __device__ __forceinline__ void pack_probabilities(const ScoreTile<kTileN>& s,
 }
 
 // Issues O += P V for one warpgroup (not waited for): P from registers, the kTileN rows of V at
-// v_addr as the MN-major B operand, 16 key rows per step (two 8-row groups, sbo apart), the two
-// 64-wide column blocks lbo = kTileN * 128 bytes apart.
-template <int kTileN>
-__device__ __forceinline__ void wgmma_pv(float (&o)[kOutTiles][4],
-                                         const uint32_t (&pa)[kTileN / 16][4], uint32_t v_addr) {
+// v_addr as the MN-major B operand, 16 key rows per step (two 8-row groups, sbo apart), the
+// 64-wide column blocks lbo = kTileN * 128 bytes apart. Head dimension 8 * kOut: 64 is one n64
+// product per step, 128 one n128, 256 two n128 (the second on column blocks 2 and 3).
+template <int kTileN, int kOut>
+__device__ __forceinline__ void wgmma_pv(float (&o)[kOut][4], const uint32_t (&pa)[kTileN / 16][4],
+                                         uint32_t v_addr) {
+  constexpr uint32_t kBlockBytes = kTileN * 128;
 #pragma unroll
   for (int ks = 0; ks < kTileN / 16; ++ks) {
-    const uint64_t b =
-        ptx::wgmma_desc_sw128(v_addr + ks * 2 * kSw128AtomBytes, kTileN * 128, kSw128AtomBytes);
-    ptx::wgmma_m64n128k16_rs_mn(o, pa[ks], b);
+    const uint32_t step = v_addr + ks * 2 * kSw128AtomBytes;
+    if constexpr (kOut == 8) {
+      ptx::wgmma_m64n64k16_rs_mn(o, pa[ks],
+                                 ptx::wgmma_desc_sw128(step, kBlockBytes, kSw128AtomBytes));
+    } else {
+      static_assert(kOut % 16 == 0, "head dimensions 64, 128, 256");
+#pragma unroll
+      for (int half = 0; half < kOut / 16; ++half) {
+        ptx::wgmma_m64n128k16_rs_mn(
+            *reinterpret_cast<float(*)[16][4]>(&o[16 * half]), pa[ks],
+            ptx::wgmma_desc_sw128(step + half * 2 * kBlockBytes, kBlockBytes, kSw128AtomBytes));
+      }
+    }
   }
 }
 
 // kQInRegisters: S = Q K^T takes Q as register fragments (loaded once) instead of reading it from
 // shared memory at every key tile; with 64-key tiles that halves the shared-memory traffic of
 // Q K^T, which otherwise bounds it.
-template <int kWarpgroups, int kTileN, int kMinBlocks, bool kQInRegisters, class Mask>
+template <int kWarpgroups, int kTileN, int kMinBlocks, bool kQInRegisters, int kD, class Mask>
 __global__ void __launch_bounds__(kWarpgroups * 128, kMinBlocks)
     attention_wgmma_kernel(AttentionParams p, Mask mask) {
   using bf16 = __nv_bfloat16;
+  constexpr int kHeadDim = kD;
+  constexpr int kOutTiles = kD / 8;
   constexpr int kBlockM = kWarpgroups * 64;
   constexpr int kThreads = kWarpgroups * 128;
   constexpr int kNTiles = kTileN / 8;
@@ -114,7 +127,7 @@ __global__ void __launch_bounds__(kWarpgroups * 128, kMinBlocks)
   constexpr int kNSteps = kTileN / 16;    // k16 steps of P V
   constexpr uint32_t kQBlockBytes = kBlockM * 128;
   constexpr uint32_t kKvBlockBytes = kTileN * 128;
-  constexpr uint32_t kKvStageBytes = 2 * kKvBlockBytes;
+  constexpr uint32_t kKvStageBytes = (kD / 64) * kKvBlockBytes;
 
   const int head = static_cast<int>(blockIdx.x);
   const int q_tile = static_cast<int>(gridDim.y - 1 - blockIdx.y);  // longest tiles first
@@ -136,7 +149,7 @@ __global__ void __launch_bounds__(kWarpgroups * 128, kMinBlocks)
   const int lane = static_cast<int>(threadIdx.x) % 32;
   const int warpgroup = warp / 4;
   const Sw128Layout<kBlockM> q_layout;
-  const TileLoader<kThreads, kBlockM, kTileN, Sw128Layout<kBlockM>, Sw128Layout<kTileN>> loader(
+  const TileLoader<kThreads, kBlockM, kTileN, kD, Sw128Layout<kBlockM>, Sw128Layout<kTileN>> loader(
       p, head, row_base, num_rows);
   int tile = loader.start(mask, s_q, s_k, s_v, q0);
 
@@ -185,12 +198,13 @@ __global__ void __launch_bounds__(kWarpgroups * 128, kMinBlocks)
         ptx::wgmma_m64n64k16_rs(s, q_frag[ks], b, ks > 0 ? 1 : 0);
       }
     } else {
-      wgmma_scores<kTileN>(s, q_wg_addr, kQBlockBytes, k_stage);
+      wgmma_scores<kTileN, kD>(s, q_wg_addr, kQBlockBytes, k_stage);
     }
     ptx::wgmma_commit();
     ptx::wgmma_wait<0>();
     fence_fragment(s);
 
+    if (Mask::kHasOptions && p.softcap) apply_softcap<kTileN>(s, p);
     if ((tile & 1) == 0) mask.apply(s, (tile >> 1) * kTileN, qa, qb, lane);
     online_softmax<kTileN>(s, o, row_max, row_sum, p.scale_log2);
 

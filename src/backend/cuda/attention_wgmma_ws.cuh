@@ -16,8 +16,10 @@
 // together with P V of tile j-1, and the softmax of tile j runs while that P V is still in flight;
 // only the rescaling of O waits for it.
 //
-// Q, K and V tiles are 128B-swizzled as in attention_wgmma.cuh (two 64-column blocks), which is
-// the layout TMA writes with CU_TENSOR_MAP_SWIZZLE_128B and a box of 64 columns. The tensor maps
+// Q, K and V tiles are 128B-swizzled as in attention_wgmma.cuh (D / 64 column blocks), which is
+// the layout TMA writes with CU_TENSOR_MAP_SWIZZLE_128B and a box of 64 columns. Head dimension
+// 256 leaves no room for a separate output staging tile: there each consumer stages its output in
+// its own rows of the Q tile and releases the Q tile only after that (kWsStageInQ). The tensor maps
 // span the call's rows: rows past the end read as zeros. In the varlen mask a tile can run into
 // the next sequence's rows; those keys are masked (probability exactly 0) and those queries are
 // never written.
@@ -59,11 +61,14 @@ inline constexpr int kWsTurnBarrier = 1;
 inline constexpr int kWsConsumerThreads = 128 * kWsConsumers;
 inline constexpr int kWsConsumerWarps = 4 * kWsConsumers;
 
-template <int kTileN>
+template <int kD>
+inline constexpr bool kWsStageInQ = kD > 128;
+
+template <int kTileN, int kD>
 constexpr int ws_shared_bytes() {
-  // Q tile, kWsStages slots of K and of V, the output staging tile, the mbarriers, and slack to
-  // align to the 1024-byte atoms.
-  return (2 * kWsBlockM + 2 * kWsStages * kTileN) * kHeadDim *
+  // Q tile, kWsStages slots of K and of V, the output staging tile (unless staged in Q), the
+  // mbarriers, and slack to align to the 1024-byte atoms.
+  return ((kWsStageInQ<kD> ? 1 : 2) * kWsBlockM + 2 * kWsStages * kTileN) * kD *
              static_cast<int>(sizeof(__nv_bfloat16)) +
          128 + 1024;
 }
@@ -118,12 +123,13 @@ __device__ __forceinline__ WsWork ws_work(const WsWorkList& list, int64_t w) {
 // The producer warp: picks the items, and per item announces it with its Q tile, then loads K
 // and V of every key tile the mask yields, in the consumers' order. Lane 0 issues; the whole warp
 // walks the mask (the tree mask's ballots need every lane).
-template <int kTileN, class Mask>
+template <int kTileN, int kD, class Mask>
 __device__ __forceinline__ void ws_produce(const AttentionTensorMaps& maps, Mask& mask,
                                            const WsWorkList& list, int group,
                                            const WsBarriers& bars, int64_t* s_item, uint32_t q_addr,
                                            uint32_t k_addr, uint32_t v_addr, int lane) {
   constexpr uint32_t kBlockBytes = kTileN * 128;  // one 64-column block of a K or V tile
+  constexpr int kBlocks = kD / 64;
   auto next_item = [&](int64_t w) -> int64_t {
     if (list.next_item == nullptr) return w + gridDim.x;
     int64_t taken = 0;
@@ -148,9 +154,12 @@ __device__ __forceinline__ void ws_produce(const AttentionTensorMaps& maps, Mask
         ptx::mbarrier_arrive(bars.q_full());
       } else {
         const int q_row = mask.row_base + mask.q0;
-        ptx::mbarrier_arrive_expect_tx(bars.q_full(), kWsBlockM * kHeadDim * 2);
-        ptx::tma_load_3d(q_addr, &maps.q, bars.q_full(), 0, work.head, q_row);
-        ptx::tma_load_3d(q_addr + kWsBlockM * 128, &maps.q, bars.q_full(), 64, work.head, q_row);
+        ptx::mbarrier_arrive_expect_tx(bars.q_full(), kWsBlockM * kD * 2);
+#pragma unroll
+        for (int b = 0; b < kBlocks; ++b) {
+          ptx::tma_load_3d(q_addr + b * kWsBlockM * 128, &maps.q, bars.q_full(), 64 * b, work.head,
+                           q_row);
+        }
       }
     }
     if (done) return;
@@ -160,16 +169,22 @@ __device__ __forceinline__ void ws_produce(const AttentionTensorMaps& maps, Mask
         const int slot = ws_slot(i);
         const uint32_t free_parity = ws_parity(i) ^ 1u;  // the consumers' release of the last fill
         const int row = mask.row_base + (tile >> 1) * kTileN;
-        const uint32_t k_dst = k_addr + slot * 2 * kBlockBytes;
+        const uint32_t k_dst = k_addr + slot * kBlocks * kBlockBytes;
         ptx::mbarrier_wait(bars.k_empty(slot), free_parity);
-        ptx::mbarrier_arrive_expect_tx(bars.k_full(slot), 2 * kBlockBytes);
-        ptx::tma_load_3d(k_dst, &maps.k, bars.k_full(slot), 0, kv_head, row);
-        ptx::tma_load_3d(k_dst + kBlockBytes, &maps.k, bars.k_full(slot), 64, kv_head, row);
-        const uint32_t v_dst = v_addr + slot * 2 * kBlockBytes;
+        ptx::mbarrier_arrive_expect_tx(bars.k_full(slot), kBlocks * kBlockBytes);
+#pragma unroll
+        for (int b = 0; b < kBlocks; ++b) {
+          ptx::tma_load_3d(k_dst + b * kBlockBytes, &maps.k, bars.k_full(slot), 64 * b, kv_head,
+                           row);
+        }
+        const uint32_t v_dst = v_addr + slot * kBlocks * kBlockBytes;
         ptx::mbarrier_wait(bars.v_empty(slot), free_parity);
-        ptx::mbarrier_arrive_expect_tx(bars.v_full(slot), 2 * kBlockBytes);
-        ptx::tma_load_3d(v_dst, &maps.v, bars.v_full(slot), 0, kv_head, row);
-        ptx::tma_load_3d(v_dst + kBlockBytes, &maps.v, bars.v_full(slot), 64, kv_head, row);
+        ptx::mbarrier_arrive_expect_tx(bars.v_full(slot), kBlocks * kBlockBytes);
+#pragma unroll
+        for (int b = 0; b < kBlocks; ++b) {
+          ptx::tma_load_3d(v_dst + b * kBlockBytes, &maps.v, bars.v_full(slot), 64 * b, kv_head,
+                           row);
+        }
       }
       __syncwarp();
     }
@@ -183,18 +198,20 @@ __device__ __forceinline__ void ws_release(uint32_t bar, int lane) {
   if (lane == 0) ptx::mbarrier_arrive(bar);
 }
 
-template <int kTileN, class Mask>
+template <int kTileN, int kD, class Mask>
 __global__ void __launch_bounds__(kWsThreads, 1)
     attention_ws_kernel(const __grid_constant__ AttentionTensorMaps maps, AttentionParams p,
                         Mask mask, WsWorkList list) {
-  constexpr uint32_t kSlotBytes = kTileN * kHeadDim * 2;  // one K or V tile
-  constexpr uint32_t kQBlockBytes = kWsBlockM * 128;      // one 64-column block of the Q tile
+  constexpr int kOutTiles = kD / 8;
+  constexpr bool kStageInQ = kWsStageInQ<kD>;
+  constexpr uint32_t kSlotBytes = kTileN * kD * 2;    // one K or V tile
+  constexpr uint32_t kQBlockBytes = kWsBlockM * 128;  // one 64-column block of the Q tile
 
   extern __shared__ __align__(1024) unsigned char ws_shared_raw[];
   const uint32_t raw_addr = ptx::shared_address(ws_shared_raw);
   const uint32_t q_addr = (raw_addr + 1023u) & ~1023u;
-  const uint32_t out_addr = q_addr + kWsBlockM * kHeadDim * 2;
-  const uint32_t k_addr = out_addr + kWsBlockM * kHeadDim * 2;
+  const uint32_t out_addr = kStageInQ ? q_addr : q_addr + kWsBlockM * kD * 2;
+  const uint32_t k_addr = kStageInQ ? q_addr + kWsBlockM * kD * 2 : out_addr + kWsBlockM * kD * 2;
   const uint32_t v_addr = k_addr + kWsStages * kSlotBytes;
   const WsBarriers bars{v_addr + kWsStages * kSlotBytes};
   auto* s_item = reinterpret_cast<int64_t*>(ws_shared_raw + (bars.item() - raw_addr));
@@ -220,7 +237,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   if (warp < 4) {
     ptx::setmaxnreg_dec<kWsProducerRegs>();
     if (warp == 0)
-      ws_produce<kTileN>(maps, mask, list, p.group, bars, s_item, q_addr, k_addr, v_addr, lane);
+      ws_produce<kTileN, kD>(maps, mask, list, p.group, bars, s_item, q_addr, k_addr, v_addr, lane);
     return;
   }
   ptx::setmaxnreg_inc<kWsConsumerRegs>();
@@ -256,7 +273,8 @@ __global__ void __launch_bounds__(kWsThreads, 1)
     start_output(o, row_max, row_sum);
     int tile = mask.next();
     if (tile < 0) {
-      ptx::mbarrier_arrive(bars.q_empty());
+      // (A busy consumer that stages in Q arrives after its store below.)
+      if (!kStageInQ || !busy) ptx::mbarrier_arrive(bars.q_empty());
     } else if (!busy) {
       for (; tile >= 0; tile = mask.next(), ++i) {
         ptx::mbarrier_wait(bars.k_full(ws_slot(i)), ws_parity(i));
@@ -278,7 +296,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       if (turns) ptx::named_barrier_sync(my_turn, kWsConsumerThreads);
       fence_fragment(s);
       ptx::wgmma_fence();
-      wgmma_scores<kTileN>(s, q_rows_addr, kQBlockBytes, k_addr + ws_slot(i) * kSlotBytes);
+      wgmma_scores<kTileN, kD>(s, q_rows_addr, kQBlockBytes, k_addr + ws_slot(i) * kSlotBytes);
       ptx::wgmma_commit();
       if (turns && (consumer == 0 || next >= 0)) {
         ptx::named_barrier_arrive(other_turn, kWsConsumerThreads);
@@ -286,7 +304,8 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       ptx::wgmma_wait<0>();
       fence_fragment(s);
       ws_release(bars.k_empty(ws_slot(i)), lane);
-      if (next < 0) ptx::mbarrier_arrive(bars.q_empty());
+      if (!kStageInQ && next < 0) ptx::mbarrier_arrive(bars.q_empty());
+      if (Mask::kHasOptions && p.softcap) apply_softcap<kTileN>(s, p);
       if ((tile & 1) == 0) mask.apply(s, (tile >> 1) * kTileN, qa, qb, lane);
       softmax_scores<kTileN>(s, row_max, row_sum, p.scale_log2, alpha);  // O is 0: no rescale
       pack_probabilities<kTileN>(s, pa);
@@ -302,7 +321,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
         if (turns) ptx::named_barrier_sync(my_turn, kWsConsumerThreads);
         fence_fragment(s);
         ptx::wgmma_fence();
-        wgmma_scores<kTileN>(s, q_rows_addr, kQBlockBytes, k_addr + slot * kSlotBytes);
+        wgmma_scores<kTileN, kD>(s, q_rows_addr, kQBlockBytes, k_addr + slot * kSlotBytes);
         ptx::wgmma_commit();
         ptx::mbarrier_wait(bars.v_full(prev), ws_parity(i - 1));
         ptx::wgmma_fence();  // ptxas wants one after the wait loop; it does not wait for S
@@ -315,7 +334,8 @@ __global__ void __launch_bounds__(kWsThreads, 1)
         ptx::wgmma_wait<1>();  // S is done; P V may still run
         fence_fragment(s);
         ws_release(bars.k_empty(slot), lane);
-        if (next < 0) ptx::mbarrier_arrive(bars.q_empty());
+        if (!kStageInQ && next < 0) ptx::mbarrier_arrive(bars.q_empty());
+        if (Mask::kHasOptions && p.softcap) apply_softcap<kTileN>(s, p);
         if ((tile & 1) == 0) mask.apply(s, (tile >> 1) * kTileN, qa, qb, lane);
         softmax_scores<kTileN>(s, row_max, row_sum, p.scale_log2, alpha);
         ptx::wgmma_wait<0>();  // P V of the previous tile: O and pa are free again
@@ -341,6 +361,12 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       // Each warp stages its rows in its own rows of the output tile.
       store_output_rows(o, row_sum, s_out, Sw128Layout<kWsBlockM>{}, warp_row, lane, p, work.head,
                         mask.row_base + mask.q0, mask.num_rows - mask.q0);
+      if constexpr (kStageInQ) {
+        // The staging rows were this consumer's Q rows: order the generic-proxy accesses before
+        // the producer's next TMA write into them, then release the Q tile.
+        ptx::fence_proxy_async_shared();
+        ptx::mbarrier_arrive(bars.q_empty());
+      }
     }
   }
 }

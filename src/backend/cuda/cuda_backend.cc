@@ -3,22 +3,27 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/gemm.h"
+#include "backend/cuda/kernels/convert.cuh"
 #include "backend/cuda/kernels/fill.cuh"
+#include "backend/cuda/kernels/gated_activation.cuh"
 #include "backend/cuda/kernels/gather_rows.cuh"
 #include "backend/cuda/kernels/qk_norm_rope.cuh"
 #include "backend/cuda/kernels/reference_attention.cuh"
 #include "backend/cuda/kernels/rmsnorm.cuh"
+#include "backend/cuda/kernels/rope.cuh"
 #include "backend/cuda/kernels/small_linear.cuh"
-#include "backend/cuda/kernels/swiglu.cuh"
 #include "backend/op_checks.h"
 #if defined(RADIX_CUDA_FAST_ATTENTION)
 #include "backend/cuda/attention.cuh"
@@ -54,6 +59,40 @@ void check_launch(const char* op, cudaError_t status) {
 template <typename T>
 T* ptr(const Tensor& t) {
   return static_cast<T*>(t.data);
+}
+
+// The one dtype dispatch of the float ops: calls f with t's data as float* or bf16* (the two
+// float dtypes the backend stores; callers have checked t with require_float) and returns what
+// f returns. Nested calls dispatch several tensors: the kernels are templates over both types.
+template <class F>
+decltype(auto) with_float_ptr(const Tensor& t, F&& f) {
+  if (t.dtype == DType::kF32) return f(ptr<float>(t));
+  return f(ptr<bf16>(t));
+}
+
+cuda::GateActivation to_cuda(Activation act) {
+  switch (act) {
+    case Activation::kSiLU:
+      return cuda::GateActivation::kSilu;
+    case Activation::kGeluTanh:
+      return cuda::GateActivation::kGeluTanh;
+  }
+  throw BackendError("cuda gated_activation: unknown activation " +
+                     to_string(static_cast<int>(act)));
+}
+
+// Says once per process and head_dim that attention of that shape runs on the reference kernel
+// (quadratic, one warp per row and head) because no fast kernel exists for it in this build: a
+// slow path is never taken silently.
+void note_reference_attention(int head_dim, const char* why) {
+  static std::mutex mutex;
+  static std::set<int> told;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!told.insert(head_dim).second) return;
+  std::fprintf(stderr,
+               "radix: cuda attention with head_dim %d runs on the reference kernel (%s); "
+               "expect it to be much slower\n",
+               head_dim, why);
 }
 
 float to_float(const void* p, DType dtype, size_t i) {
@@ -222,15 +261,10 @@ class CudaBackend final : public Backend {
                           uint64_t first_index) override {
     require_float("fill_random_normal", "dst", dst);
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
-    if (dst.dtype == DType::kBF16) {
-      check_launch("fill_random_normal",
-                   cuda::fill_random_normal(ptr<bf16>(dst), dst.rows, dst.cols, dst.row_stride,
-                                            seed, std, first_index, stream_));
-    } else {
-      check_launch("fill_random_normal",
-                   cuda::fill_random_normal(ptr<float>(dst), dst.rows, dst.cols, dst.row_stride,
-                                            seed, std, first_index, stream_));
-    }
+    check_launch("fill_random_normal", with_float_ptr(dst, [&](auto* p) {
+                   return cuda::fill_random_normal(p, dst.rows, dst.cols, dst.row_stride, seed, std,
+                                                   first_index, stream_);
+                 }));
   }
 
   void fill_constant(const Tensor& dst, float value) override {
@@ -269,27 +303,23 @@ class CudaBackend final : public Backend {
   }
 
   // ---- ops -----------------------------------------------------------------------------------
-  void embedding(const Tensor& table, const Tensor& ids, const Tensor& out) override {
+  void embedding(const Tensor& table, const Tensor& ids, const Tensor& out, float scale) override {
     const char* op = "embedding";
     kCheck.dtype(op, "table", table, DType::kBF16);
     require_float(op, "out", out);
     kCheck.index(op, "ids", ids, out.rows);
     kCheck.shape(op, "out", out, out.rows, table.cols);
+    kCheck.require(std::isfinite(scale), op, "the scale must be finite");
     Timed timed(this, OpKind::kGather);
-    cudaError_t status;
-    if (out.dtype == DType::kF32) {
-      status = cuda::embedding_gather(ptr<bf16>(table), table.row_stride, table.rows,
-                                      ptr<int32_t>(ids), out.rows, static_cast<int>(out.cols),
-                                      ptr<float>(out), out.row_stride, bad_id_, stream_);
-    } else {
-      status = cuda::embedding_gather(ptr<bf16>(table), table.row_stride, table.rows,
-                                      ptr<int32_t>(ids), out.rows, static_cast<int>(out.cols),
-                                      ptr<bf16>(out), out.row_stride, bad_id_, stream_);
-    }
-    check_launch(op, status);
+    check_launch(op, with_float_ptr(out, [&](auto* o) {
+                   return cuda::embedding_gather(
+                       ptr<bf16>(table), table.row_stride, table.rows, ptr<int32_t>(ids), out.rows,
+                       static_cast<int>(out.cols), o, out.row_stride, bad_id_, stream_, scale);
+                 }));
   }
 
-  void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out) override {
+  void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out,
+                NormWeight mode) override {
     const char* op = "rms_norm";
     require_float(op, "x", x);
     require_float(op, "out", out);
@@ -297,11 +327,11 @@ class CudaBackend final : public Backend {
     kCheck.shape(op, "weight", weight, 1, x.cols);
     kCheck.shape(op, "out", out, x.rows, x.cols);
     Timed timed(this, OpKind::kNorm);
-    check_launch(op, norm(x, nullptr, weight, eps, out));
+    check_launch(op, norm(x, nullptr, weight, eps, out, mode));
   }
 
   void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& weight, float eps,
-                    const Tensor& normed) override {
+                    const Tensor& normed, NormWeight mode) override {
     const char* op = "add_rms_norm";
     require_float(op, "residual", residual);
     kCheck.dtype(op, "delta", delta, DType::kBF16);
@@ -311,53 +341,53 @@ class CudaBackend final : public Backend {
     kCheck.shape(op, "weight", weight, 1, residual.cols);
     kCheck.shape(op, "normed", normed, residual.rows, residual.cols);
     Timed timed(this, OpKind::kNorm);
-    check_launch(op, norm(residual, &delta, weight, eps, normed));
+    check_launch(op, norm(residual, &delta, weight, eps, normed, mode));
   }
 
-  void linear(const Tensor& x, const Tensor& w, const Tensor& out, bool accumulate) override {
+  void linear(const Tensor& x, const Tensor& w, const Tensor& out, bool accumulate,
+              const Tensor& bias) override {
     const char* op = "linear";
+    kCheck.bias(op, bias, w.rows, DType::kBF16);
     require_float(op, "x", x);
     kCheck.dtype(op, "w", w, DType::kBF16);
     require_float(op, "out", out);
     kCheck.require(w.cols == x.cols, op,
                    "x is " + shape_str(x) + " but w is " + shape_str(w) + " (inner sizes differ)");
     kCheck.shape(op, "out", out, x.rows, w.rows);
+    const bf16* b = ptr<bf16>(bias);  // null: no bias
     if (x.rows == 0 || w.rows == 0) return;
     if (x.cols == 0) {
+      // An empty product: out = bias (+ out), through the small kernel's epilogue.
       if (!accumulate) fill_constant(out, 0.0f);
-      return;
+      if (b == nullptr) return;
+      accumulate = true;
     }
     kCheck.require(x.cols <= INT32_MAX, op, "inner size too large");
     Timed timed(this, OpKind::kGemm);
-    if (w.rows <= kSmallLinearRows || x.dtype == DType::kF32) {
+    if (w.rows <= kSmallLinearRows || x.dtype == DType::kF32 || x.cols == 0) {
       const int k = static_cast<int>(x.cols);
-      cudaError_t status;
-      if (x.dtype == DType::kBF16 && out.dtype == DType::kF32) {
-        status = cuda::small_linear(ptr<bf16>(x), x.row_stride, ptr<bf16>(w), w.row_stride,
-                                    ptr<float>(out), out.row_stride, x.rows, w.rows, k, accumulate,
-                                    stream_);
-      } else if (x.dtype == DType::kBF16) {
-        status = cuda::small_linear(ptr<bf16>(x), x.row_stride, ptr<bf16>(w), w.row_stride,
-                                    ptr<bf16>(out), out.row_stride, x.rows, w.rows, k, accumulate,
-                                    stream_);
-      } else if (out.dtype == DType::kF32) {
-        status = cuda::small_linear(ptr<float>(x), x.row_stride, ptr<bf16>(w), w.row_stride,
-                                    ptr<float>(out), out.row_stride, x.rows, w.rows, k, accumulate,
-                                    stream_);
-      } else {
-        status = cuda::small_linear(ptr<float>(x), x.row_stride, ptr<bf16>(w), w.row_stride,
-                                    ptr<bf16>(out), out.row_stride, x.rows, w.rows, k, accumulate,
-                                    stream_);
-      }
-      check_launch(op, status);
+      check_launch(op, with_float_ptr(x, [&](auto* xp) {
+                     return with_float_ptr(out, [&](auto* op_) {
+                       return cuda::small_linear(xp, x.row_stride, ptr<bf16>(w), w.row_stride, op_,
+                                                 out.row_stride, x.rows, w.rows, k, accumulate,
+                                                 stream_, b);
+                     });
+                   }));
       return;
     }
     if (out.dtype == DType::kF32) {
+      // cuBLASLt's epilogue takes the bias in the output's type: an fp32 copy of the bf16 row.
+      float* b32 = nullptr;
+      if (b != nullptr) {
+        b32 = static_cast<float*>(bias_f32_.get(sizeof(float) * w.rows, allocated_));
+        note_peak();
+        check_launch(op, cuda::bf16_to_f32(b, b32, w.rows, stream_));
+      }
       gemm_->f32_out(ptr<bf16>(x), x.row_stride, ptr<bf16>(w), w.row_stride, ptr<float>(out),
-                     out.row_stride, x.rows, w.rows, x.cols, accumulate, stream_);
+                     out.row_stride, x.rows, w.rows, x.cols, accumulate, stream_, b32);
     } else {
       gemm_->bf16_out(ptr<bf16>(x), x.row_stride, ptr<bf16>(w), w.row_stride, ptr<bf16>(out),
-                      out.row_stride, x.rows, w.rows, x.cols, accumulate, stream_);
+                      out.row_stride, x.rows, w.rows, x.cols, accumulate, stream_, b);
     }
   }
 
@@ -365,7 +395,7 @@ class CudaBackend final : public Backend {
                     const Tensor& k_norm, const Tensor& positions, float eps,
                     float rope_theta) override {
     const char* op = "qk_norm_rope";
-    check_attention_shape(op, qkv, shape);
+    check_attention_shape(op, qkv, shape, /*fused_norm=*/true);
     kCheck.dtype(op, "q_norm", q_norm, DType::kBF16);
     kCheck.dtype(op, "k_norm", k_norm, DType::kBF16);
     kCheck.shape(op, "q_norm", q_norm, 1, shape.head_dim);
@@ -378,10 +408,23 @@ class CudaBackend final : public Backend {
                                shape.num_kv_heads, shape.head_dim, rope_theta, eps, stream_));
   }
 
+  void rope(const Tensor& qkv, const AttentionShape& shape, const Tensor& positions,
+            const Tensor& inv_freq) override {
+    const char* op = "rope";
+    check_attention_shape(op, qkv, shape);
+    kCheck.rope_table(op, inv_freq, shape.head_dim);
+    kCheck.index(op, "positions", positions, qkv.rows);
+    Timed timed(this, OpKind::kRope);
+    check_launch(op, cuda::rope(ptr<bf16>(qkv), qkv.row_stride, ptr<int32_t>(positions),
+                                ptr<float>(inv_freq), qkv.rows, shape.num_q_heads,
+                                shape.num_kv_heads, shape.head_dim, stream_));
+  }
+
   void attention(const Tensor& qkv, const AttentionShape& shape, const AttentionMask& mask,
                  const Tensor& out) override {
     const char* op = "attention";
     check_attention_shape(op, qkv, shape);
+    kCheck.attention_window(op, mask, qkv.rows);
     kCheck.dtype(op, "out", out, DType::kBF16);
     const int64_t d = shape.head_dim;
     kCheck.shape(op, "out", out, qkv.rows, shape.num_q_heads * d);
@@ -392,6 +435,7 @@ class CudaBackend final : public Backend {
     const bf16* k = q + shape.num_q_heads * d;
     const bf16* v = k + shape.num_kv_heads * d;
     const bool tree = mask.kind == AttentionMask::Kind::kTree;
+    const bool bidirectional = mask.kind == AttentionMask::Kind::kVarlenBidirectional;
     if (tree) {
       kCheck.index(op, "subtree_end", mask.subtree_end, n);
     } else {
@@ -399,9 +443,17 @@ class CudaBackend final : public Backend {
                      "negative num_seqs or max_seqlen");
       kCheck.index(op, "cu_seqlens", mask.cu_seqlens, int64_t{mask.num_seqs} + 1);
     }
+    const int32_t* positions = mask.window > 0 ? ptr<int32_t>(mask.positions) : nullptr;
     Timed timed(this, OpKind::kAttention);
 #if defined(RADIX_CUDA_FAST_ATTENTION)
-    if (!reference_attention_ && d == cuda::kAttentionHeadDim) {
+    const bool fast = cuda::attention_has_fast_kernels(shape.head_dim);
+    if (!reference_attention_ && fast) {
+      cuda::AttentionOptions options;
+      options.head_dim = shape.head_dim;
+      options.softcap = shape.softcap;
+      options.window = mask.window;
+      options.positions_dev = positions;
+      options.bidirectional = bidirectional;
       if (tree) {
         const size_t bytes = cuda::attention_tree_workspace_bytes(n);
         void* workspace = tree_workspace_.get(bytes, allocated_);
@@ -410,18 +462,26 @@ class CudaBackend final : public Backend {
             op, cuda::attention_tree(q, k, v, ptr<bf16>(out), qkv.row_stride, qkv.row_stride,
                                      out.row_stride, ptr<int32_t>(mask.subtree_end), n,
                                      shape.num_q_heads, shape.num_kv_heads, shape.scale, workspace,
-                                     bytes, stream_, mask.mean_visible_keys));
+                                     bytes, stream_, mask.mean_visible_keys, options));
       } else {
-        check_launch(op, cuda::attention_varlen_causal(q, k, v, ptr<bf16>(out), qkv.row_stride,
-                                                       qkv.row_stride, out.row_stride,
-                                                       ptr<int32_t>(mask.cu_seqlens), mask.num_seqs,
-                                                       mask.max_seqlen, n, shape.num_q_heads,
-                                                       shape.num_kv_heads, shape.scale, stream_));
+        // Varlen rows of a sequence are its consecutive positions: the kernel measures the
+        // window in rows (docs/attention.md), which the positions of a flat batch equal.
+        check_launch(op,
+                     cuda::attention_varlen_causal(
+                         q, k, v, ptr<bf16>(out), qkv.row_stride, qkv.row_stride, out.row_stride,
+                         ptr<int32_t>(mask.cu_seqlens), mask.num_seqs, mask.max_seqlen, n,
+                         shape.num_q_heads, shape.num_kv_heads, shape.scale, stream_, options));
       }
       return;
     }
+    if (!reference_attention_) {
+      note_reference_attention(shape.head_dim, "no fast kernel for this head_dim in this build");
+    }
+#else
+    note_reference_attention(shape.head_dim, "built without the fast attention kernels");
 #endif
-    // The reference kernel: any head_dim of 64/128/256, both masks as the interval rule.
+    // The reference kernel: every mask as the interval rule over subtree_end (for a flat batch,
+    // each row's sequence end), with the same options.
     const int32_t* visible_end = ptr<int32_t>(mask.subtree_end);
     if (!tree) {
       auto* ends = static_cast<int32_t*>(seq_end_.get(sizeof(int32_t) * n, allocated_));
@@ -430,21 +490,28 @@ class CudaBackend final : public Backend {
                                                 n, stream_));
       visible_end = ends;
     }
-    check_launch(
-        op, cuda::reference_attention(q, k, v, ptr<bf16>(out), qkv.row_stride, qkv.row_stride,
-                                      out.row_stride, visible_end, n, shape.num_q_heads,
-                                      shape.num_kv_heads, shape.head_dim, shape.scale, stream_));
+    cuda::ReferenceAttentionOptions options;
+    options.softcap = shape.softcap;
+    options.window = mask.window;
+    options.positions = positions;
+    options.bidirectional = bidirectional;
+    check_launch(op, cuda::reference_attention(q, k, v, ptr<bf16>(out), qkv.row_stride,
+                                               qkv.row_stride, out.row_stride, visible_end, n,
+                                               shape.num_q_heads, shape.num_kv_heads,
+                                               shape.head_dim, shape.scale, stream_, options));
   }
 
-  void swiglu(const Tensor& gate_up, const Tensor& out) override {
-    const char* op = "swiglu";
+  void gated_activation(const Tensor& gate_up, Activation act, const Tensor& out) override {
+    const char* op = "gated_activation";
+    const cuda::GateActivation kind = to_cuda(act);
     kCheck.dtype(op, "gate_up", gate_up, DType::kBF16);
     kCheck.dtype(op, "out", out, DType::kBF16);
     kCheck.shape(op, "gate_up", gate_up, out.rows, 2 * out.cols);
     if (out.numel() == 0) return;
     Timed timed(this, OpKind::kSwiglu);
-    check_launch(op, cuda::swiglu(ptr<bf16>(gate_up), gate_up.row_stride, ptr<bf16>(out),
-                                  out.row_stride, out.rows, static_cast<int>(out.cols), stream_));
+    check_launch(
+        op, cuda::gated_activation(kind, ptr<bf16>(gate_up), gate_up.row_stride, ptr<bf16>(out),
+                                   out.row_stride, out.rows, static_cast<int>(out.cols), stream_));
   }
 
   void gather_rows(const Tensor& src, const Tensor& index, const Tensor& out) override {
@@ -560,29 +627,34 @@ class CudaBackend final : public Backend {
   }
 
   cudaError_t norm(const Tensor& x, const Tensor* delta, const Tensor& weight, float eps,
-                   const Tensor& out) {
+                   const Tensor& out, NormWeight mode) {
     const bf16* d = delta ? ptr<bf16>(*delta) : nullptr;
     const int64_t ds = delta ? delta->row_stride : 0;
     const int h = static_cast<int>(x.cols);
     const bf16* w = ptr<bf16>(weight);
-    if (x.dtype == DType::kF32) {
-      return out.dtype == DType::kBF16
-                 ? cuda::add_rmsnorm(ptr<float>(x), x.row_stride, d, ds, w, ptr<bf16>(out),
-                                     out.row_stride, x.rows, h, eps, stream_)
-                 : cuda::add_rmsnorm(ptr<float>(x), x.row_stride, d, ds, w, ptr<float>(out),
-                                     out.row_stride, x.rows, h, eps, stream_);
-    }
-    return out.dtype == DType::kBF16
-               ? cuda::add_rmsnorm(ptr<bf16>(x), x.row_stride, d, ds, w, ptr<bf16>(out),
-                                   out.row_stride, x.rows, h, eps, stream_)
-               : cuda::add_rmsnorm(ptr<bf16>(x), x.row_stride, d, ds, w, ptr<float>(out),
-                                   out.row_stride, x.rows, h, eps, stream_);
+    const bool plus_one = mode == NormWeight::kPlusOne;
+    return with_float_ptr(x, [&](auto* xp) {
+      return with_float_ptr(out, [&](auto* op) {
+        return cuda::add_rmsnorm(xp, x.row_stride, d, ds, w, op, out.row_stride, x.rows, h, eps,
+                                 stream_, plus_one);
+      });
+    });
   }
 
-  void check_attention_shape(const char* op, const Tensor& qkv, const AttentionShape& shape) {
+  // RoPE and attention take any even head_dim up to 256 (attention has fast kernels for 64, 128
+  // and 256 and runs others on the reference kernel, saying so once); Qwen3's fused q/k-norm +
+  // RoPE only 64, 128 and 256.
+  void check_attention_shape(const char* op, const Tensor& qkv, const AttentionShape& shape,
+                             bool fused_norm = false) {
     kCheck.attention_qkv(op, qkv, shape, DType::kBF16);
-    kCheck.require(shape.head_dim == 64 || shape.head_dim == 128 || shape.head_dim == 256, op,
-                   "head_dim must be 64, 128 or 256 on CUDA, got " + to_string(shape.head_dim));
+    if (fused_norm) {
+      kCheck.require(shape.head_dim == 64 || shape.head_dim == 128 || shape.head_dim == 256, op,
+                     "head_dim must be 64, 128 or 256 on CUDA, got " + to_string(shape.head_dim));
+    } else {
+      kCheck.require(shape.head_dim % 2 == 0 && shape.head_dim <= 256, op,
+                     "head_dim must be even and at most 256 on CUDA, got " +
+                         to_string(shape.head_dim));
+    }
   }
 
   void track_alloc(int64_t bytes) {
@@ -604,7 +676,7 @@ class CudaBackend final : public Backend {
   bool profiling_ = false;
   bool poison_ = false;
   bool reference_attention_ = false;
-  Scratch tree_workspace_, seq_end_;
+  Scratch tree_workspace_, seq_end_, bias_f32_;
   // Buffers may outlive the backend; their deleters update the counters only while it lives.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::shared_ptr<std::mutex> memory_mutex_ = std::make_shared<std::mutex>();

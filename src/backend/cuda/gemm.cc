@@ -38,7 +38,7 @@ size_t Gemm::KeyHash::operator()(const Key& key) const {
   size_t h = 1469598103934665603ull;
   for (int64_t v :
        {key.m, key.n, key.k, key.ldx, key.ldw, key.ldy, int64_t{key.align_x}, int64_t{key.align_w},
-        int64_t{key.align_y}, int64_t{key.f32_out}, int64_t{key.accumulate}}) {
+        int64_t{key.align_y}, int64_t{key.f32_out}, int64_t{key.accumulate}, int64_t{key.bias}}) {
     h = (h ^ static_cast<size_t>(v)) * 1099511628211ull;
   }
   return h;
@@ -57,28 +57,39 @@ Gemm::~Gemm() {
 }
 
 void Gemm::bf16_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, bf16* y, int64_t ldy,
-                    int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream) {
+                    int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream,
+                    const bf16* bias) {
   if (m == 0) return;
   run(Key{m, n, k, ldx, ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y), false,
-          accumulate},
-      x, w, y, stream);
+          accumulate, bias != nullptr},
+      x, w, y, bias, stream);
 }
 
 void Gemm::f32_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, float* y, int64_t ldy,
-                   int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream) {
+                   int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream,
+                   const float* bias) {
   if (m == 0) return;
   run(Key{m, n, k, ldx, ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y), true,
-          accumulate},
-      x, w, y, stream);
+          accumulate, bias != nullptr},
+      x, w, y, bias, stream);
 }
 
-void Gemm::run(const Key& key, const void* x, const void* w, void* y, cudaStream_t stream) {
+void Gemm::run(const Key& key, const void* x, const void* w, void* y, const void* bias,
+               cudaStream_t stream) {
   if (key.m < 0 || key.n <= 0 || key.k <= 0 || key.ldx < key.k || key.ldw < key.k ||
       key.ldy < key.n) {
     throw CudaError("Gemm: bad shape m=" + std::to_string(key.m) + " n=" + std::to_string(key.n) +
                     " k=" + std::to_string(key.k));
   }
-  Plan& plan = plan_for(key, x, w, y, stream);
+  if (bias != nullptr && alignment_of(bias) < 16) {
+    throw CudaError("Gemm: the bias vector must be 16-byte aligned");
+  }
+  Plan& plan = plan_for(key, x, w, y, bias, stream);
+  if (key.bias) {
+    // The descriptor is cached per shape; only the pointer changes between calls.
+    RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                      &bias, sizeof(bias)));
+  }
   const float alpha = 1.0f;
   // Row-major y[M,N] = x[M,K] w[N,K]^T is column-major y^T[N,M] = w^T^T[N,K] x^T[K,M]: A is w
   // (transposed), B is x, C = D = y.
@@ -87,7 +98,7 @@ void Gemm::run(const Key& key, const void* x, const void* w, void* y, cudaStream
                                     stream));
 }
 
-Gemm::Plan& Gemm::plan_for(const Key& key, const void* x, const void* w, void* y,
+Gemm::Plan& Gemm::plan_for(const Key& key, const void* x, const void* w, void* y, const void* bias,
                            cudaStream_t stream) {
   auto it = plans_.find(key);
   if (it != plans_.end()) return *it->second;
@@ -101,6 +112,16 @@ Gemm::Plan& Gemm::plan_for(const Key& key, const void* x, const void* w, void* y
                                                     &trans_a, sizeof(trans_a)));
   RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB,
                                                     &trans_b, sizeof(trans_b)));
+  if (key.bias) {
+    // Column-major D is [N, M]: the bias runs along its rows, one value per output feature. Its
+    // type is left at the default (D's type). The pointer is this call's (autotune runs with
+    // it); run() sets it again before every call.
+    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE,
+                                                      &epilogue, sizeof(epilogue)));
+    RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                      &bias, sizeof(bias)));
+  }
   RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, CUDA_R_16BF, key.k, key.n, key.ldw));
   RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->b, CUDA_R_16BF, key.k, key.m, key.ldx));
   RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->c, out_type, key.n, key.m, key.ldy));

@@ -31,13 +31,18 @@ class Gemm {
 
   // x: [M, K] bf16, row stride ldx; w: [N, K] bf16, row stride ldw; y: [M, N] bf16, row stride
   // ldy. y = x @ w^T, or y += x @ w^T when accumulate. M may be 0.
+  // bias: optional [N] of y's type, 16-byte aligned, added to every row in the epilogue
+  // (CUBLASLT_EPILOGUE_BIAS; of y's type because that is cuBLASLt's default bias type for a
+  // bf16 x bf16 product, so no type combination is left to the library's support matrix).
   void bf16_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, bf16* y, int64_t ldy,
-                int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream);
+                int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream,
+                const bf16* bias = nullptr);
 
   // The same with an fp32 output (accumulating into it is the residual add of the o and down
   // projections done in the GEMM epilogue, into an fp32 residual stream).
   void f32_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, float* y, int64_t ldy,
-               int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream);
+               int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream,
+               const float* bias = nullptr);
 
   size_t cached_shapes() const { return plans_.size(); }
   size_t tuned_shapes() const { return tuned_.size(); }
@@ -46,7 +51,7 @@ class Gemm {
   struct Key {
     int64_t m, n, k, ldx, ldw, ldy;
     int align_x, align_w, align_y;
-    bool f32_out, accumulate;
+    bool f32_out, accumulate, bias;
     bool operator==(const Key&) const = default;
   };
   struct KeyHash {
@@ -54,8 +59,10 @@ class Gemm {
   };
   struct Plan;
 
-  void run(const Key& key, const void* x, const void* w, void* y, cudaStream_t stream);
-  Plan& plan_for(const Key& key, const void* x, const void* w, void* y, cudaStream_t stream);
+  void run(const Key& key, const void* x, const void* w, void* y, const void* bias,
+           cudaStream_t stream);
+  Plan& plan_for(const Key& key, const void* x, const void* w, void* y, const void* bias,
+                 cudaStream_t stream);
   static int64_t bucket_of(int64_t m);
   cublasLtMatmulAlgo_t tuned_algo(const Key& key, const Plan& plan,
                                   const cublasLtMatmulHeuristicResult_t* results, int found,

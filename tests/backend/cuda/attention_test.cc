@@ -1,7 +1,9 @@
 // The attention kernels (src/backend/cuda/attention.cu) against a CPU fp32 reference on the same
 // bf16 inputs, for both masks, every tile shape and GQA ratios 1, 2 and 4, plus the invariances
 // the engine relies on: tree attention on the fold plan equals varlen causal attention on the flat
-// batch, and on the identity plan the two kernels agree row for row.
+// batch, and on the identity plan the two kernels agree row for row. The options of the families
+// beyond Qwen3 (head_dim 64 and 256, logit soft-cap, sliding window in positions) are covered by
+// AttentionFeatures over every combination, both masks and every tile shape of each head_dim.
 //
 // Tolerance: per (row, head), ||out - ref||_2 <= 1e-2 * ||ref||_2. The kernels round P to bf16
 // before P V (relative 2^-9 per weight, averaging out over keys) and round the output to bf16
@@ -18,6 +20,7 @@
 #include <functional>
 #include <ostream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -34,24 +37,24 @@ void PrintTo(AttentionTiles tiles, std::ostream* os) { *os << attention_tiles_na
 namespace radix::cuda::testing {
 namespace {
 
-constexpr int kD = kAttentionHeadDim;
 constexpr double kTolerance = 1e-2;
 constexpr int kOutPad = 8;  // extra elements per output row that must stay untouched
 
-// Q/K/V of `rows` rows in the fused projection layout [rows, (Hq + 2*Hkv) * 128] bf16.
+// Q/K/V of `rows` rows in the fused projection layout [rows, (Hq + 2*Hkv) * d] bf16.
 struct Qkv {
-  int rows = 0, hq = 0, hkv = 0;
+  int rows = 0, hq = 0, hkv = 0, d = kAttentionHeadDim;
   std::vector<bf16> data;
-  int64_t stride() const { return static_cast<int64_t>(hq + 2 * hkv) * kD; }
-  const bf16* q(int r, int h) const { return data.data() + r * stride() + h * kD; }
-  const bf16* k(int r, int h) const { return data.data() + r * stride() + (hq + h) * kD; }
-  const bf16* v(int r, int h) const { return data.data() + r * stride() + (hq + hkv + h) * kD; }
+  int64_t stride() const { return static_cast<int64_t>(hq + 2 * hkv) * d; }
+  const bf16* q(int r, int h) const { return data.data() + r * stride() + h * d; }
+  const bf16* k(int r, int h) const { return data.data() + r * stride() + (hq + h) * d; }
+  const bf16* v(int r, int h) const { return data.data() + r * stride() + (hq + hkv + h) * d; }
 };
 
-// Q and K uniform in [-3, 3] (score standard deviation about 3 with scale 1/sqrt(128)), V in
+// Q and K uniform in [-3, 3] (score standard deviation about 3 with scale 1/sqrt(d)), V in
 // [-1, 1].
-Qkv random_qkv(int rows, int hq, int hkv, uint32_t seed) {
-  Qkv x{rows, hq, hkv, {}};
+Qkv random_qkv(int rows, int hq, int hkv, uint32_t seed, int d = kAttentionHeadDim) {
+  Qkv x{rows, hq, hkv, d, {}};
+  const int kD = d;
   x.data.resize(static_cast<size_t>(rows) * x.stride());
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> qk(-3.f, 3.f), val(-1.f, 1.f);
@@ -66,7 +69,7 @@ Qkv random_qkv(int rows, int hq, int hkv, uint32_t seed) {
 
 // Rows of flat token t copied from compact row scatter[t] (what the `scatter` mode does).
 Qkv scatter_rows(const Qkv& compact, const std::vector<int32_t>& scatter) {
-  Qkv flat{static_cast<int>(scatter.size()), compact.hq, compact.hkv, {}};
+  Qkv flat{static_cast<int>(scatter.size()), compact.hq, compact.hkv, compact.d, {}};
   flat.data.resize(scatter.size() * compact.stride());
   for (size_t t = 0; t < scatter.size(); ++t) {
     std::copy_n(compact.data.begin() + scatter[t] * compact.stride(), compact.stride(),
@@ -75,12 +78,15 @@ Qkv scatter_rows(const Qkv& compact, const std::vector<int32_t>& scatter) {
   return flat;
 }
 
-float default_scale() { return 1.0f / std::sqrt(static_cast<float>(kD)); }
+float default_scale(int d = kAttentionHeadDim) { return 1.0f / std::sqrt(static_cast<float>(d)); }
 
 using Visible = std::function<bool(int q, int k)>;
 
-// Output of query row q, head h: softmax over visible keys in double precision.
-std::vector<double> reference_row(const Qkv& x, int q, int h, const Visible& visible, float scale) {
+// Output of query row q, head h: softmax over visible keys in double precision; with softcap > 0
+// each logit l becomes softcap * tanh(l / softcap) first.
+std::vector<double> reference_row(const Qkv& x, int q, int h, const Visible& visible, float scale,
+                                  float softcap = 0.f) {
+  const int kD = x.d;
   const int kvh = h / (x.hq / x.hkv);
   std::vector<int> keys;
   std::vector<double> scores;
@@ -89,7 +95,8 @@ std::vector<double> reference_row(const Qkv& x, int q, int h, const Visible& vis
     double dot = 0;
     for (int d = 0; d < kD; ++d) dot += double(to_float(x.q(q, h)[d])) * to_float(x.k(k, kvh)[d]);
     keys.push_back(k);
-    scores.push_back(dot * scale);
+    const double logit = dot * scale;
+    scores.push_back(softcap > 0 ? softcap * std::tanh(logit / softcap) : logit);
   }
   std::vector<double> out(kD, 0.0);
   if (keys.empty()) return out;
@@ -128,7 +135,7 @@ std::vector<int> rows_to_check(int rows, uint32_t seed) {
 
 double row_error(const bf16* got, const std::vector<double>& ref) {
   double err = 0, norm = 0;
-  for (int d = 0; d < kD; ++d) {
+  for (size_t d = 0; d < ref.size(); ++d) {
     const double diff = double(to_float(got[d])) - ref[d];
     err += diff * diff;
     norm += ref[d] * ref[d];
@@ -138,14 +145,15 @@ double row_error(const bf16* got, const std::vector<double>& ref) {
 
 // out as returned by the runners: [rows, Hq * 128], padding columns removed.
 void expect_matches_reference(const Qkv& x, const std::vector<bf16>& out, const Visible& visible,
-                              uint32_t seed) {
+                              uint32_t seed, float softcap = 0.f) {
+  const int kD = x.d;
   const int64_t out_cols = int64_t{x.hq} * kD;
   double worst = 0;
   int failures = 0;
   for (int r : rows_to_check(x.rows, seed)) {
     for (int h = 0; h < x.hq; ++h) {
       const double err = row_error(out.data() + r * out_cols + h * kD,
-                                   reference_row(x, r, h, visible, default_scale()));
+                                   reference_row(x, r, h, visible, default_scale(kD), softcap));
       worst = std::max(worst, err);
       if (!(err <= kTolerance) && ++failures <= 5) {
         ADD_FAILURE() << "row " << r << " head " << h << ": relative L2 error " << err;
@@ -157,7 +165,7 @@ void expect_matches_reference(const Qkv& x, const std::vector<bf16>& out, const 
 
 // Every output element finite (poisoned NaN would survive otherwise), padding columns and the
 // spare row past the end untouched.
-std::vector<bf16> take_output(const DeviceBuffer<bf16>& d_out, int rows, int hq) {
+std::vector<bf16> take_output(const DeviceBuffer<bf16>& d_out, int rows, int hq, int kD) {
   const std::vector<bf16> raw = d_out.download();
   const int64_t cols = int64_t{hq} * kD, stride = cols + kOutPad;
   std::vector<bf16> out(static_cast<size_t>(rows) * cols);
@@ -179,7 +187,10 @@ std::vector<bf16> take_output(const DeviceBuffer<bf16>& d_out, int rows, int hq)
 }
 
 std::vector<bf16> run_varlen(AttentionTiles tiles, const Qkv& x,
-                             const std::vector<int32_t>& cu_seqlens) {
+                             const std::vector<int32_t>& cu_seqlens,
+                             AttentionOptions options = {}) {
+  const int kD = x.d;
+  options.head_dim = kD;
   int max_len = 0;
   for (size_t s = 0; s + 1 < cu_seqlens.size(); ++s) {
     max_len = std::max(max_len, cu_seqlens[s + 1] - cu_seqlens[s]);
@@ -189,20 +200,25 @@ std::vector<bf16> run_varlen(AttentionTiles tiles, const Qkv& x,
   DeviceBuffer<int32_t> d_cu(cu_seqlens);
   d_out.poison();
   const bf16* base = d_qkv.get();
-  EXPECT_EQ(attention_varlen_causal_tiles(tiles, base, base + x.hq * kD, base + (x.hq + x.hkv) * kD,
-                                          d_out.get(), x.stride(), x.stride(), out_stride,
-                                          d_cu.get(), static_cast<int>(cu_seqlens.size()) - 1,
-                                          max_len, x.rows, x.hq, x.hkv, default_scale(), nullptr),
+  EXPECT_EQ(attention_varlen_causal_tiles(
+                tiles, base, base + x.hq * kD, base + (x.hq + x.hkv) * kD, d_out.get(), x.stride(),
+                x.stride(), out_stride, d_cu.get(), static_cast<int>(cu_seqlens.size()) - 1,
+                max_len, x.rows, x.hq, x.hkv, default_scale(kD), nullptr, options),
             cudaSuccess);
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  return take_output(d_out, x.rows, x.hq);
+  return take_output(d_out, x.rows, x.hq, kD);
 }
 
+// positions: needed with a window (options.window > 0).
 std::vector<bf16> run_tree(AttentionTiles tiles, const Qkv& x,
-                           const std::vector<int32_t>& subtree_end) {
+                           const std::vector<int32_t>& subtree_end, AttentionOptions options = {},
+                           const std::vector<int32_t>& positions = {}) {
+  const int kD = x.d;
+  options.head_dim = kD;
   const int64_t out_stride = int64_t{x.hq} * kD + kOutPad;
   DeviceBuffer<bf16> d_qkv(x.data), d_out((x.rows + 1) * out_stride);
-  DeviceBuffer<int32_t> d_end(subtree_end);
+  DeviceBuffer<int32_t> d_end(subtree_end), d_pos(positions);
+  if (!positions.empty()) options.positions_dev = d_pos.get();
   const size_t ws_bytes = attention_tree_workspace_bytes(x.rows);
   DeviceBuffer<unsigned char> d_ws(ws_bytes);
   d_out.poison();
@@ -210,15 +226,16 @@ std::vector<bf16> run_tree(AttentionTiles tiles, const Qkv& x,
   EXPECT_EQ(
       attention_tree_tiles(tiles, base, base + x.hq * kD, base + (x.hq + x.hkv) * kD, d_out.get(),
                            x.stride(), x.stride(), out_stride, d_end.get(), x.rows, x.hq, x.hkv,
-                           default_scale(), d_ws.get(), ws_bytes, nullptr),
+                           default_scale(kD), d_ws.get(), ws_bytes, nullptr, options),
       cudaSuccess);
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  return take_output(d_out, x.rows, x.hq);
+  return take_output(d_out, x.rows, x.hq, kD);
 }
 
 // Compares two outputs of the same rows (through a row map) with the same tolerance.
 void expect_same_rows(const std::vector<bf16>& a, const std::vector<bf16>& b,
-                      const std::vector<int32_t>& b_row_of_a_row, int hq) {
+                      const std::vector<int32_t>& b_row_of_a_row, int hq,
+                      int kD = kAttentionHeadDim) {
   const int64_t cols = int64_t{hq} * kD;
   double worst = 0;
   for (size_t r = 0; r < b_row_of_a_row.size(); ++r) {
@@ -445,6 +462,193 @@ TEST(TreeAttentionIdentity, EqualsVarlenCausal) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The families' options: head_dim x soft-cap x sliding window x mask kind, on every tile shape
+// that has kernels for the head_dim. Windows: 1 (a row sees only itself: every other key of
+// every tile is out), 100 (well inside the 700-deep chain: whole key tiles out of the window are
+// skipped, tiles straddling its edge are masked, and no tile below the diagonal may be taken as
+// fully visible) and 0 (none). The tree cases also run through varlen on the flat batch: the two
+// masks measure the window differently (row offsets, positions array) and must agree.
+
+struct FeatureParam {
+  int head_dim;
+  float softcap;
+  int window;
+  bool tree;
+  AttentionTiles tiles;
+};
+
+void PrintTo(const FeatureParam& p, std::ostream* os) {
+  *os << "d" << p.head_dim << "_cap" << p.softcap << "_win" << p.window
+      << (p.tree ? "_tree_" : "_varlen_") << attention_tiles_name(p.tiles);
+}
+
+std::vector<FeatureParam> feature_params() {
+  std::vector<FeatureParam> out;
+  for (const int d : {64, 128, 256}) {
+    for (const float cap : {0.f, 4.f}) {
+      for (const int window : {0, 1, 100}) {
+        for (const bool tree : {false, true}) {
+          for (const AttentionTiles tiles : kAttentionAllTiles) {
+            // Every shape of d 128 is covered without options above; here the two defaults and
+            // the mma.sync fallback.
+            if (d == 128 && tiles != AttentionTiles::kWgmmaWsQ128N128 &&
+                tiles != AttentionTiles::kWgmmaWsQ128N64 && tiles != AttentionTiles::kFa2Q64) {
+              continue;
+            }
+            // 64: both warp-specialised shapes; 256: only the 64-key one exists.
+            if (d == 64 && tiles != AttentionTiles::kWgmmaWsQ128N128 &&
+                tiles != AttentionTiles::kWgmmaWsQ128N64) {
+              continue;
+            }
+            if (d == 256 && tiles != AttentionTiles::kWgmmaWsQ128N64) continue;
+            out.push_back({d, cap, window, tree, tiles});
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+class AttentionFeatures : public ::testing::TestWithParam<FeatureParam> {};
+
+TEST_P(AttentionFeatures, MatchReference) {
+  RADIX_REQUIRE_GPU();
+  const FeatureParam f = GetParam();
+  if (!attention_tiles_supported(f.tiles, f.head_dim, f.softcap > 0 || f.window > 0)) {
+    GTEST_SKIP() << attention_tiles_name(f.tiles) << " has no kernel for head_dim " << f.head_dim
+                 << " in this build (see attention_tiles_supported)";
+  }
+  AttentionOptions options;
+  options.softcap = f.softcap;
+  options.window = f.window;
+  auto in_window = [&](int64_t dpos) { return f.window == 0 || dpos < f.window; };
+  const Heads heads = f.head_dim == 256 ? Heads{8, 1} : Heads{4, 2};  // Gemma-2B: one KV head
+  if (!f.tree) {
+    const std::vector<int> lengths = {1, 64, 65, 127, 128, 129, 300, 700};
+    std::vector<int32_t> cu{0};
+    std::vector<int32_t> seq_end_of_row;
+    for (int len : lengths) {
+      cu.push_back(cu.back() + len);
+      seq_end_of_row.insert(seq_end_of_row.end(), len, cu.back());
+    }
+    const Qkv x = random_qkv(cu.back(), heads.hq, heads.hkv, 23, f.head_dim);
+    const std::vector<bf16> out = run_varlen(f.tiles, x, cu, options);
+    expect_matches_reference(
+        x, out, [&](int q, int k) { return k <= q && q < seq_end_of_row[k] && in_window(q - k); },
+        5, f.softcap);
+    return;
+  }
+  for (const auto& make : {deep_chain, +[] { return random_trie(4); }}) {
+    const RaggedBatch batch = make();
+    const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens);
+    const Qkv compact = random_qkv(plan.num_rows, heads.hq, heads.hkv, 31, f.head_dim);
+    const std::vector<bf16> tree_out =
+        run_tree(f.tiles, compact, plan.subtree_end, options, plan.positions);
+    expect_matches_reference(
+        compact, tree_out,
+        [&](int q, int k) {
+          return k <= q && q < plan.subtree_end[k] &&
+                 in_window(int64_t{plan.positions[q]} - plan.positions[k]);
+        },
+        7, f.softcap);
+    const Qkv flat = scatter_rows(compact, plan.scatter);
+    const std::vector<bf16> flat_out = run_varlen(f.tiles, flat, batch.cu_seqlens, options);
+    expect_same_rows(flat_out, tree_out, plan.scatter, heads.hq, f.head_dim);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Options, AttentionFeatures, ::testing::ValuesIn(feature_params()),
+                         [](const auto& info) {
+                           std::ostringstream os;
+                           PrintTo(info.param, &os);
+                           std::string name = os.str();
+                           for (char& c : name) {
+                             if (c == '.') c = 'p';
+                           }
+                           return name;
+                         });
+
+// A window in positions, not rows: tree positions that jump (as padding rows or a caller's own
+// numbering may) must be honoured exactly, including for skipping (a tile whose rows are close
+// but whose positions are far apart holds no visible key).
+TEST(AttentionFeaturesTree, WindowFollowsPositionsNotRows) {
+  RADIX_REQUIRE_GPU();
+  const RaggedBatch batch = deep_chain();
+  const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens);
+  std::vector<int32_t> positions(plan.positions);
+  for (int32_t& p : positions) p *= 3;  // every step 3 positions: a window of 90 spans 30 rows
+  AttentionOptions options;
+  options.window = 90;
+  for (const AttentionTiles tiles : {AttentionTiles::kWgmmaWsQ128N128,
+                                     AttentionTiles::kWgmmaWsQ128N64, AttentionTiles::kFa2Q64}) {
+    if (!attention_tiles_supported(tiles)) continue;
+    SCOPED_TRACE(attention_tiles_name(tiles));
+    const Qkv x = random_qkv(plan.num_rows, 4, 2, 41);
+    const std::vector<bf16> out = run_tree(tiles, x, plan.subtree_end, options, positions);
+    expect_matches_reference(
+        x, out,
+        [&](int q, int k) {
+          return k <= q && q < plan.subtree_end[k] && positions[q] - positions[k] < 90;
+        },
+        9);
+  }
+}
+
+// The public entry points at the real head counts of the new families, with their options, on
+// both tile-size hints.
+TEST(AttentionDefaults, FamilyHeadCounts) {
+  RADIX_REQUIRE_GPU();
+  struct Family {
+    const char* name;
+    Heads heads;
+    int d;
+    float softcap;
+    int window;
+  };
+  const Family families[] = {{"gemma-2b", {8, 1}, 256, 0, 0},
+                             {"gemma2-9b", {16, 8}, 256, 50, 96},
+                             {"mistral-7b", {32, 8}, 128, 0, 96},
+                             {"d64", {12, 4}, 64, 0, 0}};
+  for (const Family& fam : families) {
+    SCOPED_TRACE(fam.name);
+    if (!attention_has_fast_kernels(fam.d)) {
+      ADD_FAILURE() << "no fast kernel for head_dim " << fam.d << " in this build";
+      continue;
+    }
+    const RaggedBatch batch = shared_prefix(3, 150, 60);
+    const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens);
+    const Qkv x = random_qkv(plan.num_rows, fam.heads.hq, fam.heads.hkv, 8, fam.d);
+    const int64_t out_stride = int64_t{fam.heads.hq} * fam.d + kOutPad;
+    DeviceBuffer<bf16> d_qkv(x.data), d_out((x.rows + 1) * out_stride);
+    DeviceBuffer<int32_t> d_end(plan.subtree_end), d_pos(plan.positions);
+    DeviceBuffer<unsigned char> d_ws(attention_tree_workspace_bytes(x.rows));
+    AttentionOptions options;
+    options.head_dim = fam.d;
+    options.softcap = fam.softcap;
+    options.window = fam.window;
+    options.positions_dev = d_pos.get();
+    for (const double hint : {0.0, 1000.0}) {
+      d_out.poison();
+      const bf16* base = d_qkv.get();
+      ASSERT_EQ(
+          attention_tree(base, base + x.hq * fam.d, base + (x.hq + x.hkv) * fam.d, d_out.get(),
+                         x.stride(), x.stride(), out_stride, d_end.get(), x.rows, x.hq, x.hkv,
+                         default_scale(fam.d), d_ws.get(), d_ws.size(), nullptr, hint, options),
+          cudaSuccess);
+      const std::vector<bf16> out = take_output(d_out, x.rows, x.hq, fam.d);
+      expect_matches_reference(
+          x, out,
+          [&](int q, int k) {
+            return k <= q && q < plan.subtree_end[k] &&
+                   (fam.window == 0 || plan.positions[q] - plan.positions[k] < fam.window);
+          },
+          1, fam.softcap);
+    }
+  }
+}
+
 // The public entry points (default tiles) at the real Qwen3 head counts and the fused layout.
 TEST(AttentionDefaults, Qwen3HeadCounts) {
   RADIX_REQUIRE_GPU();
@@ -452,6 +656,7 @@ TEST(AttentionDefaults, Qwen3HeadCounts) {
     const RaggedBatch batch = shared_prefix(3, 150, 60);
     const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens);
     const Qkv x = random_qkv(plan.num_rows, heads.hq, heads.hkv, 8);
+    constexpr int kD = kAttentionHeadDim;
     const int64_t out_stride = int64_t{heads.hq} * kD + kOutPad;
     DeviceBuffer<bf16> d_qkv(x.data), d_out((x.rows + 1) * out_stride);
     DeviceBuffer<int32_t> d_end(plan.subtree_end);
@@ -462,7 +667,7 @@ TEST(AttentionDefaults, Qwen3HeadCounts) {
                              x.stride(), x.stride(), out_stride, d_end.get(), x.rows, x.hq, x.hkv,
                              default_scale(), d_ws.get(), d_ws.size(), nullptr),
               cudaSuccess);
-    const std::vector<bf16> out = take_output(d_out, x.rows, x.hq);
+    const std::vector<bf16> out = take_output(d_out, x.rows, x.hq, kD);
     expect_matches_reference(
         x, out, [&](int q, int k) { return k <= q && q < plan.subtree_end[k]; }, 1);
   }
@@ -473,6 +678,7 @@ TEST(AttentionArguments, RejectedWithInvalidValue) {
   auto* p = reinterpret_cast<bf16*>(uintptr_t{1} << 20);  // aligned, never dereferenced
   auto* misaligned = reinterpret_cast<bf16*>((uintptr_t{1} << 20) + 2);
   const auto* cu = reinterpret_cast<const int32_t*>(uintptr_t{1} << 21);
+  constexpr int kD = kAttentionHeadDim;
   const float scale = default_scale();
   const int64_t s = 24 * kD;  // Hq 16, Hkv 4
   auto varlen = [&](const bf16* q, int64_t q_stride, int hq, int hkv, float sc) {
@@ -498,7 +704,8 @@ TEST(AttentionArguments, RejectedWithInvalidValue) {
             cudaSuccess);
 
   const size_t need = attention_tree_workspace_bytes(1000);
-  EXPECT_EQ(need, 16u * 8u + 8u);  // per 64-row tile (min, max), then a work counter
+  // Per 64-row tile (min, max) of subtree_end and of the positions, then a work counter.
+  EXPECT_EQ(need, 2u * 16u * 8u + 8u);
   auto* ws = reinterpret_cast<void*>(uintptr_t{1} << 22);
   auto tree = [&](int rows, void* workspace, size_t bytes) {
     return attention_tree(p, p, p, p, s, s, 16 * kD, cu, rows, 16, 4, scale, workspace, bytes,
@@ -510,6 +717,35 @@ TEST(AttentionArguments, RejectedWithInvalidValue) {
   EXPECT_EQ(tree(-1, ws, need), cudaErrorInvalidValue);
   EXPECT_EQ(tree(0, nullptr, 0), cudaSuccess);
   EXPECT_EQ(attention_tree_workspace_bytes(0), 0u);
+
+  // The options: head_dim outside 64/128/256, a negative or NaN cap, a negative window, a tree
+  // window without positions.
+  auto with = [&](AttentionOptions o) {
+    return attention_varlen_causal(p, p, p, p, s, s, 16 * kD, cu, 2, 10, 20, 16, 4, scale, nullptr,
+                                   o);
+  };
+  EXPECT_EQ(with({96}), cudaErrorInvalidValue);
+  EXPECT_EQ(with({128, -1.f}), cudaErrorInvalidValue);
+  EXPECT_EQ(with({128, NAN}), cudaErrorInvalidValue);
+  EXPECT_EQ(with({128, 0.f, -5}), cudaErrorInvalidValue);
+  EXPECT_EQ(with({256}), cudaErrorInvalidValue);  // strides too small for 24 heads of 256
+  AttentionOptions windowed;
+  windowed.window = 16;
+  EXPECT_EQ(attention_tree(p, p, p, p, s, s, 16 * kD, cu, 1000, 16, 4, scale, ws, need, nullptr, 0,
+                           windowed),
+            cudaErrorInvalidValue);
+  // Every fast tile shape with a kernel for the head dimension; fa2 and wgmma without ws only 128.
+  EXPECT_FALSE(attention_tiles_supported(AttentionTiles::kFa2Q64, 256));
+  EXPECT_FALSE(attention_tiles_supported(AttentionTiles::kWgmmaWsQ128N128, 256));
+  EXPECT_FALSE(attention_tiles_supported(AttentionTiles::kWgmmaWsQ128N64, 96));
+  EXPECT_FALSE(attention_has_fast_kernels(96));
+  // Options run on the mma.sync and warp-specialised shapes only.
+  EXPECT_FALSE(attention_tiles_supported(AttentionTiles::kWgmmaQ64N64RegQ, 128, true));
+  AttentionOptions capped;
+  capped.softcap = 30.f;
+  EXPECT_EQ(attention_varlen_causal_tiles(AttentionTiles::kWgmmaQ64N64RegQ, p, p, p, p, s, s,
+                                          16 * kD, cu, 2, 10, 20, 16, 4, scale, nullptr, capped),
+            cudaErrorNotSupported);
 }
 
 }  // namespace

@@ -11,72 +11,13 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
+#include "backend_pair.h"
 #include "core/fold_plan.h"
 #include "core/ragged_batch.h"
 #include "gpu_test_util.h"
 
 namespace radix::cuda::testing {
 namespace {
-
-// max |got - want| / max |want|: the error of a bf16 result against its fp32 reference.
-double rel_err(const std::vector<float>& got, const std::vector<float>& want) {
-  EXPECT_EQ(got.size(), want.size());
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < got.size() && i < want.size(); ++i) {
-    if (!std::isfinite(got[i])) return INFINITY;
-    diff = std::max(diff, std::fabs(double(got[i]) - want[i]));
-    scale = std::max(scale, std::fabs(double(want[i])));
-  }
-  return scale == 0 ? diff : diff / scale;
-}
-
-// Random values that bf16 holds exactly, so both backends start from the same numbers.
-std::vector<float> bf16_values(size_t n, std::mt19937& rng, float scale = 1.0f) {
-  std::vector<float> v(n);
-  std::normal_distribution<float> dist(0.0f, scale);
-  for (auto& x : v) x = round_bf16(dist(rng));
-  return v;
-}
-
-class CudaBackendTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    RADIX_REQUIRE_GPU();
-    gpu_ = make_cuda_backend(BackendOptions{"cuda", 0});
-    cpu_ = make_cpu_backend(2);
-  }
-
-  // The same host values in both backends, each in the dtype it asks for.
-  struct Pair {
-    Buffer cpu, gpu;
-  };
-  Pair make(const std::vector<float>& host, int64_t rows, int64_t cols, DType gpu_dtype) {
-    Pair p{cpu_->alloc(DType::kF32, rows, cols), gpu_->alloc(gpu_dtype, rows, cols)};
-    cpu_->upload(p.cpu, host.data(), DType::kF32);
-    gpu_->upload(p.gpu, host.data(), DType::kF32);
-    return p;
-  }
-  Pair make_index(const std::vector<int32_t>& host) {
-    const auto n = static_cast<int64_t>(host.size());
-    Pair p{cpu_->alloc(DType::kI32, n, 1), gpu_->alloc(DType::kI32, n, 1)};
-    cpu_->upload(p.cpu, host.data(), DType::kI32);
-    gpu_->upload(p.gpu, host.data(), DType::kI32);
-    return p;
-  }
-  Pair make_out(int64_t rows, int64_t cols, DType gpu_dtype) {
-    Pair p{cpu_->alloc(DType::kF32, rows, cols), gpu_->alloc(gpu_dtype, rows, cols)};
-    gpu_->fill_constant(p.gpu, NAN);  // poison: an unwritten element fails every comparison
-    return p;
-  }
-  std::vector<float> get(Backend& b, const Tensor& t) {
-    std::vector<float> v(static_cast<size_t>(t.numel()));
-    b.download(t, v.data());
-    return v;
-  }
-  double err(const Pair& p) { return rel_err(get(*gpu_, p.gpu), get(*cpu_, p.cpu)); }
-
-  std::unique_ptr<Backend> gpu_, cpu_;
-};
 
 TEST_F(CudaBackendTest, ReportsItsDtypes) {
   EXPECT_EQ(gpu_->weight_dtype(), DType::kBF16);
@@ -216,8 +157,8 @@ TEST_F(CudaBackendTest, QkNormRopeAndSwigluMatchCpu) {
     const int inter = 384;
     Pair gu = make(bf16_values(rows * 2 * inter, rng, 2.0f), rows, 2 * inter, DType::kBF16);
     Pair act = make_out(rows, inter, DType::kBF16);
-    cpu_->swiglu(gu.cpu, act.cpu);
-    gpu_->swiglu(gu.gpu, act.gpu);
+    cpu_->gated_activation(gu.cpu, Activation::kSiLU, act.cpu);
+    gpu_->gated_activation(gu.gpu, Activation::kSiLU, act.gpu);
     EXPECT_LT(err(act), 8e-3) << rows;
   }
 }
@@ -234,22 +175,6 @@ TEST_F(CudaBackendTest, GatherRowsMatchesCpu) {
     gpu_->gather_rows(src.gpu, idx.gpu, out.gpu);
     EXPECT_EQ(err(out), 0.0) << dtype_name(dt);
   }
-}
-
-// A batch whose trie is deep (a long shared stem) and wide (many short branches), with
-// single-token sequences and duplicates.
-RaggedBatch random_batch(std::mt19937& rng, int num_seqs) {
-  RaggedBatch b;
-  std::vector<int32_t> stem(200);
-  for (auto& t : stem) t = static_cast<int32_t>(rng() % 50);
-  for (int s = 0; s < num_seqs; ++s) {
-    std::vector<int32_t> seq(stem.begin(), stem.begin() + rng() % stem.size());
-    const int tail = static_cast<int>(rng() % 40);
-    for (int i = 0; i < tail; ++i) seq.push_back(static_cast<int32_t>(rng() % 3));
-    if (seq.empty()) seq.push_back(1);
-    b.add_sequence(seq);
-  }
-  return b;
 }
 
 TEST_F(CudaBackendTest, AttentionTreeAndVarlenAgreeWithCpu) {
@@ -312,7 +237,7 @@ TEST_F(CudaBackendTest, AttentionTreeAndVarlenAgreeWithCpu) {
 TEST_F(CudaBackendTest, RejectsWrongDtypesWithBackendError) {
   Buffer f = gpu_->alloc(DType::kF32, 4, 8), b = gpu_->alloc(DType::kBF16, 4, 8);
   Buffer w = gpu_->alloc(DType::kBF16, 1, 8);
-  EXPECT_THROW(gpu_->swiglu(f, b), BackendError);
+  EXPECT_THROW(gpu_->gated_activation(f, Activation::kSiLU, b), BackendError);
   EXPECT_THROW(gpu_->add_rms_norm(f, f, w, 1e-6f, b), BackendError);  // delta must be bf16
   EXPECT_THROW(gpu_->rms_norm(f, f, 1e-6f, b), BackendError);         // weight must be bf16
   EXPECT_THROW(gpu_->gather_rows(f, f, b), BackendError);

@@ -31,7 +31,7 @@ double cosine(const float* a, const float* b, size_t n) {
 std::unique_ptr<Model> tiny_model(const nlohmann::json& fixture, const std::string& device) {
   ModelInfo info;
   info.spec = "formula:qwen3_tiny";
-  info.config = parse_qwen3_config(fixture.at("config"));
+  info.config = parse_decoder_config(fixture.at("config"));
   info.config.num_labels = fixture.at("num_labels").get<int>();
   info.head = HeadKind::kEmbedding;
   const FormulaWeights weights(info.config);

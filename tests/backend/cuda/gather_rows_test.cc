@@ -1,5 +1,7 @@
 #include "backend/cuda/kernels/gather_rows.cuh"
 
+#include <cmath>
+
 #include "gpu_test_util.h"
 
 namespace radix::cuda::testing {
@@ -99,6 +101,39 @@ void check_embedding(int hidden) {
     ASSERT_EQ(static_cast<float>(out2[7 * hidden + c]), 0.0f);
     ASSERT_EQ(static_cast<float>(out2[6 * hidden + c]), to_float(table[ids[6] * hidden + c]));
   }
+}
+
+// Gemma's scaled embedding: bf16(e * bf16(sqrt(hidden))), exactly (one product, one rounding).
+template <typename TO>
+void check_scaled_embedding(int hidden) {
+  const int vocab = 50, rows = 67;
+  std::mt19937 rng(hidden + 1);
+  auto table = random_bf16(vocab * hidden, rng);
+  std::vector<int32_t> ids(rows);
+  std::uniform_int_distribution<int> pick(0, vocab - 1);
+  for (auto& i : ids) i = pick(rng);
+  const float scale = round_bf16(std::sqrt(static_cast<float>(hidden)));
+  DeviceBuffer<bf16> d_table(table);
+  DeviceBuffer<int32_t> d_ids(ids);
+  DeviceBuffer<TO> d_out(rows * hidden);
+  d_out.poison();
+  RADIX_CUDA_CHECK(embedding_gather(d_table.get(), hidden, vocab, d_ids.get(), rows, hidden,
+                                    d_out.get(), hidden, nullptr, nullptr, scale));
+  const auto out = d_out.download();
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < hidden; ++c) {
+      const float want = round_bf16(to_float(table[ids[r] * hidden + c]) * scale);
+      ASSERT_EQ(static_cast<float>(out[r * hidden + c]), want) << r << "," << c;
+    }
+  }
+}
+
+TEST(EmbeddingGather, ScaledAsTransformersInBf16) {
+  RADIX_REQUIRE_GPU();
+  check_scaled_embedding<float>(2048);
+  check_scaled_embedding<float>(1001);
+  check_scaled_embedding<bf16>(3584);
+  check_scaled_embedding<bf16>(13);
 }
 
 TEST(EmbeddingGather, CopiesTableRowsAndFlagsBadIds) {

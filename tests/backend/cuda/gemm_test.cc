@@ -9,17 +9,18 @@ namespace {
 
 struct GemmCase {
   int m, n, k;
-  int pad;          // extra columns in every row stride
-  int offset;       // element offset of every buffer (breaks 256-byte alignment when nonzero)
-  bool f32_out;     // fp32 output instead of bf16
-  bool accumulate;  // y += x @ w^T
+  int pad;            // extra columns in every row stride
+  int offset;         // element offset of every buffer (breaks 256-byte alignment when nonzero)
+  bool f32_out;       // fp32 output instead of bf16
+  bool accumulate;    // y += x @ w^T
+  bool bias = false;  // + bias[j] in the epilogue (its own aligned buffer, of y's type)
 };
 
 class GemmTest : public ::testing::TestWithParam<GemmCase> {};
 
 // Runs one case through `gemm` and compares every output with a double-precision reference.
 void expect_matches_reference(Gemm& gemm, const GemmCase& c) {
-  const auto [m, n, k, pad, offset, f32_out, accumulate] = c;
+  const auto [m, n, k, pad, offset, f32_out, accumulate, with_bias] = c;
   const int64_t ldx = k + pad, ldw = k + pad, ldy = n + pad;
   std::mt19937 rng(m * 3 + n * 5 + k);
   auto x = random_bf16(offset + m * ldx, rng);
@@ -31,13 +32,19 @@ void expect_matches_reference(Gemm& gemm, const GemmCase& c) {
   DeviceBuffer<bf16> d_x(x), d_w(w), d_y16(y0_16);
   DeviceBuffer<float> d_y32(y0);
   if (!accumulate) d_y16.poison(), d_y32.poison();
+  // bf16-exact bias values, so that both bias types hold the same numbers.
+  const auto bias16 = random_bf16(n, rng, 2.0f);
+  std::vector<float> bias(n);
+  for (int j = 0; j < n; ++j) bias[j] = to_float(bias16[j]);
+  DeviceBuffer<bf16> d_bias16(bias16);
+  DeviceBuffer<float> d_bias32(bias);
 
   if (f32_out) {
     gemm.f32_out(d_x.get() + offset, ldx, d_w.get() + offset, ldw, d_y32.get() + offset, ldy, m, n,
-                 k, accumulate, nullptr);
+                 k, accumulate, nullptr, with_bias ? d_bias32.get() : nullptr);
   } else {
     gemm.bf16_out(d_x.get() + offset, ldx, d_w.get() + offset, ldw, d_y16.get() + offset, ldy, m, n,
-                  k, accumulate, nullptr);
+                  k, accumulate, nullptr, with_bias ? d_bias16.get() : nullptr);
   }
   const auto y16 = d_y16.download();
   const auto y32 = d_y32.download();
@@ -52,6 +59,10 @@ void expect_matches_reference(Gemm& gemm, const GemmCase& c) {
         mag += std::fabs(t);
       }
       const int64_t at = offset + i * ldy + j;
+      if (with_bias) {
+        ref += bias[j];
+        mag += std::fabs(bias[j]);
+      }
       if (accumulate) {
         ref += y0[at];
         mag += std::fabs(y0[at]);
@@ -90,7 +101,17 @@ INSTANTIATE_TEST_SUITE_P(Shapes, GemmTest,
                                            GemmCase{64, 72, 40, 8, 0, false, false},
                                            GemmCase{33, 64, 64, 0, 4, false, false},
                                            GemmCase{33, 64, 64, 0, 4, true, true},
-                                           GemmCase{300, 1000, 1024, 0, 0, false, false}));
+                                           GemmCase{300, 1000, 1024, 0, 0, false, false},
+                                           // Bias epilogue: both output types, accumulating,
+                                           // autotuned (m 129), odd and padded shapes.
+                                           GemmCase{1, 256, 1024, 0, 0, false, false, true},
+                                           GemmCase{127, 384, 256, 0, 0, false, false, true},
+                                           GemmCase{129, 512, 128, 0, 0, false, false, true},
+                                           GemmCase{129, 256, 512, 0, 0, true, true, true},
+                                           GemmCase{127, 128, 384, 0, 0, true, false, true},
+                                           GemmCase{64, 72, 40, 8, 0, false, false, true},
+                                           GemmCase{33, 64, 64, 0, 4, true, true, true},
+                                           GemmCase{300, 1000, 1024, 0, 0, false, true, true}));
 
 TEST(Gemm, CachesOnePlanPerShape) {
   RADIX_REQUIRE_GPU();
@@ -128,6 +149,32 @@ TEST(Gemm, RejectsBadShapes) {
   Gemm gemm;
   EXPECT_THROW(gemm.bf16_out(nullptr, 8, nullptr, 16, nullptr, 8, 4, 8, 16, false, nullptr),
                CudaError);
+  const auto* misaligned = reinterpret_cast<const bf16*>(uintptr_t{1} << 20) + 1;
+  EXPECT_THROW(
+      gemm.bf16_out(nullptr, 16, nullptr, 16, nullptr, 8, 4, 8, 16, false, nullptr, misaligned),
+      CudaError);
+}
+
+// With and without a bias are different plans of one shape; the bias pointer of each call is
+// the one used (the cached descriptor must not keep the first call's).
+TEST(Gemm, BiasPointerFollowsEachCall) {
+  RADIX_REQUIRE_GPU();
+  std::mt19937 rng(2);
+  const int m = 16, n = 64, k = 32;
+  auto x = random_bf16(m * k, rng), w = random_bf16(n * k, rng);
+  std::vector<bf16> ones(n, to_bf16(1.0f)), twos(n, to_bf16(2.0f));
+  DeviceBuffer<bf16> d_x(x), d_w(w), d_y0(m * n), d_y1(m * n), d_y2(m * n), d_b1(ones), d_b2(twos);
+  Gemm gemm;
+  gemm.bf16_out(d_x.get(), k, d_w.get(), k, d_y0.get(), n, m, n, k, false, nullptr);
+  gemm.bf16_out(d_x.get(), k, d_w.get(), k, d_y1.get(), n, m, n, k, false, nullptr, d_b1.get());
+  gemm.bf16_out(d_x.get(), k, d_w.get(), k, d_y2.get(), n, m, n, k, false, nullptr, d_b2.get());
+  EXPECT_EQ(gemm.cached_shapes(), 2u);
+  const auto y0 = d_y0.download(), y1 = d_y1.download(), y2 = d_y2.download();
+  for (int i = 0; i < m * n; ++i) {
+    const float base = to_float(y0[i]);
+    ASSERT_NEAR(to_float(y1[i]), base + 1.0f, bf16_tolerance(base + 1.0) + 1e-2) << i;
+    ASSERT_NEAR(to_float(y2[i]), base + 2.0f, bf16_tolerance(base + 2.0) + 1e-2) << i;
+  }
 }
 
 }  // namespace

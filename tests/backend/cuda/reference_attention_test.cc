@@ -4,6 +4,7 @@
 #include "backend/cuda/kernels/reference_attention.cuh"
 
 #include <cmath>
+#include <string>
 
 #include "core/fold_plan.h"
 #include "gpu_test_util.h"
@@ -73,51 +74,57 @@ std::vector<double> cpu_attention(const std::vector<bf16>& q, const std::vector<
 
 TEST(ReferenceAttention, TreeAndCausalMatchCpuAndEachOther) {
   RADIX_REQUIRE_GPU();
-  const int hq = 4, hkv = 2, d = 128;
-  const float scale = 1.0f / std::sqrt(float(d));
-  for (int trial = 0; trial < 4; ++trial) {
-    std::mt19937 rng(trial);
-    std::vector<int32_t> ids, cu;
-    const FoldPlan plan = random_plan(rng, 1 + trial * 5, ids, cu);
-    const int rows = plan.num_rows, flat = static_cast<int>(ids.size());
-    auto q = random_bf16(rows * hq * d, rng), k = random_bf16(rows * hkv * d, rng),
-         v = random_bf16(rows * hkv * d, rng);
-    const auto ref = cpu_attention(q, k, v, plan.subtree_end, rows, hq, hkv, d, scale);
+  const int hq = 4, hkv = 2;
+  // The fast kernels' head dims and others that only this kernel serves (the tiny test models'
+  // 16 and 32, and 96).
+  for (int d : {16, 32, 96, 128, 256}) {
+    SCOPED_TRACE("head_dim " + std::to_string(d));
+    const float scale = 1.0f / std::sqrt(float(d));
+    for (int trial = 0; trial < 4; ++trial) {
+      std::mt19937 rng(trial);
+      std::vector<int32_t> ids, cu;
+      const FoldPlan plan = random_plan(rng, 1 + trial * 5, ids, cu);
+      const int rows = plan.num_rows, flat = static_cast<int>(ids.size());
+      auto q = random_bf16(rows * hq * d, rng), k = random_bf16(rows * hkv * d, rng),
+           v = random_bf16(rows * hkv * d, rng);
+      const auto ref = cpu_attention(q, k, v, plan.subtree_end, rows, hq, hkv, d, scale);
 
-    DeviceBuffer<bf16> dq(q), dk(k), dv(v), dout(rows * hq * d);
-    DeviceBuffer<int32_t> dend(plan.subtree_end);
-    dout.poison();
-    RADIX_CUDA_CHECK(reference_attention(dq.get(), dk.get(), dv.get(), dout.get(), hq * d, hkv * d,
-                                         hq * d, dend.get(), rows, hq, hkv, d, scale, nullptr));
-    const auto tree = dout.download();
-    for (size_t i = 0; i < tree.size(); ++i) {
-      ASSERT_NEAR(to_float(tree[i]), ref[i], bf16_tolerance(ref[i]))
-          << "trial " << trial << " " << i;
-    }
+      DeviceBuffer<bf16> dq(q), dk(k), dv(v), dout(rows * hq * d);
+      DeviceBuffer<int32_t> dend(plan.subtree_end);
+      dout.poison();
+      RADIX_CUDA_CHECK(reference_attention(dq.get(), dk.get(), dv.get(), dout.get(), hq * d,
+                                           hkv * d, hq * d, dend.get(), rows, hq, hkv, d, scale,
+                                           nullptr));
+      const auto tree = dout.download();
+      for (size_t i = 0; i < tree.size(); ++i) {
+        ASSERT_NEAR(to_float(tree[i]), ref[i], bf16_tolerance(ref[i]))
+            << "trial " << trial << " " << i;
+      }
 
-    // The flat (off-mode) layout: row t holds compact row scatter[t]'s q/k/v.
-    std::vector<bf16> fq(flat * hq * d), fk(flat * hkv * d), fv(flat * hkv * d);
-    for (int t = 0; t < flat; ++t) {
-      const int c = plan.scatter[t];
-      std::copy_n(&q[c * hq * d], hq * d, &fq[t * hq * d]);
-      std::copy_n(&k[c * hkv * d], hkv * d, &fk[t * hkv * d]);
-      std::copy_n(&v[c * hkv * d], hkv * d, &fv[t * hkv * d]);
-    }
-    DeviceBuffer<bf16> dfq(fq), dfk(fk), dfv(fv), dfout(flat * hq * d);
-    DeviceBuffer<int32_t> dcu(cu), dfend(flat);
-    dfout.poison();
-    RADIX_CUDA_CHECK(
-        causal_subtree_end(dcu.get(), static_cast<int>(cu.size()) - 1, dfend.get(), flat, nullptr));
-    RADIX_CUDA_CHECK(reference_attention(dfq.get(), dfk.get(), dfv.get(), dfout.get(), hq * d,
-                                         hkv * d, hq * d, dfend.get(), flat, hq, hkv, d, scale,
-                                         nullptr));
-    const auto causal = dfout.download();
-    for (int t = 0; t < flat; ++t) {
-      const int c = plan.scatter[t];
-      for (int i = 0; i < hq * d; ++i) {
-        // Same keys in the same order: the two layouts must agree exactly.
-        ASSERT_EQ(to_float(causal[t * hq * d + i]), to_float(tree[c * hq * d + i]))
-            << "trial " << trial << " flat " << t;
+      // The flat (off-mode) layout: row t holds compact row scatter[t]'s q/k/v.
+      std::vector<bf16> fq(flat * hq * d), fk(flat * hkv * d), fv(flat * hkv * d);
+      for (int t = 0; t < flat; ++t) {
+        const int c = plan.scatter[t];
+        std::copy_n(&q[c * hq * d], hq * d, &fq[t * hq * d]);
+        std::copy_n(&k[c * hkv * d], hkv * d, &fk[t * hkv * d]);
+        std::copy_n(&v[c * hkv * d], hkv * d, &fv[t * hkv * d]);
+      }
+      DeviceBuffer<bf16> dfq(fq), dfk(fk), dfv(fv), dfout(flat * hq * d);
+      DeviceBuffer<int32_t> dcu(cu), dfend(flat);
+      dfout.poison();
+      RADIX_CUDA_CHECK(causal_subtree_end(dcu.get(), static_cast<int>(cu.size()) - 1, dfend.get(),
+                                          flat, nullptr));
+      RADIX_CUDA_CHECK(reference_attention(dfq.get(), dfk.get(), dfv.get(), dfout.get(), hq * d,
+                                           hkv * d, hq * d, dfend.get(), flat, hq, hkv, d, scale,
+                                           nullptr));
+      const auto causal = dfout.download();
+      for (int t = 0; t < flat; ++t) {
+        const int c = plan.scatter[t];
+        for (int i = 0; i < hq * d; ++i) {
+          // Same keys in the same order: the two layouts must agree exactly.
+          ASSERT_EQ(to_float(causal[t * hq * d + i]), to_float(tree[c * hq * d + i]))
+              << "trial " << trial << " flat " << t;
+        }
       }
     }
   }

@@ -10,12 +10,13 @@ namespace {
 struct NormCase {
   int rows, hidden;
   bool with_delta;
-  int pad;  // extra columns in the x and out rows; out's must stay untouched
+  int pad;                   // extra columns in the x and out rows; out's must stay untouched
+  bool unit_offset = false;  // weight (1 + w), as Gemma
 };
 
 template <typename TX, typename TO>
 void check_add_rmsnorm(const NormCase& p) {
-  const auto [rows, hidden, with_delta, pad] = p;
+  const auto [rows, hidden, with_delta, pad, unit_offset] = p;
   std::mt19937 rng(rows * 7919 + hidden + pad);
   const float eps = 1e-6f;
   const int64_t stride = hidden + pad;
@@ -31,7 +32,8 @@ void check_add_rmsnorm(const NormCase& p) {
   DeviceBuffer<TO> d_out(rows * stride);
   d_out.poison();
   RADIX_CUDA_CHECK(add_rmsnorm(d_x.get(), stride, with_delta ? d_delta.get() : nullptr, hidden,
-                               d_weight.get(), d_out.get(), stride, rows, hidden, eps, nullptr));
+                               d_weight.get(), d_out.get(), stride, rows, hidden, eps, nullptr,
+                               unit_offset));
   const auto res = d_x.download();
   const auto out = d_out.download();
 
@@ -49,7 +51,8 @@ void check_add_rmsnorm(const NormCase& p) {
     }
     const double inv = 1.0 / std::sqrt(ss / hidden + eps);
     for (int c = 0; c < hidden; ++c) {
-      const double ref = v[c] * inv * to_float(weight[c]);
+      const double w = to_float(weight[c]);
+      const double ref = v[c] * inv * (unit_offset ? 1.0 + w : w);
       const float got = static_cast<float>(out[r * stride + c]);
       const double tol = sizeof(TO) == 2 ? bf16_tolerance(ref) : 1e-5 * (1 + std::fabs(ref));
       ASSERT_NEAR(got, ref, tol) << "row " << r << " col " << c;
@@ -77,14 +80,16 @@ TEST_P(AddRmsNormTest, Bf16ToFp32) {
   check_add_rmsnorm<bf16, float>(GetParam());
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, AddRmsNormTest,
-                         ::testing::Values(NormCase{1, 1024, false, 0},
-                                           NormCase{127, 1024, true, 0},
-                                           NormCase{129, 4096, true, 8},
-                                           NormCase{129, 4096, false, 0},
-                                           NormCase{3, 1001, true, 3}, NormCase{2, 24, true, 0},
-                                           NormCase{5, 5120, true, 0}, NormCase{3, 9216, true, 0},
-                                           NormCase{2, 2560, false, 8}));
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, AddRmsNormTest,
+    ::testing::Values(NormCase{1, 1024, false, 0}, NormCase{127, 1024, true, 0},
+                      NormCase{129, 4096, true, 8}, NormCase{129, 4096, false, 0},
+                      NormCase{3, 1001, true, 3}, NormCase{2, 24, true, 0},
+                      NormCase{5, 5120, true, 0}, NormCase{3, 9216, true, 0},
+                      NormCase{2, 2560, false, 8},
+                      // Gemma's (1 + w): Gemma-2B and 9B hidden sizes too.
+                      NormCase{1, 2048, false, 0, true}, NormCase{129, 3584, true, 8, true},
+                      NormCase{3, 1001, true, 3, true}, NormCase{2, 12288, true, 0, true}));
 
 TEST(AddRmsNorm, RejectsBadSizes) {
   float* x = nullptr;

@@ -8,7 +8,7 @@ namespace radix::cuda::testing {
 namespace {
 
 template <typename TX, typename TO>
-void check_small_linear(int n, int m, int k, bool accumulate) {
+void check_small_linear(int n, int m, int k, bool accumulate, bool with_bias = false) {
   std::mt19937 rng(n * 7 + m * 3 + k);
   auto x16 = random_bf16(static_cast<size_t>(n) * k, rng);
   std::vector<TX> x(x16.size());
@@ -19,14 +19,18 @@ void check_small_linear(int n, int m, int k, bool accumulate) {
   for (size_t i = 0; i < y.size(); ++i) y[i] = TO(to_float(y0[i]));
   DeviceBuffer<TX> d_x(x);
   DeviceBuffer<bf16> d_w(w);
+  auto bias = random_bf16(m, rng);
   DeviceBuffer<TO> d_y(y);
+  DeviceBuffer<bf16> d_bias(bias);
   if (!accumulate) d_y.poison();
-  RADIX_CUDA_CHECK(
-      small_linear(d_x.get(), k, d_w.get(), k, d_y.get(), m, n, m, k, accumulate, nullptr));
+  RADIX_CUDA_CHECK(small_linear(d_x.get(), k, d_w.get(), k, d_y.get(), m, n, m, k, accumulate,
+                                nullptr, with_bias ? d_bias.get() : nullptr));
   const auto out = d_y.download();
   for (int i = 0; i < n; ++i) {
     for (int j = 0; j < m; ++j) {
-      double ref = accumulate ? to_float(y0[i * m + j]) : 0.0, mag = std::fabs(ref);
+      double ref =
+          (accumulate ? to_float(y0[i * m + j]) : 0.0) + (with_bias ? to_float(bias[j]) : 0.0);
+      double mag = std::fabs(ref);
       for (int c = 0; c < k; ++c) {
         const double t = double(to_float(x16[i * k + c])) * to_float(w[j * k + c]);
         ref += t;
@@ -47,6 +51,14 @@ TEST(SmallLinear, RerankerHeadShapes) {
   check_small_linear<bf16, bf16>(33, 5, 1000, true);
   check_small_linear<float, float>(17, 2, 1024, false);
   check_small_linear<float, bf16>(17, 2, 1003, true);
+}
+
+TEST(SmallLinear, WithBias) {
+  RADIX_REQUIRE_GPU();
+  check_small_linear<bf16, float>(129, 2, 4096, false, true);
+  check_small_linear<bf16, float>(127, 3, 1001, true, true);
+  check_small_linear<bf16, bf16>(33, 5, 1000, true, true);
+  check_small_linear<float, bf16>(17, 2, 1003, false, true);
 }
 
 }  // namespace

@@ -29,7 +29,7 @@ template <typename TO, int kVec>
 __global__ void embedding_kernel(const bf16* __restrict__ table, int64_t table_stride,
                                  int64_t vocab, const int32_t* __restrict__ ids, int hidden,
                                  TO* __restrict__ out, int64_t out_stride,
-                                 int32_t* __restrict__ bad_id) {
+                                 int32_t* __restrict__ bad_id, float scale) {
   const int64_t row = blockIdx.x;
   const int32_t id = ids[row];
   const bool valid = id >= 0 && id < vocab;
@@ -39,6 +39,11 @@ __global__ void embedding_kernel(const bf16* __restrict__ table, int64_t table_s
   for (int c = threadIdx.x; c < hidden / kVec; c += blockDim.x) {
     float v[kVec] = {};
     if (valid) detail::load<kVec>(x + c * kVec, v);
+    if (scale != 1.0f) {
+      // transformers multiplies in the model's dtype: bf16(e * scale), scale already bf16.
+#pragma unroll
+      for (int i = 0; i < kVec; ++i) v[i] = __bfloat162float(__float2bfloat16(v[i] * scale));
+    }
     detail::store<kVec>(y + c * kVec, v);
   }
 }
@@ -83,7 +88,8 @@ cudaError_t gather_rows_f32(const float* src, int64_t src_stride, const int32_t*
 template <typename TO>
 cudaError_t embedding_gather(const bf16* table, int64_t table_stride, int64_t vocab,
                              const int32_t* ids, int64_t rows, int hidden, TO* out,
-                             int64_t out_stride, int32_t* bad_id, cudaStream_t stream) {
+                             int64_t out_stride, int32_t* bad_id, cudaStream_t stream,
+                             float scale) {
   if (rows < 0 || hidden <= 0 || rows > INT32_MAX || table_stride < hidden || out_stride < hidden) {
     return cudaErrorInvalidValue;
   }
@@ -93,17 +99,17 @@ cudaError_t embedding_gather(const bf16* table, int64_t table_stride, int64_t vo
   const unsigned grid = static_cast<unsigned>(rows);
   if (vec) {
     embedding_kernel<TO, 8><<<grid, threads_for(hidden / 8), 0, stream>>>(
-        table, table_stride, vocab, ids, hidden, out, out_stride, bad_id);
+        table, table_stride, vocab, ids, hidden, out, out_stride, bad_id, scale);
   } else {
     embedding_kernel<TO, 1><<<grid, threads_for(hidden), 0, stream>>>(
-        table, table_stride, vocab, ids, hidden, out, out_stride, bad_id);
+        table, table_stride, vocab, ids, hidden, out, out_stride, bad_id, scale);
   }
   return cudaGetLastError();
 }
 
 template cudaError_t embedding_gather<float>(const bf16*, int64_t, int64_t, const int32_t*, int64_t,
-                                             int, float*, int64_t, int32_t*, cudaStream_t);
+                                             int, float*, int64_t, int32_t*, cudaStream_t, float);
 template cudaError_t embedding_gather<bf16>(const bf16*, int64_t, int64_t, const int32_t*, int64_t,
-                                            int, bf16*, int64_t, int32_t*, cudaStream_t);
+                                            int, bf16*, int64_t, int32_t*, cudaStream_t, float);
 
 }  // namespace radix::cuda

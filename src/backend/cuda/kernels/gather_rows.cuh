@@ -23,9 +23,12 @@ cudaError_t gather_rows_f32(const float* src, int64_t src_stride, const int32_t*
 // out:   [rows, hidden] TO (float: the fp32 residual stream, or bf16), row stride out_stride
 // An id outside [0, vocab) gets a zero row and sets *bad_id (device int32, may be nullptr) to 1,
 // so the caller can report it at its next synchronisation instead of reading out of bounds.
+// scale != 1 (Gemma's sqrt(hidden), passed already rounded to bf16): each element becomes
+// bf16(e * scale), the product transformers takes in the model's dtype.
 template <typename TO>
 cudaError_t embedding_gather(const bf16* table, int64_t table_stride, int64_t vocab,
                              const int32_t* ids, int64_t rows, int hidden, TO* out,
-                             int64_t out_stride, int32_t* bad_id, cudaStream_t stream);
+                             int64_t out_stride, int32_t* bad_id, cudaStream_t stream,
+                             float scale = 1.0f);
 
 }  // namespace radix::cuda

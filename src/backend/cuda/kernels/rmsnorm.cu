@@ -25,14 +25,14 @@ __device__ __forceinline__ void add_squares(const float (&v)[kVec], float& sumsq
   for (int i = 0; i < kVec; ++i) sumsq += v[i] * v[i];
 }
 
-// Chunk c of out = v * inv_rms * weight.
-template <int kVec, typename TO>
+// Chunk c of out = v * inv_rms * weight, or * (1 + weight) with kUnitOffset.
+template <int kVec, bool kUnitOffset, typename TO>
 __device__ __forceinline__ void store_normed(TO* y, const bf16* weight, int c, float inv_rms,
                                              float (&v)[kVec]) {
   float w[kVec];
   detail::load<kVec>(weight + c * kVec, w);
 #pragma unroll
-  for (int i = 0; i < kVec; ++i) v[i] = v[i] * inv_rms * w[i];
+  for (int i = 0; i < kVec; ++i) v[i] = v[i] * inv_rms * (kUnitOffset ? 1.0f + w[i] : w[i]);
   detail::store<kVec>(y + c * kVec, v);
 }
 
@@ -41,7 +41,7 @@ __device__ __forceinline__ void store_normed(TO* y, const bf16* weight, int c, f
 // kCached = 0 reads the row twice (sum of squares, then scale); the second read hits L1/L2, rows
 // being at most a few tens of KB. kCached = N > 0 holds the row in registers between the two
 // phases instead (N chunks of kVec per thread): one read of x, for hidden / kVec <= N * blockDim.x.
-template <typename TX, typename TO, int kVec, int kCached>
+template <typename TX, typename TO, int kVec, int kCached, bool kUnitOffset>
 __global__ void add_rmsnorm_kernel(TX* __restrict__ x_base, int64_t x_stride,
                                    const bf16* __restrict__ delta, int64_t delta_stride,
                                    const bf16* __restrict__ weight, TO* __restrict__ out,
@@ -64,7 +64,7 @@ __global__ void add_rmsnorm_kernel(TX* __restrict__ x_base, int64_t x_stride,
     for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
       float v[kVec];
       detail::load<kVec>(x + c * kVec, v);
-      store_normed<kVec>(y, weight, c, inv_rms, v);
+      store_normed<kVec, kUnitOffset>(y, weight, c, inv_rms, v);
     }
   } else {
     float v[kCached][kVec];
@@ -81,7 +81,7 @@ __global__ void add_rmsnorm_kernel(TX* __restrict__ x_base, int64_t x_stride,
 #pragma unroll
     for (int i = 0; i < kCached; ++i) {
       const int c = threadIdx.x + i * blockDim.x;
-      if (c < chunks) store_normed<kVec>(y, weight, c, inv_rms, v[i]);
+      if (c < chunks) store_normed<kVec, kUnitOffset>(y, weight, c, inv_rms, v[i]);
     }
   }
 }
@@ -91,20 +91,10 @@ int threads_for(int chunks) {
   return t < 32 ? 32 : (t > 256 ? 256 : t);
 }
 
-}  // namespace
-
-template <typename TX, typename TO>
-cudaError_t add_rmsnorm(TX* x, int64_t x_stride, const bf16* delta, int64_t delta_stride,
-                        const bf16* weight, TO* out, int64_t out_stride, int64_t rows, int hidden,
-                        float eps, cudaStream_t stream) {
-  if (rows < 0 || hidden <= 0 || rows > INT32_MAX || x_stride < hidden || out_stride < hidden ||
-      (delta && delta_stride < hidden)) {
-    return cudaErrorInvalidValue;
-  }
-  if (rows == 0) return cudaSuccess;
-  const bool vec = hidden % 8 == 0 && x_stride % 8 == 0 && out_stride % 8 == 0 &&
-                   detail::aligned16(x) && detail::aligned16(weight) && detail::aligned16(out) &&
-                   (!delta || (delta_stride % 8 == 0 && detail::aligned16(delta)));
+template <bool kUnitOffset, typename TX, typename TO>
+void launch_rmsnorm(TX* x, int64_t x_stride, const bf16* delta, int64_t delta_stride,
+                    const bf16* weight, TO* out, int64_t out_stride, int64_t rows, int hidden,
+                    float eps, bool vec, cudaStream_t stream) {
   const unsigned grid = static_cast<unsigned>(rows);
   const int threads = threads_for(hidden / 8);
   const int per_thread = (hidden / 8 + threads - 1) / threads;
@@ -116,33 +106,60 @@ cudaError_t add_rmsnorm(TX* x, int64_t x_stride, const bf16* delta, int64_t delt
     // At most 32 floats of the row per thread in registers: one read of x.
     switch (per_thread) {
       case 1:
-        launch(add_rmsnorm_kernel<TX, TO, 8, 1>, threads);
+        launch(add_rmsnorm_kernel<TX, TO, 8, 1, kUnitOffset>, threads);
         break;
       case 2:
-        launch(add_rmsnorm_kernel<TX, TO, 8, 2>, threads);
+        launch(add_rmsnorm_kernel<TX, TO, 8, 2, kUnitOffset>, threads);
         break;
       case 3:
-        launch(add_rmsnorm_kernel<TX, TO, 8, 3>, threads);
+        launch(add_rmsnorm_kernel<TX, TO, 8, 3, kUnitOffset>, threads);
         break;
       default:
-        launch(add_rmsnorm_kernel<TX, TO, 8, 4>, threads);
+        launch(add_rmsnorm_kernel<TX, TO, 8, 4, kUnitOffset>, threads);
         break;
     }
   } else if (vec) {
-    launch(add_rmsnorm_kernel<TX, TO, 8, 0>, threads);
+    launch(add_rmsnorm_kernel<TX, TO, 8, 0, kUnitOffset>, threads);
   } else {
-    launch(add_rmsnorm_kernel<TX, TO, 1, 0>, threads_for(hidden));
+    launch(add_rmsnorm_kernel<TX, TO, 1, 0, kUnitOffset>, threads_for(hidden));
+  }
+}
+
+}  // namespace
+
+template <typename TX, typename TO>
+cudaError_t add_rmsnorm(TX* x, int64_t x_stride, const bf16* delta, int64_t delta_stride,
+                        const bf16* weight, TO* out, int64_t out_stride, int64_t rows, int hidden,
+                        float eps, cudaStream_t stream, bool unit_offset) {
+  if (rows < 0 || hidden <= 0 || rows > INT32_MAX || x_stride < hidden || out_stride < hidden ||
+      (delta && delta_stride < hidden)) {
+    return cudaErrorInvalidValue;
+  }
+  if (rows == 0) return cudaSuccess;
+  const bool vec = hidden % 8 == 0 && x_stride % 8 == 0 && out_stride % 8 == 0 &&
+                   detail::aligned16(x) && detail::aligned16(weight) && detail::aligned16(out) &&
+                   (!delta || (delta_stride % 8 == 0 && detail::aligned16(delta)));
+  if (unit_offset) {
+    launch_rmsnorm<true>(x, x_stride, delta, delta_stride, weight, out, out_stride, rows, hidden,
+                         eps, vec, stream);
+  } else {
+    launch_rmsnorm<false>(x, x_stride, delta, delta_stride, weight, out, out_stride, rows, hidden,
+                          eps, vec, stream);
   }
   return cudaGetLastError();
 }
 
 template cudaError_t add_rmsnorm<float, bf16>(float*, int64_t, const bf16*, int64_t, const bf16*,
-                                              bf16*, int64_t, int64_t, int, float, cudaStream_t);
+                                              bf16*, int64_t, int64_t, int, float, cudaStream_t,
+                                              bool);
 template cudaError_t add_rmsnorm<float, float>(float*, int64_t, const bf16*, int64_t, const bf16*,
-                                               float*, int64_t, int64_t, int, float, cudaStream_t);
+                                               float*, int64_t, int64_t, int, float, cudaStream_t,
+                                               bool);
 template cudaError_t add_rmsnorm<bf16, bf16>(bf16*, int64_t, const bf16*, int64_t, const bf16*,
-                                             bf16*, int64_t, int64_t, int, float, cudaStream_t);
+                                             bf16*, int64_t, int64_t, int, float, cudaStream_t,
+                                             bool);
 template cudaError_t add_rmsnorm<bf16, float>(bf16*, int64_t, const bf16*, int64_t, const bf16*,
-                                              float*, int64_t, int64_t, int, float, cudaStream_t);
+                                              float*, int64_t, int64_t, int, float, cudaStream_t,
+                                              bool);
 
 }  // namespace radix::cuda

@@ -8,7 +8,7 @@ template <typename TX, typename TO, int kVec>
 __global__ void small_linear_kernel(const TX* __restrict__ x, int64_t x_stride,
                                     const bf16* __restrict__ w, int64_t w_stride,
                                     TO* __restrict__ out, int64_t out_stride, int64_t n, int64_t m,
-                                    int k, bool accumulate) {
+                                    int k, bool accumulate, const bf16* __restrict__ bias) {
   const int64_t task = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (task >= n * m) return;
   const int64_t i = task / m, j = task - i * m;
@@ -25,7 +25,7 @@ __global__ void small_linear_kernel(const TX* __restrict__ x, int64_t x_stride,
   acc = detail::warp_sum(acc);
   if ((threadIdx.x & 31) == 0) {
     TO* y = out + i * out_stride + j;
-    float v[1] = {acc};
+    float v[1] = {bias ? acc + __bfloat162float(bias[j]) : acc};
     if (accumulate) {
       float old[1];
       detail::load<1>(y, old);
@@ -40,7 +40,7 @@ __global__ void small_linear_kernel(const TX* __restrict__ x, int64_t x_stride,
 template <typename TX, typename TO>
 cudaError_t small_linear(const TX* x, int64_t x_stride, const bf16* w, int64_t w_stride, TO* out,
                          int64_t out_stride, int64_t n, int64_t m, int k, bool accumulate,
-                         cudaStream_t stream) {
+                         cudaStream_t stream, const bf16* bias) {
   if (n < 0 || m < 0 || k < 0 || x_stride < k || w_stride < k || out_stride < m) {
     return cudaErrorInvalidValue;
   }
@@ -53,21 +53,25 @@ cudaError_t small_linear(const TX* x, int64_t x_stride, const bf16* w, int64_t w
                    detail::aligned16(w);
   if (vec) {
     small_linear_kernel<TX, TO, 8><<<static_cast<unsigned>(blocks), kWarps * 32, 0, stream>>>(
-        x, x_stride, w, w_stride, out, out_stride, n, m, k, accumulate);
+        x, x_stride, w, w_stride, out, out_stride, n, m, k, accumulate, bias);
   } else {
     small_linear_kernel<TX, TO, 1><<<static_cast<unsigned>(blocks), kWarps * 32, 0, stream>>>(
-        x, x_stride, w, w_stride, out, out_stride, n, m, k, accumulate);
+        x, x_stride, w, w_stride, out, out_stride, n, m, k, accumulate, bias);
   }
   return cudaGetLastError();
 }
 
 template cudaError_t small_linear<bf16, float>(const bf16*, int64_t, const bf16*, int64_t, float*,
-                                               int64_t, int64_t, int64_t, int, bool, cudaStream_t);
+                                               int64_t, int64_t, int64_t, int, bool, cudaStream_t,
+                                               const bf16*);
 template cudaError_t small_linear<bf16, bf16>(const bf16*, int64_t, const bf16*, int64_t, bf16*,
-                                              int64_t, int64_t, int64_t, int, bool, cudaStream_t);
+                                              int64_t, int64_t, int64_t, int, bool, cudaStream_t,
+                                              const bf16*);
 template cudaError_t small_linear<float, float>(const float*, int64_t, const bf16*, int64_t, float*,
-                                                int64_t, int64_t, int64_t, int, bool, cudaStream_t);
+                                                int64_t, int64_t, int64_t, int, bool, cudaStream_t,
+                                                const bf16*);
 template cudaError_t small_linear<float, bf16>(const float*, int64_t, const bf16*, int64_t, bf16*,
-                                               int64_t, int64_t, int64_t, int, bool, cudaStream_t);
+                                               int64_t, int64_t, int64_t, int, bool, cudaStream_t,
+                                               const bf16*);
 
 }  // namespace radix::cuda

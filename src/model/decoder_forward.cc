@@ -1,0 +1,379 @@
+// The shared forward of every decoder family, written once over the backend ops
+// (docs/backend.md) on the fold plan's rows: plan, uploads, masks, scatter, last-layer pruning and
+// heads. The family's layer functions (src/model/families/) do the rest.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "model/flops.h"
+#include "model/heads.h"
+#include "model/model_impl.h"
+#include "model/rope.h"
+
+namespace radix {
+namespace {
+
+using std::to_string;
+
+// Grows `buf` to at least rows x cols (never shrinks: a steady state allocates nothing).
+void ensure(Backend& backend, Buffer& buf, DType dtype, int64_t rows, int64_t cols) {
+  if (!buf.empty() && buf.tensor().rows >= rows && buf.tensor().cols == cols) return;
+  buf = backend.alloc(dtype, std::max<int64_t>(rows, 1), cols);
+}
+
+void validate_batch(const RaggedBatch& batch, const DecoderConfig& c) {
+  if (batch.ids.size() != batch.positions.size()) {
+    throw std::invalid_argument("batch: " + to_string(batch.ids.size()) + " ids but " +
+                                to_string(batch.positions.size()) + " positions");
+  }
+  for (size_t i = 0; i < batch.ids.size(); ++i) {
+    if (batch.ids[i] < 0 || batch.ids[i] >= c.vocab_size) {
+      throw std::invalid_argument("batch: token id " + to_string(batch.ids[i]) + " at index " +
+                                  to_string(i) + " is outside the vocabulary [0, " +
+                                  to_string(c.vocab_size) + ")");
+    }
+    if (batch.positions[i] < 0 || batch.positions[i] >= c.max_position_embeddings) {
+      throw std::invalid_argument("batch: position " + to_string(batch.positions[i]) +
+                                  " at index " + to_string(i) + " is outside [0, " +
+                                  to_string(c.max_position_embeddings) + ")");
+    }
+  }
+}
+
+// The plan must be the one built for this batch: the forward trusts its indices.
+void check_plan(const RaggedBatch& batch, const FoldPlan& plan, AttentionMode mode) {
+  const auto tokens = static_cast<int64_t>(batch.ids.size());
+  const bool sizes_match =
+      plan.num_tokens == tokens && static_cast<int64_t>(plan.scatter.size()) == tokens &&
+      plan.num_sequences() == batch.num_sequences() && batch.cu_seqlens.front() == 0 &&
+      batch.cu_seqlens.back() == tokens &&
+      static_cast<int64_t>(plan.ids.size()) == plan.num_rows &&
+      static_cast<int64_t>(plan.positions.size()) == plan.num_rows &&
+      static_cast<int64_t>(plan.subtree_end.size()) == plan.num_rows &&
+      static_cast<int64_t>(plan.gather.size()) == plan.num_rows;
+  if (!sizes_match) {
+    throw std::invalid_argument("forward: the fold plan (" + to_string(plan.num_tokens) +
+                                " tokens, " + to_string(plan.num_sequences()) +
+                                " sequences) was not built for this batch (" + to_string(tokens) +
+                                " tokens, " + to_string(batch.num_sequences()) + " sequences)");
+  }
+  for (int64_t t = 0; t < tokens; ++t) {
+    const int32_t row = plan.scatter[t];
+    if (row < 0 || row >= plan.num_rows || plan.ids[row] != batch.ids[t] ||
+        plan.positions[row] != batch.positions[t]) {
+      throw std::invalid_argument("forward: the fold plan does not match the batch at token " +
+                                  to_string(t));
+    }
+  }
+  for (int32_t q = 0; q < batch.num_sequences(); ++q) {
+    const int32_t end = batch.cu_seqlens[q + 1];
+    if (end <= batch.cu_seqlens[q] || end > tokens || plan.last_rows[q] != plan.scatter[end - 1]) {
+      throw std::invalid_argument("forward: the fold plan's last row of sequence " +
+                                  to_string(q) + " does not match the batch");
+    }
+  }
+  if (mode == AttentionMode::kOff && plan.folded) {
+    throw std::invalid_argument(
+        "forward: attention mode off needs an unfolded plan (build it with threshold 0)");
+  }
+}
+
+// The rows the head reads: each distinct last row once, in trie order. Sequences that end on the
+// same row share it, and the order depends only on the trie (not on the input order), so a GEMM
+// over these rows puts every sequence in the same row whatever the batch order: BLAS kernels that
+// round by row position (OpenBLAS on AVX2) then give bit-identical results for a shuffled batch.
+struct HeadRows {
+  std::vector<int32_t> rows;  // distinct last rows, ascending
+  std::vector<int32_t> slot;  // per sequence: its index in `rows`
+};
+
+HeadRows head_rows_of(const FoldPlan& plan) {
+  HeadRows h;
+  h.rows = plan.last_rows;
+  std::sort(h.rows.begin(), h.rows.end());
+  h.rows.erase(std::unique(h.rows.begin(), h.rows.end()), h.rows.end());
+  h.slot.reserve(plan.last_rows.size());
+  for (const int32_t r : plan.last_rows) {
+    h.slot.push_back(
+        static_cast<int32_t>(std::lower_bound(h.rows.begin(), h.rows.end(), r) - h.rows.begin()));
+  }
+  return h;
+}
+
+// Copies per-head-row outputs (`width` floats each) out to one entry per sequence.
+void expand_to_sequences(std::vector<float>& values, int64_t width,
+                         const std::vector<int32_t>& slot) {
+  if (values.empty()) return;
+  std::vector<float> out(slot.size() * static_cast<size_t>(width));
+  for (size_t s = 0; s < slot.size(); ++s) {
+    std::copy_n(values.begin() + slot[s] * width, width, out.begin() + s * width);
+  }
+  values.swap(out);
+}
+
+// Mean over the plan's rows of the keys each sees in tree attention, the kernel's tile-size hint.
+// Padding rows see only themselves.
+double mean_visible_keys(const FoldPlan& plan) {
+  if (plan.num_rows == 0) return 0;
+  const int64_t padding = plan.num_rows - plan.num_unique;
+  return static_cast<double>(tree_attention_pairs(plan) + padding) /
+         static_cast<double>(plan.num_rows);
+}
+
+// Gemma's embedding scale, rounded to the weight dtype as transformers' `torch.tensor(sqrt(h),
+// dtype=model dtype)` (round to nearest even for bf16).
+float embedding_scale(const DecoderConfig& c, DType weight_dtype) {
+  if (!c.scale_embeddings) return 1.0f;
+  const auto scale = static_cast<float>(std::sqrt(static_cast<double>(c.hidden_size)));
+  if (weight_dtype != DType::kBF16) return scale;
+  uint32_t bits;
+  std::memcpy(&bits, &scale, 4);
+  bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000u;
+  float rounded;
+  std::memcpy(&rounded, &bits, 4);
+  return rounded;
+}
+
+}  // namespace
+
+void DecoderArena::reserve(Backend& b, const DecoderConfig& c, int64_t need_rows,
+                           int64_t need_tokens, int64_t need_seqs, int64_t head_cols) {
+  const DType adt = b.activation_dtype(), res = b.residual_dtype();
+  if (need_rows > rows) {
+    rows = need_rows;
+    ensure(b, residual, res, rows, c.hidden_size);
+    ensure(b, normed, adt, rows, c.hidden_size);
+    ensure(b, qkv, adt, rows, c.qkv_dim());
+    ensure(b, attn, adt, rows, c.q_dim());
+    ensure(b, delta, adt, rows, c.hidden_size);
+    if (c.sandwich_norms) ensure(b, tmp, adt, rows, c.hidden_size);
+    ensure(b, gate_up, adt, rows, 2 * static_cast<int64_t>(c.intermediate_size));
+    ensure(b, act, adt, rows, c.intermediate_size);
+    ensure(b, ids, DType::kI32, rows, 1);
+    ensure(b, positions, DType::kI32, rows, 1);
+    ensure(b, subtree_end, DType::kI32, rows, 1);
+    ensure(b, gather, DType::kI32, rows, 1);
+  }
+  if (need_tokens > tokens) {
+    tokens = need_tokens;
+    ensure(b, scatter, DType::kI32, tokens, 1);
+    // qkv_flat / attn_flat / positions_flat only for the scatter mode: allocated on first use.
+  }
+  if (need_seqs > seqs || head_out.empty() || head_out.tensor().cols < head_cols) {
+    seqs = std::max(seqs, need_seqs);
+    ensure(b, last_residual, res, seqs, c.hidden_size);
+    ensure(b, last_attn, adt, seqs, c.q_dim());
+    ensure(b, last_normed, adt, seqs, c.hidden_size);
+    if (head_out.empty() || head_out.tensor().rows < seqs || head_out.tensor().cols < head_cols) {
+      head_out = b.alloc(DType::kF32, seqs, head_cols);  // head logits stay fp32
+    }
+    ensure(b, last_rows, DType::kI32, seqs, 1);
+    ensure(b, cu_seqlens, DType::kI32, seqs + 1, 1);
+  }
+}
+
+// Bidirectional models are never folded: a trie has no bidirectional form, so every mode runs
+// as off there.
+AttentionMode Model::Impl::effective_mode(AttentionMode asked) const {
+  return info.config.causal ? asked : AttentionMode::kOff;
+}
+
+ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOptions& options) {
+  // off: the identity plan (one row per token); scatter and tree: always folded.
+  FoldOptions fold;
+  fold.threshold = effective_mode(options.mode) == AttentionMode::kOff ? 0.0 : 1.0;
+  if (batch.ids.size() == batch.positions.size()) {  // else forward() below says what is wrong
+    build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens, fold, plan);
+  }
+  return forward(batch, plan, options);
+}
+
+ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& plan,
+                                   const ForwardOptions& options) {
+  const DecoderConfig& c = info.config;
+  Backend& be = *backend;
+  const HeadKind head = options.head.value_or(info.head);
+  validate_batch(batch, c);
+  check_head_options(head, options, info, weights);
+
+  ForwardResult result;
+  result.head = head;
+  result.num_sequences = batch.num_sequences();
+  result.num_tokens = batch.num_tokens();
+  if (result.num_sequences <= 0) {
+    result.dim = head_dim_of(head, options, info);
+    return result;
+  }
+
+  const AttentionMode mode = effective_mode(options.mode);
+  check_plan(batch, plan, mode);
+  const int64_t n = plan.num_rows;
+  // Rows that hold tokens; padding rows (after them) are computed on but never read.
+  const int64_t real_rows = plan.folded ? plan.num_unique : plan.num_tokens;
+  const int64_t tokens = batch.num_tokens();
+  const int32_t seqs = batch.num_sequences();
+  result.num_rows = n;
+
+  const int64_t head_cols = std::max<int64_t>(2, c.num_labels);
+  // At least `seqs` rows: identical sequences share their rows, and the last layer's MLP runs on
+  // one row per sequence.
+  arena.reserve(be, c, std::max<int64_t>(n, seqs), tokens, seqs, head_cols);
+  DecoderArena& a = arena;
+
+  // Per-batch index arrays.
+  const Tensor ids = a.ids.tensor().first_rows(n);
+  const Tensor positions = a.positions.tensor().first_rows(n);
+  const HeadRows head_rows = head_rows_of(plan);
+  const int64_t num_head_rows = static_cast<int64_t>(head_rows.rows.size());
+  const Tensor last_rows = a.last_rows.tensor().first_rows(num_head_rows);
+  be.upload(ids, plan.ids.data(), DType::kI32);
+  be.upload(positions, plan.positions.data(), DType::kI32);
+  be.upload(last_rows, head_rows.rows.data(), DType::kI32);
+
+  int32_t max_seqlen = 0, max_position = 0;
+  for (int32_t s = 0; s < seqs; ++s) {
+    max_seqlen = std::max(max_seqlen, batch.cu_seqlens[s + 1] - batch.cu_seqlens[s]);
+  }
+  for (const int32_t p : batch.positions) max_position = std::max(max_position, p);
+  AttentionMask varlen;
+  varlen.kind =
+      c.causal ? AttentionMask::Kind::kVarlenCausal : AttentionMask::Kind::kVarlenBidirectional;
+  varlen.num_seqs = seqs;
+  varlen.max_seqlen = max_seqlen;
+  varlen.positions = positions;  // off: rows are tokens
+  AttentionMask tree;
+  tree.kind = AttentionMask::Kind::kTree;
+  tree.positions = positions;
+  Tensor scatter_index, gather_index, qkv_flat, attn_flat;
+  if (mode != AttentionMode::kTree) {
+    varlen.cu_seqlens = a.cu_seqlens.tensor().first_rows(seqs + 1);
+    be.upload(varlen.cu_seqlens, batch.cu_seqlens.data(), DType::kI32);
+  }
+  if (mode == AttentionMode::kTree) {
+    tree.subtree_end = a.subtree_end.tensor().first_rows(n);
+    be.upload(tree.subtree_end, plan.subtree_end.data(), DType::kI32);
+    tree.mean_visible_keys = mean_visible_keys(plan);
+  }
+  if (mode == AttentionMode::kScatter) {
+    ensure(be, a.qkv_flat, be.activation_dtype(), a.tokens, c.qkv_dim());
+    ensure(be, a.attn_flat, be.activation_dtype(), a.tokens, c.q_dim());
+    scatter_index = a.scatter.tensor().first_rows(tokens);
+    gather_index = a.gather.tensor().first_rows(real_rows);  // padding rows gather nothing
+    be.upload(scatter_index, plan.scatter.data(), DType::kI32);
+    be.upload(gather_index, plan.gather.data(), DType::kI32);
+    qkv_flat = a.qkv_flat.tensor().first_rows(tokens);
+    attn_flat = a.attn_flat.tensor().first_rows(tokens);
+    if (c.sliding_window > 0) {  // the window reads token positions on the flat rows
+      ensure(be, a.positions_flat, DType::kI32, a.tokens, 1);
+      varlen.positions = a.positions_flat.tensor().first_rows(tokens);
+      be.upload(varlen.positions, batch.positions.data(), DType::kI32);
+    }
+  }
+  if (c.rope_scaling.type == RopeScaling::Type::kDynamic) {
+    const std::vector<float> inv = rope_inv_freq(c, max_position);
+    be.upload(weights.inv_freq, inv.data(), DType::kF32);
+  }
+
+  const AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, c.head_dim,
+                             c.attention_scale(), static_cast<float>(c.attn_logit_softcap)};
+  const float eps = static_cast<float>(c.rms_norm_eps);
+
+  // This layer's attention, in the batch's mode, with the layer's window.
+  int32_t window = 0;
+  auto attend = [&](const Tensor& qkv_rows, const Tensor& out) {
+    const AttentionShape& shape_ref = shape;
+    switch (mode) {
+      case AttentionMode::kOff: {  // padding rows (after the tokens) attend to nothing
+        AttentionMask m = varlen;
+        m.window = window;
+        be.attention(qkv_rows.first_rows(real_rows), shape_ref, m, out.first_rows(real_rows));
+        break;
+      }
+      case AttentionMode::kScatter: {
+        AttentionMask m = varlen;
+        m.window = window;
+        be.gather_rows(qkv_rows, scatter_index, qkv_flat);  // trie rows -> tokens
+        be.attention(qkv_flat, shape_ref, m, attn_flat);
+        be.gather_rows(attn_flat, gather_index, out.first_rows(real_rows));  // tokens -> rows
+        break;
+      }
+      case AttentionMode::kTree: {
+        AttentionMask m = tree;
+        m.window = window;
+        be.attention(qkv_rows, shape_ref, m, out);
+        break;
+      }
+    }
+  };
+
+  const Tensor residual = a.residual.tensor().first_rows(n);
+  const Tensor normed = a.normed.tensor().first_rows(n);
+  const Tensor qkv = a.qkv.tensor().first_rows(n);
+  const Tensor attn = a.attn.tensor().first_rows(n);
+  const LayerContext ctx{be, c, shape, eps, positions, weights.inv_freq, attend};
+  auto scratch = [&](int64_t r) {
+    return LayerScratch{a.delta.tensor().first_rows(r),
+                        a.tmp.empty() ? Tensor{} : a.tmp.tensor().first_rows(r),
+                        a.gate_up.tensor().first_rows(r), a.act.tensor().first_rows(r)};
+  };
+
+  // Without hidden states, a last-token head reads only each sequence's last row, and after the
+  // last layer's attention no row depends on another: that layer's o_proj and MLP (most of its
+  // matmul work) run on the last rows alone. K and V of every row are still computed, since the
+  // last rows attend to them. Mean pooling reads every row, so it runs the full layer.
+  const bool mean_pooling = head == HeadKind::kEmbedding && info.pooling == "mean";
+  const size_t num_layers = weights.layers.size();
+  const bool last_rows_only = !options.return_hidden_states && !mean_pooling;
+  const Tensor last_normed = a.last_normed.tensor().first_rows(num_head_rows);
+  const FamilyLayer& layer = *family->layer;
+  const NormWeight nw = c.norm_weight;
+
+  be.embedding(weights.embed, ids, residual, embedding_scale(c, be.weight_dtype()));
+  be.rms_norm(residual, weights.layers[0].input_norm, eps, normed, nw);
+  for (size_t l = 0; l < num_layers; ++l) {
+    const LayerWeights& w = weights.layers[l];
+    window = c.layer_is_sliding(static_cast<int32_t>(l)) ? c.sliding_window : 0;
+    layer.attention(ctx, w, normed, qkv, attn);
+    const bool last = l + 1 == num_layers;
+    const Tensor& next_norm = last ? weights.final_norm : weights.layers[l + 1].input_norm;
+    if (last && last_rows_only) {
+      const Tensor last_attn = a.last_attn.tensor().first_rows(num_head_rows);
+      const Tensor last_residual = a.last_residual.tensor().first_rows(num_head_rows);
+      be.gather_rows(attn, last_rows, last_attn);
+      be.gather_rows(residual, last_rows, last_residual);
+      layer.finish(ctx, w, last_attn, last_residual, next_norm, last_normed,
+                   scratch(num_head_rows));
+    } else {
+      layer.finish(ctx, w, attn, residual, next_norm, normed, scratch(n));
+    }
+  }
+
+  std::vector<float> rows_host;  // the final norm of every row, when asked or mean-pooled
+  if (!last_rows_only) {
+    // `normed` holds the final norm of every row.
+    be.gather_rows(normed, last_rows, last_normed);
+    rows_host.resize(static_cast<size_t>(n) * c.hidden_size);
+    be.download(normed, rows_host.data());
+  }
+  if (options.return_hidden_states) {
+    result.hidden_states.resize(static_cast<size_t>(tokens) * c.hidden_size);
+    for (int64_t i = 0; i < tokens; ++i) {
+      std::copy_n(rows_host.begin() + plan.scatter[i] * c.hidden_size, c.hidden_size,
+                  result.hidden_states.begin() + i * c.hidden_size);
+    }
+  }
+
+  if (mean_pooling) {
+    mean_pool_embeddings(rows_host, plan.scatter, batch.cu_seqlens, options, info, result);
+    return result;
+  }
+  apply_head(head, options, info, weights, be, last_normed, a.head_out, result);
+  expand_to_sequences(result.values, result.dim, head_rows.slot);
+  expand_to_sequences(result.yes_no_logits, 2, head_rows.slot);
+  return result;
+}
+
+}  // namespace radix

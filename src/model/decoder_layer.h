@@ -1,0 +1,71 @@
+// The interface between the shared forward (decoder_forward.cc: plan, uploads, masks, scatter,
+// last-layer pruning, heads) and a family's layer function (src/model/families/). A layer is
+// split where the last-layer pruning cuts it: `attention` runs on every row (the last rows attend
+// to all their ancestors), `finish` (o_proj onwards) runs on every row or, in the last layer, on
+// each sequence's last row alone.
+#pragma once
+
+#include <functional>
+
+#include "backend/backend.h"
+#include "model/decoder_config.h"
+#include "model/decoder_weights.h"
+
+namespace radix {
+
+struct LayerContext {
+  Backend& be;
+  const DecoderConfig& c;
+  AttentionShape shape;  // heads, the config's scale and soft-cap
+  float eps;
+  Tensor positions;  // [n] i32: each row's position
+  Tensor inv_freq;   // [1, head_dim / 2] f32: the rope table (families using Backend::rope)
+  // Runs attention over `qkv` into `out` ([n, q_dim]) in the batch's mode, with the current
+  // layer's mask (its sliding window included).
+  std::function<void(const Tensor& qkv, const Tensor& out)> attend;
+};
+
+// Scratch rows for `finish` (first_rows of the arena, as many rows as the call works on).
+struct LayerScratch {
+  Tensor delta;    // [r, hidden]
+  Tensor tmp;      // [r, hidden]
+  Tensor gate_up;  // [r, 2 * intermediate]
+  Tensor act;      // [r, intermediate]
+};
+
+struct FamilyLayer {
+  // normed: the layer's input-normed rows. Writes the projected (and rotated) q/k/v into `qkv`
+  // and the attention output into `attn`.
+  void (*attention)(const LayerContext& ctx, const LayerWeights& w, const Tensor& normed,
+                    const Tensor& qkv, const Tensor& attn);
+  // attn -> residual (updated in place); out_normed = next_norm(residual), where next_norm is
+  // the next layer's input norm or the final norm.
+  void (*finish)(const LayerContext& ctx, const LayerWeights& w, const Tensor& attn,
+                 const Tensor& residual, const Tensor& next_norm, const Tensor& out_normed,
+                 const LayerScratch& s);
+};
+
+// Building blocks the family files share.
+// qkv = normed @ [q; k; v]^T (+ bias).
+void project_qkv(const LayerContext& ctx, const LayerWeights& w, const Tensor& normed,
+                 const Tensor& qkv);
+// out = down(act(gate(x)) * up(x)) (+ biases), through s.gate_up and s.act.
+void gated_mlp(const LayerContext& ctx, const LayerWeights& w, const Tensor& x, const Tensor& out,
+               const LayerScratch& s);
+// The pre-norm layer of Llama, Mistral, Qwen2, Qwen3 and Gemma after attention:
+// residual += o_proj(attn); h = post_attention_norm(residual); residual += mlp(h);
+// out_normed = next_norm(residual).
+void finish_pre_norm_layer(const LayerContext& ctx, const LayerWeights& w, const Tensor& attn,
+                           const Tensor& residual, const Tensor& next_norm,
+                           const Tensor& out_normed, const LayerScratch& s);
+// Attention of the families without q/k-norm: project, rotate with the table, attend.
+void rope_attention(const LayerContext& ctx, const LayerWeights& w, const Tensor& normed,
+                    const Tensor& qkv, const Tensor& attn);
+
+}  // namespace radix
+
+namespace radix {
+// The pre-norm layer with RoPE from the table and a gated MLP: Llama, Mistral, Qwen2 and Gemma
+// (their differences are config options the blocks above read: biases, (1 + w) norms, GeGLU).
+extern const FamilyLayer kPreNormRopeLayer;
+}  // namespace radix

@@ -1,0 +1,191 @@
+#include "model/decoder_weights.h"
+
+#include <stdexcept>
+
+#include "model/rope.h"
+
+namespace radix {
+namespace {
+
+using std::to_string;
+
+std::string shape_str(const std::array<int64_t, 2>& s) {
+  return "[" + to_string(s[0]) + ", " + to_string(s[1]) + "]";
+}
+
+class Loader {
+ public:
+  Loader(const WeightSource& source, Backend& backend) : source_(source), backend_(backend) {}
+
+  void check(const std::string& name, int64_t rows, int64_t cols) {
+    if (!source_.contains(name)) throw std::runtime_error("missing tensor '" + name + "'");
+    const auto shape = source_.shape(name);
+    if (shape[0] != rows || shape[1] != cols) {
+      throw std::runtime_error("tensor '" + name + "' has shape " + shape_str(shape) +
+                               ", the config needs " + shape_str({rows, cols}));
+    }
+  }
+
+  Buffer load(const std::string& name, int64_t rows, int64_t cols) {
+    check(name, rows, cols);
+    Buffer b = backend_.alloc(backend_.weight_dtype(), rows, cols);
+    source_.write(name, backend_, b);
+    return b;
+  }
+
+  // Stacks tensors along rows into one weight (1-D tensors of a bias: along columns of one row).
+  Buffer fuse(const std::vector<std::pair<std::string, int64_t>>& parts, int64_t cols) {
+    int64_t rows = 0;
+    for (const auto& [name, r] : parts) rows += r;
+    Buffer b = backend_.alloc(backend_.weight_dtype(), rows, cols);
+    int64_t at = 0;
+    for (const auto& [name, r] : parts) {
+      check(name, r, cols);
+      source_.write(name, backend_, b.tensor().row_slice(at, r));
+      at += r;
+    }
+    return b;
+  }
+
+  Buffer fuse_vectors(const std::vector<std::pair<std::string, int64_t>>& parts) {
+    int64_t cols = 0;
+    for (const auto& [name, n] : parts) cols += n;
+    Buffer b = backend_.alloc(backend_.weight_dtype(), 1, cols);
+    int64_t at = 0;
+    for (const auto& [name, n] : parts) {
+      check(name, 1, n);
+      source_.write(name, backend_, b.tensor().col_slice(at, n));
+      at += n;
+    }
+    return b;
+  }
+
+  Buffer rows_of(const std::string& name, int64_t rows, int64_t cols,
+                 std::span<const int64_t> which) {
+    check(name, rows, cols);
+    Buffer b = backend_.alloc(backend_.weight_dtype(), static_cast<int64_t>(which.size()), cols);
+    source_.write_rows(name, which, backend_, b);
+    return b;
+  }
+
+ private:
+  const WeightSource& source_;
+  Backend& backend_;
+};
+
+}  // namespace
+
+std::vector<ExpectedTensor> expected_decoder_tensors(const DecoderConfig& c) {
+  const int64_t h = c.hidden_size, d = c.head_dim, inter = c.intermediate_size;
+  std::vector<ExpectedTensor> out;
+  out.push_back({"embed_tokens.weight", {c.vocab_size, h}});
+  for (int l = 0; l < c.num_hidden_layers; ++l) {
+    const std::string p = "layers." + to_string(l) + ".";
+    const std::string a = p + "self_attn.";
+    out.push_back({p + "input_layernorm.weight", {1, h}});
+    out.push_back({a + "q_proj.weight", {c.q_dim(), h}});
+    out.push_back({a + "k_proj.weight", {c.kv_dim(), h}});
+    out.push_back({a + "v_proj.weight", {c.kv_dim(), h}});
+    out.push_back({a + "o_proj.weight", {h, c.q_dim()}});
+    if (c.qkv_bias) {
+      out.push_back({a + "q_proj.bias", {1, c.q_dim()}});
+      out.push_back({a + "k_proj.bias", {1, c.kv_dim()}});
+      out.push_back({a + "v_proj.bias", {1, c.kv_dim()}});
+    }
+    if (c.o_bias) out.push_back({a + "o_proj.bias", {1, h}});
+    if (c.qk_norm) {
+      out.push_back({a + "q_norm.weight", {1, d}});
+      out.push_back({a + "k_norm.weight", {1, d}});
+    }
+    out.push_back({p + "post_attention_layernorm.weight", {1, h}});
+    if (c.sandwich_norms) {
+      out.push_back({p + "pre_feedforward_layernorm.weight", {1, h}});
+      out.push_back({p + "post_feedforward_layernorm.weight", {1, h}});
+    }
+    out.push_back({p + "mlp.gate_proj.weight", {inter, h}});
+    out.push_back({p + "mlp.up_proj.weight", {inter, h}});
+    out.push_back({p + "mlp.down_proj.weight", {h, inter}});
+    if (c.mlp_bias) {
+      out.push_back({p + "mlp.gate_proj.bias", {1, inter}});
+      out.push_back({p + "mlp.up_proj.bias", {1, inter}});
+      out.push_back({p + "mlp.down_proj.bias", {1, h}});
+    }
+  }
+  out.push_back({"norm.weight", {1, h}});
+  out.push_back({"lm_head.weight", {c.vocab_size, h}, false});
+  if (c.num_labels > 0) out.push_back({"score.weight", {c.num_labels, h}, false});
+  return out;
+}
+
+DecoderWeights load_decoder_weights(const DecoderConfig& c, const WeightSource& source,
+                                    Backend& backend, const WeightNeeds& needs) {
+  Loader loader(source, backend);
+  const int64_t h = c.hidden_size, d = c.head_dim, inter = c.intermediate_size;
+  DecoderWeights w;
+  w.embed = loader.load("embed_tokens.weight", c.vocab_size, h);
+  for (int l = 0; l < c.num_hidden_layers; ++l) {
+    const std::string p = "layers." + to_string(l) + ".";
+    const std::string a = p + "self_attn.";
+    LayerWeights lw;
+    lw.input_norm = loader.load(p + "input_layernorm.weight", 1, h);
+    lw.qkv = loader.fuse({{a + "q_proj.weight", c.q_dim()},
+                          {a + "k_proj.weight", c.kv_dim()},
+                          {a + "v_proj.weight", c.kv_dim()}},
+                         h);
+    if (c.qkv_bias) {
+      lw.qkv_bias = loader.fuse_vectors({{a + "q_proj.bias", c.q_dim()},
+                                         {a + "k_proj.bias", c.kv_dim()},
+                                         {a + "v_proj.bias", c.kv_dim()}});
+    }
+    if (c.qk_norm) {
+      lw.q_norm = loader.load(a + "q_norm.weight", 1, d);
+      lw.k_norm = loader.load(a + "k_norm.weight", 1, d);
+    }
+    lw.o = loader.load(a + "o_proj.weight", h, c.q_dim());
+    if (c.o_bias) lw.o_bias = loader.load(a + "o_proj.bias", 1, h);
+    lw.post_attention_norm = loader.load(p + "post_attention_layernorm.weight", 1, h);
+    if (c.sandwich_norms) {
+      lw.pre_mlp_norm = loader.load(p + "pre_feedforward_layernorm.weight", 1, h);
+      lw.post_mlp_norm = loader.load(p + "post_feedforward_layernorm.weight", 1, h);
+    }
+    lw.gate_up =
+        loader.fuse({{p + "mlp.gate_proj.weight", inter}, {p + "mlp.up_proj.weight", inter}}, h);
+    lw.down = loader.load(p + "mlp.down_proj.weight", h, inter);
+    if (c.mlp_bias) {
+      lw.gate_up_bias =
+          loader.fuse_vectors({{p + "mlp.gate_proj.bias", inter}, {p + "mlp.up_proj.bias", inter}});
+      lw.down_bias = loader.load(p + "mlp.down_proj.bias", 1, h);
+    }
+    w.layers.push_back(std::move(lw));
+  }
+  w.final_norm = loader.load("norm.weight", 1, h);
+  if (!needs.head_rows.empty()) {
+    std::vector<int64_t> rows;
+    for (const int32_t id : needs.head_rows) {
+      if (id < 0 || id >= c.vocab_size) {
+        throw std::runtime_error("the reranker head reads token id " + to_string(id) +
+                                 " but vocab_size is " + to_string(c.vocab_size));
+      }
+      rows.push_back(id);
+    }
+    const std::string head = c.tie_word_embeddings ? "embed_tokens.weight" : "lm_head.weight";
+    if (!source.contains(head)) {
+      throw std::runtime_error("the reranker head needs '" + head +
+                               "' (tie_word_embeddings is false) but the checkpoint has none");
+    }
+    w.head_rows = loader.rows_of(head, c.vocab_size, h, rows);
+  }
+  if (needs.classifier) {
+    if (c.num_labels <= 0 || !source.contains("score.weight")) {
+      throw std::runtime_error("the classifier head needs 'score.weight' and num_labels > 0");
+    }
+    w.score = loader.load("score.weight", c.num_labels, h);
+  }
+  // The rope table is fp32 on every backend (Backend::rope).
+  const std::vector<float> inv = rope_inv_freq(c);
+  w.inv_freq = backend.alloc(DType::kF32, 1, static_cast<int64_t>(inv.size()));
+  backend.upload(w.inv_freq, inv.data(), DType::kF32);
+  return w;
+}
+
+}  // namespace radix

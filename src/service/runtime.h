@@ -1,0 +1,91 @@
+// The runtime builder: from options, one model per device, the engine over them (its fold plan
+// options, batch limits) and the library core (service.h) on top. `radix serve`, the CLI's model
+// commands and the Python package all assemble radix through it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "service/service.h"
+
+namespace radix::service {
+
+// What one engine batch did (metrics hooks).
+struct BatchReport {
+  int32_t sequences = 0;
+  int32_t requests = 0;
+  int64_t tokens = 0;
+  int64_t unique_tokens = 0;
+  int64_t rows = 0;  // rows the position-wise ops ran on: unique tokens if folded, else tokens
+  bool folded = false;
+  bool failed = false;
+  double run_seconds = 0;
+  double max_queue_seconds = 0;
+  size_t worker = 0;
+};
+
+struct RuntimeOptions {
+  std::string model;      // a Hugging Face folder, "demo", or "random:..." (see Model::load)
+  std::string tokenizer;  // "", "demo", a tokenizer.json or a folder (see load_tokenizer)
+  std::vector<std::string> devices{"cpu"};  // one model and one engine worker per device
+  int threads = 0;                          // CPU threads per model (0: all)
+  std::string head;                         // "": the folder's; embedding | reranker | classifier
+  std::string dtype;    // "": the device's; else must be what it runs (float32, bfloat16, float16)
+  std::string pooling;  // "": the folder's; lasttoken (the only pooling the forward has)
+  std::string attention_mode = "tree";  // off | scatter | tree
+  double radix_threshold = 0.95;        // fold a batch only when unique/total is below it, [0, 1]
+  int32_t pad_to_multiple = 1;          // pad the fold plan's rows to a multiple of this
+  int64_t max_batch_tokens = 16384;     // tokens per engine batch (> 0)
+  int32_t max_batch_requests = 0;       // sequences per batch (0: no limit)
+  bool preallocate = true;              // size activations for max_batch_tokens at load
+  uint64_t seed = 0;                    // random:* weights
+  // max_input_length 0 here means min(model positions, max_batch_tokens).
+  ServiceOptions service;
+  std::function<void(const BatchReport&)> on_batch;  // after every batch, from a worker thread
+};
+
+// What was built, for logs and /info.
+struct RuntimeInfo {
+  std::string dtype;  // "float32", "bfloat16"
+  std::vector<std::string> devices;
+  std::string backend;  // the first model's backend name
+  int32_t num_layers = 0;
+  std::string attention_mode;
+  double radix_threshold = 0;
+  int64_t max_batch_tokens = 0;
+  int32_t max_batch_requests = 0;
+  double load_seconds = 0;
+};
+
+class Runtime {
+ public:
+  // Throws std::invalid_argument for options out of range and std::runtime_error for a model or
+  // tokenizer that cannot be loaded, each with a message naming the option or file.
+  static std::unique_ptr<Runtime> build(RuntimeOptions options);
+  ~Runtime();  // stops the engine (queued work finishes first)
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  Service& service();
+  const RuntimeInfo& info() const;
+
+  size_t queued_requests() const;
+  int64_t queued_sequences() const;
+  size_t num_workers() const;
+  void shutdown();  // stops accepting, lets the workers drain the queue; idempotent
+
+ private:
+  struct Impl;
+  explicit Runtime(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Checks of options that front ends also want before loading anything (CLI flags): each throws
+// std::invalid_argument with a message naming the option.
+void check_radix_threshold(double threshold);
+void check_max_batch_tokens(int64_t tokens);
+
+}  // namespace radix::service

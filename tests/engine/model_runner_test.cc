@@ -1,0 +1,91 @@
+// ModelRunner runs the fold plan the engine built (its padding and threshold included) instead
+// of building its own, and refuses a plan that was built for another batch.
+#include "engine/model_runner.h"
+
+#include <gtest/gtest.h>
+
+#include "core/fold_plan.h"
+#include "model/model.h"
+
+namespace radix::engine {
+namespace {
+
+RaggedBatch sharing_batch() {
+  RaggedBatch batch;
+  batch.add_sequence(std::vector<int32_t>{5, 6, 7, 8, 9});
+  batch.add_sequence(std::vector<int32_t>{5, 6, 7, 10});
+  batch.add_sequence(std::vector<int32_t>{5, 6, 11});
+  batch.add_sequence(std::vector<int32_t>{12});
+  return batch;
+}
+
+std::unique_ptr<Model> demo() {
+  LoadOptions load;
+  load.backend.threads = 2;
+  return Model::load("demo", load);
+}
+
+// Tolerance: padding and folding change how many rows each GEMM sees, so BLAS may sum in another
+// order; the values agree to float rounding of hidden-size dot products.
+constexpr float kTol = 2e-5f;
+
+void expect_near(const std::vector<SequenceOutput>& a, const ForwardResult& b) {
+  ASSERT_EQ(static_cast<int32_t>(a.size()), b.num_sequences);
+  for (int32_t s = 0; s < b.num_sequences; ++s) {
+    ASSERT_EQ(static_cast<int32_t>(a[s].size()), b.dim);
+    for (int32_t k = 0; k < b.dim; ++k) EXPECT_NEAR(a[s][k], b.values[s * b.dim + k], kTol);
+  }
+}
+
+TEST(ModelRunner, RunsTheEnginesPaddedPlanInEveryMode) {
+  const RaggedBatch batch = sharing_batch();
+  ForwardOptions plain;
+  plain.normalize = false;
+  const ForwardResult ref = demo()->forward(batch, plain);
+  for (AttentionMode mode : {AttentionMode::kOff, AttentionMode::kScatter, AttentionMode::kTree}) {
+    for (int32_t pad : {1, 8, 64}) {
+      const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens,
+                                            fold_options_for(mode, 1.0, pad));
+      EXPECT_EQ(plan.num_rows % pad, 0);
+      ModelRunner runner(demo(), mode, "cpu");
+      SCOPED_TRACE(std::string(attention_mode_name(mode)) + " pad " + std::to_string(pad));
+      expect_near(runner.run(batch, plan), ref);
+    }
+  }
+}
+
+TEST(ModelRunner, ThresholdDecidesTheLayout) {
+  const RaggedBatch batch = sharing_batch();
+  ForwardOptions plain;
+  plain.normalize = false;
+  const ForwardResult ref = demo()->forward(batch, plain);
+  // Threshold 0 never folds: the tree runner then runs the identity plan (mode off).
+  const FoldPlan flat = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens,
+                                        fold_options_for(AttentionMode::kTree, 0.0, 1));
+  ASSERT_FALSE(flat.folded);
+  ModelRunner runner(demo(), AttentionMode::kTree, "cpu");
+  expect_near(runner.run(batch, flat), ref);
+  // off never folds, whatever the threshold says.
+  EXPECT_EQ(fold_options_for(AttentionMode::kOff, 1.0, 4).threshold, 0.0);
+  EXPECT_EQ(fold_options_for(AttentionMode::kOff, 1.0, 4).pad_to_multiple, 4);
+}
+
+TEST(ModelRunner, RefusesAPlanOfAnotherBatch) {
+  const RaggedBatch batch = sharing_batch();
+  RaggedBatch other;
+  other.add_sequence(std::vector<int32_t>{5, 6, 7, 8, 1});
+  other.add_sequence(std::vector<int32_t>{5, 6, 7, 10});
+  other.add_sequence(std::vector<int32_t>{5, 6, 11});
+  other.add_sequence(std::vector<int32_t>{12});
+  const FoldPlan wrong = build_fold_plan(other.ids, other.positions, other.cu_seqlens);
+  ModelRunner runner(demo(), AttentionMode::kTree, "cpu");
+  EXPECT_THROW(runner.run(batch, wrong), std::invalid_argument);
+  const FoldPlan folded = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens);
+  auto model = demo();
+  ForwardOptions off;
+  off.mode = AttentionMode::kOff;
+  EXPECT_THROW(model->forward(batch, folded, off), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace radix::engine

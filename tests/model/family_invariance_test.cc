@@ -1,0 +1,163 @@
+// The dedup invariants for every family (TEI's test_flash_qwen3 style), on the tiny checkpoints
+// of tests/fixtures/families: a batch equals each input run alone, the three attention modes
+// agree, shuffling the inputs changes nothing, and the last-layer pruning matches the full
+// forward. Random batches over a 3-token alphabet share long prefixes, repeat sequences and run
+// well past the windows of 5 positions.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "fixture_util.h"
+#include "model/model.h"
+
+namespace radix::testing {
+namespace {
+
+constexpr double kModeRelTol = 1e-5;  // same math, different attention tiling (docs/numerics.md)
+
+RaggedBatch random_batch(std::mt19937& rng, int num_seqs, int max_len) {
+  std::uniform_int_distribution<int> len(1, max_len), tok(1, 3), pick(0, 3);
+  RaggedBatch batch;
+  std::vector<std::vector<int32_t>> seqs;
+  for (int s = 0; s < num_seqs; ++s) {
+    std::vector<int32_t> seq;
+    if (!seqs.empty() && pick(rng) == 0) {
+      seq = seqs[std::uniform_int_distribution<size_t>(0, seqs.size() - 1)(rng)];  // duplicate
+      if (pick(rng) < 2) seq.resize(std::uniform_int_distribution<size_t>(1, seq.size())(rng));
+    } else {
+      const int l = len(rng);
+      for (int i = 0; i < l; ++i) seq.push_back(tok(rng));
+    }
+    seqs.push_back(seq);
+    batch.add_sequence(seq);
+  }
+  return batch;
+}
+
+RaggedBatch sequence_of(const RaggedBatch& batch, int s) {
+  RaggedBatch one;
+  one.add_sequence(std::vector<int32_t>(batch.ids.begin() + batch.cu_seqlens[s],
+                                        batch.ids.begin() + batch.cu_seqlens[s + 1]));
+  return one;
+}
+
+class FamilyInvariance : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    LoadOptions options;
+    options.backend.threads = 2;
+    options.reranker_tokens = {7, 200};
+    model_ = Model::load(fixture_path("families/" + GetParam()), options);
+    h_ = model_->info().hidden_size();
+  }
+  std::unique_ptr<Model> model_;
+  int h_ = 0;
+};
+
+TEST_P(FamilyInvariance, ModesAgreeOnRandomTries) {
+  std::mt19937 rng(1);
+  for (int trial = 0; trial < 6; ++trial) {
+    const RaggedBatch batch = random_batch(rng, 2 + trial, 4 + 4 * trial);
+    ForwardOptions options;
+    options.return_hidden_states = true;
+    options.mode = AttentionMode::kOff;
+    const ForwardResult off = model_->forward(batch, options);
+    for (const AttentionMode mode : {AttentionMode::kScatter, AttentionMode::kTree}) {
+      options.mode = mode;
+      const ForwardResult r = model_->forward(batch, options);
+      EXPECT_LE(r.num_rows, off.num_rows);
+      ASSERT_EQ(r.hidden_states.size(), off.hidden_states.size());
+      for (int64_t t = 0; t < batch.num_tokens(); ++t) {
+        ASSERT_LE(rel_err(r.hidden_states.data() + t * h_, off.hidden_states.data() + t * h_, h_),
+                  kModeRelTol)
+            << "trial " << trial << " mode " << attention_mode_name(mode) << " token " << t;
+      }
+    }
+  }
+}
+
+TEST_P(FamilyInvariance, ABatchEqualsEachInputRunAlone) {
+  std::mt19937 rng(2);
+  for (const AttentionMode mode :
+       {AttentionMode::kOff, AttentionMode::kScatter, AttentionMode::kTree}) {
+    const RaggedBatch batch = random_batch(rng, 7, 24);
+    for (const HeadKind head : {HeadKind::kEmbedding, HeadKind::kReranker}) {
+      ForwardOptions options;
+      options.mode = mode;
+      options.head = head;
+      const ForwardResult together = model_->forward(batch, options);
+      for (int s = 0; s < batch.num_sequences(); ++s) {
+        const ForwardResult r = model_->forward(sequence_of(batch, s), options);
+        EXPECT_LE(rel_err(r.values.data(), together.values.data() + s * r.dim, r.dim), kModeRelTol)
+            << attention_mode_name(mode) << " " << head_kind_name(head) << " sequence " << s;
+      }
+    }
+  }
+}
+
+TEST_P(FamilyInvariance, ShufflingInputsChangesNothing) {
+  std::mt19937 rng(3);
+  const RaggedBatch batch = random_batch(rng, 11, 25);
+  std::vector<int> order(batch.num_sequences());
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng);
+  RaggedBatch shuffled;
+  for (const int s : order) {
+    shuffled.add_sequence(std::vector<int32_t>(batch.ids.begin() + batch.cu_seqlens[s],
+                                               batch.ids.begin() + batch.cu_seqlens[s + 1]));
+  }
+  for (const AttentionMode mode :
+       {AttentionMode::kTree, AttentionMode::kScatter, AttentionMode::kOff}) {
+    ForwardOptions options;
+    options.mode = mode;
+    const ForwardResult a = model_->forward(batch, options);
+    const ForwardResult b = model_->forward(shuffled, options);
+    for (size_t j = 0; j < order.size(); ++j) {
+      const float* got = b.values.data() + j * b.dim;
+      const float* want = a.values.data() + order[j] * a.dim;
+      if (mode == AttentionMode::kTree && model_->info().dedup()) {
+        // Same trie, same rows, same tiles, the last layer and head on the distinct last rows in
+        // trie order: bit-identical (see ForwardInvariance.ShufflingInputsChangesNothing).
+        EXPECT_TRUE(std::equal(got, got + b.dim, want)) << "sequence " << order[j];
+      } else {
+        // The flat layout moved (bidirectional models always run flat): equal up to rounding.
+        EXPECT_LE(rel_err(got, want, b.dim), kModeRelTol) << attention_mode_name(mode);
+      }
+    }
+  }
+}
+
+// The last layer's o_proj and MLP on each sequence's last row equal the full forward, 40 copies
+// of one sequence included (more sequences than trie rows).
+TEST_P(FamilyInvariance, LastLayerOnLastRowsMatchesTheFullForward) {
+  std::mt19937 rng(4);
+  std::vector<RaggedBatch> batches;
+  RaggedBatch copies;
+  for (int s = 0; s < 40; ++s) copies.add_sequence(std::vector<int32_t>{5, 9, 2});
+  batches.push_back(copies);
+  for (int trial = 0; trial < 3; ++trial) batches.push_back(random_batch(rng, 3 + trial, 20));
+  for (const RaggedBatch& batch : batches) {
+    for (const AttentionMode mode :
+         {AttentionMode::kOff, AttentionMode::kScatter, AttentionMode::kTree}) {
+      ForwardOptions options;
+      options.mode = mode;
+      const ForwardResult pruned = model_->forward(batch, options);
+      options.return_hidden_states = true;
+      const ForwardResult full = model_->forward(batch, options);
+      ASSERT_EQ(pruned.values.size(), full.values.size());
+      EXPECT_LE(rel_err(pruned.values.data(), full.values.data(), full.values.size()), kModeRelTol)
+          << attention_mode_name(mode) << ", " << batch.num_sequences() << " sequences";
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, FamilyInvariance,
+                         ::testing::Values("mistral", "qwen2", "qwen2_bidirectional", "llama",
+                                           "gemma", "gemma2"));
+
+}  // namespace
+}  // namespace radix::testing

@@ -263,6 +263,7 @@ void run_serve(const ServeArgs& args) {
   card.max_input_length = max_input;
   card.hidden_size = info.hidden_size;
   card.vocab_size = info.vocab_size;
+  card.tokenizer_vocab_size = info.tokenizer_vocab_size;
   card.attention_mode = built.attention_mode;
   card.radix_threshold = args.radix_threshold;
   card.auto_truncate = args.auto_truncate;

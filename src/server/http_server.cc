@@ -332,8 +332,9 @@ void HttpServer::register_routes() {
        },
        /*prefix=*/true});
 
-  get("/openapi.json",
-      [](const HttpRequest&, const CallContext&) { return json_reply(openapi_document()); });
+  get("/openapi.json", [this](const HttpRequest&, const CallContext&) {
+    return json_reply(openapi_document(service_.card(), limits_, options_.served_model_name));
+  });
 
   auto embed = [this](std::string_view body, const CallContext& ctx) {
     const EmbedRequest r = parse_embed_request(body, limits_);

@@ -26,6 +26,7 @@ struct ModelCard {
   int32_t max_input_length = 0;
   int32_t hidden_size = 0;
   int32_t vocab_size = 0;
+  int32_t tokenizer_vocab_size = 0;  // /decode's ids; 0: as vocab_size
   std::string attention_mode;
   double radix_threshold = 1.0;
   bool auto_truncate = false;

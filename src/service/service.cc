@@ -326,6 +326,7 @@ Service::Service(const ModelInfo& info, const Tokenizer& tokenizer, engine::Engi
   m.pooling = info.pooling;
   m.hidden_size = info.hidden_size();
   m.vocab_size = info.vocab_size();
+  m.tokenizer_vocab_size = s.tokenizer.vocab_size();
   m.max_input_length = o.max_input_length;
   if (info.head == HeadKind::kReranker) {
     m.labels = {"score"};

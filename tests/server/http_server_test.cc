@@ -227,8 +227,10 @@ TEST_F(HttpServerTest, TokenizeDecodeInfoHealthOpenapiMetrics) {
   res = get("/openapi.json");
   ASSERT_EQ(res->status, 200);
   json api = json::parse(res->body);
-  for (const char* p : {"/embed", "/rerank", "/predict", "/tokenize", "/decode", "/info", "/health",
-                        "/metrics", "/v1/embeddings", "/v1/rerank", "/openapi.json"}) {
+  for (const char* p :
+       {"/", "/embed", "/embed_all", "/embed_sparse", "/similarity", "/rerank", "/predict",
+        "/tokenize", "/decode", "/info", "/health", "/metrics", "/v1/models", "/v1/models/{model}",
+        "/v1/embeddings", "/v1/rerank", "/openapi.json"}) {
     EXPECT_TRUE(api["paths"].contains(p)) << p;
   }
   res = get("/metrics");

@@ -391,6 +391,65 @@ def build_family_model(torch, spec, attn, device="cuda", dtype=None):
     return model
 
 
+def hf_config_mismatches(torch, spec, model):
+    """What the built transformers model holds that differs from the spec the peer computes with
+    (norm eps, attention scale, head_dim, RoPE frequencies, windows, soft-cap, activation): a
+    config field that transformers renamed or dropped shows up here, not as a low cosine."""
+    out = []
+
+    def differ(what, theirs, ours, rel=1e-6):
+        if theirs is None:
+            return
+        if isinstance(ours, (int, float)) and isinstance(theirs, (int, float)):
+            if abs(float(theirs) - float(ours)) <= rel * max(abs(float(ours)), 1e-30):
+                return
+        elif theirs == ours:
+            return
+        out.append(f"{what}: transformers {theirs!r}, peer {ours!r}")
+
+    o = family_options(spec)
+    d = spec["head_dim"]
+    differ("head_dim", getattr(model.config, "head_dim", None), d)
+    layer = model.layers[0]
+    for norm in ("input_layernorm", "post_attention_layernorm"):
+        mod = getattr(layer, norm)
+        differ(f"{norm} eps", getattr(mod, "variance_epsilon", getattr(mod, "eps", None)),
+               spec["rms_norm_eps"])
+    mod = model.norm
+    differ("norm eps", getattr(mod, "variance_epsilon", getattr(mod, "eps", None)),
+           spec["rms_norm_eps"])
+    differ("attention scaling", getattr(layer.self_attn, "scaling", None),
+           (spec.get("query_pre_attn_scalar") or d) ** -0.5)
+    differ("attn_logit_softcapping", getattr(model.config, "attn_logit_softcapping", None),
+           spec.get("attn_logit_softcapping") or None)
+    act = getattr(model.config, "hidden_activation", None) or getattr(model.config, "hidden_act")
+    differ("activation", "gelu_tanh" if "gelu" in str(act) else str(act),
+           "gelu_tanh" if o["gelu_tanh"] else "silu")
+    rotary = getattr(model, "rotary_emb", None) or getattr(layer.self_attn, "rotary_emb", None)
+    inv = getattr(rotary, "original_inv_freq", None)
+    if inv is None:
+        inv = getattr(rotary, "inv_freq", None)
+    if inv is not None:
+        ours = rope_inv_freq(torch, spec)
+        err = float(((inv.float().cpu() - ours).abs() / ours).max())
+        if err > 1e-2:  # bf16 keeps 2^-8 relative; beyond that the frequencies differ
+            out.append(f"RoPE inv_freq: max relative difference {err:.3g}")
+        scaling = getattr(rotary, "attention_scaling", 1.0)
+        differ("RoPE attention_scaling", scaling, 1.0)
+    for i, mod in enumerate(model.layers):
+        cfg = model.config
+        if hasattr(mod.self_attn, "sliding_window"):
+            theirs = mod.self_attn.sliding_window
+        elif getattr(cfg, "layer_types", None):
+            theirs = cfg.sliding_window if cfg.layer_types[i] == "sliding_attention" else None
+        elif getattr(cfg, "use_sliding_window", True) is False:
+            theirs = None
+        else:  # Mistral in transformers 4: the mask reads config.sliding_window for every layer
+            theirs = getattr(cfg, "sliding_window", None)
+        differ(f"layer {i} sliding window", theirs or 0, layer_window(spec, i))
+    return out
+
+
 def hf_layer_states(torch, model, seqs):
     """transformers' hidden states at each sequence's last token: [embeddings, layer 0 out, ...,
     final norm out] as output_hidden_states gives them (its last entry is after the final norm;
@@ -726,6 +785,9 @@ def main():
             torch.cuda.empty_cache()
             continue
         weights = None if family == "qwen3" else dict(model.named_parameters())
+        mismatches = [] if family == "qwen3" else hf_config_mismatches(torch, shape, model)
+        for line in mismatches:
+            print(f"peer_torch: {name}: config mismatch: {line}", file=sys.stderr)
         print(f"peer_torch: {name} built in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         for wname, seqs in workloads:
             plan = Plan(seqs)
@@ -789,6 +851,8 @@ def main():
                     print(f"peer_torch: {name} {wname} per-layer cosines: "
                           f"{row.get('layer_cosines_vs_hf_sdpa', row.get('layer_check_error'))}",
                           file=sys.stderr)
+                if args.check and mismatches:
+                    row["hf_config_mismatches"] = mismatches
                 if args.check and impl in results:
                     for ref in ("hf-sdpa", "hf-eager"):
                         if ref != impl and ref in results:

@@ -363,6 +363,10 @@ def test_radixmlp_family_forward_matches_transformers_on_cpu(family):
                     t.uniform_(0.7, 1.3)
             elif "proj" in name:  # so that the soft-cap and the windows bind
                 t.mul_(12.0)
+    # The config transformers built holds what the peer computes with (and a change is seen).
+    assert peer.hf_config_mismatches(torch, spec, model) == []
+    wrong = peer.hf_config_mismatches(torch, dict(spec, rms_norm_eps=1e-3, rope_theta=77.0), model)
+    assert any("eps" in m for m in wrong) and any("inv_freq" in m for m in wrong), wrong
     w = dict(model.named_parameters())
     seqs = batch()
     trace, ran = [], set()
@@ -376,3 +380,20 @@ def test_radixmlp_family_forward_matches_transformers_on_cpu(family):
     assert min(cosines) > 0.99999, cosines
     ref = torch.nn.functional.normalize(states[-1], dim=-1)
     assert torch.allclose(mine, ref, atol=1e-5), (mine - ref).abs().max()
+
+
+@pytest.mark.parametrize("name", list(peer.FAMILY_SHAPES))
+def test_preset_configs_reach_transformers(name):
+    # The presets' own fields (eps, theta, llama3 scaling, windows, soft-cap, scalar) through
+    # hf_config into the transformers model, at a few layers and a small width.
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed for this interpreter")
+    transformers = pytest.importorskip("transformers", reason="transformers is not installed")
+    spec = peer.model_spec(name)
+    if not hasattr(transformers, peer.HF_CLASSES[spec["family"]][1]):
+        pytest.skip(f"transformers {transformers.__version__} has no "
+                    f"{peer.HF_CLASSES[spec['family']][1]}")
+    spec.update(num_hidden_layers=4, num_attention_heads=2, num_key_value_heads=1,
+                intermediate_size=32, vocab_size=100)
+    spec["hidden_size"] = 2 * spec["head_dim"]
+    model = peer.build_family_model(torch, spec, "eager", device="cpu", dtype=torch.float32)
+    assert peer.hf_config_mismatches(torch, spec, model) == []

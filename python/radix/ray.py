@@ -3,7 +3,8 @@
     import ray, radix.ray
     ds = ray.data.read_json("corpus.jsonl")            # a "text" column (and "instruction"?)
     ds = ds.map_batches(radix.ray.Embedder, fn_constructor_kwargs={"model": "/models/Qwen3-Embedding-0.6B"},
-                        concurrency=4, num_gpus=1, batch_size=4096)
+                        compute=ray.data.ActorPoolStrategy(size=4), num_gpus=1,
+                        batch_size=4096)
     ds.write_parquet("embeddings/")
 
 Each actor loads the model once (on the GPU Ray gives it when num_gpus > 0) and runs every block
@@ -112,7 +113,8 @@ def embed_dataset(dataset, model: str, *, actors: int = 1, gpus_per_actor: float
                   batch_size: int = 4096, **options):
     """dataset.map_batches over `actors` Embedder actors (each with `gpus_per_actor` GPUs):
     returns the lazy Dataset with an "embedding" column. `options` go to Embedder."""
-    import ray  # noqa: F401  (the dataset is Ray's; fails early with a clear ImportError)
+    import ray.data
     return dataset.map_batches(Embedder, fn_constructor_kwargs=dict(model=model, **options),
-                               concurrency=actors, num_gpus=gpus_per_actor,
-                               batch_size=batch_size, batch_format="numpy")
+                               compute=ray.data.ActorPoolStrategy(size=actors),
+                               num_gpus=gpus_per_actor, batch_size=batch_size,
+                               batch_format="numpy")

@@ -110,11 +110,14 @@ class Reranker(_Actor):
 
 
 def embed_dataset(dataset, model: str, *, actors: int = 1, gpus_per_actor: float = 0,
-                  batch_size: int = 4096, **options):
-    """dataset.map_batches over `actors` Embedder actors (each with `gpus_per_actor` GPUs):
-    returns the lazy Dataset with an "embedding" column. `options` go to Embedder."""
+                  cpus_per_actor: float = 1, batch_size: int = 4096, **options):
+    """dataset.map_batches over `actors` Embedder actors (each with `gpus_per_actor` GPUs and
+    `cpus_per_actor` of Ray's CPUs): returns the lazy Dataset with an "embedding" column.
+    `options` go to Embedder. Leave Ray CPUs free for the read tasks: actors that hold every CPU
+    starve them and the dataset never finishes."""
     import ray.data
     return dataset.map_batches(Embedder, fn_constructor_kwargs=dict(model=model, **options),
                                compute=ray.data.ActorPoolStrategy(size=actors),
-                               num_gpus=gpus_per_actor, batch_size=batch_size,
+                               num_gpus=gpus_per_actor, num_cpus=cpus_per_actor,
+                               batch_size=batch_size,
                                batch_format="numpy")

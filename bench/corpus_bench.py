@@ -22,7 +22,6 @@ a reference line.
 """
 import argparse
 import json
-import os
 import pathlib
 import random
 import subprocess
@@ -38,8 +37,8 @@ INSTRUCTIONS = [
 ]
 
 
-def corpora(limit, seed, out_dir):
-    data = json.loads(DL19.read_text())
+def corpora(dl19, limit, seed, out_dir):
+    data = json.loads(pathlib.Path(dl19).read_text())
     pairs = [{"query": q["query"], "document": h["content"]} for q in data for h in q["hits"]]
     rng = random.Random(seed)
     rng.shuffle(pairs)
@@ -72,17 +71,18 @@ def main():
     ap.add_argument("--batch-tokens", type=int, default=16384)
     ap.add_argument("--limit", type=int, default=0, help="items per corpus (0: all 4,300)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--dl19", default=str(DL19), help="dl19_bm25_top100.json")
     ap.add_argument("--out", default="", help="also write the rows as JSON here")
     args = ap.parse_args()
-    if not DL19.exists():
-        sys.exit(f"missing {DL19}")
+    if not pathlib.Path(args.dl19).exists():
+        sys.exit(f"missing {args.dl19} (--dl19)")
 
     common = ["--model", args.model, "--device", args.device, "--threads", str(args.threads),
               "--batch-tokens", str(args.batch_tokens), "--truncate", "--progress-every", "30"]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
-        files, queries = corpora(args.limit, args.seed, tmp)
+        files, queries = corpora(args.dl19, args.limit, args.seed, tmp)
         for name, path in files.items():
             command = "rerank" if name.startswith("rerank") else "embed"
             for order in ("prefix", "file"):

@@ -197,7 +197,11 @@ nb::object run_corpus(service::Service& core, nb::object items, const nb::dict& 
       d["seconds"] = p.seconds;
       d["compression"] = compression;
       d["done"] = p.done;
-      progress(d);
+      try {
+        progress(d);
+      } catch (nb::python_error& e) {  // kept here, where the GIL is held
+        throw CorpusError(std::string("the progress callback raised ") + e.what());
+      }
     };
   }
   service::CorpusStats stats;

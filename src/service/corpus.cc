@@ -108,6 +108,7 @@ class ChunkTokenizer {
 struct Chunk {
   std::vector<std::vector<float>> rows;
   std::vector<std::future<void>> batches;
+  bool failed = false;  // a batch threw: `rows` has holes and must not be written
 
   // Waits for every batch (they write into `rows`), then rethrows the first failure.
   void wait(const std::function<void()>& tick) {
@@ -122,7 +123,10 @@ struct Chunk {
       tick();
     }
     batches.clear();
-    if (error) std::rethrow_exception(error);
+    if (error) {
+      failed = true;
+      std::rethrow_exception(error);
+    }
   }
 };
 
@@ -238,9 +242,12 @@ CorpusStats run_corpus(Service& core, CorpusSource& source, CorpusSink& sink,
         next = submit(std::move(items), std::move(seqs));
       }
       if (running) {
-        running->wait(tick);
-        sink.write(running->rows);
-        stats.items += static_cast<int64_t>(running->rows.size());
+        // Out of `running` first: a chunk that failed to run or to be written is never written
+        // again by the error path below.
+        const std::unique_ptr<Chunk> done = std::move(running);
+        done->wait(tick);
+        sink.write(done->rows);
+        stats.items += static_cast<int64_t>(done->rows.size());
         ++stats.chunks;
         sink.commit(options.resumed + stats.items);
       }
@@ -251,7 +258,7 @@ CorpusStats run_corpus(Service& core, CorpusSource& source, CorpusSink& sink,
     // Keep what finished: the chunk on the engine is written if it succeeds (its items come
     // before the one that failed to read or tokenize).
     std::exception_ptr error = std::current_exception();
-    if (running) {
+    if (running && !running->failed) {
       try {
         running->wait([] {});
         sink.write(running->rows);

@@ -80,7 +80,7 @@ void run_bench_model(const ModelBenchArgs& args) {
                 "median_ms", "tok/s", "TFLOP/s", "speedup", "flop_x");
   }
   for (const std::string& spec : args.workloads) {
-    const bench::Workload w = bench::parse_workload(spec);
+    const bench::Workload w = bench::parse_workload(spec, config.vocab_size);
     const RaggedBatch& batch = w.batch;
     const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens);
     const ForwardFlops off_flops = count_forward_flops(config, batch, plan, AttentionMode::kOff);

@@ -26,7 +26,8 @@ std::string fingerprint_of(const ModelArgs& model, const CorpusArgs& args,
   return std::string(command.name) + " " + fs::absolute(args.input).string() + " (" +
          std::to_string(size) + " bytes, mtime " + std::to_string(mtime) + ") model " +
          model.model + " tokenizer '" + model.tokenizer + "' truncate " +
-         std::to_string(model.truncate) + " " + command.fingerprint;
+         std::to_string(model.truncate) + " pooling '" + model.pooling + "' reranker tokens '" +
+         model.reranker_tokens + "' dtype '" + model.dtype + "' " + command.fingerprint;
 }
 
 }  // namespace
@@ -59,7 +60,9 @@ CLI::Option* add_corpus_options(CLI::App& cmd, CorpusArgs& args) {
 void run_corpus_command(const ModelArgs& model, const CorpusArgs& args, CorpusCommand command) {
   if (args.output.empty()) throw std::invalid_argument("--input needs --output (.npy or .jsonl)");
   const service::CorpusTask task = command.options.task;
-  // Checked before the model loads: a wrong file name should not cost a load.
+  // Checked before the model loads (a wrong file name should not cost a load), and the input
+  // before the output is opened (which truncates an existing file).
+  service::open_corpus_file(args.input, task);
   auto output = service::CorpusOutput::open(args.output, task, fingerprint_of(model, args, command),
                                             args.restart);
   auto source = service::open_corpus_file(args.input, task, output->resumed());
@@ -70,6 +73,9 @@ void run_corpus_command(const ModelArgs& model, const CorpusArgs& args, CorpusCo
   options.devices = {model.device};
   options.threads = model.threads;
   options.head = command.head;
+  options.pooling = model.pooling;
+  options.reranker_tokens = reranker_token_ids(model);
+  options.dtype = model.dtype;
   options.attention_mode = model.mode;
   options.max_batch_tokens = args.batch_tokens;
   options.service = command.service;

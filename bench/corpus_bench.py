@@ -30,6 +30,7 @@ import tempfile
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DL19 = REPO.parent / "shared" / "assets" / "msmarco" / "dl19_bm25_top100.json"
+QWEN3_TOKENIZER = REPO.parent / "shared" / "assets" / "qwen3-embedding-0.6b" / "tokenizer.json"
 INSTRUCTIONS = [
     "Given a web search query, retrieve relevant passages that answer the query",
     "Given a question, retrieve passages from a web corpus that contain its answer",
@@ -72,12 +73,18 @@ def main():
     ap.add_argument("--limit", type=int, default=0, help="items per corpus (0: all 4,300)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--dl19", default=str(DL19), help="dl19_bm25_top100.json")
+    ap.add_argument("--tokenizer", default="",
+                    help="for random: models (default: Qwen3's tokenizer.json from ../shared "
+                         "if there, else demo)")
     ap.add_argument("--out", default="", help="also write the rows as JSON here")
     args = ap.parse_args()
     if not pathlib.Path(args.dl19).exists():
         sys.exit(f"missing {args.dl19} (--dl19)")
 
-    common = ["--model", args.model, "--device", args.device, "--threads", str(args.threads),
+    tokenizer = args.tokenizer
+    if not tokenizer and args.model.startswith("random:"):
+        tokenizer = str(QWEN3_TOKENIZER) if QWEN3_TOKENIZER.exists() else "demo"
+    common = (["--tokenizer", tokenizer] if tokenizer else []) + ["--model", args.model, "--device", args.device, "--threads", str(args.threads),
               "--batch-tokens", str(args.batch_tokens), "--truncate", "--progress-every", "30"]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,7 +104,8 @@ def main():
                      "--threads", str(args.threads), "--modes", "tree", "--json",
                      "--workload", f"rerank-like:G={min(queries, args.limit or queries)},D={docs}"],
                     check=False)
-    print(f"model {args.model} on {args.device}, batch tokens {args.batch_tokens}")
+    print(f"model {args.model} on {args.device}, tokenizer {tokenizer or 'of the model'}, "
+          f"batch tokens {args.batch_tokens}")
     print(f"{'corpus':14} {'order':7} {'items':>6} {'tokens':>9} {'tok/s':>10} {'fwd tok/s':>10} "
           f"{'pipe':>5} {'compr':>6} {'batches':>7}")
     for s in rows:

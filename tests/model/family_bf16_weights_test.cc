@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <ostream>
 #include <string>
 #include <tuple>
 
@@ -44,6 +45,8 @@ constexpr WeightRoundingBound kBounds[] = {
     {"gemma2", 0.0155, 0.0041},             // 0.0103, 0.0027
 };
 constexpr double kMinCosine = 0.999;
+
+void PrintTo(const WeightRoundingBound& b, std::ostream* os) { *os << b.family; }
 
 class FamilyBf16Weights : public ::testing::TestWithParam<WeightRoundingBound> {};
 

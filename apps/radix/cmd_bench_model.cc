@@ -121,6 +121,7 @@ void run_bench_model(const ModelBenchArgs& args) {
       nlohmann::json row;
       row["model"] = args.model.model;
       row["device"] = model->backend().name();
+      row["dtype"] = args.model.dtype.empty() ? "default" : args.model.dtype;
       row["threads"] = args.model.threads;
       row["workload"] = w.name;
       row["mode"] = attention_mode_name(mode);

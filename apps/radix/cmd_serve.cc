@@ -36,6 +36,7 @@ struct ServeArgs {
   std::string model;
   std::string tokenizer;
   std::string head;
+  std::string dtype;  // "": the device's; fp8 (CUDA)
   std::string host = "0.0.0.0";
   int port = 3000;
   int64_t max_batch_tokens = 16384;
@@ -214,6 +215,7 @@ void run_serve(const ServeArgs& args) {
   runtime_options.devices = split_devices(args.device);
   runtime_options.threads = args.threads;
   runtime_options.head = args.head;
+  runtime_options.dtype = args.dtype;
   runtime_options.attention_mode = args.attention_mode;
   runtime_options.radix_threshold = args.radix_threshold;
   runtime_options.max_batch_tokens = args.max_batch_tokens;
@@ -445,6 +447,9 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--device", args->device,
                   "cpu, or cuda:N; a comma-separated list runs one worker per device")
       ->capture_default_str();
+  cmd->add_option("--dtype", args->dtype,
+                  "Weights: the device's (CPU float32, CUDA bfloat16) when unset; fp8 (CUDA only): "
+                  "e4m3 projections with per-channel scales, the rest bfloat16");
   cmd->add_option("--threads", args->threads, "CPU threads for the model (0: all)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--tokenization-workers", args->tokenization_workers,

@@ -66,17 +66,6 @@ void add_cuda_fields(Model& model, int runs, double median_ms, nlohmann::json& r
 }
 #endif
 
-// The synthetic workloads draw ids from [100, 150000), Qwen's vocabulary; a smaller vocabulary
-// (Mistral's 32000, Llama 3's 128256) gets them folded into [100, vocab) (ids equal before stay
-// equal, so the shared prefixes and the trie are the same; unrelated suffix tokens may collide
-// with probability ~1/vocab). Qwen vocabularies are left untouched.
-void fold_ids_into_vocabulary(RaggedBatch& batch, int32_t vocab) {
-  constexpr int32_t kLow = 100;
-  for (int32_t& id : batch.ids) {
-    if (id >= vocab) id = kLow + (id - kLow) % (vocab - kLow);
-  }
-}
-
 void run_bench_model(const ModelBenchArgs& args) {
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Model> model = Model::load(args.model.model, load_options(args.model));
@@ -91,8 +80,7 @@ void run_bench_model(const ModelBenchArgs& args) {
                 "median_ms", "tok/s", "TFLOP/s", "speedup", "flop_x");
   }
   for (const std::string& spec : args.workloads) {
-    bench::Workload w = bench::parse_workload(spec);
-    fold_ids_into_vocabulary(w.batch, config.vocab_size);
+    const bench::Workload w = bench::parse_workload(spec, config.vocab_size);
     const RaggedBatch& batch = w.batch;
     const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens);
     const ForwardFlops off_flops = count_forward_flops(config, batch, plan, AttentionMode::kOff);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "service/tokenizer_loader.h"
 
 namespace radix::cli {
 
@@ -71,7 +72,7 @@ inline std::vector<int32_t> reranker_token_ids(const ModelArgs& args) {
       ids.push_back(std::stoi(item));
       continue;
     }
-    if (!tokenizer) tokenizer = Tokenizer::from_directory(args.model);
+    if (!tokenizer) tokenizer = load_tokenizer(args.model);
     const std::vector<int32_t> enc = tokenizer->encode(item, false).ids;
     if (enc.size() != 1) {
       throw std::runtime_error("--reranker-tokens: '" + item + "' is " +

@@ -62,6 +62,7 @@ void add_cuda_fields(Model& model, int runs, double median_ms, nlohmann::json& r
   row["gpu_rope_ms"] = p->rope_ms / runs;
   row["gpu_swiglu_ms"] = p->swiglu_ms / runs;
   row["gpu_gather_ms"] = p->gather_ms / runs;
+  row["gpu_quantize_ms"] = p->quantize_ms / runs;  // fp8: the activations' per-row quantisation
   row["host_and_gaps_ms"] = median_ms - gemm - attention - other;
 }
 #endif

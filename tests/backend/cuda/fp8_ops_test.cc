@@ -238,20 +238,24 @@ TEST(Fp8Errors, BadShapesAndTheCpuBackendAreClearErrors) {
   Buffer out = gpu->alloc(DType::kBF16, 4, 8);
   // k = 24 is not a multiple of 16 (cuBLASLt's e4m3 requirement).
   EXPECT_THROW(gpu->linear_fp8(x, Tensor{}, w, ws, out), BackendError);
-  Buffer w16 = gpu->alloc(DType::kBF16, 8, 32), x32 = gpu->alloc(DType::kBF16, 4, 32);
+  Buffer w16 = gpu->alloc(DType::kBF16, 64, 64), x64 = gpu->alloc(DType::kBF16, 16, 64);
+  Buffer out64 = gpu->alloc(DType::kBF16, 16, 64);
   gpu->fill_random_normal(w16, 1, 1.0f);
-  gpu->fill_random_normal(x32, 2, 1.0f);
-  Buffer wq = gpu->alloc(DType::kF8E4M3, 8, 32);
-  Buffer bad_scale = gpu->alloc(DType::kF32, 1, 7);
+  gpu->fill_random_normal(x64, 2, 1.0f);
+  Buffer wq = gpu->alloc(DType::kF8E4M3, 64, 64);
+  Buffer bad_scale = gpu->alloc(DType::kF32, 1, 63);
   EXPECT_THROW(gpu->quantize_fp8_rows(w16, wq, bad_scale), BackendError);
   // A bf16 weight is not an fp8 weight; an x_scale with a bf16 x is refused.
-  Buffer wsc = gpu->alloc(DType::kF32, 1, 8);
+  Buffer wsc = gpu->alloc(DType::kF32, 1, 64);
   gpu->quantize_fp8_rows(w16, wq, wsc);
-  EXPECT_THROW(gpu->linear_fp8(x32, Tensor{}, w16, wsc, out), BackendError);
-  Buffer xs = gpu->alloc(DType::kF32, 4, 1);
-  EXPECT_THROW(gpu->linear_fp8(x32, xs, wq, wsc, out), BackendError);
-  gpu->linear_fp8(x32, Tensor{}, wq, wsc, out);
-  gpu->synchronize();
+  EXPECT_THROW(gpu->linear_fp8(x64, Tensor{}, w16, wsc, out64), BackendError);
+  Buffer xs = gpu->alloc(DType::kF32, 16, 1);
+  EXPECT_THROW(gpu->linear_fp8(x64, xs, wq, wsc, out64), BackendError);
+  // The backend is still usable after the refusals.
+  gpu->linear_fp8(x64, Tensor{}, wq, wsc, out64);
+  std::vector<float> y(16 * 64);
+  gpu->download(out64, y.data());
+  for (float v : y) ASSERT_TRUE(std::isfinite(v));
 }
 
 }  // namespace

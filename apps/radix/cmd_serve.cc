@@ -36,7 +36,10 @@ struct ServeArgs {
   std::string model;
   std::string tokenizer;
   std::string head;
-  std::string dtype;  // "": the device's; fp8 (CUDA)
+  std::string pooling;
+  std::string dtype;
+  std::string default_prompt_name;
+  std::string default_prompt;
   std::string host = "0.0.0.0";
   int port = 3000;
   int64_t max_batch_tokens = 16384;
@@ -98,7 +101,7 @@ class ServeLog {
         std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
     std::tm tm{};
     gmtime_r(&t, &tm);
-    char buf[40];
+    char buf[96];  // room for any int the compiler cannot rule out
     std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                   static_cast<int>(ms.count()));
@@ -221,6 +224,11 @@ void run_serve(const ServeArgs& args) {
   runtime_options.max_batch_tokens = args.max_batch_tokens;
   runtime_options.max_batch_requests = args.max_batch_requests;
   runtime_options.seed = args.seed;
+  runtime_options.pooling = args.pooling;
+  if (!args.default_prompt_name.empty()) {
+    runtime_options.service.default_prompt_name = args.default_prompt_name;
+  }
+  if (!args.default_prompt.empty()) runtime_options.service.default_prompt = args.default_prompt;
   runtime_options.service.auto_truncate = args.auto_truncate;
   runtime_options.service.max_input_length = args.max_input_length;
   runtime_options.service.default_rerank_instruction = std::string(kDefaultRerankInstruction);
@@ -239,7 +247,9 @@ void run_serve(const ServeArgs& args) {
         auto* r = runtime_ptr.load();
         return r ? static_cast<double>(r->queued_requests()) : 0.0;
       });
-  runtime_options.service.on_tokenization = [&metrics](double s) { metrics.observe_tokenization(s); };
+  runtime_options.service.on_tokenization = [&metrics](double s) {
+    metrics.observe_tokenization(s);
+  };
   runtime_options.on_batch = [&metrics](const service::BatchReport& s) {
     metrics.observe_batch({s.sequences, s.requests, s.tokens, s.unique_tokens, s.failed,
                            s.run_seconds, s.max_queue_seconds});
@@ -265,6 +275,7 @@ void run_serve(const ServeArgs& args) {
   card.max_input_length = max_input;
   card.hidden_size = info.hidden_size;
   card.vocab_size = info.vocab_size;
+  card.tokenizer_vocab_size = info.tokenizer_vocab_size;
   card.attention_mode = built.attention_mode;
   card.radix_threshold = args.radix_threshold;
   card.auto_truncate = args.auto_truncate;
@@ -406,6 +417,19 @@ void add_serve(CLI::App& app) {
       "tokenizer.json, a folder with one, or demo (the demo model's); default: the model's own");
   cmd->add_option("--head", args->head, "Override the model's head")
       ->check(CLI::IsMember({"embedding", "reranker", "classifier"}));
+  cmd->add_option("--pooling", args->pooling,
+                  "Override the model's pooling (1_Pooling): last_token or mean")
+      ->check(CLI::IsMember({"lasttoken", "last_token", "mean"}));
+  cmd->add_option("--dtype", args->dtype,
+                  "Weights' dtype; what the device runs (cpu: float32, cuda: bfloat16), or fp8 on "
+                  "cuda (e4m3 projections with per-channel scales, the rest bfloat16)")
+      ->check(CLI::IsMember({"float32", "bfloat16", "float16", "fp8"}));
+  auto* prompt_name = cmd->add_option(
+      "--default-prompt-name", args->default_prompt_name,
+      "The prompt (config_sentence_transformers.json) for requests that name none");
+  cmd->add_option("--default-prompt", args->default_prompt,
+                  "Text put before inputs of requests that name no prompt")
+      ->excludes(prompt_name);
   cmd->add_option("--host,--hostname", args->host, "Address (or name) to listen on")
       ->capture_default_str();
   cmd->add_option("--port", args->port, "Port to listen on")
@@ -447,9 +471,6 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--device", args->device,
                   "cpu, or cuda:N; a comma-separated list runs one worker per device")
       ->capture_default_str();
-  cmd->add_option("--dtype", args->dtype,
-                  "Weights: the device's (CPU float32, CUDA bfloat16) when unset; fp8 (CUDA only): "
-                  "e4m3 projections with per-channel scales, the rest bfloat16");
   cmd->add_option("--threads", args->threads, "CPU threads for the model (0: all)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--tokenization-workers", args->tokenization_workers,
@@ -481,7 +502,7 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--cors-allow-origin", args->cors_allow_origin,
                   "Answer CORS requests for this origin (or *); default: no CORS headers");
   cmd->add_flag("--json-output", args->json_output, "Log one JSON object per line on stderr");
-  add_environment_names(*cmd);
+  add_environment_names(*cmd);  // last: only options added before it get RADIX_* names
   cmd->preparse_callback([](size_t) { adopt_tei_environment(); });
   cmd->callback([args] { run_serve(*args); });
 }

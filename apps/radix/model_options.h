@@ -23,7 +23,7 @@ struct ModelArgs {
   std::string tokenizer;  // text commands: "" (the model's own), demo, a file or a folder
   std::string pooling;          // override 1_Pooling: lasttoken or mean
   std::string reranker_tokens;  // "yes,no" or "Yes": words (or ids) whose logits score
-  std::string dtype;            // "": the device's; bf16 (CUDA's default) or fp8 (CUDA only)
+  std::string dtype;  // "": the device's; bench model: bf16 (CUDA's default) or fp8 (CUDA)
 };
 
 inline void add_model_options(CLI::App& cmd, ModelArgs& args, bool with_mode = true) {
@@ -35,13 +35,9 @@ inline void add_model_options(CLI::App& cmd, ModelArgs& args, bool with_mode = t
   cmd.add_option("--device", args.device, "cpu, or cuda / cuda:N in a CUDA build")
       ->capture_default_str();
   cmd.add_option("--threads", args.threads, "CPU threads (0: all)")->check(CLI::NonNegativeNumber);
-  cmd.add_option("--dtype", args.dtype,
-                 "Weights: the device's when unset (CPU float32, CUDA bf16); bf16 (CUDA), or fp8 "
-                 "(CUDA only): e4m3 projections with per-channel scales, the rest bf16")
-      ->check(CLI::IsMember({"bf16", "fp8"}));
   cmd.add_option("--pooling", args.pooling,
                  "Embedding pooling, overriding 1_Pooling/config.json: lasttoken or mean")
-      ->check(CLI::IsMember({"lasttoken", "mean"}));
+      ->check(CLI::IsMember({"lasttoken", "last_token", "mean"}));
   cmd.add_option("--reranker-tokens", args.reranker_tokens,
                  "The reranker's answer tokens, as words of the model's vocabulary or ids: "
                  "yes,no scores sigmoid(yes - no); one token (e.g. Yes for "
@@ -88,7 +84,7 @@ inline LoadOptions load_options(const ModelArgs& args) {
   LoadOptions options;
   options.backend.device = args.device;
   options.backend.threads = args.threads;
-  if (args.dtype == "bf16" && args.device == "cpu") {
+  if ((args.dtype == "bf16" || args.dtype == "bfloat16") && args.device == "cpu") {
     throw std::invalid_argument("--dtype bf16: the cpu backend runs float32 weights");
   }
   options.backend.fp8 = args.dtype == "fp8";

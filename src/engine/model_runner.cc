@@ -1,5 +1,6 @@
 #include "engine/model_runner.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "core/fold_plan.h"
@@ -16,6 +17,9 @@ std::vector<SequenceOutput> ModelRunner::run(const RaggedBatch& batch, const Fol
   options.mode = plan.folded ? mode_ : AttentionMode::kOff;
   options.normalize = false;
   options.dimensions = 0;
+  const bool any_token_states = std::find(batch.token_states.begin(), batch.token_states.end(),
+                                          1) != batch.token_states.end();
+  options.return_hidden_states = any_token_states;
   // The plan the engine built (with its padding and threshold) is the one the forward runs.
   const ForwardResult r = model_->forward(batch, plan, options);
   if (r.num_sequences != batch.num_sequences()) {
@@ -23,8 +27,12 @@ std::vector<SequenceOutput> ModelRunner::run(const RaggedBatch& batch, const Fol
                              std::to_string(batch.num_sequences()) + " sequences");
   }
   std::vector<SequenceOutput> out(r.num_sequences);
+  const auto hidden = static_cast<ptrdiff_t>(model_->info().hidden_size());
   for (int32_t s = 0; s < r.num_sequences; ++s) {
-    if (r.head == HeadKind::kReranker) {
+    if (any_token_states && batch.token_states[s]) {
+      out[s].assign(r.hidden_states.begin() + batch.cu_seqlens[s] * hidden,
+                    r.hidden_states.begin() + batch.cu_seqlens[s + 1] * hidden);
+    } else if (r.head == HeadKind::kReranker) {
       const float yes = r.yes_no_logits[2 * static_cast<size_t>(s)];
       const float no = r.yes_no_logits[2 * static_cast<size_t>(s) + 1];
       out[s] = {r.values[s], yes - no};

@@ -36,7 +36,8 @@ struct RuntimeOptions {
   // "": the device's; else what it runs (float32, bfloat16, float16), or fp8 (CUDA: e4m3
   // projections with per-channel scales, the rest bfloat16; docs/numerics.md)
   std::string dtype;
-  std::string pooling;  // "": the folder's; lasttoken (the only pooling the forward has)
+  std::string pooling;  // "": the folder's (1_Pooling); lasttoken (or last_token) | mean
+  std::vector<int32_t> reranker_tokens;  // empty: the model's; else 1 or 2 answer token ids
   std::string attention_mode = "tree";  // off | scatter | tree
   double radix_threshold = 0.95;        // fold a batch only when unique/total is below it, [0, 1]
   int32_t pad_to_multiple = 1;          // pad the fold plan's rows to a multiple of this

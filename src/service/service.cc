@@ -56,6 +56,17 @@ std::vector<float> softmax_or_sigmoid(const std::vector<float>& logits) {
   return p;
 }
 
+// A model that overflowed gives NaN/Inf; JSON cannot carry them and a caller cannot use them.
+void check_finite(const std::vector<float>& values, const char* what, size_t input) {
+  for (float v : values) {
+    if (!std::isfinite(v)) {
+      throw ServiceError(Kind::kBackend, std::string("the model produced a non-finite value (NaN "
+                                                     "or Inf) in the ") +
+                                             what + " of input " + to_string(input));
+    }
+  }
+}
+
 }  // namespace
 
 struct Service::Impl {
@@ -79,8 +90,8 @@ struct Service::Impl {
   void require_head(HeadKind head) const {
     if (info.head == head) return;
     static const char* const kWhat[] = {"an embedding", "a re-ranker", "a classifier"};
-    throw ServiceError(Kind::kWrongHead, std::string("model is not ") +
-                                             kWhat[static_cast<int>(head)] + " model");
+    throw ServiceError(Kind::kWrongHead,
+                       std::string("model is not ") + kWhat[static_cast<int>(head)] + " model");
   }
 
   std::string prompt_text(const std::string& name) const {
@@ -101,8 +112,9 @@ struct Service::Impl {
                               const TruncationRequest& t) const {
     std::vector<int32_t> ids;
     try {
-      ids = tokenizer.encode(text, add_special, truncation_of(truncates(t), max_input(), t.direction))
-                .ids;
+      ids =
+          tokenizer.encode(text, add_special, truncation_of(truncates(t), max_input(), t.direction))
+              .ids;
     } catch (const TokenizerError& e) {
       throw ServiceError(Kind::kTokenizer, e.what());
     }
@@ -138,17 +150,19 @@ struct Service::Impl {
                                   const std::string& query, const std::string& document,
                                   const TruncationRequest& t) const {
     const std::string full = format_rerank_prompt(instruction, query, document);
-    const std::string body =
-        full.substr(kRerankPrefix.size(), full.size() - kRerankPrefix.size() - kRerankSuffix.size());
+    const std::string body = full.substr(kRerankPrefix.size(),
+                                         full.size() - kRerankPrefix.size() - kRerankSuffix.size());
     const size_t fixed = rerank_prefix_ids.size() + rerank_suffix_ids.size();
     const size_t budget = max_input() - fixed;
     std::vector<int32_t> body_ids;
     try {
-      body_ids = tokenizer.encode(body, false, truncation_of(truncates(t), budget, t.direction)).ids;
+      body_ids =
+          tokenizer.encode(body, false, truncation_of(truncates(t), budget, t.direction)).ids;
     } catch (const TokenizerError& e) {
       throw ServiceError(Kind::kTokenizer, e.what());
     }
-    if (body_ids.size() > budget) too_long(index, body_ids.size() + fixed, options.max_input_length);
+    if (body_ids.size() > budget)
+      too_long(index, body_ids.size() + fixed, options.max_input_length);
     std::vector<int32_t> ids;
     ids.reserve(fixed + body_ids.size());
     ids.insert(ids.end(), rerank_prefix_ids.begin(), rerank_prefix_ids.end());
@@ -192,11 +206,12 @@ struct Service::Impl {
     return all;
   }
 
-  engine::RequestOutputs run(std::vector<std::vector<int32_t>> sequences, const CallContext& ctx) {
+  engine::RequestOutputs run(std::vector<std::vector<int32_t>> sequences, const CallContext& ctx,
+                             bool token_states = false) {
     auto cancelled = std::make_shared<std::atomic<bool>>(false);
     std::future<engine::RequestOutputs> result;
     try {
-      result = engine.submit(std::move(sequences), cancelled);
+      result = engine.submit(std::move(sequences), cancelled, token_states);
       while (result.wait_for(20ms) != std::future_status::ready) {
         if (ctx.cancelled && ctx.cancelled()) {
           cancelled->store(true);  // its queued sequences are dropped before they are batched
@@ -254,9 +269,9 @@ struct Service::Impl {
       std::vector<int32_t> ids;
       try {
         ids = tokenizer
-                  .encode_pair(in.text, *in.pair, true,
-                               truncation_of(truncates(r.truncation), max_input(),
-                                             r.truncation.direction))
+                  .encode_pair(
+                      in.text, *in.pair, true,
+                      truncation_of(truncates(r.truncation), max_input(), r.truncation.direction))
                   .ids;
       } catch (const TokenizerError& e) {
         throw ServiceError(Kind::kTokenizer, e.what());
@@ -314,11 +329,13 @@ Service::Service(const ModelInfo& info, const Tokenizer& tokenizer, engine::Engi
   m.pooling = info.pooling;
   m.hidden_size = info.hidden_size();
   m.vocab_size = info.vocab_size();
+  m.tokenizer_vocab_size = s.tokenizer.vocab_size();
   m.max_input_length = o.max_input_length;
   if (info.head == HeadKind::kReranker) {
     m.labels = {"score"};
   } else {
-    for (int32_t k = 0; k < info.config.num_labels; ++k) m.labels.push_back("LABEL_" + to_string(k));
+    for (int32_t k = 0; k < info.config.num_labels; ++k)
+      m.labels.push_back("LABEL_" + to_string(k));
   }
   for (const auto& [name, text] : info.prompts) m.prompt_names.push_back(name);
   m.default_rerank_instruction = o.default_rerank_instruction;
@@ -341,6 +358,20 @@ std::vector<std::vector<int32_t>> Service::classify_sequences(const ClassifyRequ
 }
 
 namespace {
+// Never hand out NaN or Inf as a result (JSON would carry them as null, with a 200).
+void require_finite(const engine::RequestOutputs& outputs) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    for (float x : outputs[i]) {
+      if (!std::isfinite(x)) {
+        throw ServiceError(Kind::kBackend,
+                           "the model produced a non-finite value (NaN or Inf) "
+                           "for input " +
+                               to_string(i));
+      }
+    }
+  }
+}
+
 int64_t count_tokens(const std::vector<std::vector<int32_t>>& sequences) {
   int64_t n = 0;
   for (const auto& s : sequences) n += static_cast<int64_t>(s.size());
@@ -353,12 +384,40 @@ EmbedResult Service::embed(const EmbedRequest& r, const CallContext& ctx) {
   EmbedResult out;
   out.prompt_tokens = count_tokens(sequences);
   engine::RequestOutputs outputs = impl_->run(std::move(sequences), ctx);
+  require_finite(outputs);
   out.embeddings.reserve(outputs.size());
   for (auto& values : outputs) {
+    check_finite(values, "embedding", out.embeddings.size());
     // The runner returns the pooled state whole: requests in one batch differ in these two.
     if (r.dimensions) values.resize(static_cast<size_t>(*r.dimensions));
     if (r.normalize) l2_normalize(values);
     out.embeddings.push_back({std::move(values)});
+  }
+  return out;
+}
+
+TokenStatesResult Service::embed_all(const EmbedRequest& r, const CallContext& ctx) {
+  auto sequences = impl_->embed_sequences(r);
+  TokenStatesResult out;
+  out.prompt_tokens = count_tokens(sequences);
+  std::vector<size_t> lengths;
+  lengths.reserve(sequences.size());
+  for (const auto& s : sequences) lengths.push_back(s.size());
+  const engine::RequestOutputs flat =
+      impl_->run(std::move(sequences), ctx, /*token_states=*/true);
+  const auto hidden = static_cast<size_t>(impl_->info.hidden_size());
+  out.token_states.reserve(flat.size());
+  for (size_t i = 0; i < flat.size(); ++i) {
+    if (flat[i].size() != lengths[i] * hidden) {
+      throw ServiceError(Kind::kBackend, "the model returned no per-token states for input " +
+                                             to_string(i));
+    }
+    check_finite(flat[i], "hidden states", i);
+    auto& tokens = out.token_states.emplace_back(lengths[i]);
+    for (size_t t = 0; t < lengths[i]; ++t) {
+      tokens[t].assign(flat[i].begin() + static_cast<ptrdiff_t>(t * hidden),
+                       flat[i].begin() + static_cast<ptrdiff_t>((t + 1) * hidden));
+    }
   }
   return out;
 }
@@ -368,8 +427,12 @@ RerankResult Service::rerank(const RerankRequest& r, const CallContext& ctx) {
   RerankResult out;
   out.prompt_tokens = count_tokens(sequences);
   const engine::RequestOutputs outputs = impl_->run(std::move(sequences), ctx);
+  require_finite(outputs);
   out.scores.reserve(outputs.size());
-  for (const auto& o : outputs) out.scores.push_back({o.at(0), o.at(1)});
+  for (const auto& o : outputs) {
+    check_finite(o, "score", out.scores.size());
+    out.scores.push_back({o.at(0), o.at(1)});
+  }
   return out;
 }
 
@@ -378,8 +441,10 @@ ClassifyResult Service::classify(const ClassifyRequest& r, const CallContext& ct
   ClassifyResult out;
   out.prompt_tokens = count_tokens(sequences);
   engine::RequestOutputs outputs = impl_->run(std::move(sequences), ctx);
+  require_finite(outputs);
   out.labels = impl_->summary.labels;
   for (auto& logits : outputs) {
+    check_finite(logits, "logits", out.scores.size());
     std::vector<float> p = softmax_or_sigmoid(logits);
     out.scores.push_back({std::move(p), std::move(logits)});
   }
@@ -413,8 +478,8 @@ std::vector<std::vector<Token>> Service::tokenize(const TokenizeRequest& r) cons
       const auto [start, stop] = e.offsets[k];
       const int32_t one[] = {t.id};
       // Special: added by the post-processor (no span), or a special token decoding skips.
-      t.special = (start == 0 && stop == 0) ||
-                  (s.tokenizer.decode(one, true).empty() && !s.tokenizer.decode(one, false).empty());
+      t.special = (start == 0 && stop == 0) || (s.tokenizer.decode(one, true).empty() &&
+                                                !s.tokenizer.decode(one, false).empty());
       if (t.special) {
         t.text = s.tokenizer.id_to_token(t.id).value_or("");
       } else {

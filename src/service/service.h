@@ -33,8 +33,8 @@ struct ServiceOptions {
   // most one of the two). Neither: the model's own default_prompt_name, if it has one.
   std::optional<std::string> default_prompt_name;
   std::optional<std::string> default_prompt;
-  std::string default_rerank_instruction;  // empty: Qwen3-Reranker's
-  size_t tokenization_workers = 1;         // threads that tokenize requests (>= 1)
+  std::string default_rerank_instruction;               // empty: Qwen3-Reranker's
+  size_t tokenization_workers = 1;                      // threads that tokenize requests (>= 1)
   std::function<void(double seconds)> on_tokenization;  // metrics hook: one call per request
 };
 
@@ -52,7 +52,11 @@ class Service {
   const ModelSummary& summary() const;
   bool accepting() const;  // false once the engine is shutting down
 
+  // Every result is checked finite: a NaN or Inf from the model is a kBackend error naming the
+  // input, never a number handed on.
   EmbedResult embed(const EmbedRequest& request, const CallContext& ctx = {});
+  // Embedding models only: the same sequences as embed(), each token's final hidden state.
+  TokenStatesResult embed_all(const EmbedRequest& request, const CallContext& ctx = {});
   RerankResult rerank(const RerankRequest& request, const CallContext& ctx = {});
   ClassifyResult classify(const ClassifyRequest& request, const CallContext& ctx = {});
   std::vector<std::vector<Token>> tokenize(const TokenizeRequest& request) const;

@@ -3,12 +3,19 @@
 // layout of radix::cuda::Gemm).
 //
 //   gemm_bench [--model qwen3-0.6b|qwen3-8b] [--rows M,...] [--candidates N] [--reps N]
+//              [--dtype bf16|fp8|fp8-rowwise]
+//
+// --dtype fp8: e4m3 x and w, bf16 out, no scales (the product radix's own-epilogue path runs);
+// fp8-rowwise: the same with one fp32 scale per row of x and per output channel of w applied by
+// cuBLASLt (CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F, radix's default fp8 path); a shape
+// cuBLASLt has no kernel for prints a row with "error".
 //
 // For each shape: TFLOP/s of every candidate the heuristic returns (median of --reps after 3
 // warm-ups, CUDA events, inputs of random bf16 data), the heuristic's first and the best. The
 // forward uses the first (src/backend/cuda/gemm.cc); this says what choosing better would gain.
 #include <cublasLt.h>
 #include <cuda_bf16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -38,6 +45,26 @@ __global__ void fill(__nv_bfloat16* p, int64_t n, uint32_t seed) {
   }
 }
 
+// The same values as fill, as e4m3 (scaled into e4m3's range).
+__global__ void fill_e4m3(__nv_fp8_storage_t* p, int64_t n, uint32_t seed) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    const float v = (static_cast<float>(h & 0xffff) / 65536.0f - 0.5f) * 800.0f;
+    p[i] = __nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3);
+  }
+}
+
+__global__ void fill_f32(float* p, int64_t n, float v) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    p[i] = v;
+  }
+}
+
 std::vector<int64_t> parse_list(const char* s) {
   std::vector<int64_t> out;
   for (const char* p = s; *p;) {
@@ -53,6 +80,7 @@ int main(int argc, char** argv) try {
   std::string model = "qwen3-8b";
   std::vector<int64_t> rows = {10240};
   int candidates = 16, reps = 20;
+  std::string dtype = "bf16";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--model"))
       model = argv[i + 1];
@@ -62,11 +90,20 @@ int main(int argc, char** argv) try {
       candidates = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--reps"))
       reps = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--dtype"))
+      dtype = argv[i + 1];
     else {
       std::fprintf(stderr, "unknown option %s\n", argv[i]);
       return 2;
     }
   }
+  if (dtype != "bf16" && dtype != "fp8" && dtype != "fp8-rowwise") {
+    std::fprintf(stderr, "unknown dtype %s (bf16, fp8 or fp8-rowwise)\n", dtype.c_str());
+    return 2;
+  }
+  const bool fp8 = dtype != "bf16", rowwise = dtype == "fp8-rowwise";
+  const size_t in_bytes = fp8 ? 1 : 2;
+  const cudaDataType_t in_type = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
   std::vector<Shape> shapes;
   if (model == "qwen3-8b") {
     shapes = {
@@ -92,12 +129,22 @@ int main(int argc, char** argv) try {
 
   for (const int64_t m : rows) {
     for (const Shape& s : shapes) {
-      __nv_bfloat16 *x, *w, *y;
-      RADIX_CUDA_CHECK(cudaMalloc(&x, m * s.k * 2));
-      RADIX_CUDA_CHECK(cudaMalloc(&w, s.n * s.k * 2));
+      void *x, *w, *y;
+      float *x_scale = nullptr, *w_scale = nullptr;
+      RADIX_CUDA_CHECK(cudaMalloc(&x, m * s.k * in_bytes));
+      RADIX_CUDA_CHECK(cudaMalloc(&w, s.n * s.k * in_bytes));
       RADIX_CUDA_CHECK(cudaMalloc(&y, m * s.n * 2));
-      fill<<<1024, 256, 0, stream>>>(x, m * s.k, 1);
-      fill<<<1024, 256, 0, stream>>>(w, s.n * s.k, 2);
+      if (fp8) {
+        fill_e4m3<<<1024, 256, 0, stream>>>(static_cast<__nv_fp8_storage_t*>(x), m * s.k, 1);
+        fill_e4m3<<<1024, 256, 0, stream>>>(static_cast<__nv_fp8_storage_t*>(w), s.n * s.k, 2);
+      } else {
+        fill<<<1024, 256, 0, stream>>>(static_cast<__nv_bfloat16*>(x), m * s.k, 1);
+        fill<<<1024, 256, 0, stream>>>(static_cast<__nv_bfloat16*>(w), s.n * s.k, 2);
+      }
+      RADIX_CUDA_CHECK(cudaMalloc(&x_scale, m * sizeof(float)));
+      RADIX_CUDA_CHECK(cudaMalloc(&w_scale, s.n * sizeof(float)));
+      fill_f32<<<256, 256, 0, stream>>>(x_scale, m, 1.0f / 448);
+      fill_f32<<<256, 256, 0, stream>>>(w_scale, s.n, 1.0f / 448);
 
       cublasLtMatmulDesc_t desc;
       RADIX_CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -106,9 +153,20 @@ int main(int argc, char** argv) try {
           cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
       RADIX_CUBLAS_CHECK(
           cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+      if (rowwise) {
+        const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+        RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE,
+                                                          &mode, sizeof mode));
+        RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE,
+                                                          &mode, sizeof mode));
+        RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(
+            desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &w_scale, sizeof w_scale));
+        RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(
+            desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &x_scale, sizeof x_scale));
+      }
       cublasLtMatrixLayout_t a, b, c;
-      RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&a, CUDA_R_16BF, s.k, s.n, s.k));
-      RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&b, CUDA_R_16BF, s.k, m, s.k));
+      RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&a, in_type, s.k, s.n, s.k));
+      RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&b, in_type, s.k, m, s.k));
       RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&c, CUDA_R_16BF, s.n, m, s.n));
       cublasLtMatmulPreference_t pref;
       RADIX_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
@@ -117,8 +175,16 @@ int main(int argc, char** argv) try {
                                                &workspace_bytes, sizeof workspace_bytes));
       std::vector<cublasLtMatmulHeuristicResult_t> results(candidates);
       int found = 0;
-      RADIX_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lt, desc, a, b, c, c, pref, candidates,
-                                                        results.data(), &found));
+      const cublasStatus_t heuristic = cublasLtMatmulAlgoGetHeuristic(
+          lt, desc, a, b, c, c, pref, candidates, results.data(), &found);
+      const bool failed = heuristic != CUBLAS_STATUS_SUCCESS || found == 0;
+      if (failed) {
+        std::printf("{\"model\":\"%s\",\"dtype\":\"%s\",\"gemm\":\"%s\",\"m\":%lld,"
+                    "\"error\":\"cuBLASLt has no algorithm: %s\"}\n",
+                    model.c_str(), dtype.c_str(), s.name, static_cast<long long>(m),
+                    cublasLtGetStatusString(heuristic));
+        found = 0;
+      }
       const double flop = 2.0 * m * s.n * s.k;
       double first = 0, best = 0;
       int best_i = -1;
@@ -148,10 +214,11 @@ int main(int argc, char** argv) try {
         std::snprintf(buf, sizeof buf, "%s%.1f", line.empty() ? "" : ",", tflops);
         line += buf;
       }
-      std::printf(
-          "{\"model\":\"%s\",\"gemm\":\"%s\",\"m\":%lld,\"n\":%lld,\"k\":%lld,\"candidates\":%d,"
-          "\"first_tflops\":%.1f,\"best_tflops\":%.1f,\"best_index\":%d,\"all_tflops\":[%s]}\n",
-          model.c_str(), s.name, static_cast<long long>(m), static_cast<long long>(s.n),
+      if (!failed) std::printf(
+          "{\"model\":\"%s\",\"dtype\":\"%s\",\"gemm\":\"%s\",\"m\":%lld,\"n\":%lld,\"k\":%lld,"
+          "\"candidates\":%d,\"first_tflops\":%.1f,\"best_tflops\":%.1f,\"best_index\":%d,"
+          "\"all_tflops\":[%s]}\n",
+          model.c_str(), dtype.c_str(), s.name, static_cast<long long>(m), static_cast<long long>(s.n),
           static_cast<long long>(s.k), found, first, best, best_i, line.c_str());
       std::fflush(stdout);
       cublasLtMatmulPreferenceDestroy(pref);
@@ -162,6 +229,8 @@ int main(int argc, char** argv) try {
       RADIX_CUDA_CHECK(cudaFree(x));
       RADIX_CUDA_CHECK(cudaFree(w));
       RADIX_CUDA_CHECK(cudaFree(y));
+      RADIX_CUDA_CHECK(cudaFree(x_scale));
+      RADIX_CUDA_CHECK(cudaFree(w_scale));
     }
   }
   return 0;

@@ -62,6 +62,7 @@ void add_cuda_fields(Model& model, int runs, double median_ms, nlohmann::json& r
   row["gpu_rope_ms"] = p->rope_ms / runs;
   row["gpu_swiglu_ms"] = p->swiglu_ms / runs;
   row["gpu_gather_ms"] = p->gather_ms / runs;
+  row["gpu_quantize_ms"] = p->quantize_ms / runs;  // fp8: the activations' per-row quantisation
   row["host_and_gaps_ms"] = median_ms - gemm - attention - other;
 }
 #endif
@@ -115,6 +116,7 @@ void run_bench_model(const ModelBenchArgs& args) {
       nlohmann::json row;
       row["model"] = args.model.model;
       row["device"] = model->backend().name();
+      row["dtype"] = args.model.dtype.empty() ? "default" : args.model.dtype;
       row["threads"] = args.model.threads;
       row["workload"] = w.name;
       row["mode"] = attention_mode_name(mode);
@@ -170,6 +172,10 @@ void add_bench_model(CLI::App& bench) {
       "Time the model forward per workload and attention mode (fields: docs/benchmarks.md); "
       "progress on stderr, one row per workload and mode on stdout");
   add_model_options(*cmd, args->model, false);
+  cmd->add_option("--dtype", args->model.dtype,
+                  "Weights: the device's when unset (CPU float32, CUDA bf16); bf16 (CUDA), or fp8 "
+                  "(CUDA only): e4m3 projections with per-channel scales, the rest bf16")
+      ->check(CLI::IsMember({"bf16", "bfloat16", "fp8"}));
   cmd->add_option("--workload", args->workloads, "Workload specs (bench/workloads.h)")
       ->capture_default_str();
   cmd->add_option("--modes", args->modes, "Comma-separated attention modes")->capture_default_str();

@@ -218,13 +218,13 @@ void run_serve(const ServeArgs& args) {
   runtime_options.devices = split_devices(args.device);
   runtime_options.threads = args.threads;
   runtime_options.head = args.head;
+  runtime_options.dtype = args.dtype;
   runtime_options.attention_mode = args.attention_mode;
   runtime_options.radix_threshold = args.radix_threshold;
   runtime_options.max_batch_tokens = args.max_batch_tokens;
   runtime_options.max_batch_requests = args.max_batch_requests;
   runtime_options.seed = args.seed;
   runtime_options.pooling = args.pooling;
-  runtime_options.dtype = args.dtype;
   if (!args.default_prompt_name.empty()) {
     runtime_options.service.default_prompt_name = args.default_prompt_name;
   }
@@ -421,8 +421,9 @@ void add_serve(CLI::App& app) {
                   "Override the model's pooling (1_Pooling): last_token or mean")
       ->check(CLI::IsMember({"lasttoken", "last_token", "mean"}));
   cmd->add_option("--dtype", args->dtype,
-                  "Weights' dtype; must be what the device runs (cpu: float32, cuda: bfloat16)")
-      ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
+                  "Weights' dtype; what the device runs (cpu: float32, cuda: bfloat16), or fp8 on "
+                  "cuda (e4m3 projections with per-channel scales, the rest bfloat16)")
+      ->check(CLI::IsMember({"float32", "bfloat16", "float16", "fp8"}));
   auto* prompt_name = cmd->add_option(
       "--default-prompt-name", args->default_prompt_name,
       "The prompt (config_sentence_transformers.json) for requests that name none");

@@ -23,7 +23,7 @@ struct ModelArgs {
   std::string tokenizer;  // text commands: "" (the model's own), demo, a file or a folder
   std::string pooling;          // override 1_Pooling: lasttoken or mean
   std::string reranker_tokens;  // "yes,no" or "Yes": words (or ids) whose logits score
-  std::string dtype;      // text commands: "" (the device's) or what it runs
+  std::string dtype;  // "": the device's; bench model: bf16 (CUDA's default) or fp8 (CUDA)
 };
 
 inline void add_model_options(CLI::App& cmd, ModelArgs& args, bool with_mode = true) {
@@ -84,6 +84,10 @@ inline LoadOptions load_options(const ModelArgs& args) {
   LoadOptions options;
   options.backend.device = args.device;
   options.backend.threads = args.threads;
+  if ((args.dtype == "bf16" || args.dtype == "bfloat16") && args.device == "cpu") {
+    throw std::invalid_argument("--dtype bf16: the cpu backend runs float32 weights");
+  }
+  options.backend.fp8 = args.dtype == "fp8";
   options.pooling = args.pooling;
   options.reranker_tokens = reranker_token_ids(args);
   return options;

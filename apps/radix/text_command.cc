@@ -25,8 +25,9 @@ void add_tokenizer_option(CLI::App& cmd, ModelArgs& args) {
   cmd.add_option("--tokenizer", args.tokenizer,
                  "tokenizer.json, a folder with one, or demo (default: the model's own)");
   cmd.add_option("--dtype", args.dtype,
-                 "Weights' dtype; must be what the device runs (cpu: float32, cuda: bfloat16)")
-      ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
+                 "Weights' dtype; what the device runs (cpu: float32, cuda: bfloat16), or fp8 on "
+                 "cuda (e4m3 projections with per-channel scales, the rest bfloat16)")
+      ->check(CLI::IsMember({"float32", "bfloat16", "float16", "fp8"}));
 }
 
 void run_text_command(const ModelArgs& args, const TextCommand& command) {

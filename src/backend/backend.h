@@ -14,7 +14,9 @@
 
 namespace radix {
 
-enum class DType : uint8_t { kF32, kBF16, kF16, kI32 };
+// kF8E4M3: OCP fp8 e4m3 (1 sign, 4 exponent, 3 mantissa bits, finite max 448), one byte; only
+// the CUDA backend stores it (fp8 projection weights and quantised activations, docs/numerics.md).
+enum class DType : uint8_t { kF32, kBF16, kF16, kI32, kF8E4M3 };
 
 size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
@@ -196,12 +198,36 @@ class Backend {
   // out: [n, c]; src and out have the same dtype. Used for the scatter mode (compact -> flat and
   // back) and to pick the last-token rows before the final norm and the head.
   virtual void gather_rows(const Tensor& src, const Tensor& index, const Tensor& out) = 0;
+
+  // ---- fp8 (optional: backends without fp8 keep these defaults, which throw BackendError) ----
+  // Whether quantize_fp8_rows and linear_fp8 work on this backend (CUDA: yes, CPU: no).
+  virtual bool supports_fp8() const { return false; }
+
+  // Per-row symmetric e4m3 quantisation: scale[r] = amax_r / 448 (amax_r = max |src[r, :]|), and
+  // dst[r, c] = e4m3(src[r, c] * (448 / amax_r)), rounded to nearest even and saturated to
+  // +-448; a row of zeros gets scale 0 and zeros. src: [n, k] float (f32/bf16/f16 as the backend
+  // stores them); dst: [n, k] kF8E4M3; scale: [n, 1] or [1, n] kF32, contiguous.
+  virtual void quantize_fp8_rows(const Tensor& src, const Tensor& dst, const Tensor& scale);
+
+  // out = (x * x_scale) @ (w * w_scale)^T + bias (+ out if accumulate): the fp8 linear. w: [m, k]
+  // kF8E4M3 with w_scale [1, m] kF32 (one scale per output channel, from quantize_fp8_rows);
+  // x: [n, k] either kF8E4M3 with x_scale [n, 1] kF32 (one per row), or the activation dtype
+  // with x_scale empty, in which case the backend quantises x per row itself (dynamic scales, as
+  // quantize_fp8_rows). Products of e4m3 values accumulate in fp32; both scales and the bias
+  // (weight dtype, [1, m], or empty) are applied in fp32 before the single rounding to out.
+  virtual void linear_fp8(const Tensor& x, const Tensor& x_scale, const Tensor& w,
+                          const Tensor& w_scale, const Tensor& out, bool accumulate = false,
+                          const Tensor& bias = Tensor{});
 };
 
 // What a caller may ask of a backend when creating it.
 struct BackendOptions {
   std::string device = "cpu";  // "cpu" or "cuda" / "cuda:N"
   int threads = 0;             // CPU: OpenMP threads (0: the OpenMP default)
+  // Projection weights (q/k/v, o, gate/up, down) in fp8 e4m3 with per-channel scales and
+  // linear_fp8 for them; everything else stays in weight_dtype(). Loading a model with fp8 on a
+  // backend without supports_fp8() is an error (the CPU backend runs fp32 only).
+  bool fp8 = false;
 };
 
 // Creates the backend named by options.device. Throws std::invalid_argument for an unknown device

@@ -12,6 +12,8 @@ size_t dtype_size(DType dtype) {
     case DType::kBF16:
     case DType::kF16:
       return 2;
+    case DType::kF8E4M3:
+      return 1;
   }
   return 0;
 }
@@ -26,8 +28,19 @@ const char* dtype_name(DType dtype) {
       return "f16";
     case DType::kI32:
       return "i32";
+    case DType::kF8E4M3:
+      return "f8e4m3";
   }
   return "?";
+}
+
+void Backend::quantize_fp8_rows(const Tensor&, const Tensor&, const Tensor&) {
+  throw BackendError(name() + " quantize_fp8_rows: this backend has no fp8 (use --device cuda)");
+}
+
+void Backend::linear_fp8(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                         bool, const Tensor&) {
+  throw BackendError(name() + " linear_fp8: this backend has no fp8 (use --device cuda)");
 }
 
 const char* activation_name(Activation act) {

@@ -15,7 +15,19 @@ std::string shape_str(const std::array<int64_t, 2>& s) {
 
 class Loader {
  public:
-  Loader(const WeightSource& source, Backend& backend) : source_(source), backend_(backend) {}
+  Loader(const WeightSource& source, Backend& backend, bool fp8)
+      : source_(source), backend_(backend), fp8_(fp8) {}
+
+  // A projection weight: as loaded (fp8 off), or quantised per row (= per output channel) to
+  // e4m3 on the backend from a weight-dtype copy that is freed right after, with its scales.
+  Buffer projection(Buffer loaded, Buffer& scale) {
+    if (!fp8_) return loaded;
+    const Tensor& t = loaded.tensor();
+    Buffer q = backend_.alloc(DType::kF8E4M3, t.rows, t.cols);
+    scale = backend_.alloc(DType::kF32, 1, t.rows);
+    backend_.quantize_fp8_rows(t, q, scale);
+    return q;
+  }
 
   void check(const std::string& name, int64_t rows, int64_t cols) {
     if (!source_.contains(name)) throw std::runtime_error("missing tensor '" + name + "'");
@@ -71,9 +83,19 @@ class Loader {
  private:
   const WeightSource& source_;
   Backend& backend_;
+  bool fp8_ = false;
 };
 
 }  // namespace
+
+void project(Backend& backend, const Tensor& x, const Tensor& w, const Tensor& w_scale,
+             const Tensor& out, const Tensor& bias) {
+  if (w.dtype == DType::kF8E4M3) {
+    backend.linear_fp8(x, Tensor{}, w, w_scale, out, false, bias);
+  } else {
+    backend.linear(x, w, out, false, bias);
+  }
+}
 
 std::vector<ExpectedTensor> expected_decoder_tensors(const DecoderConfig& c) {
   const int64_t h = c.hidden_size, d = c.head_dim, inter = c.intermediate_size;
@@ -119,7 +141,7 @@ std::vector<ExpectedTensor> expected_decoder_tensors(const DecoderConfig& c) {
 
 DecoderWeights load_decoder_weights(const DecoderConfig& c, const WeightSource& source,
                                     Backend& backend, const WeightNeeds& needs) {
-  Loader loader(source, backend);
+  Loader loader(source, backend, needs.fp8_projections);
   const int64_t h = c.hidden_size, d = c.head_dim, inter = c.intermediate_size;
   DecoderWeights w;
   w.embed = loader.load("embed_tokens.weight", c.vocab_size, h);
@@ -128,10 +150,11 @@ DecoderWeights load_decoder_weights(const DecoderConfig& c, const WeightSource& 
     const std::string a = p + "self_attn.";
     LayerWeights lw;
     lw.input_norm = loader.load(p + "input_layernorm.weight", 1, h);
-    lw.qkv = loader.fuse({{a + "q_proj.weight", c.q_dim()},
-                          {a + "k_proj.weight", c.kv_dim()},
-                          {a + "v_proj.weight", c.kv_dim()}},
-                         h);
+    lw.qkv = loader.projection(loader.fuse({{a + "q_proj.weight", c.q_dim()},
+                                            {a + "k_proj.weight", c.kv_dim()},
+                                            {a + "v_proj.weight", c.kv_dim()}},
+                                           h),
+                               lw.qkv_scale);
     if (c.qkv_bias) {
       lw.qkv_bias = loader.fuse_vectors({{a + "q_proj.bias", c.q_dim()},
                                          {a + "k_proj.bias", c.kv_dim()},
@@ -141,16 +164,18 @@ DecoderWeights load_decoder_weights(const DecoderConfig& c, const WeightSource& 
       lw.q_norm = loader.load(a + "q_norm.weight", 1, d);
       lw.k_norm = loader.load(a + "k_norm.weight", 1, d);
     }
-    lw.o = loader.load(a + "o_proj.weight", h, c.q_dim());
+    lw.o = loader.projection(loader.load(a + "o_proj.weight", h, c.q_dim()), lw.o_scale);
     if (c.o_bias) lw.o_bias = loader.load(a + "o_proj.bias", 1, h);
     lw.post_attention_norm = loader.load(p + "post_attention_layernorm.weight", 1, h);
     if (c.sandwich_norms) {
       lw.pre_mlp_norm = loader.load(p + "pre_feedforward_layernorm.weight", 1, h);
       lw.post_mlp_norm = loader.load(p + "post_feedforward_layernorm.weight", 1, h);
     }
-    lw.gate_up =
-        loader.fuse({{p + "mlp.gate_proj.weight", inter}, {p + "mlp.up_proj.weight", inter}}, h);
-    lw.down = loader.load(p + "mlp.down_proj.weight", h, inter);
+    lw.gate_up = loader.projection(
+        loader.fuse({{p + "mlp.gate_proj.weight", inter}, {p + "mlp.up_proj.weight", inter}}, h),
+        lw.gate_up_scale);
+    lw.down =
+        loader.projection(loader.load(p + "mlp.down_proj.weight", h, inter), lw.down_scale);
     if (c.mlp_bias) {
       lw.gate_up_bias =
           loader.fuse_vectors({{p + "mlp.gate_proj.bias", inter}, {p + "mlp.up_proj.bias", inter}});

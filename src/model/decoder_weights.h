@@ -1,4 +1,5 @@
-// A decoder's weights as the forward uses them: on the backend, in its weight dtype, with q/k/v
+// A decoder's weights as the forward uses them: on the backend, in its weight dtype (projections
+// optionally fp8, see WeightNeeds::fp8_projections), with q/k/v
 // fused into one qkv weight and gate/up into one gate_up weight (one GEMM each). Which tensors
 // exist follows the config's family options (biases, q/k-norms, Gemma2's extra norms).
 #pragma once
@@ -27,7 +28,15 @@ struct LayerWeights {
   Buffer gate_up_bias;         // [1, 2 I] (mlp_bias) or empty
   Buffer down;                 // [h, I]
   Buffer down_bias;            // [1, h] (mlp_bias) or empty
+  // With fp8 projections (WeightNeeds::fp8_projections) qkv, o, gate_up and down are kF8E4M3 and
+  // these hold their per-output-channel scales, [1, rows] f32; empty otherwise.
+  Buffer qkv_scale, o_scale, gate_up_scale, down_scale;
 };
+
+// out = x @ w^T + bias through Backend::linear, or Backend::linear_fp8 when w is an fp8
+// projection (w_scale its per-channel scales; the backend quantises x per row).
+void project(Backend& backend, const Tensor& x, const Tensor& w, const Tensor& w_scale,
+             const Tensor& out, const Tensor& bias);
 
 struct DecoderWeights {
   Buffer embed;  // [V, h]
@@ -52,6 +61,9 @@ std::vector<ExpectedTensor> expected_decoder_tensors(const DecoderConfig& config
 struct WeightNeeds {
   std::vector<int32_t> head_rows;  // LM-head rows to load (the reranker's tokens), or none
   bool classifier = false;         // load score.weight
+  // Projections (q/k/v, o, gate/up, down) as e4m3 with per-channel scales, quantised on the
+  // backend from the checkpoint's dtype; norms, embeddings and head rows keep weight_dtype().
+  bool fp8_projections = false;
 };
 
 // Allocates and fills every weight on `backend`. Throws std::runtime_error naming the tensor when

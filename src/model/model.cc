@@ -147,6 +147,10 @@ std::unique_ptr<Model> Model::create(ModelInfo info, const WeightSource& weights
   }
   auto impl = std::make_unique<Impl>();
   impl->backend = create_backend(options.backend);
+  if (options.backend.fp8 && !impl->backend->supports_fp8()) {
+    throw std::invalid_argument("--dtype fp8: the " + impl->backend->name() +
+                                " backend has no fp8 (fp8 runs on --device cuda)");
+  }
   impl->family = &family;
   // Load every head the weights can serve, so a forward may ask for another head.
   WeightNeeds needs;
@@ -161,6 +165,7 @@ std::unique_ptr<Model> Model::create(ModelInfo info, const WeightSource& weights
   }
   needs.classifier =
       (c.num_labels > 0 && weights.contains("score.weight")) || info.head == HeadKind::kClassifier;
+  needs.fp8_projections = options.backend.fp8;
   impl->weights = load_decoder_weights(c, weights, *impl->backend, needs);
   if (!c.causal) {
     std::fprintf(stderr,

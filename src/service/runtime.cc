@@ -27,6 +27,8 @@ const char* dtype_long_name(DType d) {
       return "float16";
     case DType::kI32:
       return "int32";
+    case DType::kF8E4M3:
+      return "fp8";
   }
   return "?";
 }
@@ -86,9 +88,14 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
   if (!o.pooling.empty() && o.pooling != "lasttoken" && o.pooling != "mean") {
     throw std::invalid_argument("--pooling " + o.pooling + ": radix pools lasttoken or mean");
   }
-  if (!o.dtype.empty() && o.dtype != "float32" && o.dtype != "bfloat16" && o.dtype != "float16") {
-    throw std::invalid_argument("--dtype " + o.dtype + ": expected float32, bfloat16 or float16");
+  if (!o.dtype.empty() && o.dtype != "float32" && o.dtype != "bfloat16" && o.dtype != "float16" &&
+      o.dtype != "fp8") {
+    throw std::invalid_argument("--dtype " + o.dtype +
+                                ": expected float32, bfloat16, float16 or fp8");
   }
+  // fp8: e4m3 projections with per-channel scales, the rest bf16 (CUDA only; the model load
+  // says so on another device).
+  const bool fp8 = o.dtype == "fp8";
   const AttentionMode mode = parse_attention_mode(o.attention_mode);
 
   // The tokenizer first: a missing one is reported before any weights are read.
@@ -105,6 +112,7 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
   RuntimeInfo& info = impl->info;
   LoadOptions load;
   load.backend.threads = o.threads;
+  load.backend.fp8 = fp8;
   load.seed = o.seed;
   if (o.preallocate) load.max_batch_tokens = o.max_batch_tokens;
   if (!o.head.empty()) load.head = parse_head_kind(o.head);
@@ -115,7 +123,8 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
   for (const std::string& device : o.devices) {
     load.backend.device = device;
     std::unique_ptr<Model> model = Model::load(o.model, load);
-    const std::string dtype = dtype_long_name(model->backend().weight_dtype());
+    const std::string dtype =
+        fp8 ? std::string("fp8") : std::string(dtype_long_name(model->backend().weight_dtype()));
     if (!o.dtype.empty() && o.dtype != dtype) {
       throw std::invalid_argument("--dtype " + o.dtype + ": the " + model->backend().name() +
                                   " backend runs " + dtype + " weights");

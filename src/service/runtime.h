@@ -33,7 +33,9 @@ struct RuntimeOptions {
   std::vector<std::string> devices{"cpu"};  // one model and one engine worker per device
   int threads = 0;                          // CPU threads per model (0: all)
   std::string head;                         // "": the folder's; embedding | reranker | classifier
-  std::string dtype;    // "": the device's; else must be what it runs (float32, bfloat16, float16)
+  // "": the device's; else what it runs (float32, bfloat16, float16), or fp8 (CUDA: e4m3
+  // projections with per-channel scales, the rest bfloat16; docs/numerics.md)
+  std::string dtype;
   std::string pooling;  // "": the folder's (1_Pooling); lasttoken (or last_token) | mean
   std::vector<int32_t> reranker_tokens;  // empty: the model's; else 1 or 2 answer token ids
   std::string attention_mode = "tree";  // off | scatter | tree
@@ -50,7 +52,7 @@ struct RuntimeOptions {
 
 // What was built, for logs and /info.
 struct RuntimeInfo {
-  std::string dtype;  // "float32", "bfloat16"
+  std::string dtype;  // "float32", "bfloat16", "fp8"
   std::vector<std::string> devices;
   std::string backend;  // the first model's backend name
   int32_t num_layers = 0;

@@ -55,6 +55,7 @@ void convert_to_f32(const void* src, DType src_dtype, float* dst, int64_t count)
       }
       return;
     case DType::kI32:
+    case DType::kF8E4M3:
       break;
   }
   throw BackendError(std::string("convert_to_f32: cannot convert ") + dtype_name(src_dtype) +

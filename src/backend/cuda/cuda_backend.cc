@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -14,9 +15,11 @@
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/fp8_ops.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/kernels/convert.cuh"
 #include "backend/cuda/kernels/fill.cuh"
+#include "backend/cuda/kernels/fp8.cuh"
 #include "backend/cuda/kernels/gated_activation.cuh"
 #include "backend/cuda/kernels/gather_rows.cuh"
 #include "backend/cuda/kernels/qk_norm_rope.cuh"
@@ -105,6 +108,8 @@ float to_float(const void* p, DType dtype, size_t i) {
       return __half2float(static_cast<const __half*>(p)[i]);
     case DType::kI32:
       return static_cast<float>(static_cast<const int32_t*>(p)[i]);
+    case DType::kF8E4M3:
+      return cuda::e4m3_to_float(static_cast<const uint8_t*>(p)[i]);
   }
   return 0.0f;
 }
@@ -135,7 +140,7 @@ class Scratch {
   size_t bytes_ = 0;
 };
 
-enum class OpKind : uint8_t { kGemm, kAttention, kNorm, kRope, kSwiglu, kGather };
+enum class OpKind : uint8_t { kGemm, kAttention, kNorm, kRope, kSwiglu, kGather, kQuantize };
 
 class CudaBackend final : public Backend {
  public:
@@ -152,6 +157,10 @@ class CudaBackend final : public Backend {
     poison_ = poison && std::strcmp(poison, "1") == 0;
     const char* reference = std::getenv("RADIX_CUDA_REFERENCE_ATTENTION");
     reference_attention_ = reference && std::strcmp(reference, "1") == 0;
+    // RADIX_CUDA_FP8_EPILOGUE=own: the fp8 linear scales in its own epilogue even where cuBLASLt
+    // could (tests cover both paths; docs/cuda.md).
+    const char* fp8_epilogue = std::getenv("RADIX_CUDA_FP8_EPILOGUE");
+    if (fp8_epilogue && std::strcmp(fp8_epilogue, "own") == 0) gemm_->disable_fp8_outer_vec();
 #if !defined(RADIX_CUDA_FAST_ATTENTION)
     reference_attention_ = true;
 #endif
@@ -219,6 +228,8 @@ class CudaBackend final : public Backend {
         !ints || dst.dtype == host_dtype, "upload",
         std::string("cannot copy ") + dtype_name(host_dtype) + " into " + shape_str(dst));
     kCheck.require(dst.dtype != DType::kF16, "upload", "the CUDA backend stores no f16 tensors");
+    kCheck.require(dst.dtype != DType::kF8E4M3, "upload",
+                   "f8e4m3 tensors are made on the device (quantize_fp8_rows), not uploaded");
     if (dst.numel() == 0) return;
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
     const size_t elem = dtype_size(dst.dtype);
@@ -286,6 +297,10 @@ class CudaBackend final : public Backend {
         break;
       case DType::kF16:
         kCheck.require(false, "fill_constant", "the CUDA backend stores no f16 tensors");
+        break;
+      case DType::kF8E4M3:
+        kCheck.require(false, "fill_constant", "f8e4m3 tensors come from quantize_fp8_rows");
+        break;
     }
     check_launch("fill_constant", status);
   }
@@ -522,6 +537,7 @@ class CudaBackend final : public Backend {
                    "src " + shape_str(src) + " and out " + shape_str(out) + " differ in dtype");
     kCheck.require(src.cols == out.cols, op,
                    "src " + shape_str(src) + " and out " + shape_str(out) + " differ in columns");
+    kCheck.require(dtype_size(src.dtype) != 1, op, "f8e4m3 rows are not gathered");
     kCheck.require(src.data != nullptr || src.numel() == 0, op, "src has no data");
     kCheck.index(op, "index", index, out.rows);
     kCheck.require(out.cols <= INT32_MAX, op, "too many columns");
@@ -538,6 +554,34 @@ class CudaBackend final : public Backend {
                                      cols, ptr<float>(out), out.row_stride, stream_);
     }
     check_launch(op, status);
+  }
+
+  // ---- fp8 (fp8_ops.cc) ----------------------------------------------------------------------
+  bool supports_fp8() const override { return true; }
+
+  void quantize_fp8_rows(const Tensor& src, const Tensor& dst, const Tensor& scale) override {
+    Timed timed(this, OpKind::kQuantize);
+    cuda::quantize_fp8_rows(src, dst, scale, stream_);
+  }
+
+  void linear_fp8(const Tensor& x, const Tensor& x_scale, const Tensor& w, const Tensor& w_scale,
+                  const Tensor& out, bool accumulate, const Tensor& bias) override {
+    RADIX_CUDA_CHECK(cudaSetDevice(device_));
+    auto scratch = [this](cuda::Fp8Slot slot, size_t bytes) {
+      Scratch& s = slot == cuda::Fp8Slot::kActivation        ? fp8_x_
+                   : slot == cuda::Fp8Slot::kActivationScale ? fp8_x_scale_
+                                                             : fp8_product_;
+      void* p = s.get(bytes, allocated_);
+      note_peak();
+      return p;
+    };
+    // The activation quantisation is timed on its own, the GEMM and its epilogue as kGemm.
+    auto timed = [this](bool quantize, const std::function<void()>& launch) {
+      Timed t(this, quantize ? OpKind::kQuantize : OpKind::kGemm);
+      launch();
+    };
+    cuda::linear_fp8(*gemm_, scratch, timed, x, x_scale, w, w_scale, out, accumulate, bias,
+                     stream_);
   }
 
   // ---- profiling -----------------------------------------------------------------------------
@@ -607,6 +651,9 @@ class CudaBackend final : public Backend {
           break;
         case OpKind::kGather:
           profile_.gather_ms += ms;
+          break;
+        case OpKind::kQuantize:
+          profile_.quantize_ms += ms;
           break;
       }
       if (e.kind != OpKind::kGemm && e.kind != OpKind::kAttention) profile_.other_ms += ms;
@@ -679,6 +726,7 @@ class CudaBackend final : public Backend {
   bool poison_ = false;
   bool reference_attention_ = false;
   Scratch tree_workspace_, seq_end_, bias_f32_;
+  Scratch fp8_x_, fp8_x_scale_, fp8_product_;
   // Buffers may outlive the backend; their deleters update the counters only while it lives.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::shared_ptr<std::mutex> memory_mutex_ = std::make_shared<std::mutex>();

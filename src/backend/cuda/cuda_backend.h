@@ -28,11 +28,12 @@ struct CudaProfile {
   bool timed = false;       // false: profiling off, the *_ms fields are 0
   double gemm_ms = 0;       // linear (cuBLASLt and the small-head kernel)
   double attention_ms = 0;  // attention, including the scatter mode's mask setup
-  double other_ms = 0;      // the four below: everything but GEMMs and attention
+  double other_ms = 0;      // the five below: everything but GEMMs and attention
   double norm_ms = 0;       //   rms_norm, add_rms_norm
   double rope_ms = 0;       //   qk_norm_rope
   double swiglu_ms = 0;     //   swiglu
   double gather_ms = 0;     //   embedding, gather_rows
+  double quantize_ms = 0;   //   fp8: quantize_fp8_rows and linear_fp8's activation quantisation
   int64_t ops = 0;
   int64_t peak_bytes = 0;  // peak bytes allocated through this backend (weights, arena, scratch)
 };

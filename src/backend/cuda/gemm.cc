@@ -1,6 +1,7 @@
 #include "backend/cuda/gemm.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <limits>
 #include <string>
 #include <vector>
@@ -38,7 +39,8 @@ size_t Gemm::KeyHash::operator()(const Key& key) const {
   size_t h = 1469598103934665603ull;
   for (int64_t v :
        {key.m, key.n, key.k, key.ldx, key.ldw, key.ldy, int64_t{key.align_x}, int64_t{key.align_w},
-        int64_t{key.align_y}, int64_t{key.f32_out}, int64_t{key.accumulate}, int64_t{key.bias}}) {
+        int64_t{key.align_y}, int64_t{key.f32_out}, int64_t{key.accumulate}, int64_t{key.bias},
+        int64_t{key.fp8}}) {
     h = (h ^ static_cast<size_t>(v)) * 1099511628211ull;
   }
   return h;
@@ -61,7 +63,7 @@ void Gemm::bf16_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, bf16
                     const bf16* bias) {
   if (m == 0) return;
   run(Key{m, n, k, ldx, ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y), false,
-          accumulate, bias != nullptr},
+          accumulate, bias != nullptr, 0},
       x, w, y, bias, stream);
 }
 
@@ -70,12 +72,51 @@ void Gemm::f32_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, float
                    const float* bias) {
   if (m == 0) return;
   run(Key{m, n, k, ldx, ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y), true,
-          accumulate, bias != nullptr},
+          accumulate, bias != nullptr, 0},
       x, w, y, bias, stream);
 }
 
+bool Gemm::fp8_bf16_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t ldw, bf16* y,
+                        int64_t ldy, int64_t m, int64_t n, int64_t k, const float* x_scale,
+                        const float* w_scale, cudaStream_t stream) {
+  if ((x_scale == nullptr) != (w_scale == nullptr)) {
+    throw CudaError("Gemm fp8: give both scale vectors or neither");
+  }
+  // cuBLASLt's fp8 requirements (TN is the layout; the rest is checked here so that a violation
+  // is an error naming it, not a failed heuristic).
+  if (k % 16 != 0 || ldx % 16 != 0 || ldw % 16 != 0 || alignment_of(x) < 16 ||
+      alignment_of(w) < 16) {
+    throw CudaError("Gemm fp8: k and the row strides of x and w must be multiples of 16 and x, w "
+                    "16-byte aligned (k=" +
+                    std::to_string(k) + ", ldx=" + std::to_string(ldx) +
+                    ", ldw=" + std::to_string(ldw) + ")");
+  }
+  if (m == 0) return true;
+  const bool scaled = x_scale != nullptr;
+  if (scaled && !fp8_outer_vec_) return false;
+  const Key key{m,     n,     k,     ldx,  ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y),
+                false, false, false, scaled ? 2 : 1};
+  if (!scaled) {
+    run(key, x, w, y, nullptr, stream);
+    return true;
+  }
+  try {
+    run(key, x, w, y, nullptr, stream, x_scale, w_scale);
+    return true;
+  } catch (const CudaError& e) {
+    // Outer-vector scaling on this GPU needs a cuBLASLt that has it: without, the unscaled
+    // product plus the caller's epilogue gives the same result (one more bf16 rounding).
+    fp8_outer_vec_ = false;
+    std::fprintf(stderr,
+                 "radix: cuBLASLt has no e4m3 GEMM with outer-vector scales here (%s); the fp8 "
+                 "linear applies its scales in its own epilogue\n",
+                 e.what());
+    return false;
+  }
+}
+
 void Gemm::run(const Key& key, const void* x, const void* w, void* y, const void* bias,
-               cudaStream_t stream) {
+               cudaStream_t stream, const float* x_scale, const float* w_scale) {
   if (key.m < 0 || key.n <= 0 || key.k <= 0 || key.ldx < key.k || key.ldw < key.k ||
       key.ldy < key.n) {
     throw CudaError("Gemm: bad shape m=" + std::to_string(key.m) + " n=" + std::to_string(key.n) +
@@ -84,7 +125,14 @@ void Gemm::run(const Key& key, const void* x, const void* w, void* y, const void
   if (bias != nullptr && alignment_of(bias) < 16) {
     throw CudaError("Gemm: the bias vector must be 16-byte aligned");
   }
-  Plan& plan = plan_for(key, x, w, y, bias, stream);
+  Plan& plan = plan_for(key, x, w, y, bias, stream, x_scale, w_scale);
+  if (key.fp8 == 2) {
+    // Column-major A is w (its M = radix's N output channels), B is x (its N = radix's M rows).
+    RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(
+        plan.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &w_scale, sizeof(w_scale)));
+    RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(
+        plan.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &x_scale, sizeof(x_scale)));
+  }
   if (key.bias) {
     // The descriptor is cached per shape; only the pointer changes between calls.
     RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
@@ -99,7 +147,7 @@ void Gemm::run(const Key& key, const void* x, const void* w, void* y, const void
 }
 
 Gemm::Plan& Gemm::plan_for(const Key& key, const void* x, const void* w, void* y, const void* bias,
-                           cudaStream_t stream) {
+                           cudaStream_t stream, const float* x_scale, const float* w_scale) {
   auto it = plans_.find(key);
   if (it != plans_.end()) return *it->second;
 
@@ -122,8 +170,21 @@ Gemm::Plan& Gemm::plan_for(const Key& key, const void* x, const void* w, void* y
     RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
                                                       &bias, sizeof(bias)));
   }
-  RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, CUDA_R_16BF, key.k, key.n, key.ldw));
-  RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->b, CUDA_R_16BF, key.k, key.m, key.ldx));
+  if (key.fp8 == 2) {
+    // One fp32 scale per row of op(A) (w's output channels) and per column of op(B) (x's rows).
+    const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+    RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE,
+                                                      &mode, sizeof(mode)));
+    RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE,
+                                                      &mode, sizeof(mode)));
+    RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(
+        plan->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &w_scale, sizeof(w_scale)));
+    RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(
+        plan->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &x_scale, sizeof(x_scale)));
+  }
+  const cudaDataType_t in_type = key.fp8 != 0 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
+  RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, in_type, key.k, key.n, key.ldw));
+  RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->b, in_type, key.k, key.m, key.ldx));
   RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->c, out_type, key.n, key.m, key.ldy));
 
   cublasLtMatmulPreference_t pref = nullptr;

@@ -1,4 +1,4 @@
-// bf16 GEMMs through cuBLASLt: y = x @ w^T with fp32 accumulation, the layout of every
+// bf16 (and e4m3) GEMMs through cuBLASLt: y = x @ w^T with fp32 accumulation, the layout of every
 // projection in the model (x row-major [M, K], w row-major [N, K] as checkpoints store it).
 //
 // The matmul descriptors and the algorithm are chosen once per shape and cached: by cuBLASLt's
@@ -44,6 +44,21 @@ class Gemm {
                int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream,
                const float* bias = nullptr);
 
+  // fp8: y[M, N] bf16 = x[M, K] e4m3 @ w[N, K]^T e4m3 with fp32 accumulation (cuBLASLt's
+  // e4m3 GEMMs are TN only, both operands K-major, which is this layout; k, ldx and ldw must be
+  // multiples of 16 and x, w 16-byte aligned). With x_scale ([M] f32) and w_scale ([N] f32) the
+  // product of row r and column c is multiplied by x_scale[r] * w_scale[c] in cuBLASLt's epilogue
+  // (CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F) before the rounding to bf16; returns false,
+  // having run nothing, when this cuBLASLt has no kernel for that (then, and from then on, the
+  // caller scales itself). With both scales null the product is unscaled (always available) and
+  // the call returns true.
+  bool fp8_bf16_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t ldw, bf16* y,
+                    int64_t ldy, int64_t m, int64_t n, int64_t k, const float* x_scale,
+                    const float* w_scale, cudaStream_t stream);
+  // Whether fp8_bf16_out with scales may still use cuBLASLt's outer-vector scaling.
+  bool fp8_outer_vec() const { return fp8_outer_vec_; }
+  void disable_fp8_outer_vec() { fp8_outer_vec_ = false; }
+
   size_t cached_shapes() const { return plans_.size(); }
   size_t tuned_shapes() const { return tuned_.size(); }
 
@@ -52,6 +67,7 @@ class Gemm {
     int64_t m, n, k, ldx, ldw, ldy;
     int align_x, align_w, align_y;
     bool f32_out, accumulate, bias;
+    int fp8 = 0;  // 0: bf16 operands; 1: e4m3 operands, unscaled; 2: e4m3, outer-vector scales
     bool operator==(const Key&) const = default;
   };
   struct KeyHash {
@@ -60,9 +76,10 @@ class Gemm {
   struct Plan;
 
   void run(const Key& key, const void* x, const void* w, void* y, const void* bias,
-           cudaStream_t stream);
+           cudaStream_t stream, const float* x_scale = nullptr, const float* w_scale = nullptr);
   Plan& plan_for(const Key& key, const void* x, const void* w, void* y, const void* bias,
-                 cudaStream_t stream);
+                 cudaStream_t stream, const float* x_scale = nullptr,
+                 const float* w_scale = nullptr);
   static int64_t bucket_of(int64_t m);
   cublasLtMatmulAlgo_t tuned_algo(const Key& key, const Plan& plan,
                                   const cublasLtMatmulHeuristicResult_t* results, int found,
@@ -72,6 +89,7 @@ class Gemm {
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   bool autotune_ = false;
+  bool fp8_outer_vec_ = true;
   std::unordered_map<Key, std::unique_ptr<Plan>, KeyHash> plans_;
   // With autotune: the fastest candidate per shape with M rounded up to a power of two.
   std::unordered_map<Key, cublasLtMatmulAlgo_t, KeyHash> tuned_;

@@ -34,7 +34,7 @@ void finish(const LayerContext& ctx, const LayerWeights& w, const Tensor& attn,
             const LayerScratch& s) {
   Backend& be = ctx.be;
   const NormWeight nw = ctx.c.norm_weight;
-  be.linear(attn, w.o, s.delta, false, w.o_bias);
+  project(be, attn, w.o, w.o_scale, s.delta, w.o_bias);
   be.rms_norm(s.delta, w.post_attention_norm, ctx.eps, s.tmp, nw);
   be.add_rms_norm(residual, s.tmp, w.pre_mlp_norm, ctx.eps, out_normed, nw);
   gated_mlp(ctx, w, out_normed, s.delta, s);

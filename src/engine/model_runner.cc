@@ -1,21 +1,53 @@
 #include "engine/model_runner.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "core/fold_plan.h"
 
 namespace radix::engine {
 
-ModelRunner::ModelRunner(std::unique_ptr<Model> model, AttentionMode mode, std::string device)
+ModelRunner::ModelRunner(std::unique_ptr<Model> model, AttentionMode mode, std::string device,
+                         PrefixCacheConfig cache)
     : model_(std::move(model)), mode_(mode), device_(std::move(device)) {
   if (!model_) throw std::invalid_argument("model runner: null model");
+  const ModelInfo& info = model_->info();
+  // Cached rows are absent from later batches: only a causal model with a last-token head can
+  // skip them (mean pooling reads every row).
+  const bool usable =
+      info.config.causal && info.pooling != "mean" && model_->backend().supports_prefix_cache();
+  if (cache.budget_bytes > 0 && usable) {
+    cache::DevicePrefixCacheOptions o;
+    o.budget_bytes = cache.budget_bytes;
+    o.min_prefix_tokens = cache.min_prefix_tokens;
+    o.results = cache.results;
+    cache_ = std::make_unique<cache::DevicePrefixCache>(
+        model_->backend(), info.config.num_hidden_layers, info.config.num_key_value_heads,
+        info.config.head_dim, o);
+  }
+  pad_to_multiple_ = std::max(1, cache.pad_to_multiple);
 }
 
 std::vector<SequenceOutput> ModelRunner::run(const RaggedBatch& batch, const FoldPlan& plan) {
+  const AttentionMode mode = plan.folded ? mode_ : AttentionMode::kOff;
+  if (!cache_) return run_plain(batch, plan, mode, nullptr);
+  // The engine's plan decided whether to fold; the uncached rest of the batch follows it.
+  FoldOptions fold;
+  fold.threshold = plan.folded ? 1.0 : 0.0;
+  fold.pad_to_multiple = pad_to_multiple_;
+  return cache_->run(batch, fold,
+                     [&](const RaggedBatch& rest, const FoldPlan& rest_plan, PrefixHook* hook) {
+                       return run_plain(rest, rest_plan, mode, hook);
+                     });
+}
+
+std::vector<SequenceOutput> ModelRunner::run_plain(const RaggedBatch& batch, const FoldPlan& plan,
+                                                   AttentionMode mode, PrefixHook* hook) {
   ForwardOptions options;
-  options.mode = plan.folded ? mode_ : AttentionMode::kOff;
+  options.mode = mode;
   options.normalize = false;
   options.dimensions = 0;
+  options.prefix = hook;
   // The plan the engine built (with its padding and threshold) is the one the forward runs.
   const ForwardResult r = model_->forward(batch, plan, options);
   if (r.num_sequences != batch.num_sequences()) {

@@ -70,9 +70,32 @@ DevicePrefixCache::DevicePrefixCache(Backend& backend, int32_t num_layers, int32
   }
 }
 
+int32_t DevicePrefixCache::cached_prefix_length(std::span<const int32_t> ids,
+                                                std::span<const int32_t> positions) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return index_.cached_prefix_length(ids, positions);
+}
+
+PrefixCacheSnapshot DevicePrefixCache::snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  PrefixCacheSnapshot s;
+  s.budget_bytes = options_.budget_bytes;
+  s.bytes = index_.stats().bytes;
+  s.nodes = index_.stats().nodes;
+  s.results = index_.stats().results;
+  s.evicted_nodes = index_.stats().evicted_nodes;
+  s.sequences = counters_.sequences;
+  s.lookup_tokens = counters_.lookup_tokens;
+  s.hit_tokens = counters_.hit_tokens;
+  s.result_hits = counters_.result_hits;
+  s.prefix_hits = counters_.prefix_hits;
+  return s;
+}
+
 std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
                                                        const FoldOptions& fold,
                                                        const Forward& forward) {
+  std::unique_lock<std::mutex> lock(mu_);
   const int32_t num_seqs = batch.num_sequences();
   std::vector<std::vector<float>> outputs(num_seqs);
   std::vector<int32_t> anchor(num_seqs, -1), cut(num_seqs, 0);
@@ -219,7 +242,9 @@ std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
       }
       if (any_write) hook.write_slot = upload_i32(be_, keep, write);
 
+      lock.unlock();  // the forward reads only this batch's arrays; its nodes are pinned
       std::vector<std::vector<float>> ran = forward(rest, plan, &hook);
+      lock.lock();
       if (ran.size() != order.size()) {
         throw std::runtime_error("prefix cache: the forward returned " +
                                  std::to_string(ran.size()) + " outputs for " +
@@ -232,6 +257,7 @@ std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
       }
     }
   } catch (...) {
+    if (!lock.owns_lock()) lock.lock();
     for (const int32_t node : pinned) index_.unpin(node);
     // The new nodes hold no K/V (or partial): forget them, children first.
     for (auto it = new_nodes.rbegin(); it != new_nodes.rend(); ++it) index_.remove(*it);

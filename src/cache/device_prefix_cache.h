@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <vector>
 
@@ -26,6 +27,20 @@ struct DevicePrefixCacheOptions {
   int64_t budget_bytes = 0;
   int32_t min_prefix_tokens = kDefaultMinPrefixTokens;
   bool results = true;  // keep each sequence's output at its last node (the result cache)
+};
+
+// A consistent copy of the cache's numbers, for metrics (any thread).
+struct PrefixCacheSnapshot {
+  int64_t budget_bytes = 0;
+  int64_t bytes = 0;
+  int64_t nodes = 0;
+  int64_t results = 0;
+  int64_t evicted_nodes = 0;
+  int64_t sequences = 0;
+  int64_t lookup_tokens = 0;
+  int64_t hit_tokens = 0;
+  int64_t result_hits = 0;
+  int64_t prefix_hits = 0;
 };
 
 // Counters since creation (the index's own stats hold nodes, bytes and evictions).
@@ -53,10 +68,12 @@ class DevicePrefixCache {
   std::vector<std::vector<float>> run(const RaggedBatch& batch, const FoldOptions& fold,
                                       const Forward& forward);
 
+  // Thread-safe (routing asks from the engine's threads while the owner runs a batch: the index
+  // is locked only while a batch is prepared and finished, never during its forward).
   int32_t cached_prefix_length(std::span<const int32_t> ids,
-                               std::span<const int32_t> positions) const {
-    return index_.cached_prefix_length(ids, positions);
-  }
+                               std::span<const int32_t> positions) const;
+  PrefixCacheSnapshot snapshot() const;
+  // The owner's thread only (tests).
   const PrefixCache& index() const { return index_; }
   const PrefixCacheCounters& counters() const { return counters_; }
   const DevicePrefixCacheOptions& options() const { return options_; }
@@ -72,6 +89,7 @@ class DevicePrefixCache {
   Buffer storage_;  // [capacity, layers * kv_cols]
   Buffer prefix_kv_;
   PrefixCacheCounters counters_;
+  mutable std::mutex mu_;  // guards index_ and counters_
 };
 
 }  // namespace radix::cache

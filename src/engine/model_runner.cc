@@ -68,6 +68,28 @@ std::vector<SequenceOutput> ModelRunner::run_plain(const RaggedBatch& batch, con
   return out;
 }
 
+int32_t ModelRunner::cached_prefix_length(const std::vector<int32_t>& sequence) const {
+  if (!cache_) return 0;
+  std::vector<int32_t> positions(sequence.size());
+  for (size_t i = 0; i < positions.size(); ++i) positions[i] = static_cast<int32_t>(i);
+  return cache_->cached_prefix_length(sequence, positions);
+}
+
+RunnerCacheStats ModelRunner::cache_stats() const {
+  RunnerCacheStats r;
+  if (!cache_) return r;
+  const cache::PrefixCacheSnapshot s = cache_->snapshot();
+  r.enabled = true;
+  r.budget_bytes = s.budget_bytes;
+  r.bytes = s.bytes;
+  r.nodes = s.nodes;
+  r.evicted_nodes = s.evicted_nodes;
+  r.lookup_tokens = s.lookup_tokens;
+  r.hit_tokens = s.hit_tokens;
+  r.result_hits = s.result_hits;
+  return r;
+}
+
 FoldOptions fold_options_for(AttentionMode mode, double threshold, int32_t pad_to_multiple) {
   FoldOptions fold;
   fold.threshold = mode == AttentionMode::kOff ? 0.0 : threshold;

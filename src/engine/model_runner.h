@@ -38,6 +38,8 @@ class ModelRunner : public BatchRunner {
 
   std::vector<SequenceOutput> run(const RaggedBatch& batch, const FoldPlan& plan) override;
   std::string device() const override { return device_; }
+  int32_t cached_prefix_length(const std::vector<int32_t>& sequence) const override;
+  RunnerCacheStats cache_stats() const override;
 
   Model& model() { return *model_; }
   // nullptr when the runner has no cache.

@@ -1,5 +1,6 @@
 #include "workloads.h"
 
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 #include <vector>
@@ -10,7 +11,9 @@ namespace {
 // splitmix64: a fixed generator so that every machine and compiler builds the same workloads.
 class Rng {
  public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
+  Rng(uint64_t seed, int32_t vocab_size)
+      : state_(seed),
+        token_hi_(vocab_size > kTokenLo ? std::min(kTokenHi, vocab_size) : kTokenHi) {}
   uint64_t next() {
     uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -22,7 +25,7 @@ class Rng {
   }
   std::vector<int32_t> tokens(int n) {
     std::vector<int32_t> out(n);
-    for (auto& t : out) t = uniform(kTokenLo, kTokenHi);
+    for (auto& t : out) t = uniform(kTokenLo, token_hi_);
     return out;
   }
 
@@ -30,6 +33,7 @@ class Rng {
   static constexpr int32_t kTokenLo = 100;
   static constexpr int32_t kTokenHi = 150000;
   uint64_t state_;
+  int32_t token_hi_;
 };
 
 std::vector<int32_t> concat(std::initializer_list<const std::vector<int32_t>*> parts) {
@@ -40,8 +44,8 @@ std::vector<int32_t> concat(std::initializer_list<const std::vector<int32_t>*> p
 
 }  // namespace
 
-RaggedBatch make_syn(int batch, int prefix, int suffix, uint64_t seed) {
-  Rng rng(seed);
+RaggedBatch make_syn(int batch, int prefix, int suffix, uint64_t seed, int32_t vocab_size) {
+  Rng rng(seed, vocab_size);
   const auto shared = rng.tokens(prefix);
   RaggedBatch out;
   for (int b = 0; b < batch; ++b) {
@@ -51,8 +55,8 @@ RaggedBatch make_syn(int batch, int prefix, int suffix, uint64_t seed) {
   return out;
 }
 
-RaggedBatch make_rerank_like(int groups, int docs, uint64_t seed) {
-  Rng rng(seed);
+RaggedBatch make_rerank_like(int groups, int docs, uint64_t seed, int32_t vocab_size) {
+  Rng rng(seed, vocab_size);
   const auto system = rng.tokens(48);
   const auto end = rng.tokens(10);
   RaggedBatch out;
@@ -66,12 +70,13 @@ RaggedBatch make_rerank_like(int groups, int docs, uint64_t seed) {
   return out;
 }
 
-RaggedBatch make_wide(int batch, int length, int prefix, uint64_t seed) {
-  return make_syn(batch, prefix, length - prefix, seed);
+RaggedBatch make_wide(int batch, int length, int prefix, uint64_t seed, int32_t vocab_size) {
+  return make_syn(batch, prefix, length - prefix, seed, vocab_size);
 }
 
-std::vector<RaggedBatch> make_stream(int requests, int prefix, int suffix, uint64_t seed) {
-  Rng rng(seed);
+std::vector<RaggedBatch> make_stream(int requests, int prefix, int suffix, uint64_t seed,
+                                     int32_t vocab_size) {
+  Rng rng(seed, vocab_size);
   const auto shared = rng.tokens(prefix);
   std::vector<RaggedBatch> out(requests);
   for (RaggedBatch& one : out) {
@@ -81,7 +86,7 @@ std::vector<RaggedBatch> make_stream(int requests, int prefix, int suffix, uint6
   return out;
 }
 
-Workload parse_workload(const std::string& spec) {
+Workload parse_workload(const std::string& spec, int32_t vocab_size) {
   const auto colon = spec.find(':');
   const std::string kind = spec.substr(0, colon);
   std::map<std::string, long> args;
@@ -119,21 +124,21 @@ Workload parse_workload(const std::string& spec) {
   if (kind == "syn") {
     const int b = take("B", 32), p = take("P", 2048), s = take("S", 256);
     w.name = "syn:B=" + std::to_string(b) + ",P=" + std::to_string(p) + ",S=" + std::to_string(s);
-    w.batch = make_syn(b, p, s, seed);
+    w.batch = make_syn(b, p, s, seed, vocab_size);
   } else if (kind == "rerank-like") {
     const int g = take("G", 40), d = take("D", 10);
     w.name = "rerank-like:G=" + std::to_string(g) + ",D=" + std::to_string(d);
-    w.batch = make_rerank_like(g, d, seed);
+    w.batch = make_rerank_like(g, d, seed, vocab_size);
   } else if (kind == "wide") {
     const int b = take("B", 2048), l = take("L", 512), p = take("P", 128);
     if (p > l) throw std::invalid_argument("workload '" + spec + "': P must not exceed L");
     w.name = "wide:B=" + std::to_string(b) + ",L=" + std::to_string(l) + ",P=" + std::to_string(p);
-    w.batch = make_wide(b, l, p, seed);
+    w.batch = make_wide(b, l, p, seed, vocab_size);
   } else if (kind == "stream") {
     const int p = take("P", 2048), s = take("S", 64), n = take("N", 16);
     w.name = "stream:P=" + std::to_string(p) + ",S=" + std::to_string(s) + ",N=" +
              std::to_string(n);
-    w.stream = make_stream(n, p, s, seed);
+    w.stream = make_stream(n, p, s, seed, vocab_size);
     for (const RaggedBatch& one : w.stream) {
       w.batch.add_sequence(std::span<const int32_t>(one.ids));
     }

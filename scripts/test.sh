@@ -42,7 +42,7 @@ cmake -S . -B build -DRADIX_PYTHON=ON -DPython_EXECUTABLE="$PWD/$pyvenv/bin/pyth
 cmake --build build --target _core -j "$jobs"
 PYTHONPATH=build/python RADIX_PY_TESTS=1 "$pyvenv/bin/python" -m radix version
 RADIX_BIN="$PWD/build/radix" PYTHONPATH=build/python RADIX_PY_TESTS=1 \
-  "$pyvenv/bin/pytest" -q -rs tests/python/test_py_*.py
+  "$pyvenv/bin/pytest" -q -rs tests/python/test_py_*.py tests/python/test_bench_peer_torch.py
 # The wheel is built without the engine (RADIX_PYTHON_ENGINE=OFF): the packaging path is the same
 # and the engine's libraries, compiled once above, would take minutes to compile again here.
 "$pyvenv/bin/pip" install -q --no-build-isolation --config-settings=build-dir=build/pip-wheel \

@@ -5,7 +5,14 @@ Run on the GPU machine, which has PyTorch and transformers (the model runs on it
 
     python3 tools/make_fixtures.py --out DIR
 
-writes DIR/qwen3_tiny.json and DIR/hf_tiny_bf16/. Locally, without transformers,
+writes DIR/qwen3_tiny.json and DIR/hf_tiny_bf16/;
+
+    python3 tools/make_fixtures.py --out DIR --families [NAME ...]
+
+writes DIR/families/<name>/ for the other decoder families (Mistral, Qwen2 and a bidirectional
+Qwen2, Llama with llama3 rope scaling and biases, Gemma, Gemma2 with soft-caps and a window): a
+tiny seeded checkpoint saved by transformers in fp32 with reference.json (see FAMILY_SPECS).
+Locally, without transformers,
 
     python3 tools/make_fixtures.py --out DIR --local
 

@@ -166,7 +166,7 @@ void run_bench_model(const ModelBenchArgs& args) {
                 "median_ms", "tok/s", "TFLOP/s", "speedup", "flop_x");
   }
   for (const std::string& spec : args.workloads) {
-    const bench::Workload w = bench::parse_workload(spec);
+    const bench::Workload w = bench::parse_workload(spec, config.vocab_size);
     if (!w.stream.empty()) {
       for (const AttentionMode mode : modes) run_stream(*model, args, w, mode);
       continue;

@@ -36,6 +36,10 @@ struct ServeArgs {
   std::string model;
   std::string tokenizer;
   std::string head;
+  std::string pooling;
+  std::string dtype;
+  std::string default_prompt_name;
+  std::string default_prompt;
   std::string host = "0.0.0.0";
   int port = 3000;
   int64_t max_batch_tokens = 16384;
@@ -221,6 +225,12 @@ void run_serve(const ServeArgs& args) {
   runtime_options.max_batch_tokens = args.max_batch_tokens;
   runtime_options.max_batch_requests = args.max_batch_requests;
   runtime_options.seed = args.seed;
+  runtime_options.pooling = args.pooling;
+  runtime_options.dtype = args.dtype;
+  if (!args.default_prompt_name.empty()) {
+    runtime_options.service.default_prompt_name = args.default_prompt_name;
+  }
+  if (!args.default_prompt.empty()) runtime_options.service.default_prompt = args.default_prompt;
   runtime_options.service.auto_truncate = args.auto_truncate;
   runtime_options.service.max_input_length = args.max_input_length;
   runtime_options.service.default_rerank_instruction = std::string(kDefaultRerankInstruction);
@@ -239,7 +249,9 @@ void run_serve(const ServeArgs& args) {
         auto* r = runtime_ptr.load();
         return r ? static_cast<double>(r->queued_requests()) : 0.0;
       });
-  runtime_options.service.on_tokenization = [&metrics](double s) { metrics.observe_tokenization(s); };
+  runtime_options.service.on_tokenization = [&metrics](double s) {
+    metrics.observe_tokenization(s);
+  };
   runtime_options.on_batch = [&metrics](const service::BatchReport& s) {
     metrics.observe_batch({s.sequences, s.requests, s.tokens, s.unique_tokens, s.failed,
                            s.run_seconds, s.max_queue_seconds});
@@ -435,6 +447,18 @@ void add_serve(CLI::App& app) {
       "tokenizer.json, a folder with one, or demo (the demo model's); default: the model's own");
   cmd->add_option("--head", args->head, "Override the model's head")
       ->check(CLI::IsMember({"embedding", "reranker", "classifier"}));
+  cmd->add_option("--pooling", args->pooling,
+                  "Override the model's pooling (1_Pooling): last_token or mean")
+      ->check(CLI::IsMember({"lasttoken", "last_token", "mean"}));
+  cmd->add_option("--dtype", args->dtype,
+                  "Weights' dtype; must be what the device runs (cpu: float32, cuda: bfloat16)")
+      ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
+  auto* prompt_name = cmd->add_option(
+      "--default-prompt-name", args->default_prompt_name,
+      "The prompt (config_sentence_transformers.json) for requests that name none");
+  cmd->add_option("--default-prompt", args->default_prompt,
+                  "Text put before inputs of requests that name no prompt")
+      ->excludes(prompt_name);
   cmd->add_option("--host,--hostname", args->host, "Address (or name) to listen on")
       ->capture_default_str();
   cmd->add_option("--port", args->port, "Port to listen on")

@@ -229,7 +229,8 @@ void add_tokenize(CLI::App& app) {
       "tokenize",
       "Print the token ids of TEXT (or stdin), or of every {\"text\": ...} line of a "
       "JSONL file, as JSON");
-  cmd->add_option("--tokenizer", args->tokenizer, "tokenizer.json, a model folder, or demo (the demo model's)")
+  cmd->add_option("--tokenizer", args->tokenizer,
+                  "tokenizer.json, a model folder, or demo (the demo model's)")
       ->required();
   cmd->add_flag("--add-special-tokens", args->add_special_tokens,
                 "Apply the post-processor (e.g. append <|endoftext|>)");

@@ -4,11 +4,13 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "model/model.h"
+#include "service/tokenizer_loader.h"
 
 namespace radix::cli {
 
@@ -19,15 +21,27 @@ struct ModelArgs {
   int threads = 0;
   bool truncate = false;
   std::string tokenizer;  // text commands: "" (the model's own), demo, a file or a folder
+  std::string pooling;          // override 1_Pooling: lasttoken or mean
+  std::string reranker_tokens;  // "yes,no" or "Yes": words (or ids) whose logits score
+  std::string dtype;      // text commands: "" (the device's) or what it runs
 };
 
 inline void add_model_options(CLI::App& cmd, ModelArgs& args, bool with_mode = true) {
-  cmd.add_option("--model", args.model,
-                 "A Hugging Face model folder, demo (built in), or random:qwen3-0.6b|4b|8b")
+  cmd.add_option(
+         "--model", args.model,
+         "A Hugging Face model folder (Qwen3, Mistral, Qwen2, Llama, Gemma, Gemma2), demo (built "
+         "in), or random:qwen3-0.6b|4b|8b, random:mistral-7b, qwen2-7b, llama3-8b, gemma2-9b")
       ->capture_default_str();
   cmd.add_option("--device", args.device, "cpu, or cuda / cuda:N in a CUDA build")
       ->capture_default_str();
   cmd.add_option("--threads", args.threads, "CPU threads (0: all)")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--pooling", args.pooling,
+                 "Embedding pooling, overriding 1_Pooling/config.json: lasttoken or mean")
+      ->check(CLI::IsMember({"lasttoken", "last_token", "mean"}));
+  cmd.add_option("--reranker-tokens", args.reranker_tokens,
+                 "The reranker's answer tokens, as words of the model's vocabulary or ids: "
+                 "yes,no scores sigmoid(yes - no); one token (e.g. Yes for "
+                 "bge-reranker-v2-gemma) scores sigmoid(logit). Qwen3 default: yes,no");
   cmd.add_flag("--truncate", args.truncate,
                "Cut inputs longer than the model's maximum positions (default: refuse them)");
   if (with_mode) {
@@ -37,10 +51,41 @@ inline void add_model_options(CLI::App& cmd, ModelArgs& args, bool with_mode = t
   }
 }
 
+// --reranker-tokens: each comma-separated item is a token id, or a word the folder's tokenizer
+// encodes to exactly one token (without special tokens).
+inline std::vector<int32_t> reranker_token_ids(const ModelArgs& args) {
+  std::vector<int32_t> ids;
+  if (args.reranker_tokens.empty()) return ids;
+  std::optional<Tokenizer> tokenizer;
+  size_t begin = 0;
+  while (begin <= args.reranker_tokens.size()) {
+    size_t end = args.reranker_tokens.find(',', begin);
+    if (end == std::string::npos) end = args.reranker_tokens.size();
+    const std::string item = args.reranker_tokens.substr(begin, end - begin);
+    begin = end + 1;
+    if (item.empty()) throw std::runtime_error("--reranker-tokens: an empty token");
+    if (item.find_first_not_of("0123456789") == std::string::npos) {
+      ids.push_back(std::stoi(item));
+      continue;
+    }
+    if (!tokenizer) tokenizer = load_tokenizer(args.model);
+    const std::vector<int32_t> enc = tokenizer->encode(item, false).ids;
+    if (enc.size() != 1) {
+      throw std::runtime_error("--reranker-tokens: '" + item + "' is " +
+                               std::to_string(enc.size()) +
+                               " tokens in this vocabulary, not one (pass its id instead)");
+    }
+    ids.push_back(enc[0]);
+  }
+  return ids;
+}
+
 inline LoadOptions load_options(const ModelArgs& args) {
   LoadOptions options;
   options.backend.device = args.device;
   options.backend.threads = args.threads;
+  options.pooling = args.pooling;
+  options.reranker_tokens = reranker_token_ids(args);
   return options;
 }
 

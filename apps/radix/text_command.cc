@@ -24,6 +24,9 @@ namespace {
 void add_tokenizer_option(CLI::App& cmd, ModelArgs& args) {
   cmd.add_option("--tokenizer", args.tokenizer,
                  "tokenizer.json, a folder with one, or demo (default: the model's own)");
+  cmd.add_option("--dtype", args.dtype,
+                 "Weights' dtype; must be what the device runs (cpu: float32, cuda: bfloat16)")
+      ->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
 }
 
 void run_text_command(const ModelArgs& args, const TextCommand& command) {
@@ -33,6 +36,9 @@ void run_text_command(const ModelArgs& args, const TextCommand& command) {
   options.devices = {args.device};
   options.threads = args.threads;
   options.head = command.head;
+  options.pooling = args.pooling;
+  options.reranker_tokens = reranker_token_ids(args);
+  options.dtype = args.dtype;
   options.attention_mode = args.mode;
   options.radix_threshold = 1.0;  // fold whenever the mode can (the mode is the user's choice)
   // One batch for all inputs, as the user gave them; activations grow to what it needs.

@@ -25,7 +25,7 @@ struct TextCommand {
 
 void run_text_command(const ModelArgs& args, const TextCommand& command);
 
-// --tokenizer, for the commands that tokenize text.
+// --tokenizer and --dtype, for the commands that run text through the core.
 void add_tokenizer_option(CLI::App& cmd, ModelArgs& args);
 
 }  // namespace radix::cli

@@ -97,8 +97,9 @@ tool=${tool:-docker}
 cmd=("$tool")
 case $tool in
   docker) cmd+=(build) ;;  # BuildKit reads deploy/docker/Dockerfile.dockerignore itself
-  podman) cmd+=(build --ignorefile "$dockerfile.dockerignore") ;;
-  buildah) cmd+=(bud --ignorefile "$dockerfile.dockerignore") ;;
+  # Docker's image format: the OCI format has no HEALTHCHECK, and podman/buildah would drop it.
+  podman) cmd+=(build --format docker --ignorefile "$dockerfile.dockerignore") ;;
+  buildah) cmd+=(bud --format docker --ignorefile "$dockerfile.dockerignore") ;;
   *) echo "build.sh: unknown tool '$tool' (docker, podman or buildah)" >&2; exit 2 ;;
 esac
 cmd+=(-f "$dockerfile" -t "$tag" "${build_args[@]}" "${extra[@]}" .)

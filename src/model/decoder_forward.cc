@@ -50,8 +50,7 @@ void check_plan(const RaggedBatch& batch, const FoldPlan& plan, AttentionMode mo
   const bool sizes_match =
       plan.num_tokens == tokens && static_cast<int64_t>(plan.scatter.size()) == tokens &&
       plan.num_sequences() == batch.num_sequences() && batch.cu_seqlens.front() == 0 &&
-      batch.cu_seqlens.back() == tokens &&
-      static_cast<int64_t>(plan.ids.size()) == plan.num_rows &&
+      batch.cu_seqlens.back() == tokens && static_cast<int64_t>(plan.ids.size()) == plan.num_rows &&
       static_cast<int64_t>(plan.positions.size()) == plan.num_rows &&
       static_cast<int64_t>(plan.subtree_end.size()) == plan.num_rows &&
       static_cast<int64_t>(plan.gather.size()) == plan.num_rows;
@@ -72,8 +71,8 @@ void check_plan(const RaggedBatch& batch, const FoldPlan& plan, AttentionMode mo
   for (int32_t q = 0; q < batch.num_sequences(); ++q) {
     const int32_t end = batch.cu_seqlens[q + 1];
     if (end <= batch.cu_seqlens[q] || end > tokens || plan.last_rows[q] != plan.scatter[end - 1]) {
-      throw std::invalid_argument("forward: the fold plan's last row of sequence " +
-                                  to_string(q) + " does not match the batch");
+      throw std::invalid_argument("forward: the fold plan's last row of sequence " + to_string(q) +
+                                  " does not match the batch");
     }
   }
   if (mode == AttentionMode::kOff && plan.folded) {
@@ -349,7 +348,11 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   be.rms_norm(residual, weights.layers[0].input_norm, eps, normed, nw);
   for (size_t l = 0; l < num_layers; ++l) {
     const LayerWeights& w = weights.layers[l];
-    window = c.layer_is_sliding(static_cast<int32_t>(l)) ? c.sliding_window : 0;
+    // A window wider than every position difference in the batch hides nothing: drop it, so the
+    // kernels take their window-free (faster) path. Exact: pos_q - pos_k <= max_position.
+    window = c.layer_is_sliding(static_cast<int32_t>(l)) && max_position >= c.sliding_window
+                 ? c.sliding_window
+                 : 0;
     layer_index = static_cast<int32_t>(l);
     layer.attention(ctx, w, normed, qkv, attn);
     const bool last = l + 1 == num_layers;

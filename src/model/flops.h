@@ -15,9 +15,11 @@ namespace radix {
 
 struct ForwardFlops {
   int64_t rows = 0;             // rows the projections and MLP run on
-  int64_t attention_pairs = 0;  // visible (query, key) pairs per head per layer
+  int64_t attention_pairs = 0;  // visible (query, key) pairs per head per full-attention layer
   double matmul = 0;            // 2 * layer_matmul_params * layers * rows
-  double attention = 0;         // 4 * head_dim * pairs * q_heads * layers
+  // 4 * head_dim * pairs * q_heads, summed over layers; a layer with a sliding window counts
+  // only the pairs within it (a query at position p sees min(p + 1, window) keys)
+  double attention = 0;
   // The forward (without hidden states) runs the last layer's o_proj and MLP on one row per
   // sequence only; BENCHMARKS.md's count includes them for every row. Negative when identical
   // sequences share rows (one row per sequence is then more than the trie's rows).

@@ -141,6 +141,17 @@ SafetensorsWeights::SafetensorsWeights(const std::string& folder, const DecoderC
   }
 }
 
+// NaN or Inf in a weight would come out as NaN embeddings for every input: refuse the folder.
+void SafetensorsWeights::check_finite(const SafetensorsTensor& t, const void* data, size_t count,
+                                      int64_t first) const {
+  const int64_t bad = first_non_finite(data, t.dtype, count);
+  if (bad >= 0) {
+    throw std::runtime_error(folder_ + ": tensor '" + t.name + "' holds a non-finite value (NaN " +
+                             "or Inf) at element " + to_string(first + bad) +
+                             "; the checkpoint is corrupt");
+  }
+}
+
 const SafetensorsTensor& SafetensorsWeights::get(const std::string& name) const {
   const auto it = by_name_.find(name);
   if (it == by_name_.end()) throw std::runtime_error(folder_ + ": no tensor '" + name + "'");
@@ -159,6 +170,7 @@ std::array<int64_t, 2> SafetensorsWeights::shape(const std::string& name) const 
 
 void SafetensorsWeights::write(const std::string& name, Backend& backend, const Tensor& dst) const {
   const SafetensorsTensor& t = get(name);
+  check_finite(t, t.data, static_cast<size_t>(dst.rows * dst.cols), 0);
   backend.upload(dst, t.data, t.dtype);
 }
 
@@ -171,8 +183,9 @@ void SafetensorsWeights::write_rows(const std::string& name, std::span<const int
     if (rows[i] < 0 || rows[i] >= s[0]) {
       throw std::runtime_error("tensor '" + name + "' has no row " + to_string(rows[i]));
     }
-    backend.upload(dst.row_slice(static_cast<int64_t>(i), 1),
-                   static_cast<const char*>(t.data) + rows[i] * row_bytes, t.dtype);
+    const char* row = static_cast<const char*>(t.data) + rows[i] * row_bytes;
+    check_finite(t, row, static_cast<size_t>(s[1]), rows[i] * s[1]);
+    backend.upload(dst.row_slice(static_cast<int64_t>(i), 1), row, t.dtype);
   }
 }
 

@@ -31,6 +31,8 @@ class SafetensorsWeights final : public WeightSource {
 
  private:
   const SafetensorsTensor& get(const std::string& name) const;
+  void check_finite(const SafetensorsTensor& t, const void* data, size_t count,
+                    int64_t first) const;
   std::string folder_;
   SafetensorsSet set_;
   std::map<std::string, const SafetensorsTensor*> by_name_;

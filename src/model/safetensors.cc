@@ -209,4 +209,33 @@ const SafetensorsTensor* SafetensorsSet::find(const std::string& name) const {
   return it == tensors_.end() ? nullptr : it->second;
 }
 
+int64_t first_non_finite(const void* data, DType dtype, size_t count) {
+  // Non-finite: every exponent bit set (Inf when the mantissa is zero, NaN otherwise).
+  auto scan16 = [&](uint16_t exponent) -> int64_t {
+    const auto* v = static_cast<const uint16_t*>(data);
+    for (size_t i = 0; i < count; ++i) {
+      if ((v[i] & exponent) == exponent) return static_cast<int64_t>(i);
+    }
+    return -1;
+  };
+  switch (dtype) {
+    case DType::kF32: {
+      const auto* v = static_cast<const unsigned char*>(data);
+      for (size_t i = 0; i < count; ++i) {
+        uint32_t bits;
+        std::memcpy(&bits, v + 4 * i, 4);
+        if ((bits & 0x7F800000u) == 0x7F800000u) return static_cast<int64_t>(i);
+      }
+      return -1;
+    }
+    case DType::kBF16:
+      return scan16(0x7F80);
+    case DType::kF16:
+      return scan16(0x7C00);
+    case DType::kI32:
+      break;
+  }
+  return -1;
+}
+
 }  // namespace radix

@@ -24,6 +24,11 @@ struct SafetensorsTensor {
   }
 };
 
+// The first element of `count` values at `data` (F32, BF16 or F16) that is NaN or +-Inf, or -1.
+// A bit test on the exponent, at memory speed: the loader runs it over every weight it reads, so a
+// corrupt checkpoint is reported at load time instead of as NaN outputs.
+int64_t first_non_finite(const void* data, DType dtype, size_t count);
+
 // One mapped file. Throws std::runtime_error naming the file and the problem for: a file too
 // short for its header, a header length beyond the file, malformed JSON, an entry without
 // dtype/shape/data_offsets, offsets out of the data region or overlapping, or a byte size that

@@ -24,9 +24,7 @@ auto mapped(Fn fn) -> decltype(fn()) {
   }
 }
 
-service::CallContext call_context(const CallContext& ctx) {
-  return {ctx.client_gone};
-}
+service::CallContext call_context(const CallContext& ctx) { return {ctx.client_gone}; }
 
 }  // namespace
 
@@ -113,7 +111,8 @@ std::vector<std::vector<TokenView>> ModelService::tokenize(const TokenizeRequest
   std::vector<std::vector<TokenView>> out(tokens.size());
   for (size_t i = 0; i < tokens.size(); ++i) {
     out[i].reserve(tokens[i].size());
-    for (auto& t : tokens[i]) out[i].push_back({t.id, std::move(t.text), t.special, t.start, t.stop});
+    for (auto& t : tokens[i])
+      out[i].push_back({t.id, std::move(t.text), t.special, t.start, t.stop});
   }
   return out;
 }

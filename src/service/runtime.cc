@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <optional>
 #include <stdexcept>
 
@@ -41,8 +41,10 @@ std::string short_number(double x) {
 
 void check_radix_threshold(double threshold) {
   if (!(threshold >= 0.0 && threshold <= 1.0)) {
-    throw std::invalid_argument("--radix-threshold must be in [0, 1] (1: always fold, 0: never), "
-                                "got " + short_number(threshold));
+    throw std::invalid_argument(
+        "--radix-threshold must be in [0, 1] (1: always fold, 0: never), "
+        "got " +
+        short_number(threshold));
   }
 }
 
@@ -89,9 +91,9 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
   }
   if (o.pad_to_multiple < 1) throw std::invalid_argument("pad_to_multiple must be >= 1");
   if (o.devices.empty()) throw std::invalid_argument("--device: no device given");
-  if (!o.pooling.empty() && o.pooling != "lasttoken" && o.pooling != "last_token") {
-    throw std::invalid_argument("--pooling " + o.pooling +
-                                ": radix's forward pools the last token only (lasttoken)");
+  if (o.pooling == "last_token") o.pooling = "lasttoken";  // TEI's spelling
+  if (!o.pooling.empty() && o.pooling != "lasttoken" && o.pooling != "mean") {
+    throw std::invalid_argument("--pooling " + o.pooling + ": radix pools lasttoken or mean");
   }
   if (!o.dtype.empty() && o.dtype != "float32" && o.dtype != "bfloat16" && o.dtype != "float16") {
     throw std::invalid_argument("--dtype " + o.dtype + ": expected float32, bfloat16 or float16");
@@ -115,6 +117,8 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
   load.seed = o.seed;
   if (o.preallocate) load.max_batch_tokens = o.max_batch_tokens;
   if (!o.head.empty()) load.head = parse_head_kind(o.head);
+  if (!o.pooling.empty()) load.pooling = o.pooling;
+  load.reranker_tokens = o.reranker_tokens;
   std::vector<std::unique_ptr<engine::BatchRunner>> runners;
   ModelInfo model_info;
   for (const std::string& device : o.devices) {
@@ -142,7 +146,6 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
     info.prefix_cache = runner->prefix_cache() != nullptr;
     runners.push_back(std::move(runner));
   }
-  if (!o.pooling.empty()) model_info.pooling = "lasttoken";
   if (!tokenizer) tokenizer = load_tokenizer("", &model_info);
 
   engine::EngineOptions engine_options;
@@ -173,13 +176,12 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
 
   ServiceOptions service_options = o.service;
   if (service_options.max_input_length == 0) {
-    service_options.max_input_length = static_cast<int32_t>(
-        std::min<int64_t>(model_info.max_positions(), o.max_batch_tokens));
+    service_options.max_input_length =
+        static_cast<int32_t>(std::min<int64_t>(model_info.max_positions(), o.max_batch_tokens));
   } else if (service_options.max_input_length > model_info.max_positions()) {
-    throw std::invalid_argument("--max-input-length " +
-                                to_string(service_options.max_input_length) +
-                                " is over the model's " + to_string(model_info.max_positions()) +
-                                " positions");
+    throw std::invalid_argument(
+        "--max-input-length " + to_string(service_options.max_input_length) +
+        " is over the model's " + to_string(model_info.max_positions()) + " positions");
   } else if (service_options.max_input_length > o.max_batch_tokens) {
     throw std::invalid_argument("--max-input-length " +
                                 to_string(service_options.max_input_length) +
@@ -195,8 +197,7 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
   info.radix_threshold = o.radix_threshold;
   info.max_batch_tokens = o.max_batch_tokens;
   info.max_batch_requests = o.max_batch_requests;
-  info.load_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  info.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return std::unique_ptr<Runtime>(new Runtime(std::move(impl)));
 }
 

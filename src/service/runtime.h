@@ -35,7 +35,8 @@ struct RuntimeOptions {
   int threads = 0;                          // CPU threads per model (0: all)
   std::string head;                         // "": the folder's; embedding | reranker | classifier
   std::string dtype;    // "": the device's; else must be what it runs (float32, bfloat16, float16)
-  std::string pooling;  // "": the folder's; lasttoken (the only pooling the forward has)
+  std::string pooling;  // "": the folder's (1_Pooling); lasttoken (or last_token) | mean
+  std::vector<int32_t> reranker_tokens;  // empty: the model's; else 1 or 2 answer token ids
   std::string attention_mode = "tree";  // off | scatter | tree
   double radix_threshold = 0.95;        // fold a batch only when unique/total is below it, [0, 1]
   int32_t pad_to_multiple = 1;          // pad the fold plan's rows to a multiple of this

@@ -79,8 +79,8 @@ struct Service::Impl {
   void require_head(HeadKind head) const {
     if (info.head == head) return;
     static const char* const kWhat[] = {"an embedding", "a re-ranker", "a classifier"};
-    throw ServiceError(Kind::kWrongHead, std::string("model is not ") +
-                                             kWhat[static_cast<int>(head)] + " model");
+    throw ServiceError(Kind::kWrongHead,
+                       std::string("model is not ") + kWhat[static_cast<int>(head)] + " model");
   }
 
   std::string prompt_text(const std::string& name) const {
@@ -101,8 +101,9 @@ struct Service::Impl {
                               const TruncationRequest& t) const {
     std::vector<int32_t> ids;
     try {
-      ids = tokenizer.encode(text, add_special, truncation_of(truncates(t), max_input(), t.direction))
-                .ids;
+      ids =
+          tokenizer.encode(text, add_special, truncation_of(truncates(t), max_input(), t.direction))
+              .ids;
     } catch (const TokenizerError& e) {
       throw ServiceError(Kind::kTokenizer, e.what());
     }
@@ -138,17 +139,19 @@ struct Service::Impl {
                                   const std::string& query, const std::string& document,
                                   const TruncationRequest& t) const {
     const std::string full = format_rerank_prompt(instruction, query, document);
-    const std::string body =
-        full.substr(kRerankPrefix.size(), full.size() - kRerankPrefix.size() - kRerankSuffix.size());
+    const std::string body = full.substr(kRerankPrefix.size(),
+                                         full.size() - kRerankPrefix.size() - kRerankSuffix.size());
     const size_t fixed = rerank_prefix_ids.size() + rerank_suffix_ids.size();
     const size_t budget = max_input() - fixed;
     std::vector<int32_t> body_ids;
     try {
-      body_ids = tokenizer.encode(body, false, truncation_of(truncates(t), budget, t.direction)).ids;
+      body_ids =
+          tokenizer.encode(body, false, truncation_of(truncates(t), budget, t.direction)).ids;
     } catch (const TokenizerError& e) {
       throw ServiceError(Kind::kTokenizer, e.what());
     }
-    if (body_ids.size() > budget) too_long(index, body_ids.size() + fixed, options.max_input_length);
+    if (body_ids.size() > budget)
+      too_long(index, body_ids.size() + fixed, options.max_input_length);
     std::vector<int32_t> ids;
     ids.reserve(fixed + body_ids.size());
     ids.insert(ids.end(), rerank_prefix_ids.begin(), rerank_prefix_ids.end());
@@ -254,9 +257,9 @@ struct Service::Impl {
       std::vector<int32_t> ids;
       try {
         ids = tokenizer
-                  .encode_pair(in.text, *in.pair, true,
-                               truncation_of(truncates(r.truncation), max_input(),
-                                             r.truncation.direction))
+                  .encode_pair(
+                      in.text, *in.pair, true,
+                      truncation_of(truncates(r.truncation), max_input(), r.truncation.direction))
                   .ids;
       } catch (const TokenizerError& e) {
         throw ServiceError(Kind::kTokenizer, e.what());
@@ -318,7 +321,8 @@ Service::Service(const ModelInfo& info, const Tokenizer& tokenizer, engine::Engi
   if (info.head == HeadKind::kReranker) {
     m.labels = {"score"};
   } else {
-    for (int32_t k = 0; k < info.config.num_labels; ++k) m.labels.push_back("LABEL_" + to_string(k));
+    for (int32_t k = 0; k < info.config.num_labels; ++k)
+      m.labels.push_back("LABEL_" + to_string(k));
   }
   for (const auto& [name, text] : info.prompts) m.prompt_names.push_back(name);
   m.default_rerank_instruction = o.default_rerank_instruction;
@@ -341,6 +345,20 @@ std::vector<std::vector<int32_t>> Service::classify_sequences(const ClassifyRequ
 }
 
 namespace {
+// Never hand out NaN or Inf as a result (JSON would carry them as null, with a 200).
+void require_finite(const engine::RequestOutputs& outputs) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    for (float x : outputs[i]) {
+      if (!std::isfinite(x)) {
+        throw ServiceError(Kind::kBackend,
+                           "the model produced a non-finite value (NaN or Inf) "
+                           "for input " +
+                               to_string(i));
+      }
+    }
+  }
+}
+
 int64_t count_tokens(const std::vector<std::vector<int32_t>>& sequences) {
   int64_t n = 0;
   for (const auto& s : sequences) n += static_cast<int64_t>(s.size());
@@ -353,6 +371,7 @@ EmbedResult Service::embed(const EmbedRequest& r, const CallContext& ctx) {
   EmbedResult out;
   out.prompt_tokens = count_tokens(sequences);
   engine::RequestOutputs outputs = impl_->run(std::move(sequences), ctx);
+  require_finite(outputs);
   out.embeddings.reserve(outputs.size());
   for (auto& values : outputs) {
     // The runner returns the pooled state whole: requests in one batch differ in these two.
@@ -368,6 +387,7 @@ RerankResult Service::rerank(const RerankRequest& r, const CallContext& ctx) {
   RerankResult out;
   out.prompt_tokens = count_tokens(sequences);
   const engine::RequestOutputs outputs = impl_->run(std::move(sequences), ctx);
+  require_finite(outputs);
   out.scores.reserve(outputs.size());
   for (const auto& o : outputs) out.scores.push_back({o.at(0), o.at(1)});
   return out;
@@ -378,6 +398,7 @@ ClassifyResult Service::classify(const ClassifyRequest& r, const CallContext& ct
   ClassifyResult out;
   out.prompt_tokens = count_tokens(sequences);
   engine::RequestOutputs outputs = impl_->run(std::move(sequences), ctx);
+  require_finite(outputs);
   out.labels = impl_->summary.labels;
   for (auto& logits : outputs) {
     std::vector<float> p = softmax_or_sigmoid(logits);
@@ -413,8 +434,8 @@ std::vector<std::vector<Token>> Service::tokenize(const TokenizeRequest& r) cons
       const auto [start, stop] = e.offsets[k];
       const int32_t one[] = {t.id};
       // Special: added by the post-processor (no span), or a special token decoding skips.
-      t.special = (start == 0 && stop == 0) ||
-                  (s.tokenizer.decode(one, true).empty() && !s.tokenizer.decode(one, false).empty());
+      t.special = (start == 0 && stop == 0) || (s.tokenizer.decode(one, true).empty() &&
+                                                !s.tokenizer.decode(one, false).empty());
       if (t.special) {
         t.text = s.tokenizer.id_to_token(t.id).value_or("");
       } else {

@@ -33,8 +33,8 @@ struct ServiceOptions {
   // most one of the two). Neither: the model's own default_prompt_name, if it has one.
   std::optional<std::string> default_prompt_name;
   std::optional<std::string> default_prompt;
-  std::string default_rerank_instruction;  // empty: Qwen3-Reranker's
-  size_t tokenization_workers = 1;         // threads that tokenize requests (>= 1)
+  std::string default_rerank_instruction;               // empty: Qwen3-Reranker's
+  size_t tokenization_workers = 1;                      // threads that tokenize requests (>= 1)
   std::function<void(double seconds)> on_tokenization;  // metrics hook: one call per request
 };
 

@@ -23,9 +23,10 @@ Tokenizer load_tokenizer(const std::string& source, const ModelInfo* model) {
   if (!model->tokenizer_json.empty()) return Tokenizer::from_json(model->tokenizer_json);
   if (!model->tokenizer_path.empty()) return Tokenizer::from_file(model->tokenizer_path);
   if (std::filesystem::is_directory(model->spec)) return Tokenizer::from_directory(model->spec);
-  throw std::runtime_error("model " + model->spec +
-                           " has random weights and no tokenizer; pass --tokenizer (a "
-                           "tokenizer.json, a model folder, or demo) or use demo or a model folder");
+  throw std::runtime_error(
+      "model " + model->spec +
+      " has random weights and no tokenizer; pass --tokenizer (a "
+      "tokenizer.json, a model folder, or demo) or use demo or a model folder");
 }
 
 }  // namespace radix

@@ -67,7 +67,13 @@ class BpeModel {
   static BpeModel from_json(const json& model, bool byte_level_input);
 
   // Appends the tokens of one word (never empty) and their input byte ranges.
-  void tokenize(const Piece& word, std::vector<int32_t>& ids, std::vector<Span>& offsets) const;
+  void tokenize(const Piece& word, std::vector<int32_t>& ids, std::vector<Span>& offsets) const {
+    if (cut_before_.empty()) {
+      tokenize_whole(word, ids, offsets);
+    } else {
+      tokenize_cut(word, ids, offsets);
+    }
+  }
 
   std::optional<int32_t> token_to_id(std::string_view token) const;
   const std::string* id_to_token(int32_t id) const;
@@ -78,6 +84,13 @@ class BpeModel {
   // The merge loop without the cache: tokens and the bytes of the word each one covers.
   void merge_word(std::string_view word, std::vector<int32_t>& ids,
                   std::vector<uint32_t>& lens) const;
+  // One word through the word cache and the merge loop.
+  void tokenize_whole(const Piece& word, std::vector<int32_t>& ids,
+                      std::vector<Span>& offsets) const;
+  // A word cut before "▁" where that is safe, each piece through tokenize_whole.
+  void tokenize_cut(const Piece& word, std::vector<int32_t>& ids, std::vector<Span>& offsets) const;
+  // Decides whether words may be cut before "▁" (see tokenize); called once merges are known.
+  void find_safe_cuts(const std::vector<std::pair<int32_t, int32_t>>& merge_pairs);
 
   Vocab vocab_;
   std::vector<std::string> id_to_token_;
@@ -90,6 +103,12 @@ class BpeModel {
   bool fuse_unk_ = false;
   bool byte_fallback_ = false;
   bool ignore_merges_ = false;
+  // SentencePiece-style words (often a whole text, as Llama-2 and Gemma have no pre-tokenizer)
+  // are cut before a "▁" where no merge can ever join across: cut_before_ is "▁" when that is
+  // decided per cut by the character before it, and no_cut_after_ holds the characters that
+  // end the left side of some merge whose right side starts with "▁" (sorted).
+  std::string cut_before_;
+  std::vector<char32_t> no_cut_after_;
   uint64_t cache_owner_ = 0;  // identifies this model's entries in the per-thread word caches
 };
 

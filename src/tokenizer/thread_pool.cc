@@ -67,8 +67,8 @@ void ThreadPool::run(size_t threads, tokenizer_detail::FunctionRef<void()> fn) {
   // threads already on it (this one included) have finished it.
   if (job.unstarted > 0) {
     job.unstarted = 0;
-    queue_.erase(std::find_if(queue_.begin(), queue_.end(),
-                              [&](const Entry& e) { return e.job == &job; }));
+    queue_.erase(
+        std::find_if(queue_.begin(), queue_.end(), [&](const Entry& e) { return e.job == &job; }));
   }
   done_cv_.wait(lock, [&] { return job.running == 0; });
 }

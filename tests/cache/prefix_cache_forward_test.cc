@@ -116,7 +116,7 @@ TEST_P(PrefixCacheForward, CacheOnEqualsCacheOffOnRandomStreams) {
   ModelRunner evicting(load(c.model), c.mode, "cpu", tiny);
   ASSERT_NE(cached.prefix_cache(), nullptr);
   const FoldOptions fold = fold_options_for(c.mode, 1.0, c.pad);
-  const std::vector<RaggedBatch> stream = random_stream(11, 24, std::min(info.vocab_size(), 50));
+  const std::vector<RaggedBatch> stream = random_stream(11, 14, std::min(info.vocab_size(), 50));
   for (size_t b = 0; b < stream.size(); ++b) {
     const RaggedBatch& batch = stream[b];
     const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens, fold);
@@ -152,8 +152,9 @@ std::vector<Case> cases() {
     out.push_back({"demo", mode, 1});
   }
   out.push_back({"demo", AttentionMode::kTree, 8});
-  // Windows of 5 positions (mistral, gemma2), soft-capping (gemma2), biases (qwen2), Gemma norms.
-  for (const char* family : {"mistral", "gemma2", "qwen2", "llama", "gemma"}) {
+  // Windows of 5 positions (mistral, gemma2), soft-capping (gemma2), Gemma norms. (The other
+  // families differ only in position-wise ops, which the cache does not touch.)
+  for (const char* family : {"mistral", "gemma2", "gemma"}) {
     out.push_back({family, AttentionMode::kTree, 1});
   }
   out.push_back({"gemma2", AttentionMode::kScatter, 1});

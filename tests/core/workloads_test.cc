@@ -30,6 +30,20 @@ TEST(Workloads, RerankLikeSharesSystemPromptAndQueries) {
   EXPECT_NE(parse_workload("rerank-like:G=40,D=10,seed=2").batch.ids, w.batch.ids);
 }
 
+TEST(Workloads, TokenIdsFitASmallVocabulary) {
+  // Mistral's vocabulary: every id below it; a vocabulary above the range changes nothing.
+  const Workload small = parse_workload("rerank-like:G=4,D=3", 32000);
+  for (int32_t id : small.batch.ids) {
+    ASSERT_GE(id, 100);
+    ASSERT_LT(id, 32000);
+  }
+  const Workload base = parse_workload("rerank-like:G=4,D=3");
+  EXPECT_EQ(small.batch.cu_seqlens, base.batch.cu_seqlens) << "lengths must not depend on vocab";
+  EXPECT_EQ(parse_workload("rerank-like:G=4,D=3", 151669).batch.ids, base.batch.ids);
+  EXPECT_EQ(parse_workload("syn:B=4,P=8,S=4", 256000).batch.ids,
+            parse_workload("syn:B=4,P=8,S=4").batch.ids);
+}
+
 TEST(Workloads, WideAndErrors) {
   const Workload w = parse_workload("wide:B=16,L=64,P=16");
   EXPECT_EQ(w.batch.num_tokens(), 16 * 64);

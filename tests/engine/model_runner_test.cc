@@ -87,5 +87,41 @@ TEST(ModelRunner, RefusesAPlanOfAnotherBatch) {
   EXPECT_THROW(model->forward(batch, folded, off), std::invalid_argument);
 }
 
+// Mean pooling on the fold plan's rows equals the mean of every token's final hidden state (the
+// unfolded reference), in every attention mode and with padded plans: shared prefix rows count
+// once per sequence holding them.
+TEST(ModelRunner, MeanPoolingOnFoldedRowsEqualsTheTokenMean) {
+  const RaggedBatch batch = sharing_batch();
+  ForwardOptions hidden;
+  hidden.mode = AttentionMode::kOff;
+  hidden.return_hidden_states = true;
+  const ForwardResult states = demo()->forward(batch, hidden);
+  const int32_t h = 128;
+  ForwardResult want;
+  want.num_sequences = batch.num_sequences();
+  want.dim = h;
+  for (int32_t q = 0; q < batch.num_sequences(); ++q) {
+    const int32_t begin = batch.cu_seqlens[q], end = batch.cu_seqlens[q + 1];
+    for (int32_t k = 0; k < h; ++k) {
+      double sum = 0;
+      for (int32_t t = begin; t < end; ++t)
+        sum += states.hidden_states[static_cast<size_t>(t) * h + k];
+      want.values.push_back(static_cast<float>(sum / (end - begin)));
+    }
+  }
+  LoadOptions load;
+  load.backend.threads = 2;
+  load.pooling = "mean";
+  for (AttentionMode mode : {AttentionMode::kOff, AttentionMode::kScatter, AttentionMode::kTree}) {
+    const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens,
+                                          fold_options_for(mode, 1.0, 8));
+    ModelRunner runner(Model::load("demo", load), mode, "cpu");
+    SCOPED_TRACE(attention_mode_name(mode));
+    expect_near(runner.run(batch, plan), want);
+  }
+  load.pooling = "max";
+  EXPECT_THROW(Model::load("demo", load), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace radix::engine

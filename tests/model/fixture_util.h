@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "formula_weights.h"
-#include "model/model.h"
 #include "model/decoder_config.h"
+#include "model/model.h"
 
 namespace radix::testing {
 

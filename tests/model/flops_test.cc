@@ -40,3 +40,23 @@ TEST(Flops, CountsRowsAndVisiblePairsPerMode) {
 
 }  // namespace
 }  // namespace radix
+
+namespace radix {
+namespace {
+
+TEST(Flops, SlidingWindowLayersCountOnlyTheKeysInTheirWindow) {
+  DecoderConfig c = decoder_preset("gemma2-9b");  // window 4096 on the even layers
+  c.sliding_window = 3;
+  RaggedBatch batch;
+  batch.add_sequence(std::vector<int32_t>{1, 2, 3, 4, 5});  // 15 causal pairs, 12 in a window 3
+  const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens);
+  for (const AttentionMode mode : {AttentionMode::kOff, AttentionMode::kTree}) {
+    const ForwardFlops f = count_forward_flops(c, batch, plan, mode);
+    EXPECT_EQ(f.attention_pairs, 15);
+    const double per_pair = 4.0 * c.head_dim * c.num_attention_heads;
+    EXPECT_DOUBLE_EQ(f.attention, per_pair * (15 * 21 + 12 * 21));  // 21 full, 21 sliding
+  }
+}
+
+}  // namespace
+}  // namespace radix

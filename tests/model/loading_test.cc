@@ -2,8 +2,10 @@
 // without the "model." prefix), and clear errors for every corrupt or inconsistent folder.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <functional>
+#include <limits>
 
 #include "fixture_util.h"
 #include "model/model.h"
@@ -280,6 +282,30 @@ TEST(ModelFolder, RejectsMissingUnexpectedMisshapenAndMistypedTensors) {
       {"shape", "config.json"});
 }
 
+// NaN or Inf in any weight is reported when the folder loads, naming the tensor and element.
+TEST(ModelFolder, RejectsNonFiniteWeights) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  expect_error(
+      [&] {
+        Model::load(write_folder("nan_f32", true, [&](auto& t) {
+                      auto& w = t["model.layers.1.mlp.down_proj.weight"];
+                      std::memcpy(w.bytes.data() + 4 * 7, &nan, 4);
+                    }).string());
+      },
+      {"layers.1.mlp.down_proj.weight", "non-finite", "element 7"});
+  expect_error(
+      [&] {
+        Model::load(write_folder("inf_bf16", true, [&](auto& t) {
+                      const auto shape = t["model.norm.weight"].shape;
+                      std::vector<float> v(static_cast<size_t>(shape[0]), 1.0f);
+                      v[3] = -inf;
+                      t["model.norm.weight"] = bf16_tensor(v, shape);
+                    }).string());
+      },
+      {"norm.weight", "non-finite", "element 3"});
+}
+
 TEST(ModelFolder, RejectsBrokenShardIndexesAndExtras) {
   const fs::path dir = write_folder("sharded");
   auto tensors = formula_checkpoint(small_config(), true);
@@ -320,8 +346,7 @@ TEST(ModelFolder, RejectsBrokenShardIndexesAndExtras) {
 
   const fs::path pooled = write_folder("pooling");
   write_text(pooled / "1_Pooling" / "config.json", R"({"pooling_mode_cls_token": true})");
-  expect_error([&] { Model::load(pooled.string()); },
-               {"pooling_mode_cls_token", "not supported"});
+  expect_error([&] { Model::load(pooled.string()); }, {"pooling_mode_cls_token", "not supported"});
   write_text(pooled / "1_Pooling" / "config.json",
              R"({"pooling_mode_mean_tokens": true, "pooling_mode_lasttoken": true})");
   expect_error([&] { Model::load(pooled.string()); }, {"pooling_mode_mean_tokens", "lasttoken"});

@@ -11,6 +11,7 @@
 
 #include "fixture_util.h"
 #include "model/model.h"
+#include "model/random_weights.h"
 #include "safetensors_writer.h"
 
 namespace radix::testing {
@@ -338,6 +339,113 @@ TEST(RealFolders, UnsupportedOptionsAreRefusedByName) {
     EXPECT_NE(what.find("phi3"), std::string::npos) << what;
     EXPECT_NE(what.find("gemma2"), std::string::npos) << what;  // lists the supported ones
   }
+}
+
+}  // namespace
+}  // namespace radix::testing
+
+namespace radix::testing {
+namespace {
+
+// random:<shape> for `radix bench model`: the real shapes, checked by their parameter counts.
+TEST(RandomShapes, PresetsHaveTheRealParameterCounts) {
+  const std::vector<std::pair<std::string, double>> presets = {
+      {"qwen3-0.6b", 0.60e9}, {"qwen3-8b", 8.19e9},  {"mistral-7b", 7.11e9},
+      {"qwen2-7b", 7.62e9},   {"llama3-8b", 8.03e9}, {"gemma2-9b", 9.24e9}};
+  for (const auto& [name, params] : presets) {
+    const DecoderConfig c = decoder_preset(name);
+    double total = 0;
+    for (const ExpectedTensor& t : expected_decoder_tensors(c)) {
+      if (t.name == "lm_head.weight" && c.tie_word_embeddings) continue;
+      total += static_cast<double>(t.shape[0]) * t.shape[1];
+    }
+    EXPECT_NEAR(total / params, 1.0, 0.02) << name << " has " << total << " parameters";
+  }
+  EXPECT_EQ(decoder_preset("gemma2-9b").head_dim, 256);
+  EXPECT_TRUE(decoder_preset("mistral-7b").layer_is_sliding(31));
+  EXPECT_TRUE(decoder_preset("qwen2-7b").qkv_bias);
+  EXPECT_EQ(decoder_preset("llama3-8b").rope_scaling.type, RopeScaling::Type::kLlama3);
+  EXPECT_THROW(decoder_preset("mistral-8x7b"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace radix::testing
+
+namespace radix::testing {
+namespace {
+
+// Random weights of each preset's family options (shrunk): they load and run in every mode, and
+// the modes agree (the benchmarks' random:<name> models use exactly this path, on the device).
+TEST(RandomShapes, ShrunkPresetsRunInEveryModeAndAgree) {
+  for (const char* name : {"qwen3-0.6b", "mistral-7b", "qwen2-7b", "llama3-8b", "gemma2-9b"}) {
+    ModelInfo info;
+    info.spec = std::string("random:") + name + " (shrunk)";
+    info.config = decoder_preset(name);
+    DecoderConfig& c = info.config;
+    c.hidden_size = 64, c.intermediate_size = 96, c.num_hidden_layers = 2, c.head_dim = 16;
+    c.num_attention_heads = 4, c.num_key_value_heads = 2, c.vocab_size = 500;
+    c.sliding_window = c.sliding_window > 0 ? 3 : 0;
+    c.sliding_layers.resize(2);
+    LoadOptions options;
+    options.backend.threads = 2;
+    const auto model = Model::create(info, RandomWeights(info.config, 7), options);
+    RaggedBatch batch;
+    batch.add_sequence(std::vector<int32_t>{1, 2, 3, 4, 5, 6, 7, 8});
+    batch.add_sequence(std::vector<int32_t>{1, 2, 3, 4, 9});
+    batch.add_sequence(std::vector<int32_t>{1, 2});
+    ForwardOptions fo;
+    fo.mode = AttentionMode::kOff;
+    const ForwardResult off = model->forward(batch, fo);
+    for (const float v : off.values) ASSERT_TRUE(std::isfinite(v)) << name;
+    for (const AttentionMode mode : {AttentionMode::kScatter, AttentionMode::kTree}) {
+      fo.mode = mode;
+      const ForwardResult r = model->forward(batch, fo);
+      EXPECT_LE(rel_err(r.values.data(), off.values.data(), off.values.size()), 1e-5) << name;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace radix::testing
+
+namespace radix::testing {
+namespace {
+
+// A sequence-classification conversion of a non-Qwen3 family (vLLM's mxbai-rerank-v2 "-seq-cls"
+// style: Qwen2ForSequenceClassification with score.weight) is served by the classifier head.
+TEST(RealFolders, Qwen2SequenceClassificationUsesTheClassifierHead) {
+  json c = {{"architectures", {"Qwen2ForSequenceClassification"}},
+            {"hidden_act", "silu"},
+            {"id2label", {{"0", "LABEL_0"}}},
+            {"label2id", {{"LABEL_0", 0}}},
+            {"max_position_embeddings", 32768},
+            {"model_type", "qwen2"},
+            {"rms_norm_eps", 1e-06},
+            {"rope_theta", 1000000.0},
+            {"tie_word_embeddings", true},
+            {"use_sliding_window", false}};
+  shrink(c);
+  const fs::path dir = temp_folder("real_seq_cls");
+  write_text(dir / "config.json", c.dump(2));
+  const DecoderConfig config = parse_decoder_config(c);
+  ASSERT_EQ(config.num_labels, 1);
+  std::map<std::string, RawTensor> tensors;
+  for (const ExpectedTensor& t : expected_decoder_tensors(config)) {
+    if (t.name == "lm_head.weight") continue;
+    const auto v = formula_tensor(t.name, t.shape[0], t.shape[1]);
+    const bool vector = t.shape[0] == 1 && t.name != "score.weight";
+    tensors[(t.name == "score.weight" ? "" : "model.") + t.name] =
+        f32_tensor(v, vector ? std::vector<int64_t>{t.shape[1]}
+                             : std::vector<int64_t>{t.shape[0], t.shape[1]});
+  }
+  write_safetensors((dir / "model.safetensors").string(), tensors);
+  const auto model = load(dir);
+  EXPECT_EQ(model->info().head, HeadKind::kClassifier);
+  RaggedBatch batch;
+  batch.add_sequence(std::vector<int32_t>{3, 4, 5});
+  const ForwardResult r = model->forward(batch);
+  ASSERT_EQ(r.dim, 1);
+  EXPECT_TRUE(std::isfinite(r.values[0]));
 }
 
 }  // namespace

@@ -280,6 +280,7 @@ def test_pods_run_as_the_images_user(overlay):
     uid = int(re.search(r"^ARG RADIX_UID=(\d+)$", dockerfile, re.M).group(1))
     assert spec["securityContext"]["runAsNonRoot"] is True
     assert spec["securityContext"]["runAsUser"] == uid
+    assert spec["securityContext"]["runAsGroup"] == uid  # the image makes group radix with the same id
     assert container(resources)["securityContext"]["allowPrivilegeEscalation"] is False
 
 
@@ -313,7 +314,7 @@ def serve_flags(radix_bin) -> set:
     return set(re.findall(r"(?<![\w-])(--[a-z0-9][a-z0-9-]*)", out.stdout))
 
 
-TEI_NAMES = {"MODEL_ID": "--model", "PORT": "--port", "HOSTNAME": "--host"}
+TEI_NAMES = {"MODEL_ID": "--model", "PORT": "--port"}  # radix reads no HOSTNAME (runtimes set it)
 
 
 def flag_of(env_name: str):

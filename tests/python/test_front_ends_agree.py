@@ -65,3 +65,18 @@ def test_rerank_cli_equals_server(radix_bin, reranker):
     served = sorted(reranker.post("/rerank", {"query": query, "texts": TEXTS}).json(),
                     key=lambda x: x["index"])
     assert close([x["score"] for x in served], [x["score"] for x in local])
+
+
+def test_pooling_and_default_prompt_cli_equals_server(radix_bin):
+    s = RadixServer(radix_bin, "--model", "demo", "--radix-threshold", "1", "--pooling", "mean",
+                    "--default-prompt-name", "query")
+    try:
+        assert s.get("/info").json()["model_type"] == {"embedding": {"pooling": "mean"}}
+        served = s.post("/embed", {"inputs": TEXTS}).json()
+    finally:
+        s.stop()
+    local = cli(radix_bin, "embed", "--model", "demo", "--pooling", "mean",
+                "--default-prompt-name", "query", *TEXTS)["embeddings"]
+    assert all(close(a, b) for a, b in zip(served, local))
+    plain = cli(radix_bin, "embed", "--model", "demo", "--pooling", "mean", *TEXTS)["embeddings"]
+    assert not close(plain[0], local[0])  # the prompt was applied

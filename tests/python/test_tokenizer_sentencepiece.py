@@ -209,3 +209,26 @@ def test_unsupported_components_are_named(radix_bin, tmp_path):
                            capture_output=True, text=True, timeout=60)
         assert r.returncode != 0
         assert f'type "{name}" is not supported' in r.stderr, r.stderr
+
+
+def test_merges_across_spaces_match_hf(radix_bin, tmp_path):
+    """A BPE trained on whole texts (no pre-tokenizer), so merges join across "▁" ("e▁", "s▁t",
+    ...): radix cuts words before "▁" only where no merge can join across, and must still give
+    HF's tokens."""
+    from tokenizers import Tokenizer, models, normalizers, trainers
+    doc = load_shape("llama2")
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"),
+                                           normalizers.Replace(" ", "▁")])
+    corpus = [t for t in texts_for("cross-corpus", 3000)]
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=900, limit_alphabet=80,
+                                                        show_progress=False))
+    trained = json.loads(tok.to_str())["model"]
+    vocab = {t: i for t, i in doc["model"]["vocab"].items() if i < 3 + 256}  # specials, bytes
+    for t, _ in sorted(trained["vocab"].items(), key=lambda kv: kv[1]):
+        vocab.setdefault(t, len(vocab))
+    merges = [m if isinstance(m, list) else m.split(" ") for m in trained["merges"]]
+    crossing = [m for m in merges if "▁" in (m[0] + m[1])[1:]]
+    assert len(crossing) > 50, "the corpus should make merges across spaces"
+    doc["model"]["vocab"], doc["model"]["merges"] = vocab, merges
+    check_all(radix_bin, tmp_path, doc, "cross-merges", n=1500)

@@ -62,7 +62,8 @@ TEST(ModelService, EmbedEqualsTheCore) {
   for (size_t i = 0; i < 2; ++i) {
     ASSERT_EQ(out.embeddings[i].size(), 32u);
     // Same sequences, same batch: the engine runs them identically each time.
-    for (size_t k = 0; k < 32; ++k) EXPECT_NEAR(out.embeddings[i][k], ref.embeddings[i].values[k], 1e-6);
+    for (size_t k = 0; k < 32; ++k)
+      EXPECT_NEAR(out.embeddings[i][k], ref.embeddings[i].values[k], 1e-6);
   }
 }
 

@@ -62,8 +62,8 @@ TEST(Runtime, RefusesOptionsOutOfRange) {
   o.dtype = "float8";
   EXPECT_NE(error_of(o).find("--dtype float8"), std::string::npos);
   o = demo_options();
-  o.pooling = "mean";
-  EXPECT_NE(error_of(o).find("--pooling mean"), std::string::npos);
+  o.pooling = "max";
+  EXPECT_NE(error_of(o).find("--pooling max"), std::string::npos);
   o = demo_options();
   o.service.max_input_length = 1 << 20;
   EXPECT_NE(error_of(o).find("--max-input-length"), std::string::npos);
@@ -80,8 +80,8 @@ TEST(Runtime, RefusesOptionsOutOfRange) {
 // engine builds is the one the forward runs, and every layout gives the same embeddings.
 TEST(Runtime, FoldOptionsReachTheForward) {
   EmbedRequest r;
-  r.inputs = {Input::of_text("a shared beginning, then one"), Input::of_text("a shared beginning, then two"),
-              Input::of_text("something else")};
+  r.inputs = {Input::of_text("a shared beginning, then one"),
+              Input::of_text("a shared beginning, then two"), Input::of_text("something else")};
   std::vector<std::vector<float>> want;
   for (auto [threshold, pad] : {std::pair{1.0, 1}, std::pair{1.0, 16}, std::pair{0.0, 8}}) {
     RuntimeOptions o = demo_options();
@@ -105,6 +105,24 @@ TEST(Runtime, FoldOptionsReachTheForward) {
       }
     }
   }
+}
+
+// --pooling mean overrides the folder's last-token pooling; the summary says which is used.
+TEST(Runtime, PoolingOverride) {
+  RuntimeOptions o = demo_options();
+  o.pooling = "mean";
+  auto mean = Runtime::build(o);
+  EXPECT_EQ(mean->service().summary().pooling, "mean");
+  o.pooling = "last_token";
+  auto last = Runtime::build(o);
+  EXPECT_EQ(last->service().summary().pooling, "lasttoken");
+  EmbedRequest r;
+  r.inputs = {Input::of_text("pooled differently")};
+  const auto a = mean->service().embed(r).embeddings.at(0).values;
+  const auto b = last->service().embed(r).embeddings.at(0).values;
+  double diff = 0;
+  for (size_t k = 0; k < a.size(); ++k) diff = std::max(diff, std::abs(double(a[k]) - b[k]));
+  EXPECT_GT(diff, 1e-3);  // a mean over several tokens is not the last token's state
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
@@ -144,8 +145,7 @@ TEST(Service, PromptsNamedDefaultAndInstruction) {
     EXPECT_EQ(kind_of([&] { s.service->embed_sequences(r); }), Kind::kValidation);
     r.prompt_name.reset();
     r.instruction = "Find it";
-    EXPECT_EQ(s.service->embed_sequences(r).at(0),
-              ids_of(format_embedding_query("Find it", "x")));
+    EXPECT_EQ(s.service->embed_sequences(r).at(0), ids_of(format_embedding_query("Find it", "x")));
     r.prompt_name = "query";  // both: refused
     EXPECT_EQ(kind_of([&] { s.service->embed_sequences(r); }), Kind::kValidation);
     r.prompt_name.reset();
@@ -192,8 +192,7 @@ TEST(Service, RerankEqualsTheWholePromptScored) {
   ASSERT_EQ(out.scores.size(), 2u);
   for (int i = 0; i < 2; ++i) {
     EXPECT_NEAR(out.scores[i].score, ref.values[i], 1e-6);
-    EXPECT_NEAR(out.scores[i].logit, ref.yes_no_logits[2 * i] - ref.yes_no_logits[2 * i + 1],
-                kTol);
+    EXPECT_NEAR(out.scores[i].logit, ref.yes_no_logits[2 * i] - ref.yes_no_logits[2 * i + 1], kTol);
     EXPECT_NEAR(out.scores[i].score, 1 / (1 + std::exp(-out.scores[i].logit)), 1e-6);
   }
 }
@@ -324,7 +323,8 @@ TEST(Service, CancelledCallStopsTheWait) {
   o.max_input_length = 4096;
   Stack s(HeadKind::kEmbedding, o);
   EmbedRequest r;
-  for (int i = 0; i < 16; ++i) r.inputs.push_back(Input::of_text(std::to_string(i) + std::string(3000, 'x')));
+  for (int i = 0; i < 16; ++i)
+    r.inputs.push_back(Input::of_text(std::to_string(i) + std::string(3000, 'x')));
   CallContext gone{[] { return true; }};
   EXPECT_EQ(kind_of([&] { s.service->embed(r, gone); }), Kind::kCancelled);
   s.engine->shutdown();  // drains: whatever was not batched yet was dropped, so this is quick
@@ -332,6 +332,35 @@ TEST(Service, CancelledCallStopsTheWait) {
   EXPECT_FALSE(s.service->accepting());
   r.inputs.resize(1);
   EXPECT_EQ(kind_of([&] { s.service->embed(r); }), Kind::kShuttingDown);
+}
+
+// A runner whose model went bad: every output is NaN.
+class NanRunner : public engine::BatchRunner {
+ public:
+  std::vector<engine::SequenceOutput> run(const RaggedBatch& batch, const FoldPlan&) override {
+    return std::vector<engine::SequenceOutput>(
+        batch.num_sequences(),
+        engine::SequenceOutput(128, std::numeric_limits<float>::quiet_NaN()));
+  }
+  std::string device() const override { return "nan"; }
+};
+
+TEST(Service, NonFiniteOutputsAreAnErrorNotAResult) {
+  std::vector<std::unique_ptr<engine::BatchRunner>> runners;
+  runners.push_back(std::make_unique<NanRunner>());
+  engine::Engine engine(std::move(runners), {});
+  ServiceOptions o;
+  o.max_input_length = 64;
+  Service service(demo_info(HeadKind::kEmbedding), load_tokenizer("demo"), engine, o);
+  EmbedRequest r;
+  r.inputs = {Input::of_text("x")};
+  try {
+    service.embed(r);
+    FAIL() << "NaN embeddings were returned";
+  } catch (const ServiceError& e) {
+    EXPECT_EQ(e.kind(), Kind::kBackend);
+    EXPECT_NE(std::string(e.what()).find("non-finite"), std::string::npos);
+  }
 }
 
 TEST(Service, TokenizeAndDecode) {

@@ -1,6 +1,5 @@
 #include "backend/cpu/cpu_backend.h"
 
-#include <cblas.h>  // openblas_set_num_threads
 #include <omp.h>
 
 #include <cstdlib>
@@ -9,6 +8,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/cpu/openblas_threads.h"
 #include "backend/op_checks.h"
 #include "backend/random_fill.h"
 
@@ -25,11 +25,10 @@ const int32_t* i32(const Tensor& t) { return static_cast<const int32_t*>(t.data)
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {
-    // One thread pool: OpenMP splits each GEMM and OpenBLAS runs single-threaded inside it (two
-    // pools spinning against each other on few cores cost more than the GEMMs themselves).
-    openblas_set_num_threads(1);
-  }
+  // One thread pool: OpenMP splits each GEMM and OpenBLAS runs single-threaded inside it (two
+  // pools spinning against each other on few cores cost more than the GEMMs themselves). The ops
+  // that call BLAS say so for their duration only (openblas_threads.h: no process-wide setting).
+  explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}
 
   std::string name() const override { return "cpu"; }
   DType weight_dtype() const override { return DType::kF32; }
@@ -163,6 +162,7 @@ class CpuBackend final : public Backend {
       if (!accumulate) fill_constant(out, 0.0f);
       return;
     }
+    const cpu::OpenblasSingleThreaded single_threaded_blas;
     cpu::linear(f32(x), x.row_stride, f32(w), w.row_stride, f32_mut(out), out.row_stride, x.rows,
                 w.rows, x.cols, accumulate, threads_);
   }
@@ -292,6 +292,7 @@ class CpuBackend final : public Backend {
         interval.visible_begin = seq_begin_.data();
       }
     }
+    const cpu::OpenblasSingleThreaded single_threaded_blas;
     interval.visible_end = visible_end;
     cpu::attention_interval(f32(qkv), qkv.row_stride, n, shape.num_q_heads, shape.num_kv_heads,
                             shape.head_dim, shape.scale, shape.softcap, interval, f32_mut(out),

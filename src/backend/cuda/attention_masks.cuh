@@ -203,6 +203,21 @@ struct TreeMask {
     return ((word_base + bit) << 1) | static_cast<int>((full_bits >> bit) & 1u);
   }
 
+  // True when every (query, key) pair of the query tile and the key tile at kv0 is inside the
+  // window (from the per-tile position ranges; the same in every lane), so that apply() need not
+  // read positions: with a window longer than every branch, partial tiles cost what they cost
+  // without one.
+  __device__ bool tile_within_window(int kv0) const {
+    const int minmax_tiles = (num_rows + kMinmaxTile - 1) / kMinmaxTile;
+    int pos_lo = INT_MAX;
+#pragma unroll
+    for (int i = 0; i < kSub; ++i) {
+      const int t = kv0 / kMinmaxTile + i;
+      if (t < minmax_tiles) pos_lo = min(pos_lo, __ldg(&pos_minmax[t].x));
+    }
+    return int64_t{q_pos_hi} - pos_lo < window;
+  }
+
   __device__ void apply(ScoreTile<kTileN>& s, int kv0, int qa, int qb, int lane) const {
 #pragma unroll
     for (int n = 0; n < kTileN / 8; ++n) {
@@ -214,7 +229,7 @@ struct TreeMask {
         if (!(key <= qb && qb < end)) s[n][c + 2] = -INFINITY;
       }
     }
-    if (kOptions && window != INT_MAX) {
+    if (kOptions && window != INT_MAX && !tile_within_window(kv0)) {
       // Rows past the end are never visible (subtree_end above), so their position is moot.
       const int64_t pa = qa < num_rows ? __ldg(positions + qa) : 0;
       const int64_t pb = qb < num_rows ? __ldg(positions + qb) : 0;

@@ -367,8 +367,8 @@ class CudaBackend final : public Backend {
     if (w.rows <= kSmallLinearRows || x.dtype == DType::kF32 || x.cols == 0) {
       const int k = static_cast<int>(x.cols);
       check_launch(op, with_float_ptr(x, [&](auto* xp) {
-                     return with_float_ptr(out, [&](auto* op_) {
-                       return cuda::small_linear(xp, x.row_stride, ptr<bf16>(w), w.row_stride, op_,
+                     return with_float_ptr(out, [&](auto* yp) {
+                       return cuda::small_linear(xp, x.row_stride, ptr<bf16>(w), w.row_stride, yp,
                                                  out.row_stride, x.rows, w.rows, k, accumulate,
                                                  stream_, b);
                      });
@@ -451,7 +451,9 @@ class CudaBackend final : public Backend {
       cuda::AttentionOptions options;
       options.head_dim = shape.head_dim;
       options.softcap = shape.softcap;
-      options.window = mask.window;
+      // A varlen window no sequence outgrows cuts nothing (positions within a sequence differ by
+      // less than max_seqlen): dropping it runs the kernels without options, exactly.
+      options.window = !tree && mask.window >= mask.max_seqlen ? 0 : mask.window;
       options.positions_dev = positions;
       options.bidirectional = bidirectional;
       if (tree) {
@@ -651,9 +653,9 @@ class CudaBackend final : public Backend {
       kCheck.require(shape.head_dim == 64 || shape.head_dim == 128 || shape.head_dim == 256, op,
                      "head_dim must be 64, 128 or 256 on CUDA, got " + to_string(shape.head_dim));
     } else {
-      kCheck.require(shape.head_dim % 2 == 0 && shape.head_dim <= 256, op,
-                     "head_dim must be even and at most 256 on CUDA, got " +
-                         to_string(shape.head_dim));
+      kCheck.require(
+          shape.head_dim % 2 == 0 && shape.head_dim <= 256, op,
+          "head_dim must be even and at most 256 on CUDA, got " + to_string(shape.head_dim));
     }
   }
 

@@ -245,7 +245,7 @@ TEST_P(CpuFamilyAttention, VarlenSoftcapAndWindowMatchTheReference) {
     const bool bidir = kind == AttentionMask::Kind::kVarlenBidirectional;
     for (const int32_t window : {0, 1, 5, 70}) {
       if (bidir && window > 0) continue;
-      for (const float softcap : {0.0f, 1.5f, 50.0f}) {
+      for (const float softcap : {0.0f, 1.5f}) {
         AttentionMask mask;
         mask.kind = kind;
         mask.cu_seqlens = bcu;

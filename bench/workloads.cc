@@ -136,8 +136,8 @@ Workload parse_workload(const std::string& spec, int32_t vocab_size) {
     w.batch = make_wide(b, l, p, seed, vocab_size);
   } else if (kind == "stream") {
     const int p = take("P", 2048), s = take("S", 64), n = take("N", 16);
-    w.name = "stream:P=" + std::to_string(p) + ",S=" + std::to_string(s) + ",N=" +
-             std::to_string(n);
+    w.name =
+        "stream:P=" + std::to_string(p) + ",S=" + std::to_string(s) + ",N=" + std::to_string(n);
     w.stream = make_stream(n, p, s, seed, vocab_size);
     for (const RaggedBatch& one : w.stream) {
       w.batch.add_sequence(std::span<const int32_t>(one.ids));

@@ -86,8 +86,8 @@ void run_stream(Model& model, const ModelBenchArgs& args, const bench::Workload&
       cache::DevicePrefixCacheOptions o;
       o.budget_bytes = args.prefix_cache_mib << 20;
       o.results = false;  // every request is new: time the prefix reuse, not the result cache
-      cache = std::make_unique<cache::DevicePrefixCache>(
-          model.backend(), c.num_hidden_layers, c.num_key_value_heads, c.head_dim, o);
+      cache = std::make_unique<cache::DevicePrefixCache>(model.backend(), c.num_hidden_layers,
+                                                         c.num_key_value_heads, c.head_dim, o);
     }
     FoldOptions fold;
     fold.threshold = mode == AttentionMode::kOff ? 0.0 : 1.0;

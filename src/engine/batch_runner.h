@@ -39,9 +39,7 @@ class BatchRunner {
 
   // Routing: how many leading tokens of `sequence` (positions 0..) this runner has cached. Called
   // from any engine thread while the runner may be running a batch; must be thread-safe.
-  virtual int32_t cached_prefix_length(const std::vector<int32_t>& /*sequence*/) const {
-    return 0;
-  }
+  virtual int32_t cached_prefix_length(const std::vector<int32_t>& /*sequence*/) const { return 0; }
   virtual RunnerCacheStats cache_stats() const { return {}; }
 };
 

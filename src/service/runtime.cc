@@ -141,8 +141,7 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
     cache.budget_bytes = mib << 20;
     cache.pad_to_multiple = o.pad_to_multiple;
     info.prefix_cache_mib = mib;
-    auto runner =
-        std::make_unique<engine::ModelRunner>(std::move(model), mode, device, cache);
+    auto runner = std::make_unique<engine::ModelRunner>(std::move(model), mode, device, cache);
     info.prefix_cache = runner->prefix_cache() != nullptr;
     runners.push_back(std::move(runner));
   }

@@ -1,4 +1,4 @@
-// Micro-benchmark of the attention kernels on the BENCHMARKS.md workloads at the head shapes of
+// Micro-benchmark of the attention kernels on the docs/benchmarks.md workloads at the head shapes of
 // Qwen3-0.6B (Hq 16, Hkv 8) and Qwen3-8B (Hq 32, Hkv 8), and of the other families: Mistral-7B
 // (32/8, sliding window 4096, and a 1024 window that trims the long workloads), Gemma2-9B (16/8,
 // head_dim 256, soft-cap 50, window 4096), Gemma-2B (8/1, head_dim 256) and Qwen2-0.5B (14/2,

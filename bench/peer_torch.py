@@ -370,19 +370,114 @@ def randomize(torch, model, plus_one):
                 p.normal_(0.0, 0.02)
 
 
-def build_family_model(torch, spec, attn):
+def build_family_model(torch, spec, attn, device="cuda", dtype=None):
+    """The family's transformers model with random weights (randomize) in `dtype` (bf16 unless
+    given) on `device`; tests build it in fp32 on the CPU."""
     import transformers
+    dtype = dtype or torch.bfloat16
     cfg = hf_config(spec, attn)
     model_cls = getattr(transformers, HF_CLASSES[spec["family"]][1])
-    torch.set_default_dtype(torch.bfloat16)
+    torch.set_default_dtype(dtype)
     try:
-        with torch.device("cuda"):
+        if hasattr(torch.device(device), "__enter__"):  # torch 2: build in place
+            with torch.device(device):
+                model = model_cls(cfg)
+        else:  # torch 1.13 (Debian's, the CPU tests): build on the CPU, moved below
             model = model_cls(cfg)
     finally:
         torch.set_default_dtype(torch.float32)
-    model = model.to(device="cuda", dtype=torch.bfloat16).eval()
+    model = model.to(device=device, dtype=dtype).eval()
     randomize(torch, model, family_options(spec)["plus_one"])
     return model
+
+
+def hf_config_mismatches(torch, spec, model):
+    """What the built transformers model holds that differs from the spec the peer computes with
+    (norm eps, attention scale, head_dim, RoPE frequencies, windows, soft-cap, activation): a
+    config field that transformers renamed or dropped shows up here, not as a low cosine."""
+    out = []
+
+    def differ(what, theirs, ours, rel=1e-6):
+        if theirs is None:
+            return
+        if isinstance(ours, (int, float)) and isinstance(theirs, (int, float)):
+            if abs(float(theirs) - float(ours)) <= rel * max(abs(float(ours)), 1e-30):
+                return
+        elif theirs == ours:
+            return
+        out.append(f"{what}: transformers {theirs!r}, peer {ours!r}")
+
+    o = family_options(spec)
+    d = spec["head_dim"]
+    differ("head_dim", getattr(model.config, "head_dim", None), d)
+    layer = model.layers[0]
+    for norm in ("input_layernorm", "post_attention_layernorm"):
+        mod = getattr(layer, norm)
+        differ(f"{norm} eps", getattr(mod, "variance_epsilon", getattr(mod, "eps", None)),
+               spec["rms_norm_eps"])
+    mod = model.norm
+    differ("norm eps", getattr(mod, "variance_epsilon", getattr(mod, "eps", None)),
+           spec["rms_norm_eps"])
+    differ("attention scaling", getattr(layer.self_attn, "scaling", None),
+           (spec.get("query_pre_attn_scalar") or d) ** -0.5)
+    differ("attn_logit_softcapping", getattr(model.config, "attn_logit_softcapping", None),
+           spec.get("attn_logit_softcapping") or None)
+    act = getattr(model.config, "hidden_activation", None) or getattr(model.config, "hidden_act")
+    differ("activation", "gelu_tanh" if "gelu" in str(act) else str(act),
+           "gelu_tanh" if o["gelu_tanh"] else "silu")
+    rotary = getattr(model, "rotary_emb", None) or getattr(layer.self_attn, "rotary_emb", None)
+    inv = getattr(rotary, "original_inv_freq", None)
+    if inv is None:
+        inv = getattr(rotary, "inv_freq", None)
+    if inv is not None:
+        ours = rope_inv_freq(torch, spec)
+        err = float(((inv.float().cpu() - ours).abs() / ours).max())
+        if err > 1e-2:  # bf16 keeps 2^-8 relative; beyond that the frequencies differ
+            out.append(f"RoPE inv_freq: max relative difference {err:.3g}")
+        scaling = getattr(rotary, "attention_scaling", 1.0)
+        differ("RoPE attention_scaling", scaling, 1.0)
+    for i, mod in enumerate(model.layers):
+        cfg = model.config
+        if hasattr(mod.self_attn, "sliding_window"):
+            theirs = mod.self_attn.sliding_window
+        elif getattr(cfg, "layer_types", None):
+            theirs = cfg.sliding_window if cfg.layer_types[i] == "sliding_attention" else None
+        elif getattr(cfg, "use_sliding_window", True) is False:
+            theirs = None
+        else:  # Mistral in transformers 4: the mask reads config.sliding_window for every layer
+            theirs = getattr(cfg, "sliding_window", None)
+        differ(f"layer {i} sliding window", theirs or 0, layer_window(spec, i))
+    return out
+
+
+def hf_layer_states(torch, model, seqs):
+    """transformers' hidden states at each sequence's last token: [embeddings, layer 0 out, ...,
+    final norm out] as output_hidden_states gives them (its last entry is after the final norm;
+    the output of the last layer before it is not in the tuple)."""
+    b, length = len(seqs), max(len(s) for s in seqs)
+    dev = next(model.parameters()).device
+    ids = torch.zeros((b, length), dtype=torch.long)
+    mask = torch.zeros((b, length), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, :len(s)] = torch.tensor(s)
+        mask[i, :len(s)] = 1
+    out = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), output_hidden_states=True)
+    rows = torch.arange(b, device=dev)
+    lengths = torch.tensor([len(s) - 1 for s in seqs], device=dev)
+    return [h[rows, lengths].float().cpu() for h in out.hidden_states]
+
+
+def layer_cosines(hf_states, trace):
+    """Per-layer min cosine (over sequences) of the peer's trace against hf_layer_states: the
+    first entry the embeddings, then each layer but the last, then the final norm."""
+    import torch
+    F = torch.nn.functional
+    if len(hf_states) == len(trace):  # every layer's output and the final norm's
+        pairs = list(zip(hf_states, trace))
+    else:  # the last layer's output replaced by the final norm's (transformers 4 and 5)
+        pairs = list(zip(hf_states[:-1], trace[:len(hf_states) - 1])) + [(hf_states[-1], trace[-1])]
+    return [float((F.normalize(a, dim=-1) * F.normalize(b.float().cpu(), dim=-1)).sum(-1).min())
+            for a, b in pairs]
 
 
 def random_weights(torch, spec, device="cpu", dtype=None, seed=0):
@@ -539,9 +634,10 @@ def attend_padded(torch, qp, kp, vp, scale, softcap, window, impl):
     return _attend_explicit(torch, qp, kp, vp, scale, softcap, window), "explicit"
 
 
-def family_radixmlp_forward(torch, spec, w, plan, batch, impl="auto", ran=None):
+def family_radixmlp_forward(torch, spec, w, plan, batch, impl="auto", ran=None, trace=None):
     """RadixMLP for every family from the parameters by transformers' names: position-wise work
-    once per trie node, attention on the padded layout. `ran` collects the attention paths used."""
+    once per trie node, attention on the padded layout. `ran` collects the attention paths used;
+    `trace` (a list) gets the last tokens' states: embeddings, each layer's output, final norm."""
     F = torch.nn.functional
     o = family_options(spec)
     hq, hkv, d = spec["num_attention_heads"], spec["num_key_value_heads"], spec["head_dim"]
@@ -561,6 +657,8 @@ def family_radixmlp_forward(torch, spec, w, plan, batch, impl="auto", ran=None):
         x = x * torch.tensor(spec["hidden_size"] ** 0.5, dtype=x.dtype, device=dev)
     cos, sin = rope_tables(torch, spec, pos, x.dtype)
     act = (lambda t: F.gelu(t, approximate="tanh")) if o["gelu_tanh"] else F.silu
+    if trace is not None:
+        trace.append(x.index_select(0, last))
 
     def mlp(p, t):
         g = F.linear(t, w[p + "mlp.gate_proj.weight"], w.get(p + "mlp.gate_proj.bias"))
@@ -595,7 +693,11 @@ def family_radixmlp_forward(torch, spec, w, plan, batch, impl="auto", ran=None):
         else:
             x = x + a
             x = x + mlp(p, rms_norm(torch, x, w[p + "post_attention_layernorm.weight"], eps, po))
+        if trace is not None:
+            trace.append(x.index_select(0, last))
     out = rms_norm(torch, x.index_select(0, last), w["norm.weight"], eps, po)
+    if trace is not None:
+        trace.append(out)
     return F.normalize(out.float(), dim=-1).cpu()
 
 
@@ -623,6 +725,10 @@ def main():
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--check", action="store_true",
                     help="also report the cosine between the impls' embeddings (a sanity check)")
+    ap.add_argument("--check-layers", action="store_true",
+                    help="with --check, for the non-Qwen3 families: radixmlp-torch's rows also get "
+                         "the min cosine against hf-sdpa after the embeddings, each layer and the "
+                         "final norm (layer_cosines_vs_hf_sdpa; untimed), to find where they part")
     ap.add_argument("--budget-s", type=float, default=0,
                     help="stop starting new rows after this many seconds (0: no limit); the rows "
                          "left out are printed with an error, so a caller's timeout cuts nothing "
@@ -679,6 +785,14 @@ def main():
             torch.cuda.empty_cache()
             continue
         weights = None if family == "qwen3" else dict(model.named_parameters())
+        mismatches = []
+        if args.check and family != "qwen3":
+            try:
+                mismatches = hf_config_mismatches(torch, shape, model)
+            except Exception as e:  # a transformers layout this does not know: say so, go on
+                mismatches = [f"not inspected ({type(e).__name__}: {str(e)[:120]})"]
+        for line in mismatches:
+            print(f"peer_torch: {name}: config mismatch: {line}", file=sys.stderr)
         print(f"peer_torch: {name} built in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         for wname, seqs in workloads:
             plan = Plan(seqs)
@@ -725,6 +839,25 @@ def main():
                           file=sys.stderr)
                 if ran:
                     row["attention"] = ",".join(sorted(ran))
+                if args.check_layers and impl == "radixmlp-torch" and family != "qwen3" \
+                        and impl in results:
+                    try:
+                        trace = []
+                        with torch.inference_mode():
+                            family_radixmlp_forward(torch, shape, weights, plan, len(seqs),
+                                                    trace=trace)
+                            set_attention(model, "sdpa")
+                            states = hf_layer_states(torch, model, seqs)
+                        row["layer_cosines_vs_hf_sdpa"] = [round(c, 5) for c in
+                                                           layer_cosines(states, trace)]
+                        del trace, states
+                    except Exception as e:
+                        row["layer_check_error"] = f"{type(e).__name__}: {str(e)[:200]}"
+                    print(f"peer_torch: {name} {wname} per-layer cosines: "
+                          f"{row.get('layer_cosines_vs_hf_sdpa', row.get('layer_check_error'))}",
+                          file=sys.stderr)
+                if args.check and mismatches:
+                    row["hf_config_mismatches"] = mismatches
                 if args.check and impl in results:
                     for ref in ("hf-sdpa", "hf-eager"):
                         if ref != impl and ref in results:

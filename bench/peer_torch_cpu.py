@@ -7,7 +7,7 @@ its own S-token suffix) this script times, on the same machine and thread count:
   - PyTorch eager in fp32: `off` (every op on all tokens; causal attention per sequence, as
     radix's off mode) and `scatter` (RadixMLP in PyTorch: position-wise ops on the unique trie
     rows, q/k/v gathered to tokens for attention and back),
-then prints one JSON row per (implementation, workload, mode) with the fields of BENCHMARKS.md.
+then prints one JSON row per (implementation, workload, mode) with the fields of docs/benchmarks.md.
 
 Weights are random normal(0, 0.02) (norms 1) of the same shape; timings do not depend on values.
 Use Debian's python3-torch, with passive OpenMP waiting for both sides (Debian's torch runs its

@@ -1,4 +1,4 @@
-"""radix.fold against radix_mlp's numpy binding on BENCHMARKS.md's three fold workloads.
+"""radix.fold against radix_mlp's numpy binding on docs/benchmarks.md's three fold workloads.
 
 Both get the same uint32 numpy arrays (radix_mlp takes only uint32) and are timed side by side in
 one process, interleaved run by run: `radix.compat.compute_fold_and_scatter` (the drop-in, with

@@ -1,4 +1,4 @@
-// The benchmark workloads of docs BENCHMARKS.md, generated deterministically from a seed.
+// The benchmark workloads of docs docs/benchmarks.md, generated deterministically from a seed.
 #pragma once
 
 #include <cstdint>

@@ -49,7 +49,7 @@ class Shape:
         return self.kv_heads * self.head_dim
 
 
-# ../shared/docs/ARCHITECTURE.md, "Qwen3 shapes".
+# docs/benchmarks.md, "Model shapes".
 QWEN3 = {
     "0.6b": Shape(1024, 28, 16, 8, 128, 3072),
     "4b": Shape(2560, 36, 32, 8, 128, 9728),

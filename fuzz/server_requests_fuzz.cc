@@ -63,6 +63,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (r.top_n) check(*r.top_n >= 1);
   });
   expect_parse_or_client_error([&] {
+    const SimilarityRequest r = parse_similarity_request(body, limits);
+    check(!r.source_sentence.empty() && !r.sentences.empty());
+    // The source sentence counts towards the batch limit with the sentences.
+    check(r.sentences.size() + 1 <= limits.max_client_batch_size);
+    for (const std::string& s : r.sentences) check(!s.empty());
+  });
+  expect_parse_or_client_error([&] {
     const PredictRequest r = parse_predict_request(body, limits);
     check(!r.inputs.empty());
     check(r.batched || r.inputs.size() == 1);

@@ -23,7 +23,7 @@
 #   GPU_CHECK_BUILD_TARGETS  space-separated targets to build (default: all)
 #   GPU_CHECK_MODELS     default "qwen3-0.6b,qwen3-8b"; any random: preset of radix
 #                        (mistral-7b, qwen2-7b, llama3-8b, gemma2-9b, qwen3-4b)
-#   GPU_CHECK_WORKLOADS  ";"-separated specs (default: the BENCHMARKS.md grid + rerank-like)
+#   GPU_CHECK_WORKLOADS  ";"-separated specs (default: the docs/benchmarks.md grid + rerank-like)
 #   GPU_CHECK_QWEN3_WORKLOADS  the specs for qwen3-* models (default: GPU_CHECK_WORKLOADS)
 #   GPU_CHECK_PEER_MODELS  models of the peer step (default: GPU_CHECK_MODELS)
 #   GPU_CHECK_PEER_WARMUP  peer_torch --warmup (default 1; its --check run comes first anyway)

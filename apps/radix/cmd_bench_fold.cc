@@ -61,7 +61,7 @@ void add_bench_fold(CLI::App& bench) {
   CLI::App* cmd = bench.add_subcommand(
       "fold", "Fold the fold-plan workloads on one thread; print compression and ns per token");
   cmd->add_option("--workload", args->workloads,
-                  "Workload specs (default: the three of BENCHMARKS.md)");
+                  "Workload specs (default: the three of docs/benchmarks.md)");
   cmd->add_option("--warmup", args->warmup, "Untimed runs per workload")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--repetitions", args->repetitions, "Timed runs per workload (median reported)")

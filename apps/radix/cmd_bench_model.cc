@@ -180,6 +180,10 @@ void run_bench_model(const ModelBenchArgs& args) {
       ForwardOptions options;
       options.mode = mode;
       options.head = HeadKind::kEmbedding;
+      // Progress on stderr: an 8B off forward of the grid takes seconds per run, and a run of
+      // every workload and mode minutes.
+      std::fprintf(stderr, "radix bench model: %s %s: %d warm-up + %d timed runs...\n",
+                   w.name.c_str(), attention_mode_name(mode), args.warmup, args.repetitions);
       ForwardResult r;
       for (int i = 0; i < args.warmup; ++i) r = model->forward(batch, options);
 #if defined(RADIX_HAVE_CUDA)
@@ -194,6 +198,8 @@ void run_bench_model(const ModelBenchArgs& args) {
                 .count());
       }
       const double med = median(ms);
+      std::fprintf(stderr, "radix bench model: %s %s: median %.2f ms\n", w.name.c_str(),
+                   attention_mode_name(mode), med);
       if (mode == AttentionMode::kOff) off_ms = med;
       const ForwardFlops flops = count_forward_flops(config, batch, plan, mode);
       nlohmann::json row;
@@ -250,14 +256,19 @@ void run_bench_model(const ModelBenchArgs& args) {
 void add_bench_model(CLI::App& bench) {
   auto args = std::make_shared<ModelBenchArgs>();
   CLI::App* cmd = bench.add_subcommand(
-      "model", "Time the model forward per workload and attention mode (BENCHMARKS.md fields)");
+      "model",
+      "Time the model forward per workload and attention mode (fields: docs/benchmarks.md); "
+      "progress on stderr, one row per workload and mode on stdout");
   add_model_options(*cmd, args->model, false);
   cmd->add_option("--workload", args->workloads, "Workload specs (bench/workloads.h)")
       ->capture_default_str();
   cmd->add_option("--modes", args->modes, "Comma-separated attention modes")->capture_default_str();
-  cmd->add_option("--warmup", args->warmup, "Untimed runs per mode")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--warmup", args->warmup, "Untimed runs per mode")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--repetitions", args->repetitions, "Timed runs per mode (median reported)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_flag("--json", args->json, "One JSON object per workload and mode");
   cmd->add_option("--prefix-cache-mib", args->prefix_cache_mib,
                   "Stream workloads: the prefix cache's budget in the cache-on run")

@@ -102,7 +102,7 @@ class ServeLog {
         std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
     std::tm tm{};
     gmtime_r(&t, &tm);
-    char buf[40];
+    char buf[96];  // room for any int the compiler cannot rule out
     std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                   static_cast<int>(ms.count()));
@@ -277,6 +277,7 @@ void run_serve(const ServeArgs& args) {
   card.max_input_length = max_input;
   card.hidden_size = info.hidden_size;
   card.vocab_size = info.vocab_size;
+  card.tokenizer_vocab_size = info.tokenizer_vocab_size;
   card.attention_mode = built.attention_mode;
   card.radix_threshold = args.radix_threshold;
   card.prefix_cache_mib = built.prefix_cache ? built.prefix_cache_mib : 0;
@@ -536,7 +537,7 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--cors-allow-origin", args->cors_allow_origin,
                   "Answer CORS requests for this origin (or *); default: no CORS headers");
   cmd->add_flag("--json-output", args->json_output, "Log one JSON object per line on stderr");
-  add_environment_names(*cmd);
+  add_environment_names(*cmd);  // last: only options added before it get RADIX_* names
   cmd->preparse_callback([](size_t) { adopt_tei_environment(); });
   cmd->callback([args] { run_serve(*args); });
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -159,9 +160,28 @@ void run_tokenize(const TokenizeArgs& args) {
   std::printf("%s\n", out.c_str());
 }
 
+// The shared assets beside the repository (`<repo>/../shared/assets`), found from the binary's
+// own place (build/radix or build/<preset>/radix) rather than the working directory, so the
+// defaults work from anywhere; RADIX_ASSETS names another folder.
+std::string default_asset(const std::string& relative) {
+  if (const char* env = std::getenv("RADIX_ASSETS"); env && *env) {
+    return (std::filesystem::path(env) / relative).string();
+  }
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (std::filesystem::path dir = exe.parent_path(); dir.has_relative_path();
+         dir = dir.parent_path()) {
+      const std::filesystem::path candidate = dir.parent_path() / "shared" / "assets" / relative;
+      if (std::filesystem::exists(candidate, ec)) return candidate.string();
+    }
+  }
+  return "../shared/assets/" + relative;  // as before: relative to the working directory
+}
+
 struct BenchArgs {
-  std::string tokenizer = "../shared/assets/qwen3-embedding-0.6b";
-  std::string passages = "../shared/assets/msmarco/dl19_bm25_top100.json";
+  std::string tokenizer = default_asset("qwen3-embedding-0.6b");
+  std::string passages = default_asset("msmarco/dl19_bm25_top100.json");
   int repetitions = 5;
   int threads = 1;
   bool json_out = false;

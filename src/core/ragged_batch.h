@@ -11,6 +11,9 @@ struct RaggedBatch {
   std::vector<int32_t> ids;            // all sequences back to back
   std::vector<int32_t> positions;      // one per token, usually 0..len-1 within each sequence
   std::vector<int32_t> cu_seqlens{0};  // num_sequences + 1 offsets, starting at 0
+  // Per sequence, or empty for none: the runner returns that sequence's per-token final hidden
+  // states ([len, hidden], flat) instead of its pooled output (TEI's /embed_all).
+  std::vector<uint8_t> token_states;
 
   int32_t num_sequences() const { return static_cast<int32_t>(cu_seqlens.size()) - 1; }
   int64_t num_tokens() const { return static_cast<int64_t>(ids.size()); }

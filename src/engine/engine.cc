@@ -10,6 +10,7 @@ using Clock = std::chrono::steady_clock;
 struct Engine::Job {
   std::vector<std::vector<int32_t>> sequences;
   CancelFlag cancelled;
+  bool token_states = false;
   Clock::time_point enqueued;
   int32_t next = 0;  // first sequence not yet handed to a worker (guarded by Engine::mu_)
   RequestOutputs outputs;
@@ -35,7 +36,7 @@ Engine::Engine(std::vector<std::unique_ptr<BatchRunner>> runners, EngineOptions 
 Engine::~Engine() { shutdown(); }
 
 std::future<RequestOutputs> Engine::submit(std::vector<std::vector<int32_t>> sequences,
-                                           CancelFlag cancelled) {
+                                           CancelFlag cancelled, bool token_states) {
   for (const auto& s : sequences) {
     if (s.empty()) throw std::invalid_argument("engine: empty sequence");
   }
@@ -48,6 +49,7 @@ std::future<RequestOutputs> Engine::submit(std::vector<std::vector<int32_t>> seq
   const auto n = static_cast<int32_t>(sequences.size());
   job->sequences = std::move(sequences);
   job->cancelled = std::move(cancelled);
+  job->token_states = token_states;
   job->outputs.resize(n);
   job->pending.store(n);
   {
@@ -198,8 +200,12 @@ void Engine::worker_loop(size_t worker) {
     batch.ids.clear();
     batch.positions.clear();
     batch.cu_seqlens.assign(1, 0);
+    batch.token_states.clear();
     for (const Part& p : parts) {
-      for (int32_t s = p.begin; s < p.end; ++s) batch.add_sequence(p.job->sequences[s]);
+      for (int32_t s = p.begin; s < p.end; ++s) {
+        batch.add_sequence(p.job->sequences[s]);
+        batch.token_states.push_back(p.job->token_states ? 1 : 0);
+      }
       stats.max_queue_seconds = std::max(
           stats.max_queue_seconds, std::chrono::duration<double>(start - p.job->enqueued).count());
     }

@@ -72,8 +72,9 @@ class Engine {
   // EngineError (kShuttingDown at once if shutdown began, kCancelled when `cancelled` became true
   // before all of the request was batched, kBackend when the runner failed). Every sequence must
   // be non-empty (std::invalid_argument otherwise).
+  // With `token_states`, each output is the sequence's per-token hidden states ([len, hidden]).
   std::future<RequestOutputs> submit(std::vector<std::vector<int32_t>> sequences,
-                                     CancelFlag cancelled = nullptr);
+                                     CancelFlag cancelled = nullptr, bool token_states = false);
 
   // Stops accepting, lets the workers drain the queue, joins them. Idempotent.
   void shutdown();

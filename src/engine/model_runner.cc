@@ -28,9 +28,19 @@ ModelRunner::ModelRunner(std::unique_ptr<Model> model, AttentionMode mode, std::
   pad_to_multiple_ = std::max(1, cache.pad_to_multiple);
 }
 
+namespace {
+
+bool wants_token_states(const RaggedBatch& batch) {
+  return std::find(batch.token_states.begin(), batch.token_states.end(), 1) !=
+         batch.token_states.end();
+}
+
+}  // namespace
+
 std::vector<SequenceOutput> ModelRunner::run(const RaggedBatch& batch, const FoldPlan& plan) {
   const AttentionMode mode = plan.folded ? mode_ : AttentionMode::kOff;
-  if (!cache_) return run_plain(batch, plan, mode, nullptr);
+  // Per-token states need every row of the batch, cached or not: such a batch runs whole.
+  if (!cache_ || wants_token_states(batch)) return run_plain(batch, plan, mode, nullptr);
   // The engine's plan decided whether to fold; the uncached rest of the batch follows it.
   FoldOptions fold;
   fold.threshold = plan.folded ? 1.0 : 0.0;
@@ -48,6 +58,8 @@ std::vector<SequenceOutput> ModelRunner::run_plain(const RaggedBatch& batch, con
   options.normalize = false;
   options.dimensions = 0;
   options.prefix = hook;
+  const bool any_token_states = wants_token_states(batch);
+  options.return_hidden_states = any_token_states;
   // The plan the engine built (with its padding and threshold) is the one the forward runs.
   const ForwardResult r = model_->forward(batch, plan, options);
   if (r.num_sequences != batch.num_sequences()) {
@@ -55,8 +67,12 @@ std::vector<SequenceOutput> ModelRunner::run_plain(const RaggedBatch& batch, con
                              std::to_string(batch.num_sequences()) + " sequences");
   }
   std::vector<SequenceOutput> out(r.num_sequences);
+  const auto hidden = static_cast<ptrdiff_t>(model_->info().hidden_size());
   for (int32_t s = 0; s < r.num_sequences; ++s) {
-    if (r.head == HeadKind::kReranker) {
+    if (any_token_states && batch.token_states[s]) {
+      out[s].assign(r.hidden_states.begin() + batch.cu_seqlens[s] * hidden,
+                    r.hidden_states.begin() + batch.cu_seqlens[s + 1] * hidden);
+    } else if (r.head == HeadKind::kReranker) {
       const float yes = r.yes_no_logits[2 * static_cast<size_t>(s)];
       const float no = r.yes_no_logits[2 * static_cast<size_t>(s) + 1];
       out[s] = {r.values[s], yes - no};

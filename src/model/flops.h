@@ -1,4 +1,4 @@
-// The FLOP count behind "effective TFLOP/s" in BENCHMARKS.md, shared by every backend's bench:
+// The FLOP count behind "effective TFLOP/s" in docs/benchmarks.md, shared by every backend's bench:
 // 2 * params * rows for the projections and MLP, plus 4 * head_dim per visible query-key pair per
 // query head per layer for attention. Visible pairs are all causal pairs of each sequence for
 // off/scatter, and (row, ancestor-or-self) pairs of the trie for tree.
@@ -21,7 +21,7 @@ struct ForwardFlops {
   // only the pairs within it (a query at position p sees min(p + 1, window) keys)
   double attention = 0;
   // The forward (without hidden states) runs the last layer's o_proj and MLP on one row per
-  // sequence only; BENCHMARKS.md's count includes them for every row. Negative when identical
+  // sequence only; docs/benchmarks.md's count includes them for every row. Negative when identical
   // sequences share rows (one row per sequence is then more than the trie's rows).
   double last_layer_skipped = 0;
   double total() const { return matmul + attention; }

@@ -1,4 +1,4 @@
-// The prompt formats of Qwen3-Embedding and Qwen3-Reranker (exact strings: BENCHMARKS.md).
+// The prompt formats of Qwen3-Embedding and Qwen3-Reranker (exact strings: docs/benchmarks.md).
 #pragma once
 
 #include <string>

@@ -1,6 +1,8 @@
 #include "server/http_server.h"
 
 #include <algorithm>
+#include <cmath>
+#include <ctime>
 #include <numeric>
 #include <optional>
 #include <stdexcept>
@@ -41,9 +43,10 @@ Family family_of(std::string_view path) {
   return path.rfind("/v1/", 0) == 0 ? Family::kOpenAI : Family::kTei;
 }
 
-const char* const kRoutes[] = {"/embed",         "/rerank",    "/predict",     "/tokenize",
-                               "/decode",        "/info",      "/health",      "/metrics",
-                               "/v1/embeddings", "/v1/rerank", "/openapi.json"};
+const char* const kRoutes[] = {"/",          "/embed",         "/embed_all",  "/embed_sparse",
+                               "/rerank",    "/predict",       "/similarity", "/tokenize",
+                               "/decode",    "/info",          "/health",     "/metrics",
+                               "/v1/models", "/v1/embeddings", "/v1/rerank",  "/openapi.json"};
 
 // Metric label for a path: the route, or "other" so unknown paths cannot grow the label set.
 std::string route_label(std::string_view path) {
@@ -111,6 +114,30 @@ json info_json(const ModelCard& card, const ServerOptions& options) {
   return info;
 }
 
+// A model that overflows (NaN or Inf in its weights or activations) must not answer 200 with
+// `null`s in the JSON: the client would take them for data.
+void check_finite(const std::vector<float>& values, const std::string& what) {
+  for (float v : values) {
+    if (!std::isfinite(v)) {
+      throw ApiError(ErrorType::kBackend, "the model produced a non-finite value (NaN or Inf) in " +
+                                              what + "; its weights or activations overflow");
+    }
+  }
+}
+std::string of_input(const char* what, size_t i) {
+  return std::string("the ") + what + " of input " + std::to_string(i);
+}
+
+double cosine(const std::vector<float>& a, const std::vector<float>& b) {
+  double dot = 0, na = 0, nb = 0;
+  for (size_t k = 0; k < a.size() && k < b.size(); ++k) {
+    dot += static_cast<double>(a[k]) * b[k];
+    na += static_cast<double>(a[k]) * a[k];
+    nb += static_cast<double>(b[k]) * b[k];
+  }
+  return dot / std::max(std::sqrt(na * nb), 1e-24);
+}
+
 // The path of a request target, without its query.
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
@@ -121,6 +148,11 @@ struct HttpServer::Route {
   std::string path;
   bool needs_permit;  // model work: runs on a worker thread, holding a concurrency permit
   Handler handler;
+  bool prefix = false;  // `path` is a prefix (a route with an id after it)
+
+  bool matches(std::string_view p) const {
+    return prefix ? p.size() > path.size() && p.substr(0, path.size()) == path : p == path;
+  }
 };
 
 HttpServer::HttpServer(InferenceService& service, ServerMetrics& metrics, ServerOptions options)
@@ -149,6 +181,8 @@ HttpServer::HttpServer(InferenceService& service, ServerMetrics& metrics, Server
     throw std::invalid_argument("--max-concurrent-requests must be at least 1");
   }
   limits_.max_client_batch_size = options_.max_client_batch_size;
+  started_at_ = static_cast<int64_t>(std::time(nullptr));
+  if (options_.served_model_name.empty()) options_.served_model_name = service_.card().model_id;
   register_routes();
 }
 
@@ -198,7 +232,7 @@ Dispatch HttpServer::route(const std::shared_ptr<HttpRequest>& request) {
   }
   const Route* found = nullptr;
   for (const Route& r : routes_) {
-    if (r.path == path && r.method == request->method()) found = &r;
+    if (r.matches(path) && r.method == request->method()) found = &r;
   }
   if (!found) {
     return answer(
@@ -275,23 +309,148 @@ void HttpServer::register_routes() {
     return make_reply(200, metrics_.render(), "text/plain; version=0.0.4");
   });
 
-  get("/openapi.json",
-      [](const HttpRequest&, const CallContext&) { return json_reply(openapi_document()); });
-
-  post("/embed", [this](const HttpRequest& req, const CallContext& ctx) {
-    const EmbedRequest r = parse_embed_request(req.body(), limits_);
-    const EmbedResult out = service_.embed(r, ctx);
-    return json_reply(out.embeddings);
+  // OpenAI's model list (client.models.list()): the one model served.
+  get("/v1/models", [this](const HttpRequest&, const CallContext&) {
+    return json_reply({{"object", "list"},
+                       {"data",
+                        {{{"id", options_.served_model_name},
+                          {"object", "model"},
+                          {"created", started_at_},
+                          {"owned_by", "radix"}}}}});
   });
+
+  // client.models.retrieve(id)
+  routes_.push_back(
+      {http::verb::get, "/v1/models/", false,
+       [this](const HttpRequest& req, const CallContext&) {
+         const std::string id(path_of(req.target()).substr(std::string_view("/v1/models/").size()));
+         if (id != options_.served_model_name) {
+           throw ApiError(ErrorType::kNotFound, "no model `" + id + "` here; this server serves `" +
+                                                    options_.served_model_name + "`");
+         }
+         return json_reply(
+             {{"id", id}, {"object", "model"}, {"created", started_at_}, {"owned_by", "radix"}});
+       },
+       /*prefix=*/true});
+
+  get("/openapi.json", [this](const HttpRequest&, const CallContext&) {
+    return json_reply(openapi_document(service_.card(), limits_, options_.served_model_name));
+  });
+
+  auto embed = [this](std::string_view body, const CallContext& ctx) {
+    const EmbedRequest r = parse_embed_request(body, limits_);
+    const EmbedResult out = service_.embed(r, ctx);
+    for (size_t i = 0; i < out.embeddings.size(); ++i)
+      check_finite(out.embeddings[i], of_input("embedding", i));
+    return json_reply(out.embeddings);
+  };
+  auto similarity = [this](std::string_view body, const CallContext& ctx) {
+    const SimilarityRequest r = parse_similarity_request(body, limits_);
+    EmbedRequest e;
+    e.inputs.push_back({r.source_sentence, {}, false});
+    for (const std::string& s : r.sentences) e.inputs.push_back({s, {}, false});
+    e.truncate = r.truncate;
+    e.truncation_direction = r.truncation_direction;
+    e.prompt_name = r.prompt_name;
+    e.normalize = false;  // the cosine below divides by the norms
+    const EmbedResult out = service_.embed(e, ctx);
+    for (size_t i = 0; i < out.embeddings.size(); ++i) {
+      check_finite(out.embeddings[i], of_input("embedding", i));
+    }
+    json scores = json::array();
+    const std::vector<float>& source = out.embeddings.at(0);
+    for (size_t i = 1; i < out.embeddings.size(); ++i) {
+      scores.push_back(static_cast<float>(cosine(source, out.embeddings[i])));
+    }
+    return json_reply(scores);
+  };
+  auto rerank = [this](std::string_view body, const CallContext& ctx) {
+    const RerankRequest r = parse_rerank_request(body, limits_);
+    const ScoreResult out = service_.rerank(r, ctx);
+    const std::vector<float>& scores = r.raw_scores ? out.raw_scores : out.scores;
+    check_finite(scores, "the scores");
+    json ranks = json::array();
+    for (size_t i : rank_order(scores)) {
+      json rank = {{"index", i}, {"score", scores[i]}};
+      if (r.return_text) rank["text"] = r.texts[i];
+      ranks.push_back(std::move(rank));
+    }
+    return json_reply(ranks);
+  };
+  // Every input's predictions, highest first; `batched` says whether the caller asked for a list.
+  auto predict = [this](std::string_view body, const CallContext& ctx, bool* batched) {
+    const PredictRequest r = parse_predict_request(body, limits_);
+    const PredictResult out = service_.predict(r, ctx);
+    json all = json::array();
+    for (size_t i = 0; i < out.probabilities.size(); ++i) {
+      const std::vector<float>& scores = r.raw_scores ? out.logits[i] : out.probabilities[i];
+      check_finite(scores, of_input("scores", i));
+      json predictions = json::array();
+      for (size_t k : rank_order(scores)) {
+        predictions.push_back({{"score", scores[k]}, {"label", out.labels[k]}});
+      }
+      all.push_back(std::move(predictions));
+    }
+    *batched = r.batched;
+    return all;
+  };
+
+  post("/embed",
+       [embed](const HttpRequest& req, const CallContext& ctx) { return embed(req.body(), ctx); });
+
+  post("/similarity", [this, similarity](const HttpRequest& req, const CallContext& ctx) {
+    if (service_.card().head != "embedding") {
+      throw ApiError(ErrorType::kBackend, "model is not an embedding model");
+    }
+    return similarity(req.body(), ctx);
+  });
+
+  post("/embed_all", [this](const HttpRequest& req, const CallContext& ctx) {
+    const EmbedRequest r = parse_embed_request(req.body(), limits_);
+    const EmbedAllResult out = service_.embed_all(r, ctx);
+    for (size_t i = 0; i < out.token_states.size(); ++i) {
+      for (const auto& token : out.token_states[i])
+        check_finite(token, of_input("hidden states", i));
+    }
+    return json_reply(out.token_states);
+  });
+
+  post("/embed_sparse", [this](const HttpRequest& req, const CallContext&) -> HttpReply {
+    parse_embed_request(req.body(), limits_);  // a bad body is still a 4xx
+    // TEI's answer for a model without SPLADE pooling; radix serves no SPLADE model.
+    throw ApiError(ErrorType::kBackend, "Model is not an embedding model with SPLADE pooling");
+  });
+
+  // TEI's route that dispatches on the model: what huggingface_hub.InferenceClient posts to
+  // (feature_extraction and sentence_similarity on an embedding model, text_classification on a
+  // classifier).
+  post("/",
+       [this, embed, similarity, rerank, predict](const HttpRequest& req, const CallContext& ctx) {
+         const std::string& head = service_.card().head;
+         if (head == "reranker") return rerank(req.body(), ctx);
+         if (head == "classifier") {
+           bool batched = false;
+           // Always a list per input, as the Hub's text-classification answers.
+           return json_reply(predict(req.body(), ctx, &batched));
+         }
+         const json doc = json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
+         if (doc.is_object() && doc.contains("inputs") && doc["inputs"].is_object()) {
+           return similarity(req.body(), ctx);
+         }
+         return embed(req.body(), ctx);
+       });
 
   post("/v1/embeddings", [this](const HttpRequest& req, const CallContext& ctx) {
     const OpenAIEmbeddingsRequest r = parse_openai_embeddings_request(req.body(), limits_);
     EmbedRequest e;
     e.inputs = r.inputs;
     e.dimensions = r.dimensions;
+    e.truncate = r.truncate;
+    e.truncation_direction = r.truncation_direction;
     const EmbedResult out = service_.embed(e, ctx);
     json data = json::array();
     for (size_t i = 0; i < out.embeddings.size(); ++i) {
+      check_finite(out.embeddings[i], of_input("embedding", i));
       json item = {{"object", "embedding"}, {"index", i}};
       if (r.encoding_format == EncodingFormat::kBase64) {
         item["embedding"] = base64_encode_floats(out.embeddings[i]);
@@ -307,17 +466,8 @@ void HttpServer::register_routes() {
          {"usage", {{"prompt_tokens", out.prompt_tokens}, {"total_tokens", out.prompt_tokens}}}});
   });
 
-  post("/rerank", [this](const HttpRequest& req, const CallContext& ctx) {
-    const RerankRequest r = parse_rerank_request(req.body(), limits_);
-    const ScoreResult out = service_.rerank(r, ctx);
-    const std::vector<float>& scores = r.raw_scores ? out.raw_scores : out.scores;
-    json ranks = json::array();
-    for (size_t i : rank_order(scores)) {
-      json rank = {{"index", i}, {"score", scores[i]}};
-      if (r.return_text) rank["text"] = r.texts[i];
-      ranks.push_back(std::move(rank));
-    }
-    return json_reply(ranks);
+  post("/rerank", [rerank](const HttpRequest& req, const CallContext& ctx) {
+    return rerank(req.body(), ctx);
   });
 
   post("/v1/rerank", [this](const HttpRequest& req, const CallContext& ctx) {
@@ -326,7 +476,10 @@ void HttpServer::register_routes() {
     q.query = r.query;
     q.texts = r.documents;
     q.instruction = r.instruction;
+    q.truncate = r.truncate;
+    q.truncation_direction = r.truncation_direction;
     const ScoreResult out = service_.rerank(q, ctx);
+    check_finite(out.scores, "the scores");
     const std::vector<size_t> order = rank_order(out.scores);
     const size_t n = std::min(order.size(), r.top_n ? static_cast<size_t>(*r.top_n) : order.size());
     json results = json::array();
@@ -343,25 +496,28 @@ void HttpServer::register_routes() {
          {"usage", {{"prompt_tokens", out.prompt_tokens}, {"total_tokens", out.prompt_tokens}}}});
   });
 
-  post("/predict", [this](const HttpRequest& req, const CallContext& ctx) {
-    const PredictRequest r = parse_predict_request(req.body(), limits_);
-    const PredictResult out = service_.predict(r, ctx);
-    json all = json::array();
-    for (size_t i = 0; i < out.probabilities.size(); ++i) {
-      const std::vector<float>& scores = r.raw_scores ? out.logits[i] : out.probabilities[i];
-      json predictions = json::array();
-      for (size_t k : rank_order(scores)) {
-        predictions.push_back({{"score", scores[k]}, {"label", out.labels[k]}});
-      }
-      all.push_back(std::move(predictions));
-    }
-    return json_reply(r.batched ? all : all.at(0));
+  post("/predict", [predict](const HttpRequest& req, const CallContext& ctx) {
+    bool batched = false;
+    json all = predict(req.body(), ctx, &batched);
+    return json_reply(batched ? all : all.at(0));
   });
 
   post("/tokenize", [this](const HttpRequest& req, const CallContext&) {
     const TokenizeRequest r = parse_tokenize_request(req.body(), limits_);
+    const std::vector<std::vector<TokenView>> tokenized = service_.tokenize(r);
+    // Each input is within --max-input-length (the service checks); all of them together within
+    // --max-batch-tokens, so the answer (tens of bytes a token) stays small.
+    size_t total = 0;
+    for (const auto& tokens : tokenized) total += tokens.size();
+    const int64_t cap = service_.card().max_batch_tokens;
+    if (cap > 0 && total > static_cast<size_t>(cap)) {
+      throw ApiError(ErrorType::kValidation,
+                     "a tokenize request may hold at most " + std::to_string(cap) +
+                         " tokens in all (--max-batch-tokens); these inputs have " +
+                         std::to_string(total));
+    }
     json all = json::array();
-    for (const auto& tokens : service_.tokenize(r)) {
+    for (const auto& tokens : tokenized) {
       json list = json::array();
       for (const TokenView& t : tokens) {
         list.push_back({{"id", t.id},

@@ -68,6 +68,7 @@ class HttpServer {
   std::vector<Route> routes_;
   HttpTransport http_;
   std::atomic<bool> shutting_down_{false};
+  int64_t started_at_ = 0;  // Unix seconds, the "created" of /v1/models
   int port_ = 0;
 };
 

@@ -129,6 +129,11 @@ class HttpTransport::Session : public std::enable_shared_from_this<Session> {
     if (ec) return on_read_error(ec);
     const auto& head = parser_->get();
     target_ = std::string(head.target());
+    // A Transfer-Encoding that does not end in chunked leaves the body's length unknowable
+    // (RFC 9112 6.3); a proxy may frame it otherwise, so refuse rather than guess.
+    if (head.find(http::field::transfer_encoding) != head.end() && !parser_->chunked()) {
+      return refuse(400, "a request's Transfer-Encoding must end with chunked");
+    }
     const bool has_body =
         parser_->chunked() || (parser_->content_length() && *parser_->content_length() > 0);
     // Only POST routes take a body. Refusing one elsewhere (rather than reading and ignoring it)
@@ -190,6 +195,7 @@ class HttpTransport::Session : public std::enable_shared_from_this<Session> {
   void dispatch() {
     auto request = std::make_shared<HttpRequest>(parser_->release());
     keep_alive_ = request->keep_alive();
+    version_ = request->version();
     Dispatch d;
     try {
       d = owner_.router_(request);
@@ -221,7 +227,7 @@ class HttpTransport::Session : public std::enable_shared_from_this<Session> {
   void write(HttpReply reply, bool close) {
     close_ = close || !keep_alive_;
     auto res = std::make_shared<http::response<http::string_body>>();
-    res->version(11);
+    res->version(version_);
     res->result(static_cast<unsigned>(reply.status));
     if (!reply.content_type.empty()) res->set(http::field::content_type, reply.content_type);
     for (auto& [name, value] : reply.headers) res->set(name, value);
@@ -274,6 +280,7 @@ class HttpTransport::Session : public std::enable_shared_from_this<Session> {
   std::string target_;
   std::function<HttpReply(const ClientProbe&)> finished_job_;  // kept until its answer is sent
   bool keep_alive_ = true;
+  unsigned version_ = 11;  // of the request being answered (HTTP/1.0 gets 1.0 answers)
   bool close_ = false;
   std::size_t drain_left_ = 0;
   char discard_[16 * 1024];

@@ -26,6 +26,7 @@ struct ModelCard {
   int32_t max_input_length = 0;
   int32_t hidden_size = 0;
   int32_t vocab_size = 0;
+  int32_t tokenizer_vocab_size = 0;  // /decode's ids; 0: as vocab_size
   std::string attention_mode;
   double radix_threshold = 1.0;
   int64_t prefix_cache_mib = 0;  // per device; 0: no prefix cache (docs/prefix_cache.md)
@@ -43,6 +44,12 @@ struct CallContext {
 
 struct EmbedResult {
   std::vector<std::vector<float>> embeddings;  // per input, after dimensions and normalize
+  int64_t prompt_tokens = 0;
+};
+
+// Per input, per token: the final-normed hidden state (TEI's /embed_all), not pooled or normalised.
+struct EmbedAllResult {
+  std::vector<std::vector<std::vector<float>>> token_states;
   int64_t prompt_tokens = 0;
 };
 
@@ -74,6 +81,8 @@ class InferenceService {
   // Each throws ApiError for bad input (422/400), a route the model cannot serve (424), shutdown
   // (503); the caller maps anything else to 424.
   virtual EmbedResult embed(const EmbedRequest& request, const CallContext& ctx) = 0;
+  // Embedding models only (`normalize` and `dimensions` do not apply).
+  virtual EmbedAllResult embed_all(const EmbedRequest& request, const CallContext& ctx) = 0;
   virtual ScoreResult rerank(const RerankRequest& request, const CallContext& ctx) = 0;
   virtual PredictResult predict(const PredictRequest& request, const CallContext& ctx) = 0;
   virtual std::vector<std::vector<TokenView>> tokenize(const TokenizeRequest& request) = 0;

@@ -26,6 +26,20 @@ auto mapped(Fn fn) -> decltype(fn()) {
 
 service::CallContext call_context(const CallContext& ctx) { return {ctx.client_gone}; }
 
+service::EmbedRequest core_request(const EmbedRequest& r) {
+  service::EmbedRequest req;
+  req.inputs.reserve(r.inputs.size());
+  for (const Input& in : r.inputs) {
+    req.inputs.push_back(in.is_ids ? service::Input::of_ids(in.ids)
+                                   : service::Input::of_text(in.text));
+  }
+  req.prompt_name = r.prompt_name;
+  req.truncation = truncation(r.truncate, r.truncation_direction);
+  req.dimensions = r.dimensions;
+  req.normalize = r.normalize;
+  return req;
+}
+
 }  // namespace
 
 ApiError to_api_error(const ServiceError& e) {
@@ -34,7 +48,7 @@ ApiError to_api_error(const ServiceError& e) {
       return ApiError(ErrorType::kValidation, e.what());
     case ServiceError::Kind::kTooLong:
       return ApiError(ErrorType::kValidation,
-                      "`inputs` must have less than " + std::to_string(e.max_tokens) +
+                      "each input must have less than " + std::to_string(e.max_tokens) +
                           " tokens. Given: " + std::to_string(e.tokens) +
                           " (ask for \"truncate\": true or start the server with --auto-truncate)");
     case ServiceError::Kind::kTokenizer:
@@ -56,22 +70,19 @@ ModelService::ModelService(service::Service& core, ModelCard card)
     : core_(core), card_(std::move(card)) {}
 
 EmbedResult ModelService::embed(const EmbedRequest& r, const CallContext& ctx) {
-  service::EmbedRequest req;
-  req.inputs.reserve(r.inputs.size());
-  for (const Input& in : r.inputs) {
-    req.inputs.push_back(in.is_ids ? service::Input::of_ids(in.ids)
-                                   : service::Input::of_text(in.text));
-  }
-  req.prompt_name = r.prompt_name;
-  req.truncation = truncation(r.truncate, r.truncation_direction);
-  req.dimensions = r.dimensions;
-  req.normalize = r.normalize;
+  const service::EmbedRequest req = core_request(r);
   service::EmbedResult res = mapped([&] { return core_.embed(req, call_context(ctx)); });
   EmbedResult out;
   out.prompt_tokens = res.prompt_tokens;
   out.embeddings.reserve(res.embeddings.size());
   for (auto& e : res.embeddings) out.embeddings.push_back(std::move(e.values));
   return out;
+}
+
+EmbedAllResult ModelService::embed_all(const EmbedRequest& r, const CallContext& ctx) {
+  const service::EmbedRequest req = core_request(r);
+  service::TokenStatesResult res = mapped([&] { return core_.embed_all(req, call_context(ctx)); });
+  return {std::move(res.token_states), res.prompt_tokens};
 }
 
 ScoreResult ModelService::rerank(const RerankRequest& r, const CallContext& ctx) {

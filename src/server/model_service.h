@@ -23,6 +23,7 @@ class ModelService : public InferenceService {
   bool healthy() const override { return core_.accepting(); }
 
   EmbedResult embed(const EmbedRequest& request, const CallContext& ctx) override;
+  EmbedAllResult embed_all(const EmbedRequest& request, const CallContext& ctx) override;
   ScoreResult rerank(const RerankRequest& request, const CallContext& ctx) override;
   PredictResult predict(const PredictRequest& request, const CallContext& ctx) override;
   std::vector<std::vector<TokenView>> tokenize(const TokenizeRequest& request) override;

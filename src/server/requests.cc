@@ -46,6 +46,7 @@ json parse_object(std::string_view body) {
 class Fields {
  public:
   explicit Fields(std::string_view body) : object_(parse_object(body)) {}
+  explicit Fields(const json& object) : object_(object) {}
 
   const json* find(const char* name) const {
     auto it = object_.find(name);
@@ -214,6 +215,7 @@ OpenAIEmbeddingsRequest parse_openai_embeddings_request(std::string_view body,
   r.dimensions = f.positive_int("dimensions");
   r.model = f.string("model").value_or("");
   f.string("user");  // accepted for compatibility; must be a string when given
+  f.truncation(r);
   return r;
 }
 
@@ -252,6 +254,24 @@ OpenAIRerankRequest parse_openai_rerank_request(std::string_view body,
   r.return_documents = f.boolean("return_documents").value_or(false);
   r.instruction = f.string("instruction");
   r.model = f.string("model").value_or("");
+  f.truncation(r);
+  return r;
+}
+
+SimilarityRequest parse_similarity_request(std::string_view body, const RequestLimits& limits) {
+  const Fields f(body);
+  SimilarityRequest r;
+  const json& inputs = f.require("inputs");
+  if (!inputs.is_object()) {
+    invalid("`inputs` must be an object {\"source_sentence\": ..., \"sentences\": [...]}");
+  }
+  const Fields in(inputs);
+  r.source_sentence = nonempty_text(in.require("source_sentence"), "source_sentence");
+  const json& sentences = in.require("sentences");
+  if (sentences.is_array()) check_batch_size(sentences.size() + 1, limits);
+  r.sentences = string_list(sentences, "sentences", limits, /*allow_empty_strings=*/false);
+  f.truncation(r);
+  r.prompt_name = f.string("prompt_name");
   return r;
 }
 

@@ -45,6 +45,8 @@ struct OpenAIEmbeddingsRequest {
   EncodingFormat encoding_format = EncodingFormat::kFloat;
   std::optional<int32_t> dimensions;
   std::string model;
+  std::optional<bool> truncate;  // radix's extension, as in /embed
+  TruncationDirection truncation_direction = TruncationDirection::kRight;
 };
 
 // POST /rerank
@@ -66,6 +68,17 @@ struct OpenAIRerankRequest {
   bool return_documents = false;
   std::optional<std::string> instruction;
   std::string model;
+  std::optional<bool> truncate;  // radix's extension, as in /rerank
+  TruncationDirection truncation_direction = TruncationDirection::kRight;
+};
+
+// POST /similarity (TEI): cosine similarity of a source sentence to each of some sentences.
+struct SimilarityRequest {
+  std::string source_sentence;
+  std::vector<std::string> sentences;
+  std::optional<bool> truncate;
+  TruncationDirection truncation_direction = TruncationDirection::kRight;
+  std::optional<std::string> prompt_name;
 };
 
 // POST /predict: a text or a pair of texts, or a batch of them.
@@ -95,6 +108,9 @@ OpenAIEmbeddingsRequest parse_openai_embeddings_request(std::string_view body,
                                                         const RequestLimits& limits);
 RerankRequest parse_rerank_request(std::string_view body, const RequestLimits& limits);
 OpenAIRerankRequest parse_openai_rerank_request(std::string_view body, const RequestLimits& limits);
+// {"inputs": {"source_sentence": "...", "sentences": [...]}, ...}; the source counts towards
+// --max-client-batch-size with the sentences.
+SimilarityRequest parse_similarity_request(std::string_view body, const RequestLimits& limits);
 PredictRequest parse_predict_request(std::string_view body, const RequestLimits& limits);
 TokenizeRequest parse_tokenize_request(std::string_view body, const RequestLimits& limits);
 DecodeRequest parse_decode_request(std::string_view body, const RequestLimits& limits);

@@ -56,6 +56,17 @@ std::vector<float> softmax_or_sigmoid(const std::vector<float>& logits) {
   return p;
 }
 
+// A model that overflowed gives NaN/Inf; JSON cannot carry them and a caller cannot use them.
+void check_finite(const std::vector<float>& values, const char* what, size_t input) {
+  for (float v : values) {
+    if (!std::isfinite(v)) {
+      throw ServiceError(Kind::kBackend, std::string("the model produced a non-finite value (NaN "
+                                                     "or Inf) in the ") +
+                                             what + " of input " + to_string(input));
+    }
+  }
+}
+
 }  // namespace
 
 struct Service::Impl {
@@ -195,11 +206,12 @@ struct Service::Impl {
     return all;
   }
 
-  engine::RequestOutputs run(std::vector<std::vector<int32_t>> sequences, const CallContext& ctx) {
+  engine::RequestOutputs run(std::vector<std::vector<int32_t>> sequences, const CallContext& ctx,
+                             bool token_states = false) {
     auto cancelled = std::make_shared<std::atomic<bool>>(false);
     std::future<engine::RequestOutputs> result;
     try {
-      result = engine.submit(std::move(sequences), cancelled);
+      result = engine.submit(std::move(sequences), cancelled, token_states);
       while (result.wait_for(20ms) != std::future_status::ready) {
         if (ctx.cancelled && ctx.cancelled()) {
           cancelled->store(true);  // its queued sequences are dropped before they are batched
@@ -317,6 +329,7 @@ Service::Service(const ModelInfo& info, const Tokenizer& tokenizer, engine::Engi
   m.pooling = info.pooling;
   m.hidden_size = info.hidden_size();
   m.vocab_size = info.vocab_size();
+  m.tokenizer_vocab_size = s.tokenizer.vocab_size();
   m.max_input_length = o.max_input_length;
   if (info.head == HeadKind::kReranker) {
     m.labels = {"score"};
@@ -374,10 +387,37 @@ EmbedResult Service::embed(const EmbedRequest& r, const CallContext& ctx) {
   require_finite(outputs);
   out.embeddings.reserve(outputs.size());
   for (auto& values : outputs) {
+    check_finite(values, "embedding", out.embeddings.size());
     // The runner returns the pooled state whole: requests in one batch differ in these two.
     if (r.dimensions) values.resize(static_cast<size_t>(*r.dimensions));
     if (r.normalize) l2_normalize(values);
     out.embeddings.push_back({std::move(values)});
+  }
+  return out;
+}
+
+TokenStatesResult Service::embed_all(const EmbedRequest& r, const CallContext& ctx) {
+  auto sequences = impl_->embed_sequences(r);
+  TokenStatesResult out;
+  out.prompt_tokens = count_tokens(sequences);
+  std::vector<size_t> lengths;
+  lengths.reserve(sequences.size());
+  for (const auto& s : sequences) lengths.push_back(s.size());
+  const engine::RequestOutputs flat =
+      impl_->run(std::move(sequences), ctx, /*token_states=*/true);
+  const auto hidden = static_cast<size_t>(impl_->info.hidden_size());
+  out.token_states.reserve(flat.size());
+  for (size_t i = 0; i < flat.size(); ++i) {
+    if (flat[i].size() != lengths[i] * hidden) {
+      throw ServiceError(Kind::kBackend, "the model returned no per-token states for input " +
+                                             to_string(i));
+    }
+    check_finite(flat[i], "hidden states", i);
+    auto& tokens = out.token_states.emplace_back(lengths[i]);
+    for (size_t t = 0; t < lengths[i]; ++t) {
+      tokens[t].assign(flat[i].begin() + static_cast<ptrdiff_t>(t * hidden),
+                       flat[i].begin() + static_cast<ptrdiff_t>((t + 1) * hidden));
+    }
   }
   return out;
 }
@@ -389,7 +429,10 @@ RerankResult Service::rerank(const RerankRequest& r, const CallContext& ctx) {
   const engine::RequestOutputs outputs = impl_->run(std::move(sequences), ctx);
   require_finite(outputs);
   out.scores.reserve(outputs.size());
-  for (const auto& o : outputs) out.scores.push_back({o.at(0), o.at(1)});
+  for (const auto& o : outputs) {
+    check_finite(o, "score", out.scores.size());
+    out.scores.push_back({o.at(0), o.at(1)});
+  }
   return out;
 }
 
@@ -401,6 +444,7 @@ ClassifyResult Service::classify(const ClassifyRequest& r, const CallContext& ct
   require_finite(outputs);
   out.labels = impl_->summary.labels;
   for (auto& logits : outputs) {
+    check_finite(logits, "logits", out.scores.size());
     std::vector<float> p = softmax_or_sigmoid(logits);
     out.scores.push_back({std::move(p), std::move(logits)});
   }

@@ -52,7 +52,11 @@ class Service {
   const ModelSummary& summary() const;
   bool accepting() const;  // false once the engine is shutting down
 
+  // Every result is checked finite: a NaN or Inf from the model is a kBackend error naming the
+  // input, never a number handed on.
   EmbedResult embed(const EmbedRequest& request, const CallContext& ctx = {});
+  // Embedding models only: the same sequences as embed(), each token's final hidden state.
+  TokenStatesResult embed_all(const EmbedRequest& request, const CallContext& ctx = {});
   RerankResult rerank(const RerankRequest& request, const CallContext& ctx = {});
   ClassifyResult classify(const ClassifyRequest& request, const CallContext& ctx = {});
   std::vector<std::vector<Token>> tokenize(const TokenizeRequest& request) const;

@@ -52,6 +52,13 @@ struct EmbedResult {
   int64_t prompt_tokens = 0;          // tokens run, special and prompt tokens included
 };
 
+// Per input, per token: the model's final (normed) hidden state, neither pooled nor normalised
+// (TEI's /embed_all). An EmbedRequest's `dimensions` and `normalize` do not apply.
+struct TokenStatesResult {
+  std::vector<std::vector<std::vector<float>>> token_states;  // [input][token][hidden]
+  int64_t prompt_tokens = 0;
+};
+
 struct RerankRequest {
   std::string query;
   std::vector<std::string> documents;
@@ -120,7 +127,8 @@ struct ModelSummary {
   std::string pooling;
   int32_t hidden_size = 0;
   int32_t vocab_size = 0;
-  int32_t max_input_length = 0;           // tokens per input, template and special tokens included
+  int32_t tokenizer_vocab_size = 0;  // ids decode() knows (the model's rows may be padded past it)
+  int32_t max_input_length = 0;  // tokens per input, template and special tokens included
   std::vector<std::string> labels;        // classifier/reranker output names
   std::vector<std::string> prompt_names;  // sorted
   std::string default_prompt_name;        // empty when none
@@ -138,7 +146,7 @@ class ServiceError : public std::runtime_error {
     kWrongHead,     // the model's head cannot serve this call (embed on a reranker...)
     kShuttingDown,  // the engine stopped accepting work
     kCancelled,     // the caller went away before the work ran
-    kBackend,       // the model failed
+    kBackend,       // the model failed (or produced NaN/Inf)
   };
   ServiceError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
   Kind kind() const { return kind_; }

@@ -337,3 +337,63 @@ def test_main_rows_on_cpu(monkeypatch, capsys):
     peer.main()
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == 4 and all(r["error"].startswith("skipped") for r in rows)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_radixmlp_family_forward_matches_transformers_on_cpu(family):
+    # What `peer_torch --check` measures on the GPU, at tiny shapes in fp32 on the CPU: the
+    # RadixMLP peer against the transformers model of the family on the same weights (the
+    # config built by hf_config, the weights by their names), per layer at the last tokens.
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed for this interpreter "
+                                "(Debian's python3-torch serves /usr/bin/python3)")
+    transformers = pytest.importorskip(
+        "transformers", reason="transformers is not installed (pip install 'transformers==4.44.2' "
+        "runs on Debian's torch 1.13): the HF-vs-peer check needs it")
+    if not hasattr(transformers, peer.HF_CLASSES[family][1]):
+        pytest.skip(f"transformers {transformers.__version__} has no "
+                    f"{peer.HF_CLASSES[family][1]}")
+    torch.manual_seed(0)
+    # hidden = heads * head_dim: transformers 4.4x's Llama derives head_dim from them.
+    spec = tiny(family, hidden_size=64)
+    model = peer.build_family_model(torch, spec, "eager", device="cpu", dtype=torch.float32)
+    with torch.no_grad():
+        for name, t in model.named_parameters():
+            if "norm" in name:  # away from neutral, so w against (1 + w) is tested
+                t.uniform_(-0.3, 0.3) if peer.family_options(spec)["plus_one"] else \
+                    t.uniform_(0.7, 1.3)
+            elif "proj" in name:  # so that the soft-cap and the windows bind
+                t.mul_(12.0)
+    # The config transformers built holds what the peer computes with (and a change is seen).
+    assert peer.hf_config_mismatches(torch, spec, model) == []
+    wrong = peer.hf_config_mismatches(torch, dict(spec, rms_norm_eps=1e-3, rope_theta=77.0), model)
+    assert any("eps" in m for m in wrong) and any("inv_freq" in m for m in wrong), wrong
+    w = dict(model.named_parameters())
+    seqs = batch()
+    trace, ran = [], set()
+    with torch.no_grad():
+        mine = peer.family_radixmlp_forward(torch, spec, w, peer.Plan(seqs), len(seqs),
+                                            impl="explicit", ran=ran, trace=trace)
+        states = peer.hf_layer_states(torch, model, seqs)
+    cosines = peer.layer_cosines(states, trace)
+    assert len(cosines) == spec["num_hidden_layers"] + 1
+    # fp32 on both sides; they differ in summation order only (1e-5 on unit vectors).
+    assert min(cosines) > 0.99999, cosines
+    ref = torch.nn.functional.normalize(states[-1], dim=-1)
+    assert torch.allclose(mine, ref, atol=1e-5), (mine - ref).abs().max()
+
+
+@pytest.mark.parametrize("name", list(peer.FAMILY_SHAPES))
+def test_preset_configs_reach_transformers(name):
+    # The presets' own fields (eps, theta, llama3 scaling, windows, soft-cap, scalar) through
+    # hf_config into the transformers model, at a few layers and a small width.
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed for this interpreter")
+    transformers = pytest.importorskip("transformers", reason="transformers is not installed")
+    spec = peer.model_spec(name)
+    if not hasattr(transformers, peer.HF_CLASSES[spec["family"]][1]):
+        pytest.skip(f"transformers {transformers.__version__} has no "
+                    f"{peer.HF_CLASSES[spec['family']][1]}")
+    spec.update(num_hidden_layers=4, num_attention_heads=2, num_key_value_heads=1,
+                intermediate_size=32, vocab_size=100)
+    spec["hidden_size"] = 2 * spec["head_dim"]
+    model = peer.build_family_model(torch, spec, "eager", device="cpu", dtype=torch.float32)
+    assert peer.hf_config_mismatches(torch, spec, model) == []

@@ -1,6 +1,7 @@
 """Options a first-time user tripped on (issue 10 section 4) and the prompt options of `embed`,
 which go through the library core like the server's."""
 import json
+import re
 import subprocess
 
 
@@ -71,3 +72,25 @@ def test_embed_pooling_and_dtype(radix_bin):
     assert close(embedding(radix_bin, "--dtype", "float32", "one two three"), last)
     r = run(radix_bin, "embed", "--model", "demo", "--dtype", "bfloat16", "x")
     assert r.returncode != 0 and "runs float32" in r.stderr
+
+
+def test_bench_model_prints_progress_and_its_defaults(radix_bin):
+    out = subprocess.run([str(radix_bin), "bench", "model", "--model", "demo", "--workload",
+                          "syn:B=2,P=8,S=4", "--modes", "off,tree", "--warmup", "0",
+                          "--repetitions", "1"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    # One line before and one after every workload and mode, so a long run is never silent.
+    assert out.stderr.count("timed runs...") == 2 and out.stderr.count("median") == 2, out.stderr
+    help_text = subprocess.run([str(radix_bin), "bench", "model", "--help"], capture_output=True,
+                               text=True, timeout=30).stdout
+    assert re.search(r"--warmup \S+=\d+", help_text), help_text
+    assert re.search(r"--repetitions \S+=\d+", help_text), help_text
+
+
+def test_bench_tokenize_finds_the_shared_assets_from_any_directory(radix_bin, shared_assets,
+                                                                   tmp_path):
+    # Run from a folder that has no ../shared: the defaults are found from the binary's place.
+    out = subprocess.run([str(radix_bin), "bench", "tokenize", "--repetitions", "1", "--json"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["passages"] == 4300

@@ -290,8 +290,9 @@ def test_metrics(embedder):
 def test_openapi_describes_every_route(embedder):
     doc = embedder.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.")
-    for path in ["/embed", "/rerank", "/predict", "/tokenize", "/decode", "/info", "/health",
-                 "/metrics", "/v1/embeddings", "/v1/rerank", "/openapi.json"]:
+    for path in ["/", "/embed", "/embed_all", "/embed_sparse", "/similarity", "/rerank", "/predict",
+                 "/tokenize", "/decode", "/info", "/health", "/metrics", "/v1/models",
+                 "/v1/models/{model}", "/v1/embeddings", "/v1/rerank", "/openapi.json"]:
         assert path in doc["paths"], path
     assert "requestBody" in doc["paths"]["/embed"]["post"]
     for status in ["200", "400", "413", "422", "429", "503"]:

@@ -93,6 +93,27 @@ def test_a_slow_header_client_is_cut_and_health_still_answers(radix_bin):
         assert s.stop() == 0
 
 
+def test_health_and_metrics_answer_under_a_slowloris_flood(radix_bin):
+    # The reproduction: ~550 connections trickling bytes filled cpp-httplib's thread pool
+    # and /health timed out. Here idle connections cost no thread.
+    s = RadixServer(radix_bin, "--model", "demo")
+    flood = []
+    try:
+        for _ in range(600):
+            c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+            c.sendall(b"POST /embed HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            flood.append(c)
+        for c in flood[:100]:
+            c.sendall(b"a")
+        assert s.get("/health", timeout=3).status_code == 200
+        assert "radix_requests_total" in s.get("/metrics", timeout=3).text
+        assert s.post("/embed", {"inputs": "still served"}, timeout=10).status_code == 200
+    finally:
+        for c in flood:
+            c.close()
+        assert s.stop() == 0
+
+
 def test_a_taken_port_is_a_startup_error(radix_bin):
     s = RadixServer(radix_bin, "--model", "demo")
     try:
@@ -123,7 +144,7 @@ def long_work(server, n=3):
 def test_drain_timeout_exits_on_time_with_work_running(radix_bin):
     s = RadixServer(radix_bin, "--model", "demo", "--max-batch-tokens", "2048",
                     "--max-input-length", "2048", "--drain-timeout", "1")
-    pool, _ = long_work(s, 3)
+    pool, _ = long_work(s, 5)
     t0 = time.monotonic()
     s.proc.send_signal(signal.SIGTERM)
     rc = s.proc.wait(timeout=30)
@@ -138,7 +159,7 @@ def test_drain_timeout_exits_on_time_with_work_running(radix_bin):
 def test_a_second_signal_stops_at_once(radix_bin):
     s = RadixServer(radix_bin, "--model", "demo", "--max-batch-tokens", "2048",
                     "--max-input-length", "2048", "--drain-timeout", "60")
-    pool, _ = long_work(s, 3)
+    pool, _ = long_work(s, 5)
     s.proc.send_signal(signal.SIGTERM)
     time.sleep(0.2)
     t0 = time.monotonic()
@@ -151,8 +172,13 @@ def test_a_second_signal_stops_at_once(radix_bin):
 
 
 def test_tokenize_applies_the_input_length_limit(radix_bin):
-    s = RadixServer(radix_bin, "--model", "demo", "--max-input-length", "64")
+    s = RadixServer(radix_bin, "--model", "demo", "--max-input-length", "64",
+                    "--max-batch-tokens", "128")
     try:
+        # All inputs together: at most --max-batch-tokens.
+        r = s.post("/tokenize", {"inputs": ["x" * 50] * 3})
+        assert r.status_code == 422 and "at most 128 tokens" in r.json()["error"], r.text
+        assert s.post("/tokenize", {"inputs": ["x" * 50] * 2}).status_code == 200
         r = s.post("/tokenize", {"inputs": "x" * 1000})
         assert r.status_code == 422, r.text
         assert r.json()["error_type"] == "Validation"

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <future>
 #include <thread>
 
@@ -35,19 +36,37 @@ class FakeService : public InferenceService {
     card_.pooling = "last_token";
     card_.max_input_length = 16;
     card_.hidden_size = 3;
+    card_.max_batch_tokens = 24;
   }
   const ModelCard& card() const override { return card_; }
   bool healthy() const override { return true; }
 
+  // "nan" embeds to NaN, as an overflowing model would.
   EmbedResult embed(const EmbedRequest& r, const CallContext& ctx) override {
     hold(ctx);
+    last_truncate = r.truncate;
     EmbedResult out;
     for (const Input& in : r.inputs) {
       const size_t n = in.is_ids ? in.ids.size() : in.text.size();
-      if (n > 16) throw ApiError(ErrorType::kValidation, "input too long");
+      if (n > 16 && !r.truncate.value_or(false)) {
+        throw ApiError(ErrorType::kValidation, "input too long");
+      }
       out.embeddings.push_back(
           {static_cast<float>(n), in.is_ids ? float(in.ids[0]) : float(uint8_t(in.text[0])), 1});
+      if (!in.is_ids && in.text == "nan") out.embeddings.back()[2] = std::nanf("");
       out.prompt_tokens += static_cast<int64_t>(n);
+    }
+    return out;
+  }
+  // Token t of a text: [byte, t].
+  EmbedAllResult embed_all(const EmbedRequest& r, const CallContext& ctx) override {
+    hold(ctx);
+    EmbedAllResult out;
+    for (const Input& in : r.inputs) {
+      auto& tokens = out.token_states.emplace_back();
+      for (size_t t = 0; t < in.text.size(); ++t) {
+        tokens.push_back({float(uint8_t(in.text[t])), float(t)});
+      }
     }
     return out;
   }
@@ -86,6 +105,7 @@ class FakeService : public InferenceService {
 
   testing::CallGate gate;
   std::atomic<int> saw_gone{0};
+  std::optional<bool> last_truncate;
 
  private:
   void hold(const CallContext& ctx) {
@@ -188,6 +208,11 @@ TEST_F(HttpServerTest, TokenizeDecodeInfoHealthOpenapiMetrics) {
   ASSERT_EQ(res->status, 200);
   EXPECT_EQ(json::parse(res->body)[0][1],
             json::parse(R"({"id": 105, "text": "i", "special": false, "start": 1, "stop": 2})"));
+  // All inputs together within max_batch_tokens (24 here).
+  res = post("/tokenize", R"({"inputs": ["aaaaaaaaaaaa", "bbbbbbbbbbbb", "c"]})");
+  EXPECT_EQ(res->status, 422);
+  EXPECT_NE(res->body.find("at most 24 tokens"), std::string::npos) << res->body;
+  EXPECT_EQ(post("/tokenize", R"({"inputs": ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]})")->status, 200);
   res = post("/decode", R"({"ids": [[104, 105], [33]]})");
   EXPECT_EQ(json::parse(res->body), json::parse(R"(["hi", "!"])"));
 
@@ -202,13 +227,15 @@ TEST_F(HttpServerTest, TokenizeDecodeInfoHealthOpenapiMetrics) {
   res = get("/openapi.json");
   ASSERT_EQ(res->status, 200);
   json api = json::parse(res->body);
-  for (const char* p : {"/embed", "/rerank", "/predict", "/tokenize", "/decode", "/info", "/health",
-                        "/metrics", "/v1/embeddings", "/v1/rerank", "/openapi.json"}) {
+  for (const char* p :
+       {"/", "/embed", "/embed_all", "/embed_sparse", "/similarity", "/rerank", "/predict",
+        "/tokenize", "/decode", "/info", "/health", "/metrics", "/v1/models", "/v1/models/{model}",
+        "/v1/embeddings", "/v1/rerank", "/openapi.json"}) {
     EXPECT_TRUE(api["paths"].contains(p)) << p;
   }
   res = get("/metrics");
   ASSERT_EQ(res->status, 200);
-  EXPECT_NE(res->body.find("radix_requests_total{route=\"/tokenize\",status=\"200\"} 1"),
+  EXPECT_NE(res->body.find("radix_requests_total{route=\"/tokenize\",status=\"200\"} 2"),
             std::string::npos);
   EXPECT_NE(res->body.find("radix_request_duration_seconds_bucket{route=\"/decode\""),
             std::string::npos);
@@ -392,6 +419,10 @@ TEST_F(HttpFramingTest, BodyOnABodylessMethodIsRefusedNotRunAsTheNextRequest) {
       &closed);
   EXPECT_EQ(count_responses(pair), 2) << pair;
   EXPECT_LT(pair.find("HTTP/1.1 200"), pair.find("HTTP/1.1 404"));
+  // HTTP/1.0 without keep-alive: a 1.0 answer, then the server closes.
+  const std::string old = exchange("GET /health HTTP/1.0\r\n\r\n", &closed);
+  EXPECT_EQ(old.rfind("HTTP/1.0 200", 0), 0u) << old;
+  EXPECT_TRUE(closed);
 }
 
 TEST_F(HttpFramingTest, BareLfAndOverlongHeadsAreRefusedAndClosed) {
@@ -409,6 +440,16 @@ TEST_F(HttpFramingTest, BareLfAndOverlongHeadsAreRefusedAndClosed) {
   EXPECT_EQ(count_responses(out), 1) << out.substr(0, 200);
   EXPECT_EQ(out.rfind("HTTP/1.1 431", 0), 0u) << out.substr(0, 200);
   EXPECT_TRUE(closed);
+
+  // A Transfer-Encoding not ending in chunked: the body's length cannot be known.
+  for (const char* te : {"identity", "xchunked", "chunked, identity"}) {
+    out = exchange(std::string("POST /embed HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ") + te +
+                       "\r\n\r\n0\r\n\r\n" + next,
+                   &closed);
+    EXPECT_EQ(count_responses(out), 1) << te << ":\n" << out;
+    EXPECT_NE(out.find("must end with chunked"), std::string::npos) << te << ":\n" << out;
+    EXPECT_TRUE(closed) << te;
+  }
 
   // Content-Length and Transfer-Encoding together: which one frames the body is ambiguous.
   out = exchange(
@@ -450,7 +491,7 @@ TEST_F(HttpFramingTest, SlowHeadAndSlowBodyAreCutAtTheirDeadlines) {
   o.header_timeout = 300ms;
   o.body_timeout = 300ms;
   start(o);
-  for (const std::string partial :
+  for (const std::string& partial :
        {std::string("GET /hea"),
         std::string("POST /embed HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"in")}) {
     const int fd = connect_raw(server->port());
@@ -508,6 +549,102 @@ TEST_F(HttpFramingTest, APortAnotherServerListensOnIsAStartupError) {
     EXPECT_NE(std::string(e.what()).find("in use"), std::string::npos) << e.what();
   }
   EXPECT_EQ(get("/health")->status, 200);
+}
+
+// --- TEI and OpenAI routes clients expect -----------------------------------------------------
+
+TEST_F(HttpServerTest, RootDispatchesOnTheModelAndSimilarityIsCosine) {
+  start();
+  // An embedding model: "/" embeds, or computes similarity for {source_sentence, sentences}.
+  auto res = post("/", R"({"inputs": ["ab"]})");
+  ASSERT_EQ(res->status, 200);
+  EXPECT_EQ(json::parse(res->body), json::parse("[[2, 97, 1]]"));
+  res = post("/similarity",
+             R"({"inputs": {"source_sentence": "ab", "sentences": ["ab", "b", "abcd"]}})");
+  ASSERT_EQ(res->status, 200) << res->body;
+  const json sims = json::parse(res->body);
+  ASSERT_EQ(sims.size(), 3u);
+  // The fake's vectors: ab = [2, 97, 1], b = [1, 98, 1], abcd = [4, 97, 1]; cosines by hand.
+  const auto cosine = [](std::vector<double> a, std::vector<double> b) {
+    double d = 0, na = 0, nb = 0;
+    for (int k = 0; k < 3; ++k) d += a[k] * b[k], na += a[k] * a[k], nb += b[k] * b[k];
+    return d / std::sqrt(na * nb);
+  };
+  EXPECT_NEAR(sims[0].get<double>(), 1.0, 1e-6);  // float32 normalisation: about 1e-7
+  EXPECT_NEAR(sims[1].get<double>(), cosine({2, 97, 1}, {1, 98, 1}), 1e-6);
+  EXPECT_NEAR(sims[2].get<double>(), cosine({2, 97, 1}, {4, 97, 1}), 1e-6);
+  auto root = post("/", R"({"inputs": {"source_sentence": "ab", "sentences": ["b"]}})");
+  ASSERT_EQ(root->status, 200);
+  EXPECT_EQ(json::parse(root->body).size(), 1u);
+  // The source counts towards --max-client-batch-size (4 here).
+  res = post("/similarity",
+             R"({"inputs": {"source_sentence": "a", "sentences": ["b", "c", "d", "e"]}})");
+  EXPECT_EQ(res->status, 422);
+  res = post("/similarity", R"({"inputs": {"sentences": ["b"]}})");
+  EXPECT_EQ(res->status, 422);
+}
+
+TEST_F(HttpServerTest, EmbedAllEmbedSparseAndModels) {
+  start();
+  auto res = post("/embed_all", R"({"inputs": ["ab", "c"]})");
+  ASSERT_EQ(res->status, 200);
+  EXPECT_EQ(json::parse(res->body), json::parse("[[[97, 0], [98, 1]], [[99, 0]]]"));
+  res = post("/embed_sparse", R"({"inputs": "ab"})");
+  EXPECT_EQ(res->status, 424);
+  EXPECT_EQ(json::parse(res->body)["error"], "Model is not an embedding model with SPLADE pooling");
+  res = get("/v1/models");
+  ASSERT_EQ(res->status, 200);
+  const json models = json::parse(res->body);
+  EXPECT_EQ(models["object"], "list");
+  ASSERT_EQ(models["data"].size(), 1u);
+  EXPECT_EQ(models["data"][0]["object"], "model");
+  EXPECT_TRUE(models["data"][0]["created"].is_number_integer());
+  EXPECT_EQ(models["data"][0]["id"], "fake");  // no served name given: the card's model id
+  res = get("/v1/models/fake");
+  ASSERT_EQ(res->status, 200);
+  EXPECT_EQ(json::parse(res->body)["id"], "fake");
+  res = get("/v1/models/other");
+  EXPECT_EQ(res->status, 404);
+  EXPECT_EQ(json::parse(res->body)["error"]["type"], "invalid_request_error");
+}
+
+TEST_F(HttpServerTest, NonFiniteResultsAreNever200) {
+  start();
+  for (const char* path : {"/embed", "/", "/v1/embeddings"}) {
+    const std::string body = std::string(path) == "/v1/embeddings" ? R"({"input": ["a", "nan"]})"
+                                                                   : R"({"inputs": ["a", "nan"]})";
+    auto res = post(path, body);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 424) << path << " " << res->body;
+    EXPECT_NE(res->body.find("non-finite"), std::string::npos) << res->body;
+    EXPECT_NE(res->body.find("input 1"), std::string::npos) << res->body;
+  }
+}
+
+TEST_F(HttpServerTest, OpenAIRoutesHonourTruncate) {
+  start();
+  const std::string long_text(30, 'a');
+  auto res = post("/v1/embeddings", R"({"input": ")" + long_text + R"("})");
+  EXPECT_EQ(res->status, 422);
+  res = post("/v1/embeddings", R"({"input": ")" + long_text + R"(", "truncate": true})");
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(service.last_truncate, true);
+}
+
+TEST_F(HttpServerTest, CorsHeadersAndPreflight) {
+  ServerOptions o;
+  o.cors_allow_origin = "https://app.example";
+  start(o);
+  auto res = post("/embed", R"({"inputs": "a"})");
+  EXPECT_EQ(res->header("Access-Control-Allow-Origin"), "https://app.example");
+  res = http_test::TestClient(server->port())
+            .request("OPTIONS", "/embed", "", {{"Origin", "https://app.example"}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 204);
+  EXPECT_NE(res->header("Access-Control-Allow-Methods").find("POST"), std::string::npos);
+  EXPECT_EQ(res->header("Access-Control-Allow-Origin"), "https://app.example");
+  // Errors carry it too, or a browser hides them from the page.
+  EXPECT_EQ(post("/embed", "{")->header("Access-Control-Allow-Origin"), "https://app.example");
 }
 
 }  // namespace

@@ -67,6 +67,31 @@ TEST(ModelService, EmbedEqualsTheCore) {
   }
 }
 
+TEST(ModelService, EmbedAllIsTheCoresTokenStates) {
+  Stack s(HeadKind::kEmbedding);
+  EmbedRequest r;
+  r.inputs = {{"first input", {}, false}, {{}, {5, 6, 7}, true}};
+  const EmbedAllResult out = s.adapter->embed_all(r, {});
+  service::EmbedRequest c;
+  c.inputs = {service::Input::of_text("first input"), service::Input::of_ids({5, 6, 7})};
+  const service::TokenStatesResult ref = s.core->embed_all(c);
+  EXPECT_EQ(out.prompt_tokens, ref.prompt_tokens);
+  ASSERT_EQ(out.token_states.size(), 2u);
+  EXPECT_EQ(out.token_states[1].size(), 3u);
+  for (size_t i = 0; i < 2; ++i) {
+    ASSERT_EQ(out.token_states[i].size(), ref.token_states[i].size());
+    for (size_t t = 0; t < out.token_states[i].size(); ++t) {
+      ASSERT_EQ(out.token_states[i][t].size(), ref.token_states[i][t].size());
+      // Same sequences, same batch: the engine runs them identically each time.
+      for (size_t k = 0; k < out.token_states[i][t].size(); ++k) {
+        EXPECT_NEAR(out.token_states[i][t][k], ref.token_states[i][t][k], 1e-6);
+      }
+    }
+  }
+  Stack reranker(HeadKind::kReranker, 1024);
+  EXPECT_EQ(status_of([&] { reranker.adapter->embed_all(r, {}); }), 424);
+}
+
 TEST(ModelService, RerankGivesScoresAndRawScores) {
   Stack s(HeadKind::kReranker, 1024);
   RerankRequest r;

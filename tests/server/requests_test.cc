@@ -198,5 +198,38 @@ TEST(ApiErrorBodies, TeiAndOpenAIShapes) {
   EXPECT_EQ(default_status(ErrorType::kPayloadLarge), 413);
 }
 
+TEST(ParseSimilarity, FieldsAndErrors) {
+  auto r = parse_similarity_request(
+      R"({"inputs": {"source_sentence": "a", "sentences": ["b", "c"]}, "truncate": true,
+          "truncation_direction": "left", "prompt_name": "query"})",
+      kLimits);
+  EXPECT_EQ(r.source_sentence, "a");
+  EXPECT_EQ(r.sentences, (std::vector<std::string>{"b", "c"}));
+  EXPECT_EQ(r.truncate, true);
+  EXPECT_EQ(r.truncation_direction, TruncationDirection::kLeft);
+  EXPECT_EQ(r.prompt_name, "query");
+  auto sim = [](const char* body) { return [=] { parse_similarity_request(body, kLimits); }; };
+  expect_error(sim(R"({"inputs": "a"})"), 422, "must be an object");
+  expect_error(sim(R"({"inputs": {"sentences": ["b"]}})"), 422, "source_sentence");
+  expect_error(sim(R"({"inputs": {"source_sentence": "a"}})"), 422, "sentences");
+  expect_error(sim(R"({"inputs": {"source_sentence": "", "sentences": ["b"]}})"), 400, "empty");
+  expect_error(sim(R"({"inputs": {"source_sentence": "a", "sentences": []}})"), 400, "empty");
+  // The source counts: 1 + 4 sentences > 4.
+  expect_error(sim(R"({"inputs": {"source_sentence": "a", "sentences": ["b","c","d","e"]}})"), 422,
+               "batch size 5");
+}
+
+TEST(ParseOpenAI, TruncateIsAccepted) {
+  auto e = parse_openai_embeddings_request(R"({"input": "a", "truncate": true})", kLimits);
+  EXPECT_EQ(e.truncate, true);
+  auto r = parse_openai_rerank_request(
+      R"({"query": "q", "documents": ["d"], "truncate": false, "truncation_direction": "left"})",
+      kLimits);
+  EXPECT_EQ(r.truncate, false);
+  EXPECT_EQ(r.truncation_direction, TruncationDirection::kLeft);
+  expect_error([] { parse_openai_embeddings_request(R"({"input": "a", "truncate": 1})", kLimits); },
+               422, "`truncate`");
+}
+
 }  // namespace
 }  // namespace radix::server

@@ -164,6 +164,27 @@ std::vector<Case> cases() {
 
 INSTANTIATE_TEST_SUITE_P(Cache, PrefixCacheForward, ::testing::ValuesIn(cases()), case_name);
 
+// Per-token states need every row: such a batch runs whole, even when its prefix is cached.
+TEST(PrefixCacheRunner, TokenStatesBypassTheCache) {
+  ModelRunner plain(load("demo"), AttentionMode::kTree, "cpu");
+  ModelRunner cached(load("demo"), AttentionMode::kTree, "cpu",
+                     PrefixCacheConfig{.budget_bytes = 1 << 24, .min_prefix_tokens = 4});
+  RaggedBatch first;
+  first.add_sequence(std::vector<int32_t>{5, 6, 7, 8, 9, 10, 11, 12});
+  const FoldOptions fold = fold_options_for(AttentionMode::kTree, 1.0, 1);
+  cached.run(first, build_fold_plan(first.ids, first.positions, first.cu_seqlens, fold));
+  RaggedBatch states;
+  states.add_sequence(std::vector<int32_t>{5, 6, 7, 8, 9, 10, 11, 12, 13});
+  states.token_states = {1};
+  const FoldPlan plan = build_fold_plan(states.ids, states.positions, states.cu_seqlens, fold);
+  const std::vector<SequenceOutput> want = plain.run(states, plan);
+  const std::vector<SequenceOutput> got = cached.run(states, plan);
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(got[0].size(), want[0].size());
+  EXPECT_EQ(got[0].size(), 9u * static_cast<size_t>(plain.model().info().hidden_size()));
+  EXPECT_LE(rel_err(got[0], want[0]), kRelTol);
+}
+
 // A bidirectional model never uses the cache (a trie has no bidirectional form), nor does a
 // budget of 0.
 TEST(PrefixCacheRunner, OffWhereItCannotBeExact) {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "corpus_command.h"
 #include "model_options.h"
 #include "text_command.h"
 
@@ -20,7 +21,28 @@ struct EmbedArgs {
   bool query = false;
   bool no_normalize = false;
   int dimensions = 0;
+  CorpusArgs corpus;
 };
+
+// `radix embed --input`: the corpus pipeline with the same request options.
+void run_embed_corpus(const EmbedArgs& args, service::ServiceOptions service_options) {
+  CorpusCommand command;
+  command.name = "embed";
+  command.head = "embedding";
+  command.service = std::move(service_options);
+  service::CorpusOptions& o = command.options;
+  o.task = service::CorpusTask::kEmbed;
+  if (!args.query_instruction.empty()) o.instruction = args.query_instruction;
+  if (args.query) o.prompt_name = "query";
+  if (!args.prompt_name.empty()) o.prompt_name = args.prompt_name;
+  o.normalize = !args.no_normalize;
+  if (args.dimensions > 0) o.dimensions = args.dimensions;
+  command.fingerprint =
+      "instruction '" + args.query_instruction + "' prompt '" + o.prompt_name.value_or("") +
+      "' default prompt '" + args.default_prompt_name + "|" + args.default_prompt + "' normalize " +
+      std::to_string(o.normalize) + " dimensions " + std::to_string(args.dimensions);
+  run_corpus_command(args.model, args.corpus, std::move(command));
+}
 
 void run_embed(const EmbedArgs& args) {
   if (args.query && !args.prompt_name.empty()) {
@@ -33,6 +55,8 @@ void run_embed(const EmbedArgs& args) {
     command.service.default_prompt_name = args.default_prompt_name;
   }
   if (!args.default_prompt.empty()) command.service.default_prompt = args.default_prompt;
+  if (!args.corpus.input.empty()) return run_embed_corpus(args, command.service);
+  if (args.texts.empty()) throw std::invalid_argument("give texts to embed, or --input FILE");
   command.run = [&args](service::Service& core, nlohmann::json& out) {
     service::EmbedRequest r;
     for (const std::string& text : args.texts) r.inputs.push_back(service::Input::of_text(text));
@@ -57,7 +81,8 @@ void add_embed(CLI::App& app) {
       app.add_subcommand("embed", "Embed texts; prints {\"embeddings\": [...]} as JSON");
   add_model_options(*cmd, args->model);
   add_tokenizer_option(*cmd, args->model);
-  cmd->add_option("texts", args->texts, "Texts to embed")->required();
+  CLI::Option* input = add_corpus_options(*cmd, args->corpus);
+  cmd->add_option("texts", args->texts, "Texts to embed (or --input)")->excludes(input);
   cmd->add_option("--query-instruction", args->query_instruction,
                   "Embed the texts as queries: \"Instruct: {instruction}\\nQuery:{text}\"");
   cmd->add_flag("--query", args->query, "Embed the texts with the model's \"query\" prompt");

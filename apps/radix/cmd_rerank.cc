@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "corpus_command.h"
 #include "model/prompts.h"
 #include "model_options.h"
 #include "text_command.h"
@@ -16,9 +17,26 @@ struct RerankArgs {
   std::string query;
   std::string instruction{kDefaultRerankInstruction};
   std::vector<std::string> documents;
+  CorpusArgs corpus;
 };
 
+// `radix rerank --input`: query/document pairs from a .jsonl file (an item's own "instruction"
+// wins over --instruction).
+void run_rerank_corpus(const RerankArgs& args) {
+  CorpusCommand command;
+  command.name = "rerank";
+  command.head = "reranker";
+  command.options.task = service::CorpusTask::kRerank;
+  command.options.instruction = args.instruction;
+  command.fingerprint = "instruction '" + args.instruction + "'";
+  run_corpus_command(args.model, args.corpus, std::move(command));
+}
+
 void run_rerank(const RerankArgs& args) {
+  if (!args.corpus.input.empty()) return run_rerank_corpus(args);
+  if (args.query.empty() || args.documents.empty()) {
+    throw std::invalid_argument("give --query and documents, or --input FILE");
+  }
   TextCommand command;
   command.name = "rerank";
   command.head = "reranker";
@@ -47,10 +65,11 @@ void add_rerank(CLI::App& app) {
       app.add_subcommand("rerank", "Score documents against a query (Qwen3-Reranker); prints JSON");
   add_model_options(*cmd, args->model);
   add_tokenizer_option(*cmd, args->model);
-  cmd->add_option("--query", args->query, "The query")->required();
+  CLI::Option* input = add_corpus_options(*cmd, args->corpus);
+  cmd->add_option("--query", args->query, "The query")->excludes(input);
   cmd->add_option("--instruction", args->instruction, "The task instruction")
       ->capture_default_str();
-  cmd->add_option("documents", args->documents, "Documents to score")->required();
+  cmd->add_option("documents", args->documents, "Documents to score (or --input)")->excludes(input);
   cmd->callback([args] { run_rerank(*args); });
 }
 

@@ -157,6 +157,80 @@ class Engine:
             return torch.from_numpy(out)
         return out if convert_to_numpy else list(out)
 
+    # -- corpora ------------------------------------------------------------------------------
+    def embed_corpus(self, items, batch_tokens: Optional[int] = None, output=None, *,
+                     instruction: Optional[str] = None, prompt_name: Optional[str] = None,
+                     normalize: bool = True, dimensions: Optional[int] = None,
+                     truncate: Optional[bool] = None, truncation_direction: str = "right",
+                     chunk_items: int = 16384, order_by_prefix: bool = True,
+                     restart: bool = False, progress=False):
+        """Embeds an iterable far larger than one call (read lazily, a chunk at a time), with
+        the pipeline of `radix embed --input` (docs/python.md): each chunk is tokenized on the
+        worker pool, ordered by token path so that items sharing a prefix (an instruction, a
+        template) fold together, cut into batches of `batch_tokens` tokens (default: the
+        engine's max_batch_tokens) and run while the next chunk is read.
+
+        items: str, or dict {"text": ..., "instruction"?: ...} (an item's instruction wins over
+        `instruction`). Returns [n, dim] float32 in input order; with output="x.npy" or
+        "x.jsonl" the rows go to that file instead and a dict of totals comes back. An
+        interrupted run with an output resumes after the last committed chunk (state in
+        "<output>.progress") when called again with the same items and options.
+        progress: True prints a progress line to stderr; a callable gets a dict per update."""
+        return self._corpus("embed", items, batch_tokens, output, instruction=instruction,
+                            prompt_name=prompt_name, normalize=normalize, dimensions=dimensions,
+                            truncate=truncate, truncation_direction=truncation_direction,
+                            chunk_items=chunk_items, order_by_prefix=order_by_prefix,
+                            restart=restart, progress=progress)
+
+    def rerank_corpus(self, pairs, batch_tokens: Optional[int] = None, output=None, *,
+                      instruction: Optional[str] = None, raw_scores: bool = False,
+                      truncate: Optional[bool] = None, truncation_direction: str = "right",
+                      chunk_items: int = 16384, order_by_prefix: bool = True,
+                      restart: bool = False, progress=False):
+        """Scores an iterable of (query, document) pairs (or dicts {"query", "document",
+        "instruction"?}) with embed_corpus's pipeline: pairs of one query fold together.
+        Returns [n] scores (logits with raw_scores=True), or with `output` a dict of totals
+        (the .npy holds scores, the .jsonl scores and logits)."""
+        out = self._corpus("rerank", pairs, batch_tokens, output, instruction=instruction,
+                           prompt_name=None, normalize=True, dimensions=None, truncate=truncate,
+                           truncation_direction=truncation_direction, chunk_items=chunk_items,
+                           order_by_prefix=order_by_prefix, restart=restart, progress=progress)
+        if isinstance(out, dict):
+            return out
+        scores, logits = out
+        return self._out(logits if raw_scores else scores)
+
+    def _corpus(self, task, items, batch_tokens, output, **options):
+        if isinstance(items, (str, bytes)):
+            raise ValueError("items must be an iterable of items, not a single string")
+        if batch_tokens is None:
+            batch_tokens = self.info["max_batch_tokens"]
+        if batch_tokens < 1:
+            raise ValueError(f"batch_tokens must be >= 1, got {batch_tokens}")
+        if options["chunk_items"] < 1:
+            raise ValueError(f"chunk_items must be >= 1, got {options['chunk_items']}")
+        if options["truncation_direction"] not in ("right", "left"):
+            raise ValueError("truncation_direction must be 'right' or 'left', got "
+                             f"{options['truncation_direction']!r}")
+        progress = options["progress"]
+        if not (isinstance(progress, bool) or progress is None or callable(progress)):
+            raise ValueError("progress must be a bool or a callable")
+        if output is not None:
+            output = os.fspath(output)
+            if not output.endswith((".npy", ".jsonl")):
+                raise ValueError(f"output must be a .npy or .jsonl path, got {output!r}")
+        # What a resumed run must match (the items themselves cannot be fingerprinted).
+        fingerprint = (f"python {task} model {self.info['model']} instruction "
+                       f"{options['instruction']!r} prompt {options['prompt_name']!r} normalize "
+                       f"{options['normalize']} dimensions {options['dimensions']} truncate "
+                       f"{options['truncate']} {options['truncation_direction']}")
+        options.update(task=task, batch_tokens=int(batch_tokens), output=output,
+                       fingerprint=fingerprint)
+        out = self._engine.corpus(items, options)
+        if isinstance(out, dict) or task == "rerank":
+            return out
+        return self._out(out)
+
     # -- reranking and classification -----------------------------------------------------------
     def rerank(self, query: str, documents, instruction: Optional[str] = None, *,
                raw_scores: bool = False, truncate: Optional[bool] = None,

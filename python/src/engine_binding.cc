@@ -1,5 +1,7 @@
 #include "engine_binding.h"
 
+#include "corpus_binding.h"
+
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
@@ -209,6 +211,14 @@ class Engine {
     return ids;
   }
 
+  // Engine.embed_corpus / rerank_corpus (corpus_binding.cc).
+  nb::object corpus(nb::object items, const nb::dict& options) {
+    return run_corpus(runtime_->service(), std::move(items), options, [totals = totals_] {
+      std::lock_guard<std::mutex> lock(totals->mu);
+      return std::make_pair(totals->tokens, totals->rows);
+    });
+  }
+
   void shutdown() {
     nb::gil_scoped_release release;
     runtime_->shutdown();
@@ -286,7 +296,9 @@ void bind_engine(nb::module_& m) {
            nb::arg("truncate").none(), nb::arg("direction"))
       .def("tokenize", &Engine::tokenize, nb::arg("texts"), nb::arg("add_special_tokens"),
            nb::arg("prompt_name").none())
+      .def("corpus", &Engine::corpus, nb::arg("items"), nb::arg("options"))
       .def("shutdown", &Engine::shutdown);
+  bind_corpus(m);
 }
 
 }  // namespace radix::python

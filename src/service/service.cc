@@ -423,7 +423,15 @@ TokenStatesResult Service::embed_all(const EmbedRequest& r, const CallContext& c
 }
 
 RerankResult Service::rerank(const RerankRequest& r, const CallContext& ctx) {
-  auto sequences = impl_->rerank_sequences(r);
+  return rerank_ids(impl_->rerank_sequences(r), ctx);
+}
+
+RerankResult Service::rerank_ids(std::vector<std::vector<int32_t>> sequences,
+                                 const CallContext& ctx) {
+  impl_->require_head(HeadKind::kReranker);
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    impl_->checked_ids(i, sequences[i], TruncationRequest{false});
+  }
   RerankResult out;
   out.prompt_tokens = count_tokens(sequences);
   const engine::RequestOutputs outputs = impl_->run(std::move(sequences), ctx);

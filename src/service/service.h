@@ -59,6 +59,9 @@ class Service {
   TokenStatesResult embed_all(const EmbedRequest& request, const CallContext& ctx = {});
   RerankResult rerank(const RerankRequest& request, const CallContext& ctx = {});
   ClassifyResult classify(const ClassifyRequest& request, const CallContext& ctx = {});
+  // Runs sequences that rerank_sequences made (the corpus pipeline tokenizes and orders them
+  // itself); checks the ids against the vocabulary only.
+  RerankResult rerank_ids(std::vector<std::vector<int32_t>> sequences, const CallContext& ctx = {});
   std::vector<std::vector<Token>> tokenize(const TokenizeRequest& request) const;
   std::vector<std::string> decode(const DecodeRequest& request) const;
 

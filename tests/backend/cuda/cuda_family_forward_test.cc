@@ -1,43 +1,42 @@
-// Every decoder family's whole forward on the CUDA backend (bf16) against the transformers
-// fixtures of tests/fixtures/families (the CPU test of the same fixtures is
-// tests/model/family_fixture_test.cc), in the three attention modes, with every allocation
-// poisoned. The tiny models have head_dim 16 and 32, which have no fast attention kernel: their
-// attention runs on the reference kernel (with the same soft-cap, window and bidirectional
-// options), so this checks the other kernels, the options and the model's use of the backend;
-// the fast kernels' options are covered by attention_test and cuda_family_ops_test.
-// Tolerances (docs/cuda.md): hidden states within 2e-2 of each token's largest component,
-// embeddings with cosine >= 0.999, reranker logits within 2e-2 of the batch's largest |logit|.
+// Every decoder family's whole forward on the CUDA backend (bf16) on the family fixtures of
+// tests/fixtures/families, in the three attention modes, with every allocation poisoned. The tiny
+// models have head_dim 16 and 32, which have no fast attention kernel: their attention runs on the
+// reference kernel (with the same soft-cap, window and bidirectional options), so this checks the
+// other kernels, the options and the model's use of the backend; the fast kernels' options are
+// covered by attention_test and cuda_family_ops_test.
+//
+// A bf16 run differs from transformers' fp32 outputs for two reasons, checked apart
+// (docs/cuda.md, docs/numerics.md):
+//   1. the weights are rounded to bf16 on upload: a property of the fp32 checkpoint, not of
+//      radix. The CPU engine on the same bf16-rounded weights measures it (tests/model/
+//      family_bf16_weights_test.cc holds it to per-family bounds);
+//   2. bf16 activations in the CUDA kernels: the GPU against that CPU run, same weights.
+// The GPU is held to a bound for (2) against the CPU run, and to (1) + (2) against transformers.
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <tuple>
 #include <vector>
 
-#include "fixture_util.h"
+#include "family_outputs.h"
 #include "gpu_test_util.h"
 #include "model/model.h"
 
 namespace radix::cuda::testing {
 namespace {
 
-using radix::testing::fixture_path;
-using radix::testing::read_fixture;
-using radix::testing::rel_err;
+using namespace radix::testing;
 
-constexpr double kHiddenRelTol = 2e-2;
+// Bf16 activations only (GPU vs CPU on the same bf16 weights). Hidden states: the Qwen3 whole-
+// forward test (cuda_forward_test.cc) holds bf16 weights and activations together to 2e-2 of
+// each token's largest component; activations alone get no looser bound. Embedding cosine as
+// there.
+constexpr double kActivationHiddenRelTol = 2e-2;
 constexpr double kMinCosine = 0.999;
-constexpr double kLogitRelTol = 2e-2;
 
 const std::vector<std::string> kFamilies = {"mistral", "qwen2", "qwen2_bidirectional",
                                             "llama",   "gemma", "gemma2"};
-
-double cosine(const float* a, const float* b, size_t n) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < n; ++i) {
-    ab += double(a[i]) * b[i], aa += double(a[i]) * a[i], bb += double(b[i]) * b[i];
-  }
-  return ab / std::sqrt(aa * bb);
-}
 
 class CudaFamilyForward : public ::testing::TestWithParam<std::tuple<std::string, AttentionMode>> {
  protected:
@@ -47,85 +46,68 @@ class CudaFamilyForward : public ::testing::TestWithParam<std::tuple<std::string
     name_ = std::get<0>(GetParam());
     ref_ = read_fixture("families/" + name_ + "/reference.json");
   }
-  std::unique_ptr<Model> load(const std::string& pooling = "") const {
-    LoadOptions options;
-    options.backend.device = "cuda";
-    options.pooling = pooling;
-    options.reranker_tokens = ref_.at("head_tokens").get<std::vector<int32_t>>();
-    return Model::load(fixture_path("families/" + name_), options);
-  }
-  std::vector<int32_t> sequence(size_t i) const {
-    return ref_.at("sequences")[i].get<std::vector<int32_t>>();
-  }
-  std::vector<std::vector<int32_t>> batches() const {
-    return ref_.at("batches").get<std::vector<std::vector<int32_t>>>();
-  }
-  ForwardResult run(Model& model, const std::vector<int32_t>& members, HeadKind head,
-                    bool hidden_states = false) const {
-    RaggedBatch batch;
-    for (const int32_t i : members) batch.add_sequence(sequence(i));
-    ForwardOptions options;
-    options.mode = std::get<1>(GetParam());
-    options.head = head;
-    options.return_hidden_states = hidden_states;
-    return model.forward(batch, options);
-  }
+  AttentionMode mode() const { return std::get<1>(GetParam()); }
   std::string name_;
   nlohmann::json ref_;
 };
 
-TEST_P(CudaFamilyForward, HiddenStatesAndEmbeddingsMatchTransformers) {
-  const auto model = load();
-  const int64_t hidden = model->info().hidden_size();
-  for (const auto& members : batches()) {
-    const ForwardResult r = run(*model, members, HeadKind::kEmbedding, true);
-    int64_t begin = 0;
-    for (size_t k = 0; k < members.size(); ++k) {
-      const int32_t i = members[k];
-      const auto want = ref_.at("hidden_states")[i].get<std::vector<float>>();
-      const int64_t len = static_cast<int64_t>(sequence(i).size());
-      ASSERT_EQ(static_cast<int64_t>(want.size()), len * hidden);
-      double worst = 0;
-      for (int64_t t = 0; t < len; ++t) {
-        worst = std::max(worst, rel_err(r.hidden_states.data() + (begin + t) * hidden,
-                                        want.data() + t * hidden, hidden));
-      }
-      EXPECT_LE(worst, kHiddenRelTol) << name_ << " sequence " << i;
-      begin += len;
-      const auto emb = ref_.at("last_embeddings")[i].get<std::vector<float>>();
-      EXPECT_GE(cosine(r.values.data() + k * r.dim, emb.data(), emb.size()), kMinCosine)
-          << name_ << " sequence " << i;
-    }
-  }
+TEST_P(CudaFamilyForward, MatchesCpuOnBf16WeightsAndTransformers) {
+  const auto gpu = load_family_model(name_, ref_, "cuda", false);
+  const auto gpu_mean = load_family_model(name_, ref_, "cuda", false, "mean");
+  const auto cpu = load_family_model(name_, ref_, "cpu", true);
+  const auto cpu_mean = load_family_model(name_, ref_, "cpu", true, "mean");
+  const int64_t hidden = gpu->info().hidden_size();
+  const FamilyOutputs g = run_family(*gpu, *gpu_mean, ref_, mode());
+  const FamilyOutputs c = run_family(*cpu, *cpu_mean, ref_, mode());
+  const FamilyOutputs hf = fixture_outputs(ref_);
+  const FamilyErrors activations = family_errors(g, c, hidden);  // source 2
+  const FamilyErrors weights = family_errors(c, hf, hidden);     // source 1
+  const FamilyErrors total = family_errors(g, hf, hidden);
+  // Logits relative to the batch's largest |logit|: a hidden-state error reaches the logits
+  // through the LM-head rows, which for some fixtures amplify it (qwen2_bidirectional's small
+  // logits: 2.1x for the weights' rounding). That ratio, measured on the CPU run, scales the
+  // activations' hidden-state bound into a logit bound (at least 1x).
+  const double amplification = std::max(1.0, weights.logit / weights.hidden);
+  const double logit_tol = amplification * kActivationHiddenRelTol;
+  std::printf(
+      "%s %s: gpu vs cpu(bf16 weights): hidden %.4f logit %.4f (tol %.4f) cos %.6f/%.6f | "
+      "cpu(bf16 weights) vs hf: hidden %.4f logit %.4f | gpu vs hf: hidden %.4f logit %.4f\n",
+      name_.c_str(), attention_mode_name(mode()), activations.hidden, activations.logit, logit_tol,
+      activations.last_cosine, activations.mean_cosine, weights.hidden, weights.logit, total.hidden,
+      total.logit);
+  EXPECT_LE(activations.hidden, kActivationHiddenRelTol) << name_ << " vs cpu";
+  EXPECT_LE(activations.logit, logit_tol) << name_ << " vs cpu";
+  EXPECT_GE(activations.last_cosine, kMinCosine) << name_ << " vs cpu";
+  EXPECT_GE(activations.mean_cosine, kMinCosine) << name_ << " vs cpu";
+  // Against transformers: both sources, each at its own budget (the weights' share as measured
+  // just above, the activations' as bounded above). Passing the CPU check implies this up to the
+  // different normalisation (max |hf| rather than max |cpu|); it is the number users compare
+  // against, so it is checked and printed end to end.
+  EXPECT_LE(total.hidden, weights.hidden + kActivationHiddenRelTol) << name_ << " vs transformers";
+  EXPECT_LE(total.logit, weights.logit + logit_tol) << name_ << " vs transformers";
+  EXPECT_GE(total.last_cosine, kMinCosine) << name_ << " vs transformers";
+  EXPECT_GE(total.mean_cosine, kMinCosine) << name_ << " vs transformers";
 }
 
-TEST_P(CudaFamilyForward, MeanEmbeddingsAndRerankerLogitsMatchTransformers) {
-  const auto mean_model = load("mean");
-  const auto model = load();
-  for (const auto& members : batches()) {
-    const ForwardResult r = run(*mean_model, members, HeadKind::kEmbedding);
-    for (size_t k = 0; k < members.size(); ++k) {
-      const auto want = ref_.at("mean_embeddings")[members[k]].get<std::vector<float>>();
-      EXPECT_GE(cosine(r.values.data() + k * r.dim, want.data(), want.size()), kMinCosine)
-          << name_ << " sequence " << members[k];
-    }
-    const ForwardResult s = run(*model, members, HeadKind::kReranker);
+// The reranker head without last-layer pruning (hidden states asked for: the last layer runs on
+// every row): only GEMM row counts differ, so the logits agree to bf16 rounding. A failure here
+// points at the pruned path.
+TEST_P(CudaFamilyForward, PrunedRerankerMatchesUnprunedHead) {
+  const auto model = load_family_model(name_, ref_, "cuda", false);
+  for (const auto& members : fixture_batches(ref_)) {
+    RaggedBatch batch;
+    for (const int32_t i : members) batch.add_sequence(fixture_sequence(ref_, i));
+    ForwardOptions options;
+    options.mode = mode();
+    options.head = HeadKind::kReranker;
+    const ForwardResult pruned = model->forward(batch, options);
+    options.return_hidden_states = true;
+    const ForwardResult full = model->forward(batch, options);
     double scale = 0;
-    for (const int32_t i : members) {
-      for (const double l : ref_.at("head_logits")[i].get<std::vector<double>>()) {
-        scale = std::max(scale, std::fabs(l));
-      }
-    }
-    // The same head without last-layer pruning (hidden states asked for: the last layer runs on
-    // every row): only GEMM row counts differ, so the logits agree to bf16 rounding. A failure
-    // here points at the pruned path, one only above at precision.
-    const ForwardResult full = run(*model, members, HeadKind::kReranker, true);
-    for (size_t k = 0; k < members.size(); ++k) {
-      const auto want = ref_.at("head_logits")[members[k]].get<std::vector<double>>();
-      EXPECT_NEAR(s.yes_no_logits[2 * k], want[0], kLogitRelTol * scale) << name_;
-      EXPECT_NEAR(s.yes_no_logits[2 * k + 1], want[1], kLogitRelTol * scale) << name_;
-      EXPECT_NEAR(s.yes_no_logits[2 * k], full.yes_no_logits[2 * k], 1e-2 * scale) << name_;
-      EXPECT_NEAR(s.yes_no_logits[2 * k + 1], full.yes_no_logits[2 * k + 1], 1e-2 * scale) << name_;
+    for (const float l : full.yes_no_logits) scale = std::max(scale, std::fabs(double(l)));
+    ASSERT_EQ(pruned.yes_no_logits.size(), full.yes_no_logits.size());
+    for (size_t k = 0; k < full.yes_no_logits.size(); ++k) {
+      EXPECT_NEAR(pruned.yes_no_logits[k], full.yes_no_logits[k], 1e-2 * scale) << name_;
     }
   }
 }

@@ -74,6 +74,18 @@ RaggedBatch make_wide(int batch, int length, int prefix, uint64_t seed, int32_t 
   return make_syn(batch, prefix, length - prefix, seed, vocab_size);
 }
 
+std::vector<RaggedBatch> make_stream(int requests, int prefix, int suffix, uint64_t seed,
+                                     int32_t vocab_size) {
+  Rng rng(seed, vocab_size);
+  const auto shared = rng.tokens(prefix);
+  std::vector<RaggedBatch> out(requests);
+  for (RaggedBatch& one : out) {
+    const auto own = rng.tokens(suffix);
+    one.add_sequence(concat({&shared, &own}));
+  }
+  return out;
+}
+
 Workload parse_workload(const std::string& spec, int32_t vocab_size) {
   const auto colon = spec.find(':');
   const std::string kind = spec.substr(0, colon);
@@ -122,9 +134,17 @@ Workload parse_workload(const std::string& spec, int32_t vocab_size) {
     if (p > l) throw std::invalid_argument("workload '" + spec + "': P must not exceed L");
     w.name = "wide:B=" + std::to_string(b) + ",L=" + std::to_string(l) + ",P=" + std::to_string(p);
     w.batch = make_wide(b, l, p, seed, vocab_size);
+  } else if (kind == "stream") {
+    const int p = take("P", 2048), s = take("S", 64), n = take("N", 16);
+    w.name =
+        "stream:P=" + std::to_string(p) + ",S=" + std::to_string(s) + ",N=" + std::to_string(n);
+    w.stream = make_stream(n, p, s, seed, vocab_size);
+    for (const RaggedBatch& one : w.stream) {
+      w.batch.add_sequence(std::span<const int32_t>(one.ids));
+    }
   } else {
     throw std::invalid_argument("unknown workload '" + spec +
-                                "' (expected syn:..., rerank-like:... or wide:...)");
+                                "' (expected syn:..., rerank-like:..., wide:... or stream:...)");
   }
   if (!args.empty()) {
     throw std::invalid_argument("workload '" + spec + "': unknown key '" + args.begin()->first +

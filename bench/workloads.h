@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/ragged_batch.h"
 
@@ -11,6 +12,9 @@ namespace radix::bench {
 struct Workload {
   std::string name;  // canonical spec, e.g. "syn:B=32,P=2048,S=256"
   RaggedBatch batch;
+  // A stream workload: batches run one after another (one request at a time); `batch` then holds
+  // them all together. Empty for the one-batch workloads.
+  std::vector<RaggedBatch> stream;
 };
 
 // Token ids are drawn from [100, 150000), cut to [100, vocab_size) when vocab_size is set and
@@ -25,8 +29,13 @@ RaggedBatch make_rerank_like(int groups, int docs, uint64_t seed = 1, int32_t vo
 // B sequences of L tokens whose first P tokens are shared (the wide fold-plan workload).
 RaggedBatch make_wide(int batch, int length, int prefix, uint64_t seed = 1, int32_t vocab_size = 0);
 
-// Parses "syn:B=..,P=..,S=..", "rerank-like:G=..,D=..", "wide:B=..,L=..,P=.." (optionally
-// ",seed=N"). Throws std::invalid_argument naming the problem.
+// N requests, one sequence each, sent one at a time: a shared prefix of P tokens and S own tokens
+// (few-shot classification; the prefix cache's workload, docs/prefix_cache.md).
+std::vector<RaggedBatch> make_stream(int requests, int prefix, int suffix, uint64_t seed = 1,
+                                     int32_t vocab_size = 0);
+
+// Parses "syn:B=..,P=..,S=..", "rerank-like:G=..,D=..", "wide:B=..,L=..,P=..",
+// "stream:P=..,S=..,N=.." (optionally ",seed=N"). Throws std::invalid_argument naming the problem.
 Workload parse_workload(const std::string& spec, int32_t vocab_size = 0);
 
 }  // namespace radix::bench

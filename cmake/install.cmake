@@ -7,7 +7,8 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 set(radix_library_targets radix_core radix_tokenizer radix_backend_api radix_backend_cpu
-    radix_backend radix_model radix_engine radix_model_runner radix_service)
+    radix_backend radix_model radix_prefix_index radix_prefix_cache radix_engine radix_model_runner
+    radix_service)
 if(TARGET radix_backend_cuda)
   list(APPEND radix_library_targets radix_backend_cuda)
 endif()
@@ -28,7 +29,7 @@ endforeach()
 install(TARGETS ${radix_library_targets} EXPORT radixTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
-foreach(dir core tokenizer backend model engine service)
+foreach(dir core tokenizer backend model cache engine service)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/src/${dir} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
           FILES_MATCHING PATTERN "*.h" PATTERN "*.cuh")
 endforeach()

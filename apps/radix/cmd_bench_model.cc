@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/device_prefix_cache.h"
 #include "commands.h"
 #include "core/fold_plan.h"
 #include "model/flops.h"
@@ -27,6 +28,7 @@ struct ModelBenchArgs {
   int warmup = 2;
   int repetitions = 5;
   bool json = false;
+  int64_t prefix_cache_mib = 2048;  // stream workloads: the cache's budget for the cache-on run
 };
 
 std::vector<AttentionMode> parse_modes(const std::string& text) {
@@ -67,6 +69,90 @@ void add_cuda_fields(Model& model, int runs, double median_ms, nlohmann::json& r
 }
 #endif
 
+// A stream workload: its requests one at a time, with the prefix cache off and on (a fresh cache
+// per mode). The first request is cold (it fills the cache) and timed apart; median_ms and
+// requests_per_s are over the others.
+void run_stream(Model& model, const ModelBenchArgs& args, const bench::Workload& w,
+                AttentionMode mode) {
+  double off_ms = 0;
+  for (const bool cached : {false, true}) {
+    std::unique_ptr<cache::DevicePrefixCache> cache;
+    if (cached) {
+      if (!model.backend().supports_prefix_cache()) {
+        std::fprintf(stderr, "radix bench model: %s has no prefix cache yet; cache-on skipped\n",
+                     model.backend().name().c_str());
+        return;
+      }
+      const DecoderConfig& c = model.info().config;
+      cache::DevicePrefixCacheOptions o;
+      o.budget_bytes = args.prefix_cache_mib << 20;
+      o.results = false;  // every request is new: time the prefix reuse, not the result cache
+      cache = std::make_unique<cache::DevicePrefixCache>(model.backend(), c.num_hidden_layers,
+                                                         c.num_key_value_heads, c.head_dim, o);
+    }
+    FoldOptions fold;
+    fold.threshold = mode == AttentionMode::kOff ? 0.0 : 1.0;
+    auto forward = [&](const RaggedBatch& b, const FoldPlan& plan, PrefixHook* hook) {
+      ForwardOptions options;
+      options.mode = mode;
+      options.head = HeadKind::kEmbedding;
+      options.prefix = hook;
+      const ForwardResult r = model.forward(b, plan, options);
+      std::vector<std::vector<float>> out(r.num_sequences);
+      for (int32_t s = 0; s < r.num_sequences; ++s) {
+        out[s].assign(r.values.begin() + static_cast<ptrdiff_t>(s) * r.dim,
+                      r.values.begin() + static_cast<ptrdiff_t>(s + 1) * r.dim);
+      }
+      return out;
+    };
+    std::vector<double> ms;
+    for (const RaggedBatch& one : w.stream) {
+      const auto start = std::chrono::steady_clock::now();
+      if (cache) {
+        cache->run(one, fold, forward);
+      } else {
+        forward(one, build_fold_plan(one.ids, one.positions, one.cu_seqlens, fold), nullptr);
+      }
+      ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
+    }
+    const double cold = ms.front();
+    std::vector<double> warm(ms.begin() + (ms.size() > 1 ? 1 : 0), ms.end());
+    const double med = median(warm);
+    if (!cached) off_ms = med;
+    nlohmann::json row;
+    row["model"] = args.model.model;
+    row["device"] = model.backend().name();
+    row["threads"] = args.model.threads;
+    row["workload"] = w.name;
+    row["mode"] = std::string(attention_mode_name(mode)) + (cached ? "+cache" : "");
+    row["requests"] = static_cast<int64_t>(w.stream.size());
+    row["tokens"] = w.batch.num_tokens();
+    row["cold_ms"] = cold;
+    row["median_ms"] = med;
+    row["requests_per_s"] = 1e3 / med;
+    row["speedup_vs_cache_off"] = off_ms / med;
+    if (cache) {
+      const cache::PrefixCacheSnapshot s = cache->snapshot();
+      row["hit_rate"] = static_cast<double>(s.hit_tokens) / static_cast<double>(s.lookup_tokens);
+      row["cache_mib"] = static_cast<double>(s.bytes) / (1 << 20);
+      row["evicted_nodes"] = s.evicted_nodes;
+    } else {
+      row["hit_rate"] = 0.0;
+    }
+    if (args.json) {
+      std::printf("%s\n", row.dump().c_str());
+    } else {
+      std::printf("%-24s %-14s %8lld req %10.2f ms %9.2f req/s  cold %9.2f ms  hit %.3f  x%.2f\n",
+                  w.name.c_str(), row["mode"].get<std::string>().c_str(),
+                  static_cast<long long>(w.stream.size()), med, 1e3 / med, cold,
+                  row["hit_rate"].get<double>(), off_ms / med);
+    }
+    std::fflush(stdout);
+  }
+}
+
 void run_bench_model(const ModelBenchArgs& args) {
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Model> model = Model::load(args.model.model, load_options(args.model));
@@ -82,6 +168,10 @@ void run_bench_model(const ModelBenchArgs& args) {
   }
   for (const std::string& spec : args.workloads) {
     const bench::Workload w = bench::parse_workload(spec, config.vocab_size);
+    if (!w.stream.empty()) {
+      for (const AttentionMode mode : modes) run_stream(*model, args, w, mode);
+      continue;
+    }
     const RaggedBatch& batch = w.batch;
     const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens);
     const ForwardFlops off_flops = count_forward_flops(config, batch, plan, AttentionMode::kOff);
@@ -186,6 +276,10 @@ void add_bench_model(CLI::App& bench) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_flag("--json", args->json, "One JSON object per workload and mode");
+  cmd->add_option("--prefix-cache-mib", args->prefix_cache_mib,
+                  "Stream workloads: the prefix cache's budget in the cache-on run")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->callback([args] { run_bench_model(*args); });
 }
 

@@ -51,6 +51,7 @@ struct ServeArgs {
   bool auto_truncate = false;
   std::string api_key;
   double radix_threshold = 0.95;
+  int64_t prefix_cache_mib = -1;
   std::string attention_mode = "tree";
   std::string device = "cpu";
   int threads = 0;
@@ -221,6 +222,7 @@ void run_serve(const ServeArgs& args) {
   runtime_options.dtype = args.dtype;
   runtime_options.attention_mode = args.attention_mode;
   runtime_options.radix_threshold = args.radix_threshold;
+  runtime_options.prefix_cache_mib = args.prefix_cache_mib;
   runtime_options.max_batch_tokens = args.max_batch_tokens;
   runtime_options.max_batch_requests = args.max_batch_requests;
   runtime_options.seed = args.seed;
@@ -278,6 +280,34 @@ void run_serve(const ServeArgs& args) {
   card.tokenizer_vocab_size = info.tokenizer_vocab_size;
   card.attention_mode = built.attention_mode;
   card.radix_threshold = args.radix_threshold;
+  card.prefix_cache_mib = built.prefix_cache ? built.prefix_cache_mib : 0;
+  // The prefix cache's numbers, summed over the workers, read at scrape time.
+  auto cache_gauge = [&](const char* name, const char* help, int64_t engine::RunnerCacheStats::*f) {
+    metrics.registry.gauge(name, help, [&runtime_ptr, f] {
+      auto* r = runtime_ptr.load();
+      double sum = 0;
+      if (r != nullptr) {
+        for (const engine::RunnerCacheStats& s : r->cache_stats()) sum += static_cast<double>(s.*f);
+      }
+      return sum;
+    });
+  };
+  cache_gauge("radix_prefix_cache_bytes", "Bytes held by the prefix caches (K/V and results)",
+              &engine::RunnerCacheStats::bytes);
+  cache_gauge("radix_prefix_cache_budget_bytes", "The prefix caches' budgets",
+              &engine::RunnerCacheStats::budget_bytes);
+  cache_gauge("radix_prefix_cache_nodes", "Trie nodes (tokens) held by the prefix caches",
+              &engine::RunnerCacheStats::nodes);
+  cache_gauge("radix_prefix_cache_lookup_tokens", "Tokens looked up in the prefix caches so far",
+              &engine::RunnerCacheStats::lookup_tokens);
+  cache_gauge("radix_prefix_cache_hit_tokens",
+              "Tokens not computed so far: cached prefixes and result-cache hits",
+              &engine::RunnerCacheStats::hit_tokens);
+  cache_gauge("radix_prefix_cache_result_hits",
+              "Sequences answered from the result cache so far",
+              &engine::RunnerCacheStats::result_hits);
+  cache_gauge("radix_prefix_cache_evicted_nodes", "Nodes evicted from the prefix caches so far",
+              &engine::RunnerCacheStats::evicted_nodes);
   card.auto_truncate = args.auto_truncate;
   card.tokenization_workers = workers;
   card.max_batch_tokens = args.max_batch_tokens;
@@ -316,6 +346,7 @@ void run_serve(const ServeArgs& args) {
                        {"workers", runtime->num_workers()},
                        {"attention_mode", card.attention_mode},
                        {"radix_threshold", args.radix_threshold},
+                       {"prefix_cache_mib", card.prefix_cache_mib},
                        {"max_batch_tokens", args.max_batch_tokens},
                        {"max_batch_requests", args.max_batch_requests},
                        {"max_client_batch_size", args.max_client_batch_size},
@@ -460,6 +491,11 @@ void add_serve(CLI::App& app) {
                 "Truncate over-long inputs unless a request says \"truncate\": false");
   cmd->add_option("--api-key", args->api_key, "Require Authorization: Bearer <key>")
       ->envname("RADIX_API_KEY");
+  cmd->add_option("--prefix-cache-mib", args->prefix_cache_mib,
+                  "Prefix cache per device, MiB: K/V of recent batches' prefixes and results of "
+                  "exact repeats (-1: 4096 on a GPU, off on the CPU; 0: off; docs/prefix_cache.md)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{-1}, int64_t{1} << 24));
   cmd->add_option("--radix-threshold", args->radix_threshold,
                   "Fold a batch only when unique/total tokens is below this, in [0, 1] (1: always, "
                   "0: never)")

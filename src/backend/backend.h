@@ -101,6 +101,18 @@ struct AttentionShape {
   float softcap = 0.0f;
 };
 
+// Keys and values computed by earlier batches (the prefix cache, docs/prefix_cache.md), for
+// Backend::prefix_attention. Its rows form a prefix trie in DFS pre-order of their own, separate
+// from the query rows: query row q additionally sees prefix row k iff
+// k <= anchor[q] < subtree_end[k] (k is the anchor or one of its ancestors), and, with a window,
+// positions[q] - positions[k] < window (the query's position from the mask, the key's from here).
+struct PrefixKeys {
+  Tensor kv;           // [p, 2 * Hkv * d]: the k heads, then the v heads (activation dtype)
+  Tensor subtree_end;  // [p] kI32
+  Tensor positions;    // [p] kI32, read only when the mask has a window
+  Tensor anchor;       // [n] kI32, one per query row: the deepest prefix row it sees, -1 for none
+};
+
 // The gate's activation in the gated MLP: out = act(gate) * up.
 enum class Activation : uint8_t {
   kSiLU,      // x * sigmoid(x)                          (SwiGLU: Qwen, Llama, Mistral)
@@ -218,6 +230,20 @@ class Backend {
   virtual void linear_fp8(const Tensor& x, const Tensor& x_scale, const Tensor& w,
                           const Tensor& w_scale, const Tensor& out, bool accumulate = false,
                           const Tensor& bias = Tensor{});
+
+  // ---- prefix cache (docs/prefix_cache.md); optional: the defaults throw BackendError ----------
+  // Whether the two ops below are implemented.
+  virtual bool supports_prefix_cache() const { return false; }
+  // attention(qkv, shape, mask, out) where every query row also sees the prefix keys `prefix`
+  // lets it see (PrefixKeys), in one softmax with its own keys. An anchor of -1 everywhere gives
+  // attention() itself.
+  virtual void prefix_attention(const Tensor& qkv, const AttentionShape& shape,
+                                const AttentionMask& mask, const PrefixKeys& prefix,
+                                const Tensor& out);
+  // out[index[r], :] = src[r, :] for every r with index[r] >= 0 (the inverse of gather_rows; rows
+  // with index < 0 are skipped; indices must be distinct).  src: [n, c]; index: [n] kI32;
+  // out: [m, c] of src's dtype; index[r] < m.
+  virtual void scatter_rows(const Tensor& src, const Tensor& index, const Tensor& out);
 };
 
 // What a caller may ask of a backend when creating it.

@@ -231,3 +231,71 @@ FoldPlan build_fold_plan(std::span<const int32_t> ids, std::span<const int32_t> 
 }
 
 }  // namespace radix
+
+namespace radix {
+
+FoldPlan build_grouped_fold_plan(std::span<const int32_t> ids, std::span<const int32_t> positions,
+                                 std::span<const int32_t> cu_seqlens,
+                                 std::span<const int32_t> group_starts,
+                                 const FoldOptions& options) {
+  using std::to_string;
+  const auto num_seqs = static_cast<int32_t>(cu_seqlens.size()) - 1;
+  if (group_starts.empty() || group_starts.front() != 0 || group_starts.back() != num_seqs) {
+    throw std::invalid_argument("grouped fold plan: group_starts must run from 0 to " +
+                                to_string(num_seqs) + " sequences");
+  }
+  for (size_t g = 0; g + 1 < group_starts.size(); ++g) {
+    if (group_starts[g] > group_starts[g + 1]) {
+      throw std::invalid_argument("grouped fold plan: group_starts decreases at " +
+                                  to_string(g + 1));
+    }
+  }
+  // The whole batch is validated by the identity plan, which is also the answer when the
+  // threshold says no.
+  FoldOptions identity = options;
+  identity.threshold = 0.0;
+  FoldPlan whole = build_fold_plan(ids, positions, cu_seqlens, identity);
+
+  FoldOptions fold_group;  // pad_to_multiple 1, always folded; padding comes at the end
+  FoldPlan plan, part;
+  plan.num_tokens = static_cast<int64_t>(ids.size());
+  plan.scatter.resize(ids.size());
+  for (size_t g = 0; g + 1 < group_starts.size(); ++g) {
+    const int32_t s0 = group_starts[g], s1 = group_starts[g + 1];
+    if (s0 == s1) continue;
+    const int32_t t0 = cu_seqlens[s0], t1 = cu_seqlens[s1];
+    std::vector<int32_t> cu(cu_seqlens.begin() + s0, cu_seqlens.begin() + s1 + 1);
+    for (int32_t& c : cu) c -= t0;
+    build_fold_plan(ids.subspan(t0, t1 - t0), positions.subspan(t0, t1 - t0), cu, fold_group, part);
+    const auto row0 = static_cast<int32_t>(plan.ids.size());
+    for (int32_t r = 0; r < part.num_rows; ++r) {
+      plan.ids.push_back(part.ids[r]);
+      plan.positions.push_back(part.positions[r]);
+      plan.parent.push_back(part.parent[r] < 0 ? -1 : part.parent[r] + row0);
+      plan.subtree_end.push_back(part.subtree_end[r] + row0);
+      plan.gather.push_back(part.gather[r] < 0 ? -1 : part.gather[r] + t0);
+    }
+    for (int32_t t = t0; t < t1; ++t) plan.scatter[t] = part.scatter[t - t0] + row0;
+    for (const int32_t r : part.last_rows) plan.last_rows.push_back(r + row0);
+    plan.num_unique += part.num_unique;
+  }
+  plan.folded = options.threshold >= 1.0 || plan.compression_ratio() < options.threshold;
+  if (!plan.folded) {
+    whole.num_unique = plan.num_unique;
+    return whole;
+  }
+  const auto rows = static_cast<int32_t>(plan.ids.size());
+  const int32_t pad = options.pad_to_multiple;
+  const int32_t padded = (rows + pad - 1) / pad * pad;
+  for (int32_t r = rows; r < padded; ++r) {
+    plan.ids.push_back(0);
+    plan.positions.push_back(0);
+    plan.parent.push_back(-1);
+    plan.subtree_end.push_back(r + 1);
+    plan.gather.push_back(-1);
+  }
+  plan.num_rows = padded;
+  return plan;
+}
+
+}  // namespace radix

@@ -55,4 +55,16 @@ void build_fold_plan(std::span<const int32_t> ids, std::span<const int32_t> posi
                      std::span<const int32_t> cu_seqlens, const FoldOptions& options,
                      FoldPlan& plan);
 
+// Folds a batch whose sequences come in consecutive groups that must never share a row (the
+// prefix cache: equal suffixes after different cached prefixes have different histories).
+// group_starts: [num_groups + 1] sequence indices from 0 to num_sequences, non-decreasing. Each
+// group folds on its own and the groups' rows follow one another, so the plan stays in DFS
+// pre-order (each group a forest of its own); num_unique counts rows per group. The threshold
+// applies to the whole batch; when it says no, the plan is the identity layout (which shares
+// nothing anyway). One group gives build_fold_plan's plan.
+FoldPlan build_grouped_fold_plan(std::span<const int32_t> ids, std::span<const int32_t> positions,
+                                 std::span<const int32_t> cu_seqlens,
+                                 std::span<const int32_t> group_starts,
+                                 const FoldOptions& options = {});
+
 }  // namespace radix

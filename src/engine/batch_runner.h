@@ -13,6 +13,18 @@ namespace radix::engine {
 // meaning is the model's, the engine only moves it.
 using SequenceOutput = std::vector<float>;
 
+// A runner's prefix cache (docs/prefix_cache.md), for metrics and /info; enabled false: none.
+struct RunnerCacheStats {
+  bool enabled = false;
+  int64_t budget_bytes = 0;
+  int64_t bytes = 0;
+  int64_t nodes = 0;
+  int64_t evicted_nodes = 0;
+  int64_t lookup_tokens = 0;
+  int64_t hit_tokens = 0;
+  int64_t result_hits = 0;
+};
+
 class BatchRunner {
  public:
   virtual ~BatchRunner() = default;
@@ -24,6 +36,11 @@ class BatchRunner {
 
   // Where it runs, for logs and /info ("cpu", "cuda:0").
   virtual std::string device() const = 0;
+
+  // Routing: how many leading tokens of `sequence` (positions 0..) this runner has cached. Called
+  // from any engine thread while the runner may be running a batch; must be thread-safe.
+  virtual int32_t cached_prefix_length(const std::vector<int32_t>& /*sequence*/) const { return 0; }
+  virtual RunnerCacheStats cache_stats() const { return {}; }
 };
 
 }  // namespace radix::engine

@@ -28,6 +28,7 @@ Engine::Engine(std::vector<std::unique_ptr<BatchRunner>> runners, EngineOptions 
   for (const auto& r : runners_) {
     if (!r) throw std::invalid_argument("engine: null runner");
   }
+  busy_.assign(runners_.size(), false);
   workers_.reserve(runners_.size());
   for (size_t w = 0; w < runners_.size(); ++w) workers_.emplace_back([this, w] { worker_loop(w); });
 }
@@ -60,7 +61,12 @@ std::future<RequestOutputs> Engine::submit(std::vector<std::vector<int32_t>> seq
     queue_.push_back(job);
     queued_sequences_ += n;
   }
-  cv_.notify_one();
+  // Several workers: the request's preferred worker (routing) must get the chance to take it.
+  if (runners_.size() > 1) {
+    cv_.notify_all();
+  } else {
+    cv_.notify_one();
+  }
   return future;
 }
 
@@ -92,6 +98,30 @@ void Engine::finish(Job& job, const std::exception_ptr& error) {
   } else {
     job.promise.set_value(std::move(job.outputs));
   }
+}
+
+size_t Engine::preferred_worker_locked() const {
+  const Job& job = *queue_.front();
+  const std::vector<int32_t>& next = job.sequences[job.next];
+  size_t best = 0;
+  int32_t best_length = -1;
+  for (size_t w = 0; w < runners_.size(); ++w) {
+    const int32_t length = runners_[w]->cached_prefix_length(next);
+    if (length > best_length || (length == best_length && busy_[best] && !busy_[w])) {
+      best = w;
+      best_length = length;
+    }
+  }
+  return best;
+}
+
+bool Engine::may_take_locked(size_t worker) const {
+  if (queue_.empty()) return false;
+  if (runners_.size() == 1 || stopping_.load()) return true;
+  // The preferred worker takes its request; when it is busy, any idle worker does (no worker
+  // idles while there is work it could do).
+  const size_t best = preferred_worker_locked();
+  return best == worker || busy_[best];
 }
 
 std::vector<Engine::Part> Engine::take_batch_locked() {
@@ -147,14 +177,21 @@ void Engine::worker_loop(size_t worker) {
     std::vector<Part> parts;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return !queue_.empty() || stopping_.load(); });
+      cv_.wait(lock, [&] { return may_take_locked(worker) || stopping_.load(); });
       parts = take_batch_locked();
       if (parts.empty()) {
         if (stopping_.load() && queue_.empty()) return;
         continue;
       }
+      busy_[worker] = true;
       // More work left: let another worker start on it while this one runs.
-      if (!queue_.empty()) cv_.notify_one();
+      if (!queue_.empty()) {
+        if (runners_.size() > 1) {
+          cv_.notify_all();
+        } else {
+          cv_.notify_one();
+        }
+      }
     }
 
     const Clock::time_point start = Clock::now();
@@ -194,6 +231,12 @@ void Engine::worker_loop(size_t worker) {
     } catch (...) {
       error = std::make_exception_ptr(
           EngineError(EngineError::Kind::kBackend, "inference failed: unknown error"));
+    }
+    // Idle again before anyone is answered: a client's next request, sent on the answer, must
+    // find this worker free to take it (routing), not busy with the fan-out.
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      busy_[worker] = false;
     }
     stats.failed = error != nullptr;
     stats.run_seconds = std::chrono::duration<double>(Clock::now() - start).count();

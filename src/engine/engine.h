@@ -97,6 +97,11 @@ class Engine {
   void worker_loop(size_t worker);
   // With mu_ held: removes cancelled jobs, plans the next batch and advances the queue.
   std::vector<Part> take_batch_locked();
+  // Routing (several workers): the worker whose prefix cache holds the longest prefix of the
+  // queue head's next sequence, ties to an idle worker, then the lowest index.
+  size_t preferred_worker_locked() const;
+  // Whether `worker` takes the queue's head now: it is the preferred one, or that one is busy.
+  bool may_take_locked(size_t worker) const;
   static void finish(Job& job, const std::exception_ptr& error);
 
   std::vector<std::unique_ptr<BatchRunner>> runners_;
@@ -106,6 +111,7 @@ class Engine {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
+  std::vector<bool> busy_;  // per worker: running a batch
   int64_t queued_sequences_ = 0;
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> workers_;

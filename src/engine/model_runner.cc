@@ -7,18 +7,58 @@
 
 namespace radix::engine {
 
-ModelRunner::ModelRunner(std::unique_ptr<Model> model, AttentionMode mode, std::string device)
+ModelRunner::ModelRunner(std::unique_ptr<Model> model, AttentionMode mode, std::string device,
+                         PrefixCacheConfig cache)
     : model_(std::move(model)), mode_(mode), device_(std::move(device)) {
   if (!model_) throw std::invalid_argument("model runner: null model");
+  const ModelInfo& info = model_->info();
+  // Cached rows are absent from later batches: only a causal model with a last-token head can
+  // skip them (mean pooling reads every row).
+  const bool usable =
+      info.config.causal && info.pooling != "mean" && model_->backend().supports_prefix_cache();
+  if (cache.budget_bytes > 0 && usable) {
+    cache::DevicePrefixCacheOptions o;
+    o.budget_bytes = cache.budget_bytes;
+    o.min_prefix_tokens = cache.min_prefix_tokens;
+    o.results = cache.results;
+    cache_ = std::make_unique<cache::DevicePrefixCache>(
+        model_->backend(), info.config.num_hidden_layers, info.config.num_key_value_heads,
+        info.config.head_dim, o);
+  }
+  pad_to_multiple_ = std::max(1, cache.pad_to_multiple);
 }
 
+namespace {
+
+bool wants_token_states(const RaggedBatch& batch) {
+  return std::find(batch.token_states.begin(), batch.token_states.end(), 1) !=
+         batch.token_states.end();
+}
+
+}  // namespace
+
 std::vector<SequenceOutput> ModelRunner::run(const RaggedBatch& batch, const FoldPlan& plan) {
+  const AttentionMode mode = plan.folded ? mode_ : AttentionMode::kOff;
+  // Per-token states need every row of the batch, cached or not: such a batch runs whole.
+  if (!cache_ || wants_token_states(batch)) return run_plain(batch, plan, mode, nullptr);
+  // The engine's plan decided whether to fold; the uncached rest of the batch follows it.
+  FoldOptions fold;
+  fold.threshold = plan.folded ? 1.0 : 0.0;
+  fold.pad_to_multiple = pad_to_multiple_;
+  return cache_->run(batch, fold,
+                     [&](const RaggedBatch& rest, const FoldPlan& rest_plan, PrefixHook* hook) {
+                       return run_plain(rest, rest_plan, mode, hook);
+                     });
+}
+
+std::vector<SequenceOutput> ModelRunner::run_plain(const RaggedBatch& batch, const FoldPlan& plan,
+                                                   AttentionMode mode, PrefixHook* hook) {
   ForwardOptions options;
-  options.mode = plan.folded ? mode_ : AttentionMode::kOff;
+  options.mode = mode;
   options.normalize = false;
   options.dimensions = 0;
-  const bool any_token_states = std::find(batch.token_states.begin(), batch.token_states.end(),
-                                          1) != batch.token_states.end();
+  options.prefix = hook;
+  const bool any_token_states = wants_token_states(batch);
   options.return_hidden_states = any_token_states;
   // The plan the engine built (with its padding and threshold) is the one the forward runs.
   const ForwardResult r = model_->forward(batch, plan, options);
@@ -42,6 +82,28 @@ std::vector<SequenceOutput> ModelRunner::run(const RaggedBatch& batch, const Fol
     }
   }
   return out;
+}
+
+int32_t ModelRunner::cached_prefix_length(const std::vector<int32_t>& sequence) const {
+  if (!cache_) return 0;
+  std::vector<int32_t> positions(sequence.size());
+  for (size_t i = 0; i < positions.size(); ++i) positions[i] = static_cast<int32_t>(i);
+  return cache_->cached_prefix_length(sequence, positions);
+}
+
+RunnerCacheStats ModelRunner::cache_stats() const {
+  RunnerCacheStats r;
+  if (!cache_) return r;
+  const cache::PrefixCacheSnapshot s = cache_->snapshot();
+  r.enabled = true;
+  r.budget_bytes = s.budget_bytes;
+  r.bytes = s.bytes;
+  r.nodes = s.nodes;
+  r.evicted_nodes = s.evicted_nodes;
+  r.lookup_tokens = s.lookup_tokens;
+  r.hit_tokens = s.hit_tokens;
+  r.result_hits = s.result_hits;
+  return r;
 }
 
 FoldOptions fold_options_for(AttentionMode mode, double threshold, int32_t pad_to_multiple) {

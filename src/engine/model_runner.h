@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/device_prefix_cache.h"
 #include "core/fold_plan.h"
 #include "engine/batch_runner.h"
 #include "model/model.h"
@@ -16,21 +17,41 @@ namespace radix::engine {
 //               may ask for different dimensions and normalisation; the server applies them);
 //   reranker:   {score, logit(yes) - logit(no)};
 //   classifier: the logits.
+// The runner's prefix cache (docs/prefix_cache.md). budget_bytes 0: off.
+struct PrefixCacheConfig {
+  int64_t budget_bytes = 0;
+  int32_t min_prefix_tokens = cache::kDefaultMinPrefixTokens;
+  bool results = true;          // the result cache for exact repeats
+  int32_t pad_to_multiple = 1;  // the engine's padding, for the plans of the uncached rows
+};
+
 class ModelRunner : public BatchRunner {
  public:
   // `mode` is used when the engine's fold plan decided to fold; otherwise the batch runs `off`
   // (the --radix-threshold decision). The forward runs the engine's plan as built: for `mode`
   // off, give the engine a threshold of 0 (see fold_options_for), since off cannot run a folded
   // plan.
-  ModelRunner(std::unique_ptr<Model> model, AttentionMode mode, std::string device);
+  // With a cache budget, the runner keeps this device's prefix cache, when the model can use one
+  // (causal, last-token pooling) and the backend implements its ops; prefix_cache() says.
+  ModelRunner(std::unique_ptr<Model> model, AttentionMode mode, std::string device,
+              PrefixCacheConfig cache = {});
 
   std::vector<SequenceOutput> run(const RaggedBatch& batch, const FoldPlan& plan) override;
   std::string device() const override { return device_; }
+  int32_t cached_prefix_length(const std::vector<int32_t>& sequence) const override;
+  RunnerCacheStats cache_stats() const override;
 
   Model& model() { return *model_; }
+  // nullptr when the runner has no cache.
+  const cache::DevicePrefixCache* prefix_cache() const { return cache_.get(); }
 
  private:
+  std::vector<SequenceOutput> run_plain(const RaggedBatch& batch, const FoldPlan& plan,
+                                        AttentionMode mode, PrefixHook* hook);
+
   std::unique_ptr<Model> model_;
+  std::unique_ptr<cache::DevicePrefixCache> cache_;
+  int32_t pad_to_multiple_ = 1;
   AttentionMode mode_;
   std::string device_;
 };

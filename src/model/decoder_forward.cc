@@ -11,6 +11,7 @@
 #include "model/flops.h"
 #include "model/heads.h"
 #include "model/model_impl.h"
+#include "model/prefix_hook.h"
 #include "model/rope.h"
 
 namespace radix {
@@ -280,29 +281,37 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
                              c.attention_scale(), static_cast<float>(c.attn_logit_softcap)};
   const float eps = static_cast<float>(c.rms_norm_eps);
 
-  // This layer's attention, in the batch's mode, with the layer's window.
-  int32_t window = 0;
+  // This layer's attention, in the batch's mode, with the layer's window; through the prefix
+  // cache's hook when the batch continues cached prefixes.
+  int32_t window = 0, layer_index = 0;
   auto attend = [&](const Tensor& qkv_rows, const Tensor& out) {
     const AttentionShape& shape_ref = shape;
+    auto run = [&](const Tensor& q, const AttentionMask& m, const Tensor& o, bool flat) {
+      if (options.prefix != nullptr) {
+        options.prefix->attend(layer_index, qkv_rows, q, shape_ref, m, o, flat);
+      } else {
+        be.attention(q, shape_ref, m, o);
+      }
+    };
     switch (mode) {
       case AttentionMode::kOff: {  // padding rows (after the tokens) attend to nothing
         AttentionMask m = varlen;
         m.window = window;
-        be.attention(qkv_rows.first_rows(real_rows), shape_ref, m, out.first_rows(real_rows));
+        run(qkv_rows.first_rows(real_rows), m, out.first_rows(real_rows), false);
         break;
       }
       case AttentionMode::kScatter: {
         AttentionMask m = varlen;
         m.window = window;
         be.gather_rows(qkv_rows, scatter_index, qkv_flat);  // trie rows -> tokens
-        be.attention(qkv_flat, shape_ref, m, attn_flat);
+        run(qkv_flat, m, attn_flat, true);
         be.gather_rows(attn_flat, gather_index, out.first_rows(real_rows));  // tokens -> rows
         break;
       }
       case AttentionMode::kTree: {
         AttentionMask m = tree;
         m.window = window;
-        be.attention(qkv_rows, shape_ref, m, out);
+        run(qkv_rows, m, out, false);
         break;
       }
     }
@@ -326,6 +335,11 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   const bool mean_pooling = head == HeadKind::kEmbedding && info.pooling == "mean";
   const size_t num_layers = weights.layers.size();
   const bool last_rows_only = !options.return_hidden_states && !mean_pooling;
+  if (options.prefix != nullptr && !last_rows_only) {
+    throw std::invalid_argument(
+        "forward: the prefix cache serves last-token heads only (no mean pooling, no hidden "
+        "states)");
+  }
   const Tensor last_normed = a.last_normed.tensor().first_rows(num_head_rows);
   const FamilyLayer& layer = *family->layer;
   const NormWeight nw = c.norm_weight;
@@ -339,6 +353,7 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
     window = c.layer_is_sliding(static_cast<int32_t>(l)) && max_position >= c.sliding_window
                  ? c.sliding_window
                  : 0;
+    layer_index = static_cast<int32_t>(l);
     layer.attention(ctx, w, normed, qkv, attn);
     const bool last = l + 1 == num_layers;
     const Tensor& next_norm = last ? weights.final_norm : weights.layers[l + 1].input_norm;

@@ -24,7 +24,8 @@
 
 namespace radix {
 
-struct FoldPlan;  // core/fold_plan.h
+struct FoldPlan;   // core/fold_plan.h
+class PrefixHook;  // model/prefix_hook.h
 
 // How attention treats the folded batch; all three give the same results.
 enum class AttentionMode : uint8_t {
@@ -87,6 +88,9 @@ struct ForwardOptions {
   int32_t dimensions = 0;        // embeddings: keep the first N dimensions (0: all)
   // Tests and debugging: also return the final-normed hidden state of every token.
   bool return_hidden_states = false;
+  // The prefix cache's attention (src/cache): the batch continues cached prefixes. Last-token
+  // heads only (no mean pooling, no hidden states: the cached rows are not in the batch).
+  PrefixHook* prefix = nullptr;
 };
 
 struct ForwardResult {

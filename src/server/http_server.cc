@@ -104,6 +104,7 @@ json info_json(const ModelCard& card, const ServerOptions& options) {
       {"device", card.device},
       {"attention_mode", card.attention_mode},
       {"radix_threshold", card.radix_threshold},
+      {"prefix_cache_mib", card.prefix_cache_mib},
       {"hidden_size", card.hidden_size},
       {"vocab_size", card.vocab_size},
       {"prompts", card.prompt_names},

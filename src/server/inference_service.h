@@ -29,6 +29,7 @@ struct ModelCard {
   int32_t tokenizer_vocab_size = 0;  // /decode's ids; 0: as vocab_size
   std::string attention_mode;
   double radix_threshold = 1.0;
+  int64_t prefix_cache_mib = 0;  // per device; 0: no prefix cache (docs/prefix_cache.md)
   bool auto_truncate = false;
   size_t tokenization_workers = 1;
   int64_t max_batch_tokens = 0;

@@ -71,6 +71,11 @@ const RuntimeInfo& Runtime::info() const { return impl_->info; }
 size_t Runtime::queued_requests() const { return impl_->engine->queued_requests(); }
 int64_t Runtime::queued_sequences() const { return impl_->engine->queued_sequences(); }
 size_t Runtime::num_workers() const { return impl_->engine->num_workers(); }
+std::vector<engine::RunnerCacheStats> Runtime::cache_stats() const {
+  std::vector<engine::RunnerCacheStats> out;
+  for (const auto& r : impl_->engine->runners()) out.push_back(r->cache_stats());
+  return out;
+}
 void Runtime::shutdown() {
   if (impl_ && impl_->engine) impl_->engine->shutdown();
 }
@@ -78,6 +83,10 @@ void Runtime::shutdown() {
 std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
   const auto t0 = std::chrono::steady_clock::now();
   check_radix_threshold(o.radix_threshold);
+  if (o.prefix_cache_mib < -1 || o.prefix_cache_mib > (int64_t{1} << 24)) {
+    throw std::invalid_argument("--prefix-cache-mib " + std::to_string(o.prefix_cache_mib) +
+                                ": expected 0 (off) to 16777216 MiB, or -1 for the default");
+  }
   check_max_batch_tokens(o.max_batch_tokens);
   if (o.max_batch_requests < 0) {
     throw std::invalid_argument("--max-batch-requests must be >= 0 (0: no limit)");
@@ -134,7 +143,16 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
       info.dtype = dtype;
       info.backend = model->backend().name();
     }
-    runners.push_back(std::make_unique<engine::ModelRunner>(std::move(model), mode, device));
+    const bool gpu = device.rfind("cuda", 0) == 0;
+    const int64_t mib =
+        o.prefix_cache_mib >= 0 ? o.prefix_cache_mib : (gpu ? kDefaultGpuPrefixCacheMib : 0);
+    engine::PrefixCacheConfig cache;
+    cache.budget_bytes = mib << 20;
+    cache.pad_to_multiple = o.pad_to_multiple;
+    info.prefix_cache_mib = mib;
+    auto runner = std::make_unique<engine::ModelRunner>(std::move(model), mode, device, cache);
+    info.prefix_cache = runner->prefix_cache() != nullptr;
+    runners.push_back(std::move(runner));
   }
   if (!tokenizer) tokenizer = load_tokenizer("", &model_info);
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/batch_runner.h"
 #include "service/service.h"
 
 namespace radix::service {
@@ -41,6 +42,9 @@ struct RuntimeOptions {
   std::string attention_mode = "tree";  // off | scatter | tree
   double radix_threshold = 0.95;        // fold a batch only when unique/total is below it, [0, 1]
   int32_t pad_to_multiple = 1;          // pad the fold plan's rows to a multiple of this
+  // The prefix cache's budget per device in MiB (docs/prefix_cache.md): -1 = the device's default
+  // (kDefaultGpuPrefixCacheMib on a GPU, 0 = off on the CPU), 0 = off.
+  int64_t prefix_cache_mib = -1;
   int64_t max_batch_tokens = 16384;     // tokens per engine batch (> 0)
   int32_t max_batch_requests = 0;       // sequences per batch (0: no limit)
   bool preallocate = true;              // size activations for max_batch_tokens at load
@@ -50,6 +54,8 @@ struct RuntimeOptions {
   std::function<void(const BatchReport&)> on_batch;  // after every batch, from a worker thread
 };
 
+inline constexpr int64_t kDefaultGpuPrefixCacheMib = 4096;
+
 // What was built, for logs and /info.
 struct RuntimeInfo {
   std::string dtype;  // "float32", "bfloat16", "fp8"
@@ -58,6 +64,8 @@ struct RuntimeInfo {
   int32_t num_layers = 0;
   std::string attention_mode;
   double radix_threshold = 0;
+  int64_t prefix_cache_mib = 0;  // per device, as resolved (0: off)
+  bool prefix_cache = false;     // whether the workers hold one (the model and backend allow it)
   int64_t max_batch_tokens = 0;
   int32_t max_batch_requests = 0;
   double load_seconds = 0;
@@ -78,6 +86,8 @@ class Runtime {
   size_t queued_requests() const;
   int64_t queued_sequences() const;
   size_t num_workers() const;
+  // Per worker, its prefix cache's numbers (enabled false where it has none).
+  std::vector<engine::RunnerCacheStats> cache_stats() const;
   void shutdown();  // stops accepting, lets the workers drain the queue; idempotent
 
  private:

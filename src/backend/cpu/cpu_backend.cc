@@ -194,6 +194,62 @@ class CpuBackend final : public Backend {
 
   void attention(const Tensor& qkv, const AttentionShape& shape, const AttentionMask& mask,
                  const Tensor& out) override {
+    attend(qkv, shape, mask, out, nullptr);
+  }
+
+  bool supports_prefix_cache() const override { return true; }
+
+  void prefix_attention(const Tensor& qkv, const AttentionShape& shape, const AttentionMask& mask,
+                        const PrefixKeys& prefix, const Tensor& out) override {
+    const int64_t kv_cols = 2 * static_cast<int64_t>(shape.num_kv_heads) * shape.head_dim;
+    kCheck.dtype("prefix_attention", "prefix.kv", prefix.kv, DType::kF32);
+    kCheck.require(prefix.kv.cols == kv_cols, "prefix_attention",
+                   "prefix.kv " + shape_str(prefix.kv) +
+                       " must have 2 * Hkv * d = " + to_string(kv_cols) + " columns");
+    kCheck.require(mask.kind != AttentionMask::Kind::kVarlenBidirectional, "prefix_attention",
+                   "a bidirectional mask has no prefix (cached keys are causal ancestors)");
+    const int64_t p = prefix.kv.rows;
+    kCheck.index("prefix_attention", "prefix.anchor", prefix.anchor, qkv.rows);
+    kCheck.index("prefix_attention", "prefix.subtree_end", prefix.subtree_end, p);
+    const int32_t* anchor = i32(prefix.anchor);
+    const int32_t* end = i32(prefix.subtree_end);
+    for (int64_t r = 0; r < qkv.rows; ++r) {
+      kCheck.require(anchor[r] >= -1 && anchor[r] < p, "prefix_attention",
+                     "anchor[" + to_string(r) + "] = " + to_string(anchor[r]) + " is not in [-1, " +
+                         to_string(p) + ")");
+    }
+    for (int64_t k = 0; k < p; ++k) {
+      kCheck.require(end[k] > k && end[k] <= p, "prefix_attention",
+                     "prefix.subtree_end[" + to_string(k) + "] = " + to_string(end[k]) +
+                         " is not in (" + to_string(k) + ", " + to_string(p) + "]");
+    }
+    cpu::PrefixKeysCpu keys;
+    keys.kv = f32(prefix.kv);
+    keys.stride = prefix.kv.row_stride;
+    keys.rows = p;
+    keys.subtree_end = end;
+    keys.anchor = anchor;
+    if (mask.window > 0) {
+      kCheck.index("prefix_attention", "prefix.positions", prefix.positions, p);
+      keys.positions = i32(prefix.positions);
+    }
+    attend(qkv, shape, mask, out, &keys);
+  }
+
+  void scatter_rows(const Tensor& src, const Tensor& index, const Tensor& out) override {
+    kCheck.require(
+        src.dtype == out.dtype && dtype_size(src.dtype) == 4, "scatter_rows",
+        "src " + shape_str(src) + " and out " + shape_str(out) + " must share a 4-byte dtype");
+    kCheck.require(src.cols == out.cols, "scatter_rows",
+                   "src " + shape_str(src) + " and out " + shape_str(out) + " differ in columns");
+    kCheck.index("scatter_rows", "index", index, src.rows);
+    cpu::scatter_rows(src.data, src.row_stride, i32(index), src.rows, out.data, out.row_stride,
+                      out.rows, out.cols, threads_);
+  }
+
+ private:
+  void attend(const Tensor& qkv, const AttentionShape& shape, const AttentionMask& mask,
+              const Tensor& out, const cpu::PrefixKeysCpu* prefix) {
     check_attention_shape("attention", qkv, shape);
     kCheck.dtype("attention", "out", out, DType::kF32);
     kCheck.shape("attention", "out", out, qkv.rows,
@@ -240,9 +296,10 @@ class CpuBackend final : public Backend {
     interval.visible_end = visible_end;
     cpu::attention_interval(f32(qkv), qkv.row_stride, n, shape.num_q_heads, shape.num_kv_heads,
                             shape.head_dim, shape.scale, shape.softcap, interval, f32_mut(out),
-                            out.row_stride, threads_);
+                            out.row_stride, threads_, prefix);
   }
 
+ public:
   void gated_activation(const Tensor& gate_up, Activation act, const Tensor& out) override {
     kCheck.dtype("gated_activation", "gate_up", gate_up, DType::kF32);
     kCheck.dtype("gated_activation", "out", out, DType::kF32);

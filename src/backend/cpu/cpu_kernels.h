@@ -42,12 +42,30 @@ struct IntervalMask {
   int32_t window = 0;
 };
 
+// Keys from earlier batches (the prefix cache): p rows of [k heads | v heads] (stride s), a trie
+// of their own; query row q also sees prefix row k iff k <= anchor[q] < subtree_end[k] (and,
+// with the mask's window, mask.positions[q] - positions[k] < window).
+struct PrefixKeysCpu {
+  const float* kv = nullptr;
+  int64_t stride = 0;
+  int64_t rows = 0;
+  const int32_t* subtree_end = nullptr;
+  const int32_t* positions = nullptr;  // read only when the mask has a window
+  const int32_t* anchor = nullptr;     // [n], -1: none
+};
+
 // Attention over an interval mask, scores = scale * q.k, soft-capped (softcap * tanh(s /
 // softcap)) when softcap > 0.  qkv as above; out: [n, hq * d] (stride so). Tiles of keys no
-// query of a query tile can see are skipped.
+// query of a query tile can see are skipped. With `prefix`, each query row's softmax also runs
+// over the prefix keys it sees (before its own keys: they are its ancestors).
 void attention_interval(const float* qkv, int64_t s, int64_t n, int hq, int hkv, int d, float scale,
                         float softcap, const IntervalMask& mask, float* out, int64_t so,
-                        int threads);
+                        int threads, const PrefixKeysCpu* prefix = nullptr);
+
+// out[index[r]] = src[r] for index[r] >= 0; 4-byte elements, `cols` per row. Throws BackendError
+// for an index >= out_rows.
+void scatter_rows(const void* src, int64_t ss, const int32_t* index, int64_t n, void* out,
+                  int64_t so, int64_t out_rows, int64_t cols, int threads);
 
 // out = x @ w^T (+ out if accumulate).  x: [n, k]; w: [m, k]; out: [n, m]. OpenBLAS sgemm on
 // blocks of rows (or of output columns when n is small), one block per OpenMP thread.

@@ -1,0 +1,270 @@
+#include "cache/device_prefix_cache.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace radix::cache {
+namespace {
+
+// One batch's view of the cache for the forward: the prefix rows it reads (a trie of their own),
+// each query row's anchor in it, and the slot each new row's K/V goes to.
+class BatchHook final : public PrefixHook {
+ public:
+  Backend* be = nullptr;
+  Tensor storage;  // [capacity, layers * kv_cols]
+  int64_t kv_cols = 0;
+  int64_t prefix_rows = 0;
+  bool any_write = false;
+  Tensor prefix_kv;     // [p, kv_cols] scratch
+  Tensor prefix_slot;   // [p]
+  Tensor prefix_end;    // [p]
+  Tensor prefix_pos;    // [p]
+  Tensor row_anchor;    // [rows]
+  Tensor token_anchor;  // [tokens]
+  Tensor write_slot;    // [rows], -1: not stored
+
+  void attend(int32_t layer, const Tensor& rows, const Tensor& qkv, const AttentionShape& shape,
+              const AttentionMask& mask, const Tensor& out, bool flat) override {
+    const int64_t q_cols = static_cast<int64_t>(shape.num_q_heads) * shape.head_dim;
+    const Tensor layer_store = storage.col_slice(layer * kv_cols, kv_cols);
+    if (any_write) be->scatter_rows(rows.col_slice(q_cols, kv_cols), write_slot, layer_store);
+    if (prefix_rows == 0) {
+      be->attention(qkv, shape, mask, out);
+      return;
+    }
+    be->gather_rows(layer_store, prefix_slot, prefix_kv);
+    const Tensor anchor = (flat ? token_anchor : row_anchor).first_rows(qkv.rows);
+    be->prefix_attention(qkv, shape, mask, PrefixKeys{prefix_kv, prefix_end, prefix_pos, anchor},
+                         out);
+  }
+};
+
+Tensor upload_i32(Backend& be, std::vector<Buffer>& keep, const std::vector<int32_t>& host) {
+  keep.push_back(be.alloc(DType::kI32, std::max<int64_t>(1, static_cast<int64_t>(host.size())), 1));
+  const Tensor t = keep.back().tensor().first_rows(static_cast<int64_t>(host.size()));
+  if (!host.empty()) be.upload(t, host.data(), DType::kI32);
+  return t;
+}
+
+}  // namespace
+
+DevicePrefixCache::DevicePrefixCache(Backend& backend, int32_t num_layers, int32_t num_kv_heads,
+                                     int32_t head_dim, DevicePrefixCacheOptions options)
+    : be_(backend),
+      layers_(num_layers),
+      kv_cols_(2 * static_cast<int64_t>(num_kv_heads) * head_dim),
+      node_bytes_(num_layers * kv_cols_ *
+                  static_cast<int64_t>(dtype_size(backend.activation_dtype()))),
+      options_(options),
+      index_(PrefixCacheOptions{options.budget_bytes, std::max<int64_t>(1, node_bytes_)}) {
+  if (num_layers <= 0 || kv_cols_ <= 0) {
+    throw std::invalid_argument("prefix cache: the model has no layers or no K/V heads");
+  }
+  if (!be_.supports_prefix_cache()) {
+    throw BackendError(be_.name() + ": prefix cache not supported yet");
+  }
+  if (options_.min_prefix_tokens < 1) options_.min_prefix_tokens = 1;
+  if (index_.capacity() > 0) {
+    storage_ = be_.alloc(be_.activation_dtype(), index_.capacity(), layers_ * kv_cols_);
+  }
+}
+
+int32_t DevicePrefixCache::cached_prefix_length(std::span<const int32_t> ids,
+                                                std::span<const int32_t> positions) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return index_.cached_prefix_length(ids, positions);
+}
+
+PrefixCacheSnapshot DevicePrefixCache::snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  PrefixCacheSnapshot s;
+  s.budget_bytes = options_.budget_bytes;
+  s.bytes = index_.stats().bytes;
+  s.nodes = index_.stats().nodes;
+  s.results = index_.stats().results;
+  s.evicted_nodes = index_.stats().evicted_nodes;
+  s.sequences = counters_.sequences;
+  s.lookup_tokens = counters_.lookup_tokens;
+  s.hit_tokens = counters_.hit_tokens;
+  s.result_hits = counters_.result_hits;
+  s.prefix_hits = counters_.prefix_hits;
+  return s;
+}
+
+std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
+                                                       const FoldOptions& fold,
+                                                       const Forward& forward) {
+  std::unique_lock<std::mutex> lock(mu_);
+  const int32_t num_seqs = batch.num_sequences();
+  std::vector<std::vector<float>> outputs(num_seqs);
+  std::vector<int32_t> anchor(num_seqs, -1), cut(num_seqs, 0);
+  std::vector<int32_t> order;  // sequences still to run
+  std::vector<int32_t> pinned;
+  for (int32_t s = 0; s < num_seqs; ++s) {
+    const int32_t begin = batch.cu_seqlens[s], len = batch.cu_seqlens[s + 1] - begin;
+    const std::span<const int32_t> ids(batch.ids.data() + begin, len);
+    const std::span<const int32_t> pos(batch.positions.data() + begin, len);
+    ++counters_.sequences;
+    counters_.lookup_tokens += len;
+    const std::vector<int32_t> path = index_.match(ids, pos);
+    const auto matched = static_cast<int32_t>(path.size());
+    if (options_.results && len > 0 && matched == len) {
+      if (const std::vector<float>* r = index_.result(path.back())) {
+        outputs[s] = *r;
+        counters_.hit_tokens += len;
+        ++counters_.result_hits;
+        continue;
+      }
+    }
+    // The last token always runs: the head reads its row.
+    const int32_t h = std::min(matched, len - 1);
+    if (h >= options_.min_prefix_tokens) {
+      anchor[s] = path[h - 1];
+      cut[s] = h;
+      counters_.hit_tokens += h;
+      ++counters_.prefix_hits;
+      index_.pin(anchor[s]);
+      pinned.push_back(anchor[s]);
+    }
+    order.push_back(s);
+  }
+  std::vector<int32_t> new_nodes;
+  try {
+    if (!order.empty()) {
+      // Sequences with the same anchor fold together; different anchors never share a row.
+      std::stable_sort(order.begin(), order.end(),
+                       [&](int32_t a, int32_t b) { return anchor[a] < anchor[b]; });
+      RaggedBatch rest;
+      std::vector<int32_t> group_starts;
+      for (size_t i = 0; i < order.size(); ++i) {
+        const int32_t s = order[i];
+        if (i == 0 || anchor[s] != anchor[order[i - 1]]) {
+          group_starts.push_back(static_cast<int32_t>(i));
+        }
+        for (int32_t t = batch.cu_seqlens[s] + cut[s]; t < batch.cu_seqlens[s + 1]; ++t) {
+          rest.ids.push_back(batch.ids[t]);
+          rest.positions.push_back(batch.positions[t]);
+        }
+        rest.cu_seqlens.push_back(static_cast<int32_t>(rest.ids.size()));
+      }
+      group_starts.push_back(static_cast<int32_t>(order.size()));
+      const FoldPlan plan =
+          build_grouped_fold_plan(rest.ids, rest.positions, rest.cu_seqlens, group_starts, fold);
+
+      // The prefix rows: the distinct anchors' paths, laid out as a trie in DFS pre-order (a fold
+      // plan over node-id paths does exactly that).
+      std::vector<int32_t> anchors;  // distinct, in group order
+      for (const int32_t s : order) {
+        if (anchor[s] >= 0 && (anchors.empty() || anchors.back() != anchor[s])) {
+          anchors.push_back(anchor[s]);
+        }
+      }
+      std::vector<int32_t> path_ids, path_pos, path_cu{0};
+      for (const int32_t a : anchors) {
+        const size_t start = path_ids.size();
+        for (int32_t at = a; at != PrefixCache::kRoot; at = index_.parent(at)) {
+          path_ids.push_back(at);
+        }
+        std::reverse(path_ids.begin() + static_cast<ptrdiff_t>(start), path_ids.end());
+        for (size_t i = start; i < path_ids.size(); ++i) {
+          path_pos.push_back(static_cast<int32_t>(i - start));
+        }
+        path_cu.push_back(static_cast<int32_t>(path_ids.size()));
+      }
+      const FoldPlan prefix = build_fold_plan(path_ids, path_pos, path_cu);
+      std::vector<int32_t> prefix_pos(prefix.num_rows);
+      for (int32_t r = 0; r < prefix.num_rows; ++r) prefix_pos[r] = index_.position(prefix.ids[r]);
+
+      // Each query row's anchor row in the prefix, and which rows are worth storing.
+      std::vector<int32_t> row_anchor(plan.num_rows, -1), token_anchor(rest.ids.size(), -1);
+      std::vector<char> wanted(plan.num_rows, 0);
+      for (size_t i = 0, a = 0; i < order.size(); ++i) {
+        const int32_t s = order[i];
+        int32_t row = -1;
+        if (anchor[s] >= 0) {
+          while (anchors[a] != anchor[s]) ++a;
+          row = prefix.last_rows[a];
+        }
+        const bool keep =
+            batch.cu_seqlens[s + 1] - batch.cu_seqlens[s] >= options_.min_prefix_tokens;
+        for (int32_t t = rest.cu_seqlens[i]; t < rest.cu_seqlens[i + 1]; ++t) {
+          token_anchor[t] = row;
+          row_anchor[plan.scatter[t]] = row;
+          if (keep) wanted[plan.scatter[t]] = 1;
+        }
+      }
+
+      // New nodes, parents first (both layouts put a parent before its children).
+      std::vector<int32_t> node_of(plan.num_rows, -1), write(plan.num_rows, -1);
+      bool any_write = false;
+      if (index_.capacity() > 0) {
+        for (int32_t r = 0; r < plan.num_rows; ++r) {
+          if (!wanted[r]) continue;
+          int32_t parent = PrefixCache::kRoot;
+          if (plan.parent[r] >= 0) {
+            parent = node_of[plan.parent[r]];
+            if (parent < 0) continue;  // the parent did not fit
+          } else if (row_anchor[r] >= 0) {
+            parent = prefix.ids[row_anchor[r]];
+          }
+          int32_t node = index_.child(parent, plan.ids[r], plan.positions[r]);
+          if (node < 0) {
+            node = index_.insert(parent, plan.ids[r], plan.positions[r]);
+            if (node < 0) continue;
+            new_nodes.push_back(node);
+            write[r] = node;
+            any_write = true;
+          }
+          node_of[r] = node;
+          index_.pin(node);  // neither evicted nor reused while this batch runs
+          pinned.push_back(node);
+        }
+      }
+
+      std::vector<Buffer> keep;
+      BatchHook hook;
+      hook.be = &be_;
+      hook.storage = storage_.tensor();
+      hook.kv_cols = kv_cols_;
+      hook.prefix_rows = prefix.num_rows;
+      hook.any_write = any_write;
+      if (prefix.num_rows > 0) {
+        if (prefix_kv_.empty() || prefix_kv_.tensor().rows < prefix.num_rows) {
+          prefix_kv_ = be_.alloc(be_.activation_dtype(), prefix.num_rows, kv_cols_);
+        }
+        hook.prefix_kv = prefix_kv_.tensor().first_rows(prefix.num_rows);
+        hook.prefix_slot = upload_i32(be_, keep, prefix.ids);
+        hook.prefix_end = upload_i32(be_, keep, prefix.subtree_end);
+        hook.prefix_pos = upload_i32(be_, keep, prefix_pos);
+        hook.row_anchor = upload_i32(be_, keep, row_anchor);
+        hook.token_anchor = upload_i32(be_, keep, token_anchor);
+      }
+      if (any_write) hook.write_slot = upload_i32(be_, keep, write);
+
+      lock.unlock();  // the forward reads only this batch's arrays; its nodes are pinned
+      std::vector<std::vector<float>> ran = forward(rest, plan, &hook);
+      lock.lock();
+      if (ran.size() != order.size()) {
+        throw std::runtime_error("prefix cache: the forward returned " +
+                                 std::to_string(ran.size()) + " outputs for " +
+                                 std::to_string(order.size()) + " sequences");
+      }
+      for (size_t i = 0; i < order.size(); ++i) {
+        const int32_t node = node_of[plan.last_rows[i]];
+        if (options_.results && node >= 0) index_.set_result(node, ran[i]);
+        outputs[order[i]] = std::move(ran[i]);
+      }
+    }
+  } catch (...) {
+    if (!lock.owns_lock()) lock.lock();
+    for (const int32_t node : pinned) index_.unpin(node);
+    // The new nodes hold no K/V (or partial): forget them, children first.
+    for (auto it = new_nodes.rbegin(); it != new_nodes.rend(); ++it) index_.remove(*it);
+    throw;
+  }
+  for (const int32_t node : pinned) index_.unpin(node);
+  return outputs;
+}
+
+}  // namespace radix::cache

@@ -1,0 +1,95 @@
+// One device's prefix cache: the index (prefix_cache.h), the K/V storage in backend memory (one
+// row per slot: every layer's k heads and v heads), and the batch orchestration that cuts cached
+// prefixes off a batch, runs the rest with the cached keys, stores the new ones and answers exact
+// repeats from the result cache. docs/prefix_cache.md.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "backend/backend.h"
+#include "cache/prefix_cache.h"
+#include "core/fold_plan.h"
+#include "core/ragged_batch.h"
+#include "model/prefix_hook.h"
+
+namespace radix::cache {
+
+// Shorter hits are not used and shorter sequences not stored: below this, the per-layer gather
+// and the second key range cost about as much as recomputing the tokens (docs/prefix_cache.md).
+inline constexpr int32_t kDefaultMinPrefixTokens = 16;
+
+struct DevicePrefixCacheOptions {
+  int64_t budget_bytes = 0;
+  int32_t min_prefix_tokens = kDefaultMinPrefixTokens;
+  bool results = true;  // keep each sequence's output at its last node (the result cache)
+};
+
+// A consistent copy of the cache's numbers, for metrics (any thread).
+struct PrefixCacheSnapshot {
+  int64_t budget_bytes = 0;
+  int64_t bytes = 0;
+  int64_t nodes = 0;
+  int64_t results = 0;
+  int64_t evicted_nodes = 0;
+  int64_t sequences = 0;
+  int64_t lookup_tokens = 0;
+  int64_t hit_tokens = 0;
+  int64_t result_hits = 0;
+  int64_t prefix_hits = 0;
+};
+
+// Counters since creation (the index's own stats hold nodes, bytes and evictions).
+struct PrefixCacheCounters {
+  int64_t sequences = 0;      // sequences looked up
+  int64_t lookup_tokens = 0;  // their tokens
+  int64_t hit_tokens = 0;     // tokens not computed: cached prefixes and result hits
+  int64_t result_hits = 0;    // sequences answered from the result cache
+  int64_t prefix_hits = 0;    // sequences that reused a cached prefix
+};
+
+class DevicePrefixCache {
+ public:
+  // The model's shape: its layers and K/V width; storage is allocated in `backend`'s activation
+  // dtype, budget_bytes / node bytes rows. Throws BackendError when the backend lacks the ops.
+  DevicePrefixCache(Backend& backend, int32_t num_layers, int32_t num_kv_heads, int32_t head_dim,
+                    DevicePrefixCacheOptions options);
+
+  // Runs the batch's uncached rows: `forward` gets the batch of what is left of each sequence
+  // (positions unchanged), its fold plan and the hook, and returns one output per sequence of
+  // that batch. Returns one output per sequence of `batch`. `fold`: threshold >= 1 folds, 0 runs
+  // the identity layout (attention mode off); pad_to_multiple as given.
+  using Forward = std::function<std::vector<std::vector<float>>(const RaggedBatch&, const FoldPlan&,
+                                                                PrefixHook*)>;
+  std::vector<std::vector<float>> run(const RaggedBatch& batch, const FoldOptions& fold,
+                                      const Forward& forward);
+
+  // Thread-safe (routing asks from the engine's threads while the owner runs a batch: the index
+  // is locked only while a batch is prepared and finished, never during its forward).
+  int32_t cached_prefix_length(std::span<const int32_t> ids,
+                               std::span<const int32_t> positions) const;
+  PrefixCacheSnapshot snapshot() const;
+  // The owner's thread only (tests).
+  const PrefixCache& index() const { return index_; }
+  const PrefixCacheCounters& counters() const { return counters_; }
+  const DevicePrefixCacheOptions& options() const { return options_; }
+  int64_t node_bytes() const { return node_bytes_; }
+
+ private:
+  Backend& be_;
+  int32_t layers_;
+  int64_t kv_cols_;  // 2 * kv heads * head dim
+  int64_t node_bytes_;
+  DevicePrefixCacheOptions options_;
+  PrefixCache index_;
+  Buffer storage_;  // [capacity, layers * kv_cols]
+  Buffer prefix_kv_;
+  PrefixCacheCounters counters_;
+  mutable std::mutex mu_;  // guards index_ and counters_
+};
+
+}  // namespace radix::cache

@@ -127,12 +127,15 @@ def test_a_taken_port_is_a_startup_error(radix_bin):
         assert s.stop() == 0
 
 
-def long_work(server, n=3):
-    """Starts n requests of six 2000-token inputs (seconds of work on the demo model)."""
+def long_work(server, n=3, inputs=24):
+    """Starts n requests of `inputs` 2000-token inputs each. The drain tests need work that
+    outlasts their timeout on any machine: 5 x 24 x 2000 tokens take several seconds even on an
+    idle fast one (six inputs a request drained in 0.7 s on an idle 2-core machine)."""
     import concurrent.futures as cf
     pool = cf.ThreadPoolExecutor(n)
     futures = [pool.submit(requests.post, server.url + "/embed",
-                           json={"inputs": [f"{k}{i}" + "x" * 1990 for i in range(6)]}, timeout=60)
+                           json={"inputs": [f"{k}{i}" + "x" * 1990 for i in range(inputs)]},
+                           timeout=120)
                for k in range(n)]
     deadline = time.monotonic() + 20
     while server.metric("radix_inflight_requests") < n:

@@ -38,12 +38,12 @@ pybin=/usr/bin/python3
 [[ -x $pybin ]] || pybin=$(command -v python3)
 [[ -x $pyvenv/bin/pip ]] || "$pybin" -m venv --system-site-packages "$pyvenv"
 # numpy < 2 throughout: Debian's torch 1.13 is built against numpy 1 and cannot hand arrays to a
-# numpy 2 that a newer wheel (Ray's dependencies) would pull in.
+# numpy 2 that a newer wheel (Ray's dependencies) would pull in; pyarrow 18 and later need numpy 2.
 "$pyvenv/bin/pip" install -q -r python/requirements-test.txt "numpy<2"  # every run: new entries
 # radix.ray's test (tests/python/test_py_ray.py) on a local Ray cluster: ray[data] is about 80 MB
 # of wheels (about 70 s to install the first time, 600 MB in the venv); where pip cannot get it the
 # test is skipped and says so.
-"$pyvenv/bin/pip" install -q "ray[data]" "numpy<2" ||
+"$pyvenv/bin/pip" install -q "ray[data]" "numpy<2" "pyarrow<18" ||
   echo "test.sh: ray[data] could not be installed; test_py_ray.py will be skipped" >&2
 cmake -S . -B build -DRADIX_PYTHON=ON -DPython_EXECUTABLE="$PWD/$pyvenv/bin/python" >/dev/null
 cmake --build build --target _core -j "$jobs"

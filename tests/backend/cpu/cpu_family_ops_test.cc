@@ -12,48 +12,14 @@
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
 #include "core/fold_plan.h"
+#include "cpu_op_fixture.h"
 
 namespace radix::testing {
 namespace {
 
-std::vector<float> random_vector(size_t n, std::mt19937& rng, float scale = 1.0f) {
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-// |got - want| <= rel * max|want| elementwise: fp32 kernels against double references.
-void expect_close(const std::vector<float>& got, const std::vector<float>& want, double rel,
-                  const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  double scale = 0;
-  for (float w : want) scale = std::max(scale, std::fabs(static_cast<double>(w)));
-  for (size_t i = 0; i < got.size(); ++i) {
-    ASSERT_NEAR(got[i], want[i], rel * std::max(scale, 1e-30)) << what << " at " << i;
-  }
-}
-
-class CpuFamilyOps : public ::testing::Test {
+class CpuFamilyOps : public CpuOpFixture {
  protected:
-  std::unique_ptr<Backend> be = make_cpu_backend(2);
-  std::mt19937 rng{7};
-
-  Buffer upload(const std::vector<float>& host, int64_t rows, int64_t cols) {
-    Buffer b = be->alloc(DType::kF32, rows, cols);
-    be->upload(b, host.data(), DType::kF32);
-    return b;
-  }
-  Buffer upload_index(const std::vector<int32_t>& host) {
-    Buffer b = be->alloc(DType::kI32, static_cast<int64_t>(host.size()), 1);
-    be->upload(b, host.data(), DType::kI32);
-    return b;
-  }
-  std::vector<float> download(const Tensor& t) {
-    std::vector<float> v(static_cast<size_t>(t.rows * t.cols));
-    be->download(t, v.data());
-    return v;
-  }
+  CpuFamilyOps() : CpuOpFixture(7) {}
 };
 
 TEST_F(CpuFamilyOps, EmbeddingScalesRows) {

@@ -80,13 +80,12 @@ shapes=$(mktemp)
 "$build/attention_bench" --tiles fa2_q64 --reps 3 --warmup 0 --shapes "$shapes" >/dev/null
 # Tree == varlen on the flat batch at full scale, for the candidate default shapes.
 "$build/attention_bench" --check \
-  --tiles fa2_q64,wgmma_q64_n64,wgmma_q64_n64_rq,wgmma_q128_n128,wgmma_ws_q128_n128,wgmma_ws_q128_n64 \
+  --tiles fa2_q64,wgmma_ws_q128_n128,wgmma_ws_q128_n64 \
   2>&1 | grep "^check" | tee "$results/attention_check.log"
 grep -q "^check" "$results/attention_check.log" || status=1
 grep -q FAILED "$results/attention_check.log" && status=1
 # One process per tile shape, so that a kernel fault in one leaves the others measured.
-all_tiles="fa2_q64 fa2_q128 wgmma_q64_n64 wgmma_q128_n64 wgmma_q128_n128 wgmma_q64_n64_rq"
-all_tiles+=" wgmma_q128_n64_rq wgmma_ws_q128_n128 wgmma_ws_q128_n64"
+all_tiles="fa2_q64 wgmma_ws_q128_n128 wgmma_ws_q128_n64"
 for tiles in ${ATTN_TILES:-$all_tiles}; do
   "$build/attention_bench" --tiles "$tiles" --json "$results/attention_bench.jsonl" 2>&1 |
     tee -a "$results/attention_bench.log" || status=1
@@ -95,9 +94,7 @@ if [[ -z ${ATTN_SKIP_TORCH:-} ]]; then
   PYTHONUNBUFFERED=1 python3 bench/attention_sdpa.py "$shapes" \
     --json "$results/attention_torch.jsonl" 2>&1 | tee "$results/attention_torch.log" || status=1
 fi
-cases='*len129_fa2_q128_hq8*:*many_short_fa2_q64_hq4_hkv2*:*random2_pad7_wgmma_q128_n128_hq4*'
-cases+=':*wide_wgmma_q64_n64_hq4_hkv4*:*len129_wgmma_q128_n64_hq8*:*syn_like_fa2_q128_hq4_hkv4*'
-cases+=':*random1_wgmma_q64_n64_rq_hq8*:*mixed_wgmma_q128_n64_rq_hq4_hkv2*'
+cases='*len129_fa2_q64_hq8*:*many_short_fa2_q64_hq4_hkv2*:*syn_like_fa2_q64_hq4_hkv4*'
 cases+=':*random2_pad7_wgmma_ws_q128_n128_hq4_hkv2*:*len129_wgmma_ws_q128_n128_hq8*'
 cases+=':*mixed_wgmma_ws_q128_n128_hq4_hkv4*:*many_short_wgmma_ws_q128_n64_hq4_hkv2*'
 cases+=':*deep_chain_wgmma_ws_q128_n64_hq8*'

@@ -18,14 +18,33 @@ class Loader {
   Loader(const WeightSource& source, Backend& backend, bool fp8)
       : source_(source), backend_(backend), fp8_(fp8) {}
 
-  // A projection weight: as loaded (fp8 off), or quantised per row (= per output channel) to
-  // e4m3 on the backend from a weight-dtype copy that is freed right after, with its scales.
-  Buffer projection(Buffer loaded, Buffer& scale) {
-    if (!fp8_) return loaded;
-    const Tensor& t = loaded.tensor();
-    Buffer q = backend_.alloc(DType::kF8E4M3, t.rows, t.cols);
-    scale = backend_.alloc(DType::kF32, 1, t.rows);
-    backend_.quantize_fp8_rows(t, q, scale);
+  using Parts = std::vector<std::pair<std::string, int64_t>>;  // (name, rows), stacked by rows
+
+  // A projection weight, its parts stacked by rows (q/k/v, gate/up, or one). Without fp8 in
+  // weight_dtype(). With fp8, e4m3 with one f32 scale per row (= output channel) in `scale`: a
+  // part the checkpoint stores as e4m3 with a per-tensor or per-channel scale is copied as
+  // stored; any other part is quantised per row on the backend from a temporary copy, in the
+  // weight dtype, or in f32 for block-wise fp8 (its dequantised values, rounded only once more).
+  Buffer projection(const Parts& parts, int64_t cols, Buffer& scale) {
+    if (!fp8_) return fuse(parts, cols);
+    int64_t rows = 0;
+    for (const auto& [name, r] : parts) rows += r;
+    Buffer q = backend_.alloc(DType::kF8E4M3, rows, cols);
+    scale = backend_.alloc(DType::kF32, 1, rows);
+    int64_t at = 0;
+    for (const auto& [name, r] : parts) {
+      check(name, r, cols);
+      const Tensor q_part = q.tensor().row_slice(at, r);
+      // One row of r scales: contiguous as the fp8 ops require (a col_slice keeps the stride).
+      const Tensor s_part{static_cast<float*>(scale.tensor().data) + at, DType::kF32, 1, r, r};
+      if (!source_.write_fp8(name, backend_, q_part, s_part)) {
+        const DType from = source_.stored_fp8(name) ? DType::kF32 : backend_.weight_dtype();
+        Buffer tmp = backend_.alloc(from, r, cols);
+        source_.write(name, backend_, tmp);
+        backend_.quantize_fp8_rows(tmp, q_part, s_part);
+      }
+      at += r;
+    }
     return q;
   }
 
@@ -46,7 +65,7 @@ class Loader {
   }
 
   // Stacks tensors along rows into one weight (1-D tensors of a bias: along columns of one row).
-  Buffer fuse(const std::vector<std::pair<std::string, int64_t>>& parts, int64_t cols) {
+  Buffer fuse(const Parts& parts, int64_t cols) {
     int64_t rows = 0;
     for (const auto& [name, r] : parts) rows += r;
     Buffer b = backend_.alloc(backend_.weight_dtype(), rows, cols);
@@ -150,11 +169,10 @@ DecoderWeights load_decoder_weights(const DecoderConfig& c, const WeightSource& 
     const std::string a = p + "self_attn.";
     LayerWeights lw;
     lw.input_norm = loader.load(p + "input_layernorm.weight", 1, h);
-    lw.qkv = loader.projection(loader.fuse({{a + "q_proj.weight", c.q_dim()},
-                                            {a + "k_proj.weight", c.kv_dim()},
-                                            {a + "v_proj.weight", c.kv_dim()}},
-                                           h),
-                               lw.qkv_scale);
+    lw.qkv = loader.projection({{a + "q_proj.weight", c.q_dim()},
+                                {a + "k_proj.weight", c.kv_dim()},
+                                {a + "v_proj.weight", c.kv_dim()}},
+                               h, lw.qkv_scale);
     if (c.qkv_bias) {
       lw.qkv_bias = loader.fuse_vectors({{a + "q_proj.bias", c.q_dim()},
                                          {a + "k_proj.bias", c.kv_dim()},
@@ -164,18 +182,17 @@ DecoderWeights load_decoder_weights(const DecoderConfig& c, const WeightSource& 
       lw.q_norm = loader.load(a + "q_norm.weight", 1, d);
       lw.k_norm = loader.load(a + "k_norm.weight", 1, d);
     }
-    lw.o = loader.projection(loader.load(a + "o_proj.weight", h, c.q_dim()), lw.o_scale);
+    lw.o = loader.projection({{a + "o_proj.weight", h}}, c.q_dim(), lw.o_scale);
     if (c.o_bias) lw.o_bias = loader.load(a + "o_proj.bias", 1, h);
     lw.post_attention_norm = loader.load(p + "post_attention_layernorm.weight", 1, h);
     if (c.sandwich_norms) {
       lw.pre_mlp_norm = loader.load(p + "pre_feedforward_layernorm.weight", 1, h);
       lw.post_mlp_norm = loader.load(p + "post_feedforward_layernorm.weight", 1, h);
     }
-    lw.gate_up = loader.projection(
-        loader.fuse({{p + "mlp.gate_proj.weight", inter}, {p + "mlp.up_proj.weight", inter}}, h),
-        lw.gate_up_scale);
-    lw.down =
-        loader.projection(loader.load(p + "mlp.down_proj.weight", h, inter), lw.down_scale);
+    lw.gate_up =
+        loader.projection({{p + "mlp.gate_proj.weight", inter}, {p + "mlp.up_proj.weight", inter}},
+                          h, lw.gate_up_scale);
+    lw.down = loader.projection({{p + "mlp.down_proj.weight", h}}, inter, lw.down_scale);
     if (c.mlp_bias) {
       lw.gate_up_bias =
           loader.fuse_vectors({{p + "mlp.gate_proj.bias", inter}, {p + "mlp.up_proj.bias", inter}});

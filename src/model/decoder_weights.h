@@ -1,7 +1,7 @@
-// A decoder's weights as the forward uses them: on the backend, in its weight dtype (projections
-// optionally fp8, see WeightNeeds::fp8_projections), with q/k/v
-// fused into one qkv weight and gate/up into one gate_up weight (one GEMM each). Which tensors
-// exist follows the config's family options (biases, q/k-norms, Gemma2's extra norms).
+// A decoder's weights as the forward uses them: on the backend, each in the dtype its role needs
+// (projections optionally fp8, see WeightNeeds::fp8_projections; the rest weight_dtype()), with
+// q/k/v fused into one qkv weight and gate/up into one gate_up weight (one GEMM each). Which
+// tensors exist follows the config's family options (biases, q/k-norms, Gemma2's extra norms).
 #pragma once
 
 #include <array>
@@ -61,8 +61,10 @@ std::vector<ExpectedTensor> expected_decoder_tensors(const DecoderConfig& config
 struct WeightNeeds {
   std::vector<int32_t> head_rows;  // LM-head rows to load (the reranker's tokens), or none
   bool classifier = false;         // load score.weight
-  // Projections (q/k/v, o, gate/up, down) as e4m3 with per-channel scales, quantised on the
-  // backend from the checkpoint's dtype; norms, embeddings and head rows keep weight_dtype().
+  // Projections (q/k/v, o, gate/up, down) as e4m3 with per-channel scales: as the checkpoint
+  // stores them when it is an fp8 one with per-tensor or per-channel scales, else quantised on
+  // the backend; norms, embeddings and head rows keep weight_dtype(). Without it, fp8-stored
+  // projections are dequantised (value * scale) into weight_dtype().
   bool fp8_projections = false;
 };
 

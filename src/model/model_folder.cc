@@ -1,6 +1,9 @@
 #include "model/model_folder.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -15,6 +18,11 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using std::to_string;
+
+std::string shape_str_of(const Tensor& t) {
+  return std::string(dtype_name(t.dtype)) + " [" + to_string(t.rows) + ", " + to_string(t.cols) +
+         "]";
+}
 
 json read_json(const fs::path& path) {
   std::ifstream in(path);
@@ -94,28 +102,112 @@ ModelInfo read_model_folder(const std::string& folder, bool reranker_tokens_give
   return info;
 }
 
+namespace {
+
+// The projection weights an fp8 checkpoint may store as F8_E4M3 (q/k/v, o, gate/up, down).
+bool is_projection(const std::string& name) {
+  const std::string suffix = "_proj.weight";
+  return name.size() > suffix.size() &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// "x.weight_scale" -> "x.weight" for the fp8 side tensors (kind: what follows ".weight"), else "".
+std::string scaled_weight(const std::string& name, std::string& kind) {
+  for (const char* s : {".weight_scale_inv", ".weight_scale", ".input_scale"}) {
+    const std::string suffix(s);
+    if (name.size() > suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      kind = suffix.substr(1);
+      return name.substr(0, name.size() - suffix.size()) + ".weight";
+    }
+  }
+  return "";
+}
+
+// A small scale tensor's values as floats (F32 or BF16, as fp8 exporters write them).
+std::vector<float> scale_values(const SafetensorsTensor& t, const std::string& where) {
+  const size_t n = t.nbytes / std::max<size_t>(1, dtype_size(t.dtype));
+  std::vector<float> out(n);
+  if (t.dtype_name == "F32") {
+    std::memcpy(out.data(), t.data, n * 4);
+  } else if (t.dtype_name == "BF16") {
+    for (size_t i = 0; i < n; ++i) {
+      uint16_t v;
+      std::memcpy(&v, static_cast<const char*>(t.data) + 2 * i, 2);
+      const uint32_t bits = static_cast<uint32_t>(v) << 16;
+      std::memcpy(&out[i], &bits, 4);
+    }
+  } else {
+    throw std::runtime_error(where + ": fp8 scale '" + t.name + "' has dtype " + t.dtype_name +
+                             " (radix reads F32 or BF16 scales)");
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(out[i]) || out[i] < 0) {
+      throw std::runtime_error(where + ": fp8 scale '" + t.name + "' holds " +
+                               std::to_string(out[i]) + " at element " + to_string(i) +
+                               " (scales must be finite and non-negative); the checkpoint is "
+                               "corrupt");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 SafetensorsWeights::SafetensorsWeights(const std::string& folder, const DecoderConfig& config)
     : folder_(folder), set_(folder) {
+  const fs::path config_path = fs::path(folder) / "config.json";
+  if (fs::exists(config_path)) {
+    fp8_scheme_ = read_fp8_scheme(read_json(config_path), config_path.string());
+  }
   std::map<std::string, std::array<int64_t, 2>> expected;
   std::map<std::string, bool> required;
   for (const ExpectedTensor& t : expected_decoder_tensors(config)) {
     expected[t.name] = t.shape;
     required[t.name] = t.required;
   }
+  std::map<std::string, const SafetensorsTensor*> scales, input_scales;  // by weight name
   for (const auto& [file_name, tensor] : set_.tensors()) {
     std::string name = file_name;
     if (name.rfind("model.", 0) == 0 && !expected.count(name)) name = name.substr(6);
+    std::string kind;
+    const std::string weight = scaled_weight(name, kind);
+    if (!weight.empty() && fp8_scheme_ && expected.count(weight) && is_projection(weight)) {
+      auto& into = kind == "input_scale" ? input_scales : scales;
+      if (into.count(weight)) {
+        throw std::runtime_error(folder + ": '" + weight + "' has two scale tensors (" +
+                                 into[weight]->name + " and " + file_name + ")");
+      }
+      into[weight] = tensor;
+      continue;
+    }
     if (!expected.count(name)) {
       throw std::runtime_error(folder + ": unexpected tensor '" + file_name + "' for a " +
-                               config.family + " model with this config.json");
+                               config.family + " model with this config.json" +
+                               (weight.empty() || fp8_scheme_
+                                    ? std::string()
+                                    : " (an fp8 scale, but config.json has no "
+                                      "quantization_config with quant_method \"fp8\")"));
     }
     if (by_name_.count(name)) {
       throw std::runtime_error(folder + ": tensor '" + name + "' appears twice (with and " +
                                "without the model. prefix)");
     }
-    if (!tensor->supported()) {
+    if (tensor->dtype == DType::kF8E4M3) {
+      if (!fp8_scheme_) {
+        throw std::runtime_error(folder + ": tensor '" + file_name + "' has dtype F8_E4M3 but " +
+                                 "config.json has no quantization_config with quant_method " +
+                                 "\"fp8\" to give its scale");
+      }
+      if (!is_projection(name)) {
+        throw std::runtime_error(folder + ": tensor '" + file_name + "' has dtype F8_E4M3; " +
+                                 "radix reads fp8 only for the q/k/v/o/gate/up/down projection " +
+                                 "weights (norms, embeddings and heads must be F32, BF16 or F16)");
+      }
+    } else if (!tensor->supported()) {
       throw std::runtime_error(folder + ": tensor '" + file_name + "' has dtype " +
-                               tensor->dtype_name + " (radix reads F32, BF16 and F16)");
+                               tensor->dtype_name + " (radix reads F32, BF16 and F16" +
+                               (fp8_scheme_ ? ", and F8_E4M3 projections)" : ")"));
     }
     const auto want = expected[name];
     const bool vector = want[0] == 1 && tensor->shape.size() == 1;
@@ -138,6 +230,52 @@ SafetensorsWeights::SafetensorsWeights(const std::string& folder, const DecoderC
       throw std::runtime_error(folder + ": missing tensor '" + name + "' (or 'model." + name +
                                "')");
     }
+  }
+  read_fp8_scales(scales, input_scales);
+}
+
+void SafetensorsWeights::read_fp8_scales(
+    const std::map<std::string, const SafetensorsTensor*>& scales,
+    const std::map<std::string, const SafetensorsTensor*>& input_scales) {
+  for (const auto& [name, scale] : scales) {
+    const auto it = by_name_.find(name);
+    if (it == by_name_.end() || it->second->dtype != DType::kF8E4M3) {
+      throw std::runtime_error(
+          folder_ + ": fp8 scale '" + scale->name + "' belongs to '" + name + "', which is " +
+          (it == by_name_.end() ? "missing" : it->second->dtype_name) + ", not F8_E4M3");
+    }
+  }
+  for (const auto& [name, t] : by_name_) {
+    if (t->dtype != DType::kF8E4M3) continue;
+    const auto found = scales.find(name);
+    if (found == scales.end()) {
+      throw std::runtime_error(folder_ + ": tensor '" + t->name + "' is F8_E4M3 but has no " +
+                               (fp8_scheme_->block_wise() ? "weight_scale_inv" : "weight_scale") +
+                               " tensor beside it");
+    }
+    Fp8Scales s;
+    s.kind = classify_fp8_scale(found->second->shape, t->shape[0], t->shape[1], *fp8_scheme_,
+                                found->second->name);
+    s.values = scale_values(*found->second, folder_);
+    fp8_[name] = std::move(s);
+  }
+  for (const auto& [name, t] : input_scales) {
+    const auto w = by_name_.find(name);
+    if (w == by_name_.end() || w->second->dtype != DType::kF8E4M3) {
+      throw std::runtime_error(folder_ + ": input scale '" + t->name + "' belongs to '" + name +
+                               "', which is not an F8_E4M3 weight");
+    }
+    if (scale_values(*t, folder_).size() != 1) {
+      throw std::runtime_error(folder_ + ": input scale '" + t->name +
+                               "' must hold one value (a static per-tensor activation scale)");
+    }
+  }
+  if (!input_scales.empty() || (fp8_scheme_ && fp8_scheme_->static_activations)) {
+    std::fprintf(stderr,
+                 "radix: %s: the checkpoint's static activation scales (input_scale) are not "
+                 "used; radix quantises activations per row at run time (--dtype fp8) or not at "
+                 "all\n",
+                 folder_.c_str());
   }
 }
 
@@ -170,8 +308,40 @@ std::array<int64_t, 2> SafetensorsWeights::shape(const std::string& name) const 
 
 void SafetensorsWeights::write(const std::string& name, Backend& backend, const Tensor& dst) const {
   const SafetensorsTensor& t = get(name);
+  const size_t count = static_cast<size_t>(dst.rows * dst.cols);
+  check_finite(t, t.data, count, 0);
+  const auto fp8 = fp8_.find(name);
+  if (fp8 == fp8_.end()) {
+    backend.upload(dst, t.data, t.dtype);
+    return;
+  }
+  std::vector<float> values(count);
+  dequantize_fp8(static_cast<const uint8_t*>(t.data), dst.rows, dst.cols, fp8->second.values.data(),
+                 fp8->second.kind, *fp8_scheme_, values.data());
+  backend.upload(dst, values.data(), DType::kF32);
+}
+
+bool SafetensorsWeights::stored_fp8(const std::string& name) const { return fp8_.count(name) > 0; }
+
+bool SafetensorsWeights::write_fp8(const std::string& name, Backend& backend, const Tensor& dst,
+                                   const Tensor& scale) const {
+  const auto fp8 = fp8_.find(name);
+  if (fp8 == fp8_.end() || fp8->second.kind == Fp8ScaleKind::kBlock) return false;
+  const SafetensorsTensor& t = get(name);
+  if (dst.dtype != DType::kF8E4M3 || dst.rows != t.shape[0] || dst.cols != t.shape[1] ||
+      scale.dtype != DType::kF32 || scale.numel() != dst.rows) {
+    throw std::runtime_error("write_fp8 '" + name + "': destination " + shape_str_of(dst) +
+                             " and scale " + shape_str_of(scale) + " do not fit the tensor");
+  }
   check_finite(t, t.data, static_cast<size_t>(dst.rows * dst.cols), 0);
-  backend.upload(dst, t.data, t.dtype);
+  const std::vector<float>& v = fp8->second.values;
+  std::vector<float> rows(static_cast<size_t>(dst.rows));
+  for (size_t r = 0; r < rows.size(); ++r) {
+    rows[r] = fp8->second.kind == Fp8ScaleKind::kPerTensor ? v[0] : v[r];
+  }
+  backend.upload(dst, t.data, DType::kF8E4M3);
+  backend.upload(scale, rows.data(), DType::kF32);
+  return true;
 }
 
 void SafetensorsWeights::write_rows(const std::string& name, std::span<const int64_t> rows,

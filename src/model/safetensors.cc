@@ -35,6 +35,7 @@ size_t safetensors_dtype_size(const std::string& name) {
 DType to_dtype(const std::string& name) {
   if (name == "BF16") return DType::kBF16;
   if (name == "F16") return DType::kF16;
+  if (name == "F8_E4M3") return DType::kF8E4M3;
   return DType::kF32;
 }
 
@@ -232,8 +233,14 @@ int64_t first_non_finite(const void* data, DType dtype, size_t count) {
       return scan16(0x7F80);
     case DType::kF16:
       return scan16(0x7C00);
+    case DType::kF8E4M3: {  // e4m3fn: S.1111.111 is NaN; there is no Inf
+      const auto* v = static_cast<const uint8_t*>(data);
+      for (size_t i = 0; i < count; ++i) {
+        if ((v[i] & 0x7F) == 0x7F) return static_cast<int64_t>(i);
+      }
+      return -1;
+    }
     case DType::kI32:
-    case DType::kF8E4M3:  // never read from a checkpoint (radix quantises on the device)
       break;
   }
   return -1;

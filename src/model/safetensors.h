@@ -14,7 +14,7 @@ namespace radix {
 
 struct SafetensorsTensor {
   std::string name;
-  DType dtype = DType::kF32;  // F32, BF16 or F16 (other dtypes are rejected when used)
+  DType dtype = DType::kF32;  // F32, BF16, F16 or F8E4M3 (other dtypes are rejected when used)
   std::string dtype_name;     // as written in the header, e.g. "BF16", "I64"
   std::vector<int64_t> shape;
   const void* data = nullptr;  // into the mapping; valid while the file object lives
@@ -24,7 +24,8 @@ struct SafetensorsTensor {
   }
 };
 
-// The first element of `count` values at `data` (F32, BF16 or F16) that is NaN or +-Inf, or -1.
+// The first element of `count` values at `data` (F32, BF16, F16 or F8E4M3, whose e4m3fn form has
+// NaN and no Inf) that is NaN or +-Inf, or -1.
 // A bit test on the exponent, at memory speed: the loader runs it over every weight it reads, so a
 // corrupt checkpoint is reported at load time instead of as NaN outputs.
 int64_t first_non_finite(const void* data, DType dtype, size_t count);

@@ -1,7 +1,7 @@
 // Host side of the attention kernels (docs/attention.md): argument checks, the tile-shape
 // dispatch, the TMA descriptors and the tree workspace pre-kernel. The kernels:
-// attention_fa2.cuh (mma.sync), attention_wgmma.cuh (Hopper wgmma) and attention_wgmma_ws.cuh
-// (warp-specialised, TMA); this file is built for sm_90a.
+// attention_fa2.cuh (mma.sync) and attention_wgmma_ws.cuh (warp-specialised Hopper wgmma with
+// TMA, built from attention_wgmma.cuh's pieces); this file is built for sm_90a.
 #include <cuda.h>  // CUtensorMap and cuTensorMapEncodeTiled's types; the function comes from
                    // cudaGetDriverEntryPointByVersion, so there is no -lcuda
 #include <cuda_bf16.h>
@@ -17,7 +17,6 @@
 #include "backend/cuda/attention_masks.cuh"
 #include "backend/cuda/attention_params.cuh"
 #include "backend/cuda/attention_tiles.cuh"
-#include "backend/cuda/attention_wgmma.cuh"
 #include "backend/cuda/attention_wgmma_ws.cuh"
 
 namespace radix::cuda {
@@ -96,7 +95,6 @@ cudaError_t launch(Kernel* kernel, int threads, int shared_bytes, const Attentio
 // soft-cap, a window or a bidirectional mask; without, the kernels compile to the plain path.
 template <bool kOptions>
 struct VarlenSpec {
-  static constexpr bool kHasOptions = kOptions;
   const int32_t* cu_seqlens;
   int total_rows;
   int window;
@@ -112,7 +110,6 @@ struct VarlenSpec {
 
 template <bool kOptions>
 struct TreeSpec {
-  static constexpr bool kHasOptions = kOptions;
   const int32_t* subtree_end;
   const int2* tile_minmax;
   int num_rows;
@@ -137,17 +134,6 @@ cudaError_t launch_fa2(const AttentionParams& p, const Spec& spec, int rows, int
   return launch(attention_fa2_kernel<kWarps, kMinBlocks, kD, Mask>, kWarps * 32,
                 fa2_shared_bytes<kWarps, kD>(), p, spec.template make<kFa2TileN>(),
                 dim3(num_q_heads, y, grid_z), stream);
-}
-
-template <int kWarpgroups, int kTileN, int kMinBlocks, bool kQInRegisters, int kD, class Spec>
-cudaError_t launch_wgmma(const AttentionParams& p, const Spec& spec, int rows, int grid_z,
-                         int num_q_heads, cudaStream_t stream) {
-  const int y = (rows + kWarpgroups * 64 - 1) / (kWarpgroups * 64);
-  if (y > kMaxGridY) return cudaErrorInvalidValue;
-  using Mask = decltype(spec.template make<kTileN>());
-  return launch(attention_wgmma_kernel<kWarpgroups, kTileN, kMinBlocks, kQInRegisters, kD, Mask>,
-                kWarpgroups * 128, wgmma_shared_bytes<kWarpgroups, kTileN, kD>(), p,
-                spec.template make<kTileN>(), dim3(num_q_heads, y, grid_z), stream);
 }
 
 using EncodeTiledFn = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*,
@@ -230,15 +216,12 @@ cudaError_t launch_ws(const AttentionParams& p, const Spec& spec, int rows, int 
 
 // Whether a tile shape has kernels for a head dimension: every shape for 128, the
 // warp-specialised ones for 64, and only the 64-key one for 256 (a 128-key K/V ring of head
-// dimension 256 does not fit in shared memory). With options (soft-cap, window,
-// bidirectional), only the mma.sync and warp-specialised shapes (the others are kept for
-// comparison and are not instantiated twice).
-constexpr bool tiles_have_head_dim(AttentionTiles tiles, int head_dim, bool with_options) {
+// dimension 256 does not fit in shared memory). Options change nothing here: every shape has a
+// variant with them.
+constexpr bool tiles_have_head_dim(AttentionTiles tiles, int head_dim) {
   switch (head_dim) {
     case 128:
-      return !with_options || tiles == AttentionTiles::kFa2Q64 ||
-             tiles == AttentionTiles::kFa2Q128 || tiles == AttentionTiles::kWgmmaWsQ128N128 ||
-             tiles == AttentionTiles::kWgmmaWsQ128N64;
+      return true;
     case 64:
       return tiles == AttentionTiles::kWgmmaWsQ128N128 || tiles == AttentionTiles::kWgmmaWsQ128N64;
     case 256:
@@ -253,29 +236,8 @@ template <int kD, class Spec>
 cudaError_t launch_tiles_d(AttentionTiles tiles, const AttentionParams& p, const Spec& spec,
                            int rows, int grid_z, int num_q_heads, cudaStream_t stream) {
   if constexpr (kD == 128) {
-    switch (tiles) {
-      case AttentionTiles::kFa2Q64:
-        return launch_fa2<4, 2, kD>(p, spec, rows, grid_z, num_q_heads, stream);
-      case AttentionTiles::kFa2Q128:
-        return launch_fa2<8, 1, kD>(p, spec, rows, grid_z, num_q_heads, stream);
-      default:
-        break;
-    }
-  }
-  if constexpr (kD == 128 && !Spec::kHasOptions) {
-    switch (tiles) {
-      case AttentionTiles::kWgmmaQ64N64:
-        return launch_wgmma<1, 64, 2, false, kD>(p, spec, rows, grid_z, num_q_heads, stream);
-      case AttentionTiles::kWgmmaQ128N64:
-        return launch_wgmma<2, 64, 1, false, kD>(p, spec, rows, grid_z, num_q_heads, stream);
-      case AttentionTiles::kWgmmaQ128N128:
-        return launch_wgmma<2, 128, 1, false, kD>(p, spec, rows, grid_z, num_q_heads, stream);
-      case AttentionTiles::kWgmmaQ64N64RegQ:
-        return launch_wgmma<1, 64, 2, true, kD>(p, spec, rows, grid_z, num_q_heads, stream);
-      case AttentionTiles::kWgmmaQ128N64RegQ:
-        return launch_wgmma<2, 64, 1, true, kD>(p, spec, rows, grid_z, num_q_heads, stream);
-      default:
-        break;
+    if (tiles == AttentionTiles::kFa2Q64) {
+      return launch_fa2<4, 2, kD>(p, spec, rows, grid_z, num_q_heads, stream);
     }
   }
   if constexpr (kD <= 128) {
@@ -293,7 +255,7 @@ template <class Spec>
 cudaError_t launch_tiles(AttentionTiles tiles, int head_dim, const AttentionParams& p,
                          const Spec& spec, int rows, int grid_z, int num_q_heads,
                          cudaStream_t stream) {
-  if (!attention_tiles_supported(tiles, head_dim, Spec::kHasOptions)) {
+  if (!attention_tiles_supported(tiles, head_dim)) {
     return cudaErrorNotSupported;
   }
   switch (head_dim) {
@@ -362,17 +324,11 @@ bool any_option(const AttentionOptions& options) {
 using attention_detail::AttentionParams;
 using attention_detail::kMinmaxTile;
 
-bool attention_tiles_supported(AttentionTiles tiles, int head_dim, bool with_options) {
-  if (!attention_detail::tiles_have_head_dim(tiles, head_dim, with_options)) return false;
+bool attention_tiles_supported(AttentionTiles tiles, int head_dim) {
+  if (!attention_detail::tiles_have_head_dim(tiles, head_dim)) return false;
   switch (tiles) {
     case AttentionTiles::kFa2Q64:
-    case AttentionTiles::kFa2Q128:
       return true;
-    case AttentionTiles::kWgmmaQ64N64:
-    case AttentionTiles::kWgmmaQ128N64:
-    case AttentionTiles::kWgmmaQ128N128:
-    case AttentionTiles::kWgmmaQ64N64RegQ:
-    case AttentionTiles::kWgmmaQ128N64RegQ:
     case AttentionTiles::kWgmmaWsQ128N128:
     case AttentionTiles::kWgmmaWsQ128N64:
       return attention_detail::kHaveWgmma;
@@ -410,18 +366,6 @@ const char* attention_tiles_name(AttentionTiles tiles) {
   switch (tiles) {
     case AttentionTiles::kFa2Q64:
       return "fa2_q64";
-    case AttentionTiles::kFa2Q128:
-      return "fa2_q128";
-    case AttentionTiles::kWgmmaQ64N64:
-      return "wgmma_q64_n64";
-    case AttentionTiles::kWgmmaQ128N64:
-      return "wgmma_q128_n64";
-    case AttentionTiles::kWgmmaQ128N128:
-      return "wgmma_q128_n128";
-    case AttentionTiles::kWgmmaQ64N64RegQ:
-      return "wgmma_q64_n64_rq";
-    case AttentionTiles::kWgmmaQ128N64RegQ:
-      return "wgmma_q128_n64_rq";
     case AttentionTiles::kWgmmaWsQ128N128:
       return "wgmma_ws_q128_n128";
     case AttentionTiles::kWgmmaWsQ128N64:

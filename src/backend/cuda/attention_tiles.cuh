@@ -6,21 +6,18 @@
 
 namespace radix::cuda {
 
+// Three shapes: the two warp-specialised ones the sm_90a defaults pick, and the mma.sync one
+// every other build uses. Six more (fa2_q128, wgmma_q64_n64, wgmma_q128_n64, wgmma_q128_n128 and
+// the register-Q wgmma_q64_n64_rq / wgmma_q128_n64_rq) were retired once no default reached them
+// (docs/attention.md, "Retired tile shapes").
 enum class AttentionTiles {
-  // mma.sync (FlashAttention-2 structure), 64 key rows per step.
-  kFa2Q64 = 0,   // 4 warps, 64 query rows, 80 KB shared memory, 2 blocks per SM
-  kFa2Q128 = 1,  // 8 warps, 128 query rows, 96 KB, 1 block per SM
-  // Hopper wgmma (sm_90a), one warpgroup per 64 query rows.
-  kWgmmaQ64N64 = 2,    // 1 warpgroup, 64 key rows per step, 81 KB, 2 blocks per SM
-  kWgmmaQ128N64 = 3,   // 2 warpgroups, 64 key rows, 97 KB, 1 block per SM
-  kWgmmaQ128N128 = 4,  // 2 warpgroups, 128 key rows, 161 KB, 1 block per SM
-  // As kWgmmaQ64N64 / kWgmmaQ128N64, with Q held in registers for Q K^T.
-  kWgmmaQ64N64RegQ = 5,
-  kWgmmaQ128N64RegQ = 6,
-  // Warp-specialised (FlashAttention-3 structure): a TMA producer warpgroup and two consumer
-  // warpgroups of 64 query rows in ping-pong, 128 query rows, 1 block per SM.
-  kWgmmaWsQ128N128 = 7,  // 128 key rows per step, 193 KB
-  kWgmmaWsQ128N64 = 8,   // 64 key rows per step, 129 KB
+  // mma.sync (FlashAttention-2 structure), 4 warps, 64 query and 64 key rows per step, 80 KB
+  // shared memory, 2 blocks per SM; any sm_80+ build, head_dim 128.
+  kFa2Q64 = 0,
+  // Warp-specialised (FlashAttention-3 structure, sm_90a): a TMA producer warpgroup and two
+  // consumer warpgroups of 64 query rows in ping-pong, 128 query rows, 1 block per SM.
+  kWgmmaWsQ128N128 = 1,  // 128 key rows per step, 193 KB
+  kWgmmaWsQ128N64 = 2,   // 64 key rows per step, 129 KB
 };
 
 // The shapes attention_varlen_causal and attention_tree use, among those this build supports:
@@ -33,20 +30,15 @@ inline constexpr double kTreeWideTilesMinKeys = 256;
 AttentionTiles attention_tree_default_tiles(double mean_visible_keys = 0,
                                             int head_dim = kAttentionHeadDim);
 
-// False for the wgmma shapes when attention.cu was built without sm_90a (RADIX_ATTENTION_SM90A),
-// for shapes without kernels of that head dimension (128: all; 64: the warp-specialised ones;
-// 256: kWgmmaWsQ128N64), and, with_options (a soft-cap, a window or a bidirectional mask), for
-// the wgmma shapes that are not warp-specialised; the *_tiles functions then return
-// cudaErrorNotSupported.
-bool attention_tiles_supported(AttentionTiles tiles, int head_dim = kAttentionHeadDim,
-                               bool with_options = false);
+// False for the warp-specialised shapes when attention.cu was built without sm_90a
+// (RADIX_ATTENTION_SM90A), and for shapes without kernels of that head dimension (128: all; 64:
+// the warp-specialised ones; 256: kWgmmaWsQ128N64); the *_tiles functions then return
+// cudaErrorNotSupported. Every shape runs with and without options (soft-cap, window,
+// bidirectional).
+bool attention_tiles_supported(AttentionTiles tiles, int head_dim = kAttentionHeadDim);
 
 inline constexpr AttentionTiles kAttentionAllTiles[] = {
-    AttentionTiles::kFa2Q64,           AttentionTiles::kFa2Q128,
-    AttentionTiles::kWgmmaQ64N64,      AttentionTiles::kWgmmaQ128N64,
-    AttentionTiles::kWgmmaQ128N128,    AttentionTiles::kWgmmaQ64N64RegQ,
-    AttentionTiles::kWgmmaQ128N64RegQ, AttentionTiles::kWgmmaWsQ128N128,
-    AttentionTiles::kWgmmaWsQ128N64};
+    AttentionTiles::kFa2Q64, AttentionTiles::kWgmmaWsQ128N128, AttentionTiles::kWgmmaWsQ128N64};
 
 const char* attention_tiles_name(AttentionTiles tiles);
 

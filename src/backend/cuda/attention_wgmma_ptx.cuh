@@ -92,18 +92,6 @@ __device__ __forceinline__ void wgmma_m64n128k16_ss(float (&d)[16][4], uint64_t 
       : "l"(desc_a), "l"(desc_b), "r"(scale_d));
 }
 
-// d (+)= A * B for a 64x64x16 step: A in registers (the m16n8k16 A fragment per warp), B K-major
-// in shared memory; scale_d 0 overwrites d.
-__device__ __forceinline__ void wgmma_m64n64k16_rs(float (&d)[8][4], const uint32_t (&a)[4],
-                                                   uint64_t desc_b, int scale_d) {
-  RADIX_WGMMA_ASM(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " RADIX_WGMMA_D32_TEXT
-      ", {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
-      : RADIX_WGMMA_D32(d)
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d));
-}
-
 // d += A * B for a 64x64x16 step: A in registers (the m16n8k16 A fragment per warp), B MN-major
 // in shared memory (imm-trans-b = 1).
 __device__ __forceinline__ void wgmma_m64n64k16_rs_mn(float (&d)[8][4], const uint32_t (&a)[4],

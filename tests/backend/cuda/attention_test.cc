@@ -490,13 +490,7 @@ std::vector<FeatureParam> feature_params() {
       for (const int window : {0, 1, 100}) {
         for (const bool tree : {false, true}) {
           for (const AttentionTiles tiles : kAttentionAllTiles) {
-            // Every shape of d 128 is covered without options above; here the two defaults and
-            // the mma.sync fallback.
-            if (d == 128 && tiles != AttentionTiles::kWgmmaWsQ128N128 &&
-                tiles != AttentionTiles::kWgmmaWsQ128N64 && tiles != AttentionTiles::kFa2Q64) {
-              continue;
-            }
-            // 64: both warp-specialised shapes; 256: only the 64-key one exists.
+            // 128: every shape; 64: both warp-specialised shapes; 256: only the 64-key one.
             if (d == 64 && tiles != AttentionTiles::kWgmmaWsQ128N128 &&
                 tiles != AttentionTiles::kWgmmaWsQ128N64) {
               continue;
@@ -516,7 +510,7 @@ class AttentionFeatures : public ::testing::TestWithParam<FeatureParam> {};
 TEST_P(AttentionFeatures, MatchReference) {
   RADIX_REQUIRE_GPU();
   const FeatureParam f = GetParam();
-  if (!attention_tiles_supported(f.tiles, f.head_dim, f.softcap > 0 || f.window > 0)) {
+  if (!attention_tiles_supported(f.tiles, f.head_dim)) {
     GTEST_SKIP() << attention_tiles_name(f.tiles) << " has no kernel for head_dim " << f.head_dim
                  << " in this build (see attention_tiles_supported)";
   }
@@ -734,17 +728,23 @@ TEST(AttentionArguments, RejectedWithInvalidValue) {
   EXPECT_EQ(attention_tree(p, p, p, p, s, s, 16 * kD, cu, 1000, 16, 4, scale, ws, need, nullptr, 0,
                            windowed),
             cudaErrorInvalidValue);
-  // Every fast tile shape with a kernel for the head dimension; fa2 and wgmma without ws only 128.
+  // Every tile shape with a kernel for the head dimension: fa2 only 128, the 128-key
+  // warp-specialised one 64 and 128.
   EXPECT_FALSE(attention_tiles_supported(AttentionTiles::kFa2Q64, 256));
+  EXPECT_FALSE(attention_tiles_supported(AttentionTiles::kFa2Q64, 64));
   EXPECT_FALSE(attention_tiles_supported(AttentionTiles::kWgmmaWsQ128N128, 256));
   EXPECT_FALSE(attention_tiles_supported(AttentionTiles::kWgmmaWsQ128N64, 96));
   EXPECT_FALSE(attention_has_fast_kernels(96));
-  // Options run on the mma.sync and warp-specialised shapes only.
-  EXPECT_FALSE(attention_tiles_supported(AttentionTiles::kWgmmaQ64N64RegQ, 128, true));
-  AttentionOptions capped;
-  capped.softcap = 30.f;
-  EXPECT_EQ(attention_varlen_causal_tiles(AttentionTiles::kWgmmaQ64N64RegQ, p, p, p, p, s, s,
-                                          16 * kD, cu, 2, 10, 20, 16, 4, scale, nullptr, capped),
+  // A shape without a kernel for the call's head dimension is refused before any launch, options
+  // or not.
+  AttentionOptions d64;
+  d64.head_dim = 64;
+  EXPECT_EQ(attention_varlen_causal_tiles(AttentionTiles::kFa2Q64, p, p, p, p, s, s, 16 * kD, cu, 2,
+                                          10, 20, 16, 4, scale, nullptr, d64),
+            cudaErrorNotSupported);
+  d64.softcap = 30.f;
+  EXPECT_EQ(attention_varlen_causal_tiles(AttentionTiles::kFa2Q64, p, p, p, p, s, s, 16 * kD, cu, 2,
+                                          10, 20, 16, 4, scale, nullptr, d64),
             cudaErrorNotSupported);
 }
 

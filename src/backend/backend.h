@@ -165,15 +165,21 @@ class Backend {
 
   // out = x / sqrt(mean(x^2) + eps) * weight (or * (1 + weight), see NormWeight), per row.
   // x: [n, h]; weight: [1, h]; out: [n, h].
+  // fp8 output (backends with supports_fp8()): out may be kF8E4M3, with out_scale a contiguous
+  // [n, 1] kF32 vector; the op then writes the normed rows as quantize_fp8_rows would quantise
+  // them, with the amax taken over the fp32 values before any rounding to the activation dtype
+  // (the input of the fp8 linear, without a separate quantisation pass). out_scale is empty
+  // otherwise.
   virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out,
-                        NormWeight mode = NormWeight::kPlain) = 0;
+                        NormWeight mode = NormWeight::kPlain,
+                        const Tensor& out_scale = Tensor{}) = 0;
 
   // residual += delta; normed = rms_norm(residual) with `weight` and `mode`, per row (the new
   // residual is written back).  residual: [n, h] residual dtype; delta, normed: [n, h] activation
-  // dtype.
+  // dtype, or normed kF8E4M3 with normed_scale as rms_norm's out and out_scale.
   virtual void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& weight,
-                            float eps, const Tensor& normed,
-                            NormWeight mode = NormWeight::kPlain) = 0;
+                            float eps, const Tensor& normed, NormWeight mode = NormWeight::kPlain,
+                            const Tensor& normed_scale = Tensor{}) = 0;
 
   // out = x @ w^T + bias (+ out if accumulate).  x: [n, k]; w: [m, k]; out: [n, m]; bias: [1, m]
   // of the weight dtype, or an empty Tensor (data == nullptr) for none. fp32 accumulation; the
@@ -204,7 +210,10 @@ class Backend {
                          const Tensor& out) = 0;
 
   // out = act(gate) * up with gate_up = [gate | up], act in fp32.  gate_up: [n, 2i]; out: [n, i].
-  virtual void gated_activation(const Tensor& gate_up, Activation act, const Tensor& out) = 0;
+  // out may be kF8E4M3 with out_scale [n, 1] kF32 (fp8 backends), quantised per row from the
+  // fp32 products as in rms_norm.
+  virtual void gated_activation(const Tensor& gate_up, Activation act, const Tensor& out,
+                                const Tensor& out_scale = Tensor{}) = 0;
 
   // out[r, :] = src[index[r], :], or zeros where index[r] < 0 (padding rows).  index: [n] kI32;
   // out: [n, c]; src and out have the same dtype. Used for the scatter mode (compact -> flat and

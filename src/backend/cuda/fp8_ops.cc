@@ -3,6 +3,7 @@
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dtype_dispatch.h"
 #include "backend/cuda/kernels/fp8.cuh"
 #include "backend/op_checks.h"
 
@@ -46,13 +47,10 @@ void gemm_and_scale(Gemm& gemm, const Fp8ScratchFn& scratch, const uint8_t* xq, 
                        : static_cast<bf16*>(scratch(Fp8Slot::kProduct, sizeof(bf16) * m * n));
   const int64_t ld_acc = in_place ? out.row_stride : n;
   gemm.fp8_bf16_out(xq, ldx, wq, w.row_stride, acc, ld_acc, m, n, k, nullptr, nullptr, stream);
-  if (out.dtype == DType::kBF16) {
-    check(op, fp8_scale_epilogue(acc, ld_acc, xs, ws, b, static_cast<bf16*>(out.data),
-                                 out.row_stride, m, n, accumulate, stream));
-  } else {
-    check(op, fp8_scale_epilogue(acc, ld_acc, xs, ws, b, static_cast<float*>(out.data),
-                                 out.row_stride, m, n, accumulate, stream));
-  }
+  check(op, with_dtype<DType::kBF16, DType::kF32>(out, op, "out", [&](auto* o) {
+          return fp8_scale_epilogue(acc, ld_acc, xs, ws, b, o, out.row_stride, m, n, accumulate,
+                                    stream);
+        }));
 }
 
 }  // namespace
@@ -72,13 +70,10 @@ void quantize_fp8_rows(const Tensor& src, const Tensor& dst, const Tensor& scale
   auto* q = static_cast<uint8_t*>(dst.data);
   auto* s = static_cast<float*>(scale.data);
   const int cols = static_cast<int>(src.cols);
-  if (src.dtype == DType::kF32) {
-    check(op, quantize_e4m3_rows(static_cast<const float*>(src.data), src.row_stride, src.rows,
-                                 cols, q, dst.row_stride, s, stream));
-  } else {
-    check(op, quantize_e4m3_rows(static_cast<const bf16*>(src.data), src.row_stride, src.rows,
-                                 cols, q, dst.row_stride, s, stream));
-  }
+  check(op, with_float_ptr(src, [&](const auto* p) {
+          return quantize_e4m3_rows(p, src.row_stride, src.rows, cols, q, dst.row_stride, s,
+                                    stream);
+        }));
 }
 
 void linear_fp8(Gemm& gemm, const Fp8ScratchFn& scratch, const Fp8TimedFn& timed,

@@ -1,4 +1,5 @@
 #include "backend/cuda/kernels/device_math.cuh"
+#include "backend/cuda/kernels/fp8_store.cuh"
 #include "backend/cuda/kernels/gated_activation.cuh"
 
 namespace radix::cuda {
@@ -45,6 +46,92 @@ __global__ void gated_activation_kernel(const bf16* __restrict__ gate_up, int64_
   }
 }
 
+// Chunk c of act(gate) * up for the row at g (gate) / g + inter (up), as floats.
+template <GateActivation kAct, int kVec>
+__device__ __forceinline__ void act_chunk(const bf16* g, int inter, int c, float (&r)[kVec]) {
+  float gv[kVec], uv[kVec];
+  detail::load<kVec>(g + c * kVec, gv);
+  detail::load<kVec>(g + inter + c * kVec, uv);
+#pragma unroll
+  for (int i = 0; i < kVec; ++i) r[i] = act_mul<kAct>(gv[i], uv[i]);
+}
+
+// The e4m3 form: one block per row (a row's amax needs the whole row). kCached = N > 0 keeps the
+// row's fp32 products in registers (N chunks per thread); kCached = 0 computes them twice (rows
+// too wide for that), re-reading gate_up from L2. Rounding as quantize_e4m3_rows, from the fp32
+// products (no bf16 rounding in between).
+template <GateActivation kAct, int kVec, int kCached>
+__global__ void gated_activation_e4m3_kernel(const bf16* __restrict__ gate_up, int64_t in_stride,
+                                             uint8_t* __restrict__ out, int64_t out_stride,
+                                             float* __restrict__ out_scale, int inter) {
+  __shared__ float scratch[32];
+  const int64_t row = blockIdx.x;
+  const bf16* g = gate_up + row * in_stride;
+  uint8_t* y = out + row * out_stride;
+  const int chunks = inter / kVec;
+  float amax = 0.0f;
+  if constexpr (kCached == 0) {
+    for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+      float r[kVec];
+      act_chunk<kAct, kVec>(g, inter, c, r);
+      amax = detail::abs_max<kVec>(r, amax);
+    }
+    amax = detail::block_max(amax, scratch);
+    const float inv = detail::e4m3_inverse_scale(amax);
+    if (threadIdx.x == 0) out_scale[row] = detail::e4m3_scale(amax);
+    for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+      float r[kVec];
+      act_chunk<kAct, kVec>(g, inter, c, r);
+      detail::store_e4m3<kVec>(y + c * kVec, r, inv);
+    }
+  } else {
+    float r[kCached][kVec];
+#pragma unroll
+    for (int i = 0; i < kCached; ++i) {
+      const int c = threadIdx.x + i * blockDim.x;
+      if (c < chunks) {
+        act_chunk<kAct, kVec>(g, inter, c, r[i]);
+        amax = detail::abs_max<kVec>(r[i], amax);
+      }
+    }
+    amax = detail::block_max(amax, scratch);
+    const float inv = detail::e4m3_inverse_scale(amax);
+    if (threadIdx.x == 0) out_scale[row] = detail::e4m3_scale(amax);
+#pragma unroll
+    for (int i = 0; i < kCached; ++i) {
+      const int c = threadIdx.x + i * blockDim.x;
+      if (c < chunks) detail::store_e4m3<kVec>(y + c * kVec, r[i], inv);
+    }
+  }
+}
+
+template <GateActivation kAct>
+void launch_e4m3(bool vec, const bf16* gate_up, int64_t in_stride, uint8_t* out,
+                 int64_t out_stride, float* out_scale, int64_t rows, int inter,
+                 cudaStream_t stream) {
+  const unsigned grid = static_cast<unsigned>(rows);
+  if (!vec) {
+    gated_activation_e4m3_kernel<kAct, 1, 0>
+        <<<grid, 256, 0, stream>>>(gate_up, in_stride, out, out_stride, out_scale, inter);
+    return;
+  }
+  const int chunks = inter / 8;
+  const int threads = chunks >= 256 ? 256 : (chunks + 31) / 32 * 32;
+  const int per_thread = (chunks + threads - 1) / threads;
+  auto go = [&](auto kernel) {
+    kernel<<<grid, threads, 0, stream>>>(gate_up, in_stride, out, out_stride, out_scale, inter);
+  };
+  if (per_thread <= 2) {
+    go(gated_activation_e4m3_kernel<kAct, 8, 2>);
+  } else if (per_thread <= 4) {
+    go(gated_activation_e4m3_kernel<kAct, 8, 4>);
+  } else if (per_thread <= 8) {
+    go(gated_activation_e4m3_kernel<kAct, 8, 8>);
+  } else {
+    go(gated_activation_e4m3_kernel<kAct, 8, 0>);
+  }
+}
+
 template <GateActivation kAct, int kVec>
 cudaError_t launch(const bf16* gate_up, int64_t in_stride, bf16* out, int64_t out_stride,
                    int64_t rows, int inter, cudaStream_t stream) {
@@ -82,6 +169,29 @@ cudaError_t gated_activation(GateActivation act, const bf16* gate_up, int64_t in
     case GateActivation::kGeluTanh:
       return launch_vec<GateActivation::kGeluTanh>(vec, gate_up, in_stride, out, out_stride, rows,
                                                    inter, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+cudaError_t gated_activation_e4m3(GateActivation act, const bf16* gate_up, int64_t in_stride,
+                                  uint8_t* out, int64_t out_stride, float* out_scale,
+                                  int64_t rows, int inter, cudaStream_t stream) {
+  if (rows < 0 || inter <= 0 || rows > INT32_MAX || in_stride < 2 * static_cast<int64_t>(inter) ||
+      out_stride < inter || out_scale == nullptr) {
+    return cudaErrorInvalidValue;
+  }
+  if (rows == 0) return cudaSuccess;
+  const bool vec = inter % 8 == 0 && in_stride % 8 == 0 && out_stride % 8 == 0 &&
+                   detail::aligned16(gate_up) && detail::aligned8(out);
+  switch (act) {
+    case GateActivation::kSilu:
+      launch_e4m3<GateActivation::kSilu>(vec, gate_up, in_stride, out, out_stride, out_scale, rows,
+                                         inter, stream);
+      return cudaGetLastError();
+    case GateActivation::kGeluTanh:
+      launch_e4m3<GateActivation::kGeluTanh>(vec, gate_up, in_stride, out, out_stride, out_scale,
+                                             rows, inter, stream);
+      return cudaGetLastError();
   }
   return cudaErrorInvalidValue;
 }

@@ -117,7 +117,7 @@ float host_act(Activation act, float g, float u) {
 }
 
 struct ActCase {
-  int64_t inter;  // 3072, 12288: registers; 17000: two passes; 1001: the scalar path
+  int64_t inter;  // 3072, 12288, 17000: registers; 33000: two passes; 1001: the scalar path
   Activation act;
 };
 
@@ -167,6 +167,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Fp8FusedActivation,
                          ::testing::Values(ActCase{3072, Activation::kSiLU},
                                            ActCase{12288, Activation::kSiLU},
                                            ActCase{17000, Activation::kSiLU},
+                                           ActCase{33000, Activation::kSiLU},
                                            ActCase{1001, Activation::kGeluTanh},
                                            ActCase{2048, Activation::kGeluTanh}),
                          [](const auto& info) {

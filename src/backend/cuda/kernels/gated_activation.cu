@@ -58,11 +58,17 @@ __device__ __forceinline__ void act_chunk(const bf16* g, int inter, int c, float
   for (int i = 0; i < kVec; ++i) r[i] = act_mul<kAct>(gv[i], uv[i]);
 }
 
-// The e4m3 form: one block per row (a row's amax needs the whole row). kCached = N > 0 keeps the
-// row's fp32 products in registers (N chunks per thread); kCached = 0 computes them twice (rows
-// too wide for that), re-reading gate_up from L2. Rounding as quantize_e4m3_rows, from the fp32
-// products (no bf16 rounding in between).
-template <GateActivation kAct, int kVec, int kCached>
+// The e4m3 form: one block per row (a row's amax needs the whole row), in two passes over
+// gate_up: the fp32 products' amax, then the products again, quantised (rounding as
+// quantize_e4m3_rows, from the fp32 products, no bf16 rounding in between). Holding the row in
+// registers instead was measured slower on the H200 (8B: 13.3 ms against 7.6 for the bf16
+// kernel, both with 768 threads a row or 256 threads of 8 chunks): it needs 48-80 registers a
+// thread, which leaves one to three blocks, 768 threads, per SM and nothing to overlap a block's
+// reductions with. Two passes need ~34 registers (three 512-thread blocks per SM), and the second
+// pass reads a row the first has just brought into L2 (~20 MB of rows in flight on 132 SMs); even
+// from DRAM it moves fewer bytes per SM-second than the measured variants. Not yet timed on the
+// H200 (docs/cuda.md, "fp8").
+template <GateActivation kAct, int kVec>
 __global__ void gated_activation_e4m3_kernel(const bf16* __restrict__ gate_up, int64_t in_stride,
                                              uint8_t* __restrict__ out, int64_t out_stride,
                                              float* __restrict__ out_scale, int inter) {
@@ -72,49 +78,18 @@ __global__ void gated_activation_e4m3_kernel(const bf16* __restrict__ gate_up, i
   uint8_t* y = out + row * out_stride;
   const int chunks = inter / kVec;
   float amax = 0.0f;
-  if constexpr (kCached == 0) {
-    for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
-      float r[kVec];
-      act_chunk<kAct, kVec>(g, inter, c, r);
-      amax = detail::abs_max<kVec>(r, amax);
-    }
-    amax = detail::block_max(amax, scratch);
-    const float inv = detail::e4m3_inverse_scale(amax);
-    if (threadIdx.x == 0) out_scale[row] = detail::e4m3_scale(amax);
-    for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
-      float r[kVec];
-      act_chunk<kAct, kVec>(g, inter, c, r);
-      detail::store_e4m3<kVec>(y + c * kVec, r, inv);
-    }
-  } else {
-    // All loads first (2 * kCached 16-byte loads in flight per thread), then the math.
-    float r[kCached][kVec];
-    float u[kCached][kVec];
-#pragma unroll
-    for (int i = 0; i < kCached; ++i) {
-      const int c = threadIdx.x + i * blockDim.x;
-      if (c < chunks) {
-        detail::load<kVec>(g + c * kVec, r[i]);
-        detail::load<kVec>(g + inter + c * kVec, u[i]);
-      }
-    }
-#pragma unroll
-    for (int i = 0; i < kCached; ++i) {
-      const int c = threadIdx.x + i * blockDim.x;
-      if (c < chunks) {
-#pragma unroll
-        for (int j = 0; j < kVec; ++j) r[i][j] = act_mul<kAct>(r[i][j], u[i][j]);
-        amax = detail::abs_max<kVec>(r[i], amax);
-      }
-    }
-    amax = detail::block_max(amax, scratch);
-    const float inv = detail::e4m3_inverse_scale(amax);
-    if (threadIdx.x == 0) out_scale[row] = detail::e4m3_scale(amax);
-#pragma unroll
-    for (int i = 0; i < kCached; ++i) {
-      const int c = threadIdx.x + i * blockDim.x;
-      if (c < chunks) detail::store_e4m3<kVec>(y + c * kVec, r[i], inv);
-    }
+  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+    float r[kVec];
+    act_chunk<kAct, kVec>(g, inter, c, r);
+    amax = detail::abs_max<kVec>(r, amax);
+  }
+  amax = detail::block_max(amax, scratch);
+  const float inv = detail::e4m3_inverse_scale(amax);
+  if (threadIdx.x == 0) out_scale[row] = detail::e4m3_scale(amax);
+  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+    float r[kVec];
+    act_chunk<kAct, kVec>(g, inter, c, r);
+    detail::store_e4m3<kVec>(y + c * kVec, r, inv);
   }
 }
 
@@ -123,25 +98,14 @@ void launch_e4m3(bool vec, const bf16* gate_up, int64_t in_stride, uint8_t* out,
                  int64_t out_stride, float* out_scale, int64_t rows, int inter,
                  cudaStream_t stream) {
   const unsigned grid = static_cast<unsigned>(rows);
-  if (!vec) {
-    gated_activation_e4m3_kernel<kAct, 1, 0>
-        <<<grid, 256, 0, stream>>>(gate_up, in_stride, out, out_stride, out_scale, inter);
-    return;
-  }
-  // About two chunks of 8 per thread (up to 1024 threads): enough loads in flight per thread
-  // and few idle registers, for the intermediate sizes of the supported models (3072-18944).
-  const int chunks = inter / 8;
-  const int threads = std::min(1024, std::max(32, ((chunks + 1) / 2 + 31) / 32 * 32));
-  const int per_thread = (chunks + threads - 1) / threads;
-  auto go = [&](auto kernel) {
-    kernel<<<grid, threads, 0, stream>>>(gate_up, in_stride, out, out_stride, out_scale, inter);
-  };
-  if (per_thread <= 2) {
-    go(gated_activation_e4m3_kernel<kAct, 8, 2>);
-  } else if (per_thread <= 4) {
-    go(gated_activation_e4m3_kernel<kAct, 8, 4>);
+  const int chunks = vec ? inter / 8 : inter;
+  const int threads = std::min(512, std::max(32, (chunks + 31) / 32 * 32));
+  if (vec) {
+    gated_activation_e4m3_kernel<kAct, 8>
+        <<<grid, threads, 0, stream>>>(gate_up, in_stride, out, out_stride, out_scale, inter);
   } else {
-    go(gated_activation_e4m3_kernel<kAct, 8, 0>);
+    gated_activation_e4m3_kernel<kAct, 1>
+        <<<grid, threads, 0, stream>>>(gate_up, in_stride, out, out_stride, out_scale, inter);
   }
 }
 

@@ -211,9 +211,8 @@ DecoderWeights load_decoder_weights(const DecoderConfig& c, const WeightSource& 
     lw.gate_up = loader.projection(
         loader.fuse({{p + "mlp.gate_proj.weight", inter}, {p + "mlp.up_proj.weight", inter}}, h),
         lw.gate_up_scale, keep(l, c.num_hidden_layers, 2));
-    lw.down =
-        loader.projection(loader.load(p + "mlp.down_proj.weight", h, inter), lw.down_scale,
-                          keep(l, c.num_hidden_layers, 3));
+    lw.down = loader.projection(loader.load(p + "mlp.down_proj.weight", h, inter), lw.down_scale,
+                                keep(l, c.num_hidden_layers, 3));
     if (c.mlp_bias) {
       lw.gate_up_bias =
           loader.fuse_vectors({{p + "mlp.gate_proj.bias", inter}, {p + "mlp.up_proj.bias", inter}});

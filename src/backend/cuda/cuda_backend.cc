@@ -263,12 +263,12 @@ class CudaBackend final : public Backend {
     if (host_dtype != dst.dtype) {
       staging.resize(static_cast<size_t>(dst.numel()) * elem);
       const size_t n = static_cast<size_t>(dst.numel());
-      with_dtype<DType::kF32, DType::kBF16>(dst.dtype, staging.data(), "upload", "dst",
-                                            [&](auto* out) {
-                                              for (size_t i = 0; i < n; ++i) {
-                                                out[i] = to_stored(out, to_float(host, host_dtype, i));
-                                              }
-                                            });
+      with_dtype<DType::kF32, DType::kBF16>(
+          dst.dtype, staging.data(), "upload", "dst", [&](auto* out) {
+            for (size_t i = 0; i < n; ++i) {
+              out[i] = to_stored(out, to_float(host, host_dtype, i));
+            }
+          });
       src = staging.data();
     }
     // From pageable memory the copy returns once the source is in the driver's staging buffer,
@@ -547,15 +547,14 @@ class CudaBackend final : public Backend {
     Timed timed(this, OpKind::kSwiglu);
     const int inter = static_cast<int>(out.cols);
     if (fp8) {
-      check_launch(op, cuda::gated_activation_e4m3(kind, ptr<bf16>(gate_up), gate_up.row_stride,
-                                                   ptr<uint8_t>(out), out.row_stride,
-                                                   ptr<float>(out_scale), out.rows, inter,
-                                                   stream_));
+      check_launch(op, cuda::gated_activation_e4m3(
+                           kind, ptr<bf16>(gate_up), gate_up.row_stride, ptr<uint8_t>(out),
+                           out.row_stride, ptr<float>(out_scale), out.rows, inter, stream_));
       return;
     }
-    check_launch(op, cuda::gated_activation(kind, ptr<bf16>(gate_up), gate_up.row_stride,
-                                            ptr<bf16>(out), out.row_stride, out.rows, inter,
-                                            stream_));
+    check_launch(
+        op, cuda::gated_activation(kind, ptr<bf16>(gate_up), gate_up.row_stride, ptr<bf16>(out),
+                                   out.row_stride, out.rows, inter, stream_));
   }
 
   void gather_rows(const Tensor& src, const Tensor& index, const Tensor& out) override {
@@ -571,8 +570,8 @@ class CudaBackend final : public Backend {
     if (out.numel() == 0) return;
     Timed timed(this, OpKind::kGather);
     const int cols = static_cast<int>(out.cols);
-    const cudaError_t status = with_dtype<DType::kF32, DType::kBF16, DType::kI32>(
-        src, op, "src", [&](auto* p) {
+    const cudaError_t status =
+        with_dtype<DType::kF32, DType::kBF16, DType::kI32>(src, op, "src", [&](auto* p) {
           using T = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
           if constexpr (sizeof(T) == 2) {
             return cuda::gather_rows(p, src.row_stride, ptr<int32_t>(index), out.rows, cols,
@@ -716,9 +715,8 @@ class CudaBackend final : public Backend {
     const bool plus_one = mode == NormWeight::kPlusOne;
     return with_float_ptr(x, [&](auto* xp) {
       if (out.dtype == DType::kF8E4M3) {
-        return cuda::add_rmsnorm_e4m3(xp, x.row_stride, d, ds, w, ptr<uint8_t>(out),
-                                      out.row_stride, ptr<float>(out_scale), x.rows, h, eps,
-                                      stream_, plus_one);
+        return cuda::add_rmsnorm_e4m3(xp, x.row_stride, d, ds, w, ptr<uint8_t>(out), out.row_stride,
+                                      ptr<float>(out_scale), x.rows, h, eps, stream_, plus_one);
       }
       return with_float_ptr(out, [&](auto* op) {
         return cuda::add_rmsnorm(xp, x.row_stride, d, ds, w, op, out.row_stride, x.rows, h, eps,

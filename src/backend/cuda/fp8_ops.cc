@@ -27,7 +27,6 @@ void check(const char* op, cudaError_t status) {
   }
 }
 
-
 // y = (xq * xs) @ (wq * ws)^T + b (+ out): cuBLASLt applies both scales when it can and nothing
 // else is asked of its epilogue; otherwise the unscaled product in bf16 (in out itself where out
 // is bf16 and overwritten), then one pass applying scales, bias and accumulation in fp32.
@@ -38,8 +37,8 @@ void gemm_and_scale(Gemm& gemm, const Fp8ScratchFn& scratch, const uint8_t* xq, 
   const int64_t m = out.rows, n = w.rows, k = w.cols;
   const auto* wq = static_cast<const uint8_t*>(w.data);
   if (out.dtype == DType::kBF16 && !accumulate && b == nullptr &&
-      gemm.fp8_bf16_out(xq, ldx, wq, w.row_stride, static_cast<bf16*>(out.data), out.row_stride,
-                        m, n, k, xs, ws, stream)) {
+      gemm.fp8_bf16_out(xq, ldx, wq, w.row_stride, static_cast<bf16*>(out.data), out.row_stride, m,
+                        n, k, xs, ws, stream)) {
     return;
   }
   const bool in_place = out.dtype == DType::kBF16 && !accumulate;
@@ -76,9 +75,9 @@ void quantize_fp8_rows(const Tensor& src, const Tensor& dst, const Tensor& scale
         }));
 }
 
-void linear_fp8(Gemm& gemm, const Fp8ScratchFn& scratch, const Fp8TimedFn& timed,
-                const Tensor& x, const Tensor& x_scale, const Tensor& w, const Tensor& w_scale,
-                const Tensor& out, bool accumulate, const Tensor& bias, cudaStream_t stream) {
+void linear_fp8(Gemm& gemm, const Fp8ScratchFn& scratch, const Fp8TimedFn& timed, const Tensor& x,
+                const Tensor& x_scale, const Tensor& w, const Tensor& w_scale, const Tensor& out,
+                bool accumulate, const Tensor& bias, cudaStream_t stream) {
   const char* op = "linear_fp8";
   kCheck.dtype(op, "w", w, DType::kF8E4M3);
   require_scales(op, "w_scale", w_scale, w.rows);

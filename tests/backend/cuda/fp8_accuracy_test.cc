@@ -163,9 +163,9 @@ TEST(Fp8Accuracy, ForwardAgainstCpuFp32) {
   std::printf("bf16 vs cpu fp32: cosine mean %.6f min %.6f rel err %.4f; bf16 off vs tree %.6f\n",
               b.mean_cos, b.min_cos, b.rel_rms, b_modes.mean_cos);
   EXPECT_GE(b.mean_cos, 0.999);
-  for (const char* keep : {static_cast<const char*>(nullptr), "down", "gate_up", "qkv", "o",
-                           "first:4", "last:4", "first:8", "first:10", "first:14", "qkv,o",
-                           "first:4,qkv,o"}) {
+  for (const char* keep :
+       {static_cast<const char*>(nullptr), "down", "gate_up", "qkv", "o", "first:4", "last:4",
+        "first:8", "first:10", "first:14", "qkv,o", "first:4,qkv,o"}) {
     auto fp8_model = load("cuda", true, keep);
     const ForwardResult got = fp8_model->forward(batch, tree);
     const RowStats s = compare(got, f32), sb = compare(got, b16);

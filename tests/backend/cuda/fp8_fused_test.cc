@@ -46,10 +46,10 @@ std::vector<float> rows_of(int64_t rows, int64_t cols, std::mt19937& rng, float 
 }
 
 struct NormCase {
-  int64_t hidden;   // 1001: the scalar path; 8200: too wide for registers (three passes)
-  DType residual;   // f32 (the forward's stream) or bf16
-  bool add;         // add_rms_norm (with a delta) or rms_norm
-  bool plus_one;    // NormWeight::kPlusOne
+  int64_t hidden;  // 1001: the scalar path; 8200: too wide for registers (three passes)
+  DType residual;  // f32 (the forward's stream) or bf16
+  bool add;        // add_rms_norm (with a delta) or rms_norm
+  bool plus_one;   // NormWeight::kPlusOne
 };
 
 class Fp8FusedNorm : public ::testing::TestWithParam<NormCase> {};
@@ -95,19 +95,18 @@ TEST_P(Fp8FusedNorm, EqualsQuantisedFp32Norm) {
   EXPECT_EQ(gs[1], 0.0f);  // the zero row (without a delta it stays zero)
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, Fp8FusedNorm,
-    ::testing::Values(NormCase{1024, DType::kF32, true, false},
-                      NormCase{4096, DType::kF32, true, false},
-                      NormCase{4096, DType::kF32, false, false},
-                      NormCase{2304, DType::kBF16, true, true},
-                      NormCase{8200, DType::kF32, true, false},
-                      NormCase{1001, DType::kF32, true, true}),
-    [](const auto& info) {
-      const NormCase& c = info.param;
-      return std::to_string(c.hidden) + "_" + dtype_name(c.residual) + (c.add ? "_add" : "") +
-             (c.plus_one ? "_plus_one" : "");
-    });
+INSTANTIATE_TEST_SUITE_P(Shapes, Fp8FusedNorm,
+                         ::testing::Values(NormCase{1024, DType::kF32, true, false},
+                                           NormCase{4096, DType::kF32, true, false},
+                                           NormCase{4096, DType::kF32, false, false},
+                                           NormCase{2304, DType::kBF16, true, true},
+                                           NormCase{8200, DType::kF32, true, false},
+                                           NormCase{1001, DType::kF32, true, true}),
+                         [](const auto& info) {
+                           const NormCase& c = info.param;
+                           return std::to_string(c.hidden) + "_" + dtype_name(c.residual) +
+                                  (c.add ? "_add" : "") + (c.plus_one ? "_plus_one" : "");
+                         });
 
 // fp32 act(gate) * up as the kernel computes it, up to the device's exp / tanh.
 float host_act(Activation act, float g, float u) {
@@ -163,17 +162,14 @@ TEST_P(Fp8FusedActivation, MatchesHostQuantisedProducts) {
   EXPECT_LE(off_by_noise, rows * inter / 1000) << "too many codes at a half-step distance";
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, Fp8FusedActivation,
-                         ::testing::Values(ActCase{3072, Activation::kSiLU},
-                                           ActCase{12288, Activation::kSiLU},
-                                           ActCase{17000, Activation::kSiLU},
-                                           ActCase{33000, Activation::kSiLU},
-                                           ActCase{1001, Activation::kGeluTanh},
-                                           ActCase{2048, Activation::kGeluTanh}),
-                         [](const auto& info) {
-                           return std::to_string(info.param.inter) + "_" +
-                                  activation_name(info.param.act);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, Fp8FusedActivation,
+    ::testing::Values(ActCase{3072, Activation::kSiLU}, ActCase{12288, Activation::kSiLU},
+                      ActCase{17000, Activation::kSiLU}, ActCase{33000, Activation::kSiLU},
+                      ActCase{1001, Activation::kGeluTanh}, ActCase{2048, Activation::kGeluTanh}),
+    [](const auto& info) {
+      return std::to_string(info.param.inter) + "_" + activation_name(info.param.act);
+    });
 
 TEST(Fp8Fused, BadScaleArgumentsAreErrors) {
   RADIX_REQUIRE_GPU();
@@ -181,7 +177,7 @@ TEST(Fp8Fused, BadScaleArgumentsAreErrors) {
   Buffer x = gpu->alloc(DType::kF32, 4, 64), w = gpu->alloc(DType::kBF16, 1, 64);
   Buffer q = gpu->alloc(DType::kF8E4M3, 4, 64), s3 = gpu->alloc(DType::kF32, 3, 1);
   Buffer y = gpu->alloc(DType::kBF16, 4, 64), s4 = gpu->alloc(DType::kF32, 4, 1);
-  EXPECT_THROW(gpu->rms_norm(x, w, 1e-6f, q), BackendError);                     // no scales
+  EXPECT_THROW(gpu->rms_norm(x, w, 1e-6f, q), BackendError);                          // no scales
   EXPECT_THROW(gpu->rms_norm(x, w, 1e-6f, q, NormWeight::kPlain, s3), BackendError);  // 3 of 4
   EXPECT_THROW(gpu->rms_norm(x, w, 1e-6f, y, NormWeight::kPlain, s4), BackendError);  // bf16 out
   Buffer gu = gpu->alloc(DType::kBF16, 4, 128);

@@ -94,9 +94,8 @@ __global__ void gated_activation_e4m3_kernel(const bf16* __restrict__ gate_up, i
 }
 
 template <GateActivation kAct>
-void launch_e4m3(bool vec, const bf16* gate_up, int64_t in_stride, uint8_t* out,
-                 int64_t out_stride, float* out_scale, int64_t rows, int inter,
-                 cudaStream_t stream) {
+void launch_e4m3(bool vec, const bf16* gate_up, int64_t in_stride, uint8_t* out, int64_t out_stride,
+                 float* out_scale, int64_t rows, int inter, cudaStream_t stream) {
   const unsigned grid = static_cast<unsigned>(rows);
   const int chunks = vec ? inter / 8 : inter;
   const int threads = std::min(512, std::max(32, (chunks + 31) / 32 * 32));
@@ -151,8 +150,8 @@ cudaError_t gated_activation(GateActivation act, const bf16* gate_up, int64_t in
 }
 
 cudaError_t gated_activation_e4m3(GateActivation act, const bf16* gate_up, int64_t in_stride,
-                                  uint8_t* out, int64_t out_stride, float* out_scale,
-                                  int64_t rows, int inter, cudaStream_t stream) {
+                                  uint8_t* out, int64_t out_stride, float* out_scale, int64_t rows,
+                                  int inter, cudaStream_t stream) {
   if (rows < 0 || inter <= 0 || rows > INT32_MAX || in_stride < 2 * static_cast<int64_t>(inter) ||
       out_stride < inter || out_scale == nullptr) {
     return cudaErrorInvalidValue;

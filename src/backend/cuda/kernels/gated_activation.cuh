@@ -23,8 +23,8 @@ cudaError_t gated_activation(GateActivation act, const bf16* gate_up, int64_t in
 // scale per row in out_scale[rows], quantised from the fp32 products as quantize_e4m3_rows
 // (kernels/fp8.cuh) would: the input of the fp8 down projection, without an extra pass.
 cudaError_t gated_activation_e4m3(GateActivation act, const bf16* gate_up, int64_t in_stride,
-                                  uint8_t* out, int64_t out_stride, float* out_scale,
-                                  int64_t rows, int inter, cudaStream_t stream);
+                                  uint8_t* out, int64_t out_stride, float* out_scale, int64_t rows,
+                                  int inter, cudaStream_t stream);
 
 // SwiGLU: gated_activation(GateActivation::kSilu, ...).
 inline cudaError_t swiglu(const bf16* gate_up, int64_t in_stride, bf16* out, int64_t out_stride,

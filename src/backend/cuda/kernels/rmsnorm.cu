@@ -136,8 +136,8 @@ int threads_for(int chunks) {
 
 template <bool kUnitOffset, typename TX, typename TO>
 void launch_rmsnorm(TX* x, int64_t x_stride, const bf16* delta, int64_t delta_stride,
-                    const bf16* weight, TO* out, int64_t out_stride, float* out_scale,
-                    int64_t rows, int hidden, float eps, bool vec, cudaStream_t stream) {
+                    const bf16* weight, TO* out, int64_t out_stride, float* out_scale, int64_t rows,
+                    int hidden, float eps, bool vec, cudaStream_t stream) {
   const unsigned grid = static_cast<unsigned>(rows);
   const int threads = threads_for(hidden / 8);
   const int per_thread = (hidden / 8 + threads - 1) / threads;
@@ -186,8 +186,8 @@ cudaError_t run_rmsnorm(TX* x, int64_t x_stride, const bf16* delta, int64_t delt
                    detail::aligned16(x) && detail::aligned16(weight) && out_vec &&
                    (!delta || (delta_stride % 8 == 0 && detail::aligned16(delta)));
   if (unit_offset) {
-    launch_rmsnorm<true>(x, x_stride, delta, delta_stride, weight, out, out_stride, out_scale,
-                         rows, hidden, eps, vec, stream);
+    launch_rmsnorm<true>(x, x_stride, delta, delta_stride, weight, out, out_stride, out_scale, rows,
+                         hidden, eps, vec, stream);
   } else {
     launch_rmsnorm<false>(x, x_stride, delta, delta_stride, weight, out, out_stride, out_scale,
                           rows, hidden, eps, vec, stream);
@@ -207,9 +207,9 @@ cudaError_t add_rmsnorm(TX* x, int64_t x_stride, const bf16* delta, int64_t delt
 
 template <typename TX>
 cudaError_t add_rmsnorm_e4m3(TX* x, int64_t x_stride, const bf16* delta, int64_t delta_stride,
-                             const bf16* weight, uint8_t* out, int64_t out_stride,
-                             float* out_scale, int64_t rows, int hidden, float eps,
-                             cudaStream_t stream, bool unit_offset) {
+                             const bf16* weight, uint8_t* out, int64_t out_stride, float* out_scale,
+                             int64_t rows, int hidden, float eps, cudaStream_t stream,
+                             bool unit_offset) {
   return run_rmsnorm(x, x_stride, delta, delta_stride, weight, out, out_stride, out_scale, rows,
                      hidden, eps, stream, unit_offset);
 }

@@ -27,8 +27,8 @@ cudaError_t add_rmsnorm(TX* x, int64_t x_stride, const bf16* delta, int64_t delt
 // between and no extra pass over memory (the fp8 forward's GEMM inputs).
 template <typename TX>
 cudaError_t add_rmsnorm_e4m3(TX* x, int64_t x_stride, const bf16* delta, int64_t delta_stride,
-                             const bf16* weight, uint8_t* out, int64_t out_stride,
-                             float* out_scale, int64_t rows, int hidden, float eps,
-                             cudaStream_t stream, bool unit_offset = false);
+                             const bf16* weight, uint8_t* out, int64_t out_stride, float* out_scale,
+                             int64_t rows, int hidden, float eps, cudaStream_t stream,
+                             bool unit_offset = false);
 
 }  // namespace radix::cuda

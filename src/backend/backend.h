@@ -140,7 +140,8 @@ class Backend {
   // Allocates rows x cols of `dtype`, contiguous, uninitialised. Throws on failure.
   virtual Buffer alloc(DType dtype, int64_t rows, int64_t cols) = 0;
   // Copies a host array of rows x cols (contiguous, row-major, of `host_dtype`) into `dst`,
-  // converting to dst.dtype (kF32/kBF16/kF16 to any float dtype; kI32 only to kI32).
+  // converting to dst.dtype (kF32/kBF16/kF16 to kF32/kBF16/kF16; kF8E4M3 only into kF8E4M3,
+  // bytes as is; kI32 only to kI32).
   virtual void upload(const Tensor& dst, const void* host, DType host_dtype) = 0;
   // Copies `src` to a contiguous host array of src.rows x src.cols floats (waits for the device).
   virtual void download(const Tensor& src, float* host) = 0;
@@ -165,15 +166,21 @@ class Backend {
 
   // out = x / sqrt(mean(x^2) + eps) * weight (or * (1 + weight), see NormWeight), per row.
   // x: [n, h]; weight: [1, h]; out: [n, h].
+  // fp8 output (backends with supports_fp8()): out may be kF8E4M3, with out_scale a contiguous
+  // [n, 1] kF32 vector; the op then writes the normed rows as quantize_fp8_rows would quantise
+  // them, with the amax taken over the fp32 values before any rounding to the activation dtype
+  // (the input of the fp8 linear, without a separate quantisation pass). out_scale is empty
+  // otherwise.
   virtual void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out,
-                        NormWeight mode = NormWeight::kPlain) = 0;
+                        NormWeight mode = NormWeight::kPlain,
+                        const Tensor& out_scale = Tensor{}) = 0;
 
   // residual += delta; normed = rms_norm(residual) with `weight` and `mode`, per row (the new
   // residual is written back).  residual: [n, h] residual dtype; delta, normed: [n, h] activation
-  // dtype.
+  // dtype, or normed kF8E4M3 with normed_scale as rms_norm's out and out_scale.
   virtual void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& weight,
-                            float eps, const Tensor& normed,
-                            NormWeight mode = NormWeight::kPlain) = 0;
+                            float eps, const Tensor& normed, NormWeight mode = NormWeight::kPlain,
+                            const Tensor& normed_scale = Tensor{}) = 0;
 
   // out = x @ w^T + bias (+ out if accumulate).  x: [n, k]; w: [m, k]; out: [n, m]; bias: [1, m]
   // of the weight dtype, or an empty Tensor (data == nullptr) for none. fp32 accumulation; the
@@ -204,7 +211,10 @@ class Backend {
                          const Tensor& out) = 0;
 
   // out = act(gate) * up with gate_up = [gate | up], act in fp32.  gate_up: [n, 2i]; out: [n, i].
-  virtual void gated_activation(const Tensor& gate_up, Activation act, const Tensor& out) = 0;
+  // out may be kF8E4M3 with out_scale [n, 1] kF32 (fp8 backends), quantised per row from the
+  // fp32 products as in rms_norm.
+  virtual void gated_activation(const Tensor& gate_up, Activation act, const Tensor& out,
+                                const Tensor& out_scale = Tensor{}) = 0;
 
   // out[r, :] = src[index[r], :], or zeros where index[r] < 0 (padding rows).  index: [n] kI32;
   // out: [n, c]; src and out have the same dtype. Used for the scatter mode (compact -> flat and

@@ -140,7 +140,7 @@ float embedding_scale(const DecoderConfig& c, DType weight_dtype) {
 }  // namespace
 
 void DecoderArena::reserve(Backend& b, const DecoderConfig& c, int64_t need_rows,
-                           int64_t need_tokens, int64_t need_seqs, int64_t head_cols) {
+                           int64_t need_tokens, int64_t need_seqs, int64_t head_cols, bool fp8) {
   const DType adt = b.activation_dtype(), res = b.residual_dtype();
   if (need_rows > rows) {
     rows = need_rows;
@@ -152,6 +152,14 @@ void DecoderArena::reserve(Backend& b, const DecoderConfig& c, int64_t need_rows
     if (c.sandwich_norms) ensure(b, tmp, adt, rows, c.hidden_size);
     ensure(b, gate_up, adt, rows, 2 * static_cast<int64_t>(c.intermediate_size));
     ensure(b, act, adt, rows, c.intermediate_size);
+    // fp8: the norms and the gated activation write the projections' inputs as e4m3 rows with
+    // per-row scales (the bf16 forms stay for the last layer's norm, which feeds the head).
+    if (fp8) {
+      ensure(b, normed_fp8, DType::kF8E4M3, rows, c.hidden_size);
+      ensure(b, normed_scale, DType::kF32, rows, 1);
+      ensure(b, act_fp8, DType::kF8E4M3, rows, c.intermediate_size);
+      ensure(b, act_scale, DType::kF32, rows, 1);
+    }
     ensure(b, ids, DType::kI32, rows, 1);
     ensure(b, positions, DType::kI32, rows, 1);
     ensure(b, subtree_end, DType::kI32, rows, 1);
@@ -220,7 +228,11 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   const int64_t head_cols = std::max<int64_t>(2, c.num_labels);
   // At least `seqs` rows: identical sequences share their rows, and the last layer's MLP runs on
   // one row per sequence.
-  arena.reserve(be, c, std::max<int64_t>(n, seqs), tokens, seqs, head_cols);
+  // fp8 projections: the norms and gated activations that feed them write e4m3 directly.
+  auto is_fp8 = [](const Buffer& w) { return w.tensor().dtype == DType::kF8E4M3; };
+  bool fp8 = false;
+  for (const LayerWeights& w : weights.layers) fp8 = fp8 || is_fp8(w.qkv) || is_fp8(w.down);
+  arena.reserve(be, c, std::max<int64_t>(n, seqs), tokens, seqs, head_cols, fp8);
   DecoderArena& a = arena;
 
   // Per-batch index arrays.
@@ -322,10 +334,20 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   const Tensor qkv = a.qkv.tensor().first_rows(n);
   const Tensor attn = a.attn.tensor().first_rows(n);
   const LayerContext ctx{be, c, shape, eps, positions, weights.inv_freq, attend};
-  auto scratch = [&](int64_t r) {
+  // The projections' input rows: e4m3 with scales where the projection reading them is fp8 (the
+  // producing norm or gated activation quantises them), else bf16; a bf16 input to an fp8
+  // projection (the last layer's norms, which also feed the head) is quantised by linear_fp8.
+  const GemmInput normed_bf16{normed, Tensor{}};
+  const GemmInput normed_e4m3 =
+      fp8 ? GemmInput{a.normed_fp8.tensor().first_rows(n), a.normed_scale.tensor().first_rows(n)}
+          : normed_bf16;
+  auto scratch = [&](int64_t r, bool act_fp8) {
+    const GemmInput act =
+        act_fp8 ? GemmInput{a.act_fp8.tensor().first_rows(r), a.act_scale.tensor().first_rows(r)}
+                : GemmInput{a.act.tensor().first_rows(r), Tensor{}};
     return LayerScratch{a.delta.tensor().first_rows(r),
                         a.tmp.empty() ? Tensor{} : a.tmp.tensor().first_rows(r),
-                        a.gate_up.tensor().first_rows(r), a.act.tensor().first_rows(r)};
+                        a.gate_up.tensor().first_rows(r), act};
   };
 
   // Without hidden states, a last-token head reads only each sequence's last row, and after the
@@ -345,7 +367,8 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   const NormWeight nw = c.norm_weight;
 
   be.embedding(weights.embed, ids, residual, embedding_scale(c, be.weight_dtype()));
-  be.rms_norm(residual, weights.layers[0].input_norm, eps, normed, nw);
+  GemmInput layer_input = is_fp8(weights.layers[0].qkv) ? normed_e4m3 : normed_bf16;
+  be.rms_norm(residual, weights.layers[0].input_norm, eps, layer_input.x, nw, layer_input.scale);
   for (size_t l = 0; l < num_layers; ++l) {
     const LayerWeights& w = weights.layers[l];
     // A window wider than every position difference in the batch hides nothing: drop it, so the
@@ -354,7 +377,7 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
                  ? c.sliding_window
                  : 0;
     layer_index = static_cast<int32_t>(l);
-    layer.attention(ctx, w, normed, qkv, attn);
+    layer.attention(ctx, w, layer_input, qkv, attn);
     const bool last = l + 1 == num_layers;
     const Tensor& next_norm = last ? weights.final_norm : weights.layers[l + 1].input_norm;
     if (last && last_rows_only) {
@@ -362,10 +385,13 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
       const Tensor last_residual = a.last_residual.tensor().first_rows(num_head_rows);
       be.gather_rows(attn, last_rows, last_attn);
       be.gather_rows(residual, last_rows, last_residual);
-      layer.finish(ctx, w, last_attn, last_residual, next_norm, last_normed,
-                   scratch(num_head_rows));
+      layer.finish(ctx, w, last_attn, last_residual, next_norm, GemmInput{last_normed, Tensor{}},
+                   scratch(num_head_rows, is_fp8(w.down)));
     } else {
-      layer.finish(ctx, w, attn, residual, next_norm, normed, scratch(n));
+      // finish's norms feed this layer's gate_up and the next layer's qkv.
+      const bool e4m3 = !last && is_fp8(w.gate_up) && is_fp8(weights.layers[l + 1].qkv);
+      layer_input = e4m3 ? normed_e4m3 : normed_bf16;
+      layer.finish(ctx, w, attn, residual, next_norm, layer_input, scratch(n, is_fp8(w.down)));
     }
   }
 

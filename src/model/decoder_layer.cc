@@ -2,30 +2,42 @@
 
 namespace radix {
 
-void project_qkv(const LayerContext& ctx, const LayerWeights& w, const Tensor& normed,
-                 const Tensor& qkv) {
-  project(ctx.be, normed, w.qkv, w.qkv_scale, qkv, w.qkv_bias);
+void project_input(Backend& be, const GemmInput& in, const Tensor& w, const Tensor& w_scale,
+                   const Tensor& out, const Tensor& bias) {
+  if (in.x.dtype == DType::kF8E4M3) {
+    be.linear_fp8(in.x, in.scale, w, w_scale, out, false, bias);
+  } else {
+    project(be, in.x, w, w_scale, out, bias);
+  }
 }
 
-void gated_mlp(const LayerContext& ctx, const LayerWeights& w, const Tensor& x, const Tensor& out,
-               const LayerScratch& s) {
-  project(ctx.be, x, w.gate_up, w.gate_up_scale, s.gate_up, w.gate_up_bias);
-  ctx.be.gated_activation(s.gate_up, ctx.c.activation, s.act);
-  project(ctx.be, s.act, w.down, w.down_scale, out, w.down_bias);
+void add_norm_into(const LayerContext& ctx, const Tensor& residual, const Tensor& delta,
+                   const Tensor& weight, const GemmInput& out) {
+  ctx.be.add_rms_norm(residual, delta, weight, ctx.eps, out.x, ctx.c.norm_weight, out.scale);
+}
+
+void project_qkv(const LayerContext& ctx, const LayerWeights& w, const GemmInput& normed,
+                 const Tensor& qkv) {
+  project_input(ctx.be, normed, w.qkv, w.qkv_scale, qkv, w.qkv_bias);
+}
+
+void gated_mlp(const LayerContext& ctx, const LayerWeights& w, const GemmInput& x,
+               const Tensor& out, const LayerScratch& s) {
+  project_input(ctx.be, x, w.gate_up, w.gate_up_scale, s.gate_up, w.gate_up_bias);
+  ctx.be.gated_activation(s.gate_up, ctx.c.activation, s.act.x, s.act.scale);
+  project_input(ctx.be, s.act, w.down, w.down_scale, out, w.down_bias);
 }
 
 void finish_pre_norm_layer(const LayerContext& ctx, const LayerWeights& w, const Tensor& attn,
                            const Tensor& residual, const Tensor& next_norm,
-                           const Tensor& out_normed, const LayerScratch& s) {
-  Backend& be = ctx.be;
-  const NormWeight nw = ctx.c.norm_weight;
-  project(be, attn, w.o, w.o_scale, s.delta, w.o_bias);
-  be.add_rms_norm(residual, s.delta, w.post_attention_norm, ctx.eps, out_normed, nw);
+                           const GemmInput& out_normed, const LayerScratch& s) {
+  project(ctx.be, attn, w.o, w.o_scale, s.delta, w.o_bias);
+  add_norm_into(ctx, residual, s.delta, w.post_attention_norm, out_normed);
   gated_mlp(ctx, w, out_normed, s.delta, s);
-  be.add_rms_norm(residual, s.delta, next_norm, ctx.eps, out_normed, nw);
+  add_norm_into(ctx, residual, s.delta, next_norm, out_normed);
 }
 
-void rope_attention(const LayerContext& ctx, const LayerWeights& w, const Tensor& normed,
+void rope_attention(const LayerContext& ctx, const LayerWeights& w, const GemmInput& normed,
                     const Tensor& qkv, const Tensor& attn) {
   project_qkv(ctx, w, normed, qkv);
   ctx.be.rope(qkv, ctx.shape, ctx.positions, ctx.inv_freq);

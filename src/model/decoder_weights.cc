@@ -1,5 +1,7 @@
 #include "model/decoder_weights.h"
 
+#include <cstdlib>
+#include <sstream>
 #include <stdexcept>
 
 #include "model/rope.h"
@@ -11,6 +13,39 @@ using std::to_string;
 
 std::string shape_str(const std::array<int64_t, 2>& s) {
   return "[" + to_string(s[0]) + ", " + to_string(s[1]) + "]";
+}
+
+// RADIX_FP8_KEEP_BF16 (docs/numerics.md, "fp8"): projections an fp8 model keeps in bf16, as a
+// comma list of qkv, o, gate_up, down (in every layer), first:N and last:N (every projection of
+// the first / last N layers). For accuracy experiments; unset: every projection is fp8.
+struct KeepBf16 {
+  bool kinds[4] = {false, false, false, false};  // qkv, o, gate_up, down
+  int first = 0, last = 0;
+  bool operator()(int layer, int layers, int kind) const {
+    return kinds[kind] || layer < first || layer >= layers - last;
+  }
+};
+
+KeepBf16 keep_bf16_from_env() {
+  KeepBf16 k;
+  const char* env = std::getenv("RADIX_FP8_KEEP_BF16");
+  if (env == nullptr) return k;
+  std::stringstream list(env);
+  std::string item;
+  static const char* const kKinds[] = {"qkv", "o", "gate_up", "down"};
+  while (std::getline(list, item, ',')) {
+    bool known = false;
+    for (int i = 0; i < 4; ++i) {
+      if (item == kKinds[i]) k.kinds[i] = known = true;
+    }
+    if (item.rfind("first:", 0) == 0) k.first = std::atoi(item.c_str() + 6), known = true;
+    if (item.rfind("last:", 0) == 0) k.last = std::atoi(item.c_str() + 5), known = true;
+    if (!known && !item.empty()) {
+      throw std::invalid_argument("RADIX_FP8_KEEP_BF16: unknown item '" + item +
+                                  "' (qkv, o, gate_up, down, first:N, last:N)");
+    }
+  }
+  return k;
 }
 
 class Loader {
@@ -25,8 +60,9 @@ class Loader {
   // part the checkpoint stores as e4m3 with a per-tensor or per-channel scale is copied as
   // stored; any other part is quantised per row on the backend from a temporary copy, in the
   // weight dtype, or in f32 for block-wise fp8 (its dequantised values, rounded only once more).
-  Buffer projection(const Parts& parts, int64_t cols, Buffer& scale) {
-    if (!fp8_) return fuse(parts, cols);
+  // keep_bf16 (RADIX_FP8_KEEP_BF16, an accuracy experiment) leaves it in the weight dtype.
+  Buffer projection(const Parts& parts, int64_t cols, Buffer& scale, bool keep_bf16 = false) {
+    if (!fp8_ || keep_bf16) return fuse(parts, cols);
     int64_t rows = 0;
     for (const auto& [name, r] : parts) rows += r;
     Buffer q = backend_.alloc(DType::kF8E4M3, rows, cols);
@@ -161,6 +197,7 @@ std::vector<ExpectedTensor> expected_decoder_tensors(const DecoderConfig& c) {
 DecoderWeights load_decoder_weights(const DecoderConfig& c, const WeightSource& source,
                                     Backend& backend, const WeightNeeds& needs) {
   Loader loader(source, backend, needs.fp8_projections);
+  const KeepBf16 keep = keep_bf16_from_env();
   const int64_t h = c.hidden_size, d = c.head_dim, inter = c.intermediate_size;
   DecoderWeights w;
   w.embed = loader.load("embed_tokens.weight", c.vocab_size, h);
@@ -172,7 +209,7 @@ DecoderWeights load_decoder_weights(const DecoderConfig& c, const WeightSource& 
     lw.qkv = loader.projection({{a + "q_proj.weight", c.q_dim()},
                                 {a + "k_proj.weight", c.kv_dim()},
                                 {a + "v_proj.weight", c.kv_dim()}},
-                               h, lw.qkv_scale);
+                               h, lw.qkv_scale, keep(l, c.num_hidden_layers, 0));
     if (c.qkv_bias) {
       lw.qkv_bias = loader.fuse_vectors({{a + "q_proj.bias", c.q_dim()},
                                          {a + "k_proj.bias", c.kv_dim()},
@@ -182,7 +219,8 @@ DecoderWeights load_decoder_weights(const DecoderConfig& c, const WeightSource& 
       lw.q_norm = loader.load(a + "q_norm.weight", 1, d);
       lw.k_norm = loader.load(a + "k_norm.weight", 1, d);
     }
-    lw.o = loader.projection({{a + "o_proj.weight", h}}, c.q_dim(), lw.o_scale);
+    lw.o = loader.projection({{a + "o_proj.weight", h}}, c.q_dim(), lw.o_scale,
+                             keep(l, c.num_hidden_layers, 1));
     if (c.o_bias) lw.o_bias = loader.load(a + "o_proj.bias", 1, h);
     lw.post_attention_norm = loader.load(p + "post_attention_layernorm.weight", 1, h);
     if (c.sandwich_norms) {
@@ -191,8 +229,9 @@ DecoderWeights load_decoder_weights(const DecoderConfig& c, const WeightSource& 
     }
     lw.gate_up =
         loader.projection({{p + "mlp.gate_proj.weight", inter}, {p + "mlp.up_proj.weight", inter}},
-                          h, lw.gate_up_scale);
-    lw.down = loader.projection({{p + "mlp.down_proj.weight", h}}, inter, lw.down_scale);
+                          h, lw.gate_up_scale, keep(l, c.num_hidden_layers, 2));
+    lw.down = loader.projection({{p + "mlp.down_proj.weight", h}}, inter, lw.down_scale,
+                                keep(l, c.num_hidden_layers, 3));
     if (c.mlp_bias) {
       lw.gate_up_bias =
           loader.fuse_vectors({{p + "mlp.gate_proj.bias", inter}, {p + "mlp.up_proj.bias", inter}});

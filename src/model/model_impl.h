@@ -16,6 +16,8 @@ struct DecoderArena {
   int64_t rows = 0, tokens = 0, seqs = 0;  // capacities
   // Per compact row.
   Buffer residual, normed, qkv, attn, delta, tmp, gate_up, act;
+  // fp8 projections only: the e4m3 forms of normed and act with their per-row f32 scales.
+  Buffer normed_fp8, normed_scale, act_fp8, act_scale;
   Buffer ids, positions, subtree_end, gather;
   // Per flat token (scatter mode).
   Buffer qkv_flat, attn_flat, scatter, positions_flat;
@@ -23,7 +25,7 @@ struct DecoderArena {
   Buffer last_residual, last_attn, last_normed, head_out, last_rows, cu_seqlens;
 
   void reserve(Backend& backend, const DecoderConfig& c, int64_t need_rows, int64_t need_tokens,
-               int64_t need_seqs, int64_t head_cols);
+               int64_t need_seqs, int64_t head_cols, bool fp8 = false);
 };
 
 struct Model::Impl {

@@ -19,6 +19,11 @@ using std::to_string;
 
 constexpr OpChecks kCheck{"cpu"};
 
+// The CPU backend has no fp8: an op asked for e4m3 output (a scale vector given) is an error.
+void no_fp8_output(const char* op, const Tensor& scale) {
+  kCheck.require(scale.data == nullptr, op, "fp8 outputs need an fp8 backend (--device cuda)");
+}
+
 const float* f32(const Tensor& t) { return static_cast<const float*>(t.data); }
 float* f32_mut(const Tensor& t) { return static_cast<float*>(t.data); }
 const int32_t* i32(const Tensor& t) { return static_cast<const int32_t*>(t.data); }
@@ -118,7 +123,8 @@ class CpuBackend final : public Backend {
   }
 
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out,
-                NormWeight mode) override {
+                NormWeight mode, const Tensor& out_scale) override {
+    no_fp8_output("rms_norm", out_scale);
     kCheck.dtype("rms_norm", "x", x, DType::kF32);
     kCheck.dtype("rms_norm", "weight", weight, DType::kF32);
     kCheck.dtype("rms_norm", "out", out, DType::kF32);
@@ -129,7 +135,8 @@ class CpuBackend final : public Backend {
   }
 
   void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& weight, float eps,
-                    const Tensor& normed, NormWeight mode) override {
+                    const Tensor& normed, NormWeight mode, const Tensor& normed_scale) override {
+    no_fp8_output("add_rms_norm", normed_scale);
     kCheck.dtype("add_rms_norm", "residual", residual, DType::kF32);
     kCheck.dtype("add_rms_norm", "delta", delta, DType::kF32);
     kCheck.dtype("add_rms_norm", "weight", weight, DType::kF32);
@@ -300,7 +307,9 @@ class CpuBackend final : public Backend {
   }
 
  public:
-  void gated_activation(const Tensor& gate_up, Activation act, const Tensor& out) override {
+  void gated_activation(const Tensor& gate_up, Activation act, const Tensor& out,
+                        const Tensor& out_scale) override {
+    no_fp8_output("gated_activation", out_scale);
     kCheck.dtype("gated_activation", "gate_up", gate_up, DType::kF32);
     kCheck.dtype("gated_activation", "out", out, DType::kF32);
     kCheck.shape("gated_activation", "gate_up", gate_up, out.rows, 2 * out.cols);

@@ -11,10 +11,12 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dtype_dispatch.h"
 #include "backend/cuda/fp8_ops.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/kernels/convert.cuh"
@@ -52,6 +54,30 @@ void require_float(const char* op, const char* arg, const Tensor& t) {
                  std::string(arg) + " has a row stride below its width");
 }
 
+// A contiguous [n, 1] (or [1, n]) f32 vector of per-row scales, with data.
+void require_row_scales(const char* op, const char* arg, const Tensor& t, int64_t n) {
+  kCheck.require(t.dtype == DType::kF32 && t.contiguous() && t.numel() == n &&
+                     (t.rows == 1 || t.cols == 1) && (t.data != nullptr || n == 0),
+                 op,
+                 std::string(arg) + " must be a contiguous f32 vector of " + to_string(n) +
+                     " scales, got " + shape_str(t));
+}
+
+// A norm's output: f32 / bf16 without scales, or f8e4m3 with one f32 scale per row.
+void require_norm_out(const char* op, const char* arg, const Tensor& out, const Tensor& scale,
+                      int64_t rows) {
+  if (out.dtype == DType::kF8E4M3) {
+    kCheck.require(out.data != nullptr || out.numel() == 0, op, std::string(arg) + " has no data");
+    kCheck.require(out.row_stride >= out.cols, op,
+                   std::string(arg) + " has a row stride below its width");
+    require_row_scales(op, (std::string(arg) + "_scale").c_str(), scale, rows);
+    return;
+  }
+  require_float(op, arg, out);
+  kCheck.require(scale.data == nullptr, op,
+                 std::string(arg) + "_scale is given only with an f8e4m3 " + arg);
+}
+
 // A kernel's status as a BackendError naming the op.
 void check_launch(const char* op, cudaError_t status) {
   if (status != cudaSuccess) {
@@ -64,14 +90,8 @@ T* ptr(const Tensor& t) {
   return static_cast<T*>(t.data);
 }
 
-// The one dtype dispatch of the float ops: calls f with t's data as float* or bf16* (the two
-// float dtypes the backend stores; callers have checked t with require_float) and returns what
-// f returns. Nested calls dispatch several tensors: the kernels are templates over both types.
-template <class F>
-decltype(auto) with_float_ptr(const Tensor& t, F&& f) {
-  if (t.dtype == DType::kF32) return f(ptr<float>(t));
-  return f(ptr<bf16>(t));
-}
+using cuda::with_dtype;
+using cuda::with_float_ptr;
 
 cuda::GateActivation to_cuda(Activation act) {
   switch (act) {
@@ -113,6 +133,11 @@ float to_float(const void* p, DType dtype, size_t i) {
   }
   return 0.0f;
 }
+
+// value as the element type of p (the dispatch's typed pointer): the conversions to stored dtypes.
+float to_stored(const float*, float value) { return value; }
+bf16 to_stored(const bf16*, float value) { return __float2bfloat16(value); }
+int32_t to_stored(const int32_t*, float value) { return static_cast<int32_t>(value); }
 
 // Grow-only device scratch (reallocated only when a larger batch arrives).
 class Scratch {
@@ -228,8 +253,10 @@ class CudaBackend final : public Backend {
         !ints || dst.dtype == host_dtype, "upload",
         std::string("cannot copy ") + dtype_name(host_dtype) + " into " + shape_str(dst));
     kCheck.require(dst.dtype != DType::kF16, "upload", "the CUDA backend stores no f16 tensors");
-    kCheck.require(dst.dtype != DType::kF8E4M3, "upload",
-                   "f8e4m3 tensors are made on the device (quantize_fp8_rows), not uploaded");
+    // e4m3 bytes are copied as stored (a pre-quantised checkpoint); any other e4m3 tensor is
+    // made on the device by quantize_fp8_rows, whose scales a plain conversion could not give.
+    kCheck.require(dst.dtype != DType::kF8E4M3 || host_dtype == DType::kF8E4M3, "upload",
+                   "f8e4m3 tensors take e4m3 bytes as stored or come from quantize_fp8_rows");
     if (dst.numel() == 0) return;
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
     const size_t elem = dtype_size(dst.dtype);
@@ -238,13 +265,12 @@ class CudaBackend final : public Backend {
     if (host_dtype != dst.dtype) {
       staging.resize(static_cast<size_t>(dst.numel()) * elem);
       const size_t n = static_cast<size_t>(dst.numel());
-      if (dst.dtype == DType::kBF16) {
-        auto* out = reinterpret_cast<bf16*>(staging.data());
-        for (size_t i = 0; i < n; ++i) out[i] = __float2bfloat16(to_float(host, host_dtype, i));
-      } else {
-        auto* out = reinterpret_cast<float*>(staging.data());
-        for (size_t i = 0; i < n; ++i) out[i] = to_float(host, host_dtype, i);
-      }
+      with_dtype<DType::kF32, DType::kBF16>(
+          dst.dtype, staging.data(), "upload", "dst", [&](auto* out) {
+            for (size_t i = 0; i < n; ++i) {
+              out[i] = to_stored(out, to_float(host, host_dtype, i));
+            }
+          });
       src = staging.data();
     }
     // From pageable memory the copy returns once the source is in the driver's staging buffer,
@@ -281,27 +307,15 @@ class CudaBackend final : public Backend {
   void fill_constant(const Tensor& dst, float value) override {
     kCheck.require(dst.data != nullptr || dst.numel() == 0, "fill_constant", "dst has no data");
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
-    cudaError_t status = cudaErrorInvalidValue;
-    switch (dst.dtype) {
-      case DType::kF32:
-        status = cuda::fill_constant(ptr<float>(dst), dst.rows, dst.cols, dst.row_stride, value,
+    kCheck.require(dst.dtype != DType::kF16, "fill_constant",
+                   "the CUDA backend stores no f16 tensors");
+    kCheck.require(dst.dtype != DType::kF8E4M3, "fill_constant",
+                   "f8e4m3 tensors come from quantize_fp8_rows");
+    const cudaError_t status = with_dtype<DType::kF32, DType::kBF16, DType::kI32>(
+        dst, "fill_constant", "dst", [&](auto* p) {
+          return cuda::fill_constant(p, dst.rows, dst.cols, dst.row_stride, to_stored(p, value),
                                      stream_);
-        break;
-      case DType::kBF16:
-        status = cuda::fill_constant(ptr<bf16>(dst), dst.rows, dst.cols, dst.row_stride,
-                                     __float2bfloat16(value), stream_);
-        break;
-      case DType::kI32:
-        status = cuda::fill_constant(ptr<int32_t>(dst), dst.rows, dst.cols, dst.row_stride,
-                                     static_cast<int32_t>(value), stream_);
-        break;
-      case DType::kF16:
-        kCheck.require(false, "fill_constant", "the CUDA backend stores no f16 tensors");
-        break;
-      case DType::kF8E4M3:
-        kCheck.require(false, "fill_constant", "f8e4m3 tensors come from quantize_fp8_rows");
-        break;
-    }
+        });
     check_launch("fill_constant", status);
   }
 
@@ -334,29 +348,29 @@ class CudaBackend final : public Backend {
   }
 
   void rms_norm(const Tensor& x, const Tensor& weight, float eps, const Tensor& out,
-                NormWeight mode) override {
+                NormWeight mode, const Tensor& out_scale) override {
     const char* op = "rms_norm";
     require_float(op, "x", x);
-    require_float(op, "out", out);
+    require_norm_out(op, "out", out, out_scale, x.rows);
     kCheck.dtype(op, "weight", weight, DType::kBF16);
     kCheck.shape(op, "weight", weight, 1, x.cols);
     kCheck.shape(op, "out", out, x.rows, x.cols);
     Timed timed(this, OpKind::kNorm);
-    check_launch(op, norm(x, nullptr, weight, eps, out, mode));
+    check_launch(op, norm(x, nullptr, weight, eps, out, out_scale, mode));
   }
 
   void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& weight, float eps,
-                    const Tensor& normed, NormWeight mode) override {
+                    const Tensor& normed, NormWeight mode, const Tensor& normed_scale) override {
     const char* op = "add_rms_norm";
     require_float(op, "residual", residual);
     kCheck.dtype(op, "delta", delta, DType::kBF16);
-    require_float(op, "normed", normed);
+    require_norm_out(op, "normed", normed, normed_scale, residual.rows);
     kCheck.dtype(op, "weight", weight, DType::kBF16);
     kCheck.shape(op, "delta", delta, residual.rows, residual.cols);
     kCheck.shape(op, "weight", weight, 1, residual.cols);
     kCheck.shape(op, "normed", normed, residual.rows, residual.cols);
     Timed timed(this, OpKind::kNorm);
-    check_launch(op, norm(residual, &delta, weight, eps, normed, mode));
+    check_launch(op, norm(residual, &delta, weight, eps, normed, normed_scale, mode));
   }
 
   void linear(const Tensor& x, const Tensor& w, const Tensor& out, bool accumulate,
@@ -518,17 +532,31 @@ class CudaBackend final : public Backend {
                                                shape.head_dim, shape.scale, stream_, options));
   }
 
-  void gated_activation(const Tensor& gate_up, Activation act, const Tensor& out) override {
+  void gated_activation(const Tensor& gate_up, Activation act, const Tensor& out,
+                        const Tensor& out_scale) override {
     const char* op = "gated_activation";
     const cuda::GateActivation kind = to_cuda(act);
     kCheck.dtype(op, "gate_up", gate_up, DType::kBF16);
-    kCheck.dtype(op, "out", out, DType::kBF16);
+    const bool fp8 = out.dtype == DType::kF8E4M3;
+    if (fp8) {
+      require_row_scales(op, "out_scale", out_scale, out.rows);
+    } else {
+      kCheck.dtype(op, "out", out, DType::kBF16);
+      kCheck.require(out_scale.data == nullptr, op, "out_scale is given only with an f8e4m3 out");
+    }
     kCheck.shape(op, "gate_up", gate_up, out.rows, 2 * out.cols);
     if (out.numel() == 0) return;
     Timed timed(this, OpKind::kSwiglu);
+    const int inter = static_cast<int>(out.cols);
+    if (fp8) {
+      check_launch(op, cuda::gated_activation_e4m3(
+                           kind, ptr<bf16>(gate_up), gate_up.row_stride, ptr<uint8_t>(out),
+                           out.row_stride, ptr<float>(out_scale), out.rows, inter, stream_));
+      return;
+    }
     check_launch(
         op, cuda::gated_activation(kind, ptr<bf16>(gate_up), gate_up.row_stride, ptr<bf16>(out),
-                                   out.row_stride, out.rows, static_cast<int>(out.cols), stream_));
+                                   out.row_stride, out.rows, inter, stream_));
   }
 
   void gather_rows(const Tensor& src, const Tensor& index, const Tensor& out) override {
@@ -544,15 +572,19 @@ class CudaBackend final : public Backend {
     if (out.numel() == 0) return;
     Timed timed(this, OpKind::kGather);
     const int cols = static_cast<int>(out.cols);
-    cudaError_t status;
-    if (dtype_size(src.dtype) == 2) {
-      status = cuda::gather_rows(ptr<bf16>(src), src.row_stride, ptr<int32_t>(index), out.rows,
-                                 cols, ptr<bf16>(out), out.row_stride, stream_);
-    } else {
-      // f32 and i32 rows are both 4-byte copies.
-      status = cuda::gather_rows_f32(ptr<float>(src), src.row_stride, ptr<int32_t>(index), out.rows,
-                                     cols, ptr<float>(out), out.row_stride, stream_);
-    }
+    const cudaError_t status =
+        with_dtype<DType::kF32, DType::kBF16, DType::kI32>(src, op, "src", [&](auto* p) {
+          using T = std::remove_const_t<std::remove_pointer_t<decltype(p)>>;
+          if constexpr (sizeof(T) == 2) {
+            return cuda::gather_rows(p, src.row_stride, ptr<int32_t>(index), out.rows, cols,
+                                     ptr<T>(out), out.row_stride, stream_);
+          } else {
+            // f32 and i32 rows are both 4-byte copies.
+            return cuda::gather_rows_f32(reinterpret_cast<const float*>(p), src.row_stride,
+                                         ptr<int32_t>(index), out.rows, cols, ptr<float>(out),
+                                         out.row_stride, stream_);
+          }
+        });
     check_launch(op, status);
   }
 
@@ -675,14 +707,19 @@ class CudaBackend final : public Backend {
     return e;
   }
 
+  // The fused norm into out: bf16/f32, or e4m3 with out_scale (checked by the callers).
   cudaError_t norm(const Tensor& x, const Tensor* delta, const Tensor& weight, float eps,
-                   const Tensor& out, NormWeight mode) {
+                   const Tensor& out, const Tensor& out_scale, NormWeight mode) {
     const bf16* d = delta ? ptr<bf16>(*delta) : nullptr;
     const int64_t ds = delta ? delta->row_stride : 0;
     const int h = static_cast<int>(x.cols);
     const bf16* w = ptr<bf16>(weight);
     const bool plus_one = mode == NormWeight::kPlusOne;
     return with_float_ptr(x, [&](auto* xp) {
+      if (out.dtype == DType::kF8E4M3) {
+        return cuda::add_rmsnorm_e4m3(xp, x.row_stride, d, ds, w, ptr<uint8_t>(out), out.row_stride,
+                                      ptr<float>(out_scale), x.rows, h, eps, stream_, plus_one);
+      }
       return with_float_ptr(out, [&](auto* op) {
         return cuda::add_rmsnorm(xp, x.row_stride, d, ds, w, op, out.row_stride, x.rows, h, eps,
                                  stream_, plus_one);

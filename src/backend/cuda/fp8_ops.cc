@@ -3,6 +3,7 @@
 #include <string>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/dtype_dispatch.h"
 #include "backend/cuda/kernels/fp8.cuh"
 #include "backend/op_checks.h"
 
@@ -26,7 +27,6 @@ void check(const char* op, cudaError_t status) {
   }
 }
 
-
 // y = (xq * xs) @ (wq * ws)^T + b (+ out): cuBLASLt applies both scales when it can and nothing
 // else is asked of its epilogue; otherwise the unscaled product in bf16 (in out itself where out
 // is bf16 and overwritten), then one pass applying scales, bias and accumulation in fp32.
@@ -37,8 +37,8 @@ void gemm_and_scale(Gemm& gemm, const Fp8ScratchFn& scratch, const uint8_t* xq, 
   const int64_t m = out.rows, n = w.rows, k = w.cols;
   const auto* wq = static_cast<const uint8_t*>(w.data);
   if (out.dtype == DType::kBF16 && !accumulate && b == nullptr &&
-      gemm.fp8_bf16_out(xq, ldx, wq, w.row_stride, static_cast<bf16*>(out.data), out.row_stride,
-                        m, n, k, xs, ws, stream)) {
+      gemm.fp8_bf16_out(xq, ldx, wq, w.row_stride, static_cast<bf16*>(out.data), out.row_stride, m,
+                        n, k, xs, ws, stream)) {
     return;
   }
   const bool in_place = out.dtype == DType::kBF16 && !accumulate;
@@ -46,13 +46,10 @@ void gemm_and_scale(Gemm& gemm, const Fp8ScratchFn& scratch, const uint8_t* xq, 
                        : static_cast<bf16*>(scratch(Fp8Slot::kProduct, sizeof(bf16) * m * n));
   const int64_t ld_acc = in_place ? out.row_stride : n;
   gemm.fp8_bf16_out(xq, ldx, wq, w.row_stride, acc, ld_acc, m, n, k, nullptr, nullptr, stream);
-  if (out.dtype == DType::kBF16) {
-    check(op, fp8_scale_epilogue(acc, ld_acc, xs, ws, b, static_cast<bf16*>(out.data),
-                                 out.row_stride, m, n, accumulate, stream));
-  } else {
-    check(op, fp8_scale_epilogue(acc, ld_acc, xs, ws, b, static_cast<float*>(out.data),
-                                 out.row_stride, m, n, accumulate, stream));
-  }
+  check(op, with_dtype<DType::kBF16, DType::kF32>(out, op, "out", [&](auto* o) {
+          return fp8_scale_epilogue(acc, ld_acc, xs, ws, b, o, out.row_stride, m, n, accumulate,
+                                    stream);
+        }));
 }
 
 }  // namespace
@@ -72,18 +69,15 @@ void quantize_fp8_rows(const Tensor& src, const Tensor& dst, const Tensor& scale
   auto* q = static_cast<uint8_t*>(dst.data);
   auto* s = static_cast<float*>(scale.data);
   const int cols = static_cast<int>(src.cols);
-  if (src.dtype == DType::kF32) {
-    check(op, quantize_e4m3_rows(static_cast<const float*>(src.data), src.row_stride, src.rows,
-                                 cols, q, dst.row_stride, s, stream));
-  } else {
-    check(op, quantize_e4m3_rows(static_cast<const bf16*>(src.data), src.row_stride, src.rows,
-                                 cols, q, dst.row_stride, s, stream));
-  }
+  check(op, with_float_ptr(src, [&](const auto* p) {
+          return quantize_e4m3_rows(p, src.row_stride, src.rows, cols, q, dst.row_stride, s,
+                                    stream);
+        }));
 }
 
-void linear_fp8(Gemm& gemm, const Fp8ScratchFn& scratch, const Fp8TimedFn& timed,
-                const Tensor& x, const Tensor& x_scale, const Tensor& w, const Tensor& w_scale,
-                const Tensor& out, bool accumulate, const Tensor& bias, cudaStream_t stream) {
+void linear_fp8(Gemm& gemm, const Fp8ScratchFn& scratch, const Fp8TimedFn& timed, const Tensor& x,
+                const Tensor& x_scale, const Tensor& w, const Tensor& w_scale, const Tensor& out,
+                bool accumulate, const Tensor& bias, cudaStream_t stream) {
   const char* op = "linear_fp8";
   kCheck.dtype(op, "w", w, DType::kF8E4M3);
   require_scales(op, "w_scale", w_scale, w.rows);

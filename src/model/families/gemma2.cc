@@ -30,16 +30,16 @@ void parse(const nlohmann::json& j, DecoderConfig& c) {
 // Gemma2's layer after attention: the attention output and the MLP output are each normed before
 // they join the residual, and the MLP input has its own norm.
 void finish(const LayerContext& ctx, const LayerWeights& w, const Tensor& attn,
-            const Tensor& residual, const Tensor& next_norm, const Tensor& out_normed,
+            const Tensor& residual, const Tensor& next_norm, const GemmInput& out_normed,
             const LayerScratch& s) {
   Backend& be = ctx.be;
   const NormWeight nw = ctx.c.norm_weight;
   project(be, attn, w.o, w.o_scale, s.delta, w.o_bias);
   be.rms_norm(s.delta, w.post_attention_norm, ctx.eps, s.tmp, nw);
-  be.add_rms_norm(residual, s.tmp, w.pre_mlp_norm, ctx.eps, out_normed, nw);
+  add_norm_into(ctx, residual, s.tmp, w.pre_mlp_norm, out_normed);
   gated_mlp(ctx, w, out_normed, s.delta, s);
   be.rms_norm(s.delta, w.post_mlp_norm, ctx.eps, s.tmp, nw);
-  be.add_rms_norm(residual, s.tmp, next_norm, ctx.eps, out_normed, nw);
+  add_norm_into(ctx, residual, s.tmp, next_norm, out_normed);
 }
 
 const FamilyLayer kLayer{rope_attention, finish};

@@ -28,7 +28,7 @@ void parse(const nlohmann::json& j, DecoderConfig& c) {
   }
 }
 
-void attention(const LayerContext& ctx, const LayerWeights& w, const Tensor& normed,
+void attention(const LayerContext& ctx, const LayerWeights& w, const GemmInput& normed,
                const Tensor& qkv, const Tensor& attn) {
   project_qkv(ctx, w, normed, qkv);
   ctx.be.qk_norm_rope(qkv, ctx.shape, w.q_norm, w.k_norm, ctx.positions, ctx.eps,

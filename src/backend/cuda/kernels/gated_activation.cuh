@@ -1,6 +1,8 @@
 // Gated activations (SwiGLU, GeGLU) on the output of the fused gate/up projection.
 #pragma once
 
+#include <cstdint>
+
 #include "backend/cuda/kernels/bf16.cuh"
 
 namespace radix::cuda {
@@ -16,6 +18,13 @@ enum class GateActivation {
 // out = act(gate) * up in fp32, rounded once. rows may be 0.
 cudaError_t gated_activation(GateActivation act, const bf16* gate_up, int64_t in_stride, bf16* out,
                              int64_t out_stride, int64_t rows, int inter, cudaStream_t stream);
+
+// As gated_activation, but out is e4m3 ([rows, inter] bytes, row stride out_stride) with one fp32
+// scale per row in out_scale[rows], quantised from the fp32 products as quantize_e4m3_rows
+// (kernels/fp8.cuh) would: the input of the fp8 down projection, without an extra pass.
+cudaError_t gated_activation_e4m3(GateActivation act, const bf16* gate_up, int64_t in_stride,
+                                  uint8_t* out, int64_t out_stride, float* out_scale, int64_t rows,
+                                  int inter, cudaStream_t stream);
 
 // SwiGLU: gated_activation(GateActivation::kSilu, ...).
 inline cudaError_t swiglu(const bf16* gate_up, int64_t in_stride, bf16* out, int64_t out_stride,

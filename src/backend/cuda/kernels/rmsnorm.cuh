@@ -1,6 +1,8 @@
 // RMSNorm, optionally adding a bf16 delta into the residual stream first.
 #pragma once
 
+#include <cstdint>
+
 #include "backend/cuda/kernels/bf16.cuh"
 
 namespace radix::cuda {
@@ -18,5 +20,15 @@ template <typename TX, typename TO>
 cudaError_t add_rmsnorm(TX* x, int64_t x_stride, const bf16* delta, int64_t delta_stride,
                         const bf16* weight, TO* out, int64_t out_stride, int64_t rows, int hidden,
                         float eps, cudaStream_t stream, bool unit_offset = false);
+
+// As add_rmsnorm, but out is e4m3 ([rows, hidden] bytes, row stride out_stride) with one fp32
+// scale per row in out_scale[rows]: the kernel takes each row's amax over the fp32 normed values
+// and quantises them as quantize_e4m3_rows (kernels/fp8.cuh) would, with no bf16 rounding in
+// between and no extra pass over memory (the fp8 forward's GEMM inputs).
+template <typename TX>
+cudaError_t add_rmsnorm_e4m3(TX* x, int64_t x_stride, const bf16* delta, int64_t delta_stride,
+                             const bf16* weight, uint8_t* out, int64_t out_stride, float* out_scale,
+                             int64_t rows, int hidden, float eps, cudaStream_t stream,
+                             bool unit_offset = false);
 
 }  // namespace radix::cuda

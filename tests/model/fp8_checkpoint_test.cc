@@ -166,9 +166,12 @@ class UploadRecorder final : public Backend {
   void fill_constant(const Tensor&, float) override { none(); }
   void synchronize() override {}
   void embedding(const Tensor&, const Tensor&, const Tensor&, float) override { none(); }
-  void rms_norm(const Tensor&, const Tensor&, float, const Tensor&, NormWeight) override { none(); }
+  void rms_norm(const Tensor&, const Tensor&, float, const Tensor&, NormWeight,
+                const Tensor&) override {
+    none();
+  }
   void add_rms_norm(const Tensor&, const Tensor&, const Tensor&, float, const Tensor&,
-                    NormWeight) override {
+                    NormWeight, const Tensor&) override {
     none();
   }
   void linear(const Tensor&, const Tensor&, const Tensor&, bool, const Tensor&) override { none(); }
@@ -181,7 +184,9 @@ class UploadRecorder final : public Backend {
                  const Tensor&) override {
     none();
   }
-  void gated_activation(const Tensor&, Activation, const Tensor&) override { none(); }
+  void gated_activation(const Tensor&, Activation, const Tensor&, const Tensor&) override {
+    none();
+  }
   void gather_rows(const Tensor&, const Tensor&, const Tensor&) override { none(); }
 
  private:

@@ -39,6 +39,10 @@ struct RuntimeOptions {
   std::string dtype;
   std::string pooling;  // "": the folder's (1_Pooling); lasttoken (or last_token) | mean
   std::vector<int32_t> reranker_tokens;  // empty: the model's; else 1 or 2 answer token ids
+  // The reranker's prompt template: a JSON file, or inline JSON starting with '{'
+  // (model/rerank_template.h); "": the folder's radix_rerank_template.json, else Qwen3's for a
+  // Qwen3 model, else none. Overrides service.rerank_template when given.
+  std::string rerank_template;
   std::string attention_mode = "tree";  // off | scatter | tree
   double radix_threshold = 0.95;        // fold a batch only when unique/total is below it, [0, 1]
   int32_t pad_to_multiple = 1;          // pad the fold plan's rows to a multiple of this

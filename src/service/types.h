@@ -132,7 +132,9 @@ struct ModelSummary {
   std::vector<std::string> labels;        // classifier/reranker output names
   std::vector<std::string> prompt_names;  // sorted
   std::string default_prompt_name;        // empty when none
-  std::string default_rerank_instruction;
+  std::string default_rerank_instruction;  // empty when the template takes no instruction
+  std::vector<int32_t> reranker_tokens;    // the reranker's answer token ids (1 or 2)
+  std::string rerank_template;             // where the template came from; empty: none
 };
 
 // Every error the service reports; `kind` says whose fault it is, the message says what.

@@ -61,15 +61,16 @@ void run_rerank(const RerankArgs& args) {
 
 void add_rerank(CLI::App& app) {
   auto args = std::make_shared<RerankArgs>();
-  CLI::App* cmd =
-      app.add_subcommand("rerank", "Score documents against a query (an LLM reranker); prints JSON");
+  CLI::App* cmd = app.add_subcommand(
+      "rerank", "Score documents against a query (an LLM reranker); prints JSON");
   add_model_options(*cmd, args->model);
   add_tokenizer_option(*cmd, args->model);
   CLI::Option* input = add_corpus_options(*cmd, args->corpus);
   cmd->add_option("--query", args->query, "The query")->excludes(input);
   cmd->add_option("--instruction", args->instruction,
                   "The task instruction, for a template with {instruction} (default: the "
-                  "template's; Qwen3-Reranker: \"" + std::string(kDefaultRerankInstruction) + "\")");
+                  "template's; Qwen3-Reranker: \"" +
+                      std::string(kDefaultRerankInstruction) + "\")");
   cmd->add_option("--rerank-template", args->model.rerank_template,
                   "The prompt template: a JSON file or inline JSON {\"segments\": [...], "
                   "\"default_instruction\"?: ...} (default: the folder's "

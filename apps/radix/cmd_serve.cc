@@ -317,8 +317,7 @@ void run_serve(const ServeArgs& args) {
   cache_gauge("radix_prefix_cache_hit_tokens",
               "Tokens not computed so far: cached prefixes and result-cache hits",
               &engine::RunnerCacheStats::hit_tokens);
-  cache_gauge("radix_prefix_cache_result_hits",
-              "Sequences answered from the result cache so far",
+  cache_gauge("radix_prefix_cache_result_hits", "Sequences answered from the result cache so far",
               &engine::RunnerCacheStats::result_hits);
   cache_gauge("radix_prefix_cache_evicted_nodes", "Nodes evicted from the prefix caches so far",
               &engine::RunnerCacheStats::evicted_nodes);
@@ -330,8 +329,9 @@ void run_serve(const ServeArgs& args) {
   server::ModelService service(core, card);
   const Clock::time_point t_warm = Clock::now();
   if (info.head == "reranker" && info.rerank_template.empty()) {
-    log.warn("this reranker has no prompt template: rerank requests answer 424 until one is given "
-             "(radix_rerank_template.json in the model folder, or --rerank-template)");
+    log.warn(
+        "this reranker has no prompt template: rerank requests answer 424 until one is given "
+        "(radix_rerank_template.json in the model folder, or --rerank-template)");
   }
   warm_up(service, core, parse_head_kind(info.head));
   const double warm_seconds = seconds_since(t_warm);
@@ -386,8 +386,8 @@ void run_serve(const ServeArgs& args) {
         "%zu, max-concurrent-requests %zu, payload-limit %zu bytes, auto-truncate %s%s\n"
         "  tokenization workers %zu; load %.2f s, warm-up %.3f s\n"
         "  listening on http://%s:%d\n",
-        args.model.c_str(), card.head.c_str(), dtype.c_str(), info.hidden_size,
-        built.num_layers, max_input, args.device.c_str(), runtime->num_workers(),
+        args.model.c_str(), card.head.c_str(), dtype.c_str(), info.hidden_size, built.num_layers,
+        max_input, args.device.c_str(), runtime->num_workers(),
         runtime->num_workers() == 1 ? "" : "s", card.attention_mode.c_str(), args.radix_threshold,
         static_cast<long long>(args.max_batch_tokens),
         args.max_batch_requests > 0 ? std::to_string(args.max_batch_requests).c_str() : "unlimited",
@@ -480,9 +480,9 @@ void add_serve(CLI::App& app) {
                   "Weights' dtype; what the device runs (cpu: float32, cuda: bfloat16), or fp8 on "
                   "cuda (e4m3 projections with per-channel scales, the rest bfloat16)")
       ->check(CLI::IsMember({"float32", "bfloat16", "float16", "fp8"}));
-  auto* prompt_name = cmd->add_option(
-      "--default-prompt-name", args->default_prompt_name,
-      "The prompt (config_sentence_transformers.json) for requests that name none");
+  auto* prompt_name =
+      cmd->add_option("--default-prompt-name", args->default_prompt_name,
+                      "The prompt (config_sentence_transformers.json) for requests that name none");
   cmd->add_option("--default-prompt", args->default_prompt,
                   "Text put before inputs of requests that name no prompt")
       ->excludes(prompt_name);

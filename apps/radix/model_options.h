@@ -21,7 +21,7 @@ struct ModelArgs {
   std::string mode = "tree";
   int threads = 0;
   bool truncate = false;
-  std::string tokenizer;  // text commands: "" (the model's own), demo, a file or a folder
+  std::string tokenizer;        // text commands: "" (the model's own), demo, a file or a folder
   std::string pooling;          // override 1_Pooling: lasttoken or mean
   std::string reranker_tokens;  // "yes,no" or "Yes": words (or ids) whose logits score
   std::string rerank_template;  // rerank: a JSON file or inline JSON (model/rerank_template.h)
@@ -70,7 +70,8 @@ inline std::vector<int32_t> reranker_token_ids(const ModelArgs& args) {
       ids.push_back(std::stoi(item));
       continue;
     }
-    if (!tokenizer) tokenizer = load_tokenizer(args.tokenizer.empty() ? args.model : args.tokenizer);
+    if (!tokenizer)
+      tokenizer = load_tokenizer(args.tokenizer.empty() ? args.model : args.tokenizer);
     const std::vector<int32_t> enc = tokenizer->encode(item, false).ids;
     if (enc.size() != 1) {
       throw std::runtime_error("--reranker-tokens: '" + item + "' is " +

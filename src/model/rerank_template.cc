@@ -29,8 +29,8 @@ RerankTemplate::Segment parse_segment(const std::string& text, int (&seen)[4],
   while (i < text.size()) {
     if (text[i] == '{') {
       size_t j = i + 1;
-      while (j < text.size() && (std::islower(static_cast<unsigned char>(text[j])) ||
-                                 text[j] == '_')) {
+      while (j < text.size() &&
+             (std::islower(static_cast<unsigned char>(text[j])) || text[j] == '_')) {
         ++j;
       }
       if (j < text.size() && text[j] == '}' && j > i + 1) {
@@ -63,10 +63,13 @@ RerankTemplate::RerankTemplate(std::vector<std::string> segments, std::string de
   int seen[4] = {0, 0, 0, 0};
   for (const std::string& s : segments) {
     if (s.empty()) throw std::invalid_argument(origin_ + ": a segment is empty");
+    const int documents = seen[static_cast<int>(Slot::kDocument)];
     segments_.push_back(parse_segment(s, seen, origin_));
+    if (seen[static_cast<int>(Slot::kDocument)] > documents)
+      document_segment_ = segments_.size() - 1;
   }
-  for (const auto& [slot, name] : {std::pair{Slot::kQuery, "{query}"},
-                                   std::pair{Slot::kDocument, "{document}"}}) {
+  for (const auto& [slot, name] :
+       {std::pair{Slot::kQuery, "{query}"}, std::pair{Slot::kDocument, "{document}"}}) {
     if (seen[static_cast<int>(slot)] != 1) {
       throw std::invalid_argument(origin_ + ": " + name + " must appear exactly once, found " +
                                   std::to_string(seen[static_cast<int>(slot)]));
@@ -78,12 +81,14 @@ RerankTemplate::RerankTemplate(std::vector<std::string> segments, std::string de
   }
   takes_instruction_ = instructions == 1;
   if (takes_instruction_ && default_instruction_.empty()) {
-    throw std::invalid_argument(origin_ + ": the template has {instruction} but no "
-                                          "\"default_instruction\"");
+    throw std::invalid_argument(origin_ +
+                                ": the template has {instruction} but no "
+                                "\"default_instruction\"");
   }
   if (!takes_instruction_ && !default_instruction_.empty()) {
-    throw std::invalid_argument(origin_ + ": \"default_instruction\" is given but the template "
-                                          "has no {instruction}");
+    throw std::invalid_argument(origin_ +
+                                ": \"default_instruction\" is given but the template "
+                                "has no {instruction}");
   }
 }
 

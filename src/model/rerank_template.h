@@ -35,6 +35,7 @@ class RerankTemplate {
   bool fixed(size_t segment) const;  // no placeholder: the same text for every pair
   std::string fill(size_t segment, std::string_view instruction, std::string_view query,
                    std::string_view document) const;
+  size_t document_segment() const { return document_segment_; }  // the one holding {document}
   bool takes_instruction() const { return takes_instruction_; }
   const std::string& default_instruction() const { return default_instruction_; }
   // Where it came from: "qwen3-reranker (built in)", a file path, or "--rerank-template".
@@ -44,6 +45,7 @@ class RerankTemplate {
   std::vector<Segment> segments_;
   std::string default_instruction_;
   std::string origin_;
+  size_t document_segment_ = 0;
   bool takes_instruction_ = false;
 };
 

@@ -49,10 +49,10 @@ struct RuntimeOptions {
   // The prefix cache's budget per device in MiB (docs/prefix_cache.md): -1 = the device's default
   // (kDefaultGpuPrefixCacheMib on a GPU, 0 = off on the CPU), 0 = off.
   int64_t prefix_cache_mib = -1;
-  int64_t max_batch_tokens = 16384;     // tokens per engine batch (> 0)
-  int32_t max_batch_requests = 0;       // sequences per batch (0: no limit)
-  bool preallocate = true;              // size activations for max_batch_tokens at load
-  uint64_t seed = 0;                    // random:* weights
+  int64_t max_batch_tokens = 16384;  // tokens per engine batch (> 0)
+  int32_t max_batch_requests = 0;    // sequences per batch (0: no limit)
+  bool preallocate = true;           // size activations for max_batch_tokens at load
+  uint64_t seed = 0;                 // random:* weights
   // max_input_length 0 here means min(model positions, max_batch_tokens).
   ServiceOptions service;
   std::function<void(const BatchReport&)> on_batch;  // after every batch, from a worker thread

@@ -148,9 +148,10 @@ struct Service::Impl {
   }
 
   // The template's segments are tokenized one by one (its fixed ones once, at construction) and
-  // the ids concatenated. Only the segments that hold the request's text are truncated: from
-  // the last of them backwards (right) or the first forwards (left), so the fixed prefix and
-  // suffix always stay.
+  // the ids concatenated. Only the segments that hold the request's text are truncated, so the
+  // fixed prefix and suffix always stay: right, the document's segment from its end first, then
+  // the others from the last backwards; left, from the first of them forwards. (Qwen3's single
+  // body segment is cut as one text, at its end or its start.)
   std::vector<int32_t> rerank_ids(size_t index, const std::string& instruction,
                                   const std::string& query, const std::string& document,
                                   const TruncationRequest& t) const {
@@ -169,11 +170,19 @@ struct Service::Impl {
     }
     const size_t budget = max_input() - rerank_fixed_tokens;
     if (variable_tokens > budget) {
-      if (!truncates(t)) too_long(index, variable_tokens + rerank_fixed_tokens, options.max_input_length);
+      if (!truncates(t))
+        too_long(index, variable_tokens + rerank_fixed_tokens, options.max_input_length);
       size_t excess = variable_tokens - budget;
       const bool left = t.direction == TruncationDirection::kLeft;
-      for (size_t step = 0; step < n && excess > 0; ++step) {
-        std::vector<int32_t>& ids = variable[left ? step : n - 1 - step];
+      std::vector<size_t> order;
+      if (!left) order.push_back(tpl.document_segment());
+      for (size_t step = 0; step < n; ++step) {
+        const size_t k = left ? step : n - 1 - step;
+        if (left || k != tpl.document_segment()) order.push_back(k);
+      }
+      for (size_t k : order) {
+        if (excess == 0) break;
+        std::vector<int32_t>& ids = variable[k];
         const size_t cut = std::min(excess, ids.size());
         if (left) {
           ids.erase(ids.begin(), ids.begin() + static_cast<ptrdiff_t>(cut));
@@ -342,8 +351,7 @@ Service::Service(const ModelInfo& info, const Tokenizer& tokenizer, engine::Engi
     o.default_rerank_instruction = s.rerank_template->default_instruction();
   }
   if (info.head == HeadKind::kReranker && s.rerank_template &&
-      !s.rerank_template->takes_instruction() &&
-      !o.default_rerank_instruction.empty()) {
+      !s.rerank_template->takes_instruction() && !o.default_rerank_instruction.empty()) {
     throw std::invalid_argument("a default rerank instruction was given but the rerank template (" +
                                 s.rerank_template->origin() + ") has no {instruction}");
   }
@@ -368,10 +376,9 @@ Service::Service(const ModelInfo& info, const Tokenizer& tokenizer, engine::Engi
       s.rerank_fixed_tokens += s.rerank_fixed_ids[k].size();
     }
     if (s.rerank_fixed_tokens >= static_cast<size_t>(o.max_input_length)) {
-      throw std::invalid_argument("the reranker template alone (" +
-                                  to_string(s.rerank_fixed_tokens) +
-                                  " tokens) does not fit the maximum input length of " +
-                                  to_string(o.max_input_length));
+      throw std::invalid_argument(
+          "the reranker template alone (" + to_string(s.rerank_fixed_tokens) +
+          " tokens) does not fit the maximum input length of " + to_string(o.max_input_length));
     }
   }
   m.spec = info.spec;
@@ -457,14 +464,13 @@ TokenStatesResult Service::embed_all(const EmbedRequest& r, const CallContext& c
   std::vector<size_t> lengths;
   lengths.reserve(sequences.size());
   for (const auto& s : sequences) lengths.push_back(s.size());
-  const engine::RequestOutputs flat =
-      impl_->run(std::move(sequences), ctx, /*token_states=*/true);
+  const engine::RequestOutputs flat = impl_->run(std::move(sequences), ctx, /*token_states=*/true);
   const auto hidden = static_cast<size_t>(impl_->info.hidden_size());
   out.token_states.reserve(flat.size());
   for (size_t i = 0; i < flat.size(); ++i) {
     if (flat[i].size() != lengths[i] * hidden) {
-      throw ServiceError(Kind::kBackend, "the model returned no per-token states for input " +
-                                             to_string(i));
+      throw ServiceError(Kind::kBackend,
+                         "the model returned no per-token states for input " + to_string(i));
     }
     check_finite(flat[i], "hidden states", i);
     auto& tokens = out.token_states.emplace_back(lengths[i]);

@@ -58,11 +58,12 @@ TEST(RerankTemplate, ParsesSegmentsAndPlaceholders) {
   EXPECT_FALSE(t.fixed(1) || t.fixed(3) || t.fixed(4));
   EXPECT_EQ(t.origin(), "file.json");
   EXPECT_EQ(t.default_instruction(), "Is B an answer to A?");
+  EXPECT_EQ(t.document_segment(), 3u);
   EXPECT_EQ(joined(t, "I", "q", "d"), "<bos>A: q\nB: d\nI");
   // Text from the request is never expanded, and braces that are no placeholder stay literal.
   EXPECT_EQ(t.fill(1, "I", "{document}", "d"), "A: {document}");
-  const RerankTemplate braces = parse_rerank_template(
-      R"({"segments": ["{ \"json\": 1 } {Q} {query} {document}"]})", "T");
+  const RerankTemplate braces =
+      parse_rerank_template(R"({"segments": ["{ \"json\": 1 } {Q} {query} {document}"]})", "T");
   EXPECT_EQ(joined(braces, "", "q", "d"), "{ \"json\": 1 } {Q} q d");
   EXPECT_FALSE(braces.takes_instruction());
 }
@@ -97,7 +98,8 @@ TEST(RerankTemplate, FlagTakesAFileOrInlineJson) {
   std::ofstream(file) << R"({"segments": ["F {query} {document}"]})";
   EXPECT_EQ(load_rerank_template(file.string()).origin(), file.string());
   EXPECT_EQ(joined(load_rerank_template(file.string()), "", "q", "d"), "F q d");
-  const RerankTemplate inline_json = load_rerank_template(R"(  {"segments": ["I {query} {document}"]})");
+  const RerankTemplate inline_json =
+      load_rerank_template(R"(  {"segments": ["I {query} {document}"]})");
   EXPECT_EQ(inline_json.origin(), "--rerank-template");
   EXPECT_EQ(joined(inline_json, "", "q", "d"), "I q d");
   try {
@@ -118,13 +120,15 @@ TEST(RerankTemplate, FlagTakesAFileOrInlineJson) {
 }
 
 TEST(RerankTemplate, ModelFolderFileIsReadAtLoad) {
-  const fs::path dir = fs::temp_directory_path() / ("radix_rt_folder_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("radix_rt_folder_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   fs::copy_file(fs::path(RADIX_SOURCE_DIR) / "tests/fixtures/families/gemma/config.json",
                 dir / "config.json", fs::copy_options::overwrite_existing);
   EXPECT_FALSE(read_model_folder(dir.string(), true).rerank_template.has_value());
   const fs::path file = dir / std::string(kRerankTemplateFile);
-  std::ofstream(file) << R"({"segments": ["<bos>", "A: {query}", "\n", "B: {document}", "\nYes?"]})";
+  std::ofstream(file)
+      << R"({"segments": ["<bos>", "A: {query}", "\n", "B: {document}", "\nYes?"]})";
   const ModelInfo info = read_model_folder(dir.string(), true);
   ASSERT_TRUE(info.rerank_template.has_value());
   EXPECT_EQ(info.rerank_template->origin(), file.string());

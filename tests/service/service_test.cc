@@ -267,7 +267,8 @@ ModelInfo other_family_reranker() {
   return info;
 }
 
-std::vector<int32_t> concat_encoded(const Tokenizer& tok, std::initializer_list<std::string> parts) {
+std::vector<int32_t> concat_encoded(const Tokenizer& tok,
+                                    std::initializer_list<std::string> parts) {
   std::vector<int32_t> ids;
   for (const std::string& p : parts) {
     const auto e = tok.encode(p, false).ids;
@@ -307,14 +308,15 @@ TEST(Service, FolderTemplateSegmentsAreTokenizedOneByOne) {
   const auto sequences = s.service->rerank_sequences(r);
   RaggedBatch batch;
   for (size_t d = 0; d < 2; ++d) {
-    const auto want = concat_encoded(
-        tok, {"<s>", "A: " + r.query, "\n", "B: " + r.documents[d], "\nRelevant?"});
+    const auto want =
+        concat_encoded(tok, {"<s>", "A: " + r.query, "\n", "B: " + r.documents[d], "\nRelevant?"});
     EXPECT_EQ(sequences[d], want) << d;
     batch.add_sequence(want);
   }
   // The fixed prefix and the query give every pair the same first ids (they fold).
   const size_t shared = concat_encoded(tok, {"<s>", "A: " + r.query, "\n"}).size();
-  EXPECT_TRUE(std::equal(sequences[0].begin(), sequences[0].begin() + shared, sequences[1].begin()));
+  EXPECT_TRUE(
+      std::equal(sequences[0].begin(), sequences[0].begin() + shared, sequences[1].begin()));
   const RerankResult out = s.service->rerank(r);
   const ForwardResult ref = s.reference->forward(batch, {});
   for (int i = 0; i < 2; ++i) EXPECT_NEAR(out.scores[i].score, ref.values[i], 1e-6);
@@ -382,6 +384,21 @@ TEST(Service, TemplateTruncationCutsOnlyTheRequestsSegments) {
   EXPECT_TRUE(std::equal(tail.begin(), tail.end(), left.end() - tail.size()));
   r.truncation.truncate = false;
   EXPECT_EQ(kind_of([&] { s.service->rerank_sequences(r); }), Kind::kTooLong);
+  // Right: the document is cut before a segment after it (bge-style: the prompt comes last).
+  ModelInfo last = other_family_reranker();
+  last.rerank_template = parse_rerank_template(
+      R"({"segments": ["A: {query}", "B: {document}", "P: {instruction}"],
+          "default_instruction": "judge it"})",
+      "folder");
+  Stack t(HeadKind::kReranker, o, last);
+  RerankRequest long_doc;
+  long_doc.query = "q";
+  long_doc.documents = {std::string(500, 'x')};
+  long_doc.truncation.truncate = true;
+  const auto cut = t.service->rerank_sequences(long_doc).at(0);
+  ASSERT_EQ(cut.size(), 64u);
+  const auto prompt = tok.encode("P: judge it", false).ids;
+  EXPECT_TRUE(std::equal(prompt.begin(), prompt.end(), cut.end() - prompt.size()));
 }
 
 TEST(Service, ClassifyGivesProbabilitiesAndLabels) {

@@ -244,7 +244,7 @@ def build_model(torch, name, attn):
     with torch.device("cuda"):
         model = Qwen3Model(cfg)
     torch.set_default_dtype(torch.float32)
-    model = model.to(device="cuda", dtype=torch.bfloat16).eval()
+    model = to_dtype_keeping_rope(torch, model, "cuda", torch.bfloat16).eval()
     with torch.no_grad():  # explicit, whatever the library's init does
         for pname, p in model.named_parameters():
             if p.dim() == 1:
@@ -386,8 +386,28 @@ def build_family_model(torch, spec, attn, device="cuda", dtype=None):
             model = model_cls(cfg)
     finally:
         torch.set_default_dtype(torch.float32)
-    model = model.to(device=device, dtype=dtype).eval()
+    model = to_dtype_keeping_rope(torch, model, device, dtype).eval()
     randomize(torch, model, family_options(spec)["plus_one"])
+    return model
+
+
+def to_dtype_keeping_rope(torch, model, device, dtype):
+    """model.to(device, dtype) with RoPE's inv_freq kept in fp32, as from_pretrained leaves it.
+    Module.to casts every floating buffer, the rotary embedding's non-persistent inv_freq too; in
+    bf16 it keeps 8 bits, and transformers multiplies positions by it (in fp32, from the rounded
+    value), so at position 2000 a frequency is off by up to ~4 radians: the model attends with
+    scrambled positions beyond a few hundred tokens. (transformers keeps `original_inv_freq` as a
+    plain attribute aliasing the fp32 tensor, so it was not cast and hid the difference.)"""
+    saved = []
+    for mod in model.modules():
+        for name, buf in list(mod._buffers.items()):
+            if name.endswith("inv_freq") and buf is not None and buf.is_floating_point():
+                saved.append((mod, name, buf.detach().float().clone()))
+    model = model.to(device=device, dtype=dtype)
+    for mod, name, fp32 in saved:
+        mod._buffers[name] = fp32.to(device)
+        if getattr(mod, "original_" + name, None) is not None:
+            setattr(mod, "original_" + name, mod._buffers[name])
     return model
 
 
@@ -426,13 +446,18 @@ def hf_config_mismatches(torch, spec, model):
     differ("activation", "gelu_tanh" if "gelu" in str(act) else str(act),
            "gelu_tanh" if o["gelu_tanh"] else "silu")
     rotary = getattr(model, "rotary_emb", None) or getattr(layer.self_attn, "rotary_emb", None)
-    inv = getattr(rotary, "original_inv_freq", None)
+    # The buffer the forward multiplies positions by (not original_inv_freq, which transformers
+    # keeps aside and Module.to does not cast).
+    inv = getattr(rotary, "inv_freq", None)
     if inv is None:
-        inv = getattr(rotary, "inv_freq", None)
+        inv = getattr(rotary, "original_inv_freq", None)
     if inv is not None:
+        if inv.dtype != torch.float32:
+            out.append(f"RoPE inv_freq held in {inv.dtype} (the peer uses fp32): positions x "
+                       "inv_freq drift by radians over a long sequence")
         ours = rope_inv_freq(torch, spec)
         err = float(((inv.float().cpu() - ours).abs() / ours).max())
-        if err > 1e-2:  # bf16 keeps 2^-8 relative; beyond that the frequencies differ
+        if err > 1e-5:  # both fp32 by the same formula: a few ulps at most
             out.append(f"RoPE inv_freq: max relative difference {err:.3g}")
         scaling = getattr(rotary, "attention_scaling", 1.0)
         differ("RoPE attention_scaling", scaling, 1.0)

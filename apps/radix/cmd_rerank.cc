@@ -15,7 +15,7 @@ namespace {
 struct RerankArgs {
   ModelArgs model;
   std::string query;
-  std::string instruction{kDefaultRerankInstruction};
+  std::string instruction;  // "": the template's default
   std::vector<std::string> documents;
   CorpusArgs corpus;
 };
@@ -27,7 +27,7 @@ void run_rerank_corpus(const RerankArgs& args) {
   command.name = "rerank";
   command.head = "reranker";
   command.options.task = service::CorpusTask::kRerank;
-  command.options.instruction = args.instruction;
+  if (!args.instruction.empty()) command.options.instruction = args.instruction;
   command.fingerprint = "instruction '" + args.instruction + "'";
   run_corpus_command(args.model, args.corpus, std::move(command));
 }
@@ -41,11 +41,11 @@ void run_rerank(const RerankArgs& args) {
   command.name = "rerank";
   command.head = "reranker";
   command.run = [&args](service::Service& core, nlohmann::json& out) {
-    // The core tokenizes the template's ends apart from the body, as Qwen3-Reranker does.
+    // The core fills the rerank template and tokenizes its segments one by one.
     service::RerankRequest r;
     r.query = args.query;
     r.documents = args.documents;
-    r.instruction = args.instruction;
+    if (!args.instruction.empty()) r.instruction = args.instruction;
     const service::RerankResult result = core.rerank(r);
     out["query"] = args.query;
     out["results"] = nlohmann::json::array();
@@ -61,14 +61,20 @@ void run_rerank(const RerankArgs& args) {
 
 void add_rerank(CLI::App& app) {
   auto args = std::make_shared<RerankArgs>();
-  CLI::App* cmd =
-      app.add_subcommand("rerank", "Score documents against a query (Qwen3-Reranker); prints JSON");
+  CLI::App* cmd = app.add_subcommand(
+      "rerank", "Score documents against a query (an LLM reranker); prints JSON");
   add_model_options(*cmd, args->model);
   add_tokenizer_option(*cmd, args->model);
   CLI::Option* input = add_corpus_options(*cmd, args->corpus);
   cmd->add_option("--query", args->query, "The query")->excludes(input);
-  cmd->add_option("--instruction", args->instruction, "The task instruction")
-      ->capture_default_str();
+  cmd->add_option("--instruction", args->instruction,
+                  "The task instruction, for a template with {instruction} (default: the "
+                  "template's; Qwen3-Reranker: \"" +
+                      std::string(kDefaultRerankInstruction) + "\")");
+  cmd->add_option("--rerank-template", args->model.rerank_template,
+                  "The prompt template: a JSON file or inline JSON {\"segments\": [...], "
+                  "\"default_instruction\"?: ...} (default: the folder's "
+                  "radix_rerank_template.json, else Qwen3-Reranker's for Qwen3; docs/models.md)");
   cmd->add_option("documents", args->documents, "Documents to score (or --input)")->excludes(input);
   cmd->callback([args] { run_rerank(*args); });
 }

@@ -22,7 +22,7 @@
 
 #include "commands.h"
 #include "model/model.h"
-#include "model/prompts.h"
+#include "model_options.h"
 #include "server/http_server.h"
 #include "server/model_service.h"
 #include "service/runtime.h"
@@ -37,6 +37,8 @@ struct ServeArgs {
   std::string tokenizer;
   std::string head;
   std::string pooling;
+  std::string reranker_tokens;
+  std::string rerank_template;
   std::string dtype;
   std::string default_prompt_name;
   std::string default_prompt;
@@ -126,10 +128,13 @@ std::vector<std::string> split_devices(const std::string& list) {
   return out;
 }
 
-// One request through the whole path (tokenizer pool, engine, model) before the port opens.
-void warm_up(server::ModelService& service, HeadKind head) {
+// One request through the whole path (tokenizer pool, engine, model) before the port opens. A
+// reranker without a prompt template cannot take text: its warm-up runs token ids.
+void warm_up(server::ModelService& service, service::Service& core, HeadKind head) {
   const server::CallContext ctx;
-  if (head == HeadKind::kEmbedding) {
+  if (head == HeadKind::kReranker && core.summary().rerank_template.empty()) {
+    core.rerank_ids({{0, 1, 2}, {0, 1, 2, 3}});
+  } else if (head == HeadKind::kEmbedding) {
     server::EmbedRequest r;
     r.inputs = {{"radix warm-up", {}, false}, {"radix warm-up, second input", {}, false}};
     service.embed(r, ctx);
@@ -227,13 +232,20 @@ void run_serve(const ServeArgs& args) {
   runtime_options.max_batch_requests = args.max_batch_requests;
   runtime_options.seed = args.seed;
   runtime_options.pooling = args.pooling;
+  {
+    ModelArgs tokens;  // words resolve through --tokenizer, else the model folder's
+    tokens.model = args.model;
+    tokens.tokenizer = args.tokenizer;
+    tokens.reranker_tokens = args.reranker_tokens;
+    runtime_options.reranker_tokens = reranker_token_ids(tokens);
+  }
+  runtime_options.rerank_template = args.rerank_template;
   if (!args.default_prompt_name.empty()) {
     runtime_options.service.default_prompt_name = args.default_prompt_name;
   }
   if (!args.default_prompt.empty()) runtime_options.service.default_prompt = args.default_prompt;
   runtime_options.service.auto_truncate = args.auto_truncate;
   runtime_options.service.max_input_length = args.max_input_length;
-  runtime_options.service.default_rerank_instruction = std::string(kDefaultRerankInstruction);
   const size_t workers = args.tokenization_workers > 0
                              ? args.tokenization_workers
                              : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
@@ -274,6 +286,8 @@ void run_serve(const ServeArgs& args) {
   card.labels = info.labels;
   card.prompt_names = info.prompt_names;
   card.default_rerank_instruction = info.default_rerank_instruction;
+  card.reranker_tokens = info.reranker_tokens;
+  card.rerank_template = info.rerank_template;
   card.max_input_length = max_input;
   card.hidden_size = info.hidden_size;
   card.vocab_size = info.vocab_size;
@@ -303,8 +317,7 @@ void run_serve(const ServeArgs& args) {
   cache_gauge("radix_prefix_cache_hit_tokens",
               "Tokens not computed so far: cached prefixes and result-cache hits",
               &engine::RunnerCacheStats::hit_tokens);
-  cache_gauge("radix_prefix_cache_result_hits",
-              "Sequences answered from the result cache so far",
+  cache_gauge("radix_prefix_cache_result_hits", "Sequences answered from the result cache so far",
               &engine::RunnerCacheStats::result_hits);
   cache_gauge("radix_prefix_cache_evicted_nodes", "Nodes evicted from the prefix caches so far",
               &engine::RunnerCacheStats::evicted_nodes);
@@ -315,7 +328,12 @@ void run_serve(const ServeArgs& args) {
 
   server::ModelService service(core, card);
   const Clock::time_point t_warm = Clock::now();
-  warm_up(service, parse_head_kind(info.head));
+  if (info.head == "reranker" && info.rerank_template.empty()) {
+    log.warn(
+        "this reranker has no prompt template: rerank requests answer 424 until one is given "
+        "(radix_rerank_template.json in the model folder, or --rerank-template)");
+  }
+  warm_up(service, core, parse_head_kind(info.head));
   const double warm_seconds = seconds_since(t_warm);
   service.mutable_card().warmup_seconds = warm_seconds;
 
@@ -368,8 +386,8 @@ void run_serve(const ServeArgs& args) {
         "%zu, max-concurrent-requests %zu, payload-limit %zu bytes, auto-truncate %s%s\n"
         "  tokenization workers %zu; load %.2f s, warm-up %.3f s\n"
         "  listening on http://%s:%d\n",
-        args.model.c_str(), card.head.c_str(), dtype.c_str(), info.hidden_size,
-        built.num_layers, max_input, args.device.c_str(), runtime->num_workers(),
+        args.model.c_str(), card.head.c_str(), dtype.c_str(), info.hidden_size, built.num_layers,
+        max_input, args.device.c_str(), runtime->num_workers(),
         runtime->num_workers() == 1 ? "" : "s", card.attention_mode.c_str(), args.radix_threshold,
         static_cast<long long>(args.max_batch_tokens),
         args.max_batch_requests > 0 ? std::to_string(args.max_batch_requests).c_str() : "unlimited",
@@ -451,13 +469,20 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--pooling", args->pooling,
                   "Override the model's pooling (1_Pooling): last_token or mean")
       ->check(CLI::IsMember({"lasttoken", "last_token", "mean"}));
+  cmd->add_option("--reranker-tokens", args->reranker_tokens,
+                  "The reranker's answer tokens, as words of the tokenizer or ids: yes,no scores "
+                  "sigmoid(yes - no); one token (e.g. Yes) scores sigmoid(logit). Qwen3: yes,no");
+  cmd->add_option("--rerank-template", args->rerank_template,
+                  "The reranker's prompt template: a JSON file or inline JSON (default: the "
+                  "folder's radix_rerank_template.json, else Qwen3-Reranker's for Qwen3; "
+                  "docs/models.md)");
   cmd->add_option("--dtype", args->dtype,
                   "Weights' dtype; what the device runs (cpu: float32, cuda: bfloat16), or fp8 on "
                   "cuda (e4m3 projections with per-channel scales, the rest bfloat16)")
       ->check(CLI::IsMember({"float32", "bfloat16", "float16", "fp8"}));
-  auto* prompt_name = cmd->add_option(
-      "--default-prompt-name", args->default_prompt_name,
-      "The prompt (config_sentence_transformers.json) for requests that name none");
+  auto* prompt_name =
+      cmd->add_option("--default-prompt-name", args->default_prompt_name,
+                      "The prompt (config_sentence_transformers.json) for requests that name none");
   cmd->add_option("--default-prompt", args->default_prompt,
                   "Text put before inputs of requests that name no prompt")
       ->excludes(prompt_name);

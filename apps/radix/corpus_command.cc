@@ -27,7 +27,8 @@ std::string fingerprint_of(const ModelArgs& model, const CorpusArgs& args,
          std::to_string(size) + " bytes, mtime " + std::to_string(mtime) + ") model " +
          model.model + " tokenizer '" + model.tokenizer + "' truncate " +
          std::to_string(model.truncate) + " pooling '" + model.pooling + "' reranker tokens '" +
-         model.reranker_tokens + "' dtype '" + model.dtype + "' " + command.fingerprint;
+         model.reranker_tokens + "' rerank template '" + model.rerank_template + "' dtype '" +
+         model.dtype + "' " + command.fingerprint;
 }
 
 }  // namespace
@@ -75,6 +76,7 @@ void run_corpus_command(const ModelArgs& model, const CorpusArgs& args, CorpusCo
   options.head = command.head;
   options.pooling = model.pooling;
   options.reranker_tokens = reranker_token_ids(model);
+  options.rerank_template = model.rerank_template;
   options.dtype = model.dtype;
   options.attention_mode = model.mode;
   options.max_batch_tokens = args.batch_tokens;

@@ -1,4 +1,5 @@
-// Options shared by the commands that run a model (embed, rerank, bench model).
+// Options shared by the commands that run a model (embed, rerank, bench model; serve reads
+// --reranker-tokens through reranker_token_ids too).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -20,9 +21,10 @@ struct ModelArgs {
   std::string mode = "tree";
   int threads = 0;
   bool truncate = false;
-  std::string tokenizer;  // text commands: "" (the model's own), demo, a file or a folder
+  std::string tokenizer;        // text commands: "" (the model's own), demo, a file or a folder
   std::string pooling;          // override 1_Pooling: lasttoken or mean
   std::string reranker_tokens;  // "yes,no" or "Yes": words (or ids) whose logits score
+  std::string rerank_template;  // rerank: a JSON file or inline JSON (model/rerank_template.h)
   std::string dtype;  // "": the device's; bench model: bf16 (CUDA's default) or fp8 (CUDA)
 };
 
@@ -51,8 +53,8 @@ inline void add_model_options(CLI::App& cmd, ModelArgs& args, bool with_mode = t
   }
 }
 
-// --reranker-tokens: each comma-separated item is a token id, or a word the folder's tokenizer
-// encodes to exactly one token (without special tokens).
+// --reranker-tokens: each comma-separated item is a token id, or a word the tokenizer (--tokenizer,
+// else the model folder's) encodes to exactly one token (without special tokens).
 inline std::vector<int32_t> reranker_token_ids(const ModelArgs& args) {
   std::vector<int32_t> ids;
   if (args.reranker_tokens.empty()) return ids;
@@ -68,7 +70,8 @@ inline std::vector<int32_t> reranker_token_ids(const ModelArgs& args) {
       ids.push_back(std::stoi(item));
       continue;
     }
-    if (!tokenizer) tokenizer = load_tokenizer(args.model);
+    if (!tokenizer)
+      tokenizer = load_tokenizer(args.tokenizer.empty() ? args.model : args.tokenizer);
     const std::vector<int32_t> enc = tokenizer->encode(item, false).ids;
     if (enc.size() != 1) {
       throw std::runtime_error("--reranker-tokens: '" + item + "' is " +

@@ -39,6 +39,7 @@ void run_text_command(const ModelArgs& args, const TextCommand& command) {
   options.head = command.head;
   options.pooling = args.pooling;
   options.reranker_tokens = reranker_token_ids(args);
+  options.rerank_template = args.rerank_template;
   options.dtype = args.dtype;
   options.attention_mode = args.mode;
   options.radix_threshold = 1.0;  // fold whenever the mode can (the mode is the user's choice)

@@ -111,6 +111,8 @@ class Engine {
     d["prompt_names"] = s.prompt_names;
     d["default_prompt_name"] = s.default_prompt_name;
     d["default_rerank_instruction"] = s.default_rerank_instruction;
+    d["reranker_tokens"] = s.reranker_tokens;
+    d["rerank_template"] = s.rerank_template;
     d["dtype"] = i.dtype;
     d["devices"] = i.devices;
     d["backend"] = i.backend;
@@ -261,7 +263,7 @@ void bind_engine(nb::module_& m) {
              std::string attention_mode, double radix_threshold, int32_t pad_to_multiple,
              int64_t max_batch_tokens, int32_t max_batch_requests, bool auto_truncate,
              int32_t max_input_length, std::optional<std::string> default_prompt_name,
-             uint64_t seed, bool preallocate) {
+             uint64_t seed, bool preallocate, std::string rerank_template) {
             service::RuntimeOptions o;
             o.model = std::move(model);
             o.tokenizer = std::move(tokenizer);
@@ -278,13 +280,15 @@ void bind_engine(nb::module_& m) {
             o.service.auto_truncate = auto_truncate;
             o.service.max_input_length = max_input_length;
             o.service.default_prompt_name = std::move(default_prompt_name);
+            o.rerank_template = std::move(rerank_template);
             new (self) Engine(std::move(o));
           },
           nb::arg("model"), nb::arg("tokenizer"), nb::arg("devices"), nb::arg("threads"),
           nb::arg("head"), nb::arg("attention_mode"), nb::arg("radix_threshold"),
           nb::arg("pad_to_multiple"), nb::arg("max_batch_tokens"), nb::arg("max_batch_requests"),
           nb::arg("auto_truncate"), nb::arg("max_input_length"),
-          nb::arg("default_prompt_name").none(), nb::arg("seed"), nb::arg("preallocate"))
+          nb::arg("default_prompt_name").none(), nb::arg("seed"), nb::arg("preallocate"),
+          nb::arg("rerank_template") = "")
       .def("summary", &Engine::summary)
       .def("stats", &Engine::stats)
       .def("embed", &Engine::embed, nb::arg("texts"), nb::arg("ids"), nb::arg("prompt_name").none(),

@@ -20,6 +20,7 @@
 #include "backend/backend.h"
 #include "core/ragged_batch.h"
 #include "model/decoder_config.h"
+#include "model/rerank_template.h"
 #include "model/weight_source.h"
 
 namespace radix {
@@ -58,6 +59,9 @@ struct ModelInfo {
   // Qwen3 models default to Qwen3-Reranker's pair; other families have none unless given
   // (LoadOptions::reranker_tokens).
   std::vector<int32_t> reranker_tokens;
+  // The reranker's prompt template from the folder's radix_rerank_template.json (unset: none;
+  // the service then uses Qwen3-Reranker's for a Qwen3 model, or a --rerank-template).
+  std::optional<RerankTemplate> rerank_template;
   // config_sentence_transformers.json: prompt name -> prefix (e.g. "query" -> "Instruct: ...").
   std::map<std::string, std::string> prompts;
   std::string default_prompt_name;  // empty when none

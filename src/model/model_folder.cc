@@ -98,6 +98,18 @@ ModelInfo read_model_folder(const std::string& folder, bool reranker_tokens_give
   } else {
     info.head = HeadKind::kReranker;
   }
+  const fs::path rerank_template = dir / kRerankTemplateFile;
+  if (fs::exists(rerank_template)) {
+    std::ifstream in(rerank_template);
+    if (!in) throw std::runtime_error("cannot open " + rerank_template.string());
+    std::stringstream text;
+    text << in.rdbuf();
+    try {
+      info.rerank_template = parse_rerank_template(text.str(), rerank_template.string());
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(e.what());
+    }
+  }
   if (fs::exists(dir / "tokenizer.json")) info.tokenizer_path = (dir / "tokenizer.json").string();
   return info;
 }

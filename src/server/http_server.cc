@@ -110,7 +110,12 @@ json info_json(const ModelCard& card, const ServerOptions& options) {
       {"prompts", card.prompt_names},
       {"warmup_seconds", card.warmup_seconds},
   };
-  if (card.head == "reranker") info["default_instruction"] = card.default_rerank_instruction;
+  if (card.head == "reranker") {
+    info["default_instruction"] = card.default_rerank_instruction;
+    info["reranker_tokens"] = card.reranker_tokens;
+    info["rerank_template"] =
+        card.rerank_template.empty() ? json(nullptr) : json(card.rerank_template);
+  }
   return info;
 }
 

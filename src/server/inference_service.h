@@ -23,6 +23,8 @@ struct ModelCard {
   std::vector<std::string> labels;        // classifier labels, in logit order
   std::vector<std::string> prompt_names;  // from config_sentence_transformers.json
   std::string default_rerank_instruction;
+  std::vector<int32_t> reranker_tokens;  // reranker: the answer token ids whose logits score
+  std::string rerank_template;           // reranker: where its prompt template came from; "": none
   int32_t max_input_length = 0;
   int32_t hidden_size = 0;
   int32_t vocab_size = 0;

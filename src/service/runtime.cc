@@ -10,6 +10,7 @@
 #include "engine/engine.h"
 #include "engine/model_runner.h"
 #include "model/model.h"
+#include "model/rerank_template.h"
 #include "service/tokenizer_loader.h"
 
 namespace radix::service {
@@ -106,6 +107,8 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
   // says so on another device).
   const bool fp8 = o.dtype == "fp8";
   const AttentionMode mode = parse_attention_mode(o.attention_mode);
+  if (!o.rerank_template.empty())
+    o.service.rerank_template = load_rerank_template(o.rerank_template);
 
   // The tokenizer first: a missing one is reported before any weights are read.
   std::optional<Tokenizer> tokenizer;

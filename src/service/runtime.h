@@ -39,16 +39,20 @@ struct RuntimeOptions {
   std::string dtype;
   std::string pooling;  // "": the folder's (1_Pooling); lasttoken (or last_token) | mean
   std::vector<int32_t> reranker_tokens;  // empty: the model's; else 1 or 2 answer token ids
+  // The reranker's prompt template: a JSON file, or inline JSON starting with '{'
+  // (model/rerank_template.h); "": the folder's radix_rerank_template.json, else Qwen3's for a
+  // Qwen3 model, else none. Overrides service.rerank_template when given.
+  std::string rerank_template;
   std::string attention_mode = "tree";  // off | scatter | tree
   double radix_threshold = 0.95;        // fold a batch only when unique/total is below it, [0, 1]
   int32_t pad_to_multiple = 1;          // pad the fold plan's rows to a multiple of this
   // The prefix cache's budget per device in MiB (docs/prefix_cache.md): -1 = the device's default
   // (kDefaultGpuPrefixCacheMib on a GPU, 0 = off on the CPU), 0 = off.
   int64_t prefix_cache_mib = -1;
-  int64_t max_batch_tokens = 16384;     // tokens per engine batch (> 0)
-  int32_t max_batch_requests = 0;       // sequences per batch (0: no limit)
-  bool preallocate = true;              // size activations for max_batch_tokens at load
-  uint64_t seed = 0;                    // random:* weights
+  int64_t max_batch_tokens = 16384;  // tokens per engine batch (> 0)
+  int32_t max_batch_requests = 0;    // sequences per batch (0: no limit)
+  bool preallocate = true;           // size activations for max_batch_tokens at load
+  uint64_t seed = 0;                 // random:* weights
   // max_input_length 0 here means min(model positions, max_batch_tokens).
   ServiceOptions service;
   std::function<void(const BatchReport&)> on_batch;  // after every batch, from a worker thread

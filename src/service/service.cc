@@ -10,6 +10,7 @@
 #include "engine/engine.h"
 #include "model/model.h"
 #include "model/prompts.h"
+#include "model/rerank_template.h"
 #include "tokenizer/thread_pool.h"
 #include "tokenizer/tokenizer.h"
 
@@ -80,7 +81,9 @@ struct Service::Impl {
   std::unique_ptr<ThreadPool> pool;
   ModelSummary summary;
   std::string default_prompt;  // resolved: the text put before inputs that name no prompt
-  std::vector<int32_t> rerank_prefix_ids, rerank_suffix_ids;
+  std::optional<RerankTemplate> rerank_template;
+  std::vector<std::vector<int32_t>> rerank_fixed_ids;  // per segment; its ids if fixed
+  size_t rerank_fixed_tokens = 0;
 
   size_t max_input() const { return static_cast<size_t>(options.max_input_length); }
   bool truncates(const TruncationRequest& t) const {
@@ -144,30 +147,57 @@ struct Service::Impl {
     return std::vector<int32_t>(ids.begin(), ids.begin() + keep);
   }
 
-  // Qwen3-Reranker's recipe: the template's fixed prefix and suffix are tokenized on their own
-  // and only the body (instruction, query, document) is truncated to what they leave.
+  // The template's segments are tokenized one by one (its fixed ones once, at construction) and
+  // the ids concatenated. Only the segments that hold the request's text are truncated, so the
+  // fixed prefix and suffix always stay: right, the document's segment from its end first, then
+  // the others from the last backwards; left, from the first of them forwards. (Qwen3's single
+  // body segment is cut as one text, at its end or its start.)
   std::vector<int32_t> rerank_ids(size_t index, const std::string& instruction,
                                   const std::string& query, const std::string& document,
                                   const TruncationRequest& t) const {
-    const std::string full = format_rerank_prompt(instruction, query, document);
-    const std::string body = full.substr(kRerankPrefix.size(),
-                                         full.size() - kRerankPrefix.size() - kRerankSuffix.size());
-    const size_t fixed = rerank_prefix_ids.size() + rerank_suffix_ids.size();
-    const size_t budget = max_input() - fixed;
-    std::vector<int32_t> body_ids;
-    try {
-      body_ids =
-          tokenizer.encode(body, false, truncation_of(truncates(t), budget, t.direction)).ids;
-    } catch (const TokenizerError& e) {
-      throw ServiceError(Kind::kTokenizer, e.what());
+    const RerankTemplate& tpl = *rerank_template;
+    const size_t n = tpl.segments().size();
+    std::vector<std::vector<int32_t>> variable(n);
+    size_t variable_tokens = 0;
+    for (size_t k = 0; k < n; ++k) {
+      if (tpl.fixed(k)) continue;
+      try {
+        variable[k] = tokenizer.encode(tpl.fill(k, instruction, query, document), false).ids;
+      } catch (const TokenizerError& e) {
+        throw ServiceError(Kind::kTokenizer, e.what());
+      }
+      variable_tokens += variable[k].size();
     }
-    if (body_ids.size() > budget)
-      too_long(index, body_ids.size() + fixed, options.max_input_length);
+    const size_t budget = max_input() - rerank_fixed_tokens;
+    if (variable_tokens > budget) {
+      if (!truncates(t))
+        too_long(index, variable_tokens + rerank_fixed_tokens, options.max_input_length);
+      size_t excess = variable_tokens - budget;
+      const bool left = t.direction == TruncationDirection::kLeft;
+      std::vector<size_t> order;
+      if (!left) order.push_back(tpl.document_segment());
+      for (size_t step = 0; step < n; ++step) {
+        const size_t k = left ? step : n - 1 - step;
+        if (left || k != tpl.document_segment()) order.push_back(k);
+      }
+      for (size_t k : order) {
+        if (excess == 0) break;
+        std::vector<int32_t>& ids = variable[k];
+        const size_t cut = std::min(excess, ids.size());
+        if (left) {
+          ids.erase(ids.begin(), ids.begin() + static_cast<ptrdiff_t>(cut));
+        } else {
+          ids.resize(ids.size() - cut);
+        }
+        excess -= cut;
+      }
+    }
     std::vector<int32_t> ids;
-    ids.reserve(fixed + body_ids.size());
-    ids.insert(ids.end(), rerank_prefix_ids.begin(), rerank_prefix_ids.end());
-    ids.insert(ids.end(), body_ids.begin(), body_ids.end());
-    ids.insert(ids.end(), rerank_suffix_ids.begin(), rerank_suffix_ids.end());
+    ids.reserve(rerank_fixed_tokens + std::min(variable_tokens, budget));
+    for (size_t k = 0; k < n; ++k) {
+      const std::vector<int32_t>& part = tpl.fixed(k) ? rerank_fixed_ids[k] : variable[k];
+      ids.insert(ids.end(), part.begin(), part.end());
+    }
     return ids;
   }
 
@@ -255,6 +285,17 @@ struct Service::Impl {
 
   std::vector<std::vector<int32_t>> rerank_sequences(const RerankRequest& r) const {
     require_head(HeadKind::kReranker);
+    if (!rerank_template) {
+      throw ServiceError(Kind::kWrongHead,
+                         "this reranker has no prompt template: radix knows Qwen3-Reranker's "
+                         "only; put a radix_rerank_template.json in the model folder or start "
+                         "with --rerank-template (docs/models.md)");
+    }
+    if (r.instruction && !rerank_template->takes_instruction()) {
+      throw ServiceError(Kind::kValidation, "this reranker's prompt template (" +
+                                                rerank_template->origin() +
+                                                ") takes no instruction");
+    }
     const std::string instruction = r.instruction.value_or(summary.default_rerank_instruction);
     return on_pool<std::vector<int32_t>>(r.documents.size(), [&](size_t i) {
       return rerank_ids(i, instruction, r.query, r.documents[i], r.truncation);
@@ -299,8 +340,20 @@ Service::Service(const ModelInfo& info, const Tokenizer& tokenizer, engine::Engi
   if (o.default_prompt_name && o.default_prompt) {
     throw std::invalid_argument("give a default prompt name or a default prompt, not both");
   }
-  if (o.default_rerank_instruction.empty()) {
-    o.default_rerank_instruction = std::string(kDefaultRerankInstruction);
+  if (o.rerank_template) {
+    s.rerank_template = o.rerank_template;
+  } else if (info.rerank_template) {
+    s.rerank_template = info.rerank_template;
+  } else if (info.config.family == "qwen3") {
+    s.rerank_template = qwen3_rerank_template();
+  }
+  if (s.rerank_template && o.default_rerank_instruction.empty()) {
+    o.default_rerank_instruction = s.rerank_template->default_instruction();
+  }
+  if (info.head == HeadKind::kReranker && s.rerank_template &&
+      !s.rerank_template->takes_instruction() && !o.default_rerank_instruction.empty()) {
+    throw std::invalid_argument("a default rerank instruction was given but the rerank template (" +
+                                s.rerank_template->origin() + ") has no {instruction}");
   }
   ModelSummary& m = s.summary;
   m.default_prompt_name = o.default_prompt_name.value_or(info.default_prompt_name);
@@ -314,14 +367,18 @@ Service::Service(const ModelInfo& info, const Tokenizer& tokenizer, engine::Engi
       throw std::invalid_argument(std::string("default ") + e.what());
     }
   }
-  if (info.head == HeadKind::kReranker) {
-    s.rerank_prefix_ids = s.tokenizer.encode(kRerankPrefix, false).ids;
-    s.rerank_suffix_ids = s.tokenizer.encode(kRerankSuffix, false).ids;
-    const size_t fixed = s.rerank_prefix_ids.size() + s.rerank_suffix_ids.size();
-    if (fixed >= static_cast<size_t>(o.max_input_length)) {
-      throw std::invalid_argument("the reranker template alone (" + to_string(fixed) +
-                                  " tokens) does not fit the maximum input length of " +
-                                  to_string(o.max_input_length));
+  if (info.head == HeadKind::kReranker && s.rerank_template) {
+    const RerankTemplate& tpl = *s.rerank_template;
+    s.rerank_fixed_ids.resize(tpl.segments().size());
+    for (size_t k = 0; k < tpl.segments().size(); ++k) {
+      if (!tpl.fixed(k)) continue;
+      s.rerank_fixed_ids[k] = s.tokenizer.encode(tpl.fill(k, {}, {}, {}), false).ids;
+      s.rerank_fixed_tokens += s.rerank_fixed_ids[k].size();
+    }
+    if (s.rerank_fixed_tokens >= static_cast<size_t>(o.max_input_length)) {
+      throw std::invalid_argument(
+          "the reranker template alone (" + to_string(s.rerank_fixed_tokens) +
+          " tokens) does not fit the maximum input length of " + to_string(o.max_input_length));
     }
   }
   m.spec = info.spec;
@@ -339,6 +396,10 @@ Service::Service(const ModelInfo& info, const Tokenizer& tokenizer, engine::Engi
   }
   for (const auto& [name, text] : info.prompts) m.prompt_names.push_back(name);
   m.default_rerank_instruction = o.default_rerank_instruction;
+  if (info.head == HeadKind::kReranker) {
+    m.reranker_tokens = info.reranker_tokens;
+    if (s.rerank_template) m.rerank_template = s.rerank_template->origin();
+  }
   s.pool = std::make_unique<ThreadPool>(o.tokenization_workers);
 }
 
@@ -403,14 +464,13 @@ TokenStatesResult Service::embed_all(const EmbedRequest& r, const CallContext& c
   std::vector<size_t> lengths;
   lengths.reserve(sequences.size());
   for (const auto& s : sequences) lengths.push_back(s.size());
-  const engine::RequestOutputs flat =
-      impl_->run(std::move(sequences), ctx, /*token_states=*/true);
+  const engine::RequestOutputs flat = impl_->run(std::move(sequences), ctx, /*token_states=*/true);
   const auto hidden = static_cast<size_t>(impl_->info.hidden_size());
   out.token_states.reserve(flat.size());
   for (size_t i = 0; i < flat.size(); ++i) {
     if (flat[i].size() != lengths[i] * hidden) {
-      throw ServiceError(Kind::kBackend, "the model returned no per-token states for input " +
-                                             to_string(i));
+      throw ServiceError(Kind::kBackend,
+                         "the model returned no per-token states for input " + to_string(i));
     }
     check_finite(flat[i], "hidden states", i);
     auto& tokens = out.token_states.emplace_back(lengths[i]);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "model/rerank_template.h"
 #include "service/types.h"
 
 namespace radix {
@@ -33,7 +34,11 @@ struct ServiceOptions {
   // most one of the two). Neither: the model's own default_prompt_name, if it has one.
   std::optional<std::string> default_prompt_name;
   std::optional<std::string> default_prompt;
-  std::string default_rerank_instruction;               // empty: Qwen3-Reranker's
+  std::string default_rerank_instruction;  // empty: the rerank template's
+  // The reranker's prompt template (--rerank-template); unset: the model folder's
+  // radix_rerank_template.json, else Qwen3-Reranker's for a Qwen3 model, else none (the service
+  // loads, and every rerank call is a kWrongHead error saying how to give one).
+  std::optional<RerankTemplate> rerank_template;
   size_t tokenization_workers = 1;                      // threads that tokenize requests (>= 1)
   std::function<void(double seconds)> on_tokenization;  // metrics hook: one call per request
 };

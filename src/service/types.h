@@ -128,11 +128,13 @@ struct ModelSummary {
   int32_t hidden_size = 0;
   int32_t vocab_size = 0;
   int32_t tokenizer_vocab_size = 0;  // ids decode() knows (the model's rows may be padded past it)
-  int32_t max_input_length = 0;           // tokens per input, template and special tokens included
-  std::vector<std::string> labels;        // classifier/reranker output names
-  std::vector<std::string> prompt_names;  // sorted
-  std::string default_prompt_name;        // empty when none
-  std::string default_rerank_instruction;
+  int32_t max_input_length = 0;      // tokens per input, template and special tokens included
+  std::vector<std::string> labels;   // classifier/reranker output names
+  std::vector<std::string> prompt_names;   // sorted
+  std::string default_prompt_name;         // empty when none
+  std::string default_rerank_instruction;  // empty when the template takes no instruction
+  std::vector<int32_t> reranker_tokens;    // the reranker's answer token ids (1 or 2)
+  std::string rerank_template;             // where the template came from; empty: none
 };
 
 // Every error the service reports; `kind` says whose fault it is, the message says what.

@@ -397,3 +397,114 @@ def test_preset_configs_reach_transformers(name):
     spec["hidden_size"] = 2 * spec["head_dim"]
     model = peer.build_family_model(torch, spec, "eager", device="cpu", dtype=torch.float32)
     assert peer.hf_config_mismatches(torch, spec, model) == []
+
+
+# ---- RoPE of the transformers model the peers are checked against ---------------------------------
+def fake_transformers(torch, style):
+    """A stand-in for the transformers package with one family (Mistral): its config stores what
+    it is given, and its model's rotary embedding reads theta and llama3 scaling from the config
+    the way transformers does in `style` ("v5": rope_parameters; "v4": rope_theta and
+    rope_scaling), computes inv_freq in fp32 in float64 Python arithmetic, registers it as a
+    non-persistent buffer and keeps `original_inv_freq` as a plain attribute aliasing it."""
+    import types
+
+    class MistralConfig:
+        def __init__(self, **kwargs):
+            self.__dict__.update(kwargs)
+            if style == "v5":  # the legacy kwargs are folded into rope_parameters, then reset
+                self.rope_parameters = {"rope_type": "default", "rope_theta": 10000.0}
+                self.__dict__.pop("rope_theta", None)
+
+    def inv_freq_of(cfg):
+        if style == "v5":
+            rope = dict(cfg.rope_parameters)
+        else:
+            rope = dict(getattr(cfg, "rope_scaling", None) or {}, rope_theta=cfg.rope_theta)
+        d = cfg.head_dim
+        inv = [1.0 / rope["rope_theta"] ** (i / d) for i in range(0, d, 2)]
+        if rope.get("rope_type") == "llama3":
+            old, f = rope["original_max_position_embeddings"], rope["factor"]
+            lo, hi = old / rope["low_freq_factor"], old / rope["high_freq_factor"]
+            out = []
+            for x in inv:
+                wl = 2 * math.pi / x
+                if wl < hi:
+                    out.append(x)
+                elif wl > lo:
+                    out.append(x / f)
+                else:
+                    s = (old / wl - rope["low_freq_factor"]) / (
+                        rope["high_freq_factor"] - rope["low_freq_factor"])
+                    out.append((1 - s) * x / f + s * x)
+            inv = out
+        return torch.tensor(inv, dtype=torch.float32)
+
+    class Rotary(torch.nn.Module):
+        def __init__(self, cfg):
+            super().__init__()
+            self.register_buffer("inv_freq", inv_freq_of(cfg), persistent=False)
+            self.original_inv_freq = self.inv_freq
+
+    class MistralModel(torch.nn.Module):
+        def __init__(self, cfg):
+            super().__init__()
+            self.config = cfg
+            self.embed_tokens = torch.nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+            self.rotary_emb = Rotary(cfg)
+
+    return types.SimpleNamespace(MistralConfig=MistralConfig, MistralModel=MistralModel)
+
+
+@pytest.mark.parametrize("style", ["v4", "v5"])
+@pytest.mark.parametrize("rope", ["theta", "llama3"])
+def test_bf16_model_keeps_the_peers_rope(monkeypatch, style, rope):
+    # The GPU check builds the transformers model in bf16: Module.to(bf16) also cast RoPE's
+    # inv_freq buffer, so transformers rotated by 8-bit frequencies (phases off by radians at
+    # position 2000: cosines vs the peer fell from layer 1 at P=2048, fine at P=48) while the
+    # peer used fp32 ones. The model must keep inv_freq in fp32 and equal to the peer's, with
+    # theta and llama3 scaling reaching it through either config style.
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed for this interpreter")
+    monkeypatch.setitem(sys.modules, "transformers", fake_transformers(torch, style))
+    spec = tiny("mistral", rope_theta=1e6, head_dim=64, hidden_size=128)
+    if rope == "llama3":
+        spec.update(rope_theta=500000.0, rope_scaling=dict(
+            rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+            original_max_position_embeddings=64))
+    model = peer.build_family_model(torch, spec, "sdpa", device="cpu", dtype=torch.bfloat16)
+    assert model.embed_tokens.weight.dtype == torch.bfloat16
+    inv = model.rotary_emb.inv_freq
+    assert inv.dtype == torch.float32
+    ours = peer.rope_inv_freq(torch, spec)
+    assert torch.allclose(inv, ours, rtol=1e-6, atol=0), (inv - ours).abs().max()
+    # What the peer rotates by at a long position equals what the model's table gives: fp32
+    # phases near 2047 rad hold 2^-13 absolute, so cos/sin agree to a few 1e-4, where a bf16
+    # inv_freq would be off by up to 1 (the phase by radians).
+    pos = torch.tensor([2047])
+    cos, sin = peer.rope_tables(torch, spec, pos, torch.float32)
+    ang = pos.float()[:, None] * inv[None, :]
+    assert torch.allclose(cos[:, 0, : inv.numel()], ang.cos(), atol=5e-4)
+    assert torch.allclose(sin[:, 0, : inv.numel()], ang.sin(), atol=5e-4)
+    bf16 = pos.float()[:, None] * inv.to(torch.bfloat16).float()[None, :]
+    assert (bf16.cos() - ang.cos()).abs().max() > 0.1
+
+
+def test_config_check_reads_the_inv_freq_the_forward_uses(monkeypatch):
+    # transformers' layout after a plain Module.to(bf16): inv_freq (what its forward reads) cast,
+    # original_inv_freq (a plain attribute) still fp32. The check must see the cast one.
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed for this interpreter")
+    monkeypatch.setitem(sys.modules, "transformers", fake_transformers(torch, "v5"))
+    spec = tiny("mistral", rope_theta=1e6, head_dim=64, hidden_size=128)
+    import types
+    model = peer.build_family_model(torch, spec, "sdpa", device="cpu", dtype=torch.float32)
+    norm = types.SimpleNamespace(variance_epsilon=spec["rms_norm_eps"])
+    attn = types.SimpleNamespace(scaling=spec["head_dim"] ** -0.5, sliding_window=7)
+    layer = types.SimpleNamespace(input_layernorm=norm, post_attention_layernorm=norm,
+                                  self_attn=attn)
+    model.config.hidden_act = "silu"
+    fake = types.SimpleNamespace(config=model.config, layers=[layer] * 3, norm=norm,
+                                 rotary_emb=model.rotary_emb)
+    assert peer.hf_config_mismatches(torch, spec, fake) == []
+    model.rotary_emb._buffers["inv_freq"] = model.rotary_emb.inv_freq.to(torch.bfloat16)
+    wrong = peer.hf_config_mismatches(torch, spec, fake)
+    assert any("inv_freq held in torch.bfloat16" in m for m in wrong), wrong
+    assert any("inv_freq: max relative difference" in m for m in wrong), wrong

@@ -204,3 +204,23 @@ def test_torch_output(embedder):
         assert isinstance(got, torch.Tensor) and got.dtype == torch.float32
         np.testing.assert_array_equal(got.numpy(), embedder.embed(TEXTS[:2]))
     assert isinstance(embedder.encode(TEXTS[:2], convert_to_tensor=True), torch.Tensor)
+
+
+def test_rerank_template_keyword_matches_the_cli(reranker):
+    # Engine(rerank_template=...) is --rerank-template: inline JSON or a file, same numbers.
+    template = json.dumps({"segments": ["Q: {query}", "\n", "D: {document}", "\nRelevant:"]})
+    docs = ["a prefix tree", "a fruit"]
+    cli = run_cli(["rerank", "--model", "demo", "--threads", "1", "--query", "what is a trie",
+                   "--rerank-template", template, *docs])
+    with radix.Engine("demo", head="reranker", threads=1, radix_threshold=1.0,
+                      rerank_template=template) as engine:
+        assert engine.info["rerank_template"] == "--rerank-template"
+        assert engine.info["default_rerank_instruction"] == ""
+        got = engine.rerank("what is a trie", docs)
+        with pytest.raises(ValueError, match="takes no instruction"):
+            engine.rerank("what is a trie", docs, instruction="judge")
+    np.testing.assert_allclose(got, [r["score"] for r in cli["results"]], rtol=1e-6)
+    assert not np.allclose(got, reranker.rerank("what is a trie", docs))  # not Qwen3's template
+    assert reranker.info["rerank_template"] == "qwen3-reranker (built in)"
+    with pytest.raises(ValueError, match="must appear exactly once"):
+        radix.Engine("demo", head="reranker", rerank_template='{"segments": ["{query}"]}')

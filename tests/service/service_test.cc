@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "model/prompts.h"
 #include "model/random_weights.h"
+#include "model/rerank_template.h"
 #include "service/tokenizer_loader.h"
 
 namespace radix::service {
@@ -255,6 +256,149 @@ TEST(Service, RerankPiecesEqualWholePromptWithTheQwenTokenizer) {
     }
   }
   EXPECT_EQ(checked, 100);
+}
+
+// A reranker of a family other than Qwen3 whose folder holds no template (the demo's weights
+// under another family name: only the service reads the family).
+ModelInfo other_family_reranker() {
+  ModelInfo info = demo_info(HeadKind::kReranker);
+  info.spec = "demo-as-gemma";
+  info.config.family = "gemma";
+  return info;
+}
+
+std::vector<int32_t> concat_encoded(const Tokenizer& tok,
+                                    std::initializer_list<std::string> parts) {
+  std::vector<int32_t> ids;
+  for (const std::string& p : parts) {
+    const auto e = tok.encode(p, false).ids;
+    ids.insert(ids.end(), e.begin(), e.end());
+  }
+  return ids;
+}
+
+TEST(Service, RerankWithoutATemplateLoadsAndSaysHowToGiveOne) {
+  Stack s(HeadKind::kReranker, {}, other_family_reranker());
+  EXPECT_EQ(s.service->summary().rerank_template, "");
+  EXPECT_EQ(s.service->summary().default_rerank_instruction, "");
+  RerankRequest r;
+  r.query = "q";
+  r.documents = {"d"};
+  try {
+    s.service->rerank(r);
+    FAIL() << "a reranker without a template took text";
+  } catch (const ServiceError& e) {
+    EXPECT_EQ(e.kind(), Kind::kWrongHead);
+    EXPECT_NE(std::string(e.what()).find("radix_rerank_template.json"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("--rerank-template"), std::string::npos);
+  }
+  EXPECT_EQ(s.service->rerank_ids({{5, 6, 7}}).scores.size(), 1u);  // token ids still run
+}
+
+TEST(Service, FolderTemplateSegmentsAreTokenizedOneByOne) {
+  ModelInfo info = other_family_reranker();
+  info.rerank_template = parse_rerank_template(
+      R"({"segments": ["<s>", "A: {query}", "\n", "B: {document}", "\nRelevant?"]})", "folder");
+  Stack s(HeadKind::kReranker, {}, info);
+  EXPECT_EQ(s.service->summary().rerank_template, "folder");
+  const Tokenizer tok = load_tokenizer("demo");
+  RerankRequest r;
+  r.query = "what is a cat";
+  r.documents = {"a cat is an animal", "stocks fell"};
+  const auto sequences = s.service->rerank_sequences(r);
+  RaggedBatch batch;
+  for (size_t d = 0; d < 2; ++d) {
+    const auto want =
+        concat_encoded(tok, {"<s>", "A: " + r.query, "\n", "B: " + r.documents[d], "\nRelevant?"});
+    EXPECT_EQ(sequences[d], want) << d;
+    batch.add_sequence(want);
+  }
+  // The fixed prefix and the query give every pair the same first ids (they fold).
+  const size_t shared = concat_encoded(tok, {"<s>", "A: " + r.query, "\n"}).size();
+  EXPECT_TRUE(
+      std::equal(sequences[0].begin(), sequences[0].begin() + shared, sequences[1].begin()));
+  const RerankResult out = s.service->rerank(r);
+  const ForwardResult ref = s.reference->forward(batch, {});
+  for (int i = 0; i < 2; ++i) EXPECT_NEAR(out.scores[i].score, ref.values[i], 1e-6);
+  // The template has no {instruction}: a request that gives one is refused.
+  r.instruction = "judge";
+  EXPECT_EQ(kind_of([&] { s.service->rerank_sequences(r); }), Kind::kValidation);
+  // ...and so is a default instruction for it.
+  ServiceOptions o;
+  o.default_rerank_instruction = "judge";
+  EXPECT_THROW(Stack(HeadKind::kReranker, o, info), std::invalid_argument);
+}
+
+TEST(Service, TemplateOptionWinsOverTheFoldersAndQwen3s) {
+  const Tokenizer tok = load_tokenizer("demo");
+  ServiceOptions o;
+  o.rerank_template = parse_rerank_template(
+      R"({"segments": ["X {instruction} {query} Y {document}"], "default_instruction": "inst"})",
+      "--rerank-template");
+  RerankRequest r;
+  r.query = "q";
+  r.documents = {"d"};
+  ModelInfo folder = other_family_reranker();
+  folder.rerank_template = parse_rerank_template(R"({"segments": ["{query}{document}"]})", "f");
+  for (const ModelInfo& info : {folder, demo_info(HeadKind::kReranker)}) {
+    ModelInfo named = info;
+    named.spec = "demo";
+    Stack s(HeadKind::kReranker, o, named);
+    EXPECT_EQ(s.service->summary().rerank_template, "--rerank-template");
+    EXPECT_EQ(s.service->summary().default_rerank_instruction, "inst");
+    EXPECT_EQ(s.service->rerank_sequences(r).at(0), tok.encode("X inst q Y d", false).ids);
+  }
+  // No option, a Qwen3 model: Qwen3-Reranker's template, as before templates existed.
+  Stack qwen(HeadKind::kReranker);
+  EXPECT_EQ(qwen.service->summary().rerank_template, "qwen3-reranker (built in)");
+  EXPECT_EQ(qwen.service->summary().default_rerank_instruction, kDefaultRerankInstruction);
+}
+
+TEST(Service, TemplateTruncationCutsOnlyTheRequestsSegments) {
+  ModelInfo info = other_family_reranker();
+  info.rerank_template = parse_rerank_template(
+      R"({"segments": ["PRE", "A: {query}", "|", "B: {document}", "END"]})", "folder");
+  ServiceOptions o;
+  o.max_input_length = 64;
+  Stack s(HeadKind::kReranker, o, info);
+  const Tokenizer tok = load_tokenizer("demo");
+  const auto pre = tok.encode("PRE", false).ids, end = tok.encode("END", false).ids;
+  const auto bar = tok.encode("|", false).ids;
+  RerankRequest r;
+  r.query = "q";
+  r.documents = {std::string(500, 'x')};
+  r.truncation.truncate = true;
+  const auto right = s.service->rerank_sequences(r).at(0);
+  ASSERT_EQ(right.size(), 64u);
+  const auto head = concat_encoded(tok, {"PRE", "A: q", "|"});
+  EXPECT_TRUE(std::equal(head.begin(), head.end(), right.begin()));  // the document was cut
+  EXPECT_TRUE(std::equal(end.begin(), end.end(), right.end() - end.size()));
+  // Left: the query (the first of the request's segments) is cut from its start first.
+  r.query = std::string(500, 'y');
+  r.documents = {"short doc"};
+  r.truncation.direction = TruncationDirection::kLeft;
+  const auto left = s.service->rerank_sequences(r).at(0);
+  ASSERT_EQ(left.size(), 64u);
+  EXPECT_TRUE(std::equal(pre.begin(), pre.end(), left.begin()));
+  const auto tail = concat_encoded(tok, {"|", "B: short doc", "END"});
+  EXPECT_TRUE(std::equal(tail.begin(), tail.end(), left.end() - tail.size()));
+  r.truncation.truncate = false;
+  EXPECT_EQ(kind_of([&] { s.service->rerank_sequences(r); }), Kind::kTooLong);
+  // Right: the document is cut before a segment after it (bge-style: the prompt comes last).
+  ModelInfo last = other_family_reranker();
+  last.rerank_template = parse_rerank_template(
+      R"({"segments": ["A: {query}", "B: {document}", "P: {instruction}"],
+          "default_instruction": "judge it"})",
+      "folder");
+  Stack t(HeadKind::kReranker, o, last);
+  RerankRequest long_doc;
+  long_doc.query = "q";
+  long_doc.documents = {std::string(500, 'x')};
+  long_doc.truncation.truncate = true;
+  const auto cut = t.service->rerank_sequences(long_doc).at(0);
+  ASSERT_EQ(cut.size(), 64u);
+  const auto prompt = tok.encode("P: judge it", false).ids;
+  EXPECT_TRUE(std::equal(prompt.begin(), prompt.end(), cut.end() - prompt.size()));
 }
 
 TEST(Service, ClassifyGivesProbabilitiesAndLabels) {

@@ -87,11 +87,14 @@ class PrefixOpsTest : public CudaBackendTest {
     const std::vector<float> qkv = bf16_values(static_cast<size_t>(n) * qkv_cols, rng);
     // An empty prefix is a 0-row view of a 1-row buffer (nothing to upload).
     const int stored = std::max(prefix_rows, 1);
-    const std::vector<float> kv = bf16_values(static_cast<size_t>(stored) * kv_cols, rng);
+    // Every other call reads the prefix keys as a strided view (a layer's columns of the cache's
+    // storage, as the cache passes a prompt cached in one go).
+    const int64_t pad = seed % 2 == 0 ? 16 : 0;
+    const std::vector<float> kv = bf16_values(static_cast<size_t>(stored) * (kv_cols + pad), rng);
     pend.resize(stored, 1);
     pdepth.resize(stored, 0);
     Pair q = make(qkv, n, qkv_cols, DType::kBF16);
-    Pair pk = make(kv, stored, kv_cols, DType::kBF16);
+    Pair pk = make(kv, stored, kv_cols + pad, DType::kBF16);
     Pair pe = make_index(pend), pp = make_index(pdepth), an = make_index(anchor);
     Pair pos = make_index(positions);
     Pair te = make_index(flat ? std::vector<int32_t>{0} : qend), cs = make_index(cu);
@@ -118,8 +121,8 @@ class PrefixOpsTest : public CudaBackendTest {
       mask.positions = pick(pos);
       be.prefix_attention(
           pick(q), shape, mask,
-          PrefixKeys{pick(pk).first_rows(prefix_rows), pick(pe).first_rows(prefix_rows),
-                     pick(pp).first_rows(prefix_rows), pick(an)},
+          PrefixKeys{pick(pk).col_slice(pad / 2, kv_cols).first_rows(prefix_rows),
+                     pick(pe).first_rows(prefix_rows), pick(pp).first_rows(prefix_rows), pick(an)},
           pick(out));
     };
     run(*cpu_, false);

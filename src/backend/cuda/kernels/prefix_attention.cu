@@ -43,28 +43,53 @@ struct Layout {
   static constexpr size_t kBytes = kFlags + sizeof(int) * 4;
 };
 
-// Rows [0, kRows) of a bf16 tile with leading dimension ld: row i from src(i) (nullptr: zeros),
-// columns [0, d) copied and [d, kD) zeroed. vec: 16-byte loads (d, strides and bases allow them).
-template <int kD, int kRows, typename Src>
-__device__ void load_tile(bf16* dst, int ld, int d, bool vec, Src src) {
+// Rows [0, kRows) of kMats bf16 tiles with leading dimension ld: row i of tile m from src(m, i)
+// (nullptr: zeros), columns [0, d) copied and [d, kD) zeroed. A thread issues up to 8 loads per
+// tile before it stores any, so they are in flight together: a tile costs a trip or two to
+// memory, not one per 16 bytes. T: int4 (16-byte loads, when d, strides and bases allow them) or
+// __nv_bfloat162.
+template <typename T, int kD, int kRows, int kMats, typename Src>
+__device__ __forceinline__ void load_tiles_as(bf16* const* dst, int ld, int d, Src src) {
+  constexpr int kElems = sizeof(T) / sizeof(bf16);
+  constexpr int kUnits = kD / kElems;  // per row
+  constexpr int kPer = kRows * kUnits / kThreads;
+  constexpr int kGroup = kPer < 8 ? kPer : 8;
+  static_assert(kRows * kUnits % kThreads == 0 && kPer % kGroup == 0, "tile must divide");
+#pragma unroll
+  for (int u0 = 0; u0 < kPer; u0 += kGroup) {
+    T buf[kMats][kGroup];
+#pragma unroll
+    for (int m = 0; m < kMats; ++m) {
+#pragma unroll
+      for (int u = 0; u < kGroup; ++u) {
+        const int e = threadIdx.x + (u0 + u) * kThreads;
+        const int i = e / kUnits, c = (e % kUnits) * kElems;
+        const bf16* s = src(m, i);
+        if (s != nullptr && c < d) {
+          buf[m][u] = *reinterpret_cast<const T*>(s + c);
+        } else {
+          buf[m][u] = T{};
+        }
+      }
+    }
+#pragma unroll
+    for (int m = 0; m < kMats; ++m) {
+#pragma unroll
+      for (int u = 0; u < kGroup; ++u) {
+        const int e = threadIdx.x + (u0 + u) * kThreads;
+        const int i = e / kUnits, c = (e % kUnits) * kElems;
+        *reinterpret_cast<T*>(dst[m] + i * ld + c) = buf[m][u];
+      }
+    }
+  }
+}
+
+template <int kD, int kRows, int kMats, typename Src>
+__device__ __forceinline__ void load_tiles(bf16* const* dst, int ld, int d, bool vec, Src src) {
   if (vec) {
-    constexpr int kChunks = kD / 8;
-    for (int e = threadIdx.x; e < kRows * kChunks; e += kThreads) {
-      const int i = e / kChunks, c = (e - i * kChunks) * 8;
-      const bf16* s = src(i);
-      int4 val = make_int4(0, 0, 0, 0);
-      if (s != nullptr && c < d) val = *reinterpret_cast<const int4*>(s + c);
-      *reinterpret_cast<int4*>(dst + i * ld + c) = val;
-    }
+    load_tiles_as<int4, kD, kRows, kMats>(dst, ld, d, src);
   } else {
-    constexpr int kPairs = kD / 2;
-    for (int e = threadIdx.x; e < kRows * kPairs; e += kThreads) {
-      const int i = e / kPairs, c = (e - i * kPairs) * 2;
-      const bf16* s = src(i);
-      __nv_bfloat162 val = __floats2bfloat162_rn(0.0f, 0.0f);
-      if (s != nullptr && c < d) val = *reinterpret_cast<const __nv_bfloat162*>(s + c);
-      *reinterpret_cast<__nv_bfloat162*>(dst + i * ld + c) = val;
-    }
+    load_tiles_as<__nv_bfloat162, kD, kRows, kMats>(dst, ld, d, src);
   }
 }
 
@@ -124,7 +149,8 @@ __global__ void __launch_bounds__(kThreads)
   const int max_anchor = sflags[0], min_anchor = sflags[1];
   const int first_row = srow[0];
   const int last_row = static_cast<int>((min(t0 + kTileM, pairs) - 1) / group);
-  load_tile<kD, kTileM>(sq, L::kLdQ, d, vec, [&](int i) -> const bf16* {
+  bf16* const q_dst[1] = {sq};
+  load_tiles<kD, kTileM, 1>(q_dst, L::kLdQ, d, vec, [&](int, int i) -> const bf16* {
     const int row = srow[i];
     if (row < 0) return nullptr;
     const int head = g * group + static_cast<int>((t0 + i) % group);
@@ -177,12 +203,18 @@ __global__ void __launch_bounds__(kThreads)
     const bf16* vbase = prefix ? a.prefix_v : a.v;
     const int64_t stride = prefix ? a.prefix_stride : a.qkv_stride;
     const int64_t head_off = static_cast<int64_t>(g) * d;
-    load_tile<kD, kTileK>(sk, L::kLdQ, d, vec, [&](int j) -> const bf16* {
-      return k0 + j < key_count ? kbase + (k0 + j) * stride + head_off : nullptr;
-    });
-    load_tile<kD, kTileK>(sv, L::kLdQ, d, vec, [&](int j) -> const bf16* {
-      return k0 + j < key_count ? vbase + (k0 + j) * stride + head_off : nullptr;
-    });
+    auto kv_src = [&](int m, int j) -> const bf16* {
+      return k0 + j < key_count ? (m == 0 ? kbase : vbase) + (k0 + j) * stride + head_off : nullptr;
+    };
+    if constexpr (kD <= 128) {  // K and V in one batch of loads
+      bf16* const kv_dst[2] = {sk, sv};
+      load_tiles<kD, kTileK, 2>(kv_dst, L::kLdQ, d, vec, kv_src);
+    } else {  // 256: one tile at a time (two tiles of loads would not fit in registers)
+      bf16* const k_dst[1] = {sk};
+      bf16* const v_dst[1] = {sv};
+      load_tiles<kD, kTileK, 1>(k_dst, L::kLdQ, d, vec, kv_src);
+      load_tiles<kD, kTileK, 1>(v_dst, L::kLdQ, d, vec, [&](int, int j) { return kv_src(1, j); });
+    }
     __syncthreads();
 
     // S = Q K^T for this warp's 16 pairs.
@@ -341,8 +373,13 @@ cudaError_t launch(const PrefixAttentionArgs& a, int splits, float* part_o, floa
                    bool vec, cudaStream_t stream) {
   constexpr size_t kBytes = Layout<kD>::kBytes;
   static_assert(kBytes <= 227 * 1024, "prefix attention tile exceeds shared memory");
-  const cudaError_t attr = cudaFuncSetAttribute(
-      prefix_attention_kernel<kD>, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes);
+  cudaError_t attr = cudaFuncSetAttribute(prefix_attention_kernel<kD>,
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes);
+  if (attr != cudaSuccess) return attr;
+  // All of the SM's memory as shared memory: two blocks of head_dim 128 (112 KiB each) per SM.
+  attr = cudaFuncSetAttribute(prefix_attention_kernel<kD>,
+                              cudaFuncAttributePreferredSharedMemoryCarveout,
+                              cudaSharedmemCarveoutMaxShared);
   if (attr != cudaSuccess) return attr;
   const int group = a.num_q_heads / a.num_kv_heads;
   const int64_t tiles = (static_cast<int64_t>(a.rows) * group + kTileM - 1) / kTileM;
@@ -361,7 +398,7 @@ int prefix_attention_splits(int rows, int prefix_rows, int num_q_heads, int num_
   const int64_t group = num_q_heads / num_kv_heads;
   const int64_t blocks = (static_cast<int64_t>(rows) * group + kTileM - 1) / kTileM * num_kv_heads;
   // Two blocks per multiprocessor are enough to hide the loads; keep >= 2 key blocks per split.
-  const int64_t want = (2 * int64_t{sm_count > 0 ? sm_count : 1} + blocks - 1) / blocks;
+  const int64_t want = 2 * int64_t{sm_count > 0 ? sm_count : 1} / blocks;
   const int64_t key_blocks = (static_cast<int64_t>(prefix_rows) + rows + kTileK - 1) / kTileK;
   int64_t splits = want < key_blocks / 2 ? want : key_blocks / 2;
   if (splits > kMaxSplits) splits = kMaxSplits;

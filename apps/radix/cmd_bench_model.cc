@@ -116,6 +116,9 @@ void run_stream(Model& model, const ModelBenchArgs& args, const bench::Workload&
       ms.push_back(
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
               .count());
+#if defined(RADIX_HAVE_CUDA)
+      if (ms.size() == 1) take_cuda_profile(model.backend());  // GPU op times of warm requests
+#endif
     }
     const double cold = ms.front();
     std::vector<double> warm(ms.begin() + (ms.size() > 1 ? 1 : 0), ms.end());
@@ -141,6 +144,9 @@ void run_stream(Model& model, const ModelBenchArgs& args, const bench::Workload&
     } else {
       row["hit_rate"] = 0.0;
     }
+#if defined(RADIX_HAVE_CUDA)
+    add_cuda_fields(model, static_cast<int>(std::max<size_t>(1, warm.size())), med, row);
+#endif
     if (args.json) {
       std::printf("%s\n", row.dump().c_str());
     } else {

@@ -518,7 +518,8 @@ void add_serve(CLI::App& app) {
       ->envname("RADIX_API_KEY");
   cmd->add_option("--prefix-cache-mib", args->prefix_cache_mib,
                   "Prefix cache per device, MiB: K/V of recent batches' prefixes and results of "
-                  "exact repeats (-1: 4096 on a GPU, off on the CPU; 0: off; docs/prefix_cache.md)")
+                  "exact repeats (-1: on a GPU 1/4 of the memory free after the load, at most "
+                  "4096; off on the CPU; 0: off; docs/prefix_cache.md)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{-1}, int64_t{1} << 24));
   cmd->add_option("--radix-threshold", args->radix_threshold,

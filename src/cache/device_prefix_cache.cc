@@ -16,7 +16,10 @@ class BatchHook final : public PrefixHook {
   int64_t kv_cols = 0;
   int64_t prefix_rows = 0;
   bool any_write = false;
-  Tensor prefix_kv;     // [p, kv_cols] scratch
+  Tensor prefix_kv;  // [p, kv_cols] scratch
+  // >= 0: the prefix rows are the slots [first, first + p) in order (a prompt cached in one go),
+  // read in place instead of gathered.
+  int64_t prefix_first_slot = -1;
   Tensor prefix_slot;   // [p]
   Tensor prefix_end;    // [p]
   Tensor prefix_pos;    // [p]
@@ -33,10 +36,14 @@ class BatchHook final : public PrefixHook {
       be->attention(qkv, shape, mask, out);
       return;
     }
-    be->gather_rows(layer_store, prefix_slot, prefix_kv);
+    Tensor keys = prefix_kv;
+    if (prefix_first_slot >= 0) {
+      keys = layer_store.row_slice(prefix_first_slot, prefix_rows);
+    } else {
+      be->gather_rows(layer_store, prefix_slot, prefix_kv);
+    }
     const Tensor anchor = (flat ? token_anchor : row_anchor).first_rows(qkv.rows);
-    be->prefix_attention(qkv, shape, mask, PrefixKeys{prefix_kv, prefix_end, prefix_pos, anchor},
-                         out);
+    be->prefix_attention(qkv, shape, mask, PrefixKeys{keys, prefix_end, prefix_pos, anchor}, out);
   }
 };
 
@@ -230,11 +237,19 @@ std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
       hook.prefix_rows = prefix.num_rows;
       hook.any_write = any_write;
       if (prefix.num_rows > 0) {
-        if (prefix_kv_.empty() || prefix_kv_.tensor().rows < prefix.num_rows) {
-          prefix_kv_ = be_.alloc(be_.activation_dtype(), prefix.num_rows, kv_cols_);
+        bool consecutive = true;
+        for (size_t i = 1; i < prefix.ids.size() && consecutive; ++i) {
+          consecutive = prefix.ids[i] == prefix.ids[0] + static_cast<int32_t>(i);
         }
-        hook.prefix_kv = prefix_kv_.tensor().first_rows(prefix.num_rows);
-        hook.prefix_slot = upload_i32(be_, keep, prefix.ids);
+        if (consecutive) {
+          hook.prefix_first_slot = prefix.ids[0];
+        } else {
+          if (prefix_kv_.empty() || prefix_kv_.tensor().rows < prefix.num_rows) {
+            prefix_kv_ = be_.alloc(be_.activation_dtype(), prefix.num_rows, kv_cols_);
+          }
+          hook.prefix_kv = prefix_kv_.tensor().first_rows(prefix.num_rows);
+          hook.prefix_slot = upload_i32(be_, keep, prefix.ids);
+        }
         hook.prefix_end = upload_i32(be_, keep, prefix.subtree_end);
         hook.prefix_pos = upload_i32(be_, keep, prefix_pos);
         hook.row_anchor = upload_i32(be_, keep, row_anchor);

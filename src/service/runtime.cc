@@ -12,6 +12,9 @@
 #include "model/model.h"
 #include "model/rerank_template.h"
 #include "service/tokenizer_loader.h"
+#if defined(RADIX_HAVE_CUDA)
+#include "backend/cuda/cuda_backend.h"
+#endif
 
 namespace radix::service {
 namespace {
@@ -38,6 +41,22 @@ std::string short_number(double x) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", x);
   return buf;
+}
+
+// The prefix cache's budget when --prefix-cache-mib is -1 (docs/prefix_cache.md): on a GPU a
+// quarter of the memory still free once the weights and the preallocated activations are in,
+// capped at kDefaultGpuPrefixCacheMib (the cache's storage is allocated whole at load, so the
+// rest stays for activations that grow later, cuBLASLt and attention scratch); off on the CPU.
+int64_t default_prefix_cache_mib(Model& model, bool gpu) {
+  if (!gpu) return 0;
+#if defined(RADIX_HAVE_CUDA)
+  if (const std::optional<int64_t> free = cuda_free_memory_bytes(model.backend())) {
+    return std::min(kDefaultGpuPrefixCacheMib, (*free / 4) >> 20);
+  }
+#else
+  (void)model;
+#endif
+  return kDefaultGpuPrefixCacheMib;
 }
 
 }  // namespace
@@ -148,7 +167,7 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
     }
     const bool gpu = device.rfind("cuda", 0) == 0;
     const int64_t mib =
-        o.prefix_cache_mib >= 0 ? o.prefix_cache_mib : (gpu ? kDefaultGpuPrefixCacheMib : 0);
+        o.prefix_cache_mib >= 0 ? o.prefix_cache_mib : default_prefix_cache_mib(*model, gpu);
     engine::PrefixCacheConfig cache;
     cache.budget_bytes = mib << 20;
     cache.pad_to_multiple = o.pad_to_multiple;

@@ -47,7 +47,8 @@ struct RuntimeOptions {
   double radix_threshold = 0.95;        // fold a batch only when unique/total is below it, [0, 1]
   int32_t pad_to_multiple = 1;          // pad the fold plan's rows to a multiple of this
   // The prefix cache's budget per device in MiB (docs/prefix_cache.md): -1 = the device's default
-  // (kDefaultGpuPrefixCacheMib on a GPU, 0 = off on the CPU), 0 = off.
+  // (on a GPU a quarter of the memory free after the model's load, at most
+  // kDefaultGpuPrefixCacheMib; 0 = off on the CPU), 0 = off.
   int64_t prefix_cache_mib = -1;
   int64_t max_batch_tokens = 16384;  // tokens per engine batch (> 0)
   int32_t max_batch_requests = 0;    // sequences per batch (0: no limit)

@@ -12,6 +12,7 @@
 #include "core/fold_plan.h"
 #include "engine/model_runner.h"
 #include "model/model.h"
+#include "random_stream.h"
 
 namespace radix::engine {
 namespace {
@@ -40,51 +41,6 @@ std::unique_ptr<Model> load(const std::string& name) {
   options.backend.threads = 2;
   if (name != "demo") options.reranker_tokens = {7, 200};
   return Model::load(model_spec(name), options);
-}
-
-// A stream of small batches: a few shared prefixes (longer than the minimum), own suffixes,
-// exact repeats, extensions and prefixes of earlier sequences, and unrelated short sequences.
-std::vector<RaggedBatch> random_stream(uint32_t seed, int batches, int vocab) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> tok(1, vocab - 1), pick(0, 5), nseq(1, 3);
-  std::vector<std::vector<int32_t>> prefixes;
-  for (int p = 0; p < 3; ++p) {
-    std::vector<int32_t> s(std::uniform_int_distribution<int>(10, 24)(rng));
-    for (int32_t& t : s) t = tok(rng);
-    prefixes.push_back(s);
-  }
-  std::vector<std::vector<int32_t>> seen;
-  std::vector<RaggedBatch> stream;
-  for (int b = 0; b < batches; ++b) {
-    RaggedBatch batch;
-    for (int n = nseq(rng); n > 0; --n) {
-      std::vector<int32_t> s;
-      const int kind = pick(rng);
-      if (kind <= 2) {
-        s = prefixes[std::uniform_int_distribution<size_t>(0, prefixes.size() - 1)(rng)];
-        for (int i = std::uniform_int_distribution<int>(1, 6)(rng); i > 0; --i) {
-          s.push_back(tok(rng));
-        }
-      } else if (kind == 3 && !seen.empty()) {  // an exact repeat
-        s = seen[std::uniform_int_distribution<size_t>(0, seen.size() - 1)(rng)];
-      } else if (kind == 4 && !seen.empty()) {  // a prefix or an extension of an earlier one
-        s = seen[std::uniform_int_distribution<size_t>(0, seen.size() - 1)(rng)];
-        if (pick(rng) < 3) {
-          s.resize(std::uniform_int_distribution<size_t>(1, s.size())(rng));
-        } else {
-          s.push_back(tok(rng));
-        }
-      } else {
-        for (int i = std::uniform_int_distribution<int>(1, 5)(rng); i > 0; --i) {
-          s.push_back(tok(rng));
-        }
-      }
-      seen.push_back(s);
-      batch.add_sequence(s);
-    }
-    stream.push_back(batch);
-  }
-  return stream;
 }
 
 struct Case {
@@ -116,7 +72,8 @@ TEST_P(PrefixCacheForward, CacheOnEqualsCacheOffOnRandomStreams) {
   ModelRunner evicting(load(c.model), c.mode, "cpu", tiny);
   ASSERT_NE(cached.prefix_cache(), nullptr);
   const FoldOptions fold = fold_options_for(c.mode, 1.0, c.pad);
-  const std::vector<RaggedBatch> stream = random_stream(11, 14, std::min(info.vocab_size(), 50));
+  const std::vector<RaggedBatch> stream =
+      cache_testing::random_stream(11, 14, std::min(info.vocab_size(), 50));
   for (size_t b = 0; b < stream.size(); ++b) {
     const RaggedBatch& batch = stream[b];
     const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens, fold);

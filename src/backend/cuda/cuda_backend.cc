@@ -24,10 +24,12 @@
 #include "backend/cuda/kernels/fp8.cuh"
 #include "backend/cuda/kernels/gated_activation.cuh"
 #include "backend/cuda/kernels/gather_rows.cuh"
+#include "backend/cuda/kernels/prefix_attention.cuh"
 #include "backend/cuda/kernels/qk_norm_rope.cuh"
 #include "backend/cuda/kernels/reference_attention.cuh"
 #include "backend/cuda/kernels/rmsnorm.cuh"
 #include "backend/cuda/kernels/rope.cuh"
+#include "backend/cuda/kernels/scatter_rows.cuh"
 #include "backend/cuda/kernels/small_linear.cuh"
 #include "backend/op_checks.h"
 #if defined(RADIX_CUDA_FAST_ATTENTION)
@@ -629,6 +631,111 @@ class CudaBackend final : public Backend {
     return p;
   }
 
+  int64_t free_memory_bytes() {
+    RADIX_CUDA_CHECK(cudaSetDevice(device_));
+    size_t free_bytes = 0, total_bytes = 0;
+    RADIX_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    return static_cast<int64_t>(free_bytes);
+  }
+
+  // ---- prefix cache (kernels/prefix_attention.cu, kernels/scatter_rows.cu) ------------------
+  bool supports_prefix_cache() const override { return true; }
+
+  // Anchors and the prefix trie's ends live in device memory and are not range-checked here (that
+  // would cost a synchronisation); the kernel only compares them, so a bad value changes which
+  // keys are seen but never reads out of bounds.
+  void prefix_attention(const Tensor& qkv, const AttentionShape& shape, const AttentionMask& mask,
+                        const PrefixKeys& prefix, const Tensor& out) override {
+    const char* op = "prefix_attention";
+    check_attention_shape(op, qkv, shape);
+    kCheck.attention_window(op, mask, qkv.rows);
+    kCheck.dtype(op, "out", out, DType::kBF16);
+    const int64_t d = shape.head_dim;
+    kCheck.shape(op, "out", out, qkv.rows, shape.num_q_heads * d);
+    kCheck.require(mask.kind != AttentionMask::Kind::kVarlenBidirectional, op,
+                   "a bidirectional mask has no prefix (cached keys are causal ancestors)");
+    const int64_t kv_cols = 2 * static_cast<int64_t>(shape.num_kv_heads) * d;
+    kCheck.dtype(op, "prefix.kv", prefix.kv, DType::kBF16);
+    kCheck.require(prefix.kv.cols == kv_cols, op,
+                   "prefix.kv " + shape_str(prefix.kv) +
+                       " must have 2 * Hkv * d = " + to_string(kv_cols) + " columns");
+    kCheck.require(qkv.rows <= INT32_MAX && prefix.kv.rows <= INT32_MAX, op, "too many rows");
+    const int n = static_cast<int>(qkv.rows);
+    const int p = static_cast<int>(prefix.kv.rows);
+    kCheck.index(op, "prefix.anchor", prefix.anchor, n);
+    kCheck.index(op, "prefix.subtree_end", prefix.subtree_end, p);
+    if (mask.window > 0) kCheck.index(op, "prefix.positions", prefix.positions, p);
+    const bool tree = mask.kind == AttentionMask::Kind::kTree;
+    if (tree) {
+      kCheck.index(op, "subtree_end", mask.subtree_end, n);
+    } else {
+      kCheck.require(mask.num_seqs >= 0, op, "negative num_seqs");
+      kCheck.index(op, "cu_seqlens", mask.cu_seqlens, int64_t{mask.num_seqs} + 1);
+    }
+    if (n == 0) return;
+    Timed timed(this, OpKind::kAttention);
+    const int32_t* visible_end = tree ? ptr<int32_t>(mask.subtree_end) : nullptr;
+    if (!tree) {  // a flat batch: each row's sequence end makes the interval rule causal
+      auto* ends = static_cast<int32_t*>(prefix_seq_end_.get(sizeof(int32_t) * n, allocated_));
+      note_peak();
+      check_launch(op, cuda::causal_subtree_end(ptr<int32_t>(mask.cu_seqlens), mask.num_seqs, ends,
+                                                n, stream_));
+      visible_end = ends;
+    }
+    cuda::PrefixAttentionArgs a;
+    a.q = ptr<bf16>(qkv);
+    a.k = a.q + shape.num_q_heads * d;
+    a.v = a.k + shape.num_kv_heads * d;
+    a.qkv_stride = qkv.row_stride;
+    a.out = ptr<bf16>(out);
+    a.out_stride = out.row_stride;
+    a.visible_end = visible_end;
+    a.positions = mask.window > 0 ? ptr<int32_t>(mask.positions) : nullptr;
+    a.rows = n;
+    a.prefix_k = ptr<bf16>(prefix.kv);
+    a.prefix_v = a.prefix_k + shape.num_kv_heads * d;
+    a.prefix_stride = prefix.kv.row_stride;
+    a.prefix_end = ptr<int32_t>(prefix.subtree_end);
+    a.prefix_positions = mask.window > 0 ? ptr<int32_t>(prefix.positions) : nullptr;
+    a.anchor = ptr<int32_t>(prefix.anchor);
+    a.prefix_rows = p;
+    a.num_q_heads = shape.num_q_heads;
+    a.num_kv_heads = shape.num_kv_heads;
+    a.head_dim = shape.head_dim;
+    a.scale = shape.scale;
+    a.softcap = shape.softcap;
+    a.window = mask.window;
+    if (sm_count_ == 0) {
+      RADIX_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device_));
+    }
+    const int splits =
+        cuda::prefix_attention_splits(n, p, shape.num_q_heads, shape.num_kv_heads, sm_count_);
+    const size_t bytes =
+        cuda::prefix_attention_workspace_bytes(n, shape.num_q_heads, shape.head_dim, splits);
+    void* workspace = bytes > 0 ? prefix_workspace_.get(bytes, allocated_) : nullptr;
+    note_peak();
+    check_launch(op, cuda::prefix_attention(a, splits, workspace, bytes, stream_));
+  }
+
+  void scatter_rows(const Tensor& src, const Tensor& index, const Tensor& out) override {
+    const char* op = "scatter_rows";
+    kCheck.require(src.dtype == out.dtype, op,
+                   "src " + shape_str(src) + " and out " + shape_str(out) + " differ in dtype");
+    kCheck.require(src.cols == out.cols, op,
+                   "src " + shape_str(src) + " and out " + shape_str(out) + " differ in columns");
+    const size_t elem = dtype_size(src.dtype);
+    kCheck.require(elem == 2 || elem == 4, op, "only 2- and 4-byte rows are scattered");
+    kCheck.require(src.data != nullptr || src.numel() == 0, op, "src has no data");
+    kCheck.require(out.data != nullptr || out.numel() == 0, op, "out has no data");
+    kCheck.index(op, "index", index, src.rows);
+    kCheck.require(src.cols <= INT32_MAX, op, "too many columns");
+    if (src.numel() == 0) return;
+    Timed timed(this, OpKind::kGather);
+    check_launch(op, cuda::scatter_rows(src.data, src.row_stride, ptr<int32_t>(index), src.rows,
+                                        static_cast<int>(src.cols), static_cast<int>(elem),
+                                        out.data, out.row_stride, out.rows, stream_));
+  }
+
  private:
   // Records events around an op when profiling is on; sets the device in any case, so a worker
   // thread other than the creating one runs on the right GPU.
@@ -771,6 +878,8 @@ class CudaBackend final : public Backend {
   CudaProfile profile_;
   std::vector<PendingOp> pending_;
   std::vector<cudaEvent_t> free_events_;
+  Scratch prefix_workspace_, prefix_seq_end_;  // prefix_attention's splits and flat-batch ends
+  int sm_count_ = 0;
 };
 
 int parse_device_index(const std::string& device) {
@@ -805,6 +914,12 @@ std::optional<CudaProfile> take_cuda_profile(Backend& backend) {
   auto* cuda = dynamic_cast<CudaBackend*>(&backend);
   if (cuda == nullptr) return std::nullopt;
   return cuda->take_profile();
+}
+
+std::optional<int64_t> cuda_free_memory_bytes(Backend& backend) {
+  auto* cuda = dynamic_cast<CudaBackend*>(&backend);
+  if (cuda == nullptr) return std::nullopt;
+  return cuda->free_memory_bytes();
 }
 
 }  // namespace radix

@@ -42,4 +42,8 @@ struct CudaProfile {
 // Synchronises the backend's stream. nullopt for a non-CUDA backend.
 std::optional<CudaProfile> take_cuda_profile(Backend& backend);
 
+// Bytes free on the backend's GPU now (cudaMemGetInfo), for budgets sized after the model's
+// allocations (the prefix cache's default). nullopt for a non-CUDA backend.
+std::optional<int64_t> cuda_free_memory_bytes(Backend& backend);
+
 }  // namespace radix

@@ -1,0 +1,463 @@
+#include <mma.h>
+
+#include <cmath>
+
+#include "backend/cuda/kernels/device_math.cuh"
+#include "backend/cuda/kernels/prefix_attention.cuh"
+
+namespace radix::cuda {
+namespace {
+
+// A block holds kTileM (row, head) pairs of one kv head: with GQA the group's heads of a row are
+// neighbours, so a 64-row request of Qwen3-0.6B (2 q heads per kv head) fills two tiles per kv
+// head and every K/V block loaded is used by all of them.
+constexpr int kTileM = 64;
+constexpr int kTileK = 64;
+constexpr int kWarps = 4;  // warp w owns pairs [16w, 16w + 16) of the tile
+constexpr int kThreads = kWarps * 32;
+constexpr int kMaxSplits = 16;
+
+// Shared memory of one block for padded head dim kD. Leading dimensions are padded (wmma wants
+// multiples of 16 bytes; the padding also spreads rows over the banks), every array starts on a
+// 32-byte boundary as wmma's pointers must.
+template <int kD>
+struct Layout {
+  static constexpr int kLdQ = kD + 8;      // bf16: q, k, v tiles
+  static constexpr int kLdS = kTileK + 4;  // fp32 scores
+  static constexpr int kLdP = kTileK + 8;  // bf16 probabilities
+  static constexpr int kLdO = kD + 4;      // fp32 accumulator
+  static constexpr size_t kQ = 0;
+  static constexpr size_t kK = kQ + sizeof(bf16) * kTileM * kLdQ;
+  static constexpr size_t kV = kK + sizeof(bf16) * kTileK * kLdQ;
+  static constexpr size_t kS = kV + sizeof(bf16) * kTileK * kLdQ;
+  static constexpr size_t kP = kS + sizeof(float) * kTileM * kLdS;
+  static constexpr size_t kO = kP + sizeof(bf16) * kTileM * kLdP;
+  static constexpr size_t kM = kO + sizeof(float) * kTileM * kLdO;
+  static constexpr size_t kL = kM + sizeof(float) * kTileM;
+  static constexpr size_t kRow = kL + sizeof(float) * kTileM;  // query row of each pair, -1: none
+  static constexpr size_t kAnchor = kRow + sizeof(int) * kTileM;
+  static constexpr size_t kPos = kAnchor + sizeof(int) * kTileM;
+  static constexpr size_t kKeyEnd = kPos + sizeof(int) * kTileM;
+  static constexpr size_t kKeyPos = kKeyEnd + sizeof(int) * kTileK;
+  static constexpr size_t kFlags = kKeyPos + sizeof(int) * kTileK;  // max anchor, min anchor, go
+  static constexpr size_t kBytes = kFlags + sizeof(int) * 4;
+};
+
+// Rows [0, kRows) of kMats bf16 tiles with leading dimension ld: row i of tile m from src(m, i)
+// (nullptr: zeros), columns [0, d) copied and [d, kD) zeroed. A thread issues up to 8 loads per
+// tile before it stores any, so they are in flight together: a tile costs a trip or two to
+// memory, not one per 16 bytes. T: int4 (16-byte loads, when d, strides and bases allow them) or
+// __nv_bfloat162.
+template <typename T, int kD, int kRows, int kMats, typename Src>
+__device__ __forceinline__ void load_tiles_as(bf16* const* dst, int ld, int d, Src src) {
+  constexpr int kElems = sizeof(T) / sizeof(bf16);
+  constexpr int kUnits = kD / kElems;  // per row
+  constexpr int kPer = kRows * kUnits / kThreads;
+  constexpr int kGroup = kPer < 8 ? kPer : 8;
+  static_assert(kRows * kUnits % kThreads == 0 && kPer % kGroup == 0, "tile must divide");
+#pragma unroll
+  for (int u0 = 0; u0 < kPer; u0 += kGroup) {
+    T buf[kMats][kGroup];
+#pragma unroll
+    for (int m = 0; m < kMats; ++m) {
+#pragma unroll
+      for (int u = 0; u < kGroup; ++u) {
+        const int e = threadIdx.x + (u0 + u) * kThreads;
+        const int i = e / kUnits, c = (e % kUnits) * kElems;
+        const bf16* s = src(m, i);
+        if (s != nullptr && c < d) {
+          buf[m][u] = *reinterpret_cast<const T*>(s + c);
+        } else {
+          buf[m][u] = T{};
+        }
+      }
+    }
+#pragma unroll
+    for (int m = 0; m < kMats; ++m) {
+#pragma unroll
+      for (int u = 0; u < kGroup; ++u) {
+        const int e = threadIdx.x + (u0 + u) * kThreads;
+        const int i = e / kUnits, c = (e % kUnits) * kElems;
+        *reinterpret_cast<T*>(dst[m] + i * ld + c) = buf[m][u];
+      }
+    }
+  }
+}
+
+template <int kD, int kRows, int kMats, typename Src>
+__device__ __forceinline__ void load_tiles(bf16* const* dst, int ld, int d, bool vec, Src src) {
+  if (vec) {
+    load_tiles_as<int4, kD, kRows, kMats>(dst, ld, d, src);
+  } else {
+    load_tiles_as<__nv_bfloat162, kD, kRows, kMats>(dst, ld, d, src);
+  }
+}
+
+// grid: (pair tiles, kv heads, splits). Each block walks its share of the tile's key blocks: the
+// prefix blocks first, then the batch's, with one online softmax over both.
+template <int kD>
+__global__ void __launch_bounds__(kThreads)
+    prefix_attention_kernel(PrefixAttentionArgs a, int splits, float* __restrict__ part_o,
+                            float2* __restrict__ part_ml, bool vec) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  using namespace nvcuda;
+  using L = Layout<kD>;
+  extern __shared__ __align__(128) unsigned char smem[];
+  bf16* sq = reinterpret_cast<bf16*>(smem + L::kQ);
+  bf16* sk = reinterpret_cast<bf16*>(smem + L::kK);
+  bf16* sv = reinterpret_cast<bf16*>(smem + L::kV);
+  float* ss = reinterpret_cast<float*>(smem + L::kS);
+  bf16* sp = reinterpret_cast<bf16*>(smem + L::kP);
+  float* so = reinterpret_cast<float*>(smem + L::kO);
+  float* sm = reinterpret_cast<float*>(smem + L::kM);
+  float* sl = reinterpret_cast<float*>(smem + L::kL);
+  int* srow = reinterpret_cast<int*>(smem + L::kRow);
+  int* sanchor = reinterpret_cast<int*>(smem + L::kAnchor);
+  int* spos = reinterpret_cast<int*>(smem + L::kPos);
+  int* skey_end = reinterpret_cast<int*>(smem + L::kKeyEnd);
+  int* skey_pos = reinterpret_cast<int*>(smem + L::kKeyPos);
+  int* sflags = reinterpret_cast<int*>(smem + L::kFlags);
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g = blockIdx.y;
+  const int group = a.num_q_heads / a.num_kv_heads;
+  const int64_t pairs = static_cast<int64_t>(a.rows) * group;
+  const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kTileM;
+  const int d = a.head_dim;
+
+  if (tid == 0) {
+    sflags[0] = -1;         // max anchor
+    sflags[1] = INT32_MAX;  // min anchor (>= 0)
+  }
+  __syncthreads();
+  for (int i = tid; i < kTileM; i += kThreads) {
+    const int64_t t = t0 + i;
+    const int row = t < pairs ? static_cast<int>(t / group) : -1;
+    srow[i] = row;
+    const int anchor = row >= 0 && a.prefix_rows > 0 ? a.anchor[row] : -1;
+    sanchor[i] = anchor;
+    spos[i] = row >= 0 && a.window > 0 ? a.positions[row] : 0;
+    sm[i] = -INFINITY;
+    sl[i] = 0.0f;
+    if (anchor >= 0) {
+      atomicMax(&sflags[0], anchor);
+      atomicMin(&sflags[1], anchor);
+    }
+  }
+  for (int e = tid; e < kTileM * kD; e += kThreads) so[(e / kD) * L::kLdO + e % kD] = 0.0f;
+  __syncthreads();
+  const int max_anchor = sflags[0], min_anchor = sflags[1];
+  const int first_row = srow[0];
+  const int last_row = static_cast<int>((min(t0 + kTileM, pairs) - 1) / group);
+  bf16* const q_dst[1] = {sq};
+  load_tiles<kD, kTileM, 1>(q_dst, L::kLdQ, d, vec, [&](int, int i) -> const bf16* {
+    const int row = srow[i];
+    if (row < 0) return nullptr;
+    const int head = g * group + static_cast<int>((t0 + i) % group);
+    return a.q + row * a.qkv_stride + static_cast<int64_t>(head) * d;
+  });
+
+  // The tile's key blocks: prefix blocks [0, prefix_blocks) reach its deepest anchor, batch blocks
+  // reach its last row. Split z takes the z-th contiguous share.
+  const int prefix_blocks = (max_anchor + kTileK) / kTileK;  // 0 without anchors
+  const int own_blocks = (last_row + kTileK) / kTileK;
+  const int total = prefix_blocks + own_blocks;
+  const int z = blockIdx.z;
+  const int b_begin = static_cast<int>(static_cast<int64_t>(total) * z / splits);
+  const int b_end = static_cast<int>(static_cast<int64_t>(total) * (z + 1) / splits);
+
+  const int my_pair = warp * 16 + (lane >> 1);  // the pair this lane's softmax half works on
+  const int half = lane & 1;
+  for (int b = b_begin; b < b_end; ++b) {
+    const bool prefix = b < prefix_blocks;
+    const int k0 = (prefix ? b : b - prefix_blocks) * kTileK;
+    const int key_count = prefix ? a.prefix_rows : a.rows;
+    const int* key_end = prefix ? a.prefix_end : a.visible_end;
+    const int* key_positions = prefix ? a.prefix_positions : a.positions;
+    // Warp 0: the block's key metadata, and whether any pair can see one of its keys (a key k is
+    // seen only by rows, or anchors, in [k, end[k])); blocks nobody sees are skipped whole.
+    if (warp == 0) {
+      int end_max = 0;
+      for (int j = lane; j < kTileK; j += 32) {
+        const int key = k0 + j;
+        const bool in = key < key_count;
+        const int end = in ? key_end[key] : 0;
+        skey_end[j] = end;
+        skey_pos[j] = in && a.window > 0 ? key_positions[key] : 0;
+        end_max = max(end_max, end);
+      }
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1)
+        end_max = max(end_max, __shfl_xor_sync(0xffffffffu, end_max, o));
+      if (lane == 0) {
+        sflags[2] = prefix ? (k0 <= max_anchor && end_max > min_anchor)
+                           : (k0 <= last_row && end_max > first_row);
+      }
+    }
+    __syncthreads();
+    if (!sflags[2]) {
+      __syncthreads();  // sflags and the key metadata are rewritten by the next block
+      continue;
+    }
+    const bf16* kbase = prefix ? a.prefix_k : a.k;
+    const bf16* vbase = prefix ? a.prefix_v : a.v;
+    const int64_t stride = prefix ? a.prefix_stride : a.qkv_stride;
+    const int64_t head_off = static_cast<int64_t>(g) * d;
+    auto kv_src = [&](int m, int j) -> const bf16* {
+      return k0 + j < key_count ? (m == 0 ? kbase : vbase) + (k0 + j) * stride + head_off : nullptr;
+    };
+    if constexpr (kD <= 128) {  // K and V in one batch of loads
+      bf16* const kv_dst[2] = {sk, sv};
+      load_tiles<kD, kTileK, 2>(kv_dst, L::kLdQ, d, vec, kv_src);
+    } else {  // 256: one tile at a time (two tiles of loads would not fit in registers)
+      bf16* const k_dst[1] = {sk};
+      bf16* const v_dst[1] = {sv};
+      load_tiles<kD, kTileK, 1>(k_dst, L::kLdQ, d, vec, kv_src);
+      load_tiles<kD, kTileK, 1>(v_dst, L::kLdQ, d, vec, [&](int, int j) { return kv_src(1, j); });
+    }
+    __syncthreads();
+
+    // S = Q K^T for this warp's 16 pairs.
+    {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> fc;
+#pragma unroll
+      for (int n = 0; n < kTileK / 16; ++n) {
+        wmma::fill_fragment(fc, 0.0f);
+#pragma unroll
+        for (int kk = 0; kk < kD / 16; ++kk) {
+          wmma::load_matrix_sync(fa, sq + warp * 16 * L::kLdQ + kk * 16, L::kLdQ);
+          wmma::load_matrix_sync(fb, sk + n * 16 * L::kLdQ + kk * 16, L::kLdQ);
+          wmma::mma_sync(fc, fa, fb, fc);
+        }
+        wmma::store_matrix_sync(ss + warp * 16 * L::kLdS + n * 16, fc, L::kLdS,
+                                wmma::mem_row_major);
+      }
+    }
+    __syncwarp();
+
+    // Online softmax: two lanes per pair, 32 keys each.
+    {
+      const int row = srow[my_pair];
+      const int anchor = sanchor[my_pair];
+      const int pos = spos[my_pair];
+      float* s = ss + my_pair * L::kLdS + half * 32;
+      float x[32];
+      float mx = -INFINITY;
+#pragma unroll
+      for (int j = 0; j < 32; ++j) {
+        const int jj = half * 32 + j;
+        const int key = k0 + jj;
+        bool vis;
+        if (row < 0 || key >= key_count) {
+          vis = false;
+        } else if (prefix) {
+          vis = key <= anchor && anchor < skey_end[jj] &&
+                (a.window == 0 || pos - skey_pos[jj] < a.window);
+        } else {
+          vis = key <= row && row < skey_end[jj] &&
+                (a.window == 0 || key == row || pos - skey_pos[jj] < a.window);
+        }
+        float logit = s[j] * a.scale;
+        if (a.softcap > 0.0f) logit = a.softcap * tanhf(logit / a.softcap);
+        x[j] = vis ? logit : -INFINITY;
+        mx = fmaxf(mx, x[j]);
+      }
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      const float m_old = sm[my_pair];
+      const float m_new = fmaxf(m_old, mx);
+      float corr = 1.0f, sum = 0.0f;
+      bf16* p = sp + my_pair * L::kLdP + half * 32;
+      if (m_new == -INFINITY) {
+#pragma unroll
+        for (int j = 0; j < 32; ++j) p[j] = __float2bfloat16(0.0f);
+      } else {
+        corr = m_old == -INFINITY ? 0.0f : __expf(m_old - m_new);
+#pragma unroll
+        for (int j = 0; j < 32; ++j) {
+          const bf16 pj = __float2bfloat16(x[j] == -INFINITY ? 0.0f : __expf(x[j] - m_new));
+          p[j] = pj;
+          sum += __bfloat162float(pj);  // the sum of the values P.V multiplies
+        }
+      }
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      __syncwarp();
+      if (half == 0) {
+        sm[my_pair] = m_new;
+        sl[my_pair] = sl[my_pair] * corr + sum;
+      }
+      if (corr != 1.0f) {
+        float* o = so + my_pair * L::kLdO + half * (kD / 2);
+        for (int c = 0; c < kD / 2; ++c) o[c] *= corr;
+      }
+    }
+    __syncwarp();
+
+    // O += P V for this warp's 16 pairs.
+    {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> fc;
+#pragma unroll 2
+      for (int n = 0; n < kD / 16; ++n) {
+        float* o = so + warp * 16 * L::kLdO + n * 16;
+        wmma::load_matrix_sync(fc, o, L::kLdO, wmma::mem_row_major);
+#pragma unroll
+        for (int kk = 0; kk < kTileK / 16; ++kk) {
+          wmma::load_matrix_sync(fa, sp + warp * 16 * L::kLdP + kk * 16, L::kLdP);
+          wmma::load_matrix_sync(fb, sv + kk * 16 * L::kLdQ + n * 16, L::kLdQ);
+          wmma::mma_sync(fc, fa, fb, fc);
+        }
+        wmma::store_matrix_sync(o, fc, L::kLdO, wmma::mem_row_major);
+      }
+    }
+    __syncthreads();  // k, v, metadata and flags are rewritten by the next block
+  }
+
+  // Out: normalised rows (one split), or the split's unnormalised rows with (max, sum).
+  for (int e = tid; e < kTileM * (kD / 2); e += kThreads) {
+    const int i = e / (kD / 2), c = (e - i * (kD / 2)) * 2;
+    const int row = srow[i];
+    if (row < 0 || c >= d) continue;
+    const int head = g * group + static_cast<int>((t0 + i) % group);
+    const float* o = so + i * L::kLdO + c;
+    if (splits == 1) {
+      const float inv = sl[i] > 0.0f ? 1.0f / sl[i] : 0.0f;
+      *reinterpret_cast<__nv_bfloat162*>(a.out + row * a.out_stride +
+                                         static_cast<int64_t>(head) * d + c) =
+          __floats2bfloat162_rn(o[0] * inv, o[1] * inv);
+    } else {
+      const int64_t pair = (static_cast<int64_t>(z) * a.rows + row) * a.num_q_heads + head;
+      *reinterpret_cast<float2*>(part_o + pair * d + c) = make_float2(o[0], o[1]);
+      if (c == 0) part_ml[pair] = make_float2(sm[i], sl[i]);
+    }
+  }
+#else
+  __trap();  // bf16 wmma needs sm_80 or newer
+#endif
+}
+
+// One warp per (row, q head): out = sum_z e^(m_z - M) o_z / sum_z e^(m_z - M) l_z.
+__global__ void prefix_attention_combine(const float* __restrict__ part_o,
+                                         const float2* __restrict__ part_ml, int splits, int rows,
+                                         int num_q_heads, int head_dim, bf16* __restrict__ out,
+                                         int64_t out_stride) {
+  const int64_t pair = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  const int64_t pairs = static_cast<int64_t>(rows) * num_q_heads;
+  if (pair >= pairs) return;
+  float m = -INFINITY;
+  for (int z = 0; z < splits; ++z) m = fmaxf(m, part_ml[z * pairs + pair].x);
+  float l = 0.0f;
+  for (int z = 0; z < splits; ++z) {
+    const float2 ml = part_ml[z * pairs + pair];
+    if (ml.x != -INFINITY) l += __expf(ml.x - m) * ml.y;
+  }
+  const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+  const int row = static_cast<int>(pair / num_q_heads);
+  const int head = static_cast<int>(pair - static_cast<int64_t>(row) * num_q_heads);
+  bf16* o = out + row * out_stride + static_cast<int64_t>(head) * head_dim;
+  for (int c = lane; c < head_dim; c += 32) {
+    float acc = 0.0f;
+    for (int z = 0; z < splits; ++z) {
+      const float mz = part_ml[z * pairs + pair].x;
+      if (mz != -INFINITY) acc += __expf(mz - m) * part_o[(z * pairs + pair) * head_dim + c];
+    }
+    o[c] = __float2bfloat16(acc * inv);
+  }
+}
+
+template <int kD>
+cudaError_t launch(const PrefixAttentionArgs& a, int splits, float* part_o, float2* part_ml,
+                   bool vec, cudaStream_t stream) {
+  constexpr size_t kBytes = Layout<kD>::kBytes;
+  static_assert(kBytes <= 227 * 1024, "prefix attention tile exceeds shared memory");
+  cudaError_t attr = cudaFuncSetAttribute(prefix_attention_kernel<kD>,
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes);
+  if (attr != cudaSuccess) return attr;
+  // All of the SM's memory as shared memory: two blocks of head_dim 128 (112 KiB each) per SM.
+  attr = cudaFuncSetAttribute(prefix_attention_kernel<kD>,
+                              cudaFuncAttributePreferredSharedMemoryCarveout,
+                              cudaSharedmemCarveoutMaxShared);
+  if (attr != cudaSuccess) return attr;
+  const int group = a.num_q_heads / a.num_kv_heads;
+  const int64_t tiles = (static_cast<int64_t>(a.rows) * group + kTileM - 1) / kTileM;
+  if (tiles > INT32_MAX) return cudaErrorInvalidValue;
+  const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(a.num_kv_heads),
+                  static_cast<unsigned>(splits));
+  prefix_attention_kernel<kD><<<grid, kThreads, kBytes, stream>>>(a, splits, part_o, part_ml, vec);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+int prefix_attention_splits(int rows, int prefix_rows, int num_q_heads, int num_kv_heads,
+                            int sm_count) {
+  if (rows <= 0 || num_kv_heads <= 0 || num_q_heads <= 0) return 1;
+  const int64_t group = num_q_heads / num_kv_heads;
+  const int64_t blocks = (static_cast<int64_t>(rows) * group + kTileM - 1) / kTileM * num_kv_heads;
+  // Two blocks per multiprocessor are enough to hide the loads; keep >= 2 key blocks per split.
+  const int64_t want = 2 * int64_t{sm_count > 0 ? sm_count : 1} / blocks;
+  const int64_t key_blocks = (static_cast<int64_t>(prefix_rows) + rows + kTileK - 1) / kTileK;
+  int64_t splits = want < key_blocks / 2 ? want : key_blocks / 2;
+  if (splits > kMaxSplits) splits = kMaxSplits;
+  return splits < 1 ? 1 : static_cast<int>(splits);
+}
+
+size_t prefix_attention_workspace_bytes(int rows, int num_q_heads, int head_dim, int splits) {
+  if (splits <= 1) return 0;
+  const size_t pairs = static_cast<size_t>(splits) * rows * num_q_heads;
+  return pairs * (sizeof(float) * head_dim + sizeof(float2));
+}
+
+cudaError_t prefix_attention(const PrefixAttentionArgs& a, int splits, void* workspace,
+                             size_t workspace_bytes, cudaStream_t stream) {
+  if (a.rows < 0 || a.prefix_rows < 0 || a.num_q_heads <= 0 || a.num_kv_heads <= 0 ||
+      a.num_q_heads % a.num_kv_heads != 0 || a.head_dim < 2 || a.head_dim > 256 ||
+      a.head_dim % 2 != 0 || !(a.softcap >= 0.0f) || a.window < 0 ||
+      (a.window > 0 && a.positions == nullptr) || splits < 1 || splits > kMaxSplits) {
+    return cudaErrorInvalidValue;
+  }
+  if (a.rows == 0) return cudaSuccess;
+  if (a.visible_end == nullptr ||
+      (a.prefix_rows > 0 &&
+       (a.anchor == nullptr || a.prefix_end == nullptr || (a.window > 0 && !a.prefix_positions)))) {
+    return cudaErrorInvalidValue;
+  }
+  float* part_o = nullptr;
+  float2* part_ml = nullptr;
+  if (splits > 1) {
+    if (workspace == nullptr || workspace_bytes < prefix_attention_workspace_bytes(
+                                                      a.rows, a.num_q_heads, a.head_dim, splits)) {
+      return cudaErrorInvalidValue;
+    }
+    part_o = static_cast<float*>(workspace);
+    part_ml = reinterpret_cast<float2*>(part_o + static_cast<size_t>(splits) * a.rows *
+                                                     a.num_q_heads * a.head_dim);
+  }
+  const int d = a.head_dim;
+  const bool vec =
+      d % 8 == 0 && a.qkv_stride % 8 == 0 && a.prefix_stride % 8 == 0 && detail::aligned16(a.q) &&
+      detail::aligned16(a.k) && detail::aligned16(a.v) &&
+      (a.prefix_rows == 0 || (detail::aligned16(a.prefix_k) && detail::aligned16(a.prefix_v)));
+  cudaError_t status;
+  if (d <= 32) {
+    status = launch<32>(a, splits, part_o, part_ml, vec, stream);
+  } else if (d <= 64) {
+    status = launch<64>(a, splits, part_o, part_ml, vec, stream);
+  } else if (d <= 128) {
+    status = launch<128>(a, splits, part_o, part_ml, vec, stream);
+  } else {
+    status = launch<256>(a, splits, part_o, part_ml, vec, stream);
+  }
+  if (status != cudaSuccess || splits == 1) return status;
+  const int64_t pairs = static_cast<int64_t>(a.rows) * a.num_q_heads;
+  constexpr int kCombineWarps = 8;
+  prefix_attention_combine<<<static_cast<unsigned>((pairs + kCombineWarps - 1) / kCombineWarps),
+                             kCombineWarps * 32, 0, stream>>>(
+      part_o, part_ml, splits, a.rows, a.num_q_heads, d, a.out, a.out_stride);
+  return cudaGetLastError();
+}
+
+}  // namespace radix::cuda

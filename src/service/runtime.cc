@@ -76,6 +76,9 @@ std::vector<engine::RunnerCacheStats> Runtime::cache_stats() const {
   for (const auto& r : impl_->engine->runners()) out.push_back(r->cache_stats());
   return out;
 }
+std::vector<engine::WorkerLoad> Runtime::worker_loads() const {
+  return impl_->engine->worker_loads();
+}
 void Runtime::shutdown() {
   if (impl_ && impl_->engine) impl_->engine->shutdown();
 }
@@ -176,6 +179,7 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
       r.run_seconds = s.run_seconds;
       r.max_queue_seconds = s.max_queue_seconds;
       r.worker = s.worker;
+      r.cached_prefix_tokens = s.cached_prefix_tokens;
       hook(r);
     };
   }

@@ -26,6 +26,7 @@ struct BatchReport {
   double run_seconds = 0;
   double max_queue_seconds = 0;
   size_t worker = 0;
+  int32_t cached_prefix_tokens = 0;  // several workers: the taker's cached prefix of the batch
 };
 
 struct RuntimeOptions {
@@ -88,6 +89,8 @@ class Runtime {
   size_t num_workers() const;
   // Per worker, its prefix cache's numbers (enabled false where it has none).
   std::vector<engine::RunnerCacheStats> cache_stats() const;
+  // Per worker: busy, the batch it runs, batches taken (per-worker metrics).
+  std::vector<engine::WorkerLoad> worker_loads() const;
   void shutdown();  // stops accepting, lets the workers drain the queue; idempotent
 
  private:

@@ -3,11 +3,12 @@
 # minimum prefix length (docs/prefix_cache.md). For each L: `radix bench model` stream workload
 # (N requests one at a time, each an L-token shared prefix + S own tokens), cache off and on with
 # the minimum set to 1 so that every hit is used; prints the median ms per request of each and the
-# saving (off - on). A hit pays where the saving is above the run-to-run noise.
+# saving (off - on), in wall time and in CPU time (saved_% is of CPU time). A hit pays where the
+# saving is above the run-to-run noise.
 #
-# Each L runs its workload twice in one process and reports the second pair (warm), with the
-# fastest request of each run besides the median: on a shared machine the minimum is the least
-# disturbed timing. One CPU thread by default (THREADS) for the same reason.
+# Each L runs its workload twice in one process and reports the second pair (warm): wall-clock
+# medians and the process's CPU time per request (median). With one CPU thread (THREADS, default
+# 1) the CPU time is the work itself, what other jobs on a shared machine do not disturb much.
 #
 #   bench/prefix_min_length.sh [RADIX_BIN]     (default build/radix)
 #
@@ -25,7 +26,7 @@ suffix=${S:-8}
 n=${N:-24}
 modes=${MODES:-tree}
 echo "model $model, device $device, threads $threads, S=$suffix, N=$n, modes $modes"
-printf '%-5s %-5s %9s %9s %9s %8s %9s %9s %9s %6s\n' L mode off_med on_med saved saved_% off_min on_min saved_min hit
+printf '%-5s %-5s %9s %9s %9s %9s %9s %9s %8s %6s\n' L mode off_ms on_ms saved_ms off_cpu on_cpu saved_cpu saved_% hit
 IFS=, read -ra lengths <<<"${LENGTHS:-1,2,4,8,16,32,64,128}"
 for l in "${lengths[@]}"; do
   w="stream:P=$l,S=$suffix,N=$n"
@@ -40,9 +41,9 @@ for r in rows:
         continue
     base = next(o for o in rows if o["mode"] == r["mode"][:-6])
     off, on, mode, hit = base["median_ms"], r["median_ms"], base["mode"], r["hit_rate"]
-    off_min, on_min = base["min_ms"], r["min_ms"]
+    off_cpu, on_cpu = base["cpu_ms"], r["cpu_ms"]
     print(f"{sys.argv[1]:<5} {mode:<5} {off:>9.2f} {on:>9.2f} {off - on:>9.2f} "
-          f"{100 * (off - on) / off:>7.1f}% {off_min:>9.2f} {on_min:>9.2f} {off_min - on_min:>9.2f} "
-          f"{hit:>6.3f}")
+          f"{off_cpu:>9.2f} {on_cpu:>9.2f} {off_cpu - on_cpu:>9.2f} "
+          f"{100 * (off_cpu - on_cpu) / off_cpu:>7.1f}% {hit:>6.3f}")
 ' "$l"
 done

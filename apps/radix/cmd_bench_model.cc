@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -107,9 +108,10 @@ void run_stream(Model& model, const ModelBenchArgs& args, const bench::Workload&
       }
       return out;
     };
-    std::vector<double> ms;
+    std::vector<double> ms, cpu_ms;
     for (const RaggedBatch& one : w.stream) {
       const auto start = std::chrono::steady_clock::now();
+      const std::clock_t cpu_start = std::clock();
       if (cache) {
         cache->run(one, fold, forward);
       } else {
@@ -118,6 +120,7 @@ void run_stream(Model& model, const ModelBenchArgs& args, const bench::Workload&
       ms.push_back(
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
               .count());
+      cpu_ms.push_back(1e3 * static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC);
     }
     const double cold = ms.front();
     std::vector<double> warm(ms.begin() + (ms.size() > 1 ? 1 : 0), ms.end());
@@ -135,6 +138,10 @@ void run_stream(Model& model, const ModelBenchArgs& args, const bench::Workload&
     row["median_ms"] = med;
     // The fastest request: on a shared machine, the least disturbed one (for small differences).
     row["min_ms"] = warm.empty() ? cold : *std::min_element(warm.begin(), warm.end());
+    // CPU time of the whole process per request (median, the cold one apart): with one thread,
+    // the work itself, whatever else the machine runs (on a GPU: only the host's part).
+    row["cpu_ms"] = median(std::vector<double>(cpu_ms.begin() + (cpu_ms.size() > 1 ? 1 : 0),
+                                               cpu_ms.end()));
     row["requests_per_s"] = 1e3 / med;
     row["speedup_vs_cache_off"] = off_ms / med;
     if (cache) {

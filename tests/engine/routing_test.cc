@@ -86,6 +86,38 @@ TEST(Routing, RequestsSharingAPrefixMeetOnOneWorker) {
   EXPECT_EQ(w.runners[1]->batches() + w.runners[2]->batches(), 0);
 }
 
+TEST(Routing, WorkerLoadsCountBatchesAndPrefixRoutedOnes) {
+  Workers w(2);
+  for (int i = 0; i < 5; ++i) w.engine->submit({with_prefix(5, 100 + i)}).get();
+  w.engine->submit({with_prefix(6, 1)}).get();
+  const std::vector<WorkerLoad> loads = w.engine->worker_loads();
+  ASSERT_EQ(loads.size(), 2u);
+  EXPECT_EQ(loads[0].batches, 6);
+  // The first request of each prefix found nothing cached; the four later ones of prefix 5 did.
+  EXPECT_EQ(loads[0].prefix_routed_batches, 4);
+  EXPECT_EQ(loads[1].batches, 0);
+  for (const WorkerLoad& l : loads) {
+    EXPECT_FALSE(l.busy);
+    EXPECT_EQ(l.running_sequences, 0);
+  }
+}
+
+TEST(Routing, ABusyWorkerShowsItsRunningBatch) {
+  Workers w(2);
+  w.runners[0]->gate.close();
+  auto held = w.engine->submit({with_prefix(5, 1), with_prefix(5, 2), with_prefix(5, 3)});
+  w.runners[0]->gate.wait_held(1);
+  std::vector<WorkerLoad> loads = w.engine->worker_loads();
+  EXPECT_TRUE(loads[0].busy);
+  EXPECT_EQ(loads[0].running_sequences, 3);
+  EXPECT_FALSE(loads[1].busy);
+  w.runners[0]->gate.open();
+  held.get();
+  loads = w.engine->worker_loads();
+  EXPECT_FALSE(loads[0].busy);
+  EXPECT_EQ(loads[0].running_sequences, 0);
+}
+
 TEST(Routing, ABusyPreferredWorkerHandsOverToAnIdleOne) {
   Workers w(2);
   w.engine->submit({with_prefix(5, 1)}).get();  // worker 0 caches prefix 5

@@ -115,7 +115,14 @@ size_t Engine::preferred_worker_locked() const {
   int32_t best_length = -1;
   for (size_t w = 0; w < runners_.size(); ++w) {
     const int32_t length = runners_[w]->cached_prefix_length(next);
-    if (length > best_length || (length == best_length && busy_[best] && !busy_[w])) {
+    // Ties: an idle worker, then the one that took fewer batches, so that prefixes cached
+    // nowhere yet (a new prompt family) spread over the workers' caches instead of all filling
+    // worker 0's.
+    const bool better =
+        length > best_length ||
+        (length == best_length &&
+         (busy_[best] != busy_[w] ? !busy_[w] : loads_[w].batches < loads_[best].batches));
+    if (better) {
       best = w;
       best_length = length;
     }

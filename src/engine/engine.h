@@ -105,7 +105,8 @@ class Engine {
   // first sequence.
   std::vector<Part> take_batch_locked(size_t worker, int32_t& cached_prefix_tokens);
   // Routing (several workers): the worker whose prefix cache holds the longest prefix of the
-  // queue head's next sequence, ties to an idle worker, then the lowest index.
+  // queue head's next sequence; ties to an idle worker, then the one that took fewer batches,
+  // then the lowest index.
   size_t preferred_worker_locked() const;
   // Whether `worker` takes the queue's head now: it is the preferred one, or that one is busy.
   bool may_take_locked(size_t worker) const;

@@ -71,12 +71,18 @@ def test_a_prefix_family_stays_on_one_worker_with_the_one_worker_hit_rate(radix_
         for a, b in zip(got, single):
             assert max(abs(x - y) for x, y in zip(a, b)) < 1e-4
 
-        # A second family also stays on one worker (which one is routing's choice).
+        # A second family, cached nowhere: the tie goes to the worker that took fewer batches (the
+        # other one), so the two families fill both caches; it then stays there.
         before = worker_metrics(two)
         send_one_at_a_time(two, TEXTS_B)
         after = worker_metrics(two)
         batches_b = delta(before, after, "radix_worker_batches_total")
-        assert sorted(batches_b.values()) == [0, len(TEXTS_B)], batches_b
+        assert batches_b == {home: 0, other: len(TEXTS_B)}, batches_b
+        # And the first family still finds its worker.
+        before = worker_metrics(two)
+        send_one_at_a_time(two, [FAMILY_A + "one more ticket"])
+        after = worker_metrics(two)
+        assert delta(before, after, "radix_worker_batches_total") == {home: 1, other: 0}
 
         # The summed metrics are the per-worker ones added up; /info agrees with /metrics.
         total = two.metric("radix_prefix_cache_hit_tokens")

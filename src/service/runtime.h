@@ -56,6 +56,10 @@ struct RuntimeOptions {
 };
 
 inline constexpr int64_t kDefaultGpuPrefixCacheMib = 4096;
+// The shortest cached prefix used on the CPU (docs/prefix_cache.md, "Minimum prefix length": a
+// hit's bookkeeping measured at about 1.5 tokens' compute there). GPUs keep
+// cache::kDefaultMinPrefixTokens until measured on one.
+inline constexpr int32_t kCpuMinPrefixTokens = 4;
 
 // What was built, for logs and /info.
 struct RuntimeInfo {

@@ -4,7 +4,8 @@
 #           P-token prefix + S own tokens), an embedding model
 #   dl19    the TREC DL19 rerank set at concurrency 1 (one batch per query, the template shared
 #           across requests), the same shape with the reranker head
-# Prints one table (requests/s, p50/p99 ms, the server's cache hit rate, cache-on speed-up) and
+# Prints one table (requests/s, p50/p99 ms, the server's cache hit rate, cache-on speed-up, and the
+# server's CPU seconds per request: on a shared CPU machine steadier than wall time) and
 # writes load.jsonl, summary.txt and the servers' logs under RESULTS_DIR.
 #
 #   bench/load_cache.sh [RESULTS_DIR]      (default build/load-cache-results)
@@ -115,13 +116,16 @@ python3 - "$out/load.jsonl" <<'PY' | tee "$out/summary.txt"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print(f"{'workload':<22} {'cache':<5} {'conc':>4} {'reqs':>5} {'req/s':>8} {'p50 ms':>9} {'p99 ms':>9} "
-      f"{'hit rate':>8} {'vs off':>7}  workers")
+      f"{'hit rate':>8} {'vs off':>7} {'cpu s/req':>9} {'cpu vs off':>10}  workers")
 for r in rows:
     off = next((o for o in rows if o["workload"] == r["workload"] and o["label"] == "cache-off"
                 and o["concurrency"] == r["concurrency"]), None)
     speed = f"{r['requests_per_s'] / off['requests_per_s']:.2f}x" if off and off["requests_per_s"] else "-"
     workers = " ".join(f"{w}:{n}" for w, n in r.get("worker_batches", {}).items())
+    cpu = r.get("server_cpu_s_per_request")
+    cpu_off = off.get("server_cpu_s_per_request") if off else None
+    cpu_x = f"{cpu_off / cpu:.2f}x" if cpu and cpu_off else "-"
     print(f"{r['workload']:<22} {r['label'][6:]:<5} {r['concurrency']:>4} {r['ok']:>5} "
           f"{r['requests_per_s']:>8.2f} {r['p50_ms']:>9.1f} {r['p99_ms']:>9.1f} "
-          f"{r['cache_hit_rate']:>8.3f} {speed:>7}  {workers}")
+          f"{r['cache_hit_rate']:>8.3f} {speed:>7} {cpu if cpu is not None else '-':>9} {cpu_x:>10}  {workers}")
 PY

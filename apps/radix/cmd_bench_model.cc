@@ -140,8 +140,8 @@ void run_stream(Model& model, const ModelBenchArgs& args, const bench::Workload&
     row["min_ms"] = warm.empty() ? cold : *std::min_element(warm.begin(), warm.end());
     // CPU time of the whole process per request (median, the cold one apart): with one thread,
     // the work itself, whatever else the machine runs (on a GPU: only the host's part).
-    row["cpu_ms"] = median(std::vector<double>(cpu_ms.begin() + (cpu_ms.size() > 1 ? 1 : 0),
-                                               cpu_ms.end()));
+    row["cpu_ms"] =
+        median(std::vector<double>(cpu_ms.begin() + (cpu_ms.size() > 1 ? 1 : 0), cpu_ms.end()));
     row["requests_per_s"] = 1e3 / med;
     row["speedup_vs_cache_off"] = off_ms / med;
     if (cache) {

@@ -31,7 +31,8 @@ struct WorkerLoad {
   bool busy = false;
   int64_t running_sequences = 0;  // in the batch it runs now
   int64_t batches = 0;            // batches it took so far
-  int64_t prefix_routed_batches = 0;  // of those, taken with a prefix of their first sequence cached (BatchStats)
+  // Of those, the batches taken with a prefix of their first sequence in this worker's cache.
+  int64_t prefix_routed_batches = 0;
 };
 
 class BatchRunner {

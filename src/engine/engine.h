@@ -46,7 +46,6 @@ struct BatchStats {
   int32_t cached_prefix_tokens = 0;
 };
 
-
 class EngineError : public std::runtime_error {
  public:
   enum class Kind { kShuttingDown, kCancelled, kBackend };
@@ -119,7 +118,7 @@ class Engine {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
-  std::vector<bool> busy_;  // per worker: running a batch
+  std::vector<bool> busy_;         // per worker: running a batch
   std::vector<WorkerLoad> loads_;  // per worker (guarded by mu_)
   int64_t queued_sequences_ = 0;
   std::atomic<bool> stopping_{false};

@@ -5,10 +5,20 @@ Workloads
   embed    /embed, one text of 30-60 words per request (seeded), any embedding model
   rerank   /rerank, a query and 10 documents per request (seeded), a reranker model
   dl19     /rerank, the 43 TREC DL19 queries with their 100 BM25 passages each, from
-           ../shared/assets/msmarco/dl19_bm25_top100.json (one request per query), a reranker
+           ../shared/assets/msmarco/dl19_bm25_top100.json (one request per query), a reranker;
+           --dl19-queries N takes the first N only (a slow device)
+  stream:P=2048,S=64
+           /embed, one text per request: a shared prefix of P tokens and S own tokens (seeded
+           words), the few-shot-prompt shape the prefix cache (docs/prefix_cache.md) is for. The
+           prefix ends with a newline and every own part starts with a letter, so the prefix is
+           its own pre-token run and tokenizes the same in every request; its token count is
+           fitted to P through the server's /tokenize and checked against the first request. The
+           warm-up requests share the prefix, so the timed requests find it cached (cache on).
+           Concurrency defaults to 1 here (one request at a time).
 Each (workload, concurrency) prints one JSON line: requests, errors, seconds, requests/s, inputs/s,
 latency p50/p90/p99/max (ms), and what the server's /metrics saw meanwhile (batches, tokens, unique
-tokens, compression).
+tokens, compression, the prefix cache's hit rate = hit tokens / looked-up tokens, result hits, and
+batches per worker when the server runs several).
 
 The server is either running already (--url) or started here (--radix-bin and --serve-args, on a
 free loopback port, stopped at the end), e.g.
@@ -60,8 +70,72 @@ def sentence(rng, lo, hi):
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(lo, hi)))
 
 
-def make_requests(workload, n, seed):
-    """[(path, body, inputs)] for the workload; dl19 ignores n (it is 43 requests)."""
+def parse_workload(text):
+    """'embed' -> ('embed', {}); 'stream:P=2048,S=64' -> ('stream', {'P': 2048, 'S': 64})."""
+    name, _, rest = text.partition(":")
+    params = {}
+    for kv in filter(None, rest.split(",")):
+        key, eq, value = kv.partition("=")
+        if not eq or not value.isdigit():
+            raise SystemExit(f"workload {text}: expected key=integer, got {kv!r}")
+        params[key] = int(value)
+    if name not in ("embed", "rerank", "dl19", "stream"):
+        raise SystemExit(f"unknown workload {name} (embed, rerank, dl19, stream:P=..,S=..)")
+    if name == "stream":
+        unknown = set(params) - {"P", "S"}
+        if unknown or params.get("P", 0) < 1 or params.get("S", 0) < 1:
+            raise SystemExit(f"workload {text}: expected stream:P=<prefix tokens>,S=<own tokens>")
+    elif params:
+        raise SystemExit(f"workload {name} takes no parameters")
+    return name, params
+
+
+def count_tokens(url, headers, text):
+    body = {"inputs": text, "add_special_tokens": False}
+    req = urllib.request.Request(url + "/tokenize", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json", **headers})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return [t["id"] for t in json.loads(r.read())[0]]
+
+
+class StreamTexts:
+    """The stream workload's texts: one prefix of P tokens (fitted through /tokenize), own parts
+    of about S tokens. Words of WORDS are one token each with their leading space in byte-level
+    BPE vocabularies; a byte-level tokenizer (the demo model's) needs fewer words, which the fit
+    finds."""
+
+    def __init__(self, url, headers, prefix_tokens, own_tokens, seed):
+        self.own_tokens = own_tokens
+        rng = random.Random(seed)
+        words = [rng.choice(WORDS) for _ in range(4 * prefix_tokens + 8)]
+        head = "Classify the text after the examples."
+        n = prefix_tokens  # words; refit from the token count a few times
+        for _ in range(8):
+            text = head + " " + " ".join(words[:n]) + ".\n"
+            ids = count_tokens(url, headers, text)
+            if len(ids) == prefix_tokens or n <= 1:
+                break
+            step = (prefix_tokens - len(ids)) * n // max(len(ids), 1)
+            n = max(1, min(len(words), n + (step if step else (1 if len(ids) < prefix_tokens else -1))))
+        self.prefix, self.prefix_ids = text, ids
+        # Words per own token, from the same fit.
+        self.words_per_token = max(1, n) / max(1, len(ids))
+
+    def make(self, n, seed):
+        rng = random.Random(seed)
+        k = max(1, round(self.own_tokens * self.words_per_token))
+        return [("/embed", {"inputs": self.prefix + "Text: " + sentence(rng, k, k)}, 1)
+                for _ in range(n)]
+
+    def check(self, url, headers, text):
+        ids = count_tokens(url, headers, text)
+        if ids[: len(self.prefix_ids)] != self.prefix_ids:
+            raise SystemExit("stream: the prefix does not tokenize the same inside a request")
+        return len(ids)
+
+
+def make_requests(workload, n, seed, dl19_queries=0):
+    """[(path, body, inputs)] for the workload; dl19 ignores n (43 requests, or dl19_queries)."""
     rng = random.Random(seed)
     if workload == "embed":
         return [("/embed", {"inputs": sentence(rng, 30, 60)}, 1) for _ in range(n)]
@@ -72,7 +146,10 @@ def make_requests(workload, n, seed):
             out.append(("/rerank", {"query": sentence(rng, 4, 10), "texts": docs}, len(docs)))
         return out
     if workload == "dl19":
-        return [("/rerank", {"query": q, "texts": docs}, len(docs)) for q, docs in load_dl19()]
+        data = load_dl19()
+        if dl19_queries:
+            data = data[:dl19_queries]
+        return [("/rerank", {"query": q, "texts": docs}, len(docs)) for q, docs in data]
     raise SystemExit(f"unknown workload {workload}")
 
 
@@ -120,15 +197,25 @@ def post(url, path, body, headers, timeout=600):
 
 
 def scrape(url, headers):
-    """Unlabelled samples of /metrics as {name: value}."""
+    """Samples of /metrics as {name: value}, labelled ones as {'name{labels}': value}."""
     req = urllib.request.Request(url + "/metrics", headers=headers)
     with urllib.request.urlopen(req, timeout=30) as r:
         text = r.read().decode()
     out = {}
     for line in text.splitlines():
-        if line and not line.startswith("#") and "{" not in line:
-            name, value = line.split()[:2]
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
             out[name] = float(value)
+    return out
+
+
+def worker_deltas(before, after, metric):
+    """{worker: after - before} of a per-worker metric (label worker="...")."""
+    out = {}
+    prefix = metric + '{worker="'
+    for key, value in after.items():
+        if key.startswith(prefix):
+            out[key[len(prefix):].split('"', 1)[0]] = int(value - before.get(key, 0))
     return out
 
 
@@ -159,17 +246,45 @@ def run_level(url, headers, requests_, concurrency):
     return latencies, statuses, time.perf_counter() - t0
 
 
-def bench_server(args, url, headers):
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process (Linux /proc), None elsewhere: on a shared machine
+    the server's CPU time per request is steadier than wall time."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def bench_server(args, url, headers, pid=None):
+    workload, params = parse_workload(args.workload)
+    stream = None
+    if workload == "stream":
+        stream = StreamTexts(url, headers, params["P"], params["S"], args.seed)
     for level in [int(c) for c in args.concurrency.split(",")]:
-        reqs = make_requests(args.workload, max(args.requests, level), args.seed + level)
-        warm = make_requests(args.workload, min(8, len(reqs)), args.seed + 9999)
+        if stream:
+            reqs = stream.make(max(args.requests, level), args.seed + level)
+            warm = stream.make(min(8, len(reqs)), args.seed + 9999)
+            tokens = stream.check(url, headers, reqs[0][1]["inputs"])
+        else:
+            reqs = make_requests(workload, max(args.requests, level), args.seed + level,
+                                 args.dl19_queries)
+            # dl19's warm-up is a synthetic rerank request (the same template): a dl19 query
+            # would come back in the timed run as an exact repeat, answered by the result cache.
+            warm = make_requests("rerank" if workload == "dl19" else workload,
+                                 min(8, len(reqs)), args.seed + 9999)
         run_level(url, headers, warm[: max(1, min(len(warm), level))], min(level, len(warm)))
         before = scrape(url, headers)
+        cpu0 = cpu_seconds(pid) if pid else None
         latencies, statuses, wall = run_level(url, headers, reqs, level)
+        cpu1 = cpu_seconds(pid) if pid else None
         after = scrape(url, headers)
         ok = sorted(l for l, s in zip(latencies, statuses) if s == 200)
         delta = {k: after.get(k, 0) - before.get(k, 0)
-                 for k in ("radix_batches_total", "radix_tokens_total", "radix_unique_tokens_total")}
+                 for k in ("radix_batches_total", "radix_tokens_total", "radix_unique_tokens_total",
+                           "radix_prefix_cache_lookup_tokens", "radix_prefix_cache_hit_tokens",
+                           "radix_prefix_cache_result_hits")}
         inputs = sum(r[2] for r, s in zip(reqs, statuses) if s == 200)
         row = {
             "workload": args.workload, "concurrency": level, "requests": len(reqs),
@@ -184,9 +299,28 @@ def bench_server(args, url, headers):
             "compression": round(delta["radix_unique_tokens_total"] / delta["radix_tokens_total"], 4)
             if delta["radix_tokens_total"] else None,
             "tokens_per_s": round(delta["radix_tokens_total"] / wall, 1),
+            # The prefix cache (0 lookups: off, or the model cannot use it).
+            "cache_hit_rate": round(delta["radix_prefix_cache_hit_tokens"]
+                                    / delta["radix_prefix_cache_lookup_tokens"], 4)
+            if delta["radix_prefix_cache_lookup_tokens"] else 0.0,
+            "cache_hit_tokens": int(delta["radix_prefix_cache_hit_tokens"]),
+            "cache_result_hits": int(delta["radix_prefix_cache_result_hits"]),
+            "cache_mib": round(after.get("radix_prefix_cache_bytes", 0) / 2**20, 1),
         }
+        workers = worker_deltas(before, after, "radix_worker_batches_total")
+        if len(workers) > 1:
+            row["worker_batches"] = workers
+            row["worker_hit_tokens"] = worker_deltas(before, after,
+                                                     "radix_worker_prefix_cache_hit_tokens")
+        if cpu0 is not None and cpu1 is not None:
+            row["server_cpu_s_per_request"] = round((cpu1 - cpu0) / max(1, len(ok)), 4)
+        if stream:
+            row["prefix_tokens"] = len(stream.prefix_ids)
+            row["request_tokens"] = tokens
         if args.label:
             row["label"] = args.label
+        if args.workload_label:
+            row["workload"] = args.workload_label
         print(json.dumps(row), flush=True)
 
 
@@ -307,8 +441,11 @@ def main():
     ap.add_argument("--serve-args", default="--model demo", help="arguments of `radix serve`")
     ap.add_argument("--start-timeout", type=float, default=600)
     ap.add_argument("--api-key", default="")
-    ap.add_argument("--workload", default="embed", choices=["embed", "rerank", "dl19"])
-    ap.add_argument("--concurrency", default="1,16,64")
+    ap.add_argument("--workload", default="embed",
+                    help="embed, rerank, dl19 or stream:P=<prefix tokens>,S=<own tokens>")
+    ap.add_argument("--workload-label", default="", help="the workload's name in the JSON lines")
+    ap.add_argument("--concurrency", help="comma list (default 1,16,64; stream: 1)")
+    ap.add_argument("--dl19-queries", type=int, default=0, help="dl19: the first N queries only")
     ap.add_argument("--requests", type=int, default=400, help="requests per level (dl19: 43)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--label", default="", help="copied into every JSON line")
@@ -318,6 +455,8 @@ def main():
     ap.add_argument("--hf-device", default="cuda")
     ap.add_argument("--hf-attention", default="eager", choices=["eager", "sdpa"])
     args = ap.parse_args()
+    if args.concurrency is None:
+        args.concurrency = "1" if args.workload.startswith("stream") else "1,16,64"
 
     if args.hf:
         bench_hf(args)
@@ -331,7 +470,7 @@ def main():
     else:
         raise SystemExit("give --url or --radix-bin")
     try:
-        bench_server(args, url, headers)
+        bench_server(args, url, headers, proc.pid if proc else None)
     finally:
         if proc:
             proc.send_signal(signal.SIGTERM)

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -29,6 +30,7 @@ struct ModelBenchArgs {
   int repetitions = 5;
   bool json = false;
   int64_t prefix_cache_mib = 2048;  // stream workloads: the cache's budget for the cache-on run
+  int32_t prefix_cache_min_tokens = cache::kDefaultMinPrefixTokens;  // stream: shortest hit used
 };
 
 std::vector<AttentionMode> parse_modes(const std::string& text) {
@@ -86,6 +88,7 @@ void run_stream(Model& model, const ModelBenchArgs& args, const bench::Workload&
       const DecoderConfig& c = model.info().config;
       cache::DevicePrefixCacheOptions o;
       o.budget_bytes = args.prefix_cache_mib << 20;
+      o.min_prefix_tokens = args.prefix_cache_min_tokens;
       o.results = false;  // every request is new: time the prefix reuse, not the result cache
       cache = std::make_unique<cache::DevicePrefixCache>(model.backend(), c.num_hidden_layers,
                                                          c.num_key_value_heads, c.head_dim, o);
@@ -105,9 +108,10 @@ void run_stream(Model& model, const ModelBenchArgs& args, const bench::Workload&
       }
       return out;
     };
-    std::vector<double> ms;
+    std::vector<double> ms, cpu_ms;
     for (const RaggedBatch& one : w.stream) {
       const auto start = std::chrono::steady_clock::now();
+      const std::clock_t cpu_start = std::clock();
       if (cache) {
         cache->run(one, fold, forward);
       } else {
@@ -119,6 +123,7 @@ void run_stream(Model& model, const ModelBenchArgs& args, const bench::Workload&
 #if defined(RADIX_HAVE_CUDA)
       if (ms.size() == 1) take_cuda_profile(model.backend());  // GPU op times of warm requests
 #endif
+      cpu_ms.push_back(1e3 * static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC);
     }
     const double cold = ms.front();
     std::vector<double> warm(ms.begin() + (ms.size() > 1 ? 1 : 0), ms.end());
@@ -134,6 +139,12 @@ void run_stream(Model& model, const ModelBenchArgs& args, const bench::Workload&
     row["tokens"] = w.batch.num_tokens();
     row["cold_ms"] = cold;
     row["median_ms"] = med;
+    // The fastest request: on a shared machine, the least disturbed one (for small differences).
+    row["min_ms"] = warm.empty() ? cold : *std::min_element(warm.begin(), warm.end());
+    // CPU time of the whole process per request (median, the cold one apart): with one thread,
+    // the work itself, whatever else the machine runs (on a GPU: only the host's part).
+    row["cpu_ms"] =
+        median(std::vector<double>(cpu_ms.begin() + (cpu_ms.size() > 1 ? 1 : 0), cpu_ms.end()));
     row["requests_per_s"] = 1e3 / med;
     row["speedup_vs_cache_off"] = off_ms / med;
     if (cache) {
@@ -284,6 +295,10 @@ void add_bench_model(CLI::App& bench) {
   cmd->add_flag("--json", args->json, "One JSON object per workload and mode");
   cmd->add_option("--prefix-cache-mib", args->prefix_cache_mib,
                   "Stream workloads: the prefix cache's budget in the cache-on run")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--prefix-cache-min-tokens", args->prefix_cache_min_tokens,
+                  "Stream workloads: shortest cached prefix used (measuring the default)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->callback([args] { run_bench_model(*args); });

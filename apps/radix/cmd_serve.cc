@@ -295,32 +295,21 @@ void run_serve(const ServeArgs& args) {
   card.attention_mode = built.attention_mode;
   card.radix_threshold = args.radix_threshold;
   card.prefix_cache_mib = built.prefix_cache ? built.prefix_cache_mib : 0;
-  // The prefix cache's numbers, summed over the workers, read at scrape time.
-  auto cache_gauge = [&](const char* name, const char* help, int64_t engine::RunnerCacheStats::*f) {
-    metrics.registry.gauge(name, help, [&runtime_ptr, f] {
-      auto* r = runtime_ptr.load();
-      double sum = 0;
-      if (r != nullptr) {
-        for (const engine::RunnerCacheStats& s : r->cache_stats()) sum += static_cast<double>(s.*f);
-      }
-      return sum;
-    });
-  };
-  cache_gauge("radix_prefix_cache_bytes", "Bytes held by the prefix caches (K/V and results)",
-              &engine::RunnerCacheStats::bytes);
-  cache_gauge("radix_prefix_cache_budget_bytes", "The prefix caches' budgets",
-              &engine::RunnerCacheStats::budget_bytes);
-  cache_gauge("radix_prefix_cache_nodes", "Trie nodes (tokens) held by the prefix caches",
-              &engine::RunnerCacheStats::nodes);
-  cache_gauge("radix_prefix_cache_lookup_tokens", "Tokens looked up in the prefix caches so far",
-              &engine::RunnerCacheStats::lookup_tokens);
-  cache_gauge("radix_prefix_cache_hit_tokens",
-              "Tokens not computed so far: cached prefixes and result-cache hits",
-              &engine::RunnerCacheStats::hit_tokens);
-  cache_gauge("radix_prefix_cache_result_hits", "Sequences answered from the result cache so far",
-              &engine::RunnerCacheStats::result_hits);
-  cache_gauge("radix_prefix_cache_evicted_nodes", "Nodes evicted from the prefix caches so far",
-              &engine::RunnerCacheStats::evicted_nodes);
+  // Per worker (device): its load and its prefix cache, read at scrape time.
+  metrics.register_workers([&runtime_ptr, names = server::worker_labels(built.devices)] {
+    std::vector<server::WorkerObservation> out;
+    auto* r = runtime_ptr.load();
+    if (r == nullptr) return out;
+    const std::vector<engine::WorkerLoad> loads = r->worker_loads();
+    const std::vector<engine::RunnerCacheStats> caches = r->cache_stats();
+    for (size_t w = 0; w < loads.size() && w < caches.size() && w < names.size(); ++w) {
+      const engine::RunnerCacheStats& c = caches[w];
+      out.push_back({names[w], loads[w].busy, loads[w].running_sequences, loads[w].batches,
+                     loads[w].prefix_routed_batches, c.enabled, c.budget_bytes, c.bytes, c.nodes,
+                     c.lookup_tokens, c.hit_tokens, c.result_hits, c.evicted_nodes});
+    }
+    return out;
+  });
   card.auto_truncate = args.auto_truncate;
   card.tokenization_workers = workers;
   card.max_batch_tokens = args.max_batch_tokens;

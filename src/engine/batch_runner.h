@@ -25,6 +25,16 @@ struct RunnerCacheStats {
   int64_t result_hits = 0;
 };
 
+// One worker's state, for per-worker metrics (any thread). The queue is shared: a request waits
+// in it until some worker takes it, so a worker's own depth is the batch it runs.
+struct WorkerLoad {
+  bool busy = false;
+  int64_t running_sequences = 0;  // in the batch it runs now
+  int64_t batches = 0;            // batches it took so far
+  // Of those, the batches taken with a prefix of their first sequence in this worker's cache.
+  int64_t prefix_routed_batches = 0;
+};
+
 class BatchRunner {
  public:
   virtual ~BatchRunner() = default;

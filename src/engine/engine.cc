@@ -29,6 +29,7 @@ Engine::Engine(std::vector<std::unique_ptr<BatchRunner>> runners, EngineOptions 
     if (!r) throw std::invalid_argument("engine: null runner");
   }
   busy_.assign(runners_.size(), false);
+  loads_.assign(runners_.size(), WorkerLoad{});
   workers_.reserve(runners_.size());
   for (size_t w = 0; w < runners_.size(); ++w) workers_.emplace_back([this, w] { worker_loop(w); });
 }
@@ -91,6 +92,13 @@ int64_t Engine::queued_sequences() const {
   return queued_sequences_;
 }
 
+std::vector<WorkerLoad> Engine::worker_loads() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<WorkerLoad> out = loads_;
+  for (size_t w = 0; w < out.size(); ++w) out[w].busy = busy_[w];
+  return out;
+}
+
 void Engine::finish(Job& job, const std::exception_ptr& error) {
   if (job.finished.exchange(true)) return;
   if (error) {
@@ -107,7 +115,14 @@ size_t Engine::preferred_worker_locked() const {
   int32_t best_length = -1;
   for (size_t w = 0; w < runners_.size(); ++w) {
     const int32_t length = runners_[w]->cached_prefix_length(next);
-    if (length > best_length || (length == best_length && busy_[best] && !busy_[w])) {
+    // Ties: an idle worker, then the one that took fewer batches, so that prefixes cached
+    // nowhere yet (a new prompt family) spread over the workers' caches instead of all filling
+    // worker 0's.
+    const bool better =
+        length > best_length ||
+        (length == best_length &&
+         (busy_[best] != busy_[w] ? !busy_[w] : loads_[w].batches < loads_[best].batches));
+    if (better) {
       best = w;
       best_length = length;
     }
@@ -124,7 +139,7 @@ bool Engine::may_take_locked(size_t worker) const {
   return best == worker || busy_[best];
 }
 
-std::vector<Engine::Part> Engine::take_batch_locked() {
+std::vector<Engine::Part> Engine::take_batch_locked(size_t worker, int32_t& cached_prefix_tokens) {
   // A client that went away has its not-yet-batched work dropped here, and so does the rest of a
   // split request whose earlier part already failed.
   for (auto it = queue_.begin(); it != queue_.end();) {
@@ -137,6 +152,12 @@ std::vector<Engine::Part> Engine::take_batch_locked() {
     } else {
       ++it;
     }
+  }
+
+  cached_prefix_tokens = 0;
+  if (runners_.size() > 1 && !queue_.empty()) {
+    const Job& head = *queue_.front();
+    cached_prefix_tokens = runners_[worker]->cached_prefix_length(head.sequences[head.next]);
   }
 
   // Remaining lengths of the queue's head: the planner never looks past the first request that
@@ -175,15 +196,20 @@ void Engine::worker_loop(size_t worker) {
   FoldPlan plan;
   for (;;) {
     std::vector<Part> parts;
+    int32_t cached_prefix_tokens = 0;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return may_take_locked(worker) || stopping_.load(); });
-      parts = take_batch_locked();
+      parts = take_batch_locked(worker, cached_prefix_tokens);
       if (parts.empty()) {
         if (stopping_.load() && queue_.empty()) return;
         continue;
       }
       busy_[worker] = true;
+      WorkerLoad& load = loads_[worker];
+      ++load.batches;
+      if (cached_prefix_tokens > 0) ++load.prefix_routed_batches;
+      for (const Part& p : parts) load.running_sequences += p.end - p.begin;
       // More work left: let another worker start on it while this one runs.
       if (!queue_.empty()) {
         if (runners_.size() > 1) {
@@ -197,6 +223,7 @@ void Engine::worker_loop(size_t worker) {
     const Clock::time_point start = Clock::now();
     BatchStats stats;
     stats.worker = worker;
+    stats.cached_prefix_tokens = cached_prefix_tokens;
     batch.ids.clear();
     batch.positions.clear();
     batch.cu_seqlens.assign(1, 0);
@@ -237,6 +264,7 @@ void Engine::worker_loop(size_t worker) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       busy_[worker] = false;
+      loads_[worker].running_sequences = 0;
     }
     stats.failed = error != nullptr;
     stats.run_seconds = std::chrono::duration<double>(Clock::now() - start).count();

@@ -41,6 +41,9 @@ struct BatchStats {
   double run_seconds = 0;        // plan + runner
   double max_queue_seconds = 0;  // longest wait, in the queue, of a request in the batch
   size_t worker = 0;
+  // Several workers: how many leading tokens of the batch's first sequence this worker's cache
+  // held when it took the batch (> 0: routed to its cached prefix). Always 0 with one worker.
+  int32_t cached_prefix_tokens = 0;
 };
 
 class EngineError : public std::runtime_error {
@@ -83,6 +86,7 @@ class Engine {
   size_t queued_requests() const;
   int64_t queued_sequences() const;
   size_t num_workers() const { return runners_.size(); }
+  std::vector<WorkerLoad> worker_loads() const;
   const std::vector<std::unique_ptr<BatchRunner>>& runners() const { return runners_; }
   const EngineOptions& options() const { return options_; }
 
@@ -96,9 +100,12 @@ class Engine {
 
   void worker_loop(size_t worker);
   // With mu_ held: removes cancelled jobs, plans the next batch and advances the queue.
-  std::vector<Part> take_batch_locked();
+  // `cached_prefix_tokens` (several workers): the taking worker's cached prefix of the batch's
+  // first sequence.
+  std::vector<Part> take_batch_locked(size_t worker, int32_t& cached_prefix_tokens);
   // Routing (several workers): the worker whose prefix cache holds the longest prefix of the
-  // queue head's next sequence, ties to an idle worker, then the lowest index.
+  // queue head's next sequence; ties to an idle worker, then the one that took fewer batches,
+  // then the lowest index.
   size_t preferred_worker_locked() const;
   // Whether `worker` takes the queue's head now: it is the preferred one, or that one is busy.
   bool may_take_locked(size_t worker) const;
@@ -111,7 +118,8 @@ class Engine {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
-  std::vector<bool> busy_;  // per worker: running a batch
+  std::vector<bool> busy_;         // per worker: running a batch
+  std::vector<WorkerLoad> loads_;  // per worker (guarded by mu_)
   int64_t queued_sequences_ = 0;
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> workers_;

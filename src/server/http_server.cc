@@ -307,7 +307,25 @@ void HttpServer::register_routes() {
   });
 
   get("/info", [this](const HttpRequest&, const CallContext&) {
-    return json_reply(info_json(service_.card(), options_));
+    json info = info_json(service_.card(), options_);
+    // Several workers: each one's load and prefix cache (docs/server.md).
+    if (const auto workers = metrics_.workers(); workers.size() > 1) {
+      json list = json::array();
+      for (const WorkerObservation& w : workers) {
+        list.push_back({{"worker", w.name},
+                        {"busy", w.busy},
+                        {"running_sequences", w.running_sequences},
+                        {"batches", w.batches},
+                        {"prefix_routed_batches", w.prefix_routed_batches},
+                        {"prefix_cache_bytes", w.cache_bytes},
+                        {"prefix_cache_nodes", w.cache_nodes},
+                        {"prefix_cache_lookup_tokens", w.lookup_tokens},
+                        {"prefix_cache_hit_tokens", w.hit_tokens},
+                        {"prefix_cache_evicted_nodes", w.evicted_nodes}});
+      }
+      info["workers"] = std::move(list);
+    }
+    return json_reply(info);
   });
 
   get("/metrics", [this](const HttpRequest&, const CallContext&) {

@@ -178,6 +178,23 @@ void MetricsRegistry::gauge(const std::string& name, const std::string& help,
   });
 }
 
+void MetricsRegistry::scraped_family(const std::string& name, const std::string& help,
+                                     const char* type, std::vector<std::string> label_names,
+                                     std::function<Series()> read) {
+  std::lock_guard<std::mutex> lock(mu_);
+  claim(name);
+  scraped_families_.push_back(std::make_unique<ScrapedFamily>(
+      ScrapedFamily{name, help, type, std::move(label_names), std::move(read)}));
+  ScrapedFamily* g = scraped_families_.back().get();
+  renderers_.push_back([g](std::string& out) {
+    header(out, g->name, g->help, g->type.c_str());
+    for (const auto& [labels, value] : g->read()) {
+      check_labels(g->label_names, labels);
+      out += g->name + label_set(g->label_names, labels) + ' ' + format_metric_value(value) + '\n';
+    }
+  });
+}
+
 std::string MetricsRegistry::render() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace radix::server {
@@ -61,6 +62,11 @@ class MetricsRegistry {
   Histogram& histogram(const std::string& name, const std::string& help,
                        std::vector<double> upper_bounds, std::vector<std::string> label_names = {});
   void gauge(const std::string& name, const std::string& help, std::function<double()> read);
+  // A labelled family read at scrape time: `read` returns every series (label values, value); type
+  // "gauge", or "counter" for totals another component keeps. No series: only the header.
+  using Series = std::vector<std::pair<LabelValues, double>>;
+  void scraped_family(const std::string& name, const std::string& help, const char* type,
+                      std::vector<std::string> label_names, std::function<Series()> read);
 
   std::string render() const;
 
@@ -74,6 +80,11 @@ class MetricsRegistry {
     std::string name, help;
     std::function<double()> read;
   };
+  struct ScrapedFamily {
+    std::string name, help, type;
+    std::vector<std::string> label_names;
+    std::function<Series()> read;
+  };
   void claim(const std::string& name);
 
   mutable std::mutex mu_;
@@ -82,6 +93,7 @@ class MetricsRegistry {
   std::vector<std::unique_ptr<Counter>> counters_;
   std::vector<std::unique_ptr<Histogram>> histograms_;
   std::vector<std::unique_ptr<Gauge>> gauges_;
+  std::vector<std::unique_ptr<ScrapedFamily>> scraped_families_;
 };
 
 // Prometheus number formatting: integers without a fraction, +Inf/-Inf/NaN spelled out.

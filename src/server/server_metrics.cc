@@ -1,5 +1,6 @@
 #include "server/server_metrics.h"
 
+#include <set>
 #include <string>
 
 namespace radix::server {
@@ -9,6 +10,18 @@ const std::vector<double> kLatencyBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 
                                              0.25,  0.5,    1,     2.5,  5,     10,   30};
 
 }  // namespace
+
+std::vector<std::string> worker_labels(const std::vector<std::string>& devices) {
+  std::vector<std::string> out;
+  std::set<std::string> seen, repeated;
+  for (const std::string& d : devices) {
+    if (!seen.insert(d).second) repeated.insert(d);
+  }
+  for (size_t i = 0; i < devices.size(); ++i) {
+    out.push_back(repeated.count(devices[i]) ? devices[i] + "#" + std::to_string(i) : devices[i]);
+  }
+  return out;
+}
 
 ServerMetrics::ServerMetrics(std::function<double()> queue_depth,
                              std::function<double()> queued_requests)
@@ -53,6 +66,68 @@ ServerMetrics::ServerMetrics(std::function<double()> queue_depth,
                    const double t = tokens.value({});
                    return t > 0 ? unique_tokens.value({}) / t : 1.0;
                  });
+}
+
+void ServerMetrics::register_workers(std::function<std::vector<WorkerObservation>()> read) {
+  read_workers_ = std::move(read);
+  using Field = int64_t WorkerObservation::*;
+  auto sum = [this](const char* name, const char* help, Field f) {
+    registry.gauge(name, help, [this, f] {
+      double total = 0;
+      for (const WorkerObservation& w : read_workers_()) total += static_cast<double>(w.*f);
+      return total;
+    });
+  };
+  sum("radix_prefix_cache_bytes", "Bytes held by the prefix caches (K/V and results)",
+      &WorkerObservation::cache_bytes);
+  sum("radix_prefix_cache_budget_bytes", "The prefix caches' budgets",
+      &WorkerObservation::cache_budget_bytes);
+  sum("radix_prefix_cache_nodes", "Trie nodes (tokens) held by the prefix caches",
+      &WorkerObservation::cache_nodes);
+  sum("radix_prefix_cache_lookup_tokens", "Tokens looked up in the prefix caches so far",
+      &WorkerObservation::lookup_tokens);
+  sum("radix_prefix_cache_hit_tokens",
+      "Tokens not computed so far: cached prefixes and result-cache hits",
+      &WorkerObservation::hit_tokens);
+  sum("radix_prefix_cache_result_hits", "Sequences answered from the result cache so far",
+      &WorkerObservation::result_hits);
+  sum("radix_prefix_cache_evicted_nodes", "Nodes evicted from the prefix caches so far",
+      &WorkerObservation::evicted_nodes);
+
+  // Per worker. Counters are totals the engine and the caches keep; read here at scrape time.
+  auto per_worker = [this](const char* name, const char* help, const char* type, auto value) {
+    registry.scraped_family(name, help, type, {"worker"}, [this, value] {
+      MetricsRegistry::Series series;
+      for (const WorkerObservation& w : read_workers_()) {
+        series.push_back({{w.name}, static_cast<double>(value(w))});
+      }
+      return series;
+    });
+  };
+  auto field = [](Field f) { return [f](const WorkerObservation& w) { return w.*f; }; };
+  per_worker("radix_worker_busy", "1 while the worker runs a batch", "gauge",
+             [](const WorkerObservation& w) { return w.busy ? 1 : 0; });
+  per_worker("radix_worker_running_sequences",
+             "Sequences in the batch the worker runs (the queue is shared: radix_queue_depth)",
+             "gauge", field(&WorkerObservation::running_sequences));
+  per_worker("radix_worker_batches_total", "Batches the worker took", "counter",
+             field(&WorkerObservation::batches));
+  per_worker("radix_worker_prefix_routed_batches_total",
+             "Batches the worker took with a prefix of their first sequence in its cache",
+             "counter", field(&WorkerObservation::prefix_routed_batches));
+  per_worker("radix_worker_prefix_cache_bytes", "Bytes held by the worker's prefix cache", "gauge",
+             field(&WorkerObservation::cache_bytes));
+  per_worker("radix_worker_prefix_cache_nodes", "Trie nodes (tokens) in the worker's prefix cache",
+             "gauge", field(&WorkerObservation::cache_nodes));
+  per_worker("radix_worker_prefix_cache_lookup_tokens",
+             "Tokens looked up in the worker's prefix cache", "counter",
+             field(&WorkerObservation::lookup_tokens));
+  per_worker("radix_worker_prefix_cache_hit_tokens",
+             "Tokens the worker's prefix cache saved (cached prefixes and result hits)", "counter",
+             field(&WorkerObservation::hit_tokens));
+  per_worker("radix_worker_prefix_cache_evicted_nodes",
+             "Nodes evicted from the worker's prefix cache", "counter",
+             field(&WorkerObservation::evicted_nodes));
 }
 
 void ServerMetrics::observe_request(const std::string& route, int status, double seconds) {

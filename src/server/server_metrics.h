@@ -2,7 +2,10 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "server/metrics.h"
 
@@ -19,6 +22,27 @@ struct BatchObservation {
   double max_queue_seconds = 0;
 };
 
+// One engine worker (device) at scrape time, mirroring engine::WorkerLoad and RunnerCacheStats.
+struct WorkerObservation {
+  std::string name;  // the `worker` label: its device, "#i" added where devices repeat
+  bool busy = false;
+  int64_t running_sequences = 0;
+  int64_t batches = 0;
+  int64_t prefix_routed_batches = 0;
+  bool cache = false;  // holds a prefix cache
+  int64_t cache_budget_bytes = 0;
+  int64_t cache_bytes = 0;
+  int64_t cache_nodes = 0;
+  int64_t lookup_tokens = 0;
+  int64_t hit_tokens = 0;
+  int64_t result_hits = 0;
+  int64_t evicted_nodes = 0;
+};
+
+// The `worker` labels of a device list: the device itself ("cuda:0"), or "cpu#0", "cpu#1" where
+// the same device is listed more than once.
+std::vector<std::string> worker_labels(const std::vector<std::string>& devices);
+
 class ServerMetrics {
  public:
   // queue_depth/queued_requests are read at scrape time (sequences / requests waiting).
@@ -27,6 +51,15 @@ class ServerMetrics {
   void observe_request(const std::string& route, int status, double seconds);
   void observe_batch(const BatchObservation& batch);
   void observe_tokenization(double seconds) { tokenization_seconds.observe({}, seconds); }
+
+  // The workers' metrics (read at scrape time): the prefix caches summed over workers
+  // (radix_prefix_cache_*) and per worker (radix_worker_*{worker="..."}). Call once.
+  void register_workers(std::function<std::vector<WorkerObservation>()> read);
+  // The workers now (/info); empty before register_workers.
+  std::vector<WorkerObservation> workers() const {
+    if (!read_workers_) return {};
+    return read_workers_();
+  }
 
   std::string render() const { return registry.render(); }
 
@@ -46,6 +79,9 @@ class ServerMetrics {
   Histogram& batch_compression;
   Histogram& batch_seconds;
   Histogram& queue_seconds;
+
+ private:
+  std::function<std::vector<WorkerObservation>()> read_workers_;
 };
 
 }  // namespace radix::server

@@ -96,6 +96,9 @@ std::vector<engine::RunnerCacheStats> Runtime::cache_stats() const {
   for (const auto& r : impl_->engine->runners()) out.push_back(r->cache_stats());
   return out;
 }
+std::vector<engine::WorkerLoad> Runtime::worker_loads() const {
+  return impl_->engine->worker_loads();
+}
 void Runtime::shutdown() {
   if (impl_ && impl_->engine) impl_->engine->shutdown();
 }
@@ -171,6 +174,7 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
     engine::PrefixCacheConfig cache;
     cache.budget_bytes = mib << 20;
     cache.pad_to_multiple = o.pad_to_multiple;
+    if (!gpu) cache.min_prefix_tokens = kCpuMinPrefixTokens;
     info.prefix_cache_mib = mib;
     auto runner = std::make_unique<engine::ModelRunner>(std::move(model), mode, device, cache);
     info.prefix_cache = runner->prefix_cache() != nullptr;
@@ -198,6 +202,7 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
       r.run_seconds = s.run_seconds;
       r.max_queue_seconds = s.max_queue_seconds;
       r.worker = s.worker;
+      r.cached_prefix_tokens = s.cached_prefix_tokens;
       hook(r);
     };
   }

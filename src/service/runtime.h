@@ -26,6 +26,7 @@ struct BatchReport {
   double run_seconds = 0;
   double max_queue_seconds = 0;
   size_t worker = 0;
+  int32_t cached_prefix_tokens = 0;  // several workers: the taker's cached prefix of the batch
 };
 
 struct RuntimeOptions {
@@ -60,6 +61,10 @@ struct RuntimeOptions {
 };
 
 inline constexpr int64_t kDefaultGpuPrefixCacheMib = 4096;
+// The shortest cached prefix used on the CPU (docs/prefix_cache.md, "Minimum prefix length": a
+// hit's bookkeeping measured at about 1.5 tokens' compute there). GPUs keep
+// cache::kDefaultMinPrefixTokens until measured on one.
+inline constexpr int32_t kCpuMinPrefixTokens = 4;
 
 // What was built, for logs and /info.
 struct RuntimeInfo {
@@ -93,6 +98,8 @@ class Runtime {
   size_t num_workers() const;
   // Per worker, its prefix cache's numbers (enabled false where it has none).
   std::vector<engine::RunnerCacheStats> cache_stats() const;
+  // Per worker: busy, the batch it runs, batches taken (per-worker metrics).
+  std::vector<engine::WorkerLoad> worker_loads() const;
   void shutdown();  // stops accepting, lets the workers drain the queue; idempotent
 
  private:

@@ -80,10 +80,51 @@ TEST(Routing, RequestsSharingAPrefixMeetOnOneWorker) {
     w.engine->submit({with_prefix(5, 100 + i)}).get();
   }
   EXPECT_EQ(w.runners[0]->batches(), 12);
-  // A second prefix: cached nowhere, ties go to the lowest idle worker, then it stays there.
-  for (int i = 0; i < 4; ++i) w.engine->submit({with_prefix(6, 200 + i)}).get();
-  EXPECT_EQ(w.runners[0]->batches(), 16);
   EXPECT_EQ(w.runners[1]->batches() + w.runners[2]->batches(), 0);
+  // A second prefix, cached nowhere: the tie goes to an idle worker that took fewer batches
+  // (worker 1), so the families spread over the caches; then it stays there.
+  for (int i = 0; i < 4; ++i) w.engine->submit({with_prefix(6, 200 + i)}).get();
+  EXPECT_EQ(w.runners[0]->batches(), 12);
+  EXPECT_EQ(w.runners[1]->batches(), 4);
+  // A third goes to worker 2, and the first family still finds worker 0.
+  for (int i = 0; i < 3; ++i) w.engine->submit({with_prefix(7, 300 + i)}).get();
+  EXPECT_EQ(w.runners[2]->batches(), 3);
+  w.engine->submit({with_prefix(5, 999)}).get();
+  EXPECT_EQ(w.runners[0]->batches(), 13);
+}
+
+TEST(Routing, WorkerLoadsCountBatchesAndPrefixRoutedOnes) {
+  Workers w(2);
+  for (int i = 0; i < 5; ++i) w.engine->submit({with_prefix(5, 100 + i)}).get();
+  w.engine->submit({with_prefix(6, 1)}).get();
+  const std::vector<WorkerLoad> loads = w.engine->worker_loads();
+  ASSERT_EQ(loads.size(), 2u);
+  EXPECT_EQ(loads[0].batches, 5);
+  // The first request of prefix 5 found nothing cached; the four later ones did.
+  EXPECT_EQ(loads[0].prefix_routed_batches, 4);
+  // Prefix 6 is cached nowhere: the worker with fewer batches takes it.
+  EXPECT_EQ(loads[1].batches, 1);
+  EXPECT_EQ(loads[1].prefix_routed_batches, 0);
+  for (const WorkerLoad& l : loads) {
+    EXPECT_FALSE(l.busy);
+    EXPECT_EQ(l.running_sequences, 0);
+  }
+}
+
+TEST(Routing, ABusyWorkerShowsItsRunningBatch) {
+  Workers w(2);
+  w.runners[0]->gate.close();
+  auto held = w.engine->submit({with_prefix(5, 1), with_prefix(5, 2), with_prefix(5, 3)});
+  w.runners[0]->gate.wait_held(1);
+  std::vector<WorkerLoad> loads = w.engine->worker_loads();
+  EXPECT_TRUE(loads[0].busy);
+  EXPECT_EQ(loads[0].running_sequences, 3);
+  EXPECT_FALSE(loads[1].busy);
+  w.runners[0]->gate.open();
+  held.get();
+  loads = w.engine->worker_loads();
+  EXPECT_FALSE(loads[0].busy);
+  EXPECT_EQ(loads[0].running_sequences, 0);
 }
 
 TEST(Routing, ABusyPreferredWorkerHandsOverToAnIdleOne) {

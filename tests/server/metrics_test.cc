@@ -64,5 +64,60 @@ TEST(ServerMetrics, BatchesFeedCompressionRatio) {
             std::string::npos);
 }
 
+TEST(Metrics, ScrapedFamiliesRenderEverySeriesReadAtScrapeTime) {
+  MetricsRegistry r;
+  MetricsRegistry::Series now = {{{"a"}, 1}, {{"b\"c"}, 2.5}};
+  r.scraped_family("w_total", "W", "counter", {"worker"}, [&now] { return now; });
+  std::string text = r.render();
+  EXPECT_NE(text.find("# TYPE w_total counter\n"), std::string::npos);
+  EXPECT_NE(text.find("w_total{worker=\"a\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("w_total{worker=\"b\\\"c\"} 2.5\n"), std::string::npos);
+  now = {};
+  text = r.render();
+  EXPECT_NE(text.find("# TYPE w_total counter\n"), std::string::npos);
+  EXPECT_EQ(text.find("w_total{"), std::string::npos);
+}
+
+TEST(ServerMetrics, WorkerLabelsNumberRepeatedDevicesOnly) {
+  EXPECT_EQ(worker_labels({"cuda:0", "cuda:1"}), (std::vector<std::string>{"cuda:0", "cuda:1"}));
+  EXPECT_EQ(worker_labels({"cpu", "cpu"}), (std::vector<std::string>{"cpu#0", "cpu#1"}));
+  EXPECT_EQ(worker_labels({"cpu"}), (std::vector<std::string>{"cpu"}));
+}
+
+TEST(ServerMetrics, WorkersRenderPerWorkerAndSummedCacheNumbers) {
+  ServerMetrics m([] { return 0.0; }, [] { return 0.0; });
+  EXPECT_TRUE(m.workers().empty());
+  std::vector<WorkerObservation> workers(2);
+  workers[0].name = "cuda:0";
+  workers[0].busy = true;
+  workers[0].running_sequences = 7;
+  workers[0].batches = 10;
+  workers[0].prefix_routed_batches = 9;
+  workers[0].cache_bytes = 1000;
+  workers[0].hit_tokens = 300;
+  workers[0].lookup_tokens = 400;
+  workers[0].evicted_nodes = 2;
+  workers[1].name = "cuda:1";
+  workers[1].batches = 3;
+  workers[1].cache_bytes = 24;
+  workers[1].hit_tokens = 5;
+  m.register_workers([&workers] { return workers; });
+  const std::string text = m.render();
+  for (const char* line :
+       {"radix_prefix_cache_bytes 1024\n", "radix_prefix_cache_hit_tokens 305\n",
+        "radix_prefix_cache_lookup_tokens 400\n", "radix_prefix_cache_evicted_nodes 2\n",
+        "radix_worker_busy{worker=\"cuda:0\"} 1\n", "radix_worker_busy{worker=\"cuda:1\"} 0\n",
+        "radix_worker_running_sequences{worker=\"cuda:0\"} 7\n",
+        "radix_worker_batches_total{worker=\"cuda:1\"} 3\n",
+        "radix_worker_prefix_routed_batches_total{worker=\"cuda:0\"} 9\n",
+        "radix_worker_prefix_cache_bytes{worker=\"cuda:1\"} 24\n",
+        "radix_worker_prefix_cache_hit_tokens{worker=\"cuda:0\"} 300\n",
+        "radix_worker_prefix_cache_lookup_tokens{worker=\"cuda:0\"} 400\n",
+        "radix_worker_prefix_cache_evicted_nodes{worker=\"cuda:0\"} 2\n"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line;
+  }
+  EXPECT_EQ(m.workers().size(), 2u);
+}
+
 }  // namespace
 }  // namespace radix::server

@@ -14,6 +14,7 @@
 
 #include <string>
 #include <string_view>
+#include <cstdint>
 #include <vector>
 
 namespace radix {

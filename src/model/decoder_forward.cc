@@ -152,18 +152,19 @@ void DecoderArena::reserve(Backend& b, const DecoderConfig& c, int64_t need_rows
     if (c.sandwich_norms) ensure(b, tmp, adt, rows, c.hidden_size);
     ensure(b, gate_up, adt, rows, 2 * static_cast<int64_t>(c.intermediate_size));
     ensure(b, act, adt, rows, c.intermediate_size);
-    // fp8: the norms and the gated activation write the projections' inputs as e4m3 rows with
-    // per-row scales (the bf16 forms stay for the last layer's norm, which feeds the head).
-    if (fp8) {
-      ensure(b, normed_fp8, DType::kF8E4M3, rows, c.hidden_size);
-      ensure(b, normed_scale, DType::kF32, rows, 1);
-      ensure(b, act_fp8, DType::kF8E4M3, rows, c.intermediate_size);
-      ensure(b, act_scale, DType::kF32, rows, 1);
-    }
     ensure(b, ids, DType::kI32, rows, 1);
     ensure(b, positions, DType::kI32, rows, 1);
     ensure(b, subtree_end, DType::kI32, rows, 1);
     ensure(b, gather, DType::kI32, rows, 1);
+  }
+  // fp8: the norms and the gated activation write the projections' inputs as e4m3 rows with
+  // per-row scales (the bf16 forms stay for the last layer's norm, which feeds the head). Apart
+  // from the growth above: an arena reserved at load (no fp8 known then) already has its rows.
+  if (fp8) {
+    ensure(b, normed_fp8, DType::kF8E4M3, rows, c.hidden_size);
+    ensure(b, normed_scale, DType::kF32, rows, 1);
+    ensure(b, act_fp8, DType::kF8E4M3, rows, c.intermediate_size);
+    ensure(b, act_scale, DType::kF32, rows, 1);
   }
   if (need_tokens > tokens) {
     tokens = need_tokens;

@@ -84,6 +84,32 @@ TEST(Fp8Forward, EmbeddingsCloseToBf16AndModesAgree) {
   }
 }
 
+// A model loaded with --max-batch-tokens reserves its arena before any forward, when nothing says
+// fp8 yet; the first fp8 forward must still get its e4m3 buffers (it once read a 0-row slice).
+TEST(Fp8Forward, ArenaReservedAtLoadStillGetsE4m3Buffers) {
+  RADIX_REQUIRE_GPU();
+  auto plain = random_model(true);
+  LoadOptions options;
+  options.backend.device = "cuda";
+  options.backend.fp8 = true;
+  options.seed = 3;
+  options.max_batch_tokens = 8192;
+  auto reserved = Model::load("random:qwen3-0.6b", options);
+  const RaggedBatch batch = test_batch(plain->info().vocab_size());
+  ForwardOptions fwd;
+  fwd.mode = AttentionMode::kTree;
+  const ForwardResult want = plain->forward(batch, fwd);
+  const ForwardResult got = reserved->forward(batch, fwd);
+  ASSERT_EQ(got.values.size(), want.values.size());
+  // Same weights, batch, kernels and shapes: equal up to cuBLASLt picking another algorithm for
+  // another workspace, far below fp8's own rounding.
+  for (int i = 0; i < want.num_sequences; ++i) {
+    EXPECT_GE(cosine(got.values.data() + i * want.dim, want.values.data() + i * want.dim, want.dim),
+              0.9999)
+        << "sequence " << i;
+  }
+}
+
 TEST(Fp8Forward, CpuRefusesFp8) {
   LoadOptions options;
   options.backend.device = "cpu";

@@ -100,8 +100,11 @@ TEST(Fp8CheckpointGpu, PerTensorAndPerChannelWeightsArriveAsStored) {
       for (const Part& part : parts[i]) {
         SCOPED_TRACE(part.name);
         const SafetensorsTensor* t = stored.find("model." + part.name);
+        ASSERT_NE(t, nullptr);
         const std::string base = "model." + part.name.substr(0, part.name.size() - 7);
-        const std::vector<float> file_scales = scale_values(*stored.find(base + ".weight_scale"));
+        const SafetensorsTensor* file_scale = stored.find(base + ".weight_scale");
+        ASSERT_NE(file_scale, nullptr);
+        const std::vector<float> file_scales = scale_values(*file_scale);
         const auto* bytes = static_cast<const uint8_t*>(t->data);
         for (int64_t r = 0; r < part.rows; ++r) {
           // The same e4m3 value, bit for bit, and the stored scale (a per-tensor one repeated).
@@ -172,9 +175,15 @@ TEST(Fp8CheckpointGpu, Bf16WeightsAreTheRoundedDequantisedValues) {
   const Tensor& qkv = w.layers[0].qkv;
   ASSERT_EQ(qkv.dtype, DType::kBF16);
   const std::vector<float> got = download(*backend, qkv);
+  // Named: a range-for over parts_of_layer(c, 0)[0] would iterate a vector already destroyed
+  // (the temporary outer vector dies before the loop body runs, C++20 range-for lifetime).
+  const std::vector<std::vector<Part>> parts = parts_of_layer(c, 0);
   int64_t at = 0;
-  for (const Part& part : parts_of_layer(c, 0)[0]) {
+  for (const Part& part : parts[0]) {
     const SafetensorsTensor* t = reference.find("model." + part.name);
+    ASSERT_NE(t, nullptr) << part.name;
+    ASSERT_EQ(t->dtype, DType::kF32) << part.name;
+    ASSERT_EQ(t->nbytes, static_cast<size_t>(part.rows * qkv.cols) * 4) << part.name;
     const auto* want = static_cast<const float*>(t->data);
     for (int64_t e = 0; e < part.rows * qkv.cols; ++e) {
       const uint32_t bits = static_cast<uint32_t>(to_bf16(want[e])) << 16;
@@ -203,7 +212,8 @@ double cosine(const float* a, const float* b, int n) {
 TEST(Fp8CheckpointGpu, Fp8ForwardCloseToTheCpuDequantisedForward) {
   RADIX_CUDA_BACKEND(probe, true);
   probe.reset();
-  const Folders f = write_fp8_folders("gpu_forward", mixed_layout);
+  // head_dim 64: the CUDA attention kernels take no smaller heads.
+  const Folders f = write_fp8_folders(small_fp8_config(64), "gpu_forward", mixed_layout);
   LoadOptions gpu;
   gpu.backend.device = "cuda";
   gpu.backend.fp8 = true;

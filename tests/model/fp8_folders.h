@@ -98,14 +98,16 @@ inline Quantised quantise(const std::vector<float>& w, int64_t rows, int64_t col
   return q;
 }
 
-inline Qwen3Config small_fp8_config() {
+// head_dim 16 keeps the CPU tests small; the CUDA attention and qk-norm kernels take head_dim
+// 64, 128 or 256 only, so a forward on the GPU asks for 64.
+inline Qwen3Config small_fp8_config(int32_t head_dim = 16) {
   Qwen3Config c = decoder_preset("qwen3-0.6b");
   c.hidden_size = 32;
   c.intermediate_size = 48;
   c.num_hidden_layers = 2;
   c.num_attention_heads = 2;
   c.num_key_value_heads = 1;
-  c.head_dim = 16;
+  c.head_dim = head_dim;
   c.vocab_size = 96;
   c.max_position_embeddings = 128;
   c.rope_theta = 10000;
@@ -121,14 +123,16 @@ struct Folders {
   std::filesystem::path reference;  // the same model with the dequantised projections in f32
 };
 
-// `kind_of` picks each projection's scale layout (nullopt: left unquantised, like an
-// ignored_layers entry); `edit` / `edit_config` break the fp8 folder for the error tests.
-inline Folders write_fp8_folders(
-    const std::string& name,
-    const std::function<std::optional<Scales>(const std::string&)>& kind_of,
-    const std::function<void(std::map<std::string, RawTensor>&)>& edit = {},
-    const std::function<void(nlohmann::json&)>& edit_config = {}) {
-  const Qwen3Config c = small_fp8_config();
+using ScaleLayout = std::function<std::optional<Scales>(const std::string&)>;
+using TensorEdit = std::function<void(std::map<std::string, RawTensor>&)>;
+using ConfigEdit = std::function<void(nlohmann::json&)>;
+
+// The folders of model `c`. `kind_of` picks each projection's scale layout (nullopt: left
+// unquantised, like an ignored_layers entry); `edit` / `edit_config` break the fp8 folder for the
+// error tests.
+inline Folders write_fp8_folders(const Qwen3Config& c, const std::string& name,
+                                 const ScaleLayout& kind_of, const TensorEdit& edit = {},
+                                 const ConfigEdit& edit_config = {}) {
   Folders f{temp_folder(name + "_fp8"), temp_folder(name + "_ref")};
   auto fp8 = formula_checkpoint(c, true);
   auto ref = fp8;
@@ -155,6 +159,12 @@ inline Folders write_fp8_folders(
   write_text(f.fp8 / "config.json", cfg.dump());
   write_safetensors((f.fp8 / "model.safetensors").string(), fp8);
   return f;
+}
+
+// The folders of small_fp8_config().
+inline Folders write_fp8_folders(const std::string& name, const ScaleLayout& kind_of,
+                                 const TensorEdit& edit = {}, const ConfigEdit& edit_config = {}) {
+  return write_fp8_folders(small_fp8_config(), name, kind_of, edit, edit_config);
 }
 
 }  // namespace radix::testing

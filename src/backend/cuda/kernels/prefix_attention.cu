@@ -101,7 +101,7 @@ __device__ __forceinline__ void load_tiles(bf16* const* dst, int ld, int d, bool
 template <int kD>
 __global__ void __launch_bounds__(kThreads)
     prefix_attention_wmma_kernel(PrefixAttentionArgs a, int splits, float* __restrict__ part_o,
-                            float2* __restrict__ part_ml, bool vec) {
+                                 float2* __restrict__ part_ml, bool vec) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   using namespace nvcuda;
   using L = Layout<kD>;
@@ -363,7 +363,7 @@ struct Layout {
   static constexpr size_t kMeta = kKV + 4 * kTile;  // stage s: key ends, key positions
   static constexpr size_t kScan = kMeta + sizeof(int) * 2 * 2 * kTileN;
   static constexpr size_t kFlags = kScan + sizeof(int) * kMaxScan;
-  static constexpr size_t kBytes = kFlags + sizeof(int) * 4;
+  static constexpr size_t kBytes = kFlags + sizeof(int) * 2 * kWarps;
 };
 
 __device__ __forceinline__ void cp_async_4(uint32_t dst, const void* src) {
@@ -415,26 +415,13 @@ __global__ void __launch_bounds__(kThreads)
     qanchor[r] = qrow[r] >= 0 && a.prefix_rows > 0 ? a.anchor[qrow[r]] : -1;
     qpos[r] = qrow[r] >= 0 && a.window > 0 ? a.positions[qrow[r]] : 0;
   }
-  if (tid == 0) {
-    sflags[0] = -1;         // max anchor
-    sflags[1] = INT32_MAX;  // min anchor (>= 0)
-  }
-  __syncthreads();
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    if (qanchor[r] >= 0) {
-      atomicMax(&sflags[0], qanchor[r]);
-      atomicMin(&sflags[1], qanchor[r]);
-    }
-  }
-  __syncthreads();
-  const int max_anchor = sflags[0], min_anchor = sflags[1];
   const int first_row = static_cast<int>(t0 / group);
   const int last_row = static_cast<int>((min(t0 + kTileM, pairs) - 1) / group);
 
-  // The tile's key blocks: prefix blocks [0, prefix_blocks) reach its deepest anchor, batch blocks
-  // reach its last row. Split z takes the z-th contiguous share.
-  const int prefix_blocks = (max_anchor + kTileN) / kTileN;  // 0 without anchors
+  // The key blocks: every prefix block, then the batch blocks up to the tile's last row; split z
+  // takes the z-th contiguous share. (Splitting by the prefix length, not by the tile's deepest
+  // anchor, lets the ends below be read in the same round trip as the anchors.)
+  const int prefix_blocks = (a.prefix_rows + kTileN - 1) / kTileN;
   const int own_blocks = (last_row + kTileN) / kTileN;
   const int total = prefix_blocks + own_blocks;
   const int z = blockIdx.z;
@@ -442,44 +429,58 @@ __global__ void __launch_bounds__(kThreads)
   const int b_end = static_cast<int>(static_cast<int64_t>(total) * (z + 1) / splits);
   const int n_scan = min(b_end - b_begin, kMaxScan);
 
-  // Which of the split's blocks anybody in the tile sees: key k is seen only by rows (anchors) in
-  // [k, end[k]), so a block is seen iff it starts at or before the last row (deepest anchor) and
-  // its largest end is past the first row (shallowest anchor). Each warp reduces half-blocks of
-  // 32 keys, four at a time so that their loads are in flight together.
-  for (int i = tid; i < n_scan; i += kThreads) sscan[i] = 0;
-  __syncthreads();
-  for (int u0 = warp * 4; u0 < 2 * n_scan; u0 += kWarps * 4) {
-    int end[4];
+  // The largest end of each of the split's key blocks, a warp per block and four blocks at a time
+  // so that their loads are in flight together (and with the anchors').
+  for (int i0 = warp * 4; i0 < n_scan; i0 += kWarps * 4) {
+    int end[4][2];
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      const int u = u0 + j;
-      const int b = b_begin + u / 2;
-      end[j] = 0;
-      if (u < 2 * n_scan) {
-        const bool prefix = b < prefix_blocks;
-        const int key = (prefix ? b : b - prefix_blocks) * kTileN + (u % 2) * 32 + lane;
-        if (key < (prefix ? a.prefix_rows : a.rows)) {
-          end[j] = prefix ? a.prefix_end[key] : a.visible_end[key];
-        }
+      const int b = b_begin + i0 + j;
+      const bool prefix = b < prefix_blocks;
+      const int key_count = prefix ? a.prefix_rows : a.rows;
+      const int* key_end = prefix ? a.prefix_end : a.visible_end;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int key = (prefix ? b : b - prefix_blocks) * kTileN + h * 32 + lane;
+        end[j][h] = i0 + j < n_scan && key < key_count ? key_end[key] : 0;
       }
     }
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      const int m = __reduce_max_sync(0xffffffffu, end[j]);
-      if (lane == 0 && u0 + j < 2 * n_scan) atomicMax(&sscan[(u0 + j) / 2], m);
+      const int m = __reduce_max_sync(0xffffffffu, max(end[j][0], end[j][1]));
+      if (lane == 0 && i0 + j < n_scan) sscan[i0 + j] = m;
+    }
+  }
+  {
+    const int hi = max(qanchor[0], qanchor[1]);
+    const int lo =
+        min(qanchor[0] >= 0 ? qanchor[0] : INT32_MAX, qanchor[1] >= 0 ? qanchor[1] : INT32_MAX);
+    const int warp_hi = __reduce_max_sync(0xffffffffu, hi);
+    const int warp_lo = __reduce_min_sync(0xffffffffu, lo);
+    if (lane == 0) {
+      sflags[2 * warp] = warp_hi;
+      sflags[2 * warp + 1] = warp_lo;
     }
   }
   __syncthreads();
-  for (int i = tid; i < n_scan; i += kThreads) {
-    const int b = b_begin + i;
-    const bool prefix = b < prefix_blocks;
-    const int k0 = (prefix ? b : b - prefix_blocks) * kTileN;
-    sscan[i] = prefix ? (k0 <= max_anchor && sscan[i] > min_anchor)
-                      : (k0 <= last_row && sscan[i] > first_row);
+  int max_anchor = -1, min_anchor = INT32_MAX;  // min over anchors >= 0
+#pragma unroll
+  for (int w = 0; w < kWarps; ++w) {
+    max_anchor = max(max_anchor, sflags[2 * w]);
+    min_anchor = min(min_anchor, sflags[2 * w + 1]);
   }
-  __syncthreads();
+
+  // Whether anybody in the tile sees block b: key k is seen only by rows (anchors) in [k, end[k]),
+  // so a block is seen iff it starts at or before the last row (deepest anchor) and its largest end
+  // is past the first row (shallowest anchor). Blocks past the scanned ones are loaded regardless.
+  auto seen = [&](int b) {
+    if (b - b_begin >= n_scan) return true;
+    const int end_max = sscan[b - b_begin];
+    if (b < prefix_blocks) return b * kTileN <= max_anchor && end_max > min_anchor;
+    return (b - prefix_blocks) * kTileN <= last_row && end_max > first_row;
+  };
   auto next_block = [&](int b) {
-    while (b < b_end && b - b_begin < n_scan && !sscan[b - b_begin]) ++b;
+    while (b < b_end && !seen(b)) ++b;
     return b;
   };
 
@@ -513,7 +514,8 @@ __global__ void __launch_bounds__(kThreads)
     } else if (a.window > 0 && tid < 2 * kTileN) {
       const int key = k0 + tid - kTileN;
       if (key < key_count) {
-        cp_async_4(ptx::shared_address(kend + tid), (prefix ? a.prefix_positions : a.positions) + key);
+        cp_async_4(ptx::shared_address(kend + tid),
+                   (prefix ? a.prefix_positions : a.positions) + key);
       } else {
         kend[tid] = 0;
       }
@@ -541,7 +543,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int kk = 0; kk < kD / 16; ++kk) {
         ptx::ldmatrix_x4(qf[kk], ptx::shared_address(sq + (warp * 16 + (lane & 15)) * L::kLd +
-                                                      kk * 16 + (lane >> 4) * 8));
+                                                     kk * 16 + (lane >> 4) * 8));
       }
       have_q = true;
     }
@@ -561,9 +563,9 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int j = 0; j < kTileN / 16; ++j) {
         uint32_t kf[4];
-        ptx::ldmatrix_x4(kf, ptx::shared_address(
-                                 sk + (16 * j + (lane & 7) + ((lane >> 4) << 3)) * L::kLd +
-                                 kk * 16 + ((lane >> 3) & 1) * 8));
+        ptx::ldmatrix_x4(
+            kf, ptx::shared_address(sk + (16 * j + (lane & 7) + ((lane >> 4) << 3)) * L::kLd +
+                                    kk * 16 + ((lane >> 3) & 1) * 8));
         ptx::mma_bf16_16816(sc[2 * j], qf[kk], kf[0], kf[1]);
         ptx::mma_bf16_16816(sc[2 * j + 1], qf[kk], kf[2], kf[3]);
       }
@@ -630,9 +632,9 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int j = 0; j < kD / 16; ++j) {
         uint32_t vf[4];
-        ptx::ldmatrix_x4_trans(vf, ptx::shared_address(
-                                       sv + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * L::kLd +
-                                       j * 16 + (lane >> 4) * 8));
+        ptx::ldmatrix_x4_trans(
+            vf, ptx::shared_address(sv + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * L::kLd +
+                                    j * 16 + (lane >> 4) * 8));
         ptx::mma_bf16_16816(o[2 * j], pa, vf[0], vf[1]);
         ptx::mma_bf16_16816(o[2 * j + 1], pa, vf[2], vf[3]);
       }
@@ -725,17 +727,22 @@ __global__ void prefix_attention_combine(const float* __restrict__ part_o,
   const float w = ml.x == -INFINITY ? 0.0f : __expf(ml.x - m);  // splits nobody saw weigh 0
   const float l = detail::warp_sum(w * ml.y);
   const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+  // Every split's weight in every lane, before the column loop (whose trip count differs between
+  // lanes when head_dim is not a multiple of 64, so no shuffle may run inside it).
+  float wz[kMaxSplits];
+#pragma unroll
+  for (int z = 0; z < kMaxSplits; ++z) wz[z] = __shfl_sync(0xffffffffu, w, z);
   const int row = static_cast<int>(pair / num_q_heads);
   const int head = static_cast<int>(pair - static_cast<int64_t>(row) * num_q_heads);
   bf16* o = out + row * out_stride + static_cast<int64_t>(head) * head_dim;
   for (int c = 2 * lane; c < head_dim; c += 64) {  // head_dim is even
     float2 acc = make_float2(0.0f, 0.0f);
-    for (int z = 0; z < splits; ++z) {
-      const float wz = __shfl_sync(0xffffffffu, w, z);
-      if (wz == 0.0f) continue;
+#pragma unroll
+    for (int z = 0; z < kMaxSplits; ++z) {
+      if (z >= splits || wz[z] == 0.0f) continue;
       const float2 v = *reinterpret_cast<const float2*>(part_o + (z * pairs + pair) * head_dim + c);
-      acc.x += wz * v.x;
-      acc.y += wz * v.y;
+      acc.x += wz[z] * v.x;
+      acc.y += wz[z] * v.y;
     }
     *reinterpret_cast<__nv_bfloat162*>(o + c) = __floats2bfloat162_rn(acc.x * inv, acc.y * inv);
   }
@@ -743,7 +750,7 @@ __global__ void prefix_attention_combine(const float* __restrict__ part_o,
 
 template <int kD>
 cudaError_t launch_wmma(const PrefixAttentionArgs& a, int splits, float* part_o, float2* part_ml,
-                   bool vec, cudaStream_t stream) {
+                        bool vec, cudaStream_t stream) {
   constexpr size_t kBytes = Layout<kD>::kBytes;
   static_assert(kBytes <= 227 * 1024, "prefix attention tile exceeds shared memory");
   cudaError_t attr = cudaFuncSetAttribute(prefix_attention_wmma_kernel<kD>,
@@ -759,7 +766,8 @@ cudaError_t launch_wmma(const PrefixAttentionArgs& a, int splits, float* part_o,
   if (tiles > INT32_MAX) return cudaErrorInvalidValue;
   const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(a.num_kv_heads),
                   static_cast<unsigned>(splits));
-  prefix_attention_wmma_kernel<kD><<<grid, kThreads, kBytes, stream>>>(a, splits, part_o, part_ml, vec);
+  prefix_attention_wmma_kernel<kD>
+      <<<grid, kThreads, kBytes, stream>>>(a, splits, part_o, part_ml, vec);
   return cudaGetLastError();
 }
 

@@ -1,5 +1,5 @@
-// One device's prefix cache: the index (prefix_cache.h), the K/V storage in backend memory (one
-// row per slot: every layer's k heads and v heads), and the batch orchestration that cuts cached
+// One device's prefix cache: the index (prefix_cache.h), the K/V storage in backend memory (per
+// layer, one row per slot: its k heads and v heads), and the batch orchestration that cuts cached
 // prefixes off a batch, runs the rest with the cached keys, stores the new ones and answers exact
 // repeats from the result cache. docs/prefix_cache.md.
 #pragma once
@@ -86,7 +86,7 @@ class DevicePrefixCache {
   int64_t node_bytes_;
   DevicePrefixCacheOptions options_;
   PrefixCache index_;
-  Buffer storage_;  // [capacity, layers * kv_cols]
+  Buffer storage_;  // [layers * capacity, kv_cols]: layer l's rows are [l * capacity, +capacity)
   Buffer prefix_kv_;
   PrefixCacheCounters counters_;
   mutable std::mutex mu_;  // guards index_ and counters_

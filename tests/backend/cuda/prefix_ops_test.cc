@@ -172,6 +172,16 @@ TEST_F(PrefixOpsTest, PrefixAttentionOnTriesWithWindowAndSoftcap) {
   }
 }
 
+// Qwen3-8B's heads on the stream workload's shape (64 new rows against a 2,048-key cached prompt),
+// where the split count is largest, and a few rows more and fewer around the 64-pair tiles.
+TEST_F(PrefixOpsTest, PrefixAttentionOnTheStreamShape) {
+  uint32_t seed = 200;
+  for (const int n : {63, 64, 65}) {
+    check(Shape{32, 8, 128}, 2048, n, /*chain=*/true, /*flat=*/false, seed++,
+          "hq 32 hkv 8 d 128 p 2048 n " + std::to_string(n));
+  }
+}
+
 TEST_F(PrefixOpsTest, PrefixAttentionRejectsBadShapes) {
   Buffer qkv = gpu_->alloc(DType::kBF16, 4, 3 * 64);
   Buffer kv = gpu_->alloc(DType::kBF16, 2, 64);  // wrong: needs 2 * Hkv * d = 128 columns

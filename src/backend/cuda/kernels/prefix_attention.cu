@@ -1,7 +1,10 @@
 #include <mma.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstdio>
 
+#include "backend/cuda/attention_ptx.cuh"
 #include "backend/cuda/kernels/device_math.cuh"
 #include "backend/cuda/kernels/prefix_attention.cuh"
 
@@ -97,8 +100,8 @@ __device__ __forceinline__ void load_tiles(bf16* const* dst, int ld, int d, bool
 // prefix blocks first, then the batch's, with one online softmax over both.
 template <int kD>
 __global__ void __launch_bounds__(kThreads)
-    prefix_attention_kernel(PrefixAttentionArgs a, int splits, float* __restrict__ part_o,
-                            float2* __restrict__ part_ml, bool vec) {
+    prefix_attention_wmma_kernel(PrefixAttentionArgs a, int splits, float* __restrict__ part_o,
+                                 float2* __restrict__ part_ml, bool vec) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   using namespace nvcuda;
   using L = Layout<kD>;
@@ -338,7 +341,377 @@ __global__ void __launch_bounds__(kThreads)
 #endif
 }
 
-// One warp per (row, q head): out = sum_z e^(m_z - M) o_z / sum_z e^(m_z - M) l_z.
+// ---- The mma.sync kernel (head_dim <= 128, 16-byte aligned rows): the fast path ----------------
+//
+// Same grid and split as the wmma kernel, built the way the decode-style flash kernels are: each
+// warp keeps its 16 pairs' Q fragments, scores, probabilities and output accumulator in registers
+// (mma.sync m16n8k16), K/V tiles of 64 keys stream through two shared-memory stages with cp.async
+// so the next tile's loads overlap this tile's products, and the key blocks nobody in the tile can
+// see are found once, up front, from the keys' ends (one round trip for the whole split instead of
+// one per block).
+namespace mma {
+
+constexpr int kTileN = 64;
+constexpr int kMaxScan = 1024;  // key blocks a split checks up front; later ones are all loaded
+
+template <int kD>
+struct Layout {
+  static constexpr int kLd = kD + 8;  // bf16 per row: 16-byte rows offset by 4 banks, no conflicts
+  static constexpr size_t kTile = sizeof(bf16) * kTileN * kLd;
+  static constexpr size_t kQ = 0;
+  static constexpr size_t kKV = kQ + sizeof(bf16) * kTileM * kLd;  // stage s: K at 2s, V at 2s + 1
+  static constexpr size_t kMeta = kKV + 4 * kTile;  // stage s: key ends, key positions
+  static constexpr size_t kScan = kMeta + sizeof(int) * 2 * 2 * kTileN;
+  static constexpr size_t kFlags = kScan + sizeof(int) * kMaxScan;
+  static constexpr size_t kBytes = kFlags + sizeof(int) * 2 * kWarps;
+};
+
+__device__ __forceinline__ void cp_async_4(uint32_t dst, const void* src) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(dst), "l"(src) : "memory");
+}
+
+template <int kD>
+__global__ void __launch_bounds__(kThreads)
+    prefix_attention_mma_kernel(PrefixAttentionArgs a, int splits, float* __restrict__ part_o,
+                                float2* __restrict__ part_ml) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  using L = Layout<kD>;
+  constexpr int kChunks = kD / 8;  // 16-byte chunks per row
+  extern __shared__ __align__(128) unsigned char smem[];
+  bf16* sq = reinterpret_cast<bf16*>(smem + L::kQ);
+  bf16* skv = reinterpret_cast<bf16*>(smem + L::kKV);
+  int* smeta = reinterpret_cast<int*>(smem + L::kMeta);
+  int* sscan = reinterpret_cast<int*>(smem + L::kScan);
+  int* sflags = reinterpret_cast<int*>(smem + L::kFlags);
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g = blockIdx.y;
+  const int group = a.num_q_heads / a.num_kv_heads;
+  const int64_t pairs = static_cast<int64_t>(a.rows) * group;
+  const int64_t t0 = static_cast<int64_t>(blockIdx.x) * kTileM;
+  const int d = a.head_dim;
+  const int64_t head_off = static_cast<int64_t>(g) * d;
+
+  // The Q tile, zero past the last pair and past d (zeros keep the padded products exact).
+  for (int e = tid; e < kTileM * kChunks; e += kThreads) {
+    const int i = e / kChunks, c = (e % kChunks) * 8;
+    const int64_t t = t0 + i;
+    const bool ok = t < pairs && c < d;
+    const bf16* src = a.q;
+    if (ok) {
+      const int64_t row = t / group;
+      src = a.q + row * a.qkv_stride + (head_off * group) + (t % group) * d + c;
+    }
+    ptx::cp_async_16(ptx::shared_address(sq + i * L::kLd + c), src, ok);
+  }
+  ptx::cp_async_commit();
+
+  // This lane's two pairs (rows g and g + 8 of its warp's 16): query row, anchor, position.
+  int qrow[2], qanchor[2], qpos[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int64_t t = t0 + warp * 16 + (lane >> 2) + 8 * r;
+    qrow[r] = t < pairs ? static_cast<int>(t / group) : -1;
+    qanchor[r] = qrow[r] >= 0 && a.prefix_rows > 0 ? a.anchor[qrow[r]] : -1;
+    qpos[r] = qrow[r] >= 0 && a.window > 0 ? a.positions[qrow[r]] : 0;
+  }
+  const int first_row = static_cast<int>(t0 / group);
+  const int last_row = static_cast<int>((min(t0 + kTileM, pairs) - 1) / group);
+
+  // The key blocks: every prefix block, then the batch blocks up to the tile's last row; split z
+  // takes the z-th contiguous share. (Splitting by the prefix length, not by the tile's deepest
+  // anchor, lets the ends below be read in the same round trip as the anchors.)
+  const int prefix_blocks = (a.prefix_rows + kTileN - 1) / kTileN;
+  const int own_blocks = (last_row + kTileN) / kTileN;
+  const int total = prefix_blocks + own_blocks;
+  const int z = blockIdx.z;
+  const int b_begin = static_cast<int>(static_cast<int64_t>(total) * z / splits);
+  const int b_end = static_cast<int>(static_cast<int64_t>(total) * (z + 1) / splits);
+  const int n_scan = min(b_end - b_begin, kMaxScan);
+
+  // The largest end of each of the split's key blocks, a warp per block and four blocks at a time
+  // so that their loads are in flight together (and with the anchors').
+  for (int i0 = warp * 4; i0 < n_scan; i0 += kWarps * 4) {
+    int end[4][2];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int b = b_begin + i0 + j;
+      const bool prefix = b < prefix_blocks;
+      const int key_count = prefix ? a.prefix_rows : a.rows;
+      const int* key_end = prefix ? a.prefix_end : a.visible_end;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int key = (prefix ? b : b - prefix_blocks) * kTileN + h * 32 + lane;
+        end[j][h] = i0 + j < n_scan && key < key_count ? key_end[key] : 0;
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int m = __reduce_max_sync(0xffffffffu, max(end[j][0], end[j][1]));
+      if (lane == 0 && i0 + j < n_scan) sscan[i0 + j] = m;
+    }
+  }
+  {
+    const int hi = max(qanchor[0], qanchor[1]);
+    const int lo =
+        min(qanchor[0] >= 0 ? qanchor[0] : INT32_MAX, qanchor[1] >= 0 ? qanchor[1] : INT32_MAX);
+    const int warp_hi = __reduce_max_sync(0xffffffffu, hi);
+    const int warp_lo = __reduce_min_sync(0xffffffffu, lo);
+    if (lane == 0) {
+      sflags[2 * warp] = warp_hi;
+      sflags[2 * warp + 1] = warp_lo;
+    }
+  }
+  __syncthreads();
+  int max_anchor = -1, min_anchor = INT32_MAX;  // min over anchors >= 0
+#pragma unroll
+  for (int w = 0; w < kWarps; ++w) {
+    max_anchor = max(max_anchor, sflags[2 * w]);
+    min_anchor = min(min_anchor, sflags[2 * w + 1]);
+  }
+
+  // Whether anybody in the tile sees block b: key k is seen only by rows (anchors) in [k, end[k]),
+  // so a block is seen iff it starts at or before the last row (deepest anchor) and its largest end
+  // is past the first row (shallowest anchor). Blocks past the scanned ones are loaded regardless.
+  auto seen = [&](int b) {
+    if (b - b_begin >= n_scan) return true;
+    const int end_max = sscan[b - b_begin];
+    if (b < prefix_blocks) return b * kTileN <= max_anchor && end_max > min_anchor;
+    return (b - prefix_blocks) * kTileN <= last_row && end_max > first_row;
+  };
+  auto next_block = [&](int b) {
+    while (b < b_end && !seen(b)) ++b;
+    return b;
+  };
+
+  // Stage s's copies for key block b: K and V rows (zero past the keys and past d), the keys' ends
+  // (0 past the keys: nobody sees them) and, with a window, their positions.
+  auto issue = [&](int b, int s) {
+    const bool prefix = b < prefix_blocks;
+    const int k0 = (prefix ? b : b - prefix_blocks) * kTileN;
+    const int key_count = prefix ? a.prefix_rows : a.rows;
+    const bf16* kbase = prefix ? a.prefix_k : a.k;
+    const bf16* vbase = prefix ? a.prefix_v : a.v;
+    const int64_t stride = prefix ? a.prefix_stride : a.qkv_stride;
+    bf16* sk = skv + 2 * s * (kTileN * L::kLd);
+    bf16* sv = sk + kTileN * L::kLd;
+#pragma unroll
+    for (int e = tid; e < kTileN * kChunks; e += kThreads) {
+      const int j = e / kChunks, c = (e % kChunks) * 8;
+      const bool ok = k0 + j < key_count && c < d;
+      const int64_t off = ok ? (k0 + j) * stride + head_off + c : 0;
+      ptx::cp_async_16(ptx::shared_address(sk + j * L::kLd + c), kbase + off, ok);
+      ptx::cp_async_16(ptx::shared_address(sv + j * L::kLd + c), vbase + off, ok);
+    }
+    int* kend = smeta + s * 2 * kTileN;
+    if (tid < kTileN) {
+      const int key = k0 + tid;
+      if (key < key_count) {
+        cp_async_4(ptx::shared_address(kend + tid), (prefix ? a.prefix_end : a.visible_end) + key);
+      } else {
+        kend[tid] = 0;
+      }
+    } else if (a.window > 0 && tid < 2 * kTileN) {
+      const int key = k0 + tid - kTileN;
+      if (key < key_count) {
+        cp_async_4(ptx::shared_address(kend + tid),
+                   (prefix ? a.prefix_positions : a.positions) + key);
+      } else {
+        kend[tid] = 0;
+      }
+    }
+  };
+
+  float o[kD / 8][4];
+#pragma unroll
+  for (int n = 0; n < kD / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  uint32_t qf[kD / 16][4];
+  bool have_q = false;
+
+  int b = next_block(b_begin);
+  int s = 0;
+  if (b < b_end) issue(b, 0);
+  ptx::cp_async_commit();
+  while (b < b_end) {
+    const int bn = next_block(b + 1);
+    if (bn < b_end) issue(bn, s ^ 1);
+    ptx::cp_async_commit();
+    ptx::cp_async_wait<1>();  // Q and this stage
+    __syncthreads();
+    if (!have_q) {
+#pragma unroll
+      for (int kk = 0; kk < kD / 16; ++kk) {
+        ptx::ldmatrix_x4(qf[kk], ptx::shared_address(sq + (warp * 16 + (lane & 15)) * L::kLd +
+                                                     kk * 16 + (lane >> 4) * 8));
+      }
+      have_q = true;
+    }
+    const bool prefix = b < prefix_blocks;
+    const int k0 = (prefix ? b : b - prefix_blocks) * kTileN;
+    const bf16* sk = skv + 2 * s * (kTileN * L::kLd);
+    const bf16* sv = sk + kTileN * L::kLd;
+    const int* kend = smeta + s * 2 * kTileN;
+    const int* kpos = kend + kTileN;
+
+    // S = Q K^T: this warp's 16 pairs x 64 keys, n-tile n holds keys [8n, 8n + 8).
+    float sc[kTileN / 8][4];
+#pragma unroll
+    for (int n = 0; n < kTileN / 8; ++n) sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < kD / 16; ++kk) {
+#pragma unroll
+      for (int j = 0; j < kTileN / 16; ++j) {
+        uint32_t kf[4];
+        ptx::ldmatrix_x4(
+            kf, ptx::shared_address(sk + (16 * j + (lane & 7) + ((lane >> 4) << 3)) * L::kLd +
+                                    kk * 16 + ((lane >> 3) & 1) * 8));
+        ptx::mma_bf16_16816(sc[2 * j], qf[kk], kf[0], kf[1]);
+        ptx::mma_bf16_16816(sc[2 * j + 1], qf[kk], kf[2], kf[3]);
+      }
+    }
+
+    // Mask, scale, cap; the online softmax of this lane's two rows (the row's four lanes agree).
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int n = 0; n < kTileN / 8; ++n) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = e >> 1;
+        const int col = n * 8 + 2 * (lane & 3) + (e & 1);
+        const int key = k0 + col;
+        const int end = kend[col];
+        bool vis;
+        if (prefix) {
+          vis = key <= qanchor[r] && qanchor[r] < end &&
+                (a.window == 0 || qpos[r] - kpos[col] < a.window);
+        } else {
+          vis = key <= qrow[r] && qrow[r] < end &&
+                (a.window == 0 || key == qrow[r] || qpos[r] - kpos[col] < a.window);
+        }
+        float x = sc[n][e] * a.scale;
+        if (a.softcap > 0.0f) x = a.softcap * tanhf(x / a.softcap);
+        x = vis ? x : -INFINITY;
+        sc[n][e] = x;
+        mx[r] = fmaxf(mx[r], x);
+      }
+    }
+    float base[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+      const float m_new = fmaxf(m[r], mx[r]);
+      base[r] = m_new == -INFINITY ? 0.0f : m_new;  // nothing seen yet: every p is 0
+      const float corr = __expf(m[r] - base[r]);    // 0 while m is -inf
+      m[r] = m_new;
+      l[r] *= corr;
+#pragma unroll
+      for (int n = 0; n < kD / 8; ++n) {
+        o[n][2 * r] *= corr;
+        o[n][2 * r + 1] *= corr;
+      }
+    }
+    // P in bf16 (as the P.V product sees it), its rows summed from the rounded values.
+    uint32_t pk[kTileN / 8][2];
+#pragma unroll
+    for (int n = 0; n < kTileN / 8; ++n) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const float p0 = __bfloat162float(__float2bfloat16(__expf(sc[n][2 * r] - base[r])));
+        const float p1 = __bfloat162float(__float2bfloat16(__expf(sc[n][2 * r + 1] - base[r])));
+        l[r] += p0 + p1;
+        pk[n][r] = ptx::pack_bf16x2(p0, p1);
+      }
+    }
+
+    // O += P V: the score fragments of keys [16kk, 16kk + 16) are the A fragment as they stand.
+#pragma unroll
+    for (int kk = 0; kk < kTileN / 16; ++kk) {
+      const uint32_t pa[4] = {pk[2 * kk][0], pk[2 * kk][1], pk[2 * kk + 1][0], pk[2 * kk + 1][1]};
+#pragma unroll
+      for (int j = 0; j < kD / 16; ++j) {
+        uint32_t vf[4];
+        ptx::ldmatrix_x4_trans(
+            vf, ptx::shared_address(sv + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * L::kLd +
+                                    j * 16 + (lane >> 4) * 8));
+        ptx::mma_bf16_16816(o[2 * j], pa, vf[0], vf[1]);
+        ptx::mma_bf16_16816(o[2 * j + 1], pa, vf[2], vf[3]);
+      }
+    }
+    __syncthreads();  // the stage is refilled by the next iteration's copies
+    b = bn;
+    s ^= 1;
+  }
+  ptx::cp_async_wait<0>();  // nothing left in flight at exit (a split with no visible block)
+
+  // Out: normalised rows (one split), or the split's unnormalised rows with (max, sum).
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    const int64_t t = t0 + warp * 16 + (lane >> 2) + 8 * r;
+    if (t >= pairs) continue;
+    const int row = qrow[r];
+    const int head = g * group + static_cast<int>(t % group);
+    const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+    const int64_t pair = (static_cast<int64_t>(z) * a.rows + row) * a.num_q_heads + head;
+#pragma unroll
+    for (int n = 0; n < kD / 8; ++n) {
+      const int c = n * 8 + 2 * (lane & 3);
+      if (c >= d) continue;  // d is even: c < d means c + 1 < d
+      if (splits == 1) {
+        *reinterpret_cast<__nv_bfloat162*>(a.out + row * a.out_stride +
+                                           static_cast<int64_t>(head) * d + c) =
+            __floats2bfloat162_rn(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+      } else {
+        *reinterpret_cast<float2*>(part_o + pair * d + c) =
+            make_float2(o[n][2 * r], o[n][2 * r + 1]);
+      }
+    }
+    if (splits > 1 && (lane & 3) == 0) part_ml[pair] = make_float2(m[r], l[r]);
+  }
+#else
+  __trap();  // mma.sync bf16 needs sm_80 or newer
+#endif
+}
+
+template <int kD>
+cudaError_t launch(const PrefixAttentionArgs& a, int splits, float* part_o, float2* part_ml,
+                   cudaStream_t stream) {
+  constexpr size_t kBytes = Layout<kD>::kBytes;
+  static_assert(kBytes <= 227 * 1024, "prefix attention tile exceeds shared memory");
+  // The attributes once per device (a forward launches this every layer; each call is a driver
+  // round trip on the host).
+  static std::atomic<uint64_t> configured{0};
+  int device = 0;
+  cudaError_t attr = cudaGetDevice(&device);
+  if (attr != cudaSuccess) return attr;
+  const uint64_t bit = device < 64 ? uint64_t{1} << device : 0;
+  if (bit == 0 || (configured.load(std::memory_order_relaxed) & bit) == 0) {
+    attr = cudaFuncSetAttribute(prefix_attention_mma_kernel<kD>,
+                                cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes);
+    if (attr != cudaSuccess) return attr;
+    // All of the SM's memory as shared memory: two blocks of head_dim 128 (90 KiB each) per SM.
+    attr = cudaFuncSetAttribute(prefix_attention_mma_kernel<kD>,
+                                cudaFuncAttributePreferredSharedMemoryCarveout,
+                                cudaSharedmemCarveoutMaxShared);
+    if (attr != cudaSuccess) return attr;
+    configured.fetch_or(bit, std::memory_order_relaxed);
+  }
+  const int group = a.num_q_heads / a.num_kv_heads;
+  const int64_t tiles = (static_cast<int64_t>(a.rows) * group + kTileM - 1) / kTileM;
+  if (tiles > INT32_MAX) return cudaErrorInvalidValue;
+  const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(a.num_kv_heads),
+                  static_cast<unsigned>(splits));
+  prefix_attention_mma_kernel<kD><<<grid, kThreads, kBytes, stream>>>(a, splits, part_o, part_ml);
+  return cudaGetLastError();
+}
+
+}  // namespace mma
+
+// One warp per (row, q head): out = sum_z e^(m_z - M) o_z / sum_z e^(m_z - M) l_z. Lane z holds
+// split z's weight; each lane then sums two columns at a time over the splits.
 __global__ void prefix_attention_combine(const float* __restrict__ part_o,
                                          const float2* __restrict__ part_ml, int splits, int rows,
                                          int num_q_heads, int head_dim, bf16* __restrict__ out,
@@ -347,37 +720,44 @@ __global__ void prefix_attention_combine(const float* __restrict__ part_o,
   const int lane = threadIdx.x & 31;
   const int64_t pairs = static_cast<int64_t>(rows) * num_q_heads;
   if (pair >= pairs) return;
-  float m = -INFINITY;
-  for (int z = 0; z < splits; ++z) m = fmaxf(m, part_ml[z * pairs + pair].x);
-  float l = 0.0f;
-  for (int z = 0; z < splits; ++z) {
-    const float2 ml = part_ml[z * pairs + pair];
-    if (ml.x != -INFINITY) l += __expf(ml.x - m) * ml.y;
-  }
+  const float2 ml = lane < splits ? part_ml[lane * pairs + pair] : make_float2(-INFINITY, 0.0f);
+  float m = ml.x;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+  const float w = ml.x == -INFINITY ? 0.0f : __expf(ml.x - m);  // splits nobody saw weigh 0
+  const float l = detail::warp_sum(w * ml.y);
   const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+  // Every split's weight in every lane, before the column loop (whose trip count differs between
+  // lanes when head_dim is not a multiple of 64, so no shuffle may run inside it).
+  float wz[kMaxSplits];
+#pragma unroll
+  for (int z = 0; z < kMaxSplits; ++z) wz[z] = __shfl_sync(0xffffffffu, w, z);
   const int row = static_cast<int>(pair / num_q_heads);
   const int head = static_cast<int>(pair - static_cast<int64_t>(row) * num_q_heads);
   bf16* o = out + row * out_stride + static_cast<int64_t>(head) * head_dim;
-  for (int c = lane; c < head_dim; c += 32) {
-    float acc = 0.0f;
-    for (int z = 0; z < splits; ++z) {
-      const float mz = part_ml[z * pairs + pair].x;
-      if (mz != -INFINITY) acc += __expf(mz - m) * part_o[(z * pairs + pair) * head_dim + c];
+  for (int c = 2 * lane; c < head_dim; c += 64) {  // head_dim is even
+    float2 acc = make_float2(0.0f, 0.0f);
+#pragma unroll
+    for (int z = 0; z < kMaxSplits; ++z) {
+      if (z >= splits || wz[z] == 0.0f) continue;
+      const float2 v = *reinterpret_cast<const float2*>(part_o + (z * pairs + pair) * head_dim + c);
+      acc.x += wz[z] * v.x;
+      acc.y += wz[z] * v.y;
     }
-    o[c] = __float2bfloat16(acc * inv);
+    *reinterpret_cast<__nv_bfloat162*>(o + c) = __floats2bfloat162_rn(acc.x * inv, acc.y * inv);
   }
 }
 
 template <int kD>
-cudaError_t launch(const PrefixAttentionArgs& a, int splits, float* part_o, float2* part_ml,
-                   bool vec, cudaStream_t stream) {
+cudaError_t launch_wmma(const PrefixAttentionArgs& a, int splits, float* part_o, float2* part_ml,
+                        bool vec, cudaStream_t stream) {
   constexpr size_t kBytes = Layout<kD>::kBytes;
   static_assert(kBytes <= 227 * 1024, "prefix attention tile exceeds shared memory");
-  cudaError_t attr = cudaFuncSetAttribute(prefix_attention_kernel<kD>,
+  cudaError_t attr = cudaFuncSetAttribute(prefix_attention_wmma_kernel<kD>,
                                           cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes);
   if (attr != cudaSuccess) return attr;
   // All of the SM's memory as shared memory: two blocks of head_dim 128 (112 KiB each) per SM.
-  attr = cudaFuncSetAttribute(prefix_attention_kernel<kD>,
+  attr = cudaFuncSetAttribute(prefix_attention_wmma_kernel<kD>,
                               cudaFuncAttributePreferredSharedMemoryCarveout,
                               cudaSharedmemCarveoutMaxShared);
   if (attr != cudaSuccess) return attr;
@@ -386,8 +766,20 @@ cudaError_t launch(const PrefixAttentionArgs& a, int splits, float* part_o, floa
   if (tiles > INT32_MAX) return cudaErrorInvalidValue;
   const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(a.num_kv_heads),
                   static_cast<unsigned>(splits));
-  prefix_attention_kernel<kD><<<grid, kThreads, kBytes, stream>>>(a, splits, part_o, part_ml, vec);
+  prefix_attention_wmma_kernel<kD>
+      <<<grid, kThreads, kBytes, stream>>>(a, splits, part_o, part_ml, vec);
   return cudaGetLastError();
+}
+
+// Says once per process that the slower wmma kernel runs (head_dim over 128, or rows the 16-byte
+// copies cannot read), never silently.
+void note_wmma_path(int head_dim, bool vec) {
+  static std::atomic<bool> told{false};
+  if (told.exchange(true)) return;
+  std::fprintf(stderr,
+               "radix: cuda prefix_attention with head_dim %d%s runs on the wmma kernel (the fast "
+               "kernel takes head_dim <= 128 in 16-byte aligned rows); expect it to be slower\n",
+               head_dim, vec ? "" : " (rows not 16-byte aligned)");
 }
 
 }  // namespace
@@ -442,14 +834,20 @@ cudaError_t prefix_attention(const PrefixAttentionArgs& a, int splits, void* wor
       detail::aligned16(a.k) && detail::aligned16(a.v) &&
       (a.prefix_rows == 0 || (detail::aligned16(a.prefix_k) && detail::aligned16(a.prefix_v)));
   cudaError_t status;
-  if (d <= 32) {
-    status = launch<32>(a, splits, part_o, part_ml, vec, stream);
-  } else if (d <= 64) {
-    status = launch<64>(a, splits, part_o, part_ml, vec, stream);
-  } else if (d <= 128) {
-    status = launch<128>(a, splits, part_o, part_ml, vec, stream);
+  if (vec && d <= 128 && !a.force_wmma) {
+    status = d <= 64 ? mma::launch<64>(a, splits, part_o, part_ml, stream)
+                     : mma::launch<128>(a, splits, part_o, part_ml, stream);
   } else {
-    status = launch<256>(a, splits, part_o, part_ml, vec, stream);
+    if (!a.force_wmma) note_wmma_path(d, vec);
+    if (d <= 32) {
+      status = launch_wmma<32>(a, splits, part_o, part_ml, vec, stream);
+    } else if (d <= 64) {
+      status = launch_wmma<64>(a, splits, part_o, part_ml, vec, stream);
+    } else if (d <= 128) {
+      status = launch_wmma<128>(a, splits, part_o, part_ml, vec, stream);
+    } else {
+      status = launch_wmma<256>(a, splits, part_o, part_ml, vec, stream);
+    }
   }
   if (status != cudaSuccess || splits == 1) return status;
   const int64_t pairs = static_cast<int64_t>(a.rows) * a.num_q_heads;

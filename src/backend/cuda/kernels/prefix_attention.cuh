@@ -39,6 +39,9 @@ struct PrefixAttentionArgs {
   float scale = 0;
   float softcap = 0;  // > 0: logit = softcap * tanh(logit / softcap)
   int window = 0;     // > 0: sliding window in positions
+  // true: the wmma kernel whatever the shape (benchmarks and tests compare the two); otherwise it
+  // runs only where the mma.sync kernel cannot (head_dim > 128, rows not 16-byte aligned).
+  bool force_wmma = false;
 };
 
 // How many ways the key blocks are split (1: no workspace, no combine) for this shape on a GPU of

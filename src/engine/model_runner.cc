@@ -45,10 +45,12 @@ std::vector<SequenceOutput> ModelRunner::run(const RaggedBatch& batch, const Fol
   FoldOptions fold;
   fold.threshold = plan.folded ? 1.0 : 0.0;
   fold.pad_to_multiple = pad_to_multiple_;
-  return cache_->run(batch, fold,
-                     [&](const RaggedBatch& rest, const FoldPlan& rest_plan, PrefixHook* hook) {
-                       return run_plain(rest, rest_plan, mode, hook);
-                     });
+  return cache_->run(
+      batch, fold,
+      [&](const RaggedBatch& rest, const FoldPlan& rest_plan, PrefixHook* hook) {
+        return run_plain(rest, rest_plan, mode, hook);
+      },
+      &plan);
 }
 
 std::vector<SequenceOutput> ModelRunner::run_plain(const RaggedBatch& batch, const FoldPlan& plan,

@@ -26,7 +26,7 @@ inline constexpr int32_t kDefaultMinPrefixTokens = 16;
 // A batch reads the cache only when its hits skip at least this fraction of the rows it would
 // compute without the cache (its unique trie nodes); below, it runs as a plain batch
 // (docs/prefix_cache.md "When a batch uses the cache").
-inline constexpr double kDefaultMinHitFraction = 1.0 / 16;
+inline constexpr double kDefaultMinHitFraction = 1.0 / 32;
 
 struct DevicePrefixCacheOptions {
   int64_t budget_bytes = 0;

@@ -80,10 +80,10 @@ TEST(PrefixCachePolicy, ASmallHitRunsThePlainBatch) {
   for (int32_t d = 0; d < 2; ++d) first.add_sequence(seq(kTemplate, 2000 + 100 * d, 3));
   f.run(first);
   ASSERT_EQ(f.cache.index().stats().nodes, 20);
-  // 20 cached rows of 20 + 6 * 100 unique: under 1/16, not worth a split plan and a second key
+  // 20 cached rows of 20 + 6 * 200 unique: under 1/32, not worth a split plan and a second key
   // range. The batch runs as given, its own plan, no hook (nothing new is shared).
   RaggedBatch big;
-  for (int32_t d = 0; d < 6; ++d) big.add_sequence(seq(kTemplate, 3000 + 100 * d, 100));
+  for (int32_t d = 0; d < 6; ++d) big.add_sequence(seq(kTemplate, 3000 + 1000 * d, 200));
   const FoldPlan* whole = nullptr;
   {
     const FoldPlan plan = build_fold_plan(big.ids, big.positions, big.cu_seqlens);
@@ -103,7 +103,7 @@ TEST(PrefixCachePolicy, ASmallHitRunsThePlainBatch) {
   EXPECT_EQ(f.cache.index().stats().nodes, 20);
   // The same template under short tails is most of the batch: read.
   RaggedBatch small;
-  for (int32_t d = 0; d < 6; ++d) small.add_sequence(seq(kTemplate, 4000 + 100 * d, 2));
+  for (int32_t d = 0; d < 6; ++d) small.add_sequence(seq(kTemplate, 9000 + 100 * d, 2));
   f.run(small);
   EXPECT_EQ(f.seen.tokens, 12);
   EXPECT_NE(f.seen.hook, nullptr);

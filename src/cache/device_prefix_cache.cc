@@ -111,13 +111,35 @@ std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
   std::vector<int32_t> pinned;
   std::vector<int32_t> path;
   int64_t cut_tokens = 0;
+  // A folded batch is looked up over its own trie: each unique row once, and a subtree not at
+  // all below its first miss (dl19: the template's rows once, not once per document).
+  const bool by_rows = whole != nullptr && whole->folded;
+  std::vector<int32_t> row_node, used;
+  if (by_rows) {
+    row_node.assign(whole->num_rows, -1);
+    for (int32_t r = 0; r < whole->num_rows; ++r) {
+      if (whole->gather[r] < 0) continue;  // padding
+      const int32_t p = whole->parent[r];
+      const int32_t parent = p < 0 ? PrefixCache::kRoot : row_node[p];
+      if (p >= 0 && parent < 0) continue;
+      row_node[r] = index_.child(parent, whole->ids[r], whole->positions[r]);
+    }
+  }
   for (int32_t s = 0; s < num_seqs; ++s) {
     const int32_t begin = batch.cu_seqlens[s], len = batch.cu_seqlens[s + 1] - begin;
-    const std::span<const int32_t> ids(batch.ids.data() + begin, len);
-    const std::span<const int32_t> pos(batch.positions.data() + begin, len);
     ++counters_.sequences;
     counters_.lookup_tokens += len;
-    index_.match(ids, pos, path);
+    if (by_rows) {
+      path.clear();
+      for (int32_t t = begin; t < begin + len && row_node[whole->scatter[t]] >= 0; ++t) {
+        path.push_back(row_node[whole->scatter[t]]);
+      }
+      if (!path.empty()) used.push_back(path.back());
+    } else {
+      const std::span<const int32_t> ids(batch.ids.data() + begin, len);
+      const std::span<const int32_t> pos(batch.positions.data() + begin, len);
+      index_.match(ids, pos, path);
+    }
     const auto matched = static_cast<int32_t>(path.size());
     if (options_.results && len > 0 && matched == len) {
       if (const std::vector<float>* r = index_.result(path.back())) {
@@ -136,6 +158,7 @@ std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
     }
     order.push_back(s);
   }
+  if (by_rows) index_.use(used);
 
   // Does reading pay? The rows a hit skips are its anchors' paths (a trie: shared ancestors once)
   // in a folded batch, every cut token in an identity one; what the batch computes without the

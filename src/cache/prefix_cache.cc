@@ -132,6 +132,11 @@ std::vector<int32_t> PrefixCache::match(std::span<const int32_t> ids,
   return path;
 }
 
+void PrefixCache::use(std::span<const int32_t> nodes) {
+  ++clock_;
+  for (const int32_t node : nodes) touch(node);
+}
+
 int32_t PrefixCache::cached_prefix_length(std::span<const int32_t> ids,
                                           std::span<const int32_t> positions) const {
   int32_t at = kRoot, length = 0;

@@ -66,6 +66,9 @@ class PrefixCache {
   // Same, into `path` (cleared first), reusing its storage.
   void match(std::span<const int32_t> ids, std::span<const int32_t> positions,
              std::vector<int32_t>& path);
+  // Marks the given nodes (and their ancestors) used now, as one use: a batch that looked its
+  // sequences up with child() over its own trie.
+  void use(std::span<const int32_t> nodes);
   // The length of the longest cached prefix, without marking anything (routing).
   int32_t cached_prefix_length(std::span<const int32_t> ids,
                                std::span<const int32_t> positions) const;

@@ -277,19 +277,21 @@ std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
 
       // Which new rows to store: those likely to recur. A row on the path of two or more of the
       // batch's sequences (a shared prompt, template or query) is stored; a row of one sequence
-      // only when the batch runs one sequence (a stream request, whose whole prompt the next
-      // request may continue). A batch of many distinct documents stores only what they share,
-      // so it neither pays for thousands of insertions nor flushes the prompts others reuse.
+      // only in a small batch (a stream request, whose whole prompt the next request may
+      // continue). A batch of many distinct documents stores only what they share, so it
+      // neither pays for thousands of insertions nor flushes the prompts others reuse.
       // Sequences shorter than the minimum are never stored. (docs/prefix_cache.md)
       std::vector<int32_t> node_of, write;
       bool any_write = false;
       if (index_.capacity() > 0) {
-        std::vector<int32_t> through(plan.num_rows, 0);  // sequences whose path holds the row
-        const bool single = order.size() == 1;
+        // Sequences whose path holds the row (counted twice each when all are stored whole).
+        std::vector<int32_t> through(plan.num_rows, 0);
+        const bool whole_seqs =
+            static_cast<int64_t>(order.size()) <= options_.store_whole_max_sequences;
         for (size_t i = 0; i < order.size(); ++i) {
           const int32_t s = order[i];
           if (batch.cu_seqlens[s + 1] - batch.cu_seqlens[s] < options_.min_prefix_tokens) continue;
-          through[plan.last_rows[i]] += single ? 2 : 1;
+          through[plan.last_rows[i]] += whole_seqs ? 2 : 1;
         }
         // Children come after their parents (DFS pre-order, or flat order in the identity one).
         for (int32_t r = plan.num_rows - 1; r >= 0; --r) {

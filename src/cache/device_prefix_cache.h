@@ -27,11 +27,15 @@ inline constexpr int32_t kDefaultMinPrefixTokens = 16;
 // compute without the cache (its unique trie nodes); below, it runs as a plain batch
 // (docs/prefix_cache.md "When a batch uses the cache").
 inline constexpr double kDefaultMinHitFraction = 1.0 / 32;
+// A batch of at most this many sequences stores them whole; a larger one stores only the rows its
+// sequences share (docs/prefix_cache.md "When a batch uses the cache").
+inline constexpr int32_t kDefaultStoreWholeMaxSequences = 4;
 
 struct DevicePrefixCacheOptions {
   int64_t budget_bytes = 0;
   int32_t min_prefix_tokens = kDefaultMinPrefixTokens;
   double min_hit_fraction = kDefaultMinHitFraction;
+  int32_t store_whole_max_sequences = kDefaultStoreWholeMaxSequences;
   bool results = true;  // keep each sequence's output at its last node (the result cache)
 };
 

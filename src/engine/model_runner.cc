@@ -21,6 +21,7 @@ ModelRunner::ModelRunner(std::unique_ptr<Model> model, AttentionMode mode, std::
     o.budget_bytes = cache.budget_bytes;
     o.min_prefix_tokens = cache.min_prefix_tokens;
     o.results = cache.results;
+    o.store_whole_max_sequences = cache.store_whole_max_sequences;
     cache_ = std::make_unique<cache::DevicePrefixCache>(
         model_->backend(), info.config.num_hidden_layers, info.config.num_key_value_heads,
         info.config.head_dim, o);

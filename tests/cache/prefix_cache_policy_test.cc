@@ -1,6 +1,6 @@
 // What DevicePrefixCache::run decides before the forward (docs/prefix_cache.md "When a batch uses
 // the cache"): which rows it stores (rows shared by the batch's sequences, or every row of a
-// one-sequence batch) and when a hit is too small a part of the batch to read (the batch then
+// batch of at most 4) and when a hit is too small a part of the batch to read (the batch then
 // runs as it is, with its own plan and no hook). The forward here is a stand-in that records what
 // it was given; exactness with a real forward is prefix_cache_forward_test.cc's.
 #include <gtest/gtest.h>
@@ -58,6 +58,15 @@ TEST(PrefixCachePolicy, ManySequencesStoreOnlyWhatTheyShare) {
   EXPECT_TRUE(f.cache.index().check_invariants());
 }
 
+TEST(PrefixCachePolicy, ASmallBatchIsStoredWhole) {
+  Fixture f;
+  RaggedBatch batch;
+  for (int32_t d = 0; d < 4; ++d) batch.add_sequence(seq(kTemplate, 1000 + 100 * d, 30));
+  f.run(batch);
+  EXPECT_EQ(f.cache.index().stats().nodes, 20 + 4 * 30);
+  EXPECT_TRUE(f.cache.index().check_invariants());
+}
+
 TEST(PrefixCachePolicy, OneSequenceIsStoredWhole) {
   Fixture f;
   RaggedBatch one;
@@ -77,7 +86,7 @@ TEST(PrefixCachePolicy, OneSequenceIsStoredWhole) {
 TEST(PrefixCachePolicy, ASmallHitRunsThePlainBatch) {
   Fixture f;
   RaggedBatch first;
-  for (int32_t d = 0; d < 2; ++d) first.add_sequence(seq(kTemplate, 2000 + 100 * d, 3));
+  for (int32_t d = 0; d < 5; ++d) first.add_sequence(seq(kTemplate, 2000 + 100 * d, 3));
   f.run(first);
   ASSERT_EQ(f.cache.index().stats().nodes, 20);
   // 20 cached rows of 20 + 6 * 200 unique: under 1/32, not worth a split plan and a second key

@@ -105,20 +105,45 @@ PrefixCacheSnapshot DevicePrefixCache::snapshot() const {
 
 std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
                                                        const FoldOptions& fold,
-                                                       const Forward& forward) {
+                                                       const Forward& forward,
+                                                       const FoldPlan* whole) {
   std::unique_lock<std::mutex> lock(mu_);
   const int32_t num_seqs = batch.num_sequences();
   std::vector<std::vector<float>> outputs(num_seqs);
   std::vector<int32_t> anchor(num_seqs, -1), cut(num_seqs, 0);
   std::vector<int32_t> order;  // sequences still to run
   std::vector<int32_t> pinned;
+  std::vector<int32_t> path;
+  int64_t cut_tokens = 0;
+  // A folded batch is looked up over its own trie: each unique row once, and a subtree not at
+  // all below its first miss (dl19: the template's rows once, not once per document).
+  const bool by_rows = whole != nullptr && whole->folded;
+  std::vector<int32_t> row_node, used;
+  if (by_rows) {
+    row_node.assign(whole->num_rows, -1);
+    for (int32_t r = 0; r < whole->num_rows; ++r) {
+      if (whole->gather[r] < 0) continue;  // padding
+      const int32_t p = whole->parent[r];
+      const int32_t parent = p < 0 ? PrefixCache::kRoot : row_node[p];
+      if (p >= 0 && parent < 0) continue;
+      row_node[r] = index_.child(parent, whole->ids[r], whole->positions[r]);
+    }
+  }
   for (int32_t s = 0; s < num_seqs; ++s) {
     const int32_t begin = batch.cu_seqlens[s], len = batch.cu_seqlens[s + 1] - begin;
-    const std::span<const int32_t> ids(batch.ids.data() + begin, len);
-    const std::span<const int32_t> pos(batch.positions.data() + begin, len);
     ++counters_.sequences;
     counters_.lookup_tokens += len;
-    const std::vector<int32_t> path = index_.match(ids, pos);
+    if (by_rows) {
+      path.clear();
+      for (int32_t t = begin; t < begin + len && row_node[whole->scatter[t]] >= 0; ++t) {
+        path.push_back(row_node[whole->scatter[t]]);
+      }
+      if (!path.empty()) used.push_back(path.back());
+    } else {
+      const std::span<const int32_t> ids(batch.ids.data() + begin, len);
+      const std::span<const int32_t> pos(batch.positions.data() + begin, len);
+      index_.match(ids, pos, path);
+    }
     const auto matched = static_cast<int32_t>(path.size());
     if (options_.results && len > 0 && matched == len) {
       if (const std::vector<float>* r = index_.result(path.back())) {
@@ -133,90 +158,158 @@ std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
     if (h >= options_.min_prefix_tokens) {
       anchor[s] = path[h - 1];
       cut[s] = h;
-      counters_.hit_tokens += h;
-      ++counters_.prefix_hits;
-      index_.pin(anchor[s]);
-      pinned.push_back(anchor[s]);
+      cut_tokens += h;
     }
     order.push_back(s);
   }
+  if (by_rows) index_.use(used);
+
+  // Does reading pay? The rows a hit skips are its anchors' paths (a trie: shared ancestors once)
+  // in a folded batch, every cut token in an identity one; what the batch computes without the
+  // cache is its unique rows. A hit that skips a sliver of them (a reranker template under 100
+  // distinct passages) saves less than the split plan and the second key range cost.
+  std::vector<int32_t> anchors;  // distinct, ascending
+  for (const int32_t s : order) {
+    if (anchor[s] >= 0) anchors.push_back(anchor[s]);
+  }
+  std::sort(anchors.begin(), anchors.end());
+  anchors.erase(std::unique(anchors.begin(), anchors.end()), anchors.end());
+  if (!anchors.empty()) {
+    int64_t skipped = cut_tokens;
+    if (fold.threshold > 0.0) {
+      skipped = 0;  // the union of the anchors' paths, each node once
+      std::vector<int32_t> seen;
+      for (const int32_t a : anchors) {
+        for (int32_t at = a; at != PrefixCache::kRoot; at = index_.parent(at)) seen.push_back(at);
+      }
+      std::sort(seen.begin(), seen.end());
+      skipped = std::unique(seen.begin(), seen.end()) - seen.begin();
+    }
+    const int64_t unique =
+        whole != nullptr && whole->folded ? whole->num_unique : batch.num_tokens();
+    if (static_cast<double>(skipped) < options_.min_hit_fraction * static_cast<double>(unique)) {
+      std::fill(anchor.begin(), anchor.end(), -1);
+      std::fill(cut.begin(), cut.end(), 0);
+      anchors.clear();
+    }
+  }
+  for (const int32_t s : order) {
+    if (anchor[s] < 0) continue;
+    counters_.hit_tokens += cut[s];
+    ++counters_.prefix_hits;
+    index_.pin(anchor[s]);
+    pinned.push_back(anchor[s]);
+  }
+
   std::vector<int32_t> new_nodes;
   try {
     if (!order.empty()) {
-      // Sequences with the same anchor fold together; different anchors never share a row.
-      std::stable_sort(order.begin(), order.end(),
-                       [&](int32_t a, int32_t b) { return anchor[a] < anchor[b]; });
-      RaggedBatch rest;
-      std::vector<int32_t> group_starts;
-      for (size_t i = 0; i < order.size(); ++i) {
-        const int32_t s = order[i];
-        if (i == 0 || anchor[s] != anchor[order[i - 1]]) {
-          group_starts.push_back(static_cast<int32_t>(i));
+      // Nothing cut off and nothing answered: the batch is its own rest and runs its own plan.
+      const bool as_is =
+          whole != nullptr && anchors.empty() && static_cast<int32_t>(order.size()) == num_seqs;
+      RaggedBatch rest_storage;
+      FoldPlan plan_storage;
+      if (!as_is) {
+        // Sequences with the same anchor fold together; different anchors never share a row.
+        std::stable_sort(order.begin(), order.end(),
+                         [&](int32_t a, int32_t b) { return anchor[a] < anchor[b]; });
+        std::vector<int32_t> group_starts;
+        for (size_t i = 0; i < order.size(); ++i) {
+          const int32_t s = order[i];
+          if (i == 0 || anchor[s] != anchor[order[i - 1]]) {
+            group_starts.push_back(static_cast<int32_t>(i));
+          }
+          for (int32_t t = batch.cu_seqlens[s] + cut[s]; t < batch.cu_seqlens[s + 1]; ++t) {
+            rest_storage.ids.push_back(batch.ids[t]);
+            rest_storage.positions.push_back(batch.positions[t]);
+          }
+          rest_storage.cu_seqlens.push_back(static_cast<int32_t>(rest_storage.ids.size()));
         }
-        for (int32_t t = batch.cu_seqlens[s] + cut[s]; t < batch.cu_seqlens[s + 1]; ++t) {
-          rest.ids.push_back(batch.ids[t]);
-          rest.positions.push_back(batch.positions[t]);
-        }
-        rest.cu_seqlens.push_back(static_cast<int32_t>(rest.ids.size()));
+        group_starts.push_back(static_cast<int32_t>(order.size()));
+        plan_storage = build_grouped_fold_plan(rest_storage.ids, rest_storage.positions,
+                                               rest_storage.cu_seqlens, group_starts, fold);
       }
-      group_starts.push_back(static_cast<int32_t>(order.size()));
-      const FoldPlan plan =
-          build_grouped_fold_plan(rest.ids, rest.positions, rest.cu_seqlens, group_starts, fold);
+      const RaggedBatch& rest = as_is ? batch : rest_storage;
+      const FoldPlan& plan = as_is ? *whole : plan_storage;
 
       // The prefix rows: the distinct anchors' paths, laid out as a trie in DFS pre-order (a fold
-      // plan over node-id paths does exactly that).
-      std::vector<int32_t> anchors;  // distinct, in group order
+      // plan over node-id paths does exactly that), in group order.
+      anchors.clear();
       for (const int32_t s : order) {
         if (anchor[s] >= 0 && (anchors.empty() || anchors.back() != anchor[s])) {
           anchors.push_back(anchor[s]);
         }
       }
-      std::vector<int32_t> path_ids, path_pos, path_cu{0};
-      for (const int32_t a : anchors) {
-        const size_t start = path_ids.size();
-        for (int32_t at = a; at != PrefixCache::kRoot; at = index_.parent(at)) {
-          path_ids.push_back(at);
+      FoldPlan prefix;
+      std::vector<int32_t> prefix_pos;
+      if (!anchors.empty()) {
+        std::vector<int32_t> path_ids, path_pos, path_cu{0};
+        for (const int32_t a : anchors) {
+          const size_t start = path_ids.size();
+          for (int32_t at = a; at != PrefixCache::kRoot; at = index_.parent(at)) {
+            path_ids.push_back(at);
+          }
+          std::reverse(path_ids.begin() + static_cast<ptrdiff_t>(start), path_ids.end());
+          for (size_t i = start; i < path_ids.size(); ++i) {
+            path_pos.push_back(static_cast<int32_t>(i - start));
+          }
+          path_cu.push_back(static_cast<int32_t>(path_ids.size()));
         }
-        std::reverse(path_ids.begin() + static_cast<ptrdiff_t>(start), path_ids.end());
-        for (size_t i = start; i < path_ids.size(); ++i) {
-          path_pos.push_back(static_cast<int32_t>(i - start));
+        prefix = build_fold_plan(path_ids, path_pos, path_cu);
+        prefix_pos.resize(prefix.num_rows);
+        for (int32_t r = 0; r < prefix.num_rows; ++r) {
+          prefix_pos[r] = index_.position(prefix.ids[r]);
         }
-        path_cu.push_back(static_cast<int32_t>(path_ids.size()));
       }
-      const FoldPlan prefix = build_fold_plan(path_ids, path_pos, path_cu);
-      std::vector<int32_t> prefix_pos(prefix.num_rows);
-      for (int32_t r = 0; r < prefix.num_rows; ++r) prefix_pos[r] = index_.position(prefix.ids[r]);
 
-      // Each query row's anchor row in the prefix, and which rows are worth storing.
-      std::vector<int32_t> row_anchor(plan.num_rows, -1), token_anchor(rest.ids.size(), -1);
-      std::vector<char> wanted(plan.num_rows, 0);
-      for (size_t i = 0, a = 0; i < order.size(); ++i) {
-        const int32_t s = order[i];
-        int32_t row = -1;
-        if (anchor[s] >= 0) {
+      // Each query row's anchor row in the prefix.
+      std::vector<int32_t> row_anchor, token_anchor;
+      if (prefix.num_rows > 0) {
+        row_anchor.assign(plan.num_rows, -1);
+        token_anchor.assign(rest.ids.size(), -1);
+        for (size_t i = 0, a = 0; i < order.size(); ++i) {
+          const int32_t s = order[i];
+          if (anchor[s] < 0) continue;
           while (anchors[a] != anchor[s]) ++a;
-          row = prefix.last_rows[a];
-        }
-        const bool keep =
-            batch.cu_seqlens[s + 1] - batch.cu_seqlens[s] >= options_.min_prefix_tokens;
-        for (int32_t t = rest.cu_seqlens[i]; t < rest.cu_seqlens[i + 1]; ++t) {
-          token_anchor[t] = row;
-          row_anchor[plan.scatter[t]] = row;
-          if (keep) wanted[plan.scatter[t]] = 1;
+          const int32_t row = prefix.last_rows[a];
+          for (int32_t t = rest.cu_seqlens[i]; t < rest.cu_seqlens[i + 1]; ++t) {
+            token_anchor[t] = row;
+            row_anchor[plan.scatter[t]] = row;
+          }
         }
       }
 
-      // New nodes, parents first (both layouts put a parent before its children).
-      std::vector<int32_t> node_of(plan.num_rows, -1), write(plan.num_rows, -1);
+      // Which new rows to store: those likely to recur. A row on the path of two or more of the
+      // batch's sequences (a shared prompt, template or query) is stored; a row of one sequence
+      // only in a small batch (a stream request, whose whole prompt the next request may
+      // continue). A batch of many distinct documents stores only what they share, so it
+      // neither pays for thousands of insertions nor flushes the prompts others reuse.
+      // Sequences shorter than the minimum are never stored. (docs/prefix_cache.md)
+      std::vector<int32_t> node_of, write;
       bool any_write = false;
       if (index_.capacity() > 0) {
+        // Sequences whose path holds the row (counted twice each when all are stored whole).
+        std::vector<int32_t> through(plan.num_rows, 0);
+        const bool whole_seqs =
+            static_cast<int64_t>(order.size()) <= options_.store_whole_max_sequences;
+        for (size_t i = 0; i < order.size(); ++i) {
+          const int32_t s = order[i];
+          if (batch.cu_seqlens[s + 1] - batch.cu_seqlens[s] < options_.min_prefix_tokens) continue;
+          through[plan.last_rows[i]] += whole_seqs ? 2 : 1;
+        }
+        // Children come after their parents (DFS pre-order, or flat order in the identity one).
+        for (int32_t r = plan.num_rows - 1; r >= 0; --r) {
+          if (plan.parent[r] >= 0) through[plan.parent[r]] += through[r];
+        }
+        node_of.assign(plan.num_rows, -1);
+        write.assign(plan.num_rows, -1);
         for (int32_t r = 0; r < plan.num_rows; ++r) {
-          if (!wanted[r]) continue;
+          if (through[r] < 2) continue;
           int32_t parent = PrefixCache::kRoot;
           if (plan.parent[r] >= 0) {
             parent = node_of[plan.parent[r]];
             if (parent < 0) continue;  // the parent did not fit
-          } else if (row_anchor[r] >= 0) {
+          } else if (!row_anchor.empty() && row_anchor[r] >= 0) {
             parent = prefix.ids[row_anchor[r]];
           }
           int32_t node = index_.child(parent, plan.ids[r], plan.positions[r]);
@@ -261,9 +354,11 @@ std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
         hook.token_anchor = upload_i32(be_, keep, token_anchor);
       }
       if (any_write) hook.write_slot = upload_i32(be_, keep, write);
+      // Neither reading nor storing: the forward runs exactly as with the cache off.
+      PrefixHook* use_hook = prefix.num_rows > 0 || any_write ? &hook : nullptr;
 
       lock.unlock();  // the forward reads only this batch's arrays; its nodes are pinned
-      std::vector<std::vector<float>> ran = forward(rest, plan, &hook);
+      std::vector<std::vector<float>> ran = forward(rest, plan, use_hook);
       lock.lock();
       if (ran.size() != order.size()) {
         throw std::runtime_error("prefix cache: the forward returned " +
@@ -271,7 +366,7 @@ std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
                                  std::to_string(order.size()) + " sequences");
       }
       for (size_t i = 0; i < order.size(); ++i) {
-        const int32_t node = node_of[plan.last_rows[i]];
+        const int32_t node = node_of.empty() ? -1 : node_of[plan.last_rows[i]];
         if (options_.results && node >= 0) index_.set_result(node, ran[i]);
         outputs[order[i]] = std::move(ran[i]);
       }

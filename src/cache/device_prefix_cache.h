@@ -23,9 +23,19 @@ namespace radix::cache {
 // and the second key range cost about as much as recomputing the tokens (docs/prefix_cache.md).
 inline constexpr int32_t kDefaultMinPrefixTokens = 16;
 
+// A batch reads the cache only when its hits skip at least this fraction of the rows it would
+// compute without the cache (its unique trie nodes); below, it runs as a plain batch
+// (docs/prefix_cache.md "When a batch uses the cache").
+inline constexpr double kDefaultMinHitFraction = 1.0 / 32;
+// A batch of at most this many sequences stores them whole; a larger one stores only the rows its
+// sequences share (docs/prefix_cache.md "When a batch uses the cache").
+inline constexpr int32_t kDefaultStoreWholeMaxSequences = 4;
+
 struct DevicePrefixCacheOptions {
   int64_t budget_bytes = 0;
   int32_t min_prefix_tokens = kDefaultMinPrefixTokens;
+  double min_hit_fraction = kDefaultMinHitFraction;
+  int32_t store_whole_max_sequences = kDefaultStoreWholeMaxSequences;
   bool results = true;  // keep each sequence's output at its last node (the result cache)
 };
 
@@ -62,11 +72,13 @@ class DevicePrefixCache {
   // Runs the batch's uncached rows: `forward` gets the batch of what is left of each sequence
   // (positions unchanged), its fold plan and the hook, and returns one output per sequence of
   // that batch. Returns one output per sequence of `batch`. `fold`: threshold >= 1 folds, 0 runs
-  // the identity layout (attention mode off); pad_to_multiple as given.
+  // the identity layout (attention mode off); pad_to_multiple as given. `whole`: the batch's own
+  // plan (the one the forward would run without the cache), reused when nothing is cut off; the
+  // hook is null when the batch neither reads nor stores anything.
   using Forward = std::function<std::vector<std::vector<float>>(const RaggedBatch&, const FoldPlan&,
                                                                 PrefixHook*)>;
   std::vector<std::vector<float>> run(const RaggedBatch& batch, const FoldOptions& fold,
-                                      const Forward& forward);
+                                      const Forward& forward, const FoldPlan* whole = nullptr);
 
   // Thread-safe (routing asks from the engine's threads while the owner runs a batch: the index
   // is locked only while a batch is prepared and finished, never during its forward).

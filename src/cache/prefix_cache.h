@@ -13,14 +13,17 @@
 // subtree goes, leaves up). Pinned nodes (a running batch's anchors and new rows) are never
 // evicted. Budget: nodes * node_bytes + result bytes <= budget_bytes.
 //
+// Cost: every operation is O(1) amortised per node it visits, with no allocation per node (a
+// batch stores thousands of nodes, docs/prefix_cache.md "Bookkeeping cost"). "Used" is a clock
+// that each match() advances; insert() stamps its node with the current clock and stops marking
+// ancestors at the first one already stamped, so storing a path costs O(its length), not
+// O(length^2). Nodes stored since the last match() are equally recent (ties: deepest first).
+//
 // Not thread-safe: one owner (a device's worker) at a time.
 #pragma once
 
 #include <cstdint>
-#include <set>
 #include <span>
-#include <tuple>
-#include <unordered_map>
 #include <vector>
 
 namespace radix::cache {
@@ -60,6 +63,12 @@ class PrefixCache {
   int32_t child(int32_t parent, int32_t token, int32_t position) const;
   // The nodes of the longest cached prefix of a sequence (one per matched token), marked used.
   std::vector<int32_t> match(std::span<const int32_t> ids, std::span<const int32_t> positions);
+  // Same, into `path` (cleared first), reusing its storage.
+  void match(std::span<const int32_t> ids, std::span<const int32_t> positions,
+             std::vector<int32_t>& path);
+  // Marks the given nodes (and their ancestors) used now, as one use: a batch that looked its
+  // sequences up with child() over its own trie.
+  void use(std::span<const int32_t> nodes);
   // The length of the longest cached prefix, without marking anything (routing).
   int32_t cached_prefix_length(std::span<const int32_t> ids,
                                std::span<const int32_t> positions) const;
@@ -88,7 +97,7 @@ class PrefixCache {
   int32_t position(int32_t node) const { return nodes_[node].position; }
   int32_t depth(int32_t node) const { return nodes_[node].depth; }
   uint64_t key(int32_t node) const { return nodes_[node].key; }
-  bool holds_key(uint64_t key) const { return by_key_.count(key) != 0; }
+  bool holds_key(uint64_t key) const;
 
   // Tests: every invariant (ancestor-closed, child counts, byte totals, the leaf set) holds.
   bool check_invariants() const;
@@ -104,26 +113,39 @@ class PrefixCache {
     int32_t children = 0;
     int32_t pins = 0;
     bool alive = false;
+    // The last_used its entry in leaves_ was pushed with (0: none; the clock starts at 1).
+    uint64_t leaf_stamp = 0;
     std::vector<float> result;
   };
-  using LeafKey = std::tuple<uint64_t, int32_t, int32_t>;  // (last used, -depth, node)
+  // An evictable leaf as of its push; stale once the node is used again, gets a child or a pin,
+  // or goes (checked when it reaches the top: lazy deletion keeps pin/unpin/touch O(1)).
+  struct LeafEntry {
+    uint64_t last_used;
+    int32_t depth;
+    int32_t node;
+  };
 
   uint64_t key_of(int32_t parent, int32_t token, int32_t position) const;
   bool evictable(const Node& n) const { return n.alive && n.children == 0 && n.pins == 0; }
-  LeafKey leaf_key(int32_t id) const;
-  void leave_leaf_set(int32_t id);
-  void enter_leaf_set(int32_t id);
-  // Evicts LRU leaves (never `keep`) until `bytes` more fit; false if they cannot.
-  bool make_room(int64_t bytes, int32_t keep);
+  void enter_leaf_set(int32_t id);  // pushes an entry if it is evictable and has none current
+  void rebuild_leaf_heap();
+  // Evicts LRU leaves until `bytes` more fit; false if they cannot.
+  bool make_room(int64_t bytes);
   void drop(int32_t id);  // frees a leaf
+  // The open-addressing key table (linear probing, backward-shift deletion).
+  void table_insert(int32_t id);  // `id` must be alive already
+  void table_place(int32_t id);
+  void table_erase(int32_t id);
+  void table_grow();
 
   PrefixCacheOptions options_;
   int32_t capacity_ = 0;
-  uint64_t clock_ = 0;
+  uint64_t clock_ = 1;
   std::vector<Node> nodes_;
   std::vector<int32_t> free_;
-  std::unordered_multimap<uint64_t, int32_t> by_key_;
-  std::set<LeafKey> leaves_;  // evictable leaves, least recently used first
+  std::vector<int32_t> table_;  // node ids by key, -1 empty; size a power of two, at most half full
+  int64_t table_used_ = 0;
+  std::vector<LeafEntry> leaves_;  // min-heap on (last used, -depth, node)
   PrefixCacheStats stats_;
 };
 

@@ -21,6 +21,7 @@ ModelRunner::ModelRunner(std::unique_ptr<Model> model, AttentionMode mode, std::
     o.budget_bytes = cache.budget_bytes;
     o.min_prefix_tokens = cache.min_prefix_tokens;
     o.results = cache.results;
+    o.store_whole_max_sequences = cache.store_whole_max_sequences;
     cache_ = std::make_unique<cache::DevicePrefixCache>(
         model_->backend(), info.config.num_hidden_layers, info.config.num_key_value_heads,
         info.config.head_dim, o);
@@ -45,10 +46,12 @@ std::vector<SequenceOutput> ModelRunner::run(const RaggedBatch& batch, const Fol
   FoldOptions fold;
   fold.threshold = plan.folded ? 1.0 : 0.0;
   fold.pad_to_multiple = pad_to_multiple_;
-  return cache_->run(batch, fold,
-                     [&](const RaggedBatch& rest, const FoldPlan& rest_plan, PrefixHook* hook) {
-                       return run_plain(rest, rest_plan, mode, hook);
-                     });
+  return cache_->run(
+      batch, fold,
+      [&](const RaggedBatch& rest, const FoldPlan& rest_plan, PrefixHook* hook) {
+        return run_plain(rest, rest_plan, mode, hook);
+      },
+      &plan);
 }
 
 std::vector<SequenceOutput> ModelRunner::run_plain(const RaggedBatch& batch, const FoldPlan& plan,

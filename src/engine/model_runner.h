@@ -23,6 +23,8 @@ struct PrefixCacheConfig {
   int32_t min_prefix_tokens = cache::kDefaultMinPrefixTokens;
   bool results = true;          // the result cache for exact repeats
   int32_t pad_to_multiple = 1;  // the engine's padding, for the plans of the uncached rows
+  // Batches of at most this many sequences store them whole, larger ones only what they share.
+  int32_t store_whole_max_sequences = cache::kDefaultStoreWholeMaxSequences;
 };
 
 class ModelRunner : public BatchRunner {

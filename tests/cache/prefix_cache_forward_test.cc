@@ -47,11 +47,14 @@ struct Case {
   std::string model;
   AttentionMode mode;
   int32_t pad;
+  // The stream's batches hold 1-3 sequences: 4 stores them whole, 1 stores only what a batch of
+  // two or three shares (the rule for large batches).
+  int32_t store_whole = cache::kDefaultStoreWholeMaxSequences;
 };
 
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
   return info.param.model + "_" + attention_mode_name(info.param.mode) + "_pad" +
-         std::to_string(info.param.pad);
+         std::to_string(info.param.pad) + "_whole" + std::to_string(info.param.store_whole);
 }
 
 class PrefixCacheForward : public ::testing::TestWithParam<Case> {};
@@ -62,8 +65,10 @@ TEST_P(PrefixCacheForward, CacheOnEqualsCacheOffOnRandomStreams) {
   const ModelInfo& info = plain.model().info();
   const int64_t node_bytes = 2LL * info.config.num_hidden_layers * info.config.num_key_value_heads *
                              info.config.head_dim * 4;
-  PrefixCacheConfig big{
-      .budget_bytes = 4096 * node_bytes, .min_prefix_tokens = 4, .pad_to_multiple = c.pad};
+  PrefixCacheConfig big{.budget_bytes = 4096 * node_bytes,
+                        .min_prefix_tokens = 4,
+                        .pad_to_multiple = c.pad,
+                        .store_whole_max_sequences = c.store_whole};
   // A tiny budget (12 nodes, less than one shared prefix and its suffix) evicts in almost every
   // batch, mid-stream, partial prefixes included.
   PrefixCacheConfig tiny = big;
@@ -107,6 +112,7 @@ std::vector<Case> cases() {
   for (const AttentionMode mode :
        {AttentionMode::kOff, AttentionMode::kScatter, AttentionMode::kTree}) {
     out.push_back({"demo", mode, 1});
+    out.push_back({"demo", mode, 1, 1});
   }
   out.push_back({"demo", AttentionMode::kTree, 8});
   // Windows of 5 positions (mistral, gemma2), soft-capping (gemma2), Gemma norms. (The other

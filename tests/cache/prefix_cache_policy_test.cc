@@ -1,0 +1,124 @@
+// What DevicePrefixCache::run decides before the forward (docs/prefix_cache.md "When a batch uses
+// the cache"): which rows it stores (rows shared by the batch's sequences, or every row of a
+// batch of at most 4) and when a hit is too small a part of the batch to read (the batch then
+// runs as it is, with its own plan and no hook). The forward here is a stand-in that records what
+// it was given; exactness with a real forward is prefix_cache_forward_test.cc's.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "backend/backend.h"
+#include "cache/device_prefix_cache.h"
+#include "core/fold_plan.h"
+
+namespace radix::cache {
+namespace {
+
+struct Seen {
+  const RaggedBatch* batch = nullptr;
+  const FoldPlan* plan = nullptr;
+  PrefixHook* hook = nullptr;
+  int64_t tokens = 0;
+};
+
+struct Fixture {
+  std::unique_ptr<Backend> be = create_backend(BackendOptions{});
+  DevicePrefixCache cache{
+      *be, 2, 1, 4, DevicePrefixCacheOptions{.budget_bytes = 1 << 20, .min_prefix_tokens = 4}};
+  Seen seen;
+
+  std::vector<std::vector<float>> run(const RaggedBatch& batch) {
+    const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens);
+    return cache.run(
+        batch, FoldOptions{},
+        [&](const RaggedBatch& rest, const FoldPlan& p, PrefixHook* hook) {
+          seen = {&rest, &p, hook, rest.num_tokens()};
+          return std::vector<std::vector<float>>(rest.num_sequences(), std::vector<float>{1.0f});
+        },
+        &plan);
+  }
+};
+
+std::vector<int32_t> seq(const std::vector<int32_t>& head, int32_t tail_first, int32_t tail_len) {
+  std::vector<int32_t> s = head;
+  for (int32_t i = 0; i < tail_len; ++i) s.push_back(tail_first + i);
+  return s;
+}
+
+const std::vector<int32_t> kTemplate{11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+                                     21, 22, 23, 24, 25, 26, 27, 28, 29, 30};
+
+TEST(PrefixCachePolicy, ManySequencesStoreOnlyWhatTheyShare) {
+  Fixture f;
+  RaggedBatch batch;
+  for (int32_t d = 0; d < 6; ++d) batch.add_sequence(seq(kTemplate, 1000 + 100 * d, 30));
+  f.run(batch);
+  EXPECT_EQ(f.cache.index().stats().nodes, 20);  // the template, not the 180 own tokens
+  EXPECT_NE(f.seen.hook, nullptr);               // it wrote the template's K/V
+  EXPECT_TRUE(f.cache.index().check_invariants());
+}
+
+TEST(PrefixCachePolicy, ASmallBatchIsStoredWhole) {
+  Fixture f;
+  RaggedBatch batch;
+  for (int32_t d = 0; d < 4; ++d) batch.add_sequence(seq(kTemplate, 1000 + 100 * d, 30));
+  f.run(batch);
+  EXPECT_EQ(f.cache.index().stats().nodes, 20 + 4 * 30);
+  EXPECT_TRUE(f.cache.index().check_invariants());
+}
+
+TEST(PrefixCachePolicy, OneSequenceIsStoredWhole) {
+  Fixture f;
+  RaggedBatch one;
+  one.add_sequence(seq(kTemplate, 500, 10));
+  f.run(one);
+  EXPECT_EQ(f.cache.index().stats().nodes, 30);
+  // The next request continues it: the 30 cached tokens are read, 5 new ones run and are stored.
+  RaggedBatch next;
+  next.add_sequence(seq(seq(kTemplate, 500, 10), 900, 5));
+  f.run(next);
+  EXPECT_EQ(f.seen.tokens, 5);
+  EXPECT_NE(f.seen.hook, nullptr);
+  EXPECT_EQ(f.cache.counters().prefix_hits, 1);
+  EXPECT_EQ(f.cache.index().stats().nodes, 35);
+}
+
+TEST(PrefixCachePolicy, ASmallHitRunsThePlainBatch) {
+  Fixture f;
+  RaggedBatch first;
+  for (int32_t d = 0; d < 5; ++d) first.add_sequence(seq(kTemplate, 2000 + 100 * d, 3));
+  f.run(first);
+  ASSERT_EQ(f.cache.index().stats().nodes, 20);
+  // 20 cached rows of 20 + 6 * 200 unique: under 1/32, not worth a split plan and a second key
+  // range. The batch runs as given, its own plan, no hook (nothing new is shared).
+  RaggedBatch big;
+  for (int32_t d = 0; d < 6; ++d) big.add_sequence(seq(kTemplate, 3000 + 1000 * d, 200));
+  const FoldPlan* whole = nullptr;
+  {
+    const FoldPlan plan = build_fold_plan(big.ids, big.positions, big.cu_seqlens);
+    f.cache.run(
+        big, FoldOptions{},
+        [&](const RaggedBatch& rest, const FoldPlan& p, PrefixHook* hook) {
+          f.seen = {&rest, &p, hook, rest.num_tokens()};
+          return std::vector<std::vector<float>>(rest.num_sequences(), std::vector<float>{1.0f});
+        },
+        &plan);
+    whole = &plan;
+    EXPECT_EQ(f.seen.plan, whole);
+  }
+  EXPECT_EQ(f.seen.batch, &big);
+  EXPECT_EQ(f.seen.hook, nullptr);
+  EXPECT_EQ(f.cache.counters().prefix_hits, 0);
+  EXPECT_EQ(f.cache.index().stats().nodes, 20);
+  // The same template under short tails is most of the batch: read.
+  RaggedBatch small;
+  for (int32_t d = 0; d < 6; ++d) small.add_sequence(seq(kTemplate, 9000 + 100 * d, 2));
+  f.run(small);
+  EXPECT_EQ(f.seen.tokens, 12);
+  EXPECT_NE(f.seen.hook, nullptr);
+  EXPECT_EQ(f.cache.counters().prefix_hits, 6);
+  EXPECT_TRUE(f.cache.index().check_invariants());
+}
+
+}  // namespace
+}  // namespace radix::cache

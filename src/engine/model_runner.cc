@@ -20,6 +20,7 @@ ModelRunner::ModelRunner(std::unique_ptr<Model> model, AttentionMode mode, std::
     cache::DevicePrefixCacheOptions o;
     o.budget_bytes = cache.budget_bytes;
     o.min_prefix_tokens = cache.min_prefix_tokens;
+    o.min_hit_fraction = cache.min_hit_fraction;
     o.results = cache.results;
     o.store_whole_max_sequences = cache.store_whole_max_sequences;
     cache_ = std::make_unique<cache::DevicePrefixCache>(

@@ -21,6 +21,8 @@ namespace radix::engine {
 struct PrefixCacheConfig {
   int64_t budget_bytes = 0;
   int32_t min_prefix_tokens = cache::kDefaultMinPrefixTokens;
+  // A batch reads its hits only when they skip at least this fraction of its unique rows.
+  double min_hit_fraction = cache::kDefaultMinHitFraction;
   bool results = true;          // the result cache for exact repeats
   int32_t pad_to_multiple = 1;  // the engine's padding, for the plans of the uncached rows
   // Batches of at most this many sequences store them whole, larger ones only what they share.

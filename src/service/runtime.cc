@@ -175,6 +175,7 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
     cache.budget_bytes = mib << 20;
     cache.pad_to_multiple = o.pad_to_multiple;
     if (!gpu) cache.min_prefix_tokens = kCpuMinPrefixTokens;
+    if (gpu) cache.min_hit_fraction = kGpuMinHitFraction;
     info.prefix_cache_mib = mib;
     auto runner = std::make_unique<engine::ModelRunner>(std::move(model), mode, device, cache);
     info.prefix_cache = runner->prefix_cache() != nullptr;

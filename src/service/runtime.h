@@ -65,6 +65,12 @@ inline constexpr int64_t kDefaultGpuPrefixCacheMib = 4096;
 // hit's bookkeeping measured at about 1.5 tokens' compute there). GPUs keep
 // cache::kDefaultMinPrefixTokens until measured on one.
 inline constexpr int32_t kCpuMinPrefixTokens = 4;
+// On a GPU a batch reads the prefix cache only when its hits skip at least half of its unique
+// rows. Measured on the H200 (bench/RESULTS.md, 2026-11-30 call C): stream requests (97 % of their
+// rows cached) gain 1.4x (0.6B) to 7x (8B), while dl19 at concurrency 32, whose batches read the
+// shared template and queries under the CPU's 1/32 rule, lost 22 %: the split plan and the second
+// key range cost more on the GPU's big batches than the few rows they skip.
+inline constexpr double kGpuMinHitFraction = 0.5;
 
 // What was built, for logs and /info.
 struct RuntimeInfo {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bf16_weights.h"
+#include "common/cosine.h"
 #include "fixture_util.h"
 #include "model/model.h"
 #include "model/model_folder.h"
@@ -37,14 +38,6 @@ struct FamilyErrors {
   double mean_cosine = 1;
   double logit = 0;
 };
-
-inline double cosine(const float* a, const float* b, size_t n) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < n; ++i) {
-    ab += double(a[i]) * b[i], aa += double(a[i]) * a[i], bb += double(b[i]) * b[i];
-  }
-  return ab / std::sqrt(aa * bb);
-}
 
 inline std::vector<int32_t> fixture_sequence(const nlohmann::json& ref, size_t i) {
   return ref.at("sequences")[i].get<std::vector<int32_t>>();

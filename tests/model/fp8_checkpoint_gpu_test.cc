@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 
+#include "common/cosine.h"
 #include "fp8_folders.h"
 #include "model/decoder_weights.h"
 #include "model/fp8_checkpoint.h"
@@ -193,16 +194,6 @@ TEST(Fp8CheckpointGpu, Bf16WeightsAreTheRoundedDequantisedValues) {
     }
     at += part.rows;
   }
-}
-
-double cosine(const float* a, const float* b, int n) {
-  double dot = 0, na = 0, nb = 0;
-  for (int i = 0; i < n; ++i) {
-    dot += double(a[i]) * b[i];
-    na += double(a[i]) * a[i];
-    nb += double(b[i]) * b[i];
-  }
-  return dot / std::sqrt(na * nb);
 }
 
 // The fp8 forward of an fp8 checkpoint against the CPU's fp32 forward of the same (dequantised)

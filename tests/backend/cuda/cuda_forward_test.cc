@@ -7,6 +7,7 @@
 #include <random>
 
 #include "fixture_util.h"
+#include "common/cosine.h"
 #include "gpu_test_util.h"
 #include "model/model.h"
 
@@ -21,12 +22,7 @@ constexpr double kHiddenRelTol = 2e-2;
 constexpr double kMinCosine = 0.999;
 constexpr double kLogitRelTol = 2e-2;
 
-double cosine(const float* a, const float* b, size_t n) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < n; ++i)
-    ab += double(a[i]) * b[i], aa += double(a[i]) * a[i], bb += double(b[i]) * b[i];
-  return ab / std::sqrt(aa * bb);
-}
+using radix::testing::cosine;
 
 std::unique_ptr<Model> tiny_model(const nlohmann::json& fixture, const std::string& device) {
   ModelInfo info;

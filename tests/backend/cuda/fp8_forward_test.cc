@@ -8,18 +8,14 @@
 #include <random>
 #include <stdexcept>
 
+#include "common/cosine.h"
 #include "gpu_test_util.h"
 #include "model/model.h"
 
 namespace radix::cuda::testing {
 namespace {
 
-double cosine(const float* a, const float* b, size_t n) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < n; ++i)
-    ab += double(a[i]) * b[i], aa += double(a[i]) * a[i], bb += double(b[i]) * b[i];
-  return ab / std::sqrt(aa * bb);
-}
+using radix::testing::cosine;
 
 std::unique_ptr<Model> random_model(bool fp8) {
   LoadOptions options;

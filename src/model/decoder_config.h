@@ -107,6 +107,9 @@ void parse_layer_types_array(const nlohmann::json& j, DecoderConfig& c);
 // Gemma's activation: hidden_activation, else hidden_act; gelu_pytorch_tanh (and gelu, which
 // transformers maps to the tanh approximation for Gemma) -> kGeluTanh.
 Activation parse_gelu_tanh(const nlohmann::json& j);
+// Gemma's fields (tied embeddings, theta 10000, attention_bias, (1 + w) norms, scaled
+// embeddings, tanh-GELU), which Gemma2 extends (src/model/families/gemma.cc).
+void parse_gemma(const nlohmann::json& j, DecoderConfig& c);
 }  // namespace config_json
 
 template <typename Fallback>

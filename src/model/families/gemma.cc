@@ -6,11 +6,8 @@
 #include "model/family.h"
 
 namespace radix {
-namespace {
 
-using namespace config_json;
-
-void parse(const nlohmann::json& j, DecoderConfig& c) {
+void config_json::parse_gemma(const nlohmann::json& j, DecoderConfig& c) {
   c.tie_word_embeddings = true;
   c.rope_theta = 10000;
   parse_common(j, c);
@@ -20,8 +17,7 @@ void parse(const nlohmann::json& j, DecoderConfig& c) {
   c.activation = parse_gelu_tanh(j);
 }
 
-}  // namespace
-
-extern const Family kGemmaFamily{"gemma", "gemma", parse, &kPreNormRopeLayer, nullptr, nullptr};
+extern const Family kGemmaFamily{"gemma", "gemma", config_json::parse_gemma, &kPreNormRopeLayer,
+                                 nullptr, nullptr};
 
 }  // namespace radix

@@ -12,14 +12,8 @@ namespace {
 using namespace config_json;
 
 void parse(const nlohmann::json& j, DecoderConfig& c) {
-  c.tie_word_embeddings = true;
-  c.rope_theta = 10000;
-  parse_common(j, c);
-  c.qkv_bias = c.o_bias = get_bool(j, "attention_bias", false);
-  c.norm_weight = NormWeight::kPlusOne;
-  c.scale_embeddings = true;
+  parse_gemma(j, c);
   c.sandwich_norms = true;
-  c.activation = parse_gelu_tanh(j);
   c.query_pre_attn_scalar = get_number(j, "query_pre_attn_scalar", 256);
   c.attn_logit_softcap = get_number(j, "attn_logit_softcapping", 0);
   c.final_logit_softcap = get_number(j, "final_logit_softcapping", 0);

@@ -68,17 +68,7 @@ void run_corpus_command(const ModelArgs& model, const CorpusArgs& args, CorpusCo
                                             args.restart);
   auto source = service::open_corpus_file(args.input, task, output->resumed());
 
-  service::RuntimeOptions options;
-  options.model = model.model;
-  options.tokenizer = model.tokenizer;
-  options.devices = {model.device};
-  options.threads = model.threads;
-  options.head = command.head;
-  options.pooling = model.pooling;
-  options.reranker_tokens = reranker_token_ids(model);
-  options.rerank_template = model.rerank_template;
-  options.dtype = model.dtype;
-  options.attention_mode = model.mode;
+  service::RuntimeOptions options = runtime_options(model, command.head);
   options.max_batch_tokens = args.batch_tokens;
   options.service = command.service;
   options.service.auto_truncate = model.truncate;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/model.h"
+#include "service/runtime.h"
 #include "service/tokenizer_loader.h"
 
 namespace radix::cli {
@@ -93,6 +94,23 @@ inline LoadOptions load_options(const ModelArgs& args) {
   options.backend.fp8 = args.dtype == "fp8";
   options.pooling = args.pooling;
   options.reranker_tokens = reranker_token_ids(args);
+  return options;
+}
+
+// The runtime options the model flags give (the CLI's text and corpus commands); each command
+// adds its batching and service settings.
+inline service::RuntimeOptions runtime_options(const ModelArgs& args, const std::string& head) {
+  service::RuntimeOptions options;
+  options.model = args.model;
+  options.tokenizer = args.tokenizer;
+  options.devices = {args.device};
+  options.threads = args.threads;
+  options.head = head;
+  options.pooling = args.pooling;
+  options.reranker_tokens = reranker_token_ids(args);
+  options.rerank_template = args.rerank_template;
+  options.dtype = args.dtype;
+  options.attention_mode = args.mode;
   return options;
 }
 

@@ -31,17 +31,7 @@ void add_tokenizer_option(CLI::App& cmd, ModelArgs& args) {
 }
 
 void run_text_command(const ModelArgs& args, const TextCommand& command) {
-  service::RuntimeOptions options;
-  options.model = args.model;
-  options.tokenizer = args.tokenizer;
-  options.devices = {args.device};
-  options.threads = args.threads;
-  options.head = command.head;
-  options.pooling = args.pooling;
-  options.reranker_tokens = reranker_token_ids(args);
-  options.rerank_template = args.rerank_template;
-  options.dtype = args.dtype;
-  options.attention_mode = args.mode;
+  service::RuntimeOptions options = runtime_options(args, command.head);
   options.radix_threshold = 1.0;  // fold whenever the mode can (the mode is the user's choice)
   // One batch for all inputs, as the user gave them; activations grow to what it needs.
   options.max_batch_tokens = std::numeric_limits<int32_t>::max();

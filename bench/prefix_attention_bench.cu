@@ -3,7 +3,11 @@
 // cached keys (a chain), at the head shapes of Qwen3-0.6B (Hq 16, Hkv 8, 28 layers) and Qwen3-8B
 // (Hq 32, Hkv 8, 36 layers), head_dim 128.
 //
-//   prefix_attention_bench [--rows N] [--prefix N] [--rounds N]
+//   prefix_attention_bench [--rows N] [--prefix N] [--rounds N] [--model NAME] [--splits LIST]
+//                          [--layout dense|strided] [--kernel mma|wmma]
+//
+// --model/--layout/--kernel keep one of each (default: all); --splits a comma list instead of
+// "auto,1,2,4,6,8,12,16" (0 is auto). With them one configuration can be run under a profiler.
 //
 // The cached keys are read in place from a storage laid out as the cache's, and call i reads layer
 // i % layers, as a forward does: the layers' keys together do not fit in L2, so the numbers include
@@ -69,16 +73,31 @@ std::vector<float> download(const bf16* p, size_t n) {
 
 int main(int argc, char** argv) {
   int rows = 64, prefix = 2048, rounds = 20;
+  std::string only_model, only_layout, only_kernel;
+  std::vector<int> split_list = {0, 1, 2, 4, 6, 8, 12, 16};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--rows")) rows = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--prefix")) prefix = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--model")) only_model = argv[i + 1];
+    if (!std::strcmp(argv[i], "--layout")) only_layout = argv[i + 1];
+    if (!std::strcmp(argv[i], "--kernel")) only_kernel = argv[i + 1];
+    if (!std::strcmp(argv[i], "--splits")) {
+      split_list.clear();
+      for (const char* p = argv[i + 1]; *p != '\0';) {
+        split_list.push_back(std::atoi(p));
+        while (*p != '\0' && *p != ',') ++p;
+        if (*p == ',') ++p;
+      }
+    }
   }
   int sm_count = 0;
   RADIX_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, 0));
   const Model models[] = {{"qwen3-0.6b", 16, 8, 128, 28}, {"qwen3-8b", 32, 8, 128, 36}};
   for (const Model& m : models) {
+    if (!only_model.empty() && only_model != m.name) continue;
     for (const bool dense : {true, false}) {
+      if (!only_layout.empty() && only_layout != (dense ? "dense" : "strided")) continue;
       const int64_t kv_cols = 2LL * m.hkv * m.d;
       const int64_t qkv_cols = static_cast<int64_t>(m.hq + 2 * m.hkv) * m.d;
       const int64_t storage_stride = dense ? kv_cols : kv_cols * m.layers;
@@ -129,7 +148,9 @@ int main(int argc, char** argv) {
       RADIX_CUDA_CHECK(cudaEventCreate(&start));
       RADIX_CUDA_CHECK(cudaEventCreate(&stop));
       for (const bool wmma : {false, true}) {
-        for (const int splits : {auto_splits, 1, 2, 4, 6, 8, 12, 16}) {
+        if (!only_kernel.empty() && only_kernel != (wmma ? "wmma" : "mma")) continue;
+        for (int splits : split_list) {
+          if (splits == 0) splits = auto_splits;
           auto round = [&] {
             for (int l = 0; l < m.layers; ++l) {
               RADIX_CUDA_CHECK(

@@ -3,7 +3,13 @@
 // layout of radix::cuda::Gemm).
 //
 //   gemm_bench [--model qwen3-0.6b|qwen3-8b] [--rows M,...] [--candidates N] [--reps N]
-//              [--dtype bf16|fp8|fp8-rowwise]
+//              [--dtype bf16|fp8|fp8-rowwise] [--layers N] [--splitk K,...]
+//
+// --layers N: N copies of the weights, called in turn, so that a small matrix is read from DRAM
+// as in a forward (one copy of Qwen3-8B's o projection, 32 MiB, stays in the H200's 50 MiB L2).
+// --splitk: also time every candidate with each of these split-K factors set on its config
+// (cuBLASLt's CUBLASLT_ALGO_CONFIG_SPLITK_NUM; a factor the candidate refuses is skipped); the
+// row then names the best (candidate, split) and "weight_gbps", the weight bytes a second.
 //
 // --dtype fp8: e4m3 x and w, bf16 out, no scales (the product radix's own-epilogue path runs);
 // fp8-rowwise: the same with one fp32 scale per row of x and per output channel of w applied by
@@ -79,7 +85,8 @@ std::vector<int64_t> parse_list(const char* s) {
 int main(int argc, char** argv) try {
   std::string model = "qwen3-8b";
   std::vector<int64_t> rows = {10240};
-  int candidates = 16, reps = 20;
+  int candidates = 16, reps = 20, layers = 1;
+  std::vector<int64_t> splitk;
   std::string dtype = "bf16";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--model"))
@@ -92,6 +99,10 @@ int main(int argc, char** argv) try {
       reps = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--dtype"))
       dtype = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--layers"))
+      layers = std::max(1, std::atoi(argv[i + 1]));
+    else if (!std::strcmp(argv[i], "--splitk"))
+      splitk = parse_list(argv[i + 1]);
     else {
       std::fprintf(stderr, "unknown option %s\n", argv[i]);
       return 2;
@@ -132,14 +143,15 @@ int main(int argc, char** argv) try {
       void *x, *w, *y;
       float *x_scale = nullptr, *w_scale = nullptr;
       RADIX_CUDA_CHECK(cudaMalloc(&x, m * s.k * in_bytes));
-      RADIX_CUDA_CHECK(cudaMalloc(&w, s.n * s.k * in_bytes));
+      RADIX_CUDA_CHECK(cudaMalloc(&w, s.n * s.k * in_bytes * layers));
       RADIX_CUDA_CHECK(cudaMalloc(&y, m * s.n * 2));
       if (fp8) {
         fill_e4m3<<<1024, 256, 0, stream>>>(static_cast<__nv_fp8_storage_t*>(x), m * s.k, 1);
-        fill_e4m3<<<1024, 256, 0, stream>>>(static_cast<__nv_fp8_storage_t*>(w), s.n * s.k, 2);
+        fill_e4m3<<<1024, 256, 0, stream>>>(static_cast<__nv_fp8_storage_t*>(w),
+                                            s.n * s.k * layers, 2);
       } else {
         fill<<<1024, 256, 0, stream>>>(static_cast<__nv_bfloat16*>(x), m * s.k, 1);
-        fill<<<1024, 256, 0, stream>>>(static_cast<__nv_bfloat16*>(w), s.n * s.k, 2);
+        fill<<<1024, 256, 0, stream>>>(static_cast<__nv_bfloat16*>(w), s.n * s.k * layers, 2);
       }
       RADIX_CUDA_CHECK(cudaMalloc(&x_scale, m * sizeof(float)));
       RADIX_CUDA_CHECK(cudaMalloc(&w_scale, s.n * sizeof(float)));
@@ -186,18 +198,20 @@ int main(int argc, char** argv) try {
         found = 0;
       }
       const double flop = 2.0 * m * s.n * s.k;
-      double first = 0, best = 0;
-      int best_i = -1;
-      std::string line;
-      for (int i = 0; i < found; ++i) {
+      const size_t w_bytes = static_cast<size_t>(s.n) * s.k * in_bytes;
+      // Median seconds of one call of algo, the weights rotating over the copies; < 0: refused.
+      auto time_algo = [&](const cublasLtMatmulAlgo_t& algo) -> double {
         const float alpha = 1, beta = 0;
+        int layer = 0;
         auto launch = [&] {
-          return cublasLtMatmul(lt, desc, &alpha, w, a, x, b, &beta, y, c, y, c, &results[i].algo,
+          const void* wl = static_cast<const char*>(w) + w_bytes * layer;
+          layer = (layer + 1) % layers;
+          return cublasLtMatmul(lt, desc, &alpha, wl, a, x, b, &beta, y, c, y, c, &algo,
                                 workspace, workspace_bytes, stream);
         };
-        bool ok = true;
-        for (int r = 0; r < 3 && ok; ++r) ok = launch() == CUBLAS_STATUS_SUCCESS;
-        if (!ok) continue;
+        for (int r = 0; r < 3; ++r) {
+          if (launch() != CUBLAS_STATUS_SUCCESS) return -1;
+        }
         std::vector<float> ms(reps);
         for (int r = 0; r < reps; ++r) {
           RADIX_CUDA_CHECK(cudaEventRecord(start, stream));
@@ -207,19 +221,56 @@ int main(int argc, char** argv) try {
           RADIX_CUDA_CHECK(cudaEventElapsedTime(&ms[r], start, stop));
         }
         std::nth_element(ms.begin(), ms.begin() + reps / 2, ms.end());
-        const double tflops = flop / (ms[reps / 2] * 1e-3) / 1e12;
+        return ms[reps / 2] * 1e-3;
+      };
+      double first = 0, best = 0;
+      int best_i = -1, best_split = 0;
+      std::string line;
+      for (int i = 0; i < found; ++i) {
+        const double sec = time_algo(results[i].algo);
+        if (sec < 0) continue;
+        const double tflops = flop / sec / 1e12;
         if (i == 0) first = tflops;
-        if (tflops > best) best = tflops, best_i = i;
+        if (tflops > best) best = tflops, best_i = i, best_split = 0;
         char buf[32];
         std::snprintf(buf, sizeof buf, "%s%.1f", line.empty() ? "" : ",", tflops);
         line += buf;
+        for (const int64_t k : splitk) {
+          cublasLtMatmulAlgo_t algo = results[i].algo;
+          const int32_t split = static_cast<int32_t>(k);
+          if (cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &split,
+                                                   sizeof split) != CUBLAS_STATUS_SUCCESS) {
+            continue;
+          }
+          if (split > 1) {
+            const uint32_t scheme = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+            cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME,
+                                                 &scheme, sizeof scheme);
+          }
+          cublasLtMatmulHeuristicResult_t check{};
+          if (cublasLtMatmulAlgoCheck(lt, desc, a, b, c, c, &algo, &check) !=
+                  CUBLAS_STATUS_SUCCESS ||
+              check.workspaceSize > workspace_bytes) {
+            continue;
+          }
+          const double ssec = time_algo(algo);
+          if (ssec < 0) continue;
+          const double stf = flop / ssec / 1e12;
+          std::snprintf(buf, sizeof buf, ",%d/%lld:%.1f", i, static_cast<long long>(k), stf);
+          line += buf;
+          if (stf > best) best = stf, best_i = i, best_split = split;
+        }
       }
+      const double best_gbps = best > 0 ? w_bytes / (flop / (best * 1e12)) / 1e9 : 0;
+      const double first_gbps = first > 0 ? w_bytes / (flop / (first * 1e12)) / 1e9 : 0;
       if (!failed) std::printf(
           "{\"model\":\"%s\",\"dtype\":\"%s\",\"gemm\":\"%s\",\"m\":%lld,\"n\":%lld,\"k\":%lld,"
-          "\"candidates\":%d,\"first_tflops\":%.1f,\"best_tflops\":%.1f,\"best_index\":%d,"
-          "\"all_tflops\":[%s]}\n",
+          "\"candidates\":%d,\"layers\":%d,\"first_tflops\":%.1f,\"best_tflops\":%.1f,"
+          "\"best_index\":%d,\"best_splitk\":%d,\"first_weight_gbps\":%.0f,"
+          "\"best_weight_gbps\":%.0f,\"all\":\"%s\"}\n",
           model.c_str(), dtype.c_str(), s.name, static_cast<long long>(m), static_cast<long long>(s.n),
-          static_cast<long long>(s.k), found, first, best, best_i, line.c_str());
+          static_cast<long long>(s.k), found, layers, first, best, best_i, best_split, first_gbps,
+          best_gbps, line.c_str());
       std::fflush(stdout);
       cublasLtMatmulPreferenceDestroy(pref);
       cublasLtMatrixLayoutDestroy(a);

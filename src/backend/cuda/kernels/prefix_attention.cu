@@ -345,13 +345,17 @@ __global__ void __launch_bounds__(kThreads)
 //
 // Same grid and split as the wmma kernel, built the way the decode-style flash kernels are: each
 // warp keeps its 16 pairs' Q fragments, scores, probabilities and output accumulator in registers
-// (mma.sync m16n8k16), K/V tiles of 64 keys stream through two shared-memory stages with cp.async
+// (mma.sync m16n8k16), K/V tiles of 32 keys stream through two shared-memory stages with cp.async
 // so the next tile's loads overlap this tile's products, and the key blocks nobody in the tile can
 // see are found once, up front, from the keys' ends (one round trip for the whole split instead of
 // one per block).
 namespace mma {
 
-constexpr int kTileN = 64;
+// 32-key tiles (57 KiB of shared memory) and <= 168 registers let three blocks share an SM: on the
+// H200 the 8B stream shape took 35.6 us a layer at 12 splits against 41.0 at the best split with
+// 64-key tiles and two blocks (bench/prefix_attention_bench.cu; bench/RESULTS.md).
+constexpr int kTileN = 32;
+constexpr int kBlocksPerSm = 3;
 constexpr int kMaxScan = 1024;  // key blocks a split checks up front; later ones are all loaded
 
 template <int kD>
@@ -371,7 +375,7 @@ __device__ __forceinline__ void cp_async_4(uint32_t dst, const void* src) {
 }
 
 template <int kD>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     prefix_attention_mma_kernel(PrefixAttentionArgs a, int splits, float* __restrict__ part_o,
                                 float2* __restrict__ part_ml) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -442,7 +446,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int key = (prefix ? b : b - prefix_blocks) * kTileN + h * 32 + lane;
-        end[j][h] = i0 + j < n_scan && key < key_count ? key_end[key] : 0;
+        end[j][h] = h * 32 < kTileN && i0 + j < n_scan && key < key_count ? key_end[key] : 0;
       }
     }
 #pragma unroll
@@ -554,7 +558,7 @@ __global__ void __launch_bounds__(kThreads)
     const int* kend = smeta + s * 2 * kTileN;
     const int* kpos = kend + kTileN;
 
-    // S = Q K^T: this warp's 16 pairs x 64 keys, n-tile n holds keys [8n, 8n + 8).
+    // S = Q K^T: this warp's 16 pairs x kTileN keys, n-tile n holds keys [8n, 8n + 8).
     float sc[kTileN / 8][4];
 #pragma unroll
     for (int n = 0; n < kTileN / 8; ++n) sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
@@ -692,7 +696,7 @@ cudaError_t launch(const PrefixAttentionArgs& a, int splits, float* part_o, floa
     attr = cudaFuncSetAttribute(prefix_attention_mma_kernel<kD>,
                                 cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes);
     if (attr != cudaSuccess) return attr;
-    // All of the SM's memory as shared memory: two blocks of head_dim 128 (90 KiB each) per SM.
+    // All of the SM's memory as shared memory: three blocks of head_dim 128 (57 KiB each) per SM.
     attr = cudaFuncSetAttribute(prefix_attention_mma_kernel<kD>,
                                 cudaFuncAttributePreferredSharedMemoryCarveout,
                                 cudaSharedmemCarveoutMaxShared);
@@ -789,8 +793,9 @@ int prefix_attention_splits(int rows, int prefix_rows, int num_q_heads, int num_
   if (rows <= 0 || num_kv_heads <= 0 || num_q_heads <= 0) return 1;
   const int64_t group = num_q_heads / num_kv_heads;
   const int64_t blocks = (static_cast<int64_t>(rows) * group + kTileM - 1) / kTileM * num_kv_heads;
-  // Two blocks per multiprocessor are enough to hide the loads; keep >= 2 key blocks per split.
-  const int64_t want = 2 * int64_t{sm_count > 0 ? sm_count : 1} / blocks;
+  // As many blocks as the mma kernel fits on every multiprocessor (mma::kBlocksPerSm); keep >= 2
+  // key blocks per split.
+  const int64_t want = mma::kBlocksPerSm * int64_t{sm_count > 0 ? sm_count : 1} / blocks;
   const int64_t key_blocks = (static_cast<int64_t>(prefix_rows) + rows + kTileK - 1) / kTileK;
   int64_t splits = want < key_blocks / 2 ? want : key_blocks / 2;
   if (splits > kMaxSplits) splits = kMaxSplits;

@@ -1,6 +1,7 @@
 // The CUDA backend against the CPU backend through the Backend interface: the same host values in
 // both, each in the dtype it asks for, compared with tolerances relative to each output's scale
-// (docs/cuda.md). Shared by cuda_backend_test.cc and cuda_family_ops_test.cc.
+// (docs/cuda.md). Shared by cuda_backend_test.cc, cuda_family_ops_test.cc and prefix_ops_test.cc;
+// CudaBackendDtypeTest runs a test once per dtype (bf16 and e4m3) for the ops with an fp8 form.
 #pragma once
 
 #include <algorithm>
@@ -100,7 +101,7 @@ struct RmsErr {
   double all = 0, worst_row = 0, worst_col = 0;
 };
 inline RmsErr rms_rel_err(const std::vector<float>& got, const std::vector<float>& want,
-                          int64_t rows, int64_t cols, int64_t min_count = 64) {
+                          int64_t rows, int64_t cols, int64_t min_count = 256) {
   EXPECT_EQ(got.size(), static_cast<size_t>(rows * cols));
   EXPECT_EQ(want.size(), static_cast<size_t>(rows * cols));
   RmsErr e;

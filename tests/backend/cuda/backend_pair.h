@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -16,6 +17,11 @@
 #include "backend/cuda/cuda_backend.h"
 #include "core/ragged_batch.h"
 #include "gpu_test_util.h"
+
+namespace radix {
+// Test names and failure messages print a DType parameter by name, not as bytes.
+inline void PrintTo(DType dtype, std::ostream* os) { *os << dtype_name(dtype); }
+}  // namespace radix
 
 namespace radix::cuda::testing {
 

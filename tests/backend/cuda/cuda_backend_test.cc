@@ -1,12 +1,20 @@
 // Every op of the CUDA backend against the CPU backend (the fp32 reference) through the Backend
-// interface, on the same bf16-representable random inputs, at awkward sizes. bf16 storage of the
-// outputs bounds the agreement: tolerances are relative to each output's scale (docs/cuda.md).
+// interface, on the same bf16-representable random inputs, at awkward sizes. The storage dtype of
+// the outputs bounds the agreement: tolerances are relative to each output's scale (docs/cuda.md).
+// The ops with an fp8 form (linear with e4m3 weights, norms and gated activation writing e4m3)
+// run once per dtype (CudaBackendDtypeTest, backend_pair.h) with the tolerance of each dtype
+// derived below (docs/numerics.md, "fp8"); embedding, RoPE, attention and gather have only a bf16
+// form, also in the fp8 forward, and run in bf16 alone.
 #include "backend/cuda/cuda_backend.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <memory>
+#include <numbers>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/backend.h"
@@ -23,6 +31,7 @@ TEST_F(CudaBackendTest, ReportsItsDtypes) {
   EXPECT_EQ(gpu_->weight_dtype(), DType::kBF16);
   EXPECT_EQ(gpu_->activation_dtype(), DType::kBF16);
   EXPECT_EQ(gpu_->residual_dtype(), DType::kF32);
+  EXPECT_TRUE(gpu_->supports_fp8());  // the CudaBackendDtypeTest cases below run e4m3 too
   EXPECT_EQ(gpu_->name(), "cuda:0");
 }
 
@@ -85,61 +94,180 @@ TEST_F(CudaBackendTest, EmbeddingAndBadIds) {
   gpu_->synchronize();  // the error is reported once
 }
 
-TEST_F(CudaBackendTest, NormsMatchCpu) {
-  std::mt19937 rng(3);
-  for (int rows : {1, 127, 129}) {
-    for (int hidden : {1024, 200}) {
-      const auto x = bf16_values(rows * hidden, rng, 2.0f);
-      Pair w = make(bf16_values(hidden, rng), 1, hidden, DType::kBF16);
-      Pair res = make(x, rows, hidden, DType::kF32);
-      Pair delta = make(bf16_values(rows * hidden, rng), rows, hidden, DType::kBF16);
-      Pair normed = make_out(rows, hidden, DType::kBF16);
-      cpu_->rms_norm(res.cpu, w.cpu, 1e-6f, normed.cpu);
-      gpu_->rms_norm(res.gpu, w.gpu, 1e-6f, normed.gpu);
-      EXPECT_LT(err(normed), 8e-3) << rows << "x" << hidden;
-      cpu_->add_rms_norm(res.cpu, delta.cpu, w.cpu, 1e-6f, normed.cpu);
-      gpu_->add_rms_norm(res.gpu, delta.gpu, w.gpu, 1e-6f, normed.gpu);
-      EXPECT_LT(err(res), 1e-6) << "fp32 residual after the add";
-      EXPECT_LT(err(normed), 8e-3) << rows << "x" << hidden;
-      // The final norm in fp32 (an f32 output is allowed too).
-      Pair f32 = make_out(rows, hidden, DType::kF32);
-      cpu_->rms_norm(res.cpu, w.cpu, 1e-6f, f32.cpu);
-      gpu_->rms_norm(res.gpu, w.gpu, 1e-6f, f32.gpu);
-      EXPECT_LT(err(f32), 1e-5);
-    }
-  }
+// ---- per-dtype tolerances (docs/numerics.md, "fp8") ------------------------------------------
+// bf16 outputs (norms, gated activation, linear): one rounding of the fp32 result, at most 2^-8
+// relative; the tests allow 8e-3 (~2^-7) of the output's largest value, twice that where the
+// accumulate adds a second rounding of the earlier output.
+constexpr double kBf16Tol = 8e-3;
+// e4m3 outputs (norms, gated activation): each row is scaled so that its largest value becomes
+// 448, in e4m3's top binade [256, 448], whose half step is 16; every other value rounds with at
+// most half a step of its own (smaller) binade, or 2^-10 in the subnormal range. So per row
+// max |error| <= 16 / 448 = 1/28 of the row's largest value (the 2^-4 relative of 3 mantissa bits,
+// times 256 / 448 since no value exceeds 448), plus the two backends' fp32 differences (< 1e-5 of
+// the largest: the fp32-output cases assert it), for which 1e-4 is allowed. Measured per row (each
+// row has its own scale): a wrong row scale, a truncating rounding (up to 1/14) or a bf16 rounding
+// before the e4m3 one (up to 1/28 + 2^-9) exceed it.
+constexpr double kE4m3OutTol = 16.0 / 448.0 + 1e-4;
+// Output tolerance for `dtype` and how the error is measured: bf16 relative to the tensor's
+// largest value, e4m3 relative to each row's.
+double output_err(DType dtype, const std::vector<float>& got, const std::vector<float>& want,
+                  int64_t rows, int64_t cols) {
+  return dtype == DType::kF8E4M3 ? row_rel_err(got, want, rows, cols) : rel_err(got, want);
+}
+double output_tol(DType dtype) { return dtype == DType::kF8E4M3 ? kE4m3OutTol : kBf16Tol; }
+
+// The fp8 linear against the CPU's fp32 product of bf16 x and the dequantised e4m3 weights: the
+// only differences are the activation's rounding to e4m3 (per row, by linear_fp8), the output
+// rounding and the accumulation. Each x_k is within 2^-4 relative of itself; for x smooth on the
+// scale of one e4m3 step the rounding error is uniform within half a step, so its RMS is at most
+// 2^-4 / sqrt(3) relative (reached at the bottom of a binade). The error of a K-term dot product,
+// sum_k x_k delta_k w_k with independent zero-mean delta_k, then has an RMS of at most
+// 2^-4 / sqrt(3) * sqrt(sum_k (x_k w_k)^2), and for random-sign terms sum_k (x_k w_k)^2 has the
+// expectation of y^2: RMS(error) / RMS(y) <= 2^-4 / sqrt(3) = 0.036 (the docs measure 0.026 for
+// Gaussian x). Added as worst cases: the bf16 output rounding(s), 2^-7 (two on the own-epilogue
+// path: the unscaled product, then the scaled result); Hopper's fp8 accumulation keeping ~14 bits
+// of a partial sum, 2^-12 sum_k |x_k w_k|, which for Gaussian terms is 2^-12 (2 / pi) sqrt(K) of
+// RMS(y). Together 0.046 (K = 256) to 0.049 (K = 1024), against an expected 0.026 (Gaussian x,
+// docs/numerics.md). Checked on the whole output and on every row and column of >= 256 elements,
+// whose sampled RMS is within ~7 % (one standard deviation) of its expectation, so the worst of
+// thousands of rows stays well inside the gap between 0.026 and the bound (a host simulation of
+// these shapes: at most 0.76 of the bound over 10 seeds). A 10 % wrong row or channel scale, a
+// lost row or a truncating rounding (simulated: up to 1.3 times the bound) fail it.
+double e4m3_linear_rms_tol(int64_t k) {
+  return 0x1p-4 / std::sqrt(3.0) + 0x1p-7 +
+         0x1p-12 * (2.0 / std::numbers::pi) * std::sqrt(double(k));
 }
 
-TEST_F(CudaBackendTest, LinearMatchesCpu) {
-  std::mt19937 rng(4);
-  for (int rows : {1, 127, 129, 1000}) {
-    for (auto [out_f, in_f] : {std::pair{384, 256}, std::pair{2, 1024}, std::pair{3, 200}}) {
-      Pair x = make(bf16_values(rows * in_f, rng), rows, in_f, DType::kBF16);
-      Pair w = make(bf16_values(out_f * in_f, rng, 0.05f), out_f, in_f, DType::kBF16);
-      for (DType odt : {DType::kBF16, DType::kF32}) {
-        Pair y = make_out(rows, out_f, odt);
-        cpu_->linear(x.cpu, w.cpu, y.cpu);
-        gpu_->linear(x.gpu, w.gpu, y.gpu);
-        const double tol = odt == DType::kBF16 ? 8e-3 : 1e-4;
-        EXPECT_LT(err(y), tol) << rows << " " << out_f << "x" << in_f << " " << dtype_name(odt);
-        cpu_->linear(x.cpu, w.cpu, y.cpu, /*accumulate=*/true);
-        gpu_->linear(x.gpu, w.gpu, y.gpu, /*accumulate=*/true);
-        EXPECT_LT(err(y), 2 * tol) << "accumulate " << rows << " " << out_f;
+// Norms: bf16 in and out as the bf16 forward, or an e4m3 output with per-row scales as the fp8
+// forward's qkv and gate_up inputs. The norm weight itself is bf16 in both forwards.
+TEST_P(CudaBackendDtypeTest, NormsMatchCpu) {
+  const DType dt = GetParam();
+  std::mt19937 rng(3);
+  for (const NormWeight mode : {NormWeight::kPlain, NormWeight::kPlusOne}) {
+    for (int rows : {1, 127, 129}) {
+      for (int hidden : {1024, 200}) {
+        const auto x = bf16_values(rows * hidden, rng, 2.0f);
+        Pair w = make(bf16_values(hidden, rng), 1, hidden, DType::kBF16);
+        Pair res = make(x, rows, hidden, DType::kF32);
+        Pair delta = make(bf16_values(rows * hidden, rng), rows, hidden, DType::kBF16);
+        const std::string at = std::to_string(rows) + "x" + std::to_string(hidden) +
+                               (mode == NormWeight::kPlusOne ? " (1 + w)" : "");
+        Out normed = make_typed_out(rows, hidden, dt);
+        cpu_->rms_norm(res.cpu, w.cpu, 1e-6f, normed.p.cpu, mode);
+        gpu_->rms_norm(res.gpu, w.gpu, 1e-6f, normed.p.gpu, mode, normed.scale);
+        EXPECT_LT(output_err(dt, gpu_values(normed), get(*cpu_, normed.p.cpu), rows, hidden),
+                  output_tol(dt))
+            << "rms_norm " << at;
+        normed = make_typed_out(rows, hidden, dt);
+        cpu_->add_rms_norm(res.cpu, delta.cpu, w.cpu, 1e-6f, normed.p.cpu, mode);
+        gpu_->add_rms_norm(res.gpu, delta.gpu, w.gpu, 1e-6f, normed.p.gpu, mode, normed.scale);
+        EXPECT_LT(err(res), 1e-6) << "fp32 residual after the add";
+        EXPECT_LT(output_err(dt, gpu_values(normed), get(*cpu_, normed.p.cpu), rows, hidden),
+                  output_tol(dt))
+            << "add_rms_norm " << at;
+        // The final norm in fp32 (an f32 output is allowed too; the same in both forwards).
+        Pair f32 = make_out(rows, hidden, DType::kF32);
+        cpu_->rms_norm(res.cpu, w.cpu, 1e-6f, f32.cpu, mode);
+        gpu_->rms_norm(res.gpu, w.gpu, 1e-6f, f32.gpu, mode);
+        EXPECT_LT(err(f32), 1e-5) << at;
       }
     }
   }
+}
+
+// The gated activation: bf16 out, or e4m3 with per-row scales (the fp8 down projection's input).
+TEST_P(CudaBackendDtypeTest, GatedActivationMatchesCpu) {
+  const DType dt = GetParam();
+  std::mt19937 rng(5);
+  for (const Activation act : {Activation::kSiLU, Activation::kGeluTanh}) {
+    for (int rows : {1, 127, 129}) {
+      for (int inter : {384, 1001}) {
+        Pair gu = make(bf16_values(rows * 2 * inter, rng, 2.0f), rows, 2 * inter, DType::kBF16);
+        Out out = make_typed_out(rows, inter, dt);
+        cpu_->gated_activation(gu.cpu, act, out.p.cpu);
+        gpu_->gated_activation(gu.gpu, act, out.p.gpu, out.scale);
+        EXPECT_LT(output_err(dt, gpu_values(out), get(*cpu_, out.p.cpu), rows, inter),
+                  output_tol(dt))
+            << activation_name(act) << " " << rows << "x" << inter;
+      }
+    }
+  }
+}
+
+// Projections: bf16 weights through Backend::linear, e4m3 weights (per-channel scales) through
+// Backend::linear_fp8, with and without a bias, bf16 and fp32 outputs, accumulating. The narrow
+// weights of <= 8 rows (the warp-per-output kernel) and inner sizes that are not multiples of 16
+// are bf16 only: cuBLASLt's e4m3 GEMM needs k % 16 == 0, and the fp8 forward quantises only the
+// four projections, never the LM-head rows or a classifier.
+TEST_P(CudaBackendDtypeTest, LinearMatchesCpu) {
+  const DType dt = GetParam();
+  const bool fp8 = dt == DType::kF8E4M3;
+  std::vector<std::pair<int, int>> shapes = {{384, 256}, {96, 1024}};
+  if (!fp8) shapes.insert(shapes.end(), {{2, 1024}, {3, 200}});
+  std::mt19937 rng(4);
+  double worst_rms = 0;
+  for (int rows : {1, 127, 129, 1000}) {
+    for (auto [out_f, in_f] : shapes) {
+      Pair x = make(bf16_values(rows * in_f, rng), rows, in_f, DType::kBF16);
+      const Weight w = make_weight(bf16_values(out_f * in_f, rng, 0.05f), out_f, in_f, dt);
+      Pair b = make(bf16_values(out_f, rng), 1, out_f, DType::kBF16);
+      for (const bool bias : {false, true}) {
+        const Tensor bc = bias ? b.cpu.tensor() : Tensor{}, bg = bias ? b.gpu.tensor() : Tensor{};
+        for (DType odt : {DType::kBF16, DType::kF32}) {
+          const std::string at = std::to_string(rows) + " " + std::to_string(out_f) + "x" +
+                                 std::to_string(in_f) + " " + dtype_name(odt) +
+                                 (bias ? " bias" : "");
+          Pair y = make_out(rows, out_f, odt);
+          for (const bool accumulate : {false, true}) {
+            cpu_->linear(x.cpu, w.cpu, y.cpu, accumulate, bc);
+            gpu_linear(x.gpu, w, y.gpu, accumulate, bg);
+            const std::string what = at + (accumulate ? " accumulate" : "");
+            if (!fp8) {
+              const double tol = (odt == DType::kBF16 ? kBf16Tol : 1e-4) * (accumulate ? 2 : 1);
+              EXPECT_LT(err(y), tol) << what;
+              continue;
+            }
+            const RmsErr e = rms_rel_err(get(*gpu_, y.gpu), get(*cpu_, y.cpu), rows, out_f);
+            const double tol = e4m3_linear_rms_tol(in_f);
+            EXPECT_LT(e.all, tol) << what;
+            EXPECT_LT(e.worst_row, tol) << "worst row, " << what;
+            EXPECT_LT(e.worst_col, tol) << "worst channel, " << what;
+            worst_rms = std::max(worst_rms, e.all);
+          }
+        }
+      }
+    }
+  }
+  if (fp8) {
+    std::printf(
+        "e4m3 linear vs the CPU on the dequantised weights: RMS error up to %.4f of the "
+        "output's RMS (bound %.4f-%.4f)\n",
+        worst_rms, e4m3_linear_rms_tol(256), e4m3_linear_rms_tol(1024));
+  }
   // Strided views: columns of a wider buffer (how the model reads the fused outputs).
   Pair x = make(bf16_values(129 * 512, rng), 129, 512, DType::kBF16);
-  Pair w = make(bf16_values(256 * 256, rng, 0.05f), 256, 256, DType::kBF16);
+  const Weight w = make_weight(bf16_values(256 * 256, rng, 0.05f), 256, 256, dt);
   Pair y = make_out(129, 512, DType::kBF16);
   const auto xs = [](const Tensor& t) { return t.col_slice(256, 256); };
   cpu_->linear(xs(x.cpu), w.cpu, xs(y.cpu));
-  gpu_->linear(xs(x.gpu), w.gpu, xs(y.gpu));
-  EXPECT_LT(rel_err(get(*gpu_, xs(y.gpu)), get(*cpu_, xs(y.cpu))), 8e-3);
-  EXPECT_THROW(gpu_->linear(x.gpu, x.gpu, y.gpu), BackendError);  // shapes differ
+  gpu_linear(xs(x.gpu), w, xs(y.gpu));
+  const auto got = get(*gpu_, xs(y.gpu)), want = get(*cpu_, xs(y.cpu));
+  if (fp8) {
+    const RmsErr e = rms_rel_err(got, want, 129, 256);
+    EXPECT_LT(e.all, e4m3_linear_rms_tol(256)) << "strided";
+    EXPECT_LT(e.worst_row, e4m3_linear_rms_tol(256)) << "strided, worst row";
+    EXPECT_LT(e.worst_col, e4m3_linear_rms_tol(256)) << "strided, worst channel";
+  } else {
+    EXPECT_LT(rel_err(got, want), kBf16Tol) << "strided";
+  }
+  EXPECT_THROW(gpu_linear(x.gpu, w, y.gpu), BackendError);  // shapes differ
 }
 
-TEST_F(CudaBackendTest, QkNormRopeAndSwigluMatchCpu) {
+INSTANTIATE_TEST_SUITE_P(Dtypes, CudaBackendDtypeTest,
+                         ::testing::Values(DType::kBF16, DType::kF8E4M3), dtype_param_name);
+
+// q/k norm + RoPE: bf16 only, also in the fp8 forward (attention's inputs stay bf16).
+TEST_F(CudaBackendTest, QkNormRopeMatchesCpu) {
   std::mt19937 rng(5);
   const AttentionShape shape{4, 2, 128, 1.0f / std::sqrt(128.0f)};
   const int width = (4 + 2 * 2) * 128;
@@ -153,13 +281,6 @@ TEST_F(CudaBackendTest, QkNormRopeAndSwigluMatchCpu) {
     cpu_->qk_norm_rope(qkv.cpu, shape, qn.cpu, kn.cpu, positions.cpu, 1e-6f, 1e6f);
     gpu_->qk_norm_rope(qkv.gpu, shape, qn.gpu, kn.gpu, positions.gpu, 1e-6f, 1e6f);
     EXPECT_LT(err(qkv), 1e-2) << rows;
-
-    const int inter = 384;
-    Pair gu = make(bf16_values(rows * 2 * inter, rng, 2.0f), rows, 2 * inter, DType::kBF16);
-    Pair act = make_out(rows, inter, DType::kBF16);
-    cpu_->gated_activation(gu.cpu, Activation::kSiLU, act.cpu);
-    gpu_->gated_activation(gu.gpu, Activation::kSiLU, act.gpu);
-    EXPECT_LT(err(act), 8e-3) << rows;
   }
 }
 

@@ -17,8 +17,9 @@ Workloads
            Concurrency defaults to 1 here (one request at a time).
 Each (workload, concurrency) prints one JSON line: requests, errors, seconds, requests/s, inputs/s,
 latency p50/p90/p99/max (ms), and what the server's /metrics saw meanwhile (batches, tokens, unique
-tokens, compression, the prefix cache's hit rate = hit tokens / looked-up tokens, result hits, and
-batches per worker when the server runs several).
+tokens, compression, the prefix cache's hit rate = hit tokens / looked-up tokens, result hits, the
+mean batch (fold + forward), tokenization and queue-wait times, and batches per worker when the
+server runs several).
 
 The server is either running already (--url) or started here (--radix-bin and --serve-args, on a
 free loopback port, stopped at the end), e.g.
@@ -307,6 +308,15 @@ def bench_server(args, url, headers, pid=None):
             "cache_result_hits": int(delta["radix_prefix_cache_result_hits"]),
             "cache_mib": round(after.get("radix_prefix_cache_bytes", 0) / 2**20, 1),
         }
+        # Where a request's time went, as the server saw it: mean seconds per batch (fold and
+        # forward), per tokenization and per batch's longest queue wait (histogram sums / counts).
+        for key, metric in (("batch_ms_mean", "radix_batch_duration_seconds"),
+                            ("tokenize_ms_mean", "radix_tokenization_duration_seconds"),
+                            ("queue_ms_mean", "radix_queue_duration_seconds")):
+            count = after.get(metric + "_count", 0) - before.get(metric + "_count", 0)
+            total = after.get(metric + "_sum", 0) - before.get(metric + "_sum", 0)
+            if count > 0:
+                row[key] = round(total / count * 1e3, 3)
         workers = worker_deltas(before, after, "radix_worker_batches_total")
         if len(workers) > 1:
             row["worker_batches"] = workers

@@ -29,15 +29,19 @@ __device__ __forceinline__ void start_output(float (&o)[kOut][4], float (&row_ma
 // ex2 saturates to 0 or inf and rcp(inf) = 0, so the result stays in [-1, 1] for finite s.
 // The softmax then scales by cap * log2(e) (AttentionParams::scale_log2).
 template <int kTileN>
-__device__ __forceinline__ void apply_softcap(ScoreTile<kTileN>& s, const AttentionParams& p) {
+__device__ __forceinline__ void apply_softcap(ScoreTile<kTileN>& s, float softcap_exp2) {
 #pragma unroll
   for (int n = 0; n < kTileN / 8; ++n) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      const float ex = ptx::exp2_approx(s[n][e] * p.softcap_exp2);
+      const float ex = ptx::exp2_approx(s[n][e] * softcap_exp2);
       s[n][e] = fmaf(-2.f, ptx::rcp_approx(ex + 1.f), 1.f);
     }
   }
+}
+template <int kTileN>
+__device__ __forceinline__ void apply_softcap(ScoreTile<kTileN>& s, const AttentionParams& p) {
+  apply_softcap<kTileN>(s, p.softcap_exp2);
 }
 
 // Turns the raw scores s into unnormalised probabilities 2^(s * scale_log2 - max), updates the

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "backend/cuda/attention_ptx.cuh"
+#include "backend/cuda/attention_softmax.cuh"
 #include "backend/cuda/kernels/device_math.cuh"
 #include "backend/cuda/kernels/prefix_attention.cuh"
 
@@ -355,8 +356,11 @@ namespace mma {
 // H200 the 8B stream shape took 35.6 us a layer at 12 splits against 41.0 at the best split with
 // 64-key tiles and two blocks (bench/prefix_attention_bench.cu; bench/RESULTS.md).
 constexpr int kTileN = 32;
-constexpr int kBlocksPerSm = 3;
-constexpr int kMaxScan = 1024;  // key blocks a split checks up front; later ones are all loaded
+#ifndef RADIX_PREFIX_ATTENTION_BLOCKS_PER_SM
+#define RADIX_PREFIX_ATTENTION_BLOCKS_PER_SM 3
+#endif
+constexpr int kBlocksPerSm = RADIX_PREFIX_ATTENTION_BLOCKS_PER_SM;
+constexpr int kMaxScan = 256;  // key blocks a split checks up front; later ones are all loaded
 
 template <int kD>
 struct Layout {
@@ -365,9 +369,10 @@ struct Layout {
   static constexpr size_t kQ = 0;
   static constexpr size_t kKV = kQ + sizeof(bf16) * kTileM * kLd;  // stage s: K at 2s, V at 2s + 1
   static constexpr size_t kMeta = kKV + 4 * kTile;  // stage s: key ends, key positions
-  static constexpr size_t kScan = kMeta + sizeof(int) * 2 * 2 * kTileN;
-  static constexpr size_t kFlags = kScan + sizeof(int) * kMaxScan;
-  static constexpr size_t kBytes = kFlags + sizeof(int) * 2 * kWarps;
+  static constexpr size_t kScan = kMeta + sizeof(int) * 2 * 2 * kTileN;  // largest key end
+  static constexpr size_t kScanMin = kScan + sizeof(int) * kMaxScan;     // smallest key end
+  static constexpr size_t kFlags = kScanMin + sizeof(int) * kMaxScan;
+  static constexpr size_t kBytes = kFlags + sizeof(int) * 3 * kWarps;
 };
 
 __device__ __forceinline__ void cp_async_4(uint32_t dst, const void* src) {
@@ -386,6 +391,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
   bf16* skv = reinterpret_cast<bf16*>(smem + L::kKV);
   int* smeta = reinterpret_cast<int*>(smem + L::kMeta);
   int* sscan = reinterpret_cast<int*>(smem + L::kScan);
+  int* sscan_min = reinterpret_cast<int*>(smem + L::kScanMin);
   int* sflags = reinterpret_cast<int*>(smem + L::kFlags);
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -451,8 +457,14 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     }
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      const int m = __reduce_max_sync(0xffffffffu, max(end[j][0], end[j][1]));
-      if (lane == 0 && i0 + j < n_scan) sscan[i0 + j] = m;
+      const int hi = __reduce_max_sync(0xffffffffu, max(end[j][0], end[j][1]));
+      // (a 32-key tile's second half of lanes is 0: the smallest end of the first half matters)
+      const int lo =
+          __reduce_min_sync(0xffffffffu, kTileN > 32 ? min(end[j][0], end[j][1]) : end[j][0]);
+      if (lane == 0 && i0 + j < n_scan) {
+        sscan[i0 + j] = hi;
+        sscan_min[i0 + j] = lo;
+      }
     }
   }
   {
@@ -461,17 +473,23 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
         min(qanchor[0] >= 0 ? qanchor[0] : INT32_MAX, qanchor[1] >= 0 ? qanchor[1] : INT32_MAX);
     const int warp_hi = __reduce_max_sync(0xffffffffu, hi);
     const int warp_lo = __reduce_min_sync(0xffffffffu, lo);
+    // A pair without an anchor sees no cached key: then no prefix block is whole for the tile.
+    const bool unanchored = (qrow[0] >= 0 && qanchor[0] < 0) || (qrow[1] >= 0 && qanchor[1] < 0);
+    const int warp_unanchored = __any_sync(0xffffffffu, unanchored);
     if (lane == 0) {
-      sflags[2 * warp] = warp_hi;
-      sflags[2 * warp + 1] = warp_lo;
+      sflags[3 * warp] = warp_hi;
+      sflags[3 * warp + 1] = warp_lo;
+      sflags[3 * warp + 2] = warp_unanchored;
     }
   }
   __syncthreads();
   int max_anchor = -1, min_anchor = INT32_MAX;  // min over anchors >= 0
+  bool any_unanchored = false;
 #pragma unroll
   for (int w = 0; w < kWarps; ++w) {
-    max_anchor = max(max_anchor, sflags[2 * w]);
-    min_anchor = min(min_anchor, sflags[2 * w + 1]);
+    max_anchor = max(max_anchor, sflags[3 * w]);
+    min_anchor = min(min_anchor, sflags[3 * w + 1]);
+    any_unanchored = any_unanchored || sflags[3 * w + 2] != 0;
   }
 
   // Whether anybody in the tile sees block b: key k is seen only by rows (anchors) in [k, end[k]),
@@ -487,6 +505,27 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     while (b < b_end && !seen(b)) ++b;
     return b;
   };
+  // Whether every pair of the tile sees every key of block b, so that the block needs no mask (a
+  // request whose rows all hang below the cached prefix): key k is seen by row (anchor) r iff
+  // k <= r < end[k], for the whole block iff its last key is at or before the shallowest row and
+  // its smallest end is past the deepest one. Never with a window.
+  auto whole = [&](int b) {
+    if (a.window > 0 || b - b_begin >= n_scan) return false;
+    const int end_min = sscan_min[b - b_begin];
+    if (b < prefix_blocks) {
+      const int last_key = b * kTileN + kTileN - 1;
+      return !any_unanchored && last_key < a.prefix_rows && last_key <= min_anchor &&
+             end_min > max_anchor;
+    }
+    const int last_key = (b - prefix_blocks) * kTileN + kTileN - 1;
+    return last_key < a.rows && last_key <= first_row && end_min > last_row;
+  };
+  // The softmax of the tree kernels (attention_softmax.cuh): 2^(s * scale_log2 - max), the max in
+  // scaled base-2 units, the soft-cap on raw scores before the mask.
+  constexpr float kLog2e = 1.4426950408889634f;
+  const bool softcap = a.softcap > 0.0f;
+  const float scale_log2 = (softcap ? a.softcap : a.scale) * kLog2e;
+  const float softcap_exp2 = softcap ? 2.0f * kLog2e * a.scale / a.softcap : 0.0f;
 
   // Stage s's copies for key block b: K and V rows (zero past the keys and past d), the keys' ends
   // (0 past the keys: nobody sees them) and, with a window, their positions.
@@ -530,9 +569,11 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
 #pragma unroll
   for (int n = 0; n < kD / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-  uint32_t qf[kD / 16][4];
+  // With four blocks an SM the Q fragments are read from shared memory for every key block
+  // (eight ldmatrix a warp, against 16 for K): 32 registers fewer, no spills at 128.
+  constexpr bool kQInRegisters = kBlocksPerSm < 4;
+  uint32_t qf[kQInRegisters ? kD / 16 : 1][4];
   bool have_q = false;
-
   int b = next_block(b_begin);
   int s = 0;
   if (b < b_end) issue(b, 0);
@@ -543,11 +584,12 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     ptx::cp_async_commit();
     ptx::cp_async_wait<1>();  // Q and this stage
     __syncthreads();
-    if (!have_q) {
+    if (kQInRegisters && !have_q) {
 #pragma unroll
       for (int kk = 0; kk < kD / 16; ++kk) {
-        ptx::ldmatrix_x4(qf[kk], ptx::shared_address(sq + (warp * 16 + (lane & 15)) * L::kLd +
-                                                     kk * 16 + (lane >> 4) * 8));
+        ptx::ldmatrix_x4(qf[kQInRegisters ? kk : 0],
+                         ptx::shared_address(sq + (warp * 16 + (lane & 15)) * L::kLd + kk * 16 +
+                                             (lane >> 4) * 8));
       }
       have_q = true;
     }
@@ -564,75 +606,57 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     for (int n = 0; n < kTileN / 8; ++n) sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
 #pragma unroll
     for (int kk = 0; kk < kD / 16; ++kk) {
+      if constexpr (!kQInRegisters) {
+        ptx::ldmatrix_x4(qf[0], ptx::shared_address(sq + (warp * 16 + (lane & 15)) * L::kLd +
+                                                    kk * 16 + (lane >> 4) * 8));
+      }
+      const uint32_t(&qa)[4] = qf[kQInRegisters ? kk : 0];
 #pragma unroll
       for (int j = 0; j < kTileN / 16; ++j) {
         uint32_t kf[4];
         ptx::ldmatrix_x4(
             kf, ptx::shared_address(sk + (16 * j + (lane & 7) + ((lane >> 4) << 3)) * L::kLd +
                                     kk * 16 + ((lane >> 3) & 1) * 8));
-        ptx::mma_bf16_16816(sc[2 * j], qf[kk], kf[0], kf[1]);
-        ptx::mma_bf16_16816(sc[2 * j + 1], qf[kk], kf[2], kf[3]);
+        ptx::mma_bf16_16816(sc[2 * j], qa, kf[0], kf[1]);
+        ptx::mma_bf16_16816(sc[2 * j + 1], qa, kf[2], kf[3]);
       }
     }
 
-    // Mask, scale, cap; the online softmax of this lane's two rows (the row's four lanes agree).
-    float mx[2] = {-INFINITY, -INFINITY};
+    // Cap, then mask the keys some pair does not see (blocks every pair sees whole skip it), then
+    // the online softmax; o is rescaled only when some row's max moved.
+    if (softcap) attention_detail::apply_softcap<kTileN>(sc, softcap_exp2);
+    if (!whole(b)) {
 #pragma unroll
-    for (int n = 0; n < kTileN / 8; ++n) {
+      for (int n = 0; n < kTileN / 8; ++n) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = e >> 1;
-        const int col = n * 8 + 2 * (lane & 3) + (e & 1);
-        const int key = k0 + col;
-        const int end = kend[col];
-        bool vis;
-        if (prefix) {
-          vis = key <= qanchor[r] && qanchor[r] < end &&
-                (a.window == 0 || qpos[r] - kpos[col] < a.window);
-        } else {
-          vis = key <= qrow[r] && qrow[r] < end &&
-                (a.window == 0 || key == qrow[r] || qpos[r] - kpos[col] < a.window);
+        for (int e = 0; e < 4; ++e) {
+          const int r = e >> 1;
+          const int col = n * 8 + 2 * (lane & 3) + (e & 1);
+          const int key = k0 + col;
+          const int end = kend[col];
+          bool vis;
+          if (prefix) {
+            vis = key <= qanchor[r] && qanchor[r] < end &&
+                  (a.window == 0 || qpos[r] - kpos[col] < a.window);
+          } else {
+            vis = key <= qrow[r] && qrow[r] < end &&
+                  (a.window == 0 || key == qrow[r] || qpos[r] - kpos[col] < a.window);
+          }
+          if (!vis) sc[n][e] = -INFINITY;
         }
-        float x = sc[n][e] * a.scale;
-        if (a.softcap > 0.0f) x = a.softcap * tanhf(x / a.softcap);
-        x = vis ? x : -INFINITY;
-        sc[n][e] = x;
-        mx[r] = fmaxf(mx[r], x);
       }
     }
-    float base[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-      const float m_new = fmaxf(m[r], mx[r]);
-      base[r] = m_new == -INFINITY ? 0.0f : m_new;  // nothing seen yet: every p is 0
-      const float corr = __expf(m[r] - base[r]);    // 0 while m is -inf
-      m[r] = m_new;
-      l[r] *= corr;
-#pragma unroll
-      for (int n = 0; n < kD / 8; ++n) {
-        o[n][2 * r] *= corr;
-        o[n][2 * r + 1] *= corr;
-      }
-    }
-    // P in bf16 (as the P.V product sees it), its rows summed from the rounded values.
-    uint32_t pk[kTileN / 8][2];
-#pragma unroll
-    for (int n = 0; n < kTileN / 8; ++n) {
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const float p0 = __bfloat162float(__float2bfloat16(__expf(sc[n][2 * r] - base[r])));
-        const float p1 = __bfloat162float(__float2bfloat16(__expf(sc[n][2 * r + 1] - base[r])));
-        l[r] += p0 + p1;
-        pk[n][r] = ptx::pack_bf16x2(p0, p1);
-      }
+    float alpha[2];
+    attention_detail::softmax_scores<kTileN>(sc, m, l, scale_log2, alpha);
+    if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) {
+      attention_detail::rescale_output(o, alpha);
     }
 
     // O += P V: the score fragments of keys [16kk, 16kk + 16) are the A fragment as they stand.
 #pragma unroll
     for (int kk = 0; kk < kTileN / 16; ++kk) {
-      const uint32_t pa[4] = {pk[2 * kk][0], pk[2 * kk][1], pk[2 * kk + 1][0], pk[2 * kk + 1][1]};
+      uint32_t pa[4];
+      attention_detail::probabilities_fragment<kTileN>(sc, kk, pa);
 #pragma unroll
       for (int j = 0; j < kD / 16; ++j) {
         uint32_t vf[4];
@@ -673,7 +697,9 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
             make_float2(o[n][2 * r], o[n][2 * r + 1]);
       }
     }
-    if (splits > 1 && (lane & 3) == 0) part_ml[pair] = make_float2(m[r], l[r]);
+    // The combine weighs splits by e^(m_z - max): m back from scaled base-2 to natural units.
+    constexpr float kLn2 = 0.6931471805599453f;
+    if (splits > 1 && (lane & 3) == 0) part_ml[pair] = make_float2(m[r] * kLn2, l[r]);
   }
 #else
   __trap();  // mma.sync bf16 needs sm_80 or newer
@@ -696,7 +722,7 @@ cudaError_t launch(const PrefixAttentionArgs& a, int splits, float* part_o, floa
     attr = cudaFuncSetAttribute(prefix_attention_mma_kernel<kD>,
                                 cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes);
     if (attr != cudaSuccess) return attr;
-    // All of the SM's memory as shared memory: three blocks of head_dim 128 (57 KiB each) per SM.
+    // All of the SM's memory as shared memory: three blocks of head_dim 128 (54 KiB each) per SM.
     attr = cudaFuncSetAttribute(prefix_attention_mma_kernel<kD>,
                                 cudaFuncAttributePreferredSharedMemoryCarveout,
                                 cudaSharedmemCarveoutMaxShared);
@@ -715,7 +741,10 @@ cudaError_t launch(const PrefixAttentionArgs& a, int splits, float* part_o, floa
 }  // namespace mma
 
 // One warp per (row, q head): out = sum_z e^(m_z - M) o_z / sum_z e^(m_z - M) l_z. Lane z holds
-// split z's weight; each lane then sums two columns at a time over the splits.
+// split z's weight; each lane then sums kVec columns at a time over the splits, all splits' loads
+// issued before the first is used (one memory round trip, not one per split: the loop with a
+// load per split behind a branch took ~8 us for 12 splits of Qwen3-8B's stream shape).
+template <int kVec>
 __global__ void prefix_attention_combine(const float* __restrict__ part_o,
                                          const float2* __restrict__ part_ml, int splits, int rows,
                                          int num_q_heads, int head_dim, bf16* __restrict__ out,
@@ -739,16 +768,33 @@ __global__ void prefix_attention_combine(const float* __restrict__ part_o,
   const int row = static_cast<int>(pair / num_q_heads);
   const int head = static_cast<int>(pair - static_cast<int64_t>(row) * num_q_heads);
   bf16* o = out + row * out_stride + static_cast<int64_t>(head) * head_dim;
-  for (int c = 2 * lane; c < head_dim; c += 64) {  // head_dim is even
-    float2 acc = make_float2(0.0f, 0.0f);
+  for (int c = kVec * lane; c < head_dim; c += 32 * kVec) {  // kVec divides head_dim
+    float v[kMaxSplits][kVec];
 #pragma unroll
     for (int z = 0; z < kMaxSplits; ++z) {
-      if (z >= splits || wz[z] == 0.0f) continue;
-      const float2 v = *reinterpret_cast<const float2*>(part_o + (z * pairs + pair) * head_dim + c);
-      acc.x += wz[z] * v.x;
-      acc.y += wz[z] * v.y;
+      const float* src = part_o + (z * pairs + pair) * head_dim + c;
+      if (z >= splits) {
+#pragma unroll
+        for (int i = 0; i < kVec; ++i) v[z][i] = 0.0f;
+      } else if constexpr (kVec == 4) {
+        const float4 x = *reinterpret_cast<const float4*>(src);
+        v[z][0] = x.x, v[z][1] = x.y, v[z][2] = x.z, v[z][3] = x.w;
+      } else {
+        const float2 x = *reinterpret_cast<const float2*>(src);
+        v[z][0] = x.x, v[z][1] = x.y;
+      }
     }
-    *reinterpret_cast<__nv_bfloat162*>(o + c) = __floats2bfloat162_rn(acc.x * inv, acc.y * inv);
+    float acc[kVec] = {};
+#pragma unroll
+    for (int z = 0; z < kMaxSplits; ++z) {
+#pragma unroll
+      for (int i = 0; i < kVec; ++i) acc[i] += wz[z] * v[z][i];  // wz is 0 past the splits
+    }
+#pragma unroll
+    for (int i = 0; i < kVec; i += 2) {
+      *reinterpret_cast<__nv_bfloat162*>(o + c + i) =
+          __floats2bfloat162_rn(acc[i] * inv, acc[i + 1] * inv);
+    }
   }
 }
 
@@ -857,9 +903,14 @@ cudaError_t prefix_attention(const PrefixAttentionArgs& a, int splits, void* wor
   if (status != cudaSuccess || splits == 1) return status;
   const int64_t pairs = static_cast<int64_t>(a.rows) * a.num_q_heads;
   constexpr int kCombineWarps = 8;
-  prefix_attention_combine<<<static_cast<unsigned>((pairs + kCombineWarps - 1) / kCombineWarps),
-                             kCombineWarps * 32, 0, stream>>>(
-      part_o, part_ml, splits, a.rows, a.num_q_heads, d, a.out, a.out_stride);
+  const unsigned grid = static_cast<unsigned>((pairs + kCombineWarps - 1) / kCombineWarps);
+  if (d % 4 == 0 && detail::aligned16(part_o)) {  // float4 partials
+    prefix_attention_combine<4><<<grid, kCombineWarps * 32, 0, stream>>>(
+        part_o, part_ml, splits, a.rows, a.num_q_heads, d, a.out, a.out_stride);
+  } else {
+    prefix_attention_combine<2><<<grid, kCombineWarps * 32, 0, stream>>>(
+        part_o, part_ml, splits, a.rows, a.num_q_heads, d, a.out, a.out_stride);
+  }
   return cudaGetLastError();
 }
 

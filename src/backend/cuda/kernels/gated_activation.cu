@@ -235,7 +235,8 @@ __global__ void __launch_bounds__(kPipeMaxThreads)
 // A launch of the fast path for one row length: threads a block, chunks a thread, stages, the
 // dynamic shared memory they take and how many blocks fit on an SM.
 struct PipeShape {
-  int threads = 0, chunks_per_thread = 0, stages = 0, smem = 0;
+  int threads = 0, chunks_per_thread = 0, stages = 0, stage_bytes = 0, max_smem = 0;
+  int smem() const { return stages * stage_bytes; }
 };
 
 // Per block: at most ~100 KB of stages, so that two blocks share an SM and one computes while
@@ -250,7 +251,7 @@ PipeShape pipe_shape(int inter, int max_smem_per_block) {
     const int stage_bytes = k * 2 * threads * 16;
     const int stages = std::min(kPipeMaxStages, std::max(2, kPipeSmemBudget / stage_bytes));
     if (stages * stage_bytes > max_smem_per_block) return {};
-    return {threads, k, stages, stages * stage_bytes};
+    return {threads, k, stages, stage_bytes, max_smem_per_block};
   }
   return {};
 }
@@ -258,21 +259,34 @@ PipeShape pipe_shape(int inter, int max_smem_per_block) {
 // Launches the fast path for one row length; false, with nothing launched and the runtime's
 // last error cleared, where this GPU cannot take the shape (the caller runs the fallback).
 template <GateActivation kAct, int kChunks>
-bool launch_pipelined(const PipeShape& shape, const bf16* gate_up, int64_t in_stride, uint8_t* out,
+bool launch_pipelined(PipeShape shape, const bf16* gate_up, int64_t in_stride, uint8_t* out,
                       int64_t out_stride, float* out_scale, int64_t rows, int inter, int sm_count,
                       cudaStream_t stream) {
   auto* kernel = gated_activation_e4m3_pipelined_kernel<kAct, kChunks>;
+  // The device's whole opt-in limit, the same value on every call: launches of other shapes
+  // from other threads never see a smaller one.
+  auto fits = [&](int* per_sm) {
+    return cudaOccupancyMaxActiveBlocksPerMultiprocessor(per_sm, kernel, shape.threads,
+                                                         shape.smem()) == cudaSuccess &&
+           *per_sm >= 1;
+  };
   int per_sm = 0;
-  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shape.smem) !=
-          cudaSuccess ||
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, shape.threads, shape.smem) !=
-          cudaSuccess ||
-      per_sm < 1) {
+  bool ok = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 shape.max_smem) == cudaSuccess &&
+            fits(&per_sm);
+  // Where registers leave room for one block an SM only, that block takes all the stages the
+  // shared memory holds, to keep as many rows in flight.
+  const int most = std::min(kPipeMaxStages, shape.max_smem / shape.stage_bytes);
+  if (ok && per_sm == 1 && most > shape.stages) {
+    shape.stages = most;
+    ok = fits(&per_sm);
+  }
+  if (!ok) {
     (void)cudaGetLastError();
     return false;
   }
   const int64_t grid = std::min<int64_t>(rows, int64_t{per_sm} * sm_count);
-  kernel<<<static_cast<unsigned>(grid), shape.threads, shape.smem, stream>>>(
+  kernel<<<static_cast<unsigned>(grid), shape.threads, shape.smem(), stream>>>(
       gate_up, in_stride, out, out_stride, out_scale, rows, inter, shape.stages);
   return true;
 }

@@ -6,8 +6,9 @@
 //
 //   fp8_kernels_bench [--rows N] [--rounds N] [--only SUBSTRING]
 //
-// For each shape it times the fast path (what radix runs), the fallback kernel (the kernel radix
-// ran before, still used for unaligned shapes) and a bf16 yardstick of the same shape: a plain
+// For each shape it times the fast path (what radix runs; for the gated activation also with two
+// other shared-memory budgets for its prefetch stages), the fallback kernel (the kernel radix ran
+// before, still used for unaligned shapes) and a bf16 yardstick of the same shape: a plain
 // device-to-device copy of the input for the quantisation, the bf16 gated activation for the
 // fp8 one. Call i uses buffer set i % sets, with enough sets that they do not fit in L2 (as a
 // forward's layers do not), so the numbers include reading from and writing to memory. It prints
@@ -189,6 +190,17 @@ bool bench_gated(const Options& opt, int inter) {
            return radix::cuda::gated_activation_e4m3_fallback(
                GateActivation::kSilu, in[s], ld, out[s], inter, scale[s], rows, inter, nullptr);
          });
+  // The fast path with other shared-memory budgets for its stages (the default is
+  // kE4m3StageBudget): fewer rows in flight and more blocks an SM, or one block an SM with more.
+  for (int kb : {48, 200}) {
+    report(opt,
+           "gated_activation_e4m3 silu " + shape + " fast, stages " + std::to_string(kb) + " KB",
+           sets, opt.rounds, bytes, [&](int s) {
+             return radix::cuda::gated_activation_e4m3_staged(GateActivation::kSilu, in[s], ld,
+                                                              out[s], inter, scale[s], rows, inter,
+                                                              kb * 1024, nullptr);
+           });
+  }
   report(opt, "gated_activation bf16 silu (yardstick) " + shape, sets, opt.rounds, n * 6.0,
          [&](int s) {
            return radix::cuda::gated_activation(GateActivation::kSilu, in[s], ld, out16[s], inter,

@@ -239,17 +239,16 @@ struct PipeShape {
   int smem() const { return stages * stage_bytes; }
 };
 
-// Per block: at most ~100 KB of stages, so that two blocks share an SM and one computes while
-// the other waits; at least two stages (one row in flight while another is computed).
-constexpr int kPipeSmemBudget = 100 * 1024;
-
-PipeShape pipe_shape(int inter, int max_smem_per_block) {
+// Stages take up to `budget` bytes a block (kE4m3StageBudget: ~100 KB, so that two blocks share
+// an SM and one computes while the other waits), and at least two (one row in flight while
+// another is computed).
+PipeShape pipe_shape(int inter, int max_smem_per_block, int budget) {
   const int chunks = inter / 8;
   for (int k : {1, 2, 3, 4, 6, 8}) {
     const int threads = ((chunks + k - 1) / k + 31) / 32 * 32;
     if (threads > kPipeMaxThreads) continue;
     const int stage_bytes = k * 2 * threads * 16;
-    const int stages = std::min(kPipeMaxStages, std::max(2, kPipeSmemBudget / stage_bytes));
+    const int stages = std::min(kPipeMaxStages, std::max(2, budget / stage_bytes));
     if (stages * stage_bytes > max_smem_per_block) return {};
     return {threads, k, stages, stage_bytes, max_smem_per_block};
   }
@@ -386,6 +385,29 @@ cudaError_t e4m3_fallback(GateActivation act, const bf16* gate_up, int64_t in_st
   return cudaErrorInvalidValue;
 }
 
+// Launches the fast path where the shape and the GPU allow it; false (nothing launched) otherwise.
+bool try_e4m3_fast(GateActivation act, const bf16* gate_up, int64_t in_stride, uint8_t* out,
+                   int64_t out_stride, float* out_scale, int64_t rows, int inter, int budget,
+                   cudaStream_t stream) {
+  if (!e4m3_vec_ok(gate_up, in_stride, out, out_stride, inter)) return false;
+  int device = 0, sm_count = 0, max_smem = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) !=
+          cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  const PipeShape shape = pipe_shape(inter, max_smem, budget);
+  if (shape.threads == 0) return false;
+  return act == GateActivation::kSilu
+             ? launch_e4m3_fast<GateActivation::kSilu>(shape, gate_up, in_stride, out, out_stride,
+                                                       out_scale, rows, inter, sm_count, stream)
+             : launch_e4m3_fast<GateActivation::kGeluTanh>(shape, gate_up, in_stride, out,
+                                                           out_stride, out_scale, rows, inter,
+                                                           sm_count, stream);
+}
+
 }  // namespace
 
 cudaError_t gated_activation_e4m3(GateActivation act, const bf16* gate_up, int64_t in_stride,
@@ -399,24 +421,28 @@ cudaError_t gated_activation_e4m3(GateActivation act, const bf16* gate_up, int64
   if (act != GateActivation::kSilu && act != GateActivation::kGeluTanh) {
     return cudaErrorInvalidValue;
   }
-  PipeShape shape;
-  int device = 0, sm_count = 0, max_smem = 0;
-  if (e4m3_vec_ok(gate_up, in_stride, out, out_stride, inter) &&
-      cudaGetDevice(&device) == cudaSuccess &&
-      cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device) == cudaSuccess &&
-      cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) ==
-          cudaSuccess) {
-    shape = pipe_shape(inter, max_smem);
-  }
-  const bool launched =
-      shape.threads > 0 &&
-      (act == GateActivation::kSilu
-           ? launch_e4m3_fast<GateActivation::kSilu>(shape, gate_up, in_stride, out, out_stride,
-                                                     out_scale, rows, inter, sm_count, stream)
-           : launch_e4m3_fast<GateActivation::kGeluTanh>(shape, gate_up, in_stride, out, out_stride,
-                                                         out_scale, rows, inter, sm_count, stream));
-  if (!launched) {
+  if (!try_e4m3_fast(act, gate_up, in_stride, out, out_stride, out_scale, rows, inter,
+                     kE4m3StageBudget, stream)) {
     return e4m3_fallback(act, gate_up, in_stride, out, out_stride, out_scale, rows, inter, stream);
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t gated_activation_e4m3_staged(GateActivation act, const bf16* gate_up, int64_t in_stride,
+                                         uint8_t* out, int64_t out_stride, float* out_scale,
+                                         int64_t rows, int inter, int stage_budget,
+                                         cudaStream_t stream) {
+  if (cudaError_t err = check_e4m3_args(in_stride, out_stride, out_scale, rows, inter);
+      err != cudaSuccess) {
+    return err;
+  }
+  if (rows == 0) return cudaSuccess;
+  if ((act != GateActivation::kSilu && act != GateActivation::kGeluTanh) || stage_budget <= 0) {
+    return cudaErrorInvalidValue;
+  }
+  if (!try_e4m3_fast(act, gate_up, in_stride, out, out_stride, out_scale, rows, inter, stage_budget,
+                     stream)) {
+    return cudaErrorNotSupported;
   }
   return cudaGetLastError();
 }

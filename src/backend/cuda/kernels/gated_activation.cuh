@@ -30,6 +30,17 @@ cudaError_t gated_activation_e4m3(GateActivation act, const bf16* gate_up, int64
                                   uint8_t* out, int64_t out_stride, float* out_scale, int64_t rows,
                                   int inter, cudaStream_t stream);
 
+// The fast path's shared memory for stages of prefetched rows, bytes a block (the default; the
+// benchmark times others through gated_activation_e4m3_staged).
+inline constexpr int kE4m3StageBudget = 100 * 1024;
+
+// The fast path alone with stages of up to stage_budget bytes a block (at least two stages):
+// cudaErrorNotSupported, nothing launched, where the shape or the GPU needs the fallback.
+cudaError_t gated_activation_e4m3_staged(GateActivation act, const bf16* gate_up, int64_t in_stride,
+                                         uint8_t* out, int64_t out_stride, float* out_scale,
+                                         int64_t rows, int inter, int stage_budget,
+                                         cudaStream_t stream);
+
 // The same result (bit for bit) from the fallback kernel alone (any shape and alignment: one
 // block per row, the products computed in two passes): what the fast path is tested and
 // benchmarked against (tests/backend/cuda/gated_activation_test.cc, bench/fp8_kernels_bench.cu).

@@ -184,6 +184,37 @@ INSTANTIATE_TEST_SUITE_P(
              std::to_string(c.in_offset) + "_" + std::to_string(c.out_offset);
     });
 
+// The fast path with other stage budgets (two stages up to eight; the benchmark's variants) gives
+// the fallback's bytes too; a shape the fast path cannot take is refused, not run another way.
+TEST(GatedActivationE4m3Staged, AnyBudgetEqualsFallback) {
+  RADIX_REQUIRE_GPU();
+  const int rows = 700, inter = 3072;
+  std::mt19937 rng(5);
+  DeviceBuffer<bf16> gu(random_bf16(static_cast<size_t>(rows) * 2 * inter, rng, 3.0f));
+  DeviceBuffer<uint8_t> q_ref(static_cast<size_t>(rows) * inter), q(q_ref.size());
+  DeviceBuffer<float> s_ref(rows), s(rows);
+  RADIX_CUDA_CHECK(gated_activation_e4m3_fallback(GateActivation::kSilu, gu.get(), 2 * inter,
+                                                  q_ref.get(), inter, s_ref.get(), rows, inter,
+                                                  nullptr));
+  const std::vector<uint8_t> want = q_ref.download();
+  const std::vector<float> want_s = s_ref.download();
+  for (int budget : {1024, 16 * 1024, 48 * 1024, 200 * 1024}) {
+    q.poison();
+    s.poison();
+    RADIX_CUDA_CHECK(gated_activation_e4m3_staged(GateActivation::kSilu, gu.get(), 2 * inter,
+                                                  q.get(), inter, s.get(), rows, inter, budget,
+                                                  nullptr));
+    const std::vector<uint8_t> got = q.download();
+    const std::vector<float> got_s = s.download();
+    ASSERT_EQ(std::memcmp(got_s.data(), want_s.data(), 4 * rows), 0) << "budget " << budget;
+    ASSERT_TRUE(got == want) << "budget " << budget;
+  }
+  EXPECT_EQ(
+      gated_activation_e4m3_staged(GateActivation::kSilu, gu.get(), 2 * inter - 2, q.get(), inter,
+                                   s.get(), rows, inter - 1, kE4m3StageBudget, nullptr),
+      cudaErrorNotSupported);
+}
+
 TEST(GatedActivationE4m3Arguments, RejectedWithInvalidValue) {
   auto* p = reinterpret_cast<bf16*>(uintptr_t{1} << 20);
   auto* q = reinterpret_cast<uint8_t*>(uintptr_t{1} << 20);

@@ -212,9 +212,12 @@ __global__ void __launch_bounds__(kPipeMaxThreads)
 #pragma unroll
     for (int k = 0; k < kChunks; ++k) {
       if (k * threads + t < chunks) {
+        // Whole uint4 loads (a Bf16x8 read member by member would be four 4-byte loads with
+        // 4-way bank conflicts), then the same conversions as the fallback's.
+        const uint4 graw = *slot(s, k, 0), uraw = *slot(s, k, 1);
         float gv[8], uv[8];
-        detail::unpack(*reinterpret_cast<const Bf16x8*>(slot(s, k, 0)), gv);
-        detail::unpack(*reinterpret_cast<const Bf16x8*>(slot(s, k, 1)), uv);
+        detail::unpack(reinterpret_cast<const Bf16x8&>(graw), gv);
+        detail::unpack(reinterpret_cast<const Bf16x8&>(uraw), uv);
 #pragma unroll
         for (int i = 0; i < 8; ++i) p[k][i] = act_mul<kAct>(gv[i], uv[i]);
         amax = detail::abs_max<8>(p[k], amax);

@@ -79,6 +79,7 @@ float act_f32(GateActivation act, float g, float u) {
 
 struct E4m3Case {
   int rows, inter, in_pad, out_pad, in_offset, out_offset;  // offsets in elements / bytes
+  bool fast;  // the fast path takes it (else the fallback runs)
 };
 
 class GatedActivationE4m3Test
@@ -87,7 +88,7 @@ class GatedActivationE4m3Test
 TEST_P(GatedActivationE4m3Test, FastPathEqualsFallbackAndHostReference) {
   RADIX_REQUIRE_GPU();
   const auto [act, c] = GetParam();
-  const auto [rows, inter, in_pad, out_pad, in_offset, out_offset] = c;
+  const auto [rows, inter, in_pad, out_pad, in_offset, out_offset, fast] = c;
   const int64_t in_stride = 2 * inter + in_pad, out_stride = inter + out_pad;
   std::mt19937 rng(rows * 31 + inter);
   std::vector<bf16> gu = random_bf16(rows * in_stride + in_offset, rng, 3.0f);
@@ -120,6 +121,20 @@ TEST_P(GatedActivationE4m3Test, FastPathEqualsFallbackAndHostReference) {
   const std::vector<float> gs = s_fast.download(), ws = s_ref.download();
   for (int r = 0; r < rows; ++r) {
     ASSERT_EQ(std::memcmp(&gs[r], &ws[r], 4), 0) << "scale of row " << r;
+  }
+  // The path the case is meant to reach is the one that ran: the fast path alone takes the case
+  // (and writes the same), or refuses it.
+  {
+    DeviceBuffer<uint8_t> q_staged(out_size);
+    DeviceBuffer<float> s_staged(rows);
+    RADIX_CUDA_CHECK(cudaMemset(q_staged.get(), 0x5A, out_size));
+    const cudaError_t staged =
+        gated_activation_e4m3_staged(act, in, in_stride, q_staged.get() + out_offset, out_stride,
+                                     s_staged.get(), rows, inter, kE4m3StageBudget, nullptr);
+    ASSERT_EQ(staged, fast ? cudaSuccess : cudaErrorNotSupported) << cudaGetErrorString(staged);
+    if (fast) {
+      ASSERT_TRUE(q_staged.download() == got);
+    }
   }
   for (size_t i = 0; i < out_size; ++i) ASSERT_EQ(got[i], want[i]) << "byte " << i;
   for (int r = 0; r < rows; ++r) {
@@ -165,17 +180,18 @@ TEST_P(GatedActivationE4m3Test, FastPathEqualsFallbackAndHostReference) {
 
 INSTANTIATE_TEST_SUITE_P(
     Paths, GatedActivationE4m3Test,
-    ::testing::Combine(::testing::Values(GateActivation::kSilu, GateActivation::kGeluTanh),
-                       ::testing::Values(
-                           // fast path
-                           E4m3Case{37, 3072, 0, 0, 0, 0}, E4m3Case{3000, 3072, 0, 0, 0, 0},
-                           E4m3Case{37, 1000, 0, 0, 0, 0}, E4m3Case{600, 12288, 0, 0, 0, 0},
-                           E4m3Case{7, 17000, 8, 8, 0, 0}, E4m3Case{1, 3072, 0, 0, 0, 0},
-                           E4m3Case{9, 1024, 16, 24, 8, 8},
-                           // fallback
-                           E4m3Case{3, 33000, 0, 0, 0, 0}, E4m3Case{7, 1001, 1, 3, 0, 0},
-                           E4m3Case{9, 1024, 4, 0, 0, 0}, E4m3Case{9, 1024, 0, 0, 4, 0},
-                           E4m3Case{9, 1024, 0, 0, 0, 4}, E4m3Case{9, 1024, 0, 2, 0, 0})),
+    ::testing::Combine(
+        ::testing::Values(GateActivation::kSilu, GateActivation::kGeluTanh),
+        ::testing::Values(
+            // fast path
+            E4m3Case{37, 3072, 0, 0, 0, 0, true}, E4m3Case{3000, 3072, 0, 0, 0, 0, true},
+            E4m3Case{37, 1000, 0, 0, 0, 0, true}, E4m3Case{600, 12288, 0, 0, 0, 0, true},
+            E4m3Case{7, 17000, 8, 8, 0, 0, true}, E4m3Case{1, 3072, 0, 0, 0, 0, true},
+            E4m3Case{9, 1024, 16, 24, 8, 8, true},
+            // fallback
+            E4m3Case{3, 33000, 0, 0, 0, 0, false}, E4m3Case{7, 1001, 1, 3, 0, 0, false},
+            E4m3Case{9, 1024, 4, 0, 0, 0, false}, E4m3Case{9, 1024, 0, 0, 4, 0, false},
+            E4m3Case{9, 1024, 0, 0, 0, 4, false}, E4m3Case{9, 1024, 0, 2, 0, 0, false})),
     [](const auto& info) {
       const E4m3Case c = std::get<1>(info.param);
       return std::string(std::get<0>(info.param) == GateActivation::kSilu ? "silu" : "gelu_tanh") +

@@ -265,20 +265,31 @@ bool launch_pipelined(PipeShape shape, const bf16* gate_up, int64_t in_stride, u
                       int64_t out_stride, float* out_scale, int64_t rows, int inter, int sm_count,
                       cudaStream_t stream) {
   auto* kernel = gated_activation_e4m3_pipelined_kernel<kAct, kChunks>;
-  // The device's whole opt-in limit, the same value on every call: launches of other shapes
-  // from other threads never see a smaller one.
+  // The dynamic shared memory a block may take: the device's opt-in limit less the kernel's
+  // static shared memory (the runtime refuses more). Set to that same value on every call, so
+  // that launches of other shapes from other threads never see a smaller one.
+  cudaFuncAttributes attr{};
+  if (cudaFuncGetAttributes(&attr, kernel) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  const int avail = shape.max_smem - static_cast<int>(attr.sharedSizeBytes);
+  if (shape.smem() > avail) return false;
   auto fits = [&](int* per_sm) {
     return cudaOccupancyMaxActiveBlocksPerMultiprocessor(per_sm, kernel, shape.threads,
                                                          shape.smem()) == cudaSuccess &&
            *per_sm >= 1;
   };
   int per_sm = 0;
-  bool ok = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 shape.max_smem) == cudaSuccess &&
+  // All of the SM's L1/shared split to shared memory: the copies bypass L1 (cp.async.cg).
+  bool ok = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, avail) ==
+                cudaSuccess &&
+            cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                 cudaSharedmemCarveoutMaxShared) == cudaSuccess &&
             fits(&per_sm);
   // Where registers leave room for one block an SM only, that block takes all the stages the
   // shared memory holds, to keep as many rows in flight.
-  const int most = std::min(kPipeMaxStages, shape.max_smem / shape.stage_bytes);
+  const int most = std::min(kPipeMaxStages, avail / shape.stage_bytes);
   if (ok && per_sm == 1 && most > shape.stages) {
     shape.stages = most;
     ok = fits(&per_sm);

@@ -90,7 +90,7 @@ void report(const Options& opt, const std::string& label, int sets, int rounds, 
   std::fflush(stdout);
 }
 
-// Sets of `bytes_per_set` that together exceed three L2s (at least 2).
+// Enough sets of `bytes_per_set` (what a call reads and writes) to exceed three L2s (at least 2).
 int sets_for(size_t bytes_per_set) {
   int device = 0, l2 = 0;
   RADIX_CUDA_CHECK(cudaGetDevice(&device));
@@ -99,7 +99,7 @@ int sets_for(size_t bytes_per_set) {
   return static_cast<int>(std::max<size_t>(2, (want + bytes_per_set - 1) / bytes_per_set));
 }
 
-// Bytes and scales of two runs equal bit for bit; prints the first differences.
+// Bytes and scales of two runs equal bit for bit; prints how many differ.
 bool identical(const uint8_t* a, const uint8_t* b, size_t n, const float* sa, const float* sb,
                size_t rows, const std::string& what) {
   std::vector<uint8_t> ha(n), hb(n);
@@ -119,8 +119,7 @@ bool identical(const uint8_t* a, const uint8_t* b, size_t n, const float* sa, co
 
 bool bench_quantize(const Options& opt, int cols) {
   const int64_t rows = opt.rows, n = rows * cols;
-  const size_t set_bytes = n * (2 + 1 + 2) + rows * 4;
-  const int sets = sets_for(set_bytes);
+  const int sets = sets_for(n * 3 + rows * 4);
   std::vector<bf16*> in(sets), copy(sets);
   std::vector<uint8_t*> out(sets);
   std::vector<float*> scale(sets);
@@ -165,8 +164,7 @@ bool bench_quantize(const Options& opt, int cols) {
 bool bench_gated(const Options& opt, int inter) {
   using radix::cuda::GateActivation;
   const int64_t rows = opt.rows, n = rows * inter;
-  const size_t set_bytes = n * (4 + 1 + 2) + rows * 4;
-  const int sets = sets_for(set_bytes);
+  const int sets = sets_for(n * 5 + rows * 4);
   std::vector<bf16*> in(sets), out16(sets);
   std::vector<uint8_t*> out(sets);
   std::vector<float*> scale(sets);

@@ -4,8 +4,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <random>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "backend/backend.h"
@@ -108,6 +111,137 @@ TEST_P(Fp8Quantize, RowsMatchTheHostReference) {
 INSTANTIATE_TEST_SUITE_P(SrcDtypes, Fp8Quantize, ::testing::Values(DType::kBF16, DType::kF32),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
+// The kernel itself (kernels/fp8.cuh) on the shapes of each of its paths: the register path with
+// 1, 2, 4 and 8 warps a row (rows not a multiple of the rows a block holds, row lengths that
+// leave lanes idle, padded strides) and the fallback (a row length, stride or pointer that is not
+// a whole number of 16-byte chunks, rows too long for eight warps). Every path must give the
+// fallback kernel's bytes and scales bit for bit, and both must match the host reference (the
+// scale exact, every code the nearest e4m3 value; NaN left out of the amax and kept as NaN).
+struct QuantCase {
+  DType dtype;
+  int64_t rows, cols, src_pad, dst_pad;
+  int src_offset;  // elements: a src pointer that is not 16-byte aligned
+};
+
+inline float as_float(float v) { return v; }
+inline float as_float(bf16 v) { return to_float(v); }
+
+template <typename T>
+void check_quantize_kernel(const QuantCase& tc) {
+  std::mt19937 rng(static_cast<uint32_t>(tc.rows * 7919 + tc.cols));
+  const int64_t rows = tc.rows, cols = tc.cols;
+  const int64_t ld = cols + tc.src_pad, ldq = cols + tc.dst_pad;
+  std::vector<float> v = test_rows(rows, cols, rng);
+  // Special values in rows 3 (NaNs among normal values) and 4 (a NaN, an infinity), when present.
+  if (rows > 3) v[3 * cols + cols / 2] = NAN, v[3 * cols] = NAN;
+  if (rows > 4) v[4 * cols + 1] = NAN, v[4 * cols + cols - 1] = INFINITY;
+  std::vector<T> host(static_cast<size_t>(rows * ld + tc.src_offset));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const float x = v[r * cols + c];
+      T& dst = host[tc.src_offset + r * ld + c];
+      if constexpr (std::is_same_v<T, float>) {
+        dst = x;
+      } else {
+        dst = to_bf16(x);
+      }
+    }
+  }
+  DeviceBuffer<T> src(host);
+  DeviceBuffer<uint8_t> q_fast(static_cast<size_t>(rows * ldq)), q_ref(q_fast.size());
+  DeviceBuffer<float> s_fast(static_cast<size_t>(rows)), s_ref(s_fast.size());
+  RADIX_CUDA_CHECK(cudaMemset(q_fast.get(), 0x5A, q_fast.size()));
+  RADIX_CUDA_CHECK(cudaMemset(q_ref.get(), 0x5A, q_ref.size()));
+  s_fast.poison();
+  s_ref.poison();
+  const T* p = src.get() + tc.src_offset;
+  const int c32 = static_cast<int>(cols);
+  RADIX_CUDA_CHECK(quantize_e4m3_rows(p, ld, rows, c32, q_fast.get(), ldq, s_fast.get(), nullptr));
+  RADIX_CUDA_CHECK(
+      quantize_e4m3_rows_fallback(p, ld, rows, c32, q_ref.get(), ldq, s_ref.get(), nullptr));
+  const std::vector<uint8_t> got = q_fast.download(), want = q_ref.download();
+  const std::vector<float> gs = s_fast.download(), ws = s_ref.download();
+  for (int64_t r = 0; r < rows; ++r) {
+    ASSERT_EQ(std::memcmp(&gs[r], &ws[r], 4), 0) << "scale of row " << r;
+    for (int64_t c = 0; c < ldq; ++c) {
+      ASSERT_EQ(got[r * ldq + c], want[r * ldq + c]) << "row " << r << " col " << c;
+    }
+    for (int64_t c = cols; c < ldq; ++c) ASSERT_EQ(got[r * ldq + c], 0x5A) << "padding written";
+  }
+  // The host reference (on the values as stored; std::max skips a NaN as fmaxf does).
+  for (int64_t r = 0; r < rows; ++r) {
+    float amax = 0.0f;
+    for (int64_t c = 0; c < cols; ++c) {
+      const float x = as_float(host[tc.src_offset + r * ld + c]);
+      amax = std::max(amax, std::fabs(x));
+    }
+    ASSERT_EQ(std::memcmp(&gs[r], &ws[r], 4), 0);
+    if (std::isinf(amax)) {
+      ASSERT_TRUE(std::isinf(gs[r])) << "row " << r;
+      continue;  // inv = 0: every code is 0 but the infinity's (inf * 0 = NaN); compared above
+    }
+    ASSERT_EQ(gs[r], amax / 448.0f) << "row " << r;
+    const float inv = amax > 0.0f ? 448.0f / amax : 0.0f;
+    for (int64_t c = 0; c < cols; ++c) {
+      const float x = as_float(host[tc.src_offset + r * ld + c]);
+      const float code = e4m3_to_float(got[r * ldq + c]);
+      if (std::isnan(x)) {
+        ASSERT_TRUE(std::isnan(code)) << "row " << r << " col " << c;
+        continue;
+      }
+      const float y = x * inv;
+      ASSERT_EQ(std::fabs(double(code) - y), nearest_e4m3_distance(y))
+          << "row " << r << " col " << c << " v " << y << " got " << code;
+    }
+  }
+}
+
+class Fp8QuantizeKernel : public ::testing::TestWithParam<QuantCase> {};
+
+TEST_P(Fp8QuantizeKernel, FastPathEqualsFallbackAndHostReference) {
+  RADIX_REQUIRE_GPU();
+  if (GetParam().dtype == DType::kBF16) {
+    check_quantize_kernel<bf16>(GetParam());
+  } else {
+    check_quantize_kernel<float>(GetParam());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Paths, Fp8QuantizeKernel,
+    ::testing::Values(
+        // bf16 (8 values a chunk): 1, 2, 4, 8 warps a row; 37 rows leave dead rows in the last
+        // block; 1000 columns leave lanes idle.
+        QuantCase{DType::kBF16, 37, 2048, 0, 0, 0}, QuantCase{DType::kBF16, 37, 4096, 0, 0, 0},
+        QuantCase{DType::kBF16, 9, 8192, 0, 0, 0}, QuantCase{DType::kBF16, 5, 16384, 0, 0, 0},
+        QuantCase{DType::kBF16, 1, 2048, 0, 0, 0}, QuantCase{DType::kBF16, 37, 1000, 0, 0, 0},
+        QuantCase{DType::kBF16, 10, 2048, 8, 16, 0},
+        // bf16 fallbacks: too long, cols 1004 / 1001, a src pointer or dst stride off the chunk.
+        QuantCase{DType::kBF16, 5, 16392, 0, 0, 0}, QuantCase{DType::kBF16, 11, 1004, 0, 0, 0},
+        QuantCase{DType::kBF16, 11, 1001, 0, 0, 0}, QuantCase{DType::kBF16, 11, 2048, 0, 0, 1},
+        QuantCase{DType::kBF16, 11, 2048, 0, 2, 0}, QuantCase{DType::kBF16, 11, 2048, 4, 0, 0},
+        // fp32 (4 values a chunk): 2, 4, 8 warps; 1004 on the fast path; fallbacks.
+        QuantCase{DType::kF32, 37, 2048, 0, 0, 0}, QuantCase{DType::kF32, 9, 4096, 0, 0, 0},
+        QuantCase{DType::kF32, 5, 8192, 0, 0, 0}, QuantCase{DType::kF32, 13, 1004, 4, 4, 0},
+        QuantCase{DType::kF32, 5, 8196, 0, 0, 0}, QuantCase{DType::kF32, 11, 1002, 0, 0, 0},
+        QuantCase{DType::kF32, 11, 2048, 0, 0, 2}),
+    [](const auto& info) {
+      const QuantCase& c = info.param;
+      return std::string(dtype_name(c.dtype)) + "_r" + std::to_string(c.rows) + "_c" +
+             std::to_string(c.cols) + "_p" + std::to_string(c.src_pad) + "_" +
+             std::to_string(c.dst_pad) + "_o" + std::to_string(c.src_offset);
+    });
+
+TEST(Fp8QuantizeKernelArguments, RejectedWithInvalidValue) {
+  auto* p = reinterpret_cast<bf16*>(uintptr_t{1} << 20);
+  auto* q = reinterpret_cast<uint8_t*>(uintptr_t{1} << 20);
+  auto* s = reinterpret_cast<float*>(uintptr_t{1} << 20);
+  EXPECT_EQ(quantize_e4m3_rows(p, 16, -1, 16, q, 16, s, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(quantize_e4m3_rows(p, 16, 2, 0, q, 16, s, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(quantize_e4m3_rows_fallback(p, 16, 2, 0, q, 16, s, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(quantize_e4m3_rows(p, 16, 0, 16, q, 16, s, nullptr), cudaSuccess);
+}
+
 struct LinearCase {
   bool own_epilogue;
   bool bias;
@@ -194,10 +328,9 @@ TEST_P(Fp8Linear, MatchesDequantisedAndUnquantisedProducts) {
       // value relative (normal range) or 2^-10 * scale absolute (subnormal range), so each
       // product within (2^-4 + 2^-4 + 2^-8) relative plus the subnormal terms.
       // (1 + 2^-4)^2 - 1 = 0.12890625; the subnormal terms carry the other operand's (1 + 2^-4).
-      const double tol2 = 0.1290 * exact_abs +
-                          1.07 * std::ldexp(sx[r] * sum_abs_w + sw[c] * sum_abs_x, -10) +
-                          round_rel * (std::fabs(exact) + std::fabs(add)) +
-                          std::ldexp(deq_abs, -12) + 1e-6;
+      const double tol2 =
+          0.1290 * exact_abs + 1.07 * std::ldexp(sx[r] * sum_abs_w + sw[c] * sum_abs_x, -10) +
+          round_rel * (std::fabs(exact) + std::fabs(add)) + std::ldexp(deq_abs, -12) + 1e-6;
       ASSERT_NEAR(g, exact + add, tol2) << "vs bf16 operands, row " << r << " col " << c;
       err2 += (g - exact - add) * (g - exact - add);
       norm2 += exact * exact;
@@ -210,20 +343,20 @@ TEST_P(Fp8Linear, MatchesDequantisedAndUnquantisedProducts) {
   EXPECT_LT(rel_rms, 0.08);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Paths, Fp8Linear,
-    ::testing::Values(LinearCase{false, false, DType::kBF16, false},
-                      LinearCase{true, false, DType::kBF16, false},
-                      LinearCase{false, true, DType::kBF16, false},
-                      LinearCase{true, true, DType::kBF16, false},
-                      LinearCase{false, true, DType::kF32, true},
-                      LinearCase{true, false, DType::kF32, true},
-                      LinearCase{false, false, DType::kBF16, true}),
-    [](const auto& info) {
-      const LinearCase& c = info.param;
-      return std::string(c.own_epilogue ? "own" : "cublaslt") + (c.bias ? "_bias" : "") + "_" +
-             dtype_name(c.out) + (c.accumulate ? "_accumulate" : "");
-    });
+INSTANTIATE_TEST_SUITE_P(Paths, Fp8Linear,
+                         ::testing::Values(LinearCase{false, false, DType::kBF16, false},
+                                           LinearCase{true, false, DType::kBF16, false},
+                                           LinearCase{false, true, DType::kBF16, false},
+                                           LinearCase{true, true, DType::kBF16, false},
+                                           LinearCase{false, true, DType::kF32, true},
+                                           LinearCase{true, false, DType::kF32, true},
+                                           LinearCase{false, false, DType::kBF16, true}),
+                         [](const auto& info) {
+                           const LinearCase& c = info.param;
+                           return std::string(c.own_epilogue ? "own" : "cublaslt") +
+                                  (c.bias ? "_bias" : "") + "_" + dtype_name(c.out) +
+                                  (c.accumulate ? "_accumulate" : "");
+                         });
 
 TEST(Fp8Errors, BadShapesAndTheCpuBackendAreClearErrors) {
   auto cpu = make_cpu_backend(1);

@@ -18,13 +18,24 @@ inline constexpr float kE4M3Max = 448.0f;
 // Per row r of src ([rows, cols], row stride src_stride): amax = max |src[r, :]|,
 // scale[r] = amax / 448 and dst[r, c] = e4m3(src[r, c] * (448 / amax)) (round to nearest even,
 // saturated to +-448; both divisions correctly rounded). A zero row gets scale 0 and zeros.
-// dst: [rows, cols] bytes, row stride dst_stride. rows may be 0; cols > 0.
+// dst: [rows, cols] bytes, row stride dst_stride. rows may be 0; cols > 0. NaNs are left out of
+// amax and become e4m3 NaN. Rows of whole 16-byte chunks (src 16-byte aligned, cols and strides
+// multiples of 8 bf16 / 4 fp32 values, dst aligned to that many bytes) up to 16,384 bf16 / 8,192
+// fp32 values are held in registers and read once; other shapes take the fallback below.
 cudaError_t quantize_e4m3_rows(const float* src, int64_t src_stride, int64_t rows, int cols,
-                               uint8_t* dst, int64_t dst_stride, float* scale,
-                               cudaStream_t stream);
+                               uint8_t* dst, int64_t dst_stride, float* scale, cudaStream_t stream);
 cudaError_t quantize_e4m3_rows(const bf16* src, int64_t src_stride, int64_t rows, int cols,
-                               uint8_t* dst, int64_t dst_stride, float* scale,
-                               cudaStream_t stream);
+                               uint8_t* dst, int64_t dst_stride, float* scale, cudaStream_t stream);
+
+// The same result (bit for bit) from the fallback kernel alone (any shape and alignment: one
+// block per row, scalar accesses, two reads of the row): what the fast path is tested and
+// benchmarked against (tests/backend/cuda/fp8_ops_test.cc, bench/fp8_kernels_bench.cu).
+cudaError_t quantize_e4m3_rows_fallback(const float* src, int64_t src_stride, int64_t rows,
+                                        int cols, uint8_t* dst, int64_t dst_stride, float* scale,
+                                        cudaStream_t stream);
+cudaError_t quantize_e4m3_rows_fallback(const bf16* src, int64_t src_stride, int64_t rows, int cols,
+                                        uint8_t* dst, int64_t dst_stride, float* scale,
+                                        cudaStream_t stream);
 
 // out[r, c] = (accumulate ? out[r, c] : 0) + acc[r, c] * row_scale[r] * col_scale[c]
 //             (+ bias[c] when bias is not null), in fp32, rounded once to out's type.

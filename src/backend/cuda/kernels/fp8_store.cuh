@@ -42,23 +42,39 @@ __device__ __forceinline__ uint8_t to_e4m3(float v, float inv) {
   return __nv_cvt_float_to_fp8(__fmul_rn(v, inv), __NV_SATFINITE, __NV_E4M3);
 }
 
-// kVec values times inv as e4m3 at p: one 8-byte store for kVec == 8 (p 8-byte aligned).
+// Four values times inv as e4m3 bytes, v[0] in the lowest: two paired conversions, which round
+// as to_e4m3 does (on sm_89+ to_e4m3 is the same instruction with a zero partner).
+__device__ __forceinline__ uint32_t to_e4m3x4(const float* v, float inv) {
+  const uint32_t lo = __nv_cvt_float2_to_fp8x2(
+      make_float2(__fmul_rn(v[0], inv), __fmul_rn(v[1], inv)), __NV_SATFINITE, __NV_E4M3);
+  const uint32_t hi = __nv_cvt_float2_to_fp8x2(
+      make_float2(__fmul_rn(v[2], inv), __fmul_rn(v[3], inv)), __NV_SATFINITE, __NV_E4M3);
+  return lo | (hi << 16);
+}
+
+// kVec values times inv as e4m3 at p: one 8-byte store for kVec == 8 (p 8-byte aligned), one
+// 4-byte store for kVec == 4 (p 4-byte aligned), bytewise otherwise.
 template <int kVec>
 __device__ __forceinline__ void store_e4m3(uint8_t* p, const float (&v)[kVec], float inv) {
   if constexpr (kVec == 8) {
-    uint32_t w[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      uint32_t bits = 0;
-#pragma unroll
-      for (int i = 0; i < 4; ++i) bits |= uint32_t{to_e4m3(v[4 * h + i], inv)} << (8 * i);
-      w[h] = bits;
-    }
-    *reinterpret_cast<uint2*>(p) = make_uint2(w[0], w[1]);
+    *reinterpret_cast<uint2*>(p) = make_uint2(to_e4m3x4(v, inv), to_e4m3x4(v + 4, inv));
+  } else if constexpr (kVec == 4) {
+    *reinterpret_cast<uint32_t*>(p) = to_e4m3x4(v, inv);
   } else {
 #pragma unroll
     for (int i = 0; i < kVec; ++i) p[i] = to_e4m3(v[i], inv);
   }
+}
+
+// Max over each aligned group of kWidth lanes of a warp (kWidth a power of two <= 32); every lane
+// of the group gets it. fmaxf ignores NaN, as block_max does.
+template <int kWidth = 32>
+__device__ __forceinline__ float group_max(float v) {
+#pragma unroll
+  for (int offset = kWidth / 2; offset > 0; offset >>= 1) {
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  }
+  return v;
 }
 
 template <int kVec>

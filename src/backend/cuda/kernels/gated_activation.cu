@@ -161,7 +161,7 @@ __device__ __forceinline__ void wait_copies(int n) {
 // blockIdx.x, + gridDim.x, ... (one at a time, its threads splitting the row into 8-value chunks,
 // kChunks a thread); each row's gate and up chunks are copied into shared memory with cp.async
 // `stages - 1` rows ahead of the one being computed, so while a block computes, reduces and
-// stores a row, its next rows are already in flight (up to ~100 KB a block, two blocks an SM).
+// stores a row, its next rows are already in flight (up to 48 KB a block, kE4m3StageBudget).
 // Each thread copies exactly the chunks it later reads (its own shared-memory slots), so only the
 // amax needs the block: no barrier guards the stages. Same products, same amax (max does not
 // depend on the order) and same cast as the fallback: bit-identical output.
@@ -242,8 +242,8 @@ struct PipeShape {
   int smem() const { return stages * stage_bytes; }
 };
 
-// Stages take up to `budget` bytes a block (kE4m3StageBudget: ~100 KB, so that two blocks share
-// an SM and one computes while the other waits), and at least two (one row in flight while
+// Stages take up to `budget` bytes a block (kE4m3StageBudget: 48 KB, so that several blocks share
+// an SM and one computes while another waits), and at least two (one row in flight while
 // another is computed).
 PipeShape pipe_shape(int inter, int max_smem_per_block, int budget) {
   const int chunks = inter / 8;

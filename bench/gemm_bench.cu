@@ -3,13 +3,19 @@
 // layout of radix::cuda::Gemm).
 //
 //   gemm_bench [--model qwen3-0.6b|qwen3-8b] [--rows M,...] [--candidates N] [--reps N]
-//              [--dtype bf16|fp8|fp8-rowwise] [--layers N] [--splitk K,...]
+//              [--dtype bf16|fp8|fp8-rowwise] [--layers N] [--splitk K,...] [--skinny 0|1|sweep]
 //
 // --layers N: N copies of the weights, called in turn, so that a small matrix is read from DRAM
 // as in a forward (one copy of Qwen3-8B's o projection, 32 MiB, stays in the H200's 50 MiB L2).
 // --splitk: also time every candidate with each of these split-K factors set on its config
 // (cuBLASLt's CUBLASLT_ALGO_CONFIG_SPLITK_NUM; a factor the candidate refuses is skipped); the
 // row then names the best (candidate, split) and "weight_gbps", the weight bytes a second.
+//
+// --skinny (bf16 only, M <= 128; default 1): also time radix's small-M kernel
+// (src/backend/cuda/kernels/skinny_gemm.cuh) with its own choice of tiling, on the same rotated
+// weights, in a row "kernel":"skinny" with its weight bytes a second, the ratio to cuBLASLt's best
+// and the largest difference from cuBLASLt's output; "sweep" adds every (tile width, split) it
+// can run as "bn/splits:GB/s" to that row.
 //
 // --dtype fp8: e4m3 x and w, bf16 out, no scales (the product radix's own-epilogue path runs);
 // fp8-rowwise: the same with one fp32 scale per row of x and per output channel of w applied by
@@ -25,6 +31,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -32,6 +39,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/skinny_gemm.cuh"
 
 namespace {
 
@@ -88,6 +96,7 @@ int main(int argc, char** argv) try {
   int candidates = 16, reps = 20, layers = 1;
   std::vector<int64_t> splitk;
   std::string dtype = "bf16";
+  std::string skinny = "1";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--model"))
       model = argv[i + 1];
@@ -103,6 +112,8 @@ int main(int argc, char** argv) try {
       layers = std::max(1, std::atoi(argv[i + 1]));
     else if (!std::strcmp(argv[i], "--splitk"))
       splitk = parse_list(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--skinny"))
+      skinny = argv[i + 1];
     else {
       std::fprintf(stderr, "unknown option %s\n", argv[i]);
       return 2;
@@ -137,6 +148,11 @@ int main(int argc, char** argv) try {
   cudaEvent_t start, stop;
   RADIX_CUDA_CHECK(cudaEventCreate(&start));
   RADIX_CUDA_CHECK(cudaEventCreate(&stop));
+  // The skinny kernel's workspace, as radix::cuda::Gemm allocates it.
+  const size_t skinny_ws_bytes = radix::cuda::kSkinnyGemmCounterBytes + (size_t{16} << 20);
+  void* skinny_ws = nullptr;
+  RADIX_CUDA_CHECK(cudaMalloc(&skinny_ws, skinny_ws_bytes));
+  RADIX_CUDA_CHECK(cudaMemset(skinny_ws, 0, radix::cuda::kSkinnyGemmCounterBytes));
 
   for (const int64_t m : rows) {
     for (const Shape& s : shapes) {
@@ -272,6 +288,80 @@ int main(int argc, char** argv) try {
           static_cast<long long>(s.k), found, layers, first, best, best_i, best_split, first_gbps,
           best_gbps, line.c_str());
       std::fflush(stdout);
+      if (!fp8 && skinny != "0" && m <= radix::cuda::kSkinnyGemmMaxRows) {
+        auto* xb = static_cast<const __nv_bfloat16*>(x);
+        // cuBLASLt's first candidate on weight copy 0, the reference for the output check.
+        std::vector<__nv_bfloat16> ref(m * s.n), got(m * s.n);
+        if (found > 0) {
+          const float alpha = 1, beta = 0;
+          RADIX_CUBLAS_CHECK(cublasLtMatmul(lt, desc, &alpha, w, a, x, b, &beta, y, c, y, c,
+                                            &results[0].algo, workspace, workspace_bytes, stream));
+          RADIX_CUDA_CHECK(cudaMemcpyAsync(ref.data(), y, ref.size() * 2, cudaMemcpyDeviceToHost,
+                                           stream));
+        }
+        // Median seconds of one call with this tiling (0, 0: the kernel's choice), weights
+        // rotating; < 0 when it refuses.
+        auto time_skinny = [&](int bn, int splits) -> double {
+          int layer = 0;
+          auto launch = [&] {
+            auto* wl = reinterpret_cast<const __nv_bfloat16*>(static_cast<const char*>(w) +
+                                                              w_bytes * layer);
+            layer = (layer + 1) % layers;
+            return radix::cuda::skinny_gemm<__nv_bfloat16>(
+                xb, s.k, wl, s.k, static_cast<__nv_bfloat16*>(y), s.n, m, s.n, s.k, false, nullptr,
+                skinny_ws, skinny_ws_bytes, stream, bn, splits);
+          };
+          for (int r = 0; r < 3; ++r) {
+            if (launch() != cudaSuccess) return -1;
+          }
+          std::vector<float> ms(reps);
+          for (int r = 0; r < reps; ++r) {
+            RADIX_CUDA_CHECK(cudaEventRecord(start, stream));
+            RADIX_CUDA_CHECK(launch());
+            RADIX_CUDA_CHECK(cudaEventRecord(stop, stream));
+            RADIX_CUDA_CHECK(cudaEventSynchronize(stop));
+            RADIX_CUDA_CHECK(cudaEventElapsedTime(&ms[r], start, stop));
+          }
+          std::nth_element(ms.begin(), ms.begin() + reps / 2, ms.end());
+          return ms[reps / 2] * 1e-3;
+        };
+        // The output check: one call on weight copy 0 (the rotation ends wherever it ends).
+        RADIX_CUDA_CHECK(radix::cuda::skinny_gemm<__nv_bfloat16>(
+            xb, s.k, static_cast<const __nv_bfloat16*>(w), s.k, static_cast<__nv_bfloat16*>(y),
+            s.n, m, s.n, s.k, false, nullptr, skinny_ws, skinny_ws_bytes, stream));
+        RADIX_CUDA_CHECK(
+            cudaMemcpyAsync(got.data(), y, got.size() * 2, cudaMemcpyDeviceToHost, stream));
+        RADIX_CUDA_CHECK(cudaStreamSynchronize(stream));
+        double max_diff = 0, max_ref = 0;
+        for (size_t i = 0; found > 0 && i < ref.size(); ++i) {
+          const double r = __bfloat162float(ref[i]), g = __bfloat162float(got[i]);
+          max_diff = std::max(max_diff, std::fabs(r - g));
+          max_ref = std::max(max_ref, std::fabs(r));
+        }
+        const double sec = time_skinny(0, 0);
+        const double gbps = sec > 0 ? w_bytes / sec / 1e9 : 0;
+        std::string sweep;
+        if (skinny == "sweep") {
+          for (const int bn : {64, 128}) {
+            for (const int splits : {1, 2, 3, 4, 6, 8, 12, 16, 24, 32}) {
+              const double ssec = time_skinny(bn, splits);
+              if (ssec < 0) continue;
+              char buf[48];
+              std::snprintf(buf, sizeof buf, "%s%d/%d:%.0f", sweep.empty() ? "" : ",", bn, splits,
+                            w_bytes / ssec / 1e9);
+              sweep += buf;
+            }
+          }
+        }
+        std::printf("{\"model\":\"%s\",\"kernel\":\"skinny\",\"gemm\":\"%s\",\"m\":%lld,"
+                    "\"n\":%lld,\"k\":%lld,\"layers\":%d,\"us\":%.2f,\"tflops\":%.1f,"
+                    "\"weight_gbps\":%.0f,\"vs_cublaslt_best\":%.2f,\"max_diff\":%.3g,"
+                    "\"max_ref\":%.3g,\"sweep\":\"%s\"}\n",
+                    model.c_str(), s.name, static_cast<long long>(m), static_cast<long long>(s.n),
+                    static_cast<long long>(s.k), layers, sec * 1e6, sec > 0 ? flop / sec / 1e12 : 0,
+                    gbps, best_gbps > 0 ? gbps / best_gbps : 0, max_diff, max_ref, sweep.c_str());
+        std::fflush(stdout);
+      }
       cublasLtMatmulPreferenceDestroy(pref);
       cublasLtMatrixLayoutDestroy(a);
       cublasLtMatrixLayoutDestroy(b);
@@ -284,6 +374,7 @@ int main(int argc, char** argv) try {
       RADIX_CUDA_CHECK(cudaFree(w_scale));
     }
   }
+  RADIX_CUDA_CHECK(cudaFree(skinny_ws));
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "gemm_bench: %s\n", e.what());

@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/skinny_gemm.cuh"
 
 namespace radix::cuda {
 namespace {
@@ -50,11 +53,20 @@ Gemm::Gemm(bool autotune, size_t workspace_bytes)
     : workspace_bytes_(workspace_bytes), autotune_(autotune) {
   RADIX_CUBLAS_CHECK(cublasLtCreate(&handle_));
   if (workspace_bytes_ > 0) RADIX_CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
+  const char* skinny = std::getenv("RADIX_CUDA_SKINNY_GEMM");
+  if (skinny == nullptr || std::strcmp(skinny, "0") != 0) {
+    // 16 MiB of partial tiles: the split the kernel picks at M = 64 needs at most ~10 MB (about
+    // 2 CTAs per SM, 64 x 128 fp32 each); a call needing more uses fewer K slices.
+    skinny_workspace_bytes_ = kSkinnyGemmCounterBytes + (size_t{16} << 20);
+    RADIX_CUDA_CHECK(cudaMalloc(&skinny_workspace_, skinny_workspace_bytes_));
+    RADIX_CUDA_CHECK(cudaMemset(skinny_workspace_, 0, kSkinnyGemmCounterBytes));
+  }
 }
 
 Gemm::~Gemm() {
   plans_.clear();
   if (workspace_) cudaFree(workspace_);
+  if (skinny_workspace_) cudaFree(skinny_workspace_);
   if (handle_) cublasLtDestroy(handle_);
 }
 
@@ -62,18 +74,30 @@ void Gemm::bf16_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, bf16
                     int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream,
                     const bf16* bias) {
   if (m == 0) return;
-  run(Key{m, n, k, ldx, ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y), false,
-          accumulate, bias != nullptr, 0},
-      x, w, y, bias, stream);
+  const Key key{m, n, k, ldx, ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y), false,
+                accumulate, bias != nullptr, 0};
+  if (m <= kSkinnyGemmRows && skinny() && skinny_gemm_supported(x, ldx, w, ldw, m, n, k)) {
+    check_shape(key, bias);
+    RADIX_CUDA_CHECK(skinny_gemm(x, ldx, w, ldw, y, ldy, m, n, k, accumulate, bias,
+                                 skinny_workspace_, skinny_workspace_bytes_, stream));
+    return;
+  }
+  run(key, x, w, y, bias, stream);
 }
 
 void Gemm::f32_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, float* y, int64_t ldy,
                    int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream,
                    const float* bias) {
   if (m == 0) return;
-  run(Key{m, n, k, ldx, ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y), true,
-          accumulate, bias != nullptr, 0},
-      x, w, y, bias, stream);
+  const Key key{m, n, k, ldx, ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y), true,
+                accumulate, bias != nullptr, 0};
+  if (m <= kSkinnyGemmRows && skinny() && skinny_gemm_supported(x, ldx, w, ldw, m, n, k)) {
+    check_shape(key, bias);
+    RADIX_CUDA_CHECK(skinny_gemm(x, ldx, w, ldw, y, ldy, m, n, k, accumulate, bias,
+                                 skinny_workspace_, skinny_workspace_bytes_, stream));
+    return;
+  }
+  run(key, x, w, y, bias, stream);
 }
 
 bool Gemm::fp8_bf16_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t ldw, bf16* y,
@@ -115,8 +139,8 @@ bool Gemm::fp8_bf16_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t
   }
 }
 
-void Gemm::run(const Key& key, const void* x, const void* w, void* y, const void* bias,
-               cudaStream_t stream, const float* x_scale, const float* w_scale) {
+// The same argument errors whichever kernel runs.
+void Gemm::check_shape(const Key& key, const void* bias) {
   if (key.m < 0 || key.n <= 0 || key.k <= 0 || key.ldx < key.k || key.ldw < key.k ||
       key.ldy < key.n) {
     throw CudaError("Gemm: bad shape m=" + std::to_string(key.m) + " n=" + std::to_string(key.n) +
@@ -125,6 +149,11 @@ void Gemm::run(const Key& key, const void* x, const void* w, void* y, const void
   if (bias != nullptr && alignment_of(bias) < 16) {
     throw CudaError("Gemm: the bias vector must be 16-byte aligned");
   }
+}
+
+void Gemm::run(const Key& key, const void* x, const void* w, void* y, const void* bias,
+               cudaStream_t stream, const float* x_scale, const float* w_scale) {
+  check_shape(key, bias);
   Plan& plan = plan_for(key, x, w, y, bias, stream, x_scale, w_scale);
   if (key.fp8 == 2) {
     // Column-major A is w (its M = radix's N output channels), B is x (its N = radix's M rows).

@@ -7,6 +7,12 @@
 // calls never do). On the Qwen3 projections the heuristic's best candidate beats its first by up to
 // 11 % at M = 10,240 and 30 % at M = 3,072 on an H100, 9 % and 13 % on an H200
 // (bench/gemm_bench.cu, bench/RESULTS.md); in whole forwards the gain was within noise.
+//
+// Few rows (M <= kSkinnyGemmRows) go to radix's own skinny_gemm (kernels/skinny_gemm.cuh) instead,
+// when its preconditions hold (k, ldx, ldw multiples of 8, x and w 16-byte aligned): at such M a
+// projection is a stream of its weights, and cuBLASLt reads them at 1.7-3.3 TB/s on Qwen3-8B's
+// shapes and 0.3-0.9 TB/s on Qwen3-0.6B's at M = 64 on an H200 (issue 14). The measurement that
+// justifies the switch is in docs/cuda.md ("Small-M GEMMs"). RADIX_CUDA_SKINNY_GEMM=0 turns it off.
 #pragma once
 
 #include <cublasLt.h>
@@ -24,6 +30,8 @@ namespace radix::cuda {
 class Gemm {
  public:
   // Allocates the cuBLASLt workspace (32 MiB, the size NVIDIA recommends for Hopper).
+  // The skinny kernel is on unless RADIX_CUDA_SKINNY_GEMM=0; it gets a workspace of its own
+  // (counters that must stay zero between calls, so not cuBLASLt's).
   explicit Gemm(bool autotune = false, size_t workspace_bytes = size_t{32} << 20);
   ~Gemm();
   Gemm(const Gemm&) = delete;
@@ -60,6 +68,11 @@ class Gemm {
   void disable_fp8_outer_vec() { fp8_outer_vec_ = false; }
 
   size_t cached_shapes() const { return plans_.size(); }
+  // Whether calls of few rows may take the skinny kernel (tests turn it off to reach cuBLASLt).
+  bool skinny() const { return skinny_workspace_ != nullptr && skinny_on_; }
+  void set_skinny(bool on) { skinny_on_ = on; }
+  // The most rows that go to the skinny kernel.
+  static constexpr int64_t kSkinnyGemmRows = 64;
   size_t tuned_shapes() const { return tuned_.size(); }
 
  private:
@@ -75,6 +88,7 @@ class Gemm {
   };
   struct Plan;
 
+  static void check_shape(const Key& key, const void* bias);
   void run(const Key& key, const void* x, const void* w, void* y, const void* bias,
            cudaStream_t stream, const float* x_scale = nullptr, const float* w_scale = nullptr);
   Plan& plan_for(const Key& key, const void* x, const void* w, void* y, const void* bias,
@@ -90,6 +104,9 @@ class Gemm {
   size_t workspace_bytes_ = 0;
   bool autotune_ = false;
   bool fp8_outer_vec_ = true;
+  void* skinny_workspace_ = nullptr;
+  size_t skinny_workspace_bytes_ = 0;
+  bool skinny_on_ = true;
   std::unordered_map<Key, std::unique_ptr<Plan>, KeyHash> plans_;
   // With autotune: the fastest candidate per shape with M rounded up to a power of two.
   std::unordered_map<Key, cublasLtMatmulAlgo_t, KeyHash> tuned_;

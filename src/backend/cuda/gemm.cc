@@ -54,19 +54,12 @@ Gemm::Gemm(bool autotune, size_t workspace_bytes)
   RADIX_CUBLAS_CHECK(cublasLtCreate(&handle_));
   if (workspace_bytes_ > 0) RADIX_CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
   const char* skinny = std::getenv("RADIX_CUDA_SKINNY_GEMM");
-  if (skinny == nullptr || std::strcmp(skinny, "0") != 0) {
-    // 16 MiB of partial tiles: the split the kernel picks at M = 64 needs at most ~10 MB (about
-    // 2 CTAs per SM, 64 x 128 fp32 each); a call needing more uses fewer K slices.
-    skinny_workspace_bytes_ = kSkinnyGemmCounterBytes + (size_t{16} << 20);
-    RADIX_CUDA_CHECK(cudaMalloc(&skinny_workspace_, skinny_workspace_bytes_));
-    RADIX_CUDA_CHECK(cudaMemset(skinny_workspace_, 0, kSkinnyGemmCounterBytes));
-  }
+  skinny_on_ = skinny == nullptr || std::strcmp(skinny, "0") != 0;
 }
 
 Gemm::~Gemm() {
   plans_.clear();
   if (workspace_) cudaFree(workspace_);
-  if (skinny_workspace_) cudaFree(skinny_workspace_);
   if (handle_) cublasLtDestroy(handle_);
 }
 
@@ -78,8 +71,7 @@ void Gemm::bf16_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, bf16
                 accumulate, bias != nullptr, 0};
   if (m <= kSkinnyGemmRows && skinny() && skinny_gemm_supported(x, ldx, w, ldw, m, n, k)) {
     check_shape(key, bias);
-    RADIX_CUDA_CHECK(skinny_gemm(x, ldx, w, ldw, y, ldy, m, n, k, accumulate, bias,
-                                 skinny_workspace_, skinny_workspace_bytes_, stream));
+    RADIX_CUDA_CHECK(skinny_gemm(x, ldx, w, ldw, y, ldy, m, n, k, accumulate, bias, stream));
     return;
   }
   run(key, x, w, y, bias, stream);
@@ -93,8 +85,7 @@ void Gemm::f32_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, float
                 accumulate, bias != nullptr, 0};
   if (m <= kSkinnyGemmRows && skinny() && skinny_gemm_supported(x, ldx, w, ldw, m, n, k)) {
     check_shape(key, bias);
-    RADIX_CUDA_CHECK(skinny_gemm(x, ldx, w, ldw, y, ldy, m, n, k, accumulate, bias,
-                                 skinny_workspace_, skinny_workspace_bytes_, stream));
+    RADIX_CUDA_CHECK(skinny_gemm(x, ldx, w, ldw, y, ldy, m, n, k, accumulate, bias, stream));
     return;
   }
   run(key, x, w, y, bias, stream);

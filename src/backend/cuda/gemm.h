@@ -30,8 +30,7 @@ namespace radix::cuda {
 class Gemm {
  public:
   // Allocates the cuBLASLt workspace (32 MiB, the size NVIDIA recommends for Hopper).
-  // The skinny kernel is on unless RADIX_CUDA_SKINNY_GEMM=0; it gets a workspace of its own
-  // (counters that must stay zero between calls, so not cuBLASLt's).
+  // The skinny kernel is on unless RADIX_CUDA_SKINNY_GEMM=0.
   explicit Gemm(bool autotune = false, size_t workspace_bytes = size_t{32} << 20);
   ~Gemm();
   Gemm(const Gemm&) = delete;
@@ -69,7 +68,7 @@ class Gemm {
 
   size_t cached_shapes() const { return plans_.size(); }
   // Whether calls of few rows may take the skinny kernel (tests turn it off to reach cuBLASLt).
-  bool skinny() const { return skinny_workspace_ != nullptr && skinny_on_; }
+  bool skinny() const { return skinny_on_; }
   void set_skinny(bool on) { skinny_on_ = on; }
   // The most rows that go to the skinny kernel.
   static constexpr int64_t kSkinnyGemmRows = 64;
@@ -104,8 +103,6 @@ class Gemm {
   size_t workspace_bytes_ = 0;
   bool autotune_ = false;
   bool fp8_outer_vec_ = true;
-  void* skinny_workspace_ = nullptr;
-  size_t skinny_workspace_bytes_ = 0;
   bool skinny_on_ = true;
   std::unordered_map<Key, std::unique_ptr<Plan>, KeyHash> plans_;
   // With autotune: the fastest candidate per shape with M rounded up to a power of two.

@@ -1,3 +1,5 @@
+#include <cooperative_groups.h>
+
 #include <algorithm>
 
 #include "backend/cuda/kernels/skinny_gemm.cuh"
@@ -5,6 +7,9 @@
 namespace radix::cuda {
 namespace {
 
+namespace cg = cooperative_groups;
+
+constexpr int kMaxSplits = kSkinnyGemmMaxSplits;
 constexpr int kThreads = 128;  // 4 warps
 constexpr int kBK = 64;        // K per pipeline stage
 constexpr int kChunks = kBK / 8;  // 16-byte chunks per tile row
@@ -22,8 +27,6 @@ struct Params {
   int m, n, k;
   bool accumulate;
   const void* bias;
-  float* partials;  // [splits][n_tiles][m][BN] fp32, when splits > 1
-  int* counters;    // [n_tiles]
   int kb_per_split, splits;
 };
 
@@ -172,13 +175,17 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_gemm_kernel(const Params p
         const int r = warp_n * 32 + h * 16 + (lane >> 4) * 8 + (lane & 7);
         ldmatrix_x4(b[h], ws + tile_offset(r, kc + ((lane >> 3) & 1)));
       }
+      // All of the step's fragments first, then its mmas: the loads' latencies overlap.
+      uint32_t a[MT][4];
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
-        uint32_t a[4];
-        ldmatrix_x4(a, xs + tile_offset(mt * 16 + (lane & 15), kc + (lane >> 4)));
+        ldmatrix_x4(a[mt], xs + tile_offset(mt * 16 + (lane & 15), kc + (lane >> 4)));
+      }
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
         for (int nt = 0; nt < 4; ++nt) {
-          mma_bf16(acc[mt][nt], a, b[nt >> 1][(nt & 1) * 2], b[nt >> 1][(nt & 1) * 2 + 1]);
+          mma_bf16(acc[mt][nt], a[mt], b[nt >> 1][(nt & 1) * 2], b[nt >> 1][(nt & 1) * 2 + 1]);
         }
       }
     }
@@ -212,53 +219,65 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_gemm_kernel(const Params p
     __syncthreads();
   }
 
+  // Split K: the CTAs of one N tile are one cluster (split = rank); once all have their tile in
+  // shared memory, each sums 1/splits of the tile's elements over the ranks' tiles in rank order
+  // (distributed shared memory), so the result is the same whichever CTA finishes first, and no
+  // partial tile leaves the chip.
+  cg::cluster_group cluster = cg::this_cluster();
+  if (p.splits > 1) cluster.sync();
+  const float* ranks[kMaxSplits];
+#pragma unroll
+  for (int q = 0; q < kMaxSplits; ++q) {
+    ranks[q] = p.splits > 1 && q < p.splits ? cluster.map_shared_rank(red, q) : red;
+  }
+  // Groups of 4 columns of one row (BN is a multiple of 4), split evenly over the ranks.
+  const int groups = p.m * (BN / 4);
+  const int per_rank = (groups + p.splits - 1) / p.splits;
+  const int g_begin = split * per_rank, g_end = min(groups, g_begin + per_rank);
   TO* y = static_cast<TO*>(p.y);
   const TO* bias = static_cast<const TO*>(p.bias);
   const int cols = min(BN, p.n - n0);
-  auto finish = [&](int r, int c, float v) {
-    const int64_t col = n0 + c;
-    if (bias) v += load_out(bias + col);
-    TO* out = y + int64_t{r} * p.ldy + col;
-    if (p.accumulate) v += load_out(out);
-    store_out(out, v);
-  };
-  if (p.splits == 1) {
-    for (int i = tid; i < p.m * BN; i += kThreads) {
-      const int r = i / BN, c = i % BN;
-      if (c < cols) finish(r, c, red[r * T::kRedStride + c]);
+  constexpr int kUnroll = 4;  // groups a thread has in flight: their loads overlap
+  for (int g0 = g_begin + tid; g0 < g_end; g0 += kThreads * kUnroll) {
+    float v[kUnroll][4];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int g = g0 + u * kThreads;
+      const int off = g < g_end ? (g / (BN / 4)) * T::kRedStride + (g % (BN / 4)) * 4 : 0;
+      float4 sum = *reinterpret_cast<const float4*>(ranks[0] + off);
+#pragma unroll
+      for (int q = 1; q < kMaxSplits; ++q) {
+        if (q < p.splits) {
+          const float4 t = *reinterpret_cast<const float4*>(ranks[q] + off);
+          sum.x += t.x, sum.y += t.y, sum.z += t.z, sum.w += t.w;
+        }
+      }
+      v[u][0] = sum.x, v[u][1] = sum.y, v[u][2] = sum.z, v[u][3] = sum.w;
     }
-    return;
-  }
-
-  // Split K: publish this slice's tile; the last CTA of the N tile to arrive sums all slices.
-  const int64_t n_tiles = gridDim.x;
-  const int64_t tile_elems = int64_t{p.m} * BN;
-  float* mine = p.partials + (split * n_tiles + tile) * tile_elems;
-  for (int i = tid; i < p.m * BN; i += kThreads) {
-    __stcg(mine + i, red[(i / BN) * T::kRedStride + i % BN]);
-  }
-  __threadfence();
-  __syncthreads();
-  __shared__ int last;
-  if (tid == 0) {
-    const int ticket = atomicAdd(p.counters + tile, 1);
-    last = ticket == p.splits - 1;
-    if (last) p.counters[tile] = 0;  // ready for the next call (stream-ordered after this one)
-  }
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
-  for (int i = tid; i < p.m * BN; i += kThreads) {
-    const int r = i / BN, c = i % BN;
-    if (c >= cols) continue;
-    float v = 0.0f;
-    // Slice order, whichever CTA came last: the same sum on every run.
-    for (int s = 0; s < p.splits; ++s) {
-      v += s == split ? red[r * T::kRedStride + c]
-                      : __ldcg(p.partials + (s * n_tiles + tile) * tile_elems + i);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int g = g0 + u * kThreads;
+      const int r = g / (BN / 4), c = (g % (BN / 4)) * 4;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        if (g < g_end && c + e < cols) {
+          const int64_t col = n0 + c + e;
+          if (bias) v[u][e] += load_out(bias + col);
+          if (p.accumulate) v[u][e] += load_out(y + int64_t{r} * p.ldy + col);
+        }
+      }
     }
-    finish(r, c, v);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int g = g0 + u * kThreads;
+      const int r = g / (BN / 4), c = (g % (BN / 4)) * 4;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        if (g < g_end && c + e < cols) store_out(y + int64_t{r} * p.ldy + n0 + c + e, v[u][e]);
+      }
+    }
   }
+  if (p.splits > 1) cluster.sync();  // no CTA leaves while another still reads its tile
 }
 
 int sm_count() {
@@ -281,9 +300,19 @@ cudaError_t launch(const Params& p, int n_tiles, cudaStream_t stream) {
   static const cudaError_t attr = cudaFuncSetAttribute(
       skinny_gemm_kernel<MT, BN, TO>, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
   if (attr != cudaSuccess) return attr;
-  skinny_gemm_kernel<MT, BN, TO>
-      <<<dim3(n_tiles, p.splits), kThreads, T::kSmemBytes, stream>>>(p);
-  return cudaGetLastError();
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(n_tiles, p.splits);
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = T::kSmemBytes;
+  config.stream = stream;
+  cudaLaunchAttribute cluster{};
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = 1;
+  cluster.val.clusterDim.y = p.splits;
+  cluster.val.clusterDim.z = 1;
+  config.attrs = &cluster;
+  config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, skinny_gemm_kernel<MT, BN, TO>, p);
 }
 
 template <int BN, typename TO>
@@ -292,6 +321,30 @@ cudaError_t launch_rows(const Params& p, int n_tiles, cudaStream_t stream) {
   if (p.m <= 32) return launch<2, BN, TO>(p, n_tiles, stream);
   if (p.m <= 64) return launch<4, BN, TO>(p, n_tiles, stream);
   return launch<8, BN, TO>(p, n_tiles, stream);
+}
+
+int row_tiles(int64_t m) { return m <= 16 ? 1 : m <= 32 ? 2 : m <= 64 ? 4 : 8; }
+
+// CTAs an SM holds for these rows and tile width (shared memory decides: kSmemTarget gives 2).
+int ctas_per_sm(int mt, int bn) {
+  const int stage = (bn + mt * 16) * kBK * 2;
+  const int stages = std::min(8, kSmemTarget / stage);
+  return std::max(1, (227 * 1024) / (std::max(stages * stage, mt * 16 * (bn + 4) * 4) + 1024));
+}
+
+// Estimated time of a tiling, in units of one 64-wide K stage of a 64-column w tile: the CTAs run
+// in waves of the resident count, each wave as long as its slice (plus a stage to fill the
+// pipeline); x adds half its bytes (it comes from L2), and the cluster reduction of a split tile
+// about one stage plus one per 64 rows.
+double tiling_cost(int64_t m, int64_t n, int64_t k, int bn, int splits) {
+  const int mt = row_tiles(m);
+  const int64_t ctas = ceil_div(n, bn) * splits;
+  const int64_t slots = int64_t{sm_count()} * ctas_per_sm(mt, bn);
+  const int64_t waves = ceil_div(ctas, slots);
+  const int64_t per = ceil_div(ceil_div(k, kBK), splits);
+  const double stage = (bn + 0.5 * mt * 16) / 64.0;
+  const double reduce = splits > 1 ? (1.0 + m / 64.0) * bn / 64.0 : 0.0;
+  return static_cast<double>(waves) * (per + 1) * stage + reduce;
 }
 
 }  // namespace
@@ -304,58 +357,55 @@ bool skinny_gemm_supported(const void* x, int64_t ldx, const void* w, int64_t ld
          ldw >= k && aligned(x) && aligned(w);
 }
 
-size_t skinny_gemm_workspace_bytes(int64_t m, int64_t n, int bn, int splits) {
-  if (splits <= 1) return kSkinnyGemmCounterBytes;
-  return kSkinnyGemmCounterBytes +
-         static_cast<size_t>(splits) * ceil_div(n, bn) * m * bn * sizeof(float);
+SkinnyGemmTiling skinny_gemm_tiling(int64_t m, int64_t n, int64_t k) {
+  SkinnyGemmTiling best{128, 1};
+  double best_cost = 1e300;
+  // Wider tiles first: on a tie they read x half as often per weight byte.
+  for (const int bn : {128, 64}) {
+    for (int splits = 1; splits <= kSkinnyGemmMaxSplits; ++splits) {
+      if (splits > ceil_div(k, kBK)) break;
+      const double cost = tiling_cost(m, n, k, bn, splits);
+      if (cost < best_cost * 0.98) best_cost = cost, best = {bn, splits};
+    }
+  }
+  return best;
 }
 
 template <typename TO>
 cudaError_t skinny_gemm(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, TO* y,
                         int64_t ldy, int64_t m, int64_t n, int64_t k, bool accumulate,
-                        const TO* bias, void* workspace, size_t workspace_bytes,
-                        cudaStream_t stream, int bn, int splits) {
+                        const TO* bias, cudaStream_t stream, int bn, int splits) {
   if (!skinny_gemm_supported(x, ldx, w, ldw, m, n, k) || ldy < n || y == nullptr ||
-      (bn != 0 && bn != 64 && bn != 128) || splits < 0 || workspace == nullptr ||
-      workspace_bytes < kSkinnyGemmCounterBytes) {
+      (bn != 0 && bn != 64 && bn != 128) || splits < 0 || splits > kSkinnyGemmMaxSplits) {
     return cudaErrorInvalidValue;
   }
-  // Wider tiles read x half as often per weight byte (x is as large as a 64-wide w tile at
-  // M = 64); narrower ones give more tiles to spread over the SMs when M is small.
-  if (bn == 0) bn = m > 16 ? 128 : 64;
+  if (bn == 0 || splits == 0) {
+    const SkinnyGemmTiling t = skinny_gemm_tiling(m, n, k);
+    if (bn == 0) bn = t.bn;
+    if (splits == 0) splits = bn == t.bn ? t.splits : 1;
+  }
   const int64_t n_tiles = ceil_div(n, bn);
   const int64_t k_blocks = ceil_div(k, kBK);
-  if (splits == 0) {
-    // About two CTAs per SM (the occupancy the shared memory allows), slices of at least four
-    // stages so that each CTA's pipeline fills and the partial tiles stay small next to w.
-    const int64_t target = 2 * int64_t{sm_count()};
-    splits = static_cast<int>(std::clamp<int64_t>(ceil_div(target, n_tiles), 1,
-                                                  std::max<int64_t>(1, k_blocks / 4)));
-  }
-  if (n_tiles > kSkinnyGemmCounters || n_tiles > INT32_MAX) splits = 1;
-  splits = static_cast<int>(std::min<int64_t>(splits, k_blocks));
-  while (splits > 1 && skinny_gemm_workspace_bytes(m, n, bn, splits) > workspace_bytes) --splits;
+  if (n_tiles > INT32_MAX) return cudaErrorInvalidValue;
   // Even slices, none empty.
+  splits = static_cast<int>(std::min<int64_t>(splits, k_blocks));
   const int64_t per = ceil_div(k_blocks, splits);
   splits = static_cast<int>(ceil_div(k_blocks, per));
-  if (splits > 65535) return cudaErrorInvalidValue;
 
   Params p{};
   p.x = x, p.ldx = ldx, p.w = w, p.ldw = ldw, p.y = y, p.ldy = ldy;
   p.m = static_cast<int>(m), p.n = static_cast<int>(n), p.k = static_cast<int>(k);
   p.accumulate = accumulate, p.bias = bias;
-  p.counters = static_cast<int*>(workspace);
-  p.partials = reinterpret_cast<float*>(static_cast<char*>(workspace) + kSkinnyGemmCounterBytes);
   p.kb_per_split = static_cast<int>(per), p.splits = splits;
   const int tiles = static_cast<int>(n_tiles);
   return bn == 128 ? launch_rows<128, TO>(p, tiles, stream) : launch_rows<64, TO>(p, tiles, stream);
 }
 
 template cudaError_t skinny_gemm<bf16>(const bf16*, int64_t, const bf16*, int64_t, bf16*, int64_t,
-                                       int64_t, int64_t, int64_t, bool, const bf16*, void*, size_t,
-                                       cudaStream_t, int, int);
+                                       int64_t, int64_t, int64_t, bool, const bf16*, cudaStream_t,
+                                       int, int);
 template cudaError_t skinny_gemm<float>(const bf16*, int64_t, const bf16*, int64_t, float*,
                                         int64_t, int64_t, int64_t, int64_t, bool, const float*,
-                                        void*, size_t, cudaStream_t, int, int);
+                                        cudaStream_t, int, int);
 
 }  // namespace radix::cuda

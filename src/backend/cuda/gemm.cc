@@ -16,6 +16,9 @@ namespace {
 
 // The largest power of two (up to 256) dividing the address: cuBLASLt's heuristic must not pick
 // kernels that assume more alignment than the buffers have.
+// Whether few-row GEMMs take skinny_gemm when RADIX_CUDA_SKINNY_GEMM is unset (gemm.h says why).
+constexpr bool kSkinnyByDefault = true;
+
 int alignment_of(const void* p) {
   const auto a = reinterpret_cast<uintptr_t>(p);
   int align = 256;
@@ -54,7 +57,7 @@ Gemm::Gemm(bool autotune, size_t workspace_bytes)
   RADIX_CUBLAS_CHECK(cublasLtCreate(&handle_));
   if (workspace_bytes_ > 0) RADIX_CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
   const char* skinny = std::getenv("RADIX_CUDA_SKINNY_GEMM");
-  skinny_on_ = skinny == nullptr || std::strcmp(skinny, "0") != 0;
+  skinny_on_ = skinny == nullptr ? kSkinnyByDefault : std::strcmp(skinny, "0") != 0;
 }
 
 Gemm::~Gemm() {

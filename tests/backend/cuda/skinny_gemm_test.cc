@@ -196,8 +196,9 @@ TEST(SkinnyGemm, RejectsWhatItCannotRun) {
   EXPECT_FALSE(skinny_gemm_supported(x.get(), 72, w.get(), 72, 0, 64, 64));
 }
 
-// Gemm takes the skinny kernel for few rows unless told not to; both give the reference's values
-// (gemm_test.cc checks them), and here each other's within fp32 summation noise.
+// Gemm takes the skinny kernel for few rows when on (set_skinny, RADIX_CUDA_SKINNY_GEMM); both
+// paths give the reference's values (gemm_test.cc checks them), and here each other's within fp32
+// summation noise.
 TEST(SkinnyGemm, GemmDispatchMatchesCublas) {
   RADIX_REQUIRE_GPU();
   constexpr int m = 48, n = 384, k = 1024;
@@ -205,7 +206,7 @@ TEST(SkinnyGemm, GemmDispatchMatchesCublas) {
   DeviceBuffer<bf16> x(random_bf16(m * k, rng)), w(random_bf16(int64_t{n} * k, rng, 0.05f));
   DeviceBuffer<float> a(m * n), b(m * n);
   Gemm gemm;
-  if (!gemm.skinny()) GTEST_SKIP() << "RADIX_CUDA_SKINNY_GEMM=0 is set";
+  gemm.set_skinny(true);
   gemm.f32_out(x.get(), k, w.get(), k, a.get(), n, m, n, k, false, nullptr);
   gemm.set_skinny(false);
   gemm.f32_out(x.get(), k, w.get(), k, b.get(), n, m, n, k, false, nullptr);

@@ -13,9 +13,11 @@ constexpr int kMaxSplits = kSkinnyGemmMaxSplits;
 constexpr int kThreads = 128;  // 4 warps
 constexpr int kBK = 64;        // K per pipeline stage
 constexpr int kChunks = kBK / 8;  // 16-byte chunks per tile row
-// Pipeline shared memory per CTA: two CTAs fit an SM (228 KB), each with enough stages that an SM
-// has ~100+ KB of weight loads in flight, more than DRAM latency times the per-SM bandwidth.
-constexpr int kSmemTarget = 96 * 1024;
+// Pipeline shared memory per CTA: two CTAs fit an SM (227 KB, 1 KB of each reserved), each with
+// as many stages as fit, so that an SM has ~100 KB of loads in flight: more than DRAM latency
+// times the per-SM bandwidth, and at M = 64 the x tiles take half of it.
+constexpr int kSmemTarget = 112 * 1024;
+constexpr int kMaxStages = 12;
 
 struct Params {
   const bf16* x;
@@ -93,11 +95,13 @@ struct Tiling {
   static constexpr int kGroupsK = 4 / kWarpsN;         // ...and 1/kGroupsK of a stage's K
   static constexpr int kStepsK = kBK / 16 / kGroupsK;  // mma k-steps per warp per stage
   static constexpr int kStageBytes = (BN + kRows) * kBK * 2;
-  static constexpr int kStages = std::min(8, kSmemTarget / kStageBytes);
+  static constexpr int kStages = std::min(kMaxStages, kSmemTarget / kStageBytes);
   static constexpr int kRedStride = BN + 4;  // fp32 tile row stride (pads bank conflicts)
   static constexpr int kRedBytes = kRows * kRedStride * 4;
   static constexpr int kSmemBytes = std::max(kStages * kStageBytes, kRedBytes);
   static_assert(kStages >= 3, "too few pipeline stages");
+  // Two sets of fragments in registers where the accumulators leave room (MT = 8 would spill).
+  static constexpr bool kDoubleFragments = MT <= 4;
 };
 
 template <int MT, int BN, typename TO>
@@ -166,27 +170,43 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_gemm_kernel(const Params p
     cp_async_commit();
     const uint32_t ws = smem_base + (i % T::kStages) * T::kStageBytes;
     const uint32_t xs = ws + BN * kBK * 2;
-#pragma unroll
-    for (int step = 0; step < T::kStepsK; ++step) {
+    // A k-step's fragments: two 16x16 blocks of w (four n8 tiles) and MT 16x16 blocks of x.
+    auto load_fragments = [&](int step, uint32_t(&a)[MT][4], uint32_t(&b)[2][4]) {
       const int kc = (group_k * T::kStepsK + step) * 2;  // first 16-byte chunk of this k-step
-      uint32_t b[2][4];
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int r = warp_n * 32 + h * 16 + (lane >> 4) * 8 + (lane & 7);
         ldmatrix_x4(b[h], ws + tile_offset(r, kc + ((lane >> 3) & 1)));
       }
-      // All of the step's fragments first, then its mmas: the loads' latencies overlap.
-      uint32_t a[MT][4];
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
         ldmatrix_x4(a[mt], xs + tile_offset(mt * 16 + (lane & 15), kc + (lane >> 4)));
       }
+    };
+    auto multiply = [&](const uint32_t(&a)[MT][4], const uint32_t(&b)[2][4]) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
         for (int nt = 0; nt < 4; ++nt) {
           mma_bf16(acc[mt][nt], a[mt], b[nt >> 1][(nt & 1) * 2], b[nt >> 1][(nt & 1) * 2 + 1]);
         }
+      }
+    };
+    if constexpr (T::kDoubleFragments) {
+      // The next step's fragments load while this step's mmas run.
+      uint32_t a[2][MT][4], b[2][2][4];
+      load_fragments(0, a[0], b[0]);
+#pragma unroll
+      for (int step = 0; step < T::kStepsK; ++step) {
+        if (step + 1 < T::kStepsK) load_fragments(step + 1, a[(step + 1) & 1], b[(step + 1) & 1]);
+        multiply(a[step & 1], b[step & 1]);
+      }
+    } else {
+#pragma unroll
+      for (int step = 0; step < T::kStepsK; ++step) {
+        uint32_t a[MT][4], b[2][4];
+        load_fragments(step, a, b);
+        multiply(a, b);
       }
     }
   }
@@ -323,30 +343,12 @@ cudaError_t launch_rows(const Params& p, int n_tiles, cudaStream_t stream) {
   return launch<8, BN, TO>(p, n_tiles, stream);
 }
 
-int row_tiles(int64_t m) { return m <= 16 ? 1 : m <= 32 ? 2 : m <= 64 ? 4 : 8; }
-
-// CTAs an SM holds for these rows and tile width (shared memory decides: kSmemTarget gives 2).
-int ctas_per_sm(int mt, int bn) {
-  const int stage = (bn + mt * 16) * kBK * 2;
-  const int stages = std::min(8, kSmemTarget / stage);
-  return std::max(1, (227 * 1024) / (std::max(stages * stage, mt * 16 * (bn + 4) * 4) + 1024));
-}
-
-// Estimated time of a tiling, in units of one 64-wide K stage of a 64-column w tile: the CTAs run
-// in waves of the resident count, each wave as long as its slice (plus a stage to fill the
-// pipeline); x adds half its bytes (it comes from L2), and the cluster reduction of a split tile
-// about one stage plus one per 64 rows.
-double tiling_cost(int64_t m, int64_t n, int64_t k, int bn, int splits) {
-  const int mt = row_tiles(m);
-  const int64_t ctas = ceil_div(n, bn) * splits;
-  const int64_t slots = int64_t{sm_count()} * ctas_per_sm(mt, bn);
-  const int64_t waves = ceil_div(ctas, slots);
-  const int64_t per = ceil_div(ceil_div(k, kBK), splits);
-  const double stage = (bn + 0.5 * mt * 16) / 64.0;
-  const double reduce = splits > 1 ? (1.0 + m / 64.0) * bn / 64.0 : 0.0;
-  return static_cast<double>(waves) * (per + 1) * stage + reduce;
-}
-
+// The tiling, fitted to gemm_bench's sweep of every (tile width, split) on the H200 over the
+// Qwen3-0.6B and -8B projections at M = 1, 16, 64 and 128 (docs/cuda.md, "Small-M GEMMs"): the
+// fastest grids hold about 1.5 CTAs per SM (192 on 132 SMs with 64-wide tiles, ~224 with 128-wide
+// ones), not the 2 that fit; more K slices add prologue and reduction time for nothing. 64-wide
+// tiles win up to 32 rows (more tiles to spread), 128-wide ones above (x is read from shared
+// memory half as often per weight byte).
 }  // namespace
 
 bool skinny_gemm_supported(const void* x, int64_t ldx, const void* w, int64_t ldw, int64_t m,
@@ -358,17 +360,11 @@ bool skinny_gemm_supported(const void* x, int64_t ldx, const void* w, int64_t ld
 }
 
 SkinnyGemmTiling skinny_gemm_tiling(int64_t m, int64_t n, int64_t k) {
-  SkinnyGemmTiling best{128, 1};
-  double best_cost = 1e300;
-  // Wider tiles first: on a tie they read x half as often per weight byte.
-  for (const int bn : {128, 64}) {
-    for (int splits = 1; splits <= kSkinnyGemmMaxSplits; ++splits) {
-      if (splits > ceil_div(k, kBK)) break;
-      const double cost = tiling_cost(m, n, k, bn, splits);
-      if (cost < best_cost * 0.98) best_cost = cost, best = {bn, splits};
-    }
-  }
-  return best;
+  const int bn = m <= 32 ? 64 : 128;
+  const int64_t max_ctas = bn == 64 ? sm_count() * 3 / 2 : sm_count() * 17 / 10;
+  const int64_t tiles = ceil_div(n, bn);
+  const int64_t splits = std::clamp<int64_t>(max_ctas / tiles, 1, kSkinnyGemmMaxSplits);
+  return {bn, static_cast<int>(std::min(splits, ceil_div(k, kBK)))};
 }
 
 template <typename TO>

@@ -25,13 +25,13 @@ struct SkinnyCase {
 
 std::ostream& operator<<(std::ostream& os, const SkinnyCase& c) {
   return os << "m" << c.m << "_n" << c.n << "_k" << c.k << (c.f32_out ? "_f32" : "_bf16")
-            << (c.accumulate ? "_acc" : "") << (c.bias ? "_bias" : "") << "_px" << c.pad_x
-            << "_py" << c.pad_y << "_bn" << c.bn << "_s" << c.splits;
+            << (c.accumulate ? "_acc" : "") << (c.bias ? "_bias" : "") << "_px" << c.pad_x << "_py"
+            << c.pad_y << "_bn" << c.bn << "_s" << c.splits;
 }
 
 template <typename TO>
-cudaError_t run_skinny(const SkinnyCase& c, const DeviceBuffer<bf16>& x, const DeviceBuffer<bf16>& w,
-                       TO* y, const TO* bias) {
+cudaError_t run_skinny(const SkinnyCase& c, const DeviceBuffer<bf16>& x,
+                       const DeviceBuffer<bf16>& w, TO* y, const TO* bias) {
   return skinny_gemm<TO>(x.get(), c.k + c.pad_x, w.get(), c.k, y, c.n + c.pad_y, c.m, c.n, c.k,
                          c.accumulate, bias, nullptr, c.bn, c.splits);
 }
@@ -96,8 +96,8 @@ TEST_P(SkinnyGemmTest, MatchesReference) {
 
 std::vector<SkinnyCase> cases() {
   std::vector<SkinnyCase> out;
-  // Every required M on a shape with a ragged last N tile and a K that is no multiple of the 64-wide
-  // stage, in both output types, each epilogue, strided x and y.
+  // Every required M on a shape with a ragged last N tile and a K that is no multiple of the
+  // 64-wide stage, in both output types, each epilogue, strided x and y.
   for (int m : {1, 7, 16, 33, 64}) {
     out.push_back({m, 200, 1000, false, false, false});
     out.push_back({m, 200, 1000, true, true, true, 8, 3});
@@ -183,8 +183,8 @@ TEST(SkinnyGemm, RejectsWhatItCannotRun) {
   DeviceBuffer<float> y(64 * 64);
   const auto call = [&](const bf16* xp, int64_t ldx, int64_t m, int64_t k, int bn = 0,
                         int splits = 0) {
-    return skinny_gemm<float>(xp, ldx, w.get(), 72, y.get(), 64, m, 64, k, false, nullptr,
-                              nullptr, bn, splits);
+    return skinny_gemm<float>(xp, ldx, w.get(), 72, y.get(), 64, m, 64, k, false, nullptr, nullptr,
+                              bn, splits);
   };
   EXPECT_EQ(call(x.get(), 72, 64, 60), cudaErrorInvalidValue);      // k not a multiple of 8
   EXPECT_EQ(call(x.get(), 70, 64, 64), cudaErrorInvalidValue);      // ldx not a multiple of 8

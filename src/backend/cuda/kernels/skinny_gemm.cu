@@ -10,8 +10,8 @@ namespace {
 namespace cg = cooperative_groups;
 
 constexpr int kMaxSplits = kSkinnyGemmMaxSplits;
-constexpr int kThreads = 128;  // 4 warps
-constexpr int kBK = 64;        // K per pipeline stage
+constexpr int kThreads = 128;     // 4 warps
+constexpr int kBK = 64;           // K per pipeline stage
 constexpr int kChunks = kBK / 8;  // 16-byte chunks per tile row
 // Pipeline shared memory per CTA: two CTAs fit an SM (227 KB, 1 KB of each reserved), each with
 // as many stages as fit, so that an SM has ~100 KB of loads in flight: more than DRAM latency
@@ -40,9 +40,8 @@ __device__ __forceinline__ uint32_t smem_addr(const void* p) {
 // weights are read once: evict them first from L2 so x and the partial tiles stay.
 __device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool valid,
                                             uint64_t policy) {
-  asm volatile(
-      "cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;\n" ::"r"(dst), "l"(src),
-      "r"(valid ? 16 : 0), "l"(policy));
+  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;\n" ::"r"(dst),
+               "l"(src), "r"(valid ? 16 : 0), "l"(policy));
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
 template <int N>
@@ -345,10 +344,10 @@ cudaError_t launch_rows(const Params& p, int n_tiles, cudaStream_t stream) {
 
 // The tiling, fitted to gemm_bench's sweep of every (tile width, split) on the H200 over the
 // Qwen3-0.6B and -8B projections at M = 1, 16, 64 and 128 (docs/cuda.md, "Small-M GEMMs"): the
-// fastest grids hold about 1.5 CTAs per SM (192 on 132 SMs with 64-wide tiles, ~224 with 128-wide
-// ones), not the 2 that fit; more K slices add prologue and reduction time for nothing. 64-wide
-// tiles win up to 32 rows (more tiles to spread), 128-wide ones above (x is read from shared
-// memory half as often per weight byte).
+// fastest grids hold about 1.5 CTAs per SM (~198 on 132 SMs with 64-wide tiles, ~224 with
+// 128-wide ones), not the 2 that fit; more K slices add prologue and reduction time for nothing.
+// 128-wide tiles win only above 32 rows on large weights (8B's; x is read from shared memory half
+// as often per weight byte), 64-wide ones elsewhere (more tiles to spread).
 }  // namespace
 
 bool skinny_gemm_supported(const void* x, int64_t ldx, const void* w, int64_t ldw, int64_t m,
@@ -360,7 +359,7 @@ bool skinny_gemm_supported(const void* x, int64_t ldx, const void* w, int64_t ld
 }
 
 SkinnyGemmTiling skinny_gemm_tiling(int64_t m, int64_t n, int64_t k) {
-  const int bn = m <= 32 ? 64 : 128;
+  const int bn = m > 32 && n * k >= (int64_t{1} << 24) ? 128 : 64;
   const int64_t max_ctas = bn == 64 ? sm_count() * 3 / 2 : sm_count() * 17 / 10;
   const int64_t tiles = ceil_div(n, bn);
   const int64_t splits = std::clamp<int64_t>(max_ctas / tiles, 1, kSkinnyGemmMaxSplits);
@@ -368,9 +367,9 @@ SkinnyGemmTiling skinny_gemm_tiling(int64_t m, int64_t n, int64_t k) {
 }
 
 template <typename TO>
-cudaError_t skinny_gemm(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, TO* y,
-                        int64_t ldy, int64_t m, int64_t n, int64_t k, bool accumulate,
-                        const TO* bias, cudaStream_t stream, int bn, int splits) {
+cudaError_t skinny_gemm(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, TO* y, int64_t ldy,
+                        int64_t m, int64_t n, int64_t k, bool accumulate, const TO* bias,
+                        cudaStream_t stream, int bn, int splits) {
   if (!skinny_gemm_supported(x, ldx, w, ldw, m, n, k) || ldy < n || y == nullptr ||
       (bn != 0 && bn != 64 && bn != 128) || splits < 0 || splits > kSkinnyGemmMaxSplits) {
     return cudaErrorInvalidValue;
@@ -400,8 +399,8 @@ cudaError_t skinny_gemm(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, 
 template cudaError_t skinny_gemm<bf16>(const bf16*, int64_t, const bf16*, int64_t, bf16*, int64_t,
                                        int64_t, int64_t, int64_t, bool, const bf16*, cudaStream_t,
                                        int, int);
-template cudaError_t skinny_gemm<float>(const bf16*, int64_t, const bf16*, int64_t, float*,
-                                        int64_t, int64_t, int64_t, int64_t, bool, const float*,
-                                        cudaStream_t, int, int);
+template cudaError_t skinny_gemm<float>(const bf16*, int64_t, const bf16*, int64_t, float*, int64_t,
+                                        int64_t, int64_t, int64_t, bool, const float*, cudaStream_t,
+                                        int, int);
 
 }  // namespace radix::cuda

@@ -1,16 +1,19 @@
 // y[M, N] = x[M, K] @ w[N, K]^T for few rows (M <= 128): bf16 operands, fp32 accumulation, the
-// layout of radix::cuda::Gemm. At such M a projection is a weight stream: every weight byte is
-// used by only M rows, so the GEMM should read w at the GPU's copy bandwidth. cuBLASLt does not
-// at M = 64 on the H200 (2-3 TB/s on Qwen3-8B's shapes, under 1 TB/s on Qwen3-0.6B's, against
-// ~4.3 TB/s device-to-device; issue 14), mostly because its tiles leave too few bytes in flight.
+// layout of radix::cuda::Gemm. At such M a projection is a stream of its weights (each weight
+// byte serves only M rows), so the aim is to read w at the GPU's copy bandwidth (issue 14).
 //
-// The kernel: a CTA of 4 warps owns BN (64 or 128) output columns and one slice of K (split-K,
-// chosen by a small cost model of waves of resident CTAs); w and x tiles stream through a multi-stage
-// cp.async pipeline into swizzled shared memory (~96 KB a CTA), the products are mma.sync
-// m16n8k16 (bf16 in, fp32 accumulate). With split-K the CTAs of an N tile form one cluster: each
-// leaves its fp32 tile in shared memory and sums a share of the tile over all of them, in slice
-// order, through distributed shared memory, then applies the epilogue. No float atomics and no
-// global workspace: the result is the same on every run.
+// The kernel: a CTA of 4 warps owns BN (64 or 128) output columns and one slice of K (split-K);
+// w and x tiles stream through a multi-stage cp.async pipeline into swizzled shared memory (up to
+// 112 KB a CTA, two CTAs an SM), the products are mma.sync m16n8k16 (bf16 in, fp32 accumulate).
+// With split-K the CTAs of an N tile form one cluster: each leaves its fp32 tile in shared memory
+// and sums a share of the tile over all of them, in slice order, through distributed shared
+// memory, then applies the epilogue. No float atomics and no global workspace: the result is the
+// same on every run.
+//
+// Measured on the H200 (docs/cuda.md, "Small-M GEMMs"): at parity with cuBLASLt on Qwen3-8B's
+// shapes up to M = 16, 0.70-0.92x at M = 64 (mma.sync with ldmatrix fragments does not keep up
+// with cuBLASLt's Hopper kernels once the tile has 64 rows), 1.16-1.88x on Qwen3-0.6B's shapes up
+// to M = 16. So Gemm uses it only when asked (RADIX_CUDA_SKINNY_GEMM=1).
 #pragma once
 
 #include <cstddef>
@@ -43,8 +46,8 @@ SkinnyGemmTiling skinny_gemm_tiling(int64_t m, int64_t n, int64_t k);
 // cudaErrorInvalidValue, launching nothing, when the operands are not supported or the arguments
 // are bad.
 template <typename TO>
-cudaError_t skinny_gemm(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, TO* y,
-                        int64_t ldy, int64_t m, int64_t n, int64_t k, bool accumulate,
-                        const TO* bias, cudaStream_t stream, int bn = 0, int splits = 0);
+cudaError_t skinny_gemm(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, TO* y, int64_t ldy,
+                        int64_t m, int64_t n, int64_t k, bool accumulate, const TO* bias,
+                        cudaStream_t stream, int bn = 0, int splits = 0);
 
 }  // namespace radix::cuda

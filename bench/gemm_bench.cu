@@ -3,7 +3,8 @@
 // layout of radix::cuda::Gemm).
 //
 //   gemm_bench [--model qwen3-0.6b|qwen3-8b] [--rows M,...] [--candidates N] [--reps N]
-//              [--dtype bf16|fp8|fp8-rowwise] [--layers N] [--splitk K,...]
+//              [--dtype bf16|fp8|fp8-rowwise] [--layers N] [--splitk K,...] [--skinny 0|1|sweep]
+//              [--timing batch|single]
 //
 // --layers N: N copies of the weights, called in turn, so that a small matrix is read from DRAM
 // as in a forward (one copy of Qwen3-8B's o projection, 32 MiB, stays in the H200's 50 MiB L2).
@@ -11,13 +12,24 @@
 // (cuBLASLt's CUBLASLT_ALGO_CONFIG_SPLITK_NUM; a factor the candidate refuses is skipped); the
 // row then names the best (candidate, split) and "weight_gbps", the weight bytes a second.
 //
+// --skinny (bf16 only, M <= 128; default 1): also time radix's small-M kernel
+// (src/backend/cuda/kernels/skinny_gemm.cuh) with its own choice of tiling, on the same rotated
+// weights, in a row "kernel":"skinny" with its weight bytes a second, the ratio to cuBLASLt's best
+// and the largest difference from cuBLASLt's output; "sweep" adds every (tile width, split) it
+// can run as "bn/splits:GB/s" to that row.
+//
 // --dtype fp8: e4m3 x and w, bf16 out, no scales (the product radix's own-epilogue path runs);
 // fp8-rowwise: the same with one fp32 scale per row of x and per output channel of w applied by
 // cuBLASLt (CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F, radix's default fp8 path); a shape
 // cuBLASLt has no kernel for prints a row with "error".
 //
-// For each shape: TFLOP/s of every candidate the heuristic returns (median of --reps after 3
-// warm-ups, CUDA events, inputs of random bf16 data), the heuristic's first and the best. The
+// --timing batch (default): a call's time is the median over 5 batches of --reps calls queued back
+// to back, divided by --reps, as the GPU sees them in a forward; single: the median of --reps
+// calls each timed alone after a synchronisation, which adds the host's launch latency (several
+// µs) to every call and so understates short GEMMs (the numbers of issue 14 were taken so).
+//
+// For each shape: TFLOP/s of every candidate the heuristic returns (after 3 warm-ups, CUDA
+// events, inputs of random bf16 data), the heuristic's first and the best. The
 // forward uses the first (src/backend/cuda/gemm.cc); this says what choosing better would gain.
 #include <cublasLt.h>
 #include <cuda_bf16.h>
@@ -25,13 +37,16 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/skinny_gemm.cuh"
 
 namespace {
 
@@ -71,6 +86,31 @@ __global__ void fill_f32(float* p, int64_t n, float v) {
   }
 }
 
+// Seconds a call of launch takes on the GPU. batch: the median over 5 batches of `reps` calls
+// queued back to back, per call (as in a forward, where the host runs ahead of the GPU); single:
+// the median of `reps` calls each between its own events after a synchronisation, which adds the
+// host's launch latency to short kernels. < 0 when launch refuses.
+template <typename Launch>
+double time_calls(Launch&& launch, int reps, bool batch, cudaStream_t stream, cudaEvent_t start,
+                  cudaEvent_t stop) {
+  for (int r = 0; r < 3; ++r) {
+    if (!launch()) return -1;
+  }
+  const int rounds = batch ? 5 : reps, per_round = batch ? reps : 1;
+  std::vector<float> ms(rounds);
+  for (int r = 0; r < rounds; ++r) {
+    RADIX_CUDA_CHECK(cudaEventRecord(start, stream));
+    for (int i = 0; i < per_round; ++i) {
+      if (!launch()) throw std::runtime_error("a launch failed after its warm-up");
+    }
+    RADIX_CUDA_CHECK(cudaEventRecord(stop, stream));
+    RADIX_CUDA_CHECK(cudaEventSynchronize(stop));
+    RADIX_CUDA_CHECK(cudaEventElapsedTime(&ms[r], start, stop));
+  }
+  std::nth_element(ms.begin(), ms.begin() + rounds / 2, ms.end());
+  return ms[rounds / 2] * 1e-3 / per_round;
+}
+
 std::vector<int64_t> parse_list(const char* s) {
   std::vector<int64_t> out;
   for (const char* p = s; *p;) {
@@ -88,6 +128,8 @@ int main(int argc, char** argv) try {
   int candidates = 16, reps = 20, layers = 1;
   std::vector<int64_t> splitk;
   std::string dtype = "bf16";
+  std::string skinny = "1";
+  std::string timing = "batch";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--model"))
       model = argv[i + 1];
@@ -103,6 +145,10 @@ int main(int argc, char** argv) try {
       layers = std::max(1, std::atoi(argv[i + 1]));
     else if (!std::strcmp(argv[i], "--splitk"))
       splitk = parse_list(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--skinny"))
+      skinny = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--timing"))
+      timing = argv[i + 1];
     else {
       std::fprintf(stderr, "unknown option %s\n", argv[i]);
       return 2;
@@ -112,6 +158,11 @@ int main(int argc, char** argv) try {
     std::fprintf(stderr, "unknown dtype %s (bf16, fp8 or fp8-rowwise)\n", dtype.c_str());
     return 2;
   }
+  if (timing != "batch" && timing != "single") {
+    std::fprintf(stderr, "unknown timing %s (batch or single)\n", timing.c_str());
+    return 2;
+  }
+  const bool batch = timing == "batch";
   const bool fp8 = dtype != "bf16", rowwise = dtype == "fp8-rowwise";
   const size_t in_bytes = fp8 ? 1 : 2;
   const cudaDataType_t in_type = fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
@@ -203,25 +254,14 @@ int main(int argc, char** argv) try {
       auto time_algo = [&](const cublasLtMatmulAlgo_t& algo) -> double {
         const float alpha = 1, beta = 0;
         int layer = 0;
-        auto launch = [&] {
-          const void* wl = static_cast<const char*>(w) + w_bytes * layer;
-          layer = (layer + 1) % layers;
-          return cublasLtMatmul(lt, desc, &alpha, wl, a, x, b, &beta, y, c, y, c, &algo,
-                                workspace, workspace_bytes, stream);
-        };
-        for (int r = 0; r < 3; ++r) {
-          if (launch() != CUBLAS_STATUS_SUCCESS) return -1;
-        }
-        std::vector<float> ms(reps);
-        for (int r = 0; r < reps; ++r) {
-          RADIX_CUDA_CHECK(cudaEventRecord(start, stream));
-          RADIX_CUBLAS_CHECK(launch());
-          RADIX_CUDA_CHECK(cudaEventRecord(stop, stream));
-          RADIX_CUDA_CHECK(cudaEventSynchronize(stop));
-          RADIX_CUDA_CHECK(cudaEventElapsedTime(&ms[r], start, stop));
-        }
-        std::nth_element(ms.begin(), ms.begin() + reps / 2, ms.end());
-        return ms[reps / 2] * 1e-3;
+        return time_calls(
+            [&] {
+              const void* wl = static_cast<const char*>(w) + w_bytes * layer;
+              layer = (layer + 1) % layers;
+              return cublasLtMatmul(lt, desc, &alpha, wl, a, x, b, &beta, y, c, y, c, &algo,
+                                    workspace, workspace_bytes, stream) == CUBLAS_STATUS_SUCCESS;
+            },
+            reps, batch, stream, start, stop);
       };
       double first = 0, best = 0;
       int best_i = -1, best_split = 0;
@@ -265,13 +305,80 @@ int main(int argc, char** argv) try {
       const double first_gbps = first > 0 ? w_bytes / (flop / (first * 1e12)) / 1e9 : 0;
       if (!failed) std::printf(
           "{\"model\":\"%s\",\"dtype\":\"%s\",\"gemm\":\"%s\",\"m\":%lld,\"n\":%lld,\"k\":%lld,"
-          "\"candidates\":%d,\"layers\":%d,\"first_tflops\":%.1f,\"best_tflops\":%.1f,"
+          "\"candidates\":%d,\"layers\":%d,\"timing\":\"%s\",\"best_us\":%.2f,\"first_tflops\":%.1f,\"best_tflops\":%.1f,"
           "\"best_index\":%d,\"best_splitk\":%d,\"first_weight_gbps\":%.0f,"
           "\"best_weight_gbps\":%.0f,\"all\":\"%s\"}\n",
           model.c_str(), dtype.c_str(), s.name, static_cast<long long>(m), static_cast<long long>(s.n),
-          static_cast<long long>(s.k), found, layers, first, best, best_i, best_split, first_gbps,
+          static_cast<long long>(s.k), found, layers, timing.c_str(),
+          best > 0 ? flop / (best * 1e12) * 1e6 : 0, first, best, best_i, best_split, first_gbps,
           best_gbps, line.c_str());
       std::fflush(stdout);
+      if (!fp8 && skinny != "0" && m <= radix::cuda::kSkinnyGemmMaxRows) {
+        auto* xb = static_cast<const __nv_bfloat16*>(x);
+        // cuBLASLt's first candidate on weight copy 0, the reference for the output check.
+        std::vector<__nv_bfloat16> ref(m * s.n), got(m * s.n);
+        if (found > 0) {
+          const float alpha = 1, beta = 0;
+          RADIX_CUBLAS_CHECK(cublasLtMatmul(lt, desc, &alpha, w, a, x, b, &beta, y, c, y, c,
+                                            &results[0].algo, workspace, workspace_bytes, stream));
+          RADIX_CUDA_CHECK(cudaMemcpyAsync(ref.data(), y, ref.size() * 2, cudaMemcpyDeviceToHost,
+                                           stream));
+        }
+        // Median seconds of one call with this tiling (0, 0: the kernel's choice), weights
+        // rotating; < 0 when it refuses.
+        auto time_skinny = [&](int bn, int splits) -> double {
+          int layer = 0;
+          return time_calls(
+              [&] {
+                auto* wl = reinterpret_cast<const __nv_bfloat16*>(static_cast<const char*>(w) +
+                                                                  w_bytes * layer);
+                layer = (layer + 1) % layers;
+                return radix::cuda::skinny_gemm<__nv_bfloat16>(
+                           xb, s.k, wl, s.k, static_cast<__nv_bfloat16*>(y), s.n, m, s.n, s.k,
+                           false, nullptr, stream, bn, splits) == cudaSuccess;
+              },
+              reps, batch, stream, start, stop);
+        };
+        // The output check: one call on weight copy 0 (the rotation ends wherever it ends).
+        RADIX_CUDA_CHECK(radix::cuda::skinny_gemm<__nv_bfloat16>(
+            xb, s.k, static_cast<const __nv_bfloat16*>(w), s.k, static_cast<__nv_bfloat16*>(y),
+            s.n, m, s.n, s.k, false, nullptr, stream));
+        RADIX_CUDA_CHECK(
+            cudaMemcpyAsync(got.data(), y, got.size() * 2, cudaMemcpyDeviceToHost, stream));
+        RADIX_CUDA_CHECK(cudaStreamSynchronize(stream));
+        double max_diff = 0, max_ref = 0;
+        for (size_t i = 0; found > 0 && i < ref.size(); ++i) {
+          const double r = __bfloat162float(ref[i]), g = __bfloat162float(got[i]);
+          max_diff = std::max(max_diff, std::fabs(r - g));
+          max_ref = std::max(max_ref, std::fabs(r));
+        }
+        const double sec = time_skinny(0, 0);
+        const double gbps = sec > 0 ? w_bytes / sec / 1e9 : 0;
+        std::string sweep;
+        if (skinny == "sweep") {
+          for (const int bn : {64, 128}) {
+            for (int splits = 1; splits <= radix::cuda::kSkinnyGemmMaxSplits; ++splits) {
+              const double ssec = time_skinny(bn, splits);
+              if (ssec < 0) continue;
+              char buf[48];
+              std::snprintf(buf, sizeof buf, "%s%d/%d:%.0f", sweep.empty() ? "" : ",", bn, splits,
+                            w_bytes / ssec / 1e9);
+              sweep += buf;
+            }
+          }
+        }
+        const radix::cuda::SkinnyGemmTiling tiling = radix::cuda::skinny_gemm_tiling(m, s.n, s.k);
+        std::printf("{\"model\":\"%s\",\"kernel\":\"skinny\",\"gemm\":\"%s\",\"m\":%lld,"
+                    "\"n\":%lld,\"k\":%lld,\"layers\":%d,\"timing\":\"%s\",\"tiling\":\"%d/%d\","
+                    "\"us\":%.2f,\"tflops\":%.1f,"
+                    "\"weight_gbps\":%.0f,\"vs_cublaslt_best\":%.2f,\"max_diff\":%.3g,"
+                    "\"max_ref\":%.3g,\"sweep\":\"%s\"}\n",
+                    model.c_str(), s.name, static_cast<long long>(m), static_cast<long long>(s.n),
+                    static_cast<long long>(s.k), layers, timing.c_str(), tiling.bn, tiling.splits,
+                    sec * 1e6, sec > 0 ? flop / sec / 1e12 : 0,
+                    gbps, best_gbps > 0 ? gbps / best_gbps : 0, max_diff, max_ref, sweep.c_str());
+        std::fflush(stdout);
+      }
       cublasLtMatmulPreferenceDestroy(pref);
       cublasLtMatrixLayoutDestroy(a);
       cublasLtMatrixLayoutDestroy(b);

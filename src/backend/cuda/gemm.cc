@@ -2,17 +2,24 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
+#include "backend/cuda/kernels/skinny_gemm.cuh"
 
 namespace radix::cuda {
 namespace {
 
 // The largest power of two (up to 256) dividing the address: cuBLASLt's heuristic must not pick
 // kernels that assume more alignment than the buffers have.
+// Whether few-row GEMMs take skinny_gemm when RADIX_CUDA_SKINNY_GEMM is unset: no, it does not
+// beat cuBLASLt at M = 64 (gemm.h, docs/cuda.md "Small-M GEMMs").
+constexpr bool kSkinnyByDefault = false;
+
 int alignment_of(const void* p) {
   const auto a = reinterpret_cast<uintptr_t>(p);
   int align = 256;
@@ -50,6 +57,8 @@ Gemm::Gemm(bool autotune, size_t workspace_bytes)
     : workspace_bytes_(workspace_bytes), autotune_(autotune) {
   RADIX_CUBLAS_CHECK(cublasLtCreate(&handle_));
   if (workspace_bytes_ > 0) RADIX_CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
+  const char* skinny = std::getenv("RADIX_CUDA_SKINNY_GEMM");
+  skinny_on_ = skinny == nullptr ? kSkinnyByDefault : std::strcmp(skinny, "0") != 0;
 }
 
 Gemm::~Gemm() {
@@ -62,18 +71,28 @@ void Gemm::bf16_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, bf16
                     int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream,
                     const bf16* bias) {
   if (m == 0) return;
-  run(Key{m, n, k, ldx, ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y), false,
-          accumulate, bias != nullptr, 0},
-      x, w, y, bias, stream);
+  const Key key{m, n, k, ldx, ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y), false,
+                accumulate, bias != nullptr, 0};
+  if (m <= kSkinnyGemmRows && skinny() && skinny_gemm_supported(x, ldx, w, ldw, m, n, k)) {
+    check_shape(key, bias);
+    RADIX_CUDA_CHECK(skinny_gemm(x, ldx, w, ldw, y, ldy, m, n, k, accumulate, bias, stream));
+    return;
+  }
+  run(key, x, w, y, bias, stream);
 }
 
 void Gemm::f32_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, float* y, int64_t ldy,
                    int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream,
                    const float* bias) {
   if (m == 0) return;
-  run(Key{m, n, k, ldx, ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y), true,
-          accumulate, bias != nullptr, 0},
-      x, w, y, bias, stream);
+  const Key key{m, n, k, ldx, ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y), true,
+                accumulate, bias != nullptr, 0};
+  if (m <= kSkinnyGemmRows && skinny() && skinny_gemm_supported(x, ldx, w, ldw, m, n, k)) {
+    check_shape(key, bias);
+    RADIX_CUDA_CHECK(skinny_gemm(x, ldx, w, ldw, y, ldy, m, n, k, accumulate, bias, stream));
+    return;
+  }
+  run(key, x, w, y, bias, stream);
 }
 
 bool Gemm::fp8_bf16_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t ldw, bf16* y,
@@ -115,8 +134,8 @@ bool Gemm::fp8_bf16_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t
   }
 }
 
-void Gemm::run(const Key& key, const void* x, const void* w, void* y, const void* bias,
-               cudaStream_t stream, const float* x_scale, const float* w_scale) {
+// The same argument errors whichever kernel runs.
+void Gemm::check_shape(const Key& key, const void* bias) {
   if (key.m < 0 || key.n <= 0 || key.k <= 0 || key.ldx < key.k || key.ldw < key.k ||
       key.ldy < key.n) {
     throw CudaError("Gemm: bad shape m=" + std::to_string(key.m) + " n=" + std::to_string(key.n) +
@@ -125,6 +144,11 @@ void Gemm::run(const Key& key, const void* x, const void* w, void* y, const void
   if (bias != nullptr && alignment_of(bias) < 16) {
     throw CudaError("Gemm: the bias vector must be 16-byte aligned");
   }
+}
+
+void Gemm::run(const Key& key, const void* x, const void* w, void* y, const void* bias,
+               cudaStream_t stream, const float* x_scale, const float* w_scale) {
+  check_shape(key, bias);
   Plan& plan = plan_for(key, x, w, y, bias, stream, x_scale, w_scale);
   if (key.fp8 == 2) {
     // Column-major A is w (its M = radix's N output channels), B is x (its N = radix's M rows).

@@ -7,6 +7,14 @@
 // calls never do). On the Qwen3 projections the heuristic's best candidate beats its first by up to
 // 11 % at M = 10,240 and 30 % at M = 3,072 on an H100, 9 % and 13 % on an H200
 // (bench/gemm_bench.cu, bench/RESULTS.md); in whole forwards the gain was within noise.
+//
+// Few rows (M <= kSkinnyGemmRows) can go to radix's own skinny_gemm (kernels/skinny_gemm.cuh)
+// instead, where its preconditions hold (k, ldx, ldw multiples of 8, x and w 16-byte aligned):
+// RADIX_CUDA_SKINNY_GEMM=1 (or set_skinny) turns that on. It is off by default because it does not
+// beat cuBLASLt where issue 14 needs it: on the H200 at M = 64 (gemm_bench --layers 8, calls
+// back to back) it reads Qwen3-8B's weights at 0.70-0.92x cuBLASLt's rate (qkv 2.33 vs 2.97 TB/s,
+// o 1.87 vs 2.68, gate_up 3.19 vs 3.78, down 2.92 vs 3.19); it wins only on small weights at
+// M <= 16 (Qwen3-0.6B: 1.16-1.88x). The figures: docs/cuda.md, "Small-M GEMMs".
 #pragma once
 
 #include <cublasLt.h>
@@ -24,6 +32,7 @@ namespace radix::cuda {
 class Gemm {
  public:
   // Allocates the cuBLASLt workspace (32 MiB, the size NVIDIA recommends for Hopper).
+  // The skinny kernel is on when RADIX_CUDA_SKINNY_GEMM=1 (off by default, see above).
   explicit Gemm(bool autotune = false, size_t workspace_bytes = size_t{32} << 20);
   ~Gemm();
   Gemm(const Gemm&) = delete;
@@ -60,6 +69,11 @@ class Gemm {
   void disable_fp8_outer_vec() { fp8_outer_vec_ = false; }
 
   size_t cached_shapes() const { return plans_.size(); }
+  // Whether calls of few rows may take the skinny kernel (tests switch it to reach both paths).
+  bool skinny() const { return skinny_on_; }
+  void set_skinny(bool on) { skinny_on_ = on; }
+  // The most rows that go to the skinny kernel.
+  static constexpr int64_t kSkinnyGemmRows = 64;
   size_t tuned_shapes() const { return tuned_.size(); }
 
  private:
@@ -75,6 +89,7 @@ class Gemm {
   };
   struct Plan;
 
+  static void check_shape(const Key& key, const void* bias);
   void run(const Key& key, const void* x, const void* w, void* y, const void* bias,
            cudaStream_t stream, const float* x_scale = nullptr, const float* w_scale = nullptr);
   Plan& plan_for(const Key& key, const void* x, const void* w, void* y, const void* bias,
@@ -90,6 +105,7 @@ class Gemm {
   size_t workspace_bytes_ = 0;
   bool autotune_ = false;
   bool fp8_outer_vec_ = true;
+  bool skinny_on_ = false;
   std::unordered_map<Key, std::unique_ptr<Plan>, KeyHash> plans_;
   // With autotune: the fastest candidate per shape with M rounded up to a power of two.
   std::unordered_map<Key, cublasLtMatmulAlgo_t, KeyHash> tuned_;

@@ -87,6 +87,10 @@ void expect_matches_reference(Gemm& gemm, const GemmCase& c) {
 TEST_P(GemmTest, MatchesDoubleReference) {
   RADIX_REQUIRE_GPU();
   Gemm gemm(/*autotune=*/GetParam().m == 129);
+  // Few rows go to the skinny kernel where its preconditions hold, else to cuBLASLt: both paths.
+  gemm.set_skinny(true);
+  expect_matches_reference(gemm, GetParam());
+  gemm.set_skinny(false);
   expect_matches_reference(gemm, GetParam());
 }
 
@@ -119,6 +123,7 @@ TEST(Gemm, CachesOnePlanPerShape) {
   auto x = random_bf16(64 * 128, rng), w = random_bf16(256 * 128, rng);
   DeviceBuffer<bf16> d_x(x), d_w(w), d_y(64 * 256);
   Gemm gemm;
+  gemm.set_skinny(false);  // cuBLASLt's plans are what is counted
   for (int rep = 0; rep < 3; ++rep) {
     gemm.bf16_out(d_x.get(), 128, d_w.get(), 128, d_y.get(), 256, 64, 256, 128, false, nullptr);
     gemm.bf16_out(d_x.get(), 128, d_w.get(), 128, d_y.get(), 256, 32, 256, 128, false, nullptr);
@@ -165,6 +170,7 @@ TEST(Gemm, BiasPointerFollowsEachCall) {
   std::vector<bf16> ones(n, to_bf16(1.0f)), twos(n, to_bf16(2.0f));
   DeviceBuffer<bf16> d_x(x), d_w(w), d_y0(m * n), d_y1(m * n), d_y2(m * n), d_b1(ones), d_b2(twos);
   Gemm gemm;
+  gemm.set_skinny(false);  // cuBLASLt's cached descriptor is what is tested
   gemm.bf16_out(d_x.get(), k, d_w.get(), k, d_y0.get(), n, m, n, k, false, nullptr);
   gemm.bf16_out(d_x.get(), k, d_w.get(), k, d_y1.get(), n, m, n, k, false, nullptr, d_b1.get());
   gemm.bf16_out(d_x.get(), k, d_w.get(), k, d_y2.get(), n, m, n, k, false, nullptr, d_b2.get());

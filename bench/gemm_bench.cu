@@ -47,6 +47,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/skinny_gemm.cuh"
+#include "bench_fill.cuh"
 
 namespace {
 
@@ -58,11 +59,7 @@ struct Shape {
 __global__ void fill(__nv_bfloat16* p, int64_t n, uint32_t seed) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
-    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
-    h ^= h >> 15;
-    h *= 2246822519u;
-    h ^= h >> 13;
-    p[i] = __float2bfloat16((static_cast<float>(h & 0xffff) / 65536.0f - 0.5f) * 0.1f);
+    p[i] = __float2bfloat16(radix::bench::hashed_uniform(i, seed) * 0.1f);
   }
 }
 
@@ -70,11 +67,7 @@ __global__ void fill(__nv_bfloat16* p, int64_t n, uint32_t seed) {
 __global__ void fill_e4m3(__nv_fp8_storage_t* p, int64_t n, uint32_t seed) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
-    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
-    h ^= h >> 15;
-    h *= 2246822519u;
-    h ^= h >> 13;
-    const float v = (static_cast<float>(h & 0xffff) / 65536.0f - 0.5f) * 800.0f;
+    const float v = radix::bench::hashed_uniform(i, seed) * 800.0f;
     p[i] = __nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3);
   }
 }
@@ -198,8 +191,8 @@ int main(int argc, char** argv) try {
       RADIX_CUDA_CHECK(cudaMalloc(&y, m * s.n * 2));
       if (fp8) {
         fill_e4m3<<<1024, 256, 0, stream>>>(static_cast<__nv_fp8_storage_t*>(x), m * s.k, 1);
-        fill_e4m3<<<1024, 256, 0, stream>>>(static_cast<__nv_fp8_storage_t*>(w),
-                                            s.n * s.k * layers, 2);
+        fill_e4m3<<<1024, 256, 0, stream>>>(static_cast<__nv_fp8_storage_t*>(w), s.n * s.k * layers,
+                                            2);
       } else {
         fill<<<1024, 256, 0, stream>>>(static_cast<__nv_bfloat16*>(x), m * s.k, 1);
         fill<<<1024, 256, 0, stream>>>(static_cast<__nv_bfloat16*>(w), s.n * s.k * layers, 2);
@@ -242,10 +235,11 @@ int main(int argc, char** argv) try {
           lt, desc, a, b, c, c, pref, candidates, results.data(), &found);
       const bool failed = heuristic != CUBLAS_STATUS_SUCCESS || found == 0;
       if (failed) {
-        std::printf("{\"model\":\"%s\",\"dtype\":\"%s\",\"gemm\":\"%s\",\"m\":%lld,"
-                    "\"error\":\"cuBLASLt has no algorithm: %s\"}\n",
-                    model.c_str(), dtype.c_str(), s.name, static_cast<long long>(m),
-                    cublasLtGetStatusString(heuristic));
+        std::printf(
+            "{\"model\":\"%s\",\"dtype\":\"%s\",\"gemm\":\"%s\",\"m\":%lld,"
+            "\"error\":\"cuBLASLt has no algorithm: %s\"}\n",
+            model.c_str(), dtype.c_str(), s.name, static_cast<long long>(m),
+            cublasLtGetStatusString(heuristic));
         found = 0;
       }
       const double flop = 2.0 * m * s.n * s.k;
@@ -303,15 +297,17 @@ int main(int argc, char** argv) try {
       }
       const double best_gbps = best > 0 ? w_bytes / (flop / (best * 1e12)) / 1e9 : 0;
       const double first_gbps = first > 0 ? w_bytes / (flop / (first * 1e12)) / 1e9 : 0;
-      if (!failed) std::printf(
-          "{\"model\":\"%s\",\"dtype\":\"%s\",\"gemm\":\"%s\",\"m\":%lld,\"n\":%lld,\"k\":%lld,"
-          "\"candidates\":%d,\"layers\":%d,\"timing\":\"%s\",\"best_us\":%.2f,\"first_tflops\":%.1f,\"best_tflops\":%.1f,"
-          "\"best_index\":%d,\"best_splitk\":%d,\"first_weight_gbps\":%.0f,"
-          "\"best_weight_gbps\":%.0f,\"all\":\"%s\"}\n",
-          model.c_str(), dtype.c_str(), s.name, static_cast<long long>(m), static_cast<long long>(s.n),
-          static_cast<long long>(s.k), found, layers, timing.c_str(),
-          best > 0 ? flop / (best * 1e12) * 1e6 : 0, first, best, best_i, best_split, first_gbps,
-          best_gbps, line.c_str());
+      if (!failed)
+        std::printf(
+            "{\"model\":\"%s\",\"dtype\":\"%s\",\"gemm\":\"%s\",\"m\":%lld,\"n\":%lld,\"k\":%lld,"
+            "\"candidates\":%d,\"layers\":%d,\"timing\":\"%s\",\"best_us\":%.2f,\"first_tflops\":%."
+            "1f,\"best_tflops\":%.1f,"
+            "\"best_index\":%d,\"best_splitk\":%d,\"first_weight_gbps\":%.0f,"
+            "\"best_weight_gbps\":%.0f,\"all\":\"%s\"}\n",
+            model.c_str(), dtype.c_str(), s.name, static_cast<long long>(m),
+            static_cast<long long>(s.n), static_cast<long long>(s.k), found, layers, timing.c_str(),
+            best > 0 ? flop / (best * 1e12) * 1e6 : 0, first, best, best_i, best_split, first_gbps,
+            best_gbps, line.c_str());
       std::fflush(stdout);
       if (!fp8 && skinny != "0" && m <= radix::cuda::kSkinnyGemmMaxRows) {
         auto* xb = static_cast<const __nv_bfloat16*>(x);
@@ -321,8 +317,8 @@ int main(int argc, char** argv) try {
           const float alpha = 1, beta = 0;
           RADIX_CUBLAS_CHECK(cublasLtMatmul(lt, desc, &alpha, w, a, x, b, &beta, y, c, y, c,
                                             &results[0].algo, workspace, workspace_bytes, stream));
-          RADIX_CUDA_CHECK(cudaMemcpyAsync(ref.data(), y, ref.size() * 2, cudaMemcpyDeviceToHost,
-                                           stream));
+          RADIX_CUDA_CHECK(
+              cudaMemcpyAsync(ref.data(), y, ref.size() * 2, cudaMemcpyDeviceToHost, stream));
         }
         // Median seconds of one call with this tiling (0, 0: the kernel's choice), weights
         // rotating; < 0 when it refuses.
@@ -341,8 +337,8 @@ int main(int argc, char** argv) try {
         };
         // The output check: one call on weight copy 0 (the rotation ends wherever it ends).
         RADIX_CUDA_CHECK(radix::cuda::skinny_gemm<__nv_bfloat16>(
-            xb, s.k, static_cast<const __nv_bfloat16*>(w), s.k, static_cast<__nv_bfloat16*>(y),
-            s.n, m, s.n, s.k, false, nullptr, stream));
+            xb, s.k, static_cast<const __nv_bfloat16*>(w), s.k, static_cast<__nv_bfloat16*>(y), s.n,
+            m, s.n, s.k, false, nullptr, stream));
         RADIX_CUDA_CHECK(
             cudaMemcpyAsync(got.data(), y, got.size() * 2, cudaMemcpyDeviceToHost, stream));
         RADIX_CUDA_CHECK(cudaStreamSynchronize(stream));
@@ -368,15 +364,16 @@ int main(int argc, char** argv) try {
           }
         }
         const radix::cuda::SkinnyGemmTiling tiling = radix::cuda::skinny_gemm_tiling(m, s.n, s.k);
-        std::printf("{\"model\":\"%s\",\"kernel\":\"skinny\",\"gemm\":\"%s\",\"m\":%lld,"
-                    "\"n\":%lld,\"k\":%lld,\"layers\":%d,\"timing\":\"%s\",\"tiling\":\"%d/%d\","
-                    "\"us\":%.2f,\"tflops\":%.1f,"
-                    "\"weight_gbps\":%.0f,\"vs_cublaslt_best\":%.2f,\"max_diff\":%.3g,"
-                    "\"max_ref\":%.3g,\"sweep\":\"%s\"}\n",
-                    model.c_str(), s.name, static_cast<long long>(m), static_cast<long long>(s.n),
-                    static_cast<long long>(s.k), layers, timing.c_str(), tiling.bn, tiling.splits,
-                    sec * 1e6, sec > 0 ? flop / sec / 1e12 : 0,
-                    gbps, best_gbps > 0 ? gbps / best_gbps : 0, max_diff, max_ref, sweep.c_str());
+        std::printf(
+            "{\"model\":\"%s\",\"kernel\":\"skinny\",\"gemm\":\"%s\",\"m\":%lld,"
+            "\"n\":%lld,\"k\":%lld,\"layers\":%d,\"timing\":\"%s\",\"tiling\":\"%d/%d\","
+            "\"us\":%.2f,\"tflops\":%.1f,"
+            "\"weight_gbps\":%.0f,\"vs_cublaslt_best\":%.2f,\"max_diff\":%.3g,"
+            "\"max_ref\":%.3g,\"sweep\":\"%s\"}\n",
+            model.c_str(), s.name, static_cast<long long>(m), static_cast<long long>(s.n),
+            static_cast<long long>(s.k), layers, timing.c_str(), tiling.bn, tiling.splits,
+            sec * 1e6, sec > 0 ? flop / sec / 1e12 : 0, gbps, best_gbps > 0 ? gbps / best_gbps : 0,
+            max_diff, max_ref, sweep.c_str());
         std::fflush(stdout);
       }
       cublasLtMatmulPreferenceDestroy(pref);

@@ -32,6 +32,7 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/prefix_attention.cuh"
+#include "bench_fill.cuh"
 
 namespace {
 
@@ -40,11 +41,7 @@ using radix::cuda::bf16;
 __global__ void fill(bf16* p, int64_t n, uint32_t seed) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
-    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
-    h ^= h >> 15;
-    h *= 2246822519u;
-    h ^= h >> 13;
-    p[i] = __float2bfloat16((static_cast<float>(h & 0xffff) / 65536.0f - 0.5f) * 4.0f);
+    p[i] = __float2bfloat16(radix::bench::hashed_uniform(i, seed) * 4.0f);
   }
 }
 

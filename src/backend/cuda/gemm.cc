@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "backend/cuda/cuda_check.h"
@@ -44,10 +45,9 @@ struct Gemm::Plan {
 
 size_t Gemm::KeyHash::operator()(const Key& key) const {
   size_t h = 1469598103934665603ull;
-  for (int64_t v :
-       {key.m, key.n, key.k, key.ldx, key.ldw, key.ldy, int64_t{key.align_x}, int64_t{key.align_w},
-        int64_t{key.align_y}, int64_t{key.f32_out}, int64_t{key.accumulate}, int64_t{key.bias},
-        int64_t{key.fp8}}) {
+  for (int64_t v : {key.m, key.n, key.k, key.ldx, key.ldw, key.ldy, int64_t{key.align_x},
+                    int64_t{key.align_w}, int64_t{key.align_y}, int64_t{key.f32_out},
+                    int64_t{key.accumulate}, int64_t{key.bias}, int64_t{key.fp8}}) {
     h = (h ^ static_cast<size_t>(v)) * 1099511628211ull;
   }
   return h;
@@ -67,12 +67,24 @@ Gemm::~Gemm() {
   if (handle_) cublasLtDestroy(handle_);
 }
 
-void Gemm::bf16_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, bf16* y, int64_t ldy,
-                    int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream,
-                    const bf16* bias) {
+template <typename TOut>
+void Gemm::bf16_operands(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, TOut* y,
+                         int64_t ldy, int64_t m, int64_t n, int64_t k, bool accumulate,
+                         cudaStream_t stream, const TOut* bias) {
   if (m == 0) return;
-  const Key key{m, n, k, ldx, ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y), false,
-                accumulate, bias != nullptr, 0};
+  const Key key{m,
+                n,
+                k,
+                ldx,
+                ldw,
+                ldy,
+                alignment_of(x),
+                alignment_of(w),
+                alignment_of(y),
+                std::is_same_v<TOut, float>,
+                accumulate,
+                bias != nullptr,
+                0};
   if (m <= kSkinnyGemmRows && skinny() && skinny_gemm_supported(x, ldx, w, ldw, m, n, k)) {
     check_shape(key, bias);
     RADIX_CUDA_CHECK(skinny_gemm(x, ldx, w, ldw, y, ldy, m, n, k, accumulate, bias, stream));
@@ -81,18 +93,16 @@ void Gemm::bf16_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, bf16
   run(key, x, w, y, bias, stream);
 }
 
+void Gemm::bf16_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, bf16* y, int64_t ldy,
+                    int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream,
+                    const bf16* bias) {
+  bf16_operands(x, ldx, w, ldw, y, ldy, m, n, k, accumulate, stream, bias);
+}
+
 void Gemm::f32_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, float* y, int64_t ldy,
                    int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream,
                    const float* bias) {
-  if (m == 0) return;
-  const Key key{m, n, k, ldx, ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y), true,
-                accumulate, bias != nullptr, 0};
-  if (m <= kSkinnyGemmRows && skinny() && skinny_gemm_supported(x, ldx, w, ldw, m, n, k)) {
-    check_shape(key, bias);
-    RADIX_CUDA_CHECK(skinny_gemm(x, ldx, w, ldw, y, ldy, m, n, k, accumulate, bias, stream));
-    return;
-  }
-  run(key, x, w, y, bias, stream);
+  bf16_operands(x, ldx, w, ldw, y, ldy, m, n, k, accumulate, stream, bias);
 }
 
 bool Gemm::fp8_bf16_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t ldw, bf16* y,
@@ -105,16 +115,27 @@ bool Gemm::fp8_bf16_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t
   // is an error naming it, not a failed heuristic).
   if (k % 16 != 0 || ldx % 16 != 0 || ldw % 16 != 0 || alignment_of(x) < 16 ||
       alignment_of(w) < 16) {
-    throw CudaError("Gemm fp8: k and the row strides of x and w must be multiples of 16 and x, w "
-                    "16-byte aligned (k=" +
-                    std::to_string(k) + ", ldx=" + std::to_string(ldx) +
-                    ", ldw=" + std::to_string(ldw) + ")");
+    throw CudaError(
+        "Gemm fp8: k and the row strides of x and w must be multiples of 16 and x, w "
+        "16-byte aligned (k=" +
+        std::to_string(k) + ", ldx=" + std::to_string(ldx) + ", ldw=" + std::to_string(ldw) + ")");
   }
   if (m == 0) return true;
   const bool scaled = x_scale != nullptr;
   if (scaled && !fp8_outer_vec_) return false;
-  const Key key{m,     n,     k,     ldx,  ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y),
-                false, false, false, scaled ? 2 : 1};
+  const Key key{m,
+                n,
+                k,
+                ldx,
+                ldw,
+                ldy,
+                alignment_of(x),
+                alignment_of(w),
+                alignment_of(y),
+                false,
+                false,
+                false,
+                scaled ? 2 : 1};
   if (!scaled) {
     run(key, x, w, y, nullptr, stream);
     return true;

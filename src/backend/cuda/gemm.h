@@ -90,6 +90,11 @@ class Gemm {
   struct Plan;
 
   static void check_shape(const Key& key, const void* bias);
+  // bf16_out and f32_out: the small-M kernel where it is on and takes the shape, else cuBLASLt.
+  template <typename TOut>
+  void bf16_operands(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, TOut* y, int64_t ldy,
+                     int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream,
+                     const TOut* bias);
   void run(const Key& key, const void* x, const void* w, void* y, const void* bias,
            cudaStream_t stream, const float* x_scale = nullptr, const float* w_scale = nullptr);
   Plan& plan_for(const Key& key, const void* x, const void* w, void* y, const void* bias,

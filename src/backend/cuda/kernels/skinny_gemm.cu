@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "backend/cuda/attention_ptx.cuh"
 #include "backend/cuda/kernels/skinny_gemm.cuh"
 
 namespace radix::cuda {
@@ -32,36 +33,12 @@ struct Params {
   int kb_per_split, splits;
 };
 
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
 // 16 bytes global -> shared, zero-filled when !valid (src must still be a mapped address). The
 // weights are read once: evict them first from L2 so x and the partial tiles stay.
 __device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool valid,
                                             uint64_t policy) {
   asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;\n" ::"r"(dst),
                "l"(src), "r"(valid ? 16 : 0), "l"(policy));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-
-__device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
-                                         uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 // Byte offset of 16-byte chunk c of tile row r: chunks XOR-swizzled by the row so that the eight
@@ -119,7 +96,7 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_gemm_kernel(const Params p
   uint64_t evict_last;
   asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;\n" : "=l"(evict_last));
 
-  const uint32_t smem_base = smem_addr(smem);
+  const uint32_t smem_base = ptx::shared_address(smem);
   // Stage s: the w tile [BN][kBK], then the x tile [kRows][kBK].
   auto load_stage = [&](int slot, int kb) {
     const uint32_t ws = smem_base + slot * T::kStageBytes;
@@ -158,15 +135,15 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_gemm_kernel(const Params p
 #pragma unroll
   for (int s = 0; s < T::kStages - 1; ++s) {
     if (s < kb_count) load_stage(s, kb_begin + s);
-    cp_async_commit();  // empty groups keep the wait counts uniform
+    ptx::cp_async_commit();  // empty groups keep the wait counts uniform
   }
   for (int i = 0; i < kb_count; ++i) {
-    cp_async_wait<T::kStages - 2>();
+    ptx::cp_async_wait<T::kStages - 2>();
     __syncthreads();  // stage i is visible to all; the slot refilled below was read at i - 1
     if (i + T::kStages - 1 < kb_count) {
       load_stage((i + T::kStages - 1) % T::kStages, kb_begin + i + T::kStages - 1);
     }
-    cp_async_commit();
+    ptx::cp_async_commit();
     const uint32_t ws = smem_base + (i % T::kStages) * T::kStageBytes;
     const uint32_t xs = ws + BN * kBK * 2;
     // A k-step's fragments: two 16x16 blocks of w (four n8 tiles) and MT 16x16 blocks of x.
@@ -175,11 +152,11 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_gemm_kernel(const Params p
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int r = warp_n * 32 + h * 16 + (lane >> 4) * 8 + (lane & 7);
-        ldmatrix_x4(b[h], ws + tile_offset(r, kc + ((lane >> 3) & 1)));
+        ptx::ldmatrix_x4(b[h], ws + tile_offset(r, kc + ((lane >> 3) & 1)));
       }
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
-        ldmatrix_x4(a[mt], xs + tile_offset(mt * 16 + (lane & 15), kc + (lane >> 4)));
+        ptx::ldmatrix_x4(a[mt], xs + tile_offset(mt * 16 + (lane & 15), kc + (lane >> 4)));
       }
     };
     auto multiply = [&](const uint32_t(&a)[MT][4], const uint32_t(&b)[2][4]) {
@@ -187,7 +164,8 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_gemm_kernel(const Params p
       for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
         for (int nt = 0; nt < 4; ++nt) {
-          mma_bf16(acc[mt][nt], a[mt], b[nt >> 1][(nt & 1) * 2], b[nt >> 1][(nt & 1) * 2 + 1]);
+          ptx::mma_bf16_16816(acc[mt][nt], a[mt], b[nt >> 1][(nt & 1) * 2],
+                              b[nt >> 1][(nt & 1) * 2 + 1]);
         }
       }
     };
@@ -209,7 +187,7 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_gemm_kernel(const Params p
       }
     }
   }
-  cp_async_wait<0>();
+  ptx::cp_async_wait<0>();
   __syncthreads();  // the pipeline's shared memory becomes the fp32 tile
 
   // The CTA's tile in shared memory, the K groups added in group order.

@@ -7,6 +7,7 @@
 #include "backend/cuda/attention_ptx.cuh"
 #include "backend/cuda/attention_softmax.cuh"
 #include "backend/cuda/kernels/device_math.cuh"
+#include "backend/cuda/kernels/per_device.h"
 #include "backend/cuda/kernels/prefix_attention.cuh"
 
 namespace radix::cuda {
@@ -714,21 +715,16 @@ cudaError_t launch(const PrefixAttentionArgs& a, int splits, float* part_o, floa
   // The attributes once per device (a forward launches this every layer; each call is a driver
   // round trip on the host).
   static std::atomic<uint64_t> configured{0};
-  int device = 0;
-  cudaError_t attr = cudaGetDevice(&device);
-  if (attr != cudaSuccess) return attr;
-  const uint64_t bit = device < 64 ? uint64_t{1} << device : 0;
-  if (bit == 0 || (configured.load(std::memory_order_relaxed) & bit) == 0) {
-    attr = cudaFuncSetAttribute(prefix_attention_mma_kernel<kD>,
-                                cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes);
-    if (attr != cudaSuccess) return attr;
+  const cudaError_t attr = detail::once_per_device(configured, [](int) {
+    cudaError_t err = cudaFuncSetAttribute(prefix_attention_mma_kernel<kD>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes);
+    if (err != cudaSuccess) return err;
     // All of the SM's memory as shared memory: three blocks of head_dim 128 (54 KiB each) per SM.
-    attr = cudaFuncSetAttribute(prefix_attention_mma_kernel<kD>,
+    return cudaFuncSetAttribute(prefix_attention_mma_kernel<kD>,
                                 cudaFuncAttributePreferredSharedMemoryCarveout,
                                 cudaSharedmemCarveoutMaxShared);
-    if (attr != cudaSuccess) return attr;
-    configured.fetch_or(bit, std::memory_order_relaxed);
-  }
+  });
+  if (attr != cudaSuccess) return attr;
   const int group = a.num_q_heads / a.num_kv_heads;
   const int64_t tiles = (static_cast<int64_t>(a.rows) * group + kTileM - 1) / kTileM;
   if (tiles > INT32_MAX) return cudaErrorInvalidValue;

@@ -1,8 +1,10 @@
 #include <cooperative_groups.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "backend/cuda/attention_ptx.cuh"
+#include "backend/cuda/kernels/per_device.h"
 #include "backend/cuda/kernels/skinny_gemm.cuh"
 
 namespace radix::cuda {
@@ -278,15 +280,8 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_gemm_kernel(const Params p
 }
 
 int sm_count() {
-  static const int count = [] {
-    int device = 0, sms = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-      return 132;
-    }
-    return sms;
-  }();
-  return count;
+  const int sms = detail::sm_count_of_current_device();
+  return sms > 0 ? sms : 132;
 }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -294,8 +289,11 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 template <int MT, int BN, typename TO>
 cudaError_t launch(const Params& p, int n_tiles, cudaStream_t stream) {
   using T = Tiling<MT, BN>;
-  static const cudaError_t attr = cudaFuncSetAttribute(
-      skinny_gemm_kernel<MT, BN, TO>, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
+  static std::atomic<uint64_t> configured{0};  // the attribute is the device's: set on each
+  const cudaError_t attr = detail::once_per_device(configured, [](int) {
+    return cudaFuncSetAttribute(skinny_gemm_kernel<MT, BN, TO>,
+                                cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
+  });
   if (attr != cudaSuccess) return attr;
   cudaLaunchConfig_t config{};
   config.gridDim = dim3(n_tiles, p.splits);

@@ -53,6 +53,14 @@ size_t Gemm::KeyHash::operator()(const Key& key) const {
   return h;
 }
 
+Gemm::Key Gemm::key_of(int64_t m, int64_t n, int64_t k, int64_t ldx, int64_t ldw, int64_t ldy,
+                       const void* x, const void* w, const void* y, bool f32_out, bool accumulate,
+                       bool bias, int fp8) {
+  return Key{
+      m,       n,          k,    ldx, ldw, ldy, alignment_of(x), alignment_of(w), alignment_of(y),
+      f32_out, accumulate, bias, fp8};
+}
+
 Gemm::Gemm(bool autotune, size_t workspace_bytes)
     : workspace_bytes_(workspace_bytes), autotune_(autotune) {
   RADIX_CUBLAS_CHECK(cublasLtCreate(&handle_));
@@ -72,19 +80,8 @@ void Gemm::bf16_operands(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw,
                          int64_t ldy, int64_t m, int64_t n, int64_t k, bool accumulate,
                          cudaStream_t stream, const TOut* bias) {
   if (m == 0) return;
-  const Key key{m,
-                n,
-                k,
-                ldx,
-                ldw,
-                ldy,
-                alignment_of(x),
-                alignment_of(w),
-                alignment_of(y),
-                std::is_same_v<TOut, float>,
-                accumulate,
-                bias != nullptr,
-                0};
+  const Key key = key_of(m, n, k, ldx, ldw, ldy, x, w, y, std::is_same_v<TOut, float>, accumulate,
+                         bias != nullptr, 0);
   if (m <= kSkinnyGemmRows && skinny() && skinny_gemm_supported(x, ldx, w, ldw, m, n, k)) {
     check_shape(key, bias);
     RADIX_CUDA_CHECK(skinny_gemm(x, ldx, w, ldw, y, ldy, m, n, k, accumulate, bias, stream));
@@ -123,19 +120,7 @@ bool Gemm::fp8_bf16_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t
   if (m == 0) return true;
   const bool scaled = x_scale != nullptr;
   if (scaled && !fp8_outer_vec_) return false;
-  const Key key{m,
-                n,
-                k,
-                ldx,
-                ldw,
-                ldy,
-                alignment_of(x),
-                alignment_of(w),
-                alignment_of(y),
-                false,
-                false,
-                false,
-                scaled ? 2 : 1};
+  const Key key = key_of(m, n, k, ldx, ldw, ldy, x, w, y, false, false, false, scaled ? 2 : 1);
   if (!scaled) {
     run(key, x, w, y, nullptr, stream);
     return true;

@@ -90,6 +90,10 @@ class Gemm {
   struct Plan;
 
   static void check_shape(const Key& key, const void* bias);
+  // A call's key: its shape and the alignment its pointers allow.
+  static Key key_of(int64_t m, int64_t n, int64_t k, int64_t ldx, int64_t ldw, int64_t ldy,
+                    const void* x, const void* w, const void* y, bool f32_out, bool accumulate,
+                    bool bias, int fp8);
   // bf16_out and f32_out: the small-M kernel where it is on and takes the shape, else cuBLASLt.
   template <typename TOut>
   void bf16_operands(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, TOut* y, int64_t ldy,

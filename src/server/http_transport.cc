@@ -20,6 +20,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tokenizer/thread_pool.h"
+
 namespace radix::server {
 
 namespace net = boost::asio;
@@ -43,55 +45,6 @@ bool ClientProbe::gone() const {
 
 // Threads start when a job finds none idle, up to the cap, and then stay. The router only hands
 // out as many jobs as it has permits, so the cap is never what makes a job wait.
-class HttpTransport::Workers {
- public:
-  explicit Workers(size_t max_threads) : max_threads_(max_threads) {}
-  ~Workers() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-
-  void enqueue(std::function<void()> job) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      jobs_.push_back(std::move(job));
-      if (jobs_.size() > idle_ && threads_.size() < max_threads_) {
-        threads_.emplace_back([this] { work(); });
-      }
-    }
-    cv_.notify_one();
-  }
-
- private:
-  void work() {
-    for (;;) {
-      std::function<void()> job;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        ++idle_;
-        cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
-        --idle_;
-        if (jobs_.empty()) return;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      job();
-    }
-  }
-
-  const size_t max_threads_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
-  std::vector<std::thread> threads_;
-  size_t idle_ = 0;
-  bool stopping_ = false;
-};
-
 // One connection. Every member is touched on the I/O thread only, except the socket's descriptor,
 // which a worker's ClientProbe polls (read-only) while no read is pending.
 class HttpTransport::Session : public std::enable_shared_from_this<Session> {
@@ -205,23 +158,24 @@ class HttpTransport::Session : public std::enable_shared_from_this<Session> {
     if (d.now || !d.later)
       return write(d.now ? std::move(*d.now) : make_reply(500, "no answer", "text/plain"), false);
     const ClientProbe probe(stream_.socket().native_handle());
-    owner_.workers_->enqueue([self = shared_from_this(), job = std::move(d.later),
-                              probe]() mutable {
-      HttpReply reply;
-      try {
-        reply = job(probe);
-      } catch (const std::exception& e) {
-        reply = self->owner_.refusal_(500, e.what(), self->target_);
-      }
-      // What the job holds (its concurrency permit) is let go once the answer is written, so
-      // that a drain that waits for the permits also waits for the answers.
-      net::io_context& io = self->owner_.io_;
-      net::post(io,
-                [self = std::move(self), reply = std::move(reply), job = std::move(job)]() mutable {
-                  self->finished_job_ = std::move(job);
-                  self->write(std::move(reply), false);
-                });
-    });
+    owner_.workers_->post(
+        [self = shared_from_this(), job = std::move(d.later), probe]() mutable {
+          HttpReply reply;
+          try {
+            reply = job(probe);
+          } catch (const std::exception& e) {
+            reply = self->owner_.refusal_(500, e.what(), self->target_);
+          }
+          // What the job holds (its concurrency permit) is let go once the answer is written, so
+          // that a drain that waits for the permits also waits for the answers.
+          net::io_context& io = self->owner_.io_;
+          net::post(io, [self = std::move(self), reply = std::move(reply),
+                         job = std::move(job)]() mutable {
+            self->finished_job_ = std::move(job);
+            self->write(std::move(reply), false);
+          });
+        },
+        owner_.options_.max_workers);
   }
 
   void write(HttpReply reply, bool close) {
@@ -291,7 +245,7 @@ HttpTransport::HttpTransport(TransportOptions options, Router router, Refusal re
       router_(std::move(router)),
       refusal_(std::move(refusal)),
       acceptor_(io_),
-      workers_(std::make_unique<Workers>(options_.max_workers)) {}
+      workers_(std::make_unique<ThreadPool>()) {}
 
 HttpTransport::~HttpTransport() {
   stop();

@@ -29,6 +29,10 @@
 #include <utility>
 #include <vector>
 
+namespace radix {
+class ThreadPool;
+}
+
 namespace radix::server {
 
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
@@ -101,7 +105,6 @@ class HttpTransport {
 
  private:
   class Session;
-  class Workers;
   void accept();
   void admit(boost::asio::ip::tcp::socket socket);
 
@@ -113,7 +116,7 @@ class HttpTransport {
   std::list<Session*> waiting_;  // sessions waiting for a request head, oldest first (I/O thread)
   boost::asio::io_context io_{1};
   boost::asio::ip::tcp::acceptor acceptor_;
-  std::unique_ptr<Workers> workers_;
+  std::unique_ptr<ThreadPool> workers_;  // request jobs that wait for their batch (post)
 };
 
 }  // namespace radix::server

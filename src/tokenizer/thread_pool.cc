@@ -44,6 +44,26 @@ void ThreadPool::enqueue(std::function<void()> task) {
   work_cv_.notify_one();
 }
 
+void ThreadPool::post(std::function<void()> fn, size_t limit) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) throw std::runtime_error("thread pool: stopped");
+    queue_.push_back({nullptr, std::move(fn)});
+    if (queue_.size() > idle_ && threads_.size() < limit) {
+      try {
+        threads_.emplace_back([this] { work(); });
+      } catch (const std::system_error&) {
+        // No more threads to be had: the queued task waits for one of those there are.
+        if (threads_.empty()) {
+          queue_.pop_back();
+          throw std::runtime_error("thread pool: no thread could be started");
+        }
+      }
+    }
+  }
+  work_cv_.notify_one();
+}
+
 void ThreadPool::run(size_t threads, tokenizer_detail::FunctionRef<void()> fn) {
   if (threads <= 1) {
     fn();
@@ -76,7 +96,9 @@ void ThreadPool::run(size_t threads, tokenizer_detail::FunctionRef<void()> fn) {
 void ThreadPool::work() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
+    ++idle_;
     work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    --idle_;
     if (queue_.empty()) return;  // stop_ and nothing left
     Entry& front = queue_.front();
     if (front.job == nullptr) {

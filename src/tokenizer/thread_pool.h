@@ -1,10 +1,13 @@
-// radix's one thread-pool type: a fixed (or growing) set of threads that serves two kinds of
+// radix's one thread-pool type: a fixed (or growing) set of threads that serves three kinds of
 // work from one queue:
-//   run(n, fn):  fork-join; `fn` runs on n threads at once, the caller being one of them (the
-//                tokenizer's encode_batch shares texts out this way);
-//   submit(fn):  one task, its result or exception through a future (the service's tokenization
-//                workers: they bound how many cores request preparation takes, however many
-//                clients are connected).
+//   run(n, fn):       fork-join; `fn` runs on n threads at once, the caller being one of them (the
+//                     tokenizer's encode_batch shares texts out this way);
+//   submit(fn):       one task, its result or exception through a future (the service's
+//                     tokenization workers: they bound how many cores request preparation takes,
+//                     however many clients are connected);
+//   post(fn, limit):  one task that may block for long (an HTTP request waiting for its batch),
+//                     the pool growing up to `limit` threads so that queued tasks never wait
+//                     behind blocked ones while fewer than `limit` run (the HTTP transport).
 #pragma once
 
 #include <condition_variable>
@@ -51,6 +54,11 @@ class ThreadPool {
     return future;
   }
 
+  // Runs fn() on a pool thread, starting a new one (while there are fewer than `limit`) when no
+  // idle thread is left for it. fn must not throw: nothing would see the exception. Throws
+  // std::runtime_error once the pool is stopping.
+  void post(std::function<void()> fn, size_t limit);
+
   size_t size() const;
 
  private:
@@ -70,6 +78,7 @@ class ThreadPool {
   std::condition_variable work_cv_, done_cv_;
   std::deque<Entry> queue_;
   std::vector<std::thread> threads_;
+  size_t idle_ = 0;  // threads waiting for work
   bool stop_ = false;
 };
 

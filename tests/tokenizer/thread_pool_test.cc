@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <mutex>
 #include <set>
@@ -83,6 +84,66 @@ TEST(ThreadPool, RunUsesSeveralThreads) {
   });
   EXPECT_GE(ids.size(), 1u);
   EXPECT_EQ(pool.size(), 2u);
+}
+
+// post(): a task that blocks gets a thread of its own while fewer than `limit` run, so a task
+// posted behind blocked ones still runs at once; past the limit tasks wait for a free thread.
+TEST(ThreadPool, PostGrowsForBlockedTasksUpToItsLimit) {
+  ThreadPool pool;  // no threads until post asks for them
+  std::promise<void> release;
+  std::shared_future<void> gate = release.get_future().share();
+  std::atomic<int> started{0}, finished{0};
+  for (int i = 0; i < 3; ++i) {
+    pool.post(
+        [&, gate] {
+          started.fetch_add(1);
+          gate.wait();
+          finished.fetch_add(1);
+        },
+        4);
+  }
+  std::promise<void> free_ran;
+  pool.post([&] { free_ran.set_value(); }, 4);  // a fourth thread: the three block
+  EXPECT_EQ(free_ran.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  std::promise<void> queued_ran;
+  std::future<void> queued = queued_ran.get_future();
+  for (int i = 0; i < 2; ++i) {  // at the limit: these wait for a thread that is not blocked
+    pool.post(
+        [&, i] {
+          if (i == 1) queued_ran.set_value();
+        },
+        4);
+  }
+  EXPECT_EQ(queued.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_LE(pool.size(), 4u);
+  while (started.load() < 3) std::this_thread::yield();
+  release.set_value();
+  while (finished.load() < 3) std::this_thread::yield();
+  EXPECT_EQ(finished.load(), 3);
+}
+
+TEST(ThreadPool, PostNeverExceedsItsLimit) {
+  ThreadPool pool;
+  std::promise<void> release;
+  std::shared_future<void> gate = release.get_future().share();
+  std::atomic<int> running{0}, peak{0}, done{0};
+  for (int i = 0; i < 12; ++i) {
+    pool.post(
+        [&, gate] {
+          const int now = ++running;
+          int p = peak.load();
+          while (now > p && !peak.compare_exchange_weak(p, now)) {
+          }
+          gate.wait();
+          --running;
+          done.fetch_add(1);
+        },
+        3);
+  }
+  release.set_value();
+  while (done.load() < 12) std::this_thread::yield();
+  EXPECT_LE(peak.load(), 3);
+  EXPECT_EQ(pool.size(), 3u);
 }
 
 }  // namespace

@@ -13,29 +13,16 @@
 
 #include "fixture_util.h"
 #include "model/model.h"
+#include "random_batch.h"
 
 namespace radix::testing {
 namespace {
 
 constexpr double kModeRelTol = 1e-5;  // same math, different attention tiling (docs/numerics.md)
 
+// Tokens 1..3: random sequences share prefixes.
 RaggedBatch random_batch(std::mt19937& rng, int num_seqs, int max_len) {
-  std::uniform_int_distribution<int> len(1, max_len), tok(1, 3), pick(0, 3);
-  RaggedBatch batch;
-  std::vector<std::vector<int32_t>> seqs;
-  for (int s = 0; s < num_seqs; ++s) {
-    std::vector<int32_t> seq;
-    if (!seqs.empty() && pick(rng) == 0) {
-      seq = seqs[std::uniform_int_distribution<size_t>(0, seqs.size() - 1)(rng)];  // duplicate
-      if (pick(rng) < 2) seq.resize(std::uniform_int_distribution<size_t>(1, seq.size())(rng));
-    } else {
-      const int l = len(rng);
-      for (int i = 0; i < l; ++i) seq.push_back(tok(rng));
-    }
-    seqs.push_back(seq);
-    batch.add_sequence(seq);
-  }
-  return batch;
+  return testing::random_batch(rng, num_seqs, max_len, 1, 3);
 }
 
 RaggedBatch sequence_of(const RaggedBatch& batch, int s) {
@@ -103,14 +90,8 @@ TEST_P(FamilyInvariance, ABatchEqualsEachInputRunAlone) {
 TEST_P(FamilyInvariance, ShufflingInputsChangesNothing) {
   std::mt19937 rng(3);
   const RaggedBatch batch = random_batch(rng, 11, 25);
-  std::vector<int> order(batch.num_sequences());
-  std::iota(order.begin(), order.end(), 0);
-  std::shuffle(order.begin(), order.end(), rng);
-  RaggedBatch shuffled;
-  for (const int s : order) {
-    shuffled.add_sequence(std::vector<int32_t>(batch.ids.begin() + batch.cu_seqlens[s],
-                                               batch.ids.begin() + batch.cu_seqlens[s + 1]));
-  }
+  std::vector<int> order;
+  const RaggedBatch shuffled = shuffled_batch(batch, rng, order);
   for (const AttentionMode mode :
        {AttentionMode::kTree, AttentionMode::kScatter, AttentionMode::kOff}) {
     ForwardOptions options;

@@ -57,6 +57,22 @@ class CpuOpFixture : public ::testing::Test {
     be->download(t, v.data());
     return v;
   }
+
+  // gated_activation(act) on random gate/up rows of several shapes against reference(gate_up, n,
+  // inter), within rel of the largest output.
+  template <typename Reference>
+  void check_gated_activation(Activation act, Reference reference, double rel,
+                              const std::string& what) {
+    for (const int64_t n : {1, 129}) {
+      for (const int64_t inter : {1, 33, 512}) {
+        const auto gu = random_vector(n * 2 * inter, rng, 4.0f);
+        Buffer b = upload(gu, n, 2 * inter);
+        Buffer out = be->alloc(DType::kF32, n, inter);
+        be->gated_activation(b, act, out);
+        expect_close(download(out), reference(gu, n, inter), rel, what);
+      }
+    }
+  }
 };
 
 }  // namespace radix::testing

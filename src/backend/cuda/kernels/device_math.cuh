@@ -13,6 +13,19 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
+// The sines and cosines of one row's rotation angles pos * inv_freq(j), j < half, into shared
+// memory, for the RoPE kernels whose block is one row: computed once a block, not once for each of
+// its warps (sincosf of angles in the thousands and powf dominated those kernels' time when every
+// warp computed them). Ends with a barrier, so every thread may read them.
+template <typename InvFreq>
+__device__ __forceinline__ void row_rotation(float pos, int half, InvFreq inv_freq, float* s_cos,
+                                             float* s_sin) {
+  for (int j = threadIdx.x; j < half; j += blockDim.x) {
+    sincosf(pos * inv_freq(j), &s_sin[j], &s_cos[j]);
+  }
+  __syncthreads();
+}
+
 // Sum over the block; every thread gets the result. `scratch` holds >= 32 floats. Blocks are a
 // multiple of 32 threads.
 __device__ __forceinline__ float block_sum(float v, float* scratch) {

@@ -7,8 +7,8 @@ namespace {
 // One block per row, its warps taking the row's heads in turn. Lane l holds kPer contiguous
 // elements of each half of a head, at l*kPer and D/2 + l*kPer, so the rotate-half partner of every
 // element is in the same thread and the norm needs one warp reduction. The rotation angles depend
-// only on the row, so each warp computes its lanes' sines and cosines once and reuses them for
-// every head of the row.
+// only on the row, so the block computes their sines and cosines once (detail::row_rotation) and
+// every warp reuses them for each of its heads.
 template <int kHeadDim>
 __global__ void qk_norm_rope_kernel(bf16* __restrict__ qkv, int64_t row_stride,
                                     const int32_t* __restrict__ positions,
@@ -23,13 +23,18 @@ __global__ void qk_norm_rope_kernel(bf16* __restrict__ qkv, int64_t row_stride,
   const int64_t row = blockIdx.x;
 
   const float pos = static_cast<float>(positions[row]);
+  // The float32 angle computed the way the Hugging Face reference does: pos * (1/theta^(2j/D)).
+  __shared__ float s_cos[kHalf], s_sin[kHalf];
+  detail::row_rotation(
+      pos, kHalf,
+      [theta](int j) { return 1.0f / powf(theta, static_cast<float>(2 * j) / kHeadDim); }, s_cos,
+      s_sin);
   float cos_j[kPer], sin_j[kPer], wq_lo[kPer], wq_hi[kPer], wk_lo[kPer], wk_hi[kPer];
 #pragma unroll
   for (int i = 0; i < kPer; ++i) {
     const int j = lane * kPer + i;
-    // The float32 angle computed the way the Hugging Face reference does: pos * (1/theta^(2j/D)).
-    const float inv_freq = 1.0f / powf(theta, static_cast<float>(2 * j) / kHeadDim);
-    sincosf(pos * inv_freq, &sin_j[i], &cos_j[i]);
+    cos_j[i] = s_cos[j];
+    sin_j[i] = s_sin[j];
     wq_lo[i] = __bfloat162float(q_weight[j]);
     wq_hi[i] = __bfloat162float(q_weight[kHalf + j]);
     wk_lo[i] = __bfloat162float(k_weight[j]);

@@ -1,5 +1,6 @@
 #include <climits>
 
+#include "backend/cuda/kernels/device_math.cuh"
 #include "backend/cuda/kernels/rope.cuh"
 
 namespace radix::cuda {
@@ -8,8 +9,8 @@ namespace {
 // One block per row, its warps taking the row's heads in turn. Lane l holds elements
 // l, l + 32, ... (kPer of them, those below D/2) of each half of a head, so every element's
 // rotate-half partner is in the same thread, any even head_dim up to 256 works and the lanes'
-// accesses are contiguous. The angles depend only on the row: each warp computes its lanes'
-// sines and cosines once and reuses them for every head of the row.
+// accesses are contiguous. The angles depend only on the row: the block computes their sines and
+// cosines once (detail::row_rotation) and every warp reuses them for each of its heads.
 template <int kPer>
 __global__ void rope_kernel(bf16* __restrict__ qkv, int64_t row_stride,
                             const int32_t* __restrict__ positions,
@@ -21,11 +22,14 @@ __global__ void rope_kernel(bf16* __restrict__ qkv, int64_t row_stride,
   const int64_t row = blockIdx.x;
 
   const float pos = static_cast<float>(positions[row]);
+  __shared__ float s_cos[32 * kPer], s_sin[32 * kPer];
+  detail::row_rotation(
+      pos, half, [inv_freq](int j) { return inv_freq[j]; }, s_cos, s_sin);
   float cos_j[kPer], sin_j[kPer];
 #pragma unroll
   for (int i = 0; i < kPer; ++i) {
     const int j = lane + 32 * i;
-    if (j < half) sincosf(pos * inv_freq[j], &sin_j[i], &cos_j[i]);
+    if (j < half) cos_j[i] = s_cos[j], sin_j[i] = s_sin[j];
   }
 
   for (int head = warp; head < num_heads; head += num_warps) {

@@ -15,12 +15,12 @@
 namespace radix::cuda {
 namespace {
 
-// The largest power of two (up to 256) dividing the address: cuBLASLt's heuristic must not pick
-// kernels that assume more alignment than the buffers have.
 // Whether few-row GEMMs take skinny_gemm when RADIX_CUDA_SKINNY_GEMM is unset: no, it does not
 // beat cuBLASLt at M = 64 (gemm.h, docs/cuda.md "Small-M GEMMs").
 constexpr bool kSkinnyByDefault = false;
 
+// The largest power of two (up to 256) dividing the address: cuBLASLt's heuristic must not pick
+// kernels that assume more alignment than the buffers have.
 int alignment_of(const void* p) {
   const auto a = reinterpret_cast<uintptr_t>(p);
   int align = 256;

@@ -69,12 +69,13 @@ class Gemm {
   void disable_fp8_outer_vec() { fp8_outer_vec_ = false; }
 
   size_t cached_shapes() const { return plans_.size(); }
+  size_t tuned_shapes() const { return tuned_.size(); }
+
   // Whether calls of few rows may take the skinny kernel (tests switch it to reach both paths).
   bool skinny() const { return skinny_on_; }
   void set_skinny(bool on) { skinny_on_ = on; }
   // The most rows that go to the skinny kernel.
   static constexpr int64_t kSkinnyGemmRows = 64;
-  size_t tuned_shapes() const { return tuned_.size(); }
 
  private:
   struct Key {

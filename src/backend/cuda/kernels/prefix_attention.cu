@@ -349,13 +349,16 @@ __global__ void __launch_bounds__(kThreads)
 // warp keeps its 16 pairs' Q fragments, scores, probabilities and output accumulator in registers
 // (mma.sync m16n8k16), K/V tiles of 32 keys stream through two shared-memory stages with cp.async
 // so the next tile's loads overlap this tile's products, and the key blocks nobody in the tile can
-// see are found once, up front, from the keys' ends (one round trip for the whole split instead of
-// one per block).
+// see, and those everybody sees whole (no mask), are found once, up front, from the keys' ends (one
+// round trip for the whole split instead of one per block). The softmax is the tree kernels'
+// (attention_softmax.cuh).
 namespace mma {
 
-// 32-key tiles (57 KiB of shared memory) and <= 168 registers let three blocks share an SM: on the
+// 32-key tiles (54 KiB of shared memory) and <= 168 registers let three blocks share an SM: on the
 // H200 the 8B stream shape took 35.6 us a layer at 12 splits against 41.0 at the best split with
-// 64-key tiles and two blocks (bench/prefix_attention_bench.cu; bench/RESULTS.md).
+// 64-key tiles and two blocks (bench/prefix_attention_bench.cu; bench/RESULTS.md). Four blocks
+// (128 registers, Q re-read from shared memory each block; build with
+// -DRADIX_PREFIX_ATTENTION_BLOCKS_PER_SM=4 to compare) measured slower: 29.6-31.6 vs 28.2 us.
 constexpr int kTileN = 32;
 #ifndef RADIX_PREFIX_ATTENTION_BLOCKS_PER_SM
 #define RADIX_PREFIX_ATTENTION_BLOCKS_PER_SM 3

@@ -86,9 +86,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
         std::make_unique<radix::Tokenizer>(radix::Tokenizer::from_json(builtin_tokenizer_json()));
     std::fprintf(stderr, "tokenizer_fuzz: built-in tokenizer\n");
   } else if (env && *env) {
-    g_tokenizer = std::make_unique<radix::Tokenizer>(fs::is_directory(env)
-                                                         ? radix::Tokenizer::from_directory(env)
-                                                         : radix::Tokenizer::from_file(env));
+    g_tokenizer = std::make_unique<radix::Tokenizer>(radix::Tokenizer::from_path(env));
     std::fprintf(stderr, "tokenizer_fuzz: tokenizer %s\n", env);
   } else if (fs::exists(qwen)) {
     g_tokenizer = std::make_unique<radix::Tokenizer>(radix::Tokenizer::from_file(qwen.string()));

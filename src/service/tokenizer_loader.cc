@@ -16,8 +16,7 @@ Tokenizer load_tokenizer(const std::string& source, const ModelInfo* model) {
                                ": no such file or folder (give a tokenizer.json, a model folder, "
                                "or demo)");
     }
-    return std::filesystem::is_directory(source) ? Tokenizer::from_directory(source)
-                                                 : Tokenizer::from_file(source);
+    return Tokenizer::from_path(source);
   }
   if (model == nullptr) throw std::runtime_error("no tokenizer given");
   if (!model->tokenizer_json.empty()) return Tokenizer::from_json(model->tokenizer_json);

@@ -191,6 +191,12 @@ Tokenizer Tokenizer::from_directory(const std::string& dir) {
   }
 }
 
+Tokenizer Tokenizer::from_path(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (!fs::exists(path)) throw TokenizerError(path + ": no such file or folder");
+  return fs::is_directory(path) ? from_directory(path) : from_file(path);
+}
+
 Encoding Tokenizer::encode(std::string_view text, bool add_special_tokens,
                            const Truncation& t) const {
   Encoding e;

@@ -62,6 +62,8 @@ class Tokenizer {
   static Tokenizer from_file(const std::string& tokenizer_json_path);
   // A model folder: tokenizer.json, or else vocab.json + merges.txt + tokenizer_config.json.
   static Tokenizer from_directory(const std::string& dir);
+  // from_directory for a folder, else from_file; TokenizerError when nothing is at `path`.
+  static Tokenizer from_path(const std::string& path);
 
   // Invalid UTF-8 in `text` throws TokenizerError naming the byte offset.
   Encoding encode(std::string_view text, bool add_special_tokens, const Truncation& t = {}) const;

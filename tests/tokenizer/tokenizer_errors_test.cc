@@ -210,8 +210,15 @@ TEST(TokenizerErrors, Files) {
   std::ofstream(dir / "merges.txt") << "#version: 0.2\na b\n";
   const Tokenizer t = Tokenizer::from_directory(dir.string());
   EXPECT_EQ(t.encode("ab", false).ids, (std::vector<int32_t>{2}));
+  // from_path: the folder as a folder, nothing at a path as its own error.
+  EXPECT_EQ(Tokenizer::from_path(dir.string()).encode("ab", false).ids, (std::vector<int32_t>{2}));
+  expect_file_error([&] { Tokenizer::from_path((dir / "nope").string()); },
+                    "no such file or folder");
   std::ofstream(dir / "tokenizer.json") << "{\"model\": ";
   expect_file_error([&] { Tokenizer::from_directory(dir.string()); }, "tokenizer.json");
+  // from_path on a file reads it as a tokenizer.json.
+  expect_file_error([&] { Tokenizer::from_path((dir / "tokenizer.json").string()); },
+                    "tokenizer.json");
   fs::remove_all(dir);
 }
 

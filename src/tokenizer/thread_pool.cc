@@ -45,6 +45,7 @@ void ThreadPool::enqueue(std::function<void()> task) {
 }
 
 void ThreadPool::post(std::function<void()> fn, size_t limit) {
+  if (limit == 0) throw std::invalid_argument("thread pool: post with a limit of 0 threads");
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) throw std::runtime_error("thread pool: stopped");

@@ -56,7 +56,7 @@ class ThreadPool {
 
   // Runs fn() on a pool thread, starting a new one (while there are fewer than `limit`) when no
   // idle thread is left for it. fn must not throw: nothing would see the exception. Throws
-  // std::runtime_error once the pool is stopping.
+  // std::invalid_argument for a limit of 0, std::runtime_error once the pool is stopping.
   void post(std::function<void()> fn, size_t limit);
 
   size_t size() const;

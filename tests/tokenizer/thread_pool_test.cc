@@ -122,6 +122,11 @@ TEST(ThreadPool, PostGrowsForBlockedTasksUpToItsLimit) {
   EXPECT_EQ(finished.load(), 3);
 }
 
+TEST(ThreadPool, PostWithALimitOfZeroIsAnError) {
+  ThreadPool pool;
+  EXPECT_THROW(pool.post([] {}, 0), std::invalid_argument);
+}
+
 TEST(ThreadPool, PostNeverExceedsItsLimit) {
   ThreadPool pool;
   std::promise<void> release;

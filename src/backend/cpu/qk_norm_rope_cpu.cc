@@ -3,6 +3,7 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/cpu_simd.h"
+#include "backend/cpu/rope_rows.h"
 
 namespace radix::cpu {
 namespace {
@@ -35,25 +36,13 @@ void qk_norm_rope(float* qkv, int64_t s, int64_t n, int hq, int hkv, int d, cons
     const float exponent = static_cast<float>(2 * i) / static_cast<float>(d);
     inv_freq[i] = 1.0f / std::pow(static_cast<float>(theta), exponent);
   }
-#pragma omp parallel num_threads(threads) if (n * (hq + hkv) * d > 16384)
-  {
-    std::vector<float> cos_t(half), sin_t(half);
-#pragma omp for
-    for (int64_t r = 0; r < n; ++r) {
-      const float pos = static_cast<float>(positions[r]);
-      for (int i = 0; i < half; ++i) {
-        const float angle = pos * inv_freq[i];  // fp32 product, as HF's fp32 outer product
-        cos_t[i] = std::cos(angle);
-        sin_t[i] = std::sin(angle);
-      }
-      float* row = qkv + r * s;
-      for (int h = 0; h < hq; ++h)
-        norm_rope_head(row + h * d, qw, cos_t.data(), sin_t.data(), d, eps);
-      for (int h = 0; h < hkv; ++h) {
-        norm_rope_head(row + (hq + h) * d, kw, cos_t.data(), sin_t.data(), d, eps);
-      }
-    }
-  }
+  rotate_rows(qkv, s, n, hq + hkv, d, positions, inv_freq.data(), threads,
+              [&](float* row, const float* cos_t, const float* sin_t) {
+                for (int h = 0; h < hq; ++h) norm_rope_head(row + h * d, qw, cos_t, sin_t, d, eps);
+                for (int h = 0; h < hkv; ++h) {
+                  norm_rope_head(row + (hq + h) * d, kw, cos_t, sin_t, d, eps);
+                }
+              });
 }
 
 }  // namespace radix::cpu

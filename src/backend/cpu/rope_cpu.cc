@@ -3,6 +3,7 @@
 
 #include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/cpu_simd.h"
+#include "backend/cpu/rope_rows.h"
 
 namespace radix::cpu {
 namespace {
@@ -23,22 +24,10 @@ RADIX_CPU_CLONES void rope_head(float* x, const float* cos_t, const float* sin_t
 
 void rope(float* qkv, int64_t s, int64_t n, int hq, int hkv, int d, const int32_t* positions,
           const float* inv_freq, int threads) {
-  const int half = d / 2;
-#pragma omp parallel num_threads(threads) if (n * (hq + hkv) * d > 16384)
-  {
-    std::vector<float> cos_t(half), sin_t(half);
-#pragma omp for
-    for (int64_t r = 0; r < n; ++r) {
-      const float pos = static_cast<float>(positions[r]);
-      for (int i = 0; i < half; ++i) {
-        const float angle = pos * inv_freq[i];  // fp32 product, as HF's fp32 outer product
-        cos_t[i] = std::cos(angle);
-        sin_t[i] = std::sin(angle);
-      }
-      float* row = qkv + r * s;
-      for (int h = 0; h < hq + hkv; ++h) rope_head(row + h * d, cos_t.data(), sin_t.data(), d);
-    }
-  }
+  rotate_rows(qkv, s, n, hq + hkv, d, positions, inv_freq, threads,
+              [&](float* row, const float* cos_t, const float* sin_t) {
+                for (int h = 0; h < hq + hkv; ++h) rope_head(row + h * d, cos_t, sin_t, d);
+              });
 }
 
 }  // namespace radix::cpu

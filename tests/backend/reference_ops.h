@@ -158,37 +158,9 @@ inline std::vector<float> ref_geglu_tanh(const std::vector<float>& gate_up, int6
 inline std::vector<float> ref_attention(const std::vector<float>& qkv, int64_t n, int hq, int hkv,
                                         int d, float scale,
                                         const std::vector<int32_t>& visible_end) {
-  const int64_t width = static_cast<int64_t>(hq + 2 * hkv) * d;
-  std::vector<float> out(static_cast<size_t>(n) * hq * d);
-  for (int64_t q = 0; q < n; ++q) {
-    for (int h = 0; h < hq; ++h) {
-      const int g = h / (hq / hkv);
-      const float* qv = qkv.data() + q * width + static_cast<int64_t>(h) * d;
-      std::vector<double> scores;
-      std::vector<int64_t> keys;
-      double mx = -1e300;
-      for (int64_t k = 0; k <= q; ++k) {
-        if (visible_end[k] <= q) continue;
-        const float* kv = qkv.data() + k * width + static_cast<int64_t>(hq + g) * d;
-        double s = 0;
-        for (int i = 0; i < d; ++i) s += static_cast<double>(qv[i]) * kv[i];
-        s *= scale;
-        scores.push_back(s);
-        keys.push_back(k);
-        mx = std::max(mx, s);
-      }
-      double denom = 0;
-      for (double& s : scores) denom += (s = std::exp(s - mx));
-      for (int i = 0; i < d; ++i) {
-        double acc = 0;
-        for (size_t j = 0; j < keys.size(); ++j) {
-          acc += scores[j] * qkv[keys[j] * width + static_cast<int64_t>(hq + hkv + g) * d + i];
-        }
-        out[(q * hq + h) * d + i] = static_cast<float>(acc / denom);
-      }
-    }
-  }
-  return out;
+  RefMask m;
+  m.visible_end = visible_end;
+  return ref_attention_masked(qkv, n, hq, hkv, d, scale, m);
 }
 
 // gate_up: [n, 2i] -> [n, i]

@@ -515,14 +515,7 @@ class CudaBackend final : public Backend {
 #endif
     // The reference kernel: every mask as the interval rule over subtree_end (for a flat batch,
     // each row's sequence end), with the same options.
-    const int32_t* visible_end = ptr<int32_t>(mask.subtree_end);
-    if (!tree) {
-      auto* ends = static_cast<int32_t*>(seq_end_.get(sizeof(int32_t) * n, allocated_));
-      note_peak();
-      check_launch(op, cuda::causal_subtree_end(ptr<int32_t>(mask.cu_seqlens), mask.num_seqs, ends,
-                                                n, stream_));
-      visible_end = ends;
-    }
+    const int32_t* visible_end = visible_ends(op, mask, n);
     cuda::ReferenceAttentionOptions options;
     options.softcap = shape.softcap;
     options.window = mask.window;
@@ -674,14 +667,7 @@ class CudaBackend final : public Backend {
     }
     if (n == 0) return;
     Timed timed(this, OpKind::kAttention);
-    const int32_t* visible_end = tree ? ptr<int32_t>(mask.subtree_end) : nullptr;
-    if (!tree) {  // a flat batch: each row's sequence end makes the interval rule causal
-      auto* ends = static_cast<int32_t*>(prefix_seq_end_.get(sizeof(int32_t) * n, allocated_));
-      note_peak();
-      check_launch(op, cuda::causal_subtree_end(ptr<int32_t>(mask.cu_seqlens), mask.num_seqs, ends,
-                                                n, stream_));
-      visible_end = ends;
-    }
+    const int32_t* visible_end = visible_ends(op, mask, n);
     cuda::PrefixAttentionArgs a;
     a.q = ptr<bf16>(qkv);
     a.k = a.q + shape.num_q_heads * d;
@@ -766,6 +752,18 @@ class CudaBackend final : public Backend {
     OpKind kind_;
     cudaEvent_t start_ = nullptr;
   };
+
+  // The interval rule's row ends for `mask` (key k visible to row r iff k <= r < end[k]): a tree
+  // batch's subtree_end, or for a flat batch each row's sequence end, which makes the rule causal
+  // (computed into seq_end_, on the stream, for the kernel that follows).
+  const int32_t* visible_ends(const char* op, const AttentionMask& mask, int n) {
+    if (mask.kind == AttentionMask::Kind::kTree) return ptr<int32_t>(mask.subtree_end);
+    auto* ends = static_cast<int32_t*>(seq_end_.get(sizeof(int32_t) * n, allocated_));
+    note_peak();
+    check_launch(op, cuda::causal_subtree_end(ptr<int32_t>(mask.cu_seqlens), mask.num_seqs, ends, n,
+                                              stream_));
+    return ends;
+  }
 
   // Adds the finished ops' times into profile_ and recycles their events (stream synchronised).
   void fold_pending() {
@@ -878,7 +876,7 @@ class CudaBackend final : public Backend {
   CudaProfile profile_;
   std::vector<PendingOp> pending_;
   std::vector<cudaEvent_t> free_events_;
-  Scratch prefix_workspace_, prefix_seq_end_;  // prefix_attention's splits and flat-batch ends
+  Scratch prefix_workspace_;  // prefix_attention's splits
   int sm_count_ = 0;
 };
 

@@ -13,6 +13,7 @@
 #include <functional>
 #include <limits>
 
+#include "common/expect_error.h"
 #include "fp8_folders.h"
 #include "model/model.h"
 #include "model/model_folder.h"
@@ -44,18 +45,6 @@ void expect_same_forward(const Folders& f) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) {
     EXPECT_NEAR(got[i], want[i], 1e-5 * (1 + std::fabs(want[i]))) << "element " << i;
-  }
-}
-
-void expect_error(const std::function<void()>& fn, std::initializer_list<std::string> parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no exception; expected one mentioning " << *parts.begin();
-  } catch (const std::exception& e) {
-    const std::string what = e.what();
-    for (const std::string& p : parts) {
-      EXPECT_NE(what.find(p), std::string::npos) << "message '" << what << "' lacks '" << p << "'";
-    }
   }
 }
 
@@ -170,8 +159,8 @@ class UploadRecorder final : public Backend {
                 const Tensor&) override {
     none();
   }
-  void add_rms_norm(const Tensor&, const Tensor&, const Tensor&, float, const Tensor&,
-                    NormWeight, const Tensor&) override {
+  void add_rms_norm(const Tensor&, const Tensor&, const Tensor&, float, const Tensor&, NormWeight,
+                    const Tensor&) override {
     none();
   }
   void linear(const Tensor&, const Tensor&, const Tensor&, bool, const Tensor&) override { none(); }

@@ -7,6 +7,7 @@
 #include <functional>
 #include <limits>
 
+#include "common/expect_error.h"
 #include "fixture_util.h"
 #include "model/model.h"
 #include "model/model_folder.h"
@@ -18,19 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-// Runs fn, expects a std::exception whose message contains every one of `parts`.
-void expect_error(const std::function<void()>& fn, std::initializer_list<std::string> parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no exception; expected one mentioning " << *parts.begin();
-  } catch (const std::exception& e) {
-    const std::string what = e.what();
-    for (const std::string& p : parts) {
-      EXPECT_NE(what.find(p), std::string::npos) << "message '" << what << "' lacks '" << p << "'";
-    }
-  }
-}
 
 Qwen3Config small_config() {
   Qwen3Config c = decoder_preset("qwen3-0.6b");  // the family; the shape below

@@ -4,7 +4,7 @@
 //
 //   gemm_bench [--model qwen3-0.6b|qwen3-8b] [--rows M,...] [--candidates N] [--reps N]
 //              [--dtype bf16|fp8|fp8-rowwise] [--layers N] [--splitk K,...] [--skinny 0|1|sweep]
-//              [--timing batch|single]
+//              [--timing batch|single] [--fast-accum 0|1]
 //
 // --layers N: N copies of the weights, called in turn, so that a small matrix is read from DRAM
 // as in a forward (one copy of Qwen3-8B's o projection, 32 MiB, stays in the H200's 50 MiB L2).
@@ -21,7 +21,8 @@
 // --dtype fp8: e4m3 x and w, bf16 out, no scales (the product radix's own-epilogue path runs);
 // fp8-rowwise: the same with one fp32 scale per row of x and per output channel of w applied by
 // cuBLASLt (CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F, radix's default fp8 path); a shape
-// cuBLASLt has no kernel for prints a row with "error".
+// cuBLASLt has no kernel for prints a row with "error". --fast-accum 1 (fp8 only) sets
+// CUBLASLT_MATMUL_DESC_FAST_ACCUM, as RADIX_CUDA_FP8_FAST_ACCUM=1 does in the forward.
 //
 // --timing batch (default): a call's time is the median over 5 batches of --reps calls queued back
 // to back, divided by --reps, as the GPU sees them in a forward; single: the median of --reps
@@ -123,6 +124,7 @@ int main(int argc, char** argv) try {
   std::string dtype = "bf16";
   std::string skinny = "1";
   std::string timing = "batch";
+  bool fast_accum = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--model"))
       model = argv[i + 1];
@@ -142,6 +144,8 @@ int main(int argc, char** argv) try {
       skinny = argv[i + 1];
     else if (!std::strcmp(argv[i], "--timing"))
       timing = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--fast-accum"))
+      fast_accum = std::strcmp(argv[i + 1], "0") != 0;
     else {
       std::fprintf(stderr, "unknown option %s\n", argv[i]);
       return 2;
@@ -219,6 +223,11 @@ int main(int argc, char** argv) try {
             desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &w_scale, sizeof w_scale));
         RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(
             desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &x_scale, sizeof x_scale));
+      }
+      if (fp8 && fast_accum) {
+        const int8_t on = 1;
+        RADIX_CUBLAS_CHECK(
+            cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &on, sizeof on));
       }
       cublasLtMatrixLayout_t a, b, c;
       RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&a, in_type, s.k, s.n, s.k));
@@ -300,14 +309,15 @@ int main(int argc, char** argv) try {
       if (!failed)
         std::printf(
             "{\"model\":\"%s\",\"dtype\":\"%s\",\"gemm\":\"%s\",\"m\":%lld,\"n\":%lld,\"k\":%lld,"
-            "\"candidates\":%d,\"layers\":%d,\"timing\":\"%s\",\"best_us\":%.2f,\"first_tflops\":%."
+            "\"fast_accum\":%d,\"candidates\":%d,\"layers\":%d,\"timing\":\"%s\",\"best_us\":%.2f,"
+            "\"first_tflops\":%."
             "1f,\"best_tflops\":%.1f,"
             "\"best_index\":%d,\"best_splitk\":%d,\"first_weight_gbps\":%.0f,"
             "\"best_weight_gbps\":%.0f,\"all\":\"%s\"}\n",
             model.c_str(), dtype.c_str(), s.name, static_cast<long long>(m),
-            static_cast<long long>(s.n), static_cast<long long>(s.k), found, layers, timing.c_str(),
-            best > 0 ? flop / (best * 1e12) * 1e6 : 0, first, best, best_i, best_split, first_gbps,
-            best_gbps, line.c_str());
+            static_cast<long long>(s.n), static_cast<long long>(s.k), fp8 && fast_accum ? 1 : 0,
+            found, layers, timing.c_str(), best > 0 ? flop / (best * 1e12) * 1e6 : 0, first, best,
+            best_i, best_split, first_gbps, best_gbps, line.c_str());
       std::fflush(stdout);
       if (!fp8 && skinny != "0" && m <= radix::cuda::kSkinnyGemmMaxRows) {
         auto* xb = static_cast<const __nv_bfloat16*>(x);

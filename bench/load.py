@@ -34,8 +34,10 @@ way, one query (100 pairs) per forward, for comparison on the same GPU.
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import random
+import resource
 import shlex
 import signal
 import socket
@@ -220,8 +222,8 @@ def worker_deltas(before, after, metric):
     return out
 
 
-def run_level(url, headers, requests_, concurrency):
-    """Sends every request with `concurrency` clients; returns latencies (s), errors, wall time."""
+def _run_threads(url, headers, requests_, concurrency):
+    """Sends every request with `concurrency` client threads; returns latencies (s), statuses."""
     latencies, statuses = [], []
     lock = threading.Lock()
     next_index = iter(range(len(requests_)))
@@ -240,11 +242,53 @@ def run_level(url, headers, requests_, concurrency):
                 latencies.append(dt)
                 statuses.append(status)
 
-    t0 = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         for f in [pool.submit(client) for _ in range(concurrency)]:
             f.result()
-    return latencies, statuses, time.perf_counter() - t0
+    return latencies, statuses
+
+
+_FORKED = {}  # what forked client processes read: (url, headers, requests) set before the fork
+
+
+def _client_process(part, processes, threads):
+    url, headers, requests_ = _FORKED["args"]
+    return _run_threads(url, headers, requests_[part::processes], threads)
+
+
+def client_processes_for(concurrency, asked):
+    """Client processes for a level: `asked`, or (0) one per 8 clients up to a quarter of the
+    cores. One Python process (one GIL) tops out near 1,000-2,000 small requests/s, which two GPUs
+    serving a 0.6B reranker exceed; its queueing then shrinks the server's batches."""
+    if asked > 0:
+        return max(1, min(asked, concurrency))
+    return max(1, min(concurrency // 8, (os.cpu_count() or 4) // 4, 8))
+
+
+def run_level(url, headers, requests_, concurrency, processes=1):
+    """Sends every request with `concurrency` clients spread over `processes` forked processes
+    (each request once); returns latencies (s), statuses and the wall time."""
+    t0 = time.perf_counter()
+    if processes <= 1:
+        latencies, statuses = _run_threads(url, headers, requests_, concurrency)
+        return latencies, statuses, time.perf_counter() - t0
+    _FORKED["args"] = (url, headers, requests_)
+    threads = [concurrency // processes + (1 if p < concurrency % processes else 0)
+               for p in range(processes)]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        t0 = time.perf_counter()
+        parts = pool.starmap(_client_process, [(p, processes, threads[p]) for p in range(processes)])
+        wall = time.perf_counter() - t0
+    latencies = [l for part in parts for l in part[0]]
+    statuses = [s for part in parts for s in part[1]]
+    return latencies, statuses, wall
+
+
+def client_cpu_seconds():
+    """User + system CPU seconds of this process and its finished children (the client side)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def cpu_seconds(pid):
@@ -278,7 +322,10 @@ def bench_server(args, url, headers, pid=None):
         run_level(url, headers, warm[: max(1, min(len(warm), level))], min(level, len(warm)))
         before = scrape(url, headers)
         cpu0 = cpu_seconds(pid) if pid else None
-        latencies, statuses, wall = run_level(url, headers, reqs, level)
+        client0 = client_cpu_seconds()
+        processes = client_processes_for(level, args.client_processes)
+        latencies, statuses, wall = run_level(url, headers, reqs, level, processes)
+        client_cpu = client_cpu_seconds() - client0
         cpu1 = cpu_seconds(pid) if pid else None
         after = scrape(url, headers)
         ok = sorted(l for l, s in zip(latencies, statuses) if s == 200)
@@ -322,6 +369,10 @@ def bench_server(args, url, headers, pid=None):
             row["worker_batches"] = workers
             row["worker_hit_tokens"] = worker_deltas(before, after,
                                                      "radix_worker_prefix_cache_hit_tokens")
+        # The load generator's own CPU: near 1.0 core a process means it, not the server, set
+        # the pace.
+        row["client_processes"] = processes
+        row["client_cores_busy"] = round(client_cpu / wall, 2)
         if cpu0 is not None and cpu1 is not None:
             row["server_cpu_s_per_request"] = round((cpu1 - cpu0) / max(1, len(ok)), 4)
         if stream:
@@ -455,6 +506,9 @@ def main():
                     help="embed, rerank, dl19 or stream:P=<prefix tokens>,S=<own tokens>")
     ap.add_argument("--workload-label", default="", help="the workload's name in the JSON lines")
     ap.add_argument("--concurrency", help="comma list (default 1,16,64; stream: 1)")
+    ap.add_argument("--client-processes", type=int, default=0,
+                    help="client processes (default 0: one per 8 concurrent clients, at most a "
+                         "quarter of the cores); the clients are split between them")
     ap.add_argument("--dl19-queries", type=int, default=0, help="dl19: the first N queries only")
     ap.add_argument("--requests", type=int, default=400, help="requests per level (dl19: 43)")
     ap.add_argument("--seed", type=int, default=1)

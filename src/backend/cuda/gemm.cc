@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -18,6 +19,11 @@ namespace {
 // Whether few-row GEMMs take skinny_gemm when RADIX_CUDA_SKINNY_GEMM is unset: no, it does not
 // beat cuBLASLt at M = 64 (gemm.h, docs/cuda.md "Small-M GEMMs").
 constexpr bool kSkinnyByDefault = false;
+
+// Whether e4m3 GEMMs accumulate in the tensor cores throughout (CUBLASLT_MATMUL_DESC_FAST_ACCUM)
+// when RADIX_CUDA_FP8_FAST_ACCUM is unset, instead of cuBLASLt's default of promoting partial sums
+// to fp32 registers every few k-blocks (gemm.h says what this trades).
+constexpr bool kFp8FastAccumByDefault = false;
 
 // The largest power of two (up to 256) dividing the address: cuBLASLt's heuristic must not pick
 // kernels that assume more alignment than the buffers have.
@@ -67,6 +73,20 @@ Gemm::Gemm(bool autotune, size_t workspace_bytes)
   if (workspace_bytes_ > 0) RADIX_CUDA_CHECK(cudaMalloc(&workspace_, workspace_bytes_));
   const char* skinny = std::getenv("RADIX_CUDA_SKINNY_GEMM");
   skinny_on_ = skinny == nullptr ? kSkinnyByDefault : std::strcmp(skinny, "0") != 0;
+  const char* fast = std::getenv("RADIX_CUDA_FP8_FAST_ACCUM");
+  fp8_fast_accum_ = fast == nullptr ? kFp8FastAccumByDefault : std::strcmp(fast, "0") != 0;
+}
+
+void Gemm::set_fp8_fast_accum(bool on) {
+  if (on == fp8_fast_accum_) return;
+  fp8_fast_accum_ = on;
+  // The mode is part of an fp8 plan's descriptor: drop those so the next call builds them anew.
+  for (auto it = plans_.begin(); it != plans_.end();) {
+    it = it->first.fp8 != 0 ? plans_.erase(it) : std::next(it);
+  }
+  for (auto it = tuned_.begin(); it != tuned_.end();) {
+    it = it->first.fp8 != 0 ? tuned_.erase(it) : std::next(it);
+  }
 }
 
 Gemm::~Gemm() {
@@ -211,6 +231,11 @@ Gemm::Plan& Gemm::plan_for(const Key& key, const void* x, const void* w, void* y
         plan->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &w_scale, sizeof(w_scale)));
     RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(
         plan->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &x_scale, sizeof(x_scale)));
+  }
+  if (key.fp8 != 0 && fp8_fast_accum_) {
+    const int8_t fast = 1;
+    RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_FAST_ACCUM,
+                                                      &fast, sizeof(fast)));
   }
   const cudaDataType_t in_type = key.fp8 != 0 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
   RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, in_type, key.k, key.n, key.ldw));

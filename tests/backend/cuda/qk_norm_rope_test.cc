@@ -65,7 +65,9 @@ INSTANTIATE_TEST_SUITE_P(
     Shapes, QkNormRopeTest,
     ::testing::Values(RopeCase{1, 16, 8, 128, 8 * 128}, RopeCase{127, 16, 8, 128, 8 * 128},
                       RopeCase{129, 32, 8, 128, 8 * 128}, RopeCase{17, 4, 2, 64, 2 * 64 + 8},
-                      RopeCase{9, 2, 1, 256, 256}, RopeCase{33, 3, 3, 128, 0}));
+                      RopeCase{9, 2, 1, 256, 256}, RopeCase{33, 3, 3, 128, 0},
+                      // Odd row strides: rows not aligned for the vector accesses (scalar path).
+                      RopeCase{5, 2, 1, 128, 1}, RopeCase{6, 2, 1, 256, 3}));
 
 TEST(QkNormRope, RejectsUnsupportedHeadDim) {
   EXPECT_EQ(

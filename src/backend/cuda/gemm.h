@@ -67,10 +67,10 @@ class Gemm {
   // Whether fp8_bf16_out with scales may still use cuBLASLt's outer-vector scaling.
   bool fp8_outer_vec() const { return fp8_outer_vec_; }
   void disable_fp8_outer_vec() { fp8_outer_vec_ = false; }
-  // e4m3 GEMMs with fast accumulation (CUBLASLT_MATMUL_DESC_FAST_ACCUM): the tensor cores keep
-  // the partial sums over the whole of K, skipping cuBLASLt's periodic promotion to fp32
-  // registers. Faster; its rounding is far below the e4m3 operands' own (docs/numerics.md, "fp8").
-  // RADIX_CUDA_FP8_FAST_ACCUM=0/1 sets it when the Gemm is made.
+  // e4m3 GEMMs with fast accumulation (CUBLASLT_MATMUL_DESC_FAST_ACCUM, the default): the tensor
+  // cores keep the partial sums over the whole of K, skipping cuBLASLt's periodic promotion to
+  // fp32 registers. Faster; its rounding is far below the e4m3 operands' own (docs/numerics.md,
+  // "fp8"). RADIX_CUDA_FP8_FAST_ACCUM=0 turns it off when the Gemm is made.
   bool fp8_fast_accum() const { return fp8_fast_accum_; }
   void set_fp8_fast_accum(bool on);
 
@@ -121,7 +121,7 @@ class Gemm {
   size_t workspace_bytes_ = 0;
   bool autotune_ = false;
   bool fp8_outer_vec_ = true;
-  bool fp8_fast_accum_ = false;
+  bool fp8_fast_accum_ = true;
   bool skinny_on_ = false;
   std::unordered_map<Key, std::unique_ptr<Plan>, KeyHash> plans_;
   // With autotune: the fastest candidate per shape with M rounded up to a power of two.

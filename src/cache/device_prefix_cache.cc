@@ -51,10 +51,18 @@ class BatchHook final : public PrefixHook {
   }
 };
 
-Tensor upload_i32(Backend& be, std::vector<Buffer>& keep, const std::vector<int32_t>& host) {
-  keep.push_back(be.alloc(DType::kI32, std::max<int64_t>(1, static_cast<int64_t>(host.size())), 1));
-  const Tensor t = keep.back().tensor().first_rows(static_cast<int64_t>(host.size()));
-  if (!host.empty()) be.upload(t, host.data(), DType::kI32);
+// Uploads into `slot`, grown (to a power of two of rows) only when too small: a batch's index
+// arrays reuse the previous batch's device buffers instead of allocating and freeing six small
+// ones (cudaFree waits for the whole device).
+Tensor upload_i32(Backend& be, Buffer& slot, const std::vector<int32_t>& host) {
+  const auto n = static_cast<int64_t>(host.size());
+  if (slot.empty() || slot.tensor().rows < n) {
+    int64_t rows = 256;
+    while (rows < n) rows *= 2;
+    slot = be.alloc(DType::kI32, rows, 1);
+  }
+  const Tensor t = slot.tensor().first_rows(n);
+  if (n > 0) be.upload(t, host.data(), DType::kI32);
   return t;
 }
 
@@ -326,7 +334,6 @@ std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
         }
       }
 
-      std::vector<Buffer> keep;
       BatchHook hook;
       hook.be = &be_;
       hook.storage = storage_.tensor();
@@ -346,14 +353,14 @@ std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
             prefix_kv_ = be_.alloc(be_.activation_dtype(), prefix.num_rows, kv_cols_);
           }
           hook.prefix_kv = prefix_kv_.tensor().first_rows(prefix.num_rows);
-          hook.prefix_slot = upload_i32(be_, keep, prefix.ids);
+          hook.prefix_slot = upload_i32(be_, index_buffers_[0], prefix.ids);
         }
-        hook.prefix_end = upload_i32(be_, keep, prefix.subtree_end);
-        hook.prefix_pos = upload_i32(be_, keep, prefix_pos);
-        hook.row_anchor = upload_i32(be_, keep, row_anchor);
-        hook.token_anchor = upload_i32(be_, keep, token_anchor);
+        hook.prefix_end = upload_i32(be_, index_buffers_[1], prefix.subtree_end);
+        hook.prefix_pos = upload_i32(be_, index_buffers_[2], prefix_pos);
+        hook.row_anchor = upload_i32(be_, index_buffers_[3], row_anchor);
+        hook.token_anchor = upload_i32(be_, index_buffers_[4], token_anchor);
       }
-      if (any_write) hook.write_slot = upload_i32(be_, keep, write);
+      if (any_write) hook.write_slot = upload_i32(be_, index_buffers_[5], write);
       // Neither reading nor storing: the forward runs exactly as with the cache off.
       PrefixHook* use_hook = prefix.num_rows > 0 || any_write ? &hook : nullptr;
 

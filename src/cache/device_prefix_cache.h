@@ -4,6 +4,7 @@
 // repeats from the result cache. docs/prefix_cache.md.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -74,7 +75,8 @@ class DevicePrefixCache {
   // that batch. Returns one output per sequence of `batch`. `fold`: threshold >= 1 folds, 0 runs
   // the identity layout (attention mode off); pad_to_multiple as given. `whole`: the batch's own
   // plan (the one the forward would run without the cache), reused when nothing is cut off; the
-  // hook is null when the batch neither reads nor stores anything.
+  // hook is null when the batch neither reads nor stores anything. One batch at a time, from the
+  // owner's thread (the hook's device buffers are reused by the next batch).
   using Forward = std::function<std::vector<std::vector<float>>(const RaggedBatch&, const FoldPlan&,
                                                                 PrefixHook*)>;
   std::vector<std::vector<float>> run(const RaggedBatch& batch, const FoldOptions& fold,
@@ -100,6 +102,9 @@ class DevicePrefixCache {
   PrefixCache index_;
   Buffer storage_;  // [layers * capacity, kv_cols]: layer l's rows are [l * capacity, +capacity)
   Buffer prefix_kv_;
+  // The hook's index arrays (prefix slots, ends, positions, row and token anchors, write slots),
+  // reused from batch to batch like prefix_kv_ (run() is the owner's thread only).
+  std::array<Buffer, 6> index_buffers_;
   PrefixCacheCounters counters_;
   mutable std::mutex mu_;  // guards index_ and counters_
 };

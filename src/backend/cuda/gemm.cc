@@ -86,8 +86,10 @@ void Gemm::set_fp8_fast_accum(bool on) {
   for (auto it = plans_.begin(); it != plans_.end();) {
     it = it->first.fp8 != 0 ? plans_.erase(it) : std::next(it);
   }
-  for (auto it = tuned_.begin(); it != tuned_.end();) {
-    it = it->first.fp8 != 0 ? tuned_.erase(it) : std::next(it);
+  for (auto* choices : {&tuned_, &chosen_}) {
+    for (auto it = choices->begin(); it != choices->end();) {
+      it = it->first.fp8 != 0 ? choices->erase(it) : std::next(it);
+    }
   }
 }
 
@@ -262,19 +264,83 @@ Gemm::Plan& Gemm::plan_for(const Key& key, const void* x, const void* w, void* y
   RADIX_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
       pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c, sizeof(align_c)));
 
-  constexpr int kCandidates = 8;
-  cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
+  if (autotune_) {
+    constexpr int kCandidates = 8;
+    cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
+    const int found = heuristic(key, *plan, pref, kCandidates, results);
+    plan->algo = results[0].algo;
+    if (found > 1) plan->algo = tuned_algo(key, *plan, results, found, x, w, stream);
+  } else {
+    plan->algo = chosen_algo(key, *plan, pref);
+  }
+  // A long-running server meets thousands of row counts; their descriptors are cheap to make
+  // again, the algorithm choices (chosen_ / tuned_) are what is kept.
+  if (plans_.size() >= kMaxPlans) plans_.clear();
+  (void)y;
+  return *plans_.emplace(key, std::move(plan)).first->second;
+}
+
+int Gemm::heuristic(const Key& key, const Plan& plan, cublasLtMatmulPreference_t pref,
+                    int candidates, cublasLtMatmulHeuristicResult_t* results) {
   int found = 0;
-  RADIX_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, plan->desc, plan->a, plan->b, plan->c,
-                                                    plan->c, pref, kCandidates, results, &found));
+  RADIX_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, plan.desc, plan.a, plan.b, plan.c,
+                                                    plan.c, pref, candidates, results, &found));
   if (found == 0) {
     throw CudaError("cuBLASLt has no algorithm for m=" + std::to_string(key.m) +
                     " n=" + std::to_string(key.n) + " k=" + std::to_string(key.k));
   }
-  plan->algo = results[0].algo;
-  if (autotune_ && found > 1) plan->algo = tuned_algo(key, *plan, results, found, x, w, stream);
-  (void)y;
-  return *plans_.emplace(key, std::move(plan)).first->second;
+  return found;
+}
+
+// The row count the heuristic is asked about: M itself up to 16, then M rounded up to a multiple of
+// 16 up to 128 and to an eighth of its power-of-two octave above (4,000 -> 4,096, 4,200 -> 4,608).
+// The choice depends little on M within such a step, and a server's batches then ask the
+// heuristic about some 100 row counts per projection over its life instead of one per batch.
+int64_t Gemm::heuristic_rows(int64_t m) {
+  if (m <= 16) return m;
+  if (m <= 128) return (m + 15) / 16 * 16;
+  int64_t octave = 128;
+  while (octave * 2 < m) octave *= 2;
+  const int64_t step = octave / 8;
+  return (m + step - 1) / step * step;
+}
+
+cublasLtMatmulAlgo_t Gemm::chosen_algo(const Key& key, const Plan& plan,
+                                       cublasLtMatmulPreference_t pref) {
+  Key step_key = key;
+  step_key.m = heuristic_rows(key.m);
+  auto it = chosen_.find(step_key);
+  if (it == chosen_.end()) {
+    // Asked with the step's row count (the same answer whichever M of the step comes first), on
+    // layouts of that many rows.
+    cublasLtMatmulHeuristicResult_t result{};
+    if (step_key.m == key.m) {
+      heuristic(key, plan, pref, 1, &result);
+    } else {
+      const cudaDataType_t in_type = key.fp8 != 0 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
+      const cudaDataType_t out_type = key.f32_out ? CUDA_R_32F : CUDA_R_16BF;
+      Plan rows;  // only its layouts are used (and destroyed with it)
+      RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&rows.b, in_type, key.k, step_key.m, key.ldx));
+      RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&rows.c, out_type, key.n, step_key.m, key.ldy));
+      int found = 0;
+      if (cublasLtMatmulAlgoGetHeuristic(handle_, plan.desc, plan.a, rows.b, rows.c, rows.c, pref,
+                                         1, &result, &found) != CUBLAS_STATUS_SUCCESS ||
+          found == 0) {
+        heuristic(key, plan, pref, 1, &result);  // this M's own answer (or its error)
+      }
+    }
+    it = chosen_.emplace(step_key, result.algo).first;
+  }
+  // Chosen for the step: used where cuBLASLt accepts it for this M, else this M asks itself.
+  cublasLtMatmulHeuristicResult_t check{};
+  if (cublasLtMatmulAlgoCheck(handle_, plan.desc, plan.a, plan.b, plan.c, plan.c, &it->second,
+                              &check) == CUBLAS_STATUS_SUCCESS &&
+      check.workspaceSize <= workspace_bytes_) {
+    return it->second;
+  }
+  cublasLtMatmulHeuristicResult_t own{};
+  heuristic(key, plan, pref, 1, &own);
+  return own.algo;
 }
 
 // The bucket a row count falls in for the tuned choice: the next power of two, so a server's

@@ -1,9 +1,12 @@
 // bf16 (and e4m3) GEMMs through cuBLASLt: y = x @ w^T with fp32 accumulation, the layout of every
 // projection in the model (x row-major [M, K], w row-major [N, K] as checkpoints store it).
 //
-// The matmul descriptors and the algorithm are chosen once per shape and cached: by cuBLASLt's
-// heuristic, or, with autotune on, by timing all of the heuristic's candidates on the first call
-// of a shape whose M falls in a new power-of-two bucket (that call synchronises the stream; later
+// The matmul descriptors are made once per shape and cached. The algorithm is cuBLASLt's
+// heuristic's first choice for the shape's step of row counts (multiples of 16 up to 128, eighths
+// of a power-of-two octave above), asked once per step: a server's batches, whose row counts are
+// new nearly every time, would otherwise ask the heuristic for every projection of every batch.
+// With autotune on it is the fastest of the heuristic's candidates, timed on the first call of a
+// shape whose M falls in a new power-of-two bucket (that call synchronises the stream; later
 // calls never do). On the Qwen3 projections the heuristic's best candidate beats its first by up to
 // 11 % at M = 10,240 and 30 % at M = 3,072 on an H100, 9 % and 13 % on an H200
 // (bench/gemm_bench.cu, bench/RESULTS.md); in whole forwards the gain was within noise.
@@ -76,6 +79,7 @@ class Gemm {
 
   size_t cached_shapes() const { return plans_.size(); }
   size_t tuned_shapes() const { return tuned_.size(); }
+  size_t chosen_shapes() const { return chosen_.size(); }
 
   // Whether calls of few rows may take the skinny kernel (tests switch it to reach both paths).
   bool skinny() const { return skinny_on_; }
@@ -112,6 +116,15 @@ class Gemm {
                  cudaStream_t stream, const float* x_scale = nullptr,
                  const float* w_scale = nullptr);
   static int64_t bucket_of(int64_t m);
+  static int64_t heuristic_rows(int64_t m);
+  // cuBLASLt's heuristic for the key's shape on the plan's descriptors (at least one result, else
+  // a CudaError naming the shape); returns how many it found.
+  int heuristic(const Key& key, const Plan& plan, cublasLtMatmulPreference_t pref, int candidates,
+                cublasLtMatmulHeuristicResult_t* results);
+  // The heuristic's first choice for the key's row-count step (heuristic_rows), asked once per
+  // step: a new M costs an algorithm check, not a heuristic query (~0.1 ms each, 4-8 a batch).
+  cublasLtMatmulAlgo_t chosen_algo(const Key& key, const Plan& plan,
+                                   cublasLtMatmulPreference_t pref);
   cublasLtMatmulAlgo_t tuned_algo(const Key& key, const Plan& plan,
                                   const cublasLtMatmulHeuristicResult_t* results, int found,
                                   const void* x, const void* w, cudaStream_t stream);
@@ -126,6 +139,10 @@ class Gemm {
   std::unordered_map<Key, std::unique_ptr<Plan>, KeyHash> plans_;
   // With autotune: the fastest candidate per shape with M rounded up to a power of two.
   std::unordered_map<Key, cublasLtMatmulAlgo_t, KeyHash> tuned_;
+  // Without autotune: the heuristic's choice per row-count step (heuristic_rows).
+  std::unordered_map<Key, cublasLtMatmulAlgo_t, KeyHash> chosen_;
+  // Descriptors kept per exact shape, dropped all at once beyond this many.
+  static constexpr size_t kMaxPlans = 4096;
 };
 
 }  // namespace radix::cuda

@@ -149,6 +149,26 @@ TEST(Gemm, AutotunedChoiceServesItsWholeBucket) {
   EXPECT_EQ(gemm.tuned_shapes(), 3u);
 }
 
+// Without autotune the heuristic is asked once per step of row counts (multiples of 16 up to 128,
+// eighths of an octave above): every M of a step takes that choice, each with its own
+// descriptors, and must compute the same products.
+TEST(Gemm, HeuristicChoiceServesItsRowStep) {
+  RADIX_REQUIRE_GPU();
+  Gemm gemm;
+  gemm.set_skinny(false);
+  for (const int m : {129, 140, 144}) {  // one step: (128, 144]
+    expect_matches_reference(gemm, GemmCase{m, 512, 256, 0, 0, false, false});
+  }
+  EXPECT_EQ(gemm.cached_shapes(), 3u);
+  EXPECT_EQ(gemm.chosen_shapes(), 1u);
+  expect_matches_reference(gemm, GemmCase{145, 512, 256, 0, 0, false, false});   // next step
+  expect_matches_reference(gemm, GemmCase{1000, 512, 256, 0, 0, false, false});  // (960, 1024]
+  expect_matches_reference(gemm, GemmCase{1024, 512, 256, 0, 0, false, false});  // same step
+  EXPECT_EQ(gemm.chosen_shapes(), 3u);
+  expect_matches_reference(gemm, GemmCase{7, 512, 256, 0, 0, true, true});  // another key, exact
+  EXPECT_EQ(gemm.chosen_shapes(), 4u);
+}
+
 TEST(Gemm, RejectsBadShapes) {
   RADIX_REQUIRE_GPU();
   Gemm gemm;

@@ -18,8 +18,8 @@ Workloads
 Each (workload, concurrency) prints one JSON line: requests, errors, seconds, requests/s, inputs/s,
 latency p50/p90/p99/max (ms), and what the server's /metrics saw meanwhile (batches, tokens, unique
 tokens, compression, the prefix cache's hit rate = hit tokens / looked-up tokens, result hits, the
-mean batch (fold + forward), tokenization and queue-wait times, and batches per worker when the
-server runs several).
+mean batch (fold + forward) time and its phases, tokenization and queue-wait times, and batches per
+worker when the server runs several).
 
 The server is either running already (--url) or started here (--radix-bin and --serve-args, on a
 free loopback port, stopped at the end), e.g.
@@ -364,6 +364,20 @@ def bench_server(args, url, headers, pid=None):
             total = after.get(metric + "_sum", 0) - before.get(metric + "_sum", 0)
             if count > 0:
                 row[key] = round(total / count * 1e3, 3)
+        # The batch time in phases (docs/server.md, "Metrics"): plan, prepare (the prefix cache
+        # before the forward), enqueue (the forward queueing its device work), wait (for the
+        # device), finish; mean milliseconds per batch.
+        phases = {}
+        for phase in ("plan", "prepare", "enqueue", "wait", "finish"):
+            label = '{phase="' + phase + '"}'
+            count_key = "radix_batch_phase_duration_seconds_count" + label
+            sum_key = "radix_batch_phase_duration_seconds_sum" + label
+            count = after.get(count_key, 0) - before.get(count_key, 0)
+            total = after.get(sum_key, 0) - before.get(sum_key, 0)
+            if count > 0:
+                phases[phase] = round(total / count * 1e3, 3)
+        if phases:
+            row["batch_phase_ms_mean"] = phases
         workers = worker_deltas(before, after, "radix_worker_batches_total")
         if len(workers) > 1:
             row["worker_batches"] = workers

@@ -35,6 +35,17 @@ struct WorkerLoad {
   int64_t prefix_routed_batches = 0;
 };
 
+// Where a runner's batch spent its time on the host (seconds), for the server's per-phase batch
+// metrics: its own work before the forward (the prefix cache's lookups, plan and uploads), the
+// forward's enqueueing of device work, its wait for the device's results, and its own work after
+// (the cache's bookkeeping). A runner that does not measure leaves them 0.
+struct RunTimings {
+  double prepare_seconds = 0;
+  double enqueue_seconds = 0;
+  double wait_seconds = 0;
+  double finish_seconds = 0;
+};
+
 class BatchRunner {
  public:
   virtual ~BatchRunner() = default;
@@ -51,6 +62,8 @@ class BatchRunner {
   // from any engine thread while the runner may be running a batch; must be thread-safe.
   virtual int32_t cached_prefix_length(const std::vector<int32_t>& /*sequence*/) const { return 0; }
   virtual RunnerCacheStats cache_stats() const { return {}; }
+  // The phases of the last run() (the engine's worker thread, right after it returns).
+  virtual RunTimings last_timings() const { return {}; }
 };
 
 }  // namespace radix::engine

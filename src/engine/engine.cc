@@ -244,9 +244,11 @@ void Engine::worker_loop(size_t worker) {
     std::vector<SequenceOutput> outputs;
     try {
       build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens, options_.fold, plan);
+      stats.plan_seconds = std::chrono::duration<double>(Clock::now() - start).count();
       stats.unique_tokens = plan.num_unique;
       stats.folded = plan.folded;
       outputs = runner.run(batch, plan);
+      stats.timings = runner.last_timings();
       if (outputs.size() != static_cast<size_t>(batch.num_sequences())) {
         throw std::runtime_error("runner returned " + std::to_string(outputs.size()) +
                                  " outputs for " + std::to_string(batch.num_sequences()) +

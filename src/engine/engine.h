@@ -39,6 +39,8 @@ struct BatchStats {
   bool folded = false;
   bool failed = false;
   double run_seconds = 0;        // plan + runner
+  double plan_seconds = 0;       // the fold plan
+  RunTimings timings;            // the runner's phases (batch_runner.h)
   double max_queue_seconds = 0;  // longest wait, in the queue, of a request in the batch
   size_t worker = 0;
   // Several workers: how many leading tokens of the batch's first sequence this worker's cache

@@ -1,6 +1,7 @@
 #include "engine/model_runner.h"
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 
 #include "core/fold_plan.h"
@@ -40,23 +41,41 @@ bool wants_token_states(const RaggedBatch& batch) {
 }  // namespace
 
 std::vector<SequenceOutput> ModelRunner::run(const RaggedBatch& batch, const FoldPlan& plan) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = Clock::now();
+  Clock::time_point forward_end = start;
+  timings_ = {};
   const AttentionMode mode = plan.folded ? mode_ : AttentionMode::kOff;
-  // Per-token states need every row of the batch, cached or not: such a batch runs whole.
-  if (!cache_ || wants_token_states(batch)) return run_plain(batch, plan, mode, nullptr);
-  // The engine's plan decided whether to fold; the uncached rest of the batch follows it.
-  FoldOptions fold;
-  fold.threshold = plan.folded ? 1.0 : 0.0;
-  fold.pad_to_multiple = pad_to_multiple_;
-  return cache_->run(
-      batch, fold,
-      [&](const RaggedBatch& rest, const FoldPlan& rest_plan, PrefixHook* hook) {
-        return run_plain(rest, rest_plan, mode, hook);
-      },
-      &plan);
+  // The forward, timed: what the runner does before it is `prepare`, after it `finish`.
+  auto timed = [&](const RaggedBatch& b, const FoldPlan& p, PrefixHook* hook) {
+    const Clock::time_point forward_start = Clock::now();
+    timings_.prepare_seconds = std::chrono::duration<double>(forward_start - start).count();
+    double enqueue = 0;
+    std::vector<SequenceOutput> out = run_plain(b, p, mode, hook, enqueue);
+    forward_end = Clock::now();
+    const double forward = std::chrono::duration<double>(forward_end - forward_start).count();
+    timings_.enqueue_seconds = enqueue;
+    timings_.wait_seconds = forward - enqueue;
+    return out;
+  };
+  std::vector<SequenceOutput> out;
+  if (!cache_ || wants_token_states(batch)) {
+    // Per-token states need every row of the batch, cached or not: such a batch runs whole.
+    out = timed(batch, plan, nullptr);
+  } else {
+    // The engine's plan decided whether to fold; the uncached rest of the batch follows it.
+    FoldOptions fold;
+    fold.threshold = plan.folded ? 1.0 : 0.0;
+    fold.pad_to_multiple = pad_to_multiple_;
+    out = cache_->run(batch, fold, timed, &plan);
+  }
+  timings_.finish_seconds = std::chrono::duration<double>(Clock::now() - forward_end).count();
+  return out;
 }
 
 std::vector<SequenceOutput> ModelRunner::run_plain(const RaggedBatch& batch, const FoldPlan& plan,
-                                                   AttentionMode mode, PrefixHook* hook) {
+                                                   AttentionMode mode, PrefixHook* hook,
+                                                   double& enqueue_seconds) {
   ForwardOptions options;
   options.mode = mode;
   options.normalize = false;
@@ -66,6 +85,7 @@ std::vector<SequenceOutput> ModelRunner::run_plain(const RaggedBatch& batch, con
   options.return_hidden_states = any_token_states;
   // The plan the engine built (with its padding and threshold) is the one the forward runs.
   const ForwardResult r = model_->forward(batch, plan, options);
+  enqueue_seconds = r.enqueue_seconds;
   if (r.num_sequences != batch.num_sequences()) {
     throw std::runtime_error("model returned " + std::to_string(r.num_sequences) + " results for " +
                              std::to_string(batch.num_sequences()) + " sequences");

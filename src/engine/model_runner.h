@@ -44,18 +44,22 @@ class ModelRunner : public BatchRunner {
   std::string device() const override { return device_; }
   int32_t cached_prefix_length(const std::vector<int32_t>& sequence) const override;
   RunnerCacheStats cache_stats() const override;
+  RunTimings last_timings() const override { return timings_; }
 
   Model& model() { return *model_; }
   // nullptr when the runner has no cache.
   const cache::DevicePrefixCache* prefix_cache() const { return cache_.get(); }
 
  private:
+  // `enqueue_seconds`: the forward's host time until its device work was queued.
   std::vector<SequenceOutput> run_plain(const RaggedBatch& batch, const FoldPlan& plan,
-                                        AttentionMode mode, PrefixHook* hook);
+                                        AttentionMode mode, PrefixHook* hook,
+                                        double& enqueue_seconds);
 
   std::unique_ptr<Model> model_;
   std::unique_ptr<cache::DevicePrefixCache> cache_;
   int32_t pad_to_multiple_ = 1;
+  RunTimings timings_;  // of the last run()
   AttentionMode mode_;
   std::string device_;
 };

@@ -2,6 +2,7 @@
 // (docs/backend.md) on the fold plan's rows: plan, uploads, masks, scatter, last-layer pruning and
 // heads. The family's layer functions (src/model/families/) do the rest.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -202,6 +203,7 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const ForwardOption
 
 ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& plan,
                                    const ForwardOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
   const DecoderConfig& c = info.config;
   Backend& be = *backend;
   const HeadKind head = options.head.value_or(info.head);
@@ -396,6 +398,8 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
     }
   }
 
+  result.enqueue_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::vector<float> rows_host;  // the final norm of every row, when asked or mean-pooled
   if (!last_rows_only) {
     // `normed` holds the final norm of every row.

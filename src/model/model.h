@@ -110,6 +110,9 @@ struct ForwardResult {
   std::vector<float> hidden_states;  // if asked: [num_tokens, hidden] in flat order
   int64_t num_tokens = 0;            // flat tokens in the batch
   int64_t num_rows = 0;              // rows the position-wise ops ran on (compact or flat)
+  // Host seconds from the call until the layers' device work was all queued (the rest of the
+  // call is the head and the wait for the device's results): the server's batch phases.
+  double enqueue_seconds = 0;
 };
 
 class Model {

@@ -2,12 +2,17 @@
 
 #include <set>
 #include <string>
+#include <utility>
 
 namespace radix::server {
 namespace {
 
 const std::vector<double> kLatencyBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                                              0.25,  0.5,    1,     2.5,  5,     10,   30};
+// A batch's phases run from tens of microseconds (the fold plan of a small batch) to seconds.
+const std::vector<double> kPhaseBuckets = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                           0.005,   0.01,   0.025,   0.05,   0.1,   0.25,
+                                           0.5,     1,      2.5,     10};
 
 }  // namespace
 
@@ -54,7 +59,12 @@ ServerMetrics::ServerMetrics(std::function<double()> queue_depth,
                                        "Time to fold and run one batch", kLatencyBuckets)),
       queue_seconds(registry.histogram("radix_queue_duration_seconds",
                                        "Longest queue wait of a request in each batch",
-                                       kLatencyBuckets)) {
+                                       kLatencyBuckets)),
+      batch_phase_seconds(registry.histogram(
+          "radix_batch_phase_duration_seconds",
+          "A batch's time by phase: plan (fold plan), prepare (prefix cache before the forward), "
+          "enqueue (the forward queueing device work), wait (for the device), finish (after)",
+          kPhaseBuckets, {"phase"})) {
   registry.gauge("radix_queue_depth", "Sequences waiting in the engine queue",
                  std::move(queue_depth));
   registry.gauge("radix_queue_requests", "Requests with sequences waiting in the engine queue",
@@ -150,6 +160,12 @@ void ServerMetrics::observe_batch(const BatchObservation& b) {
   }
   batch_seconds.observe({}, b.run_seconds);
   queue_seconds.observe({}, b.max_queue_seconds);
+  const std::pair<const char*, double> phases[] = {{"plan", b.plan_seconds},
+                                                   {"prepare", b.prepare_seconds},
+                                                   {"enqueue", b.enqueue_seconds},
+                                                   {"wait", b.wait_seconds},
+                                                   {"finish", b.finish_seconds}};
+  for (const auto& [phase, seconds] : phases) batch_phase_seconds.observe({phase}, seconds);
 }
 
 }  // namespace radix::server

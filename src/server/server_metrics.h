@@ -20,6 +20,12 @@ struct BatchObservation {
   bool failed = false;
   double run_seconds = 0;
   double max_queue_seconds = 0;
+  // run_seconds in phases (service::BatchReport); all 0 when the runner does not measure.
+  double plan_seconds = 0;
+  double prepare_seconds = 0;
+  double enqueue_seconds = 0;
+  double wait_seconds = 0;
+  double finish_seconds = 0;
 };
 
 // One engine worker (device) at scrape time, mirroring engine::WorkerLoad and RunnerCacheStats.
@@ -79,6 +85,7 @@ class ServerMetrics {
   Histogram& batch_compression;
   Histogram& batch_seconds;
   Histogram& queue_seconds;
+  Histogram& batch_phase_seconds;
 
  private:
   std::function<std::vector<WorkerObservation>()> read_workers_;

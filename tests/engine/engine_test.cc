@@ -53,6 +53,7 @@ class FakeRunner : public BatchRunner {
     return out;
   }
   std::string device() const override { return "fake"; }
+  RunTimings last_timings() const override { return {0.25, 0.5, 0.125, 0.0625}; }
 
   testing::CallGate gate;
   std::mutex mu;
@@ -93,6 +94,21 @@ TEST(Engine, AnswersOneRequest) {
   auto out = f.engine->submit(seqs).get();
   ASSERT_EQ(out.size(), 3u);
   for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(out[i], expected_output(seqs[i]));
+}
+
+// A batch's stats carry the fold plan's time and the runner's own phases, within the run.
+TEST(Engine, BatchStatsCarryThePlanAndTheRunnersPhases) {
+  Fixture f(limits(100, 0));
+  f.engine->submit({{1, 2, 3}, {1, 2, 4}}).get();
+  std::lock_guard<std::mutex> lock(f.mu);
+  ASSERT_EQ(f.stats.size(), 1u);
+  const BatchStats& s = f.stats[0];
+  EXPECT_GE(s.plan_seconds, 0.0);
+  EXPECT_LE(s.plan_seconds, s.run_seconds);
+  EXPECT_EQ(s.timings.prepare_seconds, 0.25);
+  EXPECT_EQ(s.timings.enqueue_seconds, 0.5);
+  EXPECT_EQ(s.timings.wait_seconds, 0.125);
+  EXPECT_EQ(s.timings.finish_seconds, 0.0625);
 }
 
 TEST(Engine, EmptyRequestAndEmptySequence) {

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <string>
+
 #include "core/fold_plan.h"
 #include "model/model.h"
 
@@ -51,6 +54,33 @@ TEST(ModelRunner, RunsTheEnginesPaddedPlanInEveryMode) {
       SCOPED_TRACE(std::string(attention_mode_name(mode)) + " pad " + std::to_string(pad));
       expect_near(runner.run(batch, plan), ref);
     }
+  }
+}
+
+// The phases of a run add up to no more than the run itself, the forward's part is there, and a
+// runner with a prefix cache times its own work apart from the forward's.
+TEST(ModelRunner, TimesItsPhases) {
+  const RaggedBatch batch = sharing_batch();
+  const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens,
+                                        fold_options_for(AttentionMode::kTree, 1.0, 1));
+  for (const int64_t cache_bytes : {int64_t{0}, int64_t{1} << 20}) {
+    PrefixCacheConfig cache;
+    cache.budget_bytes = cache_bytes;
+    cache.min_prefix_tokens = 1;
+    ModelRunner runner(demo(), AttentionMode::kTree, "cpu", cache);
+    EXPECT_EQ(runner.prefix_cache() != nullptr, cache_bytes > 0);
+    const auto start = std::chrono::steady_clock::now();
+    runner.run(batch, plan);
+    const double total =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const RunTimings t = runner.last_timings();
+    SCOPED_TRACE("cache bytes " + std::to_string(cache_bytes));
+    for (const double s :
+         {t.prepare_seconds, t.enqueue_seconds, t.wait_seconds, t.finish_seconds}) {
+      EXPECT_GE(s, 0.0);
+    }
+    EXPECT_GT(t.enqueue_seconds, 0.0);  // the CPU forward's layers run while they are "queued"
+    EXPECT_LE(t.prepare_seconds + t.enqueue_seconds + t.wait_seconds + t.finish_seconds, total);
   }
 }
 

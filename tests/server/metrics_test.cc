@@ -64,6 +64,36 @@ TEST(ServerMetrics, BatchesFeedCompressionRatio) {
             std::string::npos);
 }
 
+TEST(ServerMetrics, BatchPhasesAreOneHistogramLabelledByPhase) {
+  ServerMetrics m([] { return 0.0; }, [] { return 0.0; });
+  m.observe_batch({.sequences = 1,
+                   .requests = 1,
+                   .tokens = 10,
+                   .unique_tokens = 10,
+                   .run_seconds = 0.004,
+                   .plan_seconds = 0.00002,
+                   .prepare_seconds = 0.0003,
+                   .enqueue_seconds = 0.002,
+                   .wait_seconds = 0.0015,
+                   .finish_seconds = 0.0001});
+  const std::string text = m.render();
+  // Cumulative buckets: 0.3 ms of prepare is in le=0.0005 and not in le=0.00025.
+  EXPECT_NE(
+      text.find("radix_batch_phase_duration_seconds_bucket{phase=\"prepare\",le=\"0.0005\"} 1\n"),
+      std::string::npos);
+  EXPECT_NE(
+      text.find("radix_batch_phase_duration_seconds_bucket{phase=\"prepare\",le=\"0.00025\"} 0\n"),
+      std::string::npos);
+  for (const char* phase : {"plan", "prepare", "enqueue", "wait", "finish"}) {
+    EXPECT_NE(text.find(std::string("radix_batch_phase_duration_seconds_count{phase=\"") + phase +
+                        "\"} 1\n"),
+              std::string::npos)
+        << phase;
+  }
+  EXPECT_NE(text.find("radix_batch_phase_duration_seconds_sum{phase=\"enqueue\"} 0.002\n"),
+            std::string::npos);
+}
+
 TEST(Metrics, ScrapedFamiliesRenderEverySeriesReadAtScrapeTime) {
   MetricsRegistry r;
   MetricsRegistry::Series now = {{{"a"}, 1}, {{"b\"c"}, 2.5}};

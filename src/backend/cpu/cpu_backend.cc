@@ -21,7 +21,8 @@ constexpr OpChecks kCheck{"cpu"};
 
 // The CPU backend has no fp8: an op asked for e4m3 output (a scale vector given) is an error.
 void no_fp8_output(const char* op, const Tensor& scale) {
-  kCheck.require(scale.data == nullptr, op, "fp8 outputs need an fp8 backend (--device cuda)");
+  RADIX_OP_REQUIRE(kCheck, scale.data == nullptr, op,
+                   "fp8 outputs need an fp8 backend (--device cuda)");
 }
 
 const float* f32(const Tensor& t) { return static_cast<const float*>(t.data); }
@@ -41,10 +42,10 @@ class CpuBackend final : public Backend {
   DType residual_dtype() const override { return DType::kF32; }
 
   Buffer alloc(DType dtype, int64_t rows, int64_t cols) override {
-    kCheck.require(dtype == DType::kF32 || dtype == DType::kI32, "alloc",
-                   std::string("stores f32 and i32 only, asked for ") + dtype_name(dtype));
-    kCheck.require(rows >= 0 && cols >= 0, "alloc",
-                   "negative shape [" + to_string(rows) + ", " + to_string(cols) + "]");
+    RADIX_OP_REQUIRE(kCheck, dtype == DType::kF32 || dtype == DType::kI32, "alloc",
+                     std::string("stores f32 and i32 only, asked for ") + dtype_name(dtype));
+    RADIX_OP_REQUIRE(kCheck, rows >= 0 && cols >= 0, "alloc",
+                     "negative shape [" + to_string(rows) + ", " + to_string(cols) + "]");
     const size_t bytes = static_cast<size_t>(rows) * static_cast<size_t>(cols) * 4;
     // 64-byte aligned rows start for SIMD and BLAS; at least one line so data is never null.
     const size_t padded = (bytes + 63) / 64 * 64 + 64;
@@ -58,8 +59,8 @@ class CpuBackend final : public Backend {
 
   void upload(const Tensor& dst, const void* host, DType host_dtype) override {
     if (dst.dtype == DType::kI32 || host_dtype == DType::kI32) {
-      kCheck.require(
-          dst.dtype == host_dtype, "upload",
+      RADIX_OP_REQUIRE(
+          kCheck, dst.dtype == host_dtype, "upload",
           std::string("cannot copy ") + dtype_name(host_dtype) + " into " + shape_str(dst));
     }
     const size_t elem = dtype_size(host_dtype);
@@ -112,9 +113,9 @@ class CpuBackend final : public Backend {
     kCheck.shape("embedding", "out", out, out.rows, table.cols);
     for (int64_t r = 0; r < out.rows; ++r) {
       const int32_t id = i32(ids)[r];
-      kCheck.require(id >= 0 && id < table.rows, "embedding",
-                     "token id " + to_string(id) + " outside the vocabulary [0, " +
-                         to_string(table.rows) + ")");
+      RADIX_OP_REQUIRE(kCheck, id >= 0 && id < table.rows, "embedding",
+                       "token id " + to_string(id) + " outside the vocabulary [0, " +
+                           to_string(table.rows) + ")");
     }
     cpu::gather_rows(table.data, table.row_stride, table.rows, i32(ids), out.data, out.row_stride,
                      out.rows, out.cols, threads_);
@@ -154,8 +155,9 @@ class CpuBackend final : public Backend {
     kCheck.dtype("linear", "x", x, DType::kF32);
     kCheck.dtype("linear", "w", w, DType::kF32);
     kCheck.dtype("linear", "out", out, DType::kF32);
-    kCheck.require(w.cols == x.cols, "linear",
-                   "x is " + shape_str(x) + " but w is " + shape_str(w) + " (inner sizes differ)");
+    RADIX_OP_REQUIRE(
+        kCheck, w.cols == x.cols, "linear",
+        "x is " + shape_str(x) + " but w is " + shape_str(w) + " (inner sizes differ)");
     kCheck.shape("linear", "out", out, x.rows, w.rows);
     kCheck.bias("linear", bias, w.rows, DType::kF32);
     if (x.rows == 0 || w.rows == 0) return;
@@ -183,8 +185,8 @@ class CpuBackend final : public Backend {
     kCheck.shape("qk_norm_rope", "q_norm", q_norm, 1, shape.head_dim);
     kCheck.shape("qk_norm_rope", "k_norm", k_norm, 1, shape.head_dim);
     kCheck.index("qk_norm_rope", "positions", positions, qkv.rows);
-    kCheck.require(shape.head_dim % 2 == 0, "qk_norm_rope",
-                   "head_dim must be even, got " + to_string(shape.head_dim));
+    RADIX_OP_REQUIRE(kCheck, shape.head_dim % 2 == 0, "qk_norm_rope",
+                     "head_dim must be even, got " + to_string(shape.head_dim));
     cpu::qk_norm_rope(f32_mut(qkv), qkv.row_stride, qkv.rows, shape.num_q_heads, shape.num_kv_heads,
                       shape.head_dim, f32(q_norm), f32(k_norm), i32(positions), eps, rope_theta,
                       threads_);
@@ -210,25 +212,26 @@ class CpuBackend final : public Backend {
                         const PrefixKeys& prefix, const Tensor& out) override {
     const int64_t kv_cols = 2 * static_cast<int64_t>(shape.num_kv_heads) * shape.head_dim;
     kCheck.dtype("prefix_attention", "prefix.kv", prefix.kv, DType::kF32);
-    kCheck.require(prefix.kv.cols == kv_cols, "prefix_attention",
-                   "prefix.kv " + shape_str(prefix.kv) +
-                       " must have 2 * Hkv * d = " + to_string(kv_cols) + " columns");
-    kCheck.require(mask.kind != AttentionMask::Kind::kVarlenBidirectional, "prefix_attention",
-                   "a bidirectional mask has no prefix (cached keys are causal ancestors)");
+    RADIX_OP_REQUIRE(kCheck, prefix.kv.cols == kv_cols, "prefix_attention",
+                     "prefix.kv " + shape_str(prefix.kv) +
+                         " must have 2 * Hkv * d = " + to_string(kv_cols) + " columns");
+    RADIX_OP_REQUIRE(kCheck, mask.kind != AttentionMask::Kind::kVarlenBidirectional,
+                     "prefix_attention",
+                     "a bidirectional mask has no prefix (cached keys are causal ancestors)");
     const int64_t p = prefix.kv.rows;
     kCheck.index("prefix_attention", "prefix.anchor", prefix.anchor, qkv.rows);
     kCheck.index("prefix_attention", "prefix.subtree_end", prefix.subtree_end, p);
     const int32_t* anchor = i32(prefix.anchor);
     const int32_t* end = i32(prefix.subtree_end);
     for (int64_t r = 0; r < qkv.rows; ++r) {
-      kCheck.require(anchor[r] >= -1 && anchor[r] < p, "prefix_attention",
-                     "anchor[" + to_string(r) + "] = " + to_string(anchor[r]) + " is not in [-1, " +
-                         to_string(p) + ")");
+      RADIX_OP_REQUIRE(kCheck, anchor[r] >= -1 && anchor[r] < p, "prefix_attention",
+                       "anchor[" + to_string(r) + "] = " + to_string(anchor[r]) +
+                           " is not in [-1, " + to_string(p) + ")");
     }
     for (int64_t k = 0; k < p; ++k) {
-      kCheck.require(end[k] > k && end[k] <= p, "prefix_attention",
-                     "prefix.subtree_end[" + to_string(k) + "] = " + to_string(end[k]) +
-                         " is not in (" + to_string(k) + ", " + to_string(p) + "]");
+      RADIX_OP_REQUIRE(kCheck, end[k] > k && end[k] <= p, "prefix_attention",
+                       "prefix.subtree_end[" + to_string(k) + "] = " + to_string(end[k]) +
+                           " is not in (" + to_string(k) + ", " + to_string(p) + "]");
     }
     cpu::PrefixKeysCpu keys;
     keys.kv = f32(prefix.kv);
@@ -244,11 +247,11 @@ class CpuBackend final : public Backend {
   }
 
   void scatter_rows(const Tensor& src, const Tensor& index, const Tensor& out) override {
-    kCheck.require(
-        src.dtype == out.dtype && dtype_size(src.dtype) == 4, "scatter_rows",
+    RADIX_OP_REQUIRE(
+        kCheck, src.dtype == out.dtype && dtype_size(src.dtype) == 4, "scatter_rows",
         "src " + shape_str(src) + " and out " + shape_str(out) + " must share a 4-byte dtype");
-    kCheck.require(src.cols == out.cols, "scatter_rows",
-                   "src " + shape_str(src) + " and out " + shape_str(out) + " differ in columns");
+    RADIX_OP_REQUIRE(kCheck, src.cols == out.cols, "scatter_rows",
+                     "src " + shape_str(src) + " and out " + shape_str(out) + " differ in columns");
     kCheck.index("scatter_rows", "index", index, src.rows);
     cpu::scatter_rows(src.data, src.row_stride, i32(index), src.rows, out.data, out.row_stride,
                       out.rows, out.cols, threads_);
@@ -273,22 +276,22 @@ class CpuBackend final : public Backend {
       kCheck.index("attention", "subtree_end", mask.subtree_end, n);
       visible_end = i32(mask.subtree_end);
       for (int64_t k = 0; k < n; ++k) {
-        kCheck.require(visible_end[k] > k && visible_end[k] <= n, "attention",
-                       "subtree_end[" + to_string(k) + "] = " + to_string(visible_end[k]) +
-                           " is not in (" + to_string(k) + ", " + to_string(n) + "]");
+        RADIX_OP_REQUIRE(kCheck, visible_end[k] > k && visible_end[k] <= n, "attention",
+                         "subtree_end[" + to_string(k) + "] = " + to_string(visible_end[k]) +
+                             " is not in (" + to_string(k) + ", " + to_string(n) + "]");
       }
     } else {
       // A varlen batch is the interval mask with visible_end = the end of k's sequence (and, when
       // bidirectional, visible_begin = its start).
       kCheck.index("attention", "cu_seqlens", mask.cu_seqlens, mask.num_seqs + 1);
       const int32_t* cu = i32(mask.cu_seqlens);
-      kCheck.require(mask.num_seqs >= 0 && cu[0] == 0 && cu[mask.num_seqs] == n, "attention",
-                     "cu_seqlens must run from 0 to " + to_string(n) + " rows");
+      RADIX_OP_REQUIRE(kCheck, mask.num_seqs >= 0 && cu[0] == 0 && cu[mask.num_seqs] == n,
+                       "attention", "cu_seqlens must run from 0 to " + to_string(n) + " rows");
       seq_end_.resize(n);
       seq_begin_.resize(n);
       for (int32_t s = 0; s < mask.num_seqs; ++s) {
-        kCheck.require(cu[s] <= cu[s + 1], "attention",
-                       "cu_seqlens decreases at " + to_string(s + 1));
+        RADIX_OP_REQUIRE(kCheck, cu[s] <= cu[s + 1], "attention",
+                         "cu_seqlens decreases at " + to_string(s + 1));
         for (int32_t r = cu[s]; r < cu[s + 1]; ++r) {
           seq_begin_[r] = cu[s];
           seq_end_[r] = cu[s + 1];
@@ -318,11 +321,11 @@ class CpuBackend final : public Backend {
   }
 
   void gather_rows(const Tensor& src, const Tensor& index, const Tensor& out) override {
-    kCheck.require(
-        src.dtype == out.dtype && dtype_size(src.dtype) == 4, "gather_rows",
+    RADIX_OP_REQUIRE(
+        kCheck, src.dtype == out.dtype && dtype_size(src.dtype) == 4, "gather_rows",
         "src " + shape_str(src) + " and out " + shape_str(out) + " must share a 4-byte dtype");
-    kCheck.require(src.cols == out.cols, "gather_rows",
-                   "src " + shape_str(src) + " and out " + shape_str(out) + " differ in columns");
+    RADIX_OP_REQUIRE(kCheck, src.cols == out.cols, "gather_rows",
+                     "src " + shape_str(src) + " and out " + shape_str(out) + " differ in columns");
     kCheck.index("gather_rows", "index", index, out.rows);
     cpu::gather_rows(src.data, src.row_stride, src.rows, i32(index), out.data, out.row_stride,
                      out.rows, out.cols, threads_);

@@ -49,35 +49,38 @@ constexpr int64_t kSmallLinearRows = 8;
 constexpr OpChecks kCheck{"cuda"};
 
 void require_float(const char* op, const char* arg, const Tensor& t) {
-  kCheck.require(t.dtype == DType::kF32 || t.dtype == DType::kBF16, op,
-                 std::string(arg) + " must be f32 or bf16, got " + shape_str(t));
-  kCheck.require(t.data != nullptr || t.numel() == 0, op, std::string(arg) + " has no data");
-  kCheck.require(t.row_stride >= t.cols, op,
-                 std::string(arg) + " has a row stride below its width");
+  RADIX_OP_REQUIRE(kCheck, t.dtype == DType::kF32 || t.dtype == DType::kBF16, op,
+                   std::string(arg) + " must be f32 or bf16, got " + shape_str(t));
+  RADIX_OP_REQUIRE(kCheck, t.data != nullptr || t.numel() == 0, op,
+                   std::string(arg) + " has no data");
+  RADIX_OP_REQUIRE(kCheck, t.row_stride >= t.cols, op,
+                   std::string(arg) + " has a row stride below its width");
 }
 
 // A contiguous [n, 1] (or [1, n]) f32 vector of per-row scales, with data.
 void require_row_scales(const char* op, const char* arg, const Tensor& t, int64_t n) {
-  kCheck.require(t.dtype == DType::kF32 && t.contiguous() && t.numel() == n &&
-                     (t.rows == 1 || t.cols == 1) && (t.data != nullptr || n == 0),
-                 op,
-                 std::string(arg) + " must be a contiguous f32 vector of " + to_string(n) +
-                     " scales, got " + shape_str(t));
+  RADIX_OP_REQUIRE(kCheck,
+                   t.dtype == DType::kF32 && t.contiguous() && t.numel() == n &&
+                       (t.rows == 1 || t.cols == 1) && (t.data != nullptr || n == 0),
+                   op,
+                   std::string(arg) + " must be a contiguous f32 vector of " + to_string(n) +
+                       " scales, got " + shape_str(t));
 }
 
 // A norm's output: f32 / bf16 without scales, or f8e4m3 with one f32 scale per row.
 void require_norm_out(const char* op, const char* arg, const Tensor& out, const Tensor& scale,
                       int64_t rows) {
   if (out.dtype == DType::kF8E4M3) {
-    kCheck.require(out.data != nullptr || out.numel() == 0, op, std::string(arg) + " has no data");
-    kCheck.require(out.row_stride >= out.cols, op,
-                   std::string(arg) + " has a row stride below its width");
+    RADIX_OP_REQUIRE(kCheck, out.data != nullptr || out.numel() == 0, op,
+                     std::string(arg) + " has no data");
+    RADIX_OP_REQUIRE(kCheck, out.row_stride >= out.cols, op,
+                     std::string(arg) + " has a row stride below its width");
     require_row_scales(op, (std::string(arg) + "_scale").c_str(), scale, rows);
     return;
   }
   require_float(op, arg, out);
-  kCheck.require(scale.data == nullptr, op,
-                 std::string(arg) + "_scale is given only with an f8e4m3 " + arg);
+  RADIX_OP_REQUIRE(kCheck, scale.data == nullptr, op,
+                   std::string(arg) + "_scale is given only with an f8e4m3 " + arg);
 }
 
 // A kernel's status as a BackendError naming the op.
@@ -217,8 +220,8 @@ class CudaBackend final : public Backend {
 
   // ---- memory --------------------------------------------------------------------------------
   Buffer alloc(DType dtype, int64_t rows, int64_t cols) override {
-    kCheck.require(rows >= 0 && cols >= 0, "alloc",
-                   "negative shape [" + to_string(rows) + ", " + to_string(cols) + "]");
+    RADIX_OP_REQUIRE(kCheck, rows >= 0 && cols >= 0, "alloc",
+                     "negative shape [" + to_string(rows) + ", " + to_string(cols) + "]");
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
     // At least 256 bytes so that data is never null; cudaMalloc aligns to 256 bytes, which the
     // 16-byte vector paths and cuBLASLt's fastest kernels want.
@@ -249,16 +252,17 @@ class CudaBackend final : public Backend {
   }
 
   void upload(const Tensor& dst, const void* host, DType host_dtype) override {
-    kCheck.require(dst.data != nullptr || dst.numel() == 0, "upload", "dst has no data");
+    RADIX_OP_REQUIRE(kCheck, dst.data != nullptr || dst.numel() == 0, "upload", "dst has no data");
     const bool ints = dst.dtype == DType::kI32 || host_dtype == DType::kI32;
-    kCheck.require(
-        !ints || dst.dtype == host_dtype, "upload",
+    RADIX_OP_REQUIRE(
+        kCheck, !ints || dst.dtype == host_dtype, "upload",
         std::string("cannot copy ") + dtype_name(host_dtype) + " into " + shape_str(dst));
-    kCheck.require(dst.dtype != DType::kF16, "upload", "the CUDA backend stores no f16 tensors");
+    RADIX_OP_REQUIRE(kCheck, dst.dtype != DType::kF16, "upload",
+                     "the CUDA backend stores no f16 tensors");
     // e4m3 bytes are copied as stored (a pre-quantised checkpoint); any other e4m3 tensor is
     // made on the device by quantize_fp8_rows, whose scales a plain conversion could not give.
-    kCheck.require(dst.dtype != DType::kF8E4M3 || host_dtype == DType::kF8E4M3, "upload",
-                   "f8e4m3 tensors take e4m3 bytes as stored or come from quantize_fp8_rows");
+    RADIX_OP_REQUIRE(kCheck, dst.dtype != DType::kF8E4M3 || host_dtype == DType::kF8E4M3, "upload",
+                     "f8e4m3 tensors take e4m3 bytes as stored or come from quantize_fp8_rows");
     if (dst.numel() == 0) return;
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
     const size_t elem = dtype_size(dst.dtype);
@@ -282,7 +286,8 @@ class CudaBackend final : public Backend {
   }
 
   void download(const Tensor& src, float* host) override {
-    kCheck.require(src.data != nullptr || src.numel() == 0, "download", "src has no data");
+    RADIX_OP_REQUIRE(kCheck, src.data != nullptr || src.numel() == 0, "download",
+                     "src has no data");
     if (src.numel() == 0) return;
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
     const size_t elem = dtype_size(src.dtype);
@@ -307,12 +312,13 @@ class CudaBackend final : public Backend {
   }
 
   void fill_constant(const Tensor& dst, float value) override {
-    kCheck.require(dst.data != nullptr || dst.numel() == 0, "fill_constant", "dst has no data");
+    RADIX_OP_REQUIRE(kCheck, dst.data != nullptr || dst.numel() == 0, "fill_constant",
+                     "dst has no data");
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
-    kCheck.require(dst.dtype != DType::kF16, "fill_constant",
-                   "the CUDA backend stores no f16 tensors");
-    kCheck.require(dst.dtype != DType::kF8E4M3, "fill_constant",
-                   "f8e4m3 tensors come from quantize_fp8_rows");
+    RADIX_OP_REQUIRE(kCheck, dst.dtype != DType::kF16, "fill_constant",
+                     "the CUDA backend stores no f16 tensors");
+    RADIX_OP_REQUIRE(kCheck, dst.dtype != DType::kF8E4M3, "fill_constant",
+                     "f8e4m3 tensors come from quantize_fp8_rows");
     const cudaError_t status = with_dtype<DType::kF32, DType::kBF16, DType::kI32>(
         dst, "fill_constant", "dst", [&](auto* p) {
           return cuda::fill_constant(p, dst.rows, dst.cols, dst.row_stride, to_stored(p, value),
@@ -340,7 +346,7 @@ class CudaBackend final : public Backend {
     require_float(op, "out", out);
     kCheck.index(op, "ids", ids, out.rows);
     kCheck.shape(op, "out", out, out.rows, table.cols);
-    kCheck.require(std::isfinite(scale), op, "the scale must be finite");
+    RADIX_OP_REQUIRE(kCheck, std::isfinite(scale), op, "the scale must be finite");
     Timed timed(this, OpKind::kGather);
     check_launch(op, with_float_ptr(out, [&](auto* o) {
                    return cuda::embedding_gather(
@@ -382,8 +388,9 @@ class CudaBackend final : public Backend {
     require_float(op, "x", x);
     kCheck.dtype(op, "w", w, DType::kBF16);
     require_float(op, "out", out);
-    kCheck.require(w.cols == x.cols, op,
-                   "x is " + shape_str(x) + " but w is " + shape_str(w) + " (inner sizes differ)");
+    RADIX_OP_REQUIRE(
+        kCheck, w.cols == x.cols, op,
+        "x is " + shape_str(x) + " but w is " + shape_str(w) + " (inner sizes differ)");
     kCheck.shape(op, "out", out, x.rows, w.rows);
     const bf16* b = ptr<bf16>(bias);  // null: no bias
     if (x.rows == 0 || w.rows == 0) return;
@@ -393,7 +400,7 @@ class CudaBackend final : public Backend {
       if (b == nullptr) return;
       accumulate = true;
     }
-    kCheck.require(x.cols <= INT32_MAX, op, "inner size too large");
+    RADIX_OP_REQUIRE(kCheck, x.cols <= INT32_MAX, op, "inner size too large");
     Timed timed(this, OpKind::kGemm);
     if (w.rows <= kSmallLinearRows || x.dtype == DType::kF32 || x.cols == 0) {
       const int k = static_cast<int>(x.cols);
@@ -459,7 +466,7 @@ class CudaBackend final : public Backend {
     kCheck.dtype(op, "out", out, DType::kBF16);
     const int64_t d = shape.head_dim;
     kCheck.shape(op, "out", out, qkv.rows, shape.num_q_heads * d);
-    kCheck.require(qkv.rows <= INT32_MAX, op, "too many rows");
+    RADIX_OP_REQUIRE(kCheck, qkv.rows <= INT32_MAX, op, "too many rows");
     const int n = static_cast<int>(qkv.rows);
     if (n == 0) return;
     const bf16* q = ptr<bf16>(qkv);
@@ -470,8 +477,8 @@ class CudaBackend final : public Backend {
     if (tree) {
       kCheck.index(op, "subtree_end", mask.subtree_end, n);
     } else {
-      kCheck.require(mask.num_seqs >= 0 && mask.max_seqlen >= 0, op,
-                     "negative num_seqs or max_seqlen");
+      RADIX_OP_REQUIRE(kCheck, mask.num_seqs >= 0 && mask.max_seqlen >= 0, op,
+                       "negative num_seqs or max_seqlen");
       kCheck.index(op, "cu_seqlens", mask.cu_seqlens, int64_t{mask.num_seqs} + 1);
     }
     const int32_t* positions = mask.window > 0 ? ptr<int32_t>(mask.positions) : nullptr;
@@ -537,7 +544,8 @@ class CudaBackend final : public Backend {
       require_row_scales(op, "out_scale", out_scale, out.rows);
     } else {
       kCheck.dtype(op, "out", out, DType::kBF16);
-      kCheck.require(out_scale.data == nullptr, op, "out_scale is given only with an f8e4m3 out");
+      RADIX_OP_REQUIRE(kCheck, out_scale.data == nullptr, op,
+                       "out_scale is given only with an f8e4m3 out");
     }
     kCheck.shape(op, "gate_up", gate_up, out.rows, 2 * out.cols);
     if (out.numel() == 0) return;
@@ -556,14 +564,14 @@ class CudaBackend final : public Backend {
 
   void gather_rows(const Tensor& src, const Tensor& index, const Tensor& out) override {
     const char* op = "gather_rows";
-    kCheck.require(src.dtype == out.dtype, op,
-                   "src " + shape_str(src) + " and out " + shape_str(out) + " differ in dtype");
-    kCheck.require(src.cols == out.cols, op,
-                   "src " + shape_str(src) + " and out " + shape_str(out) + " differ in columns");
-    kCheck.require(dtype_size(src.dtype) != 1, op, "f8e4m3 rows are not gathered");
-    kCheck.require(src.data != nullptr || src.numel() == 0, op, "src has no data");
+    RADIX_OP_REQUIRE(kCheck, src.dtype == out.dtype, op,
+                     "src " + shape_str(src) + " and out " + shape_str(out) + " differ in dtype");
+    RADIX_OP_REQUIRE(kCheck, src.cols == out.cols, op,
+                     "src " + shape_str(src) + " and out " + shape_str(out) + " differ in columns");
+    RADIX_OP_REQUIRE(kCheck, dtype_size(src.dtype) != 1, op, "f8e4m3 rows are not gathered");
+    RADIX_OP_REQUIRE(kCheck, src.data != nullptr || src.numel() == 0, op, "src has no data");
     kCheck.index(op, "index", index, out.rows);
-    kCheck.require(out.cols <= INT32_MAX, op, "too many columns");
+    RADIX_OP_REQUIRE(kCheck, out.cols <= INT32_MAX, op, "too many columns");
     if (out.numel() == 0) return;
     Timed timed(this, OpKind::kGather);
     const int cols = static_cast<int>(out.cols);
@@ -645,14 +653,15 @@ class CudaBackend final : public Backend {
     kCheck.dtype(op, "out", out, DType::kBF16);
     const int64_t d = shape.head_dim;
     kCheck.shape(op, "out", out, qkv.rows, shape.num_q_heads * d);
-    kCheck.require(mask.kind != AttentionMask::Kind::kVarlenBidirectional, op,
-                   "a bidirectional mask has no prefix (cached keys are causal ancestors)");
+    RADIX_OP_REQUIRE(kCheck, mask.kind != AttentionMask::Kind::kVarlenBidirectional, op,
+                     "a bidirectional mask has no prefix (cached keys are causal ancestors)");
     const int64_t kv_cols = 2 * static_cast<int64_t>(shape.num_kv_heads) * d;
     kCheck.dtype(op, "prefix.kv", prefix.kv, DType::kBF16);
-    kCheck.require(prefix.kv.cols == kv_cols, op,
-                   "prefix.kv " + shape_str(prefix.kv) +
-                       " must have 2 * Hkv * d = " + to_string(kv_cols) + " columns");
-    kCheck.require(qkv.rows <= INT32_MAX && prefix.kv.rows <= INT32_MAX, op, "too many rows");
+    RADIX_OP_REQUIRE(kCheck, prefix.kv.cols == kv_cols, op,
+                     "prefix.kv " + shape_str(prefix.kv) +
+                         " must have 2 * Hkv * d = " + to_string(kv_cols) + " columns");
+    RADIX_OP_REQUIRE(kCheck, qkv.rows <= INT32_MAX && prefix.kv.rows <= INT32_MAX, op,
+                     "too many rows");
     const int n = static_cast<int>(qkv.rows);
     const int p = static_cast<int>(prefix.kv.rows);
     kCheck.index(op, "prefix.anchor", prefix.anchor, n);
@@ -662,7 +671,7 @@ class CudaBackend final : public Backend {
     if (tree) {
       kCheck.index(op, "subtree_end", mask.subtree_end, n);
     } else {
-      kCheck.require(mask.num_seqs >= 0, op, "negative num_seqs");
+      RADIX_OP_REQUIRE(kCheck, mask.num_seqs >= 0, op, "negative num_seqs");
       kCheck.index(op, "cu_seqlens", mask.cu_seqlens, int64_t{mask.num_seqs} + 1);
     }
     if (n == 0) return;
@@ -705,16 +714,16 @@ class CudaBackend final : public Backend {
 
   void scatter_rows(const Tensor& src, const Tensor& index, const Tensor& out) override {
     const char* op = "scatter_rows";
-    kCheck.require(src.dtype == out.dtype, op,
-                   "src " + shape_str(src) + " and out " + shape_str(out) + " differ in dtype");
-    kCheck.require(src.cols == out.cols, op,
-                   "src " + shape_str(src) + " and out " + shape_str(out) + " differ in columns");
+    RADIX_OP_REQUIRE(kCheck, src.dtype == out.dtype, op,
+                     "src " + shape_str(src) + " and out " + shape_str(out) + " differ in dtype");
+    RADIX_OP_REQUIRE(kCheck, src.cols == out.cols, op,
+                     "src " + shape_str(src) + " and out " + shape_str(out) + " differ in columns");
     const size_t elem = dtype_size(src.dtype);
-    kCheck.require(elem == 2 || elem == 4, op, "only 2- and 4-byte rows are scattered");
-    kCheck.require(src.data != nullptr || src.numel() == 0, op, "src has no data");
-    kCheck.require(out.data != nullptr || out.numel() == 0, op, "out has no data");
+    RADIX_OP_REQUIRE(kCheck, elem == 2 || elem == 4, op, "only 2- and 4-byte rows are scattered");
+    RADIX_OP_REQUIRE(kCheck, src.data != nullptr || src.numel() == 0, op, "src has no data");
+    RADIX_OP_REQUIRE(kCheck, out.data != nullptr || out.numel() == 0, op, "out has no data");
     kCheck.index(op, "index", index, src.rows);
-    kCheck.require(src.cols <= INT32_MAX, op, "too many columns");
+    RADIX_OP_REQUIRE(kCheck, src.cols <= INT32_MAX, op, "too many columns");
     if (src.numel() == 0) return;
     Timed timed(this, OpKind::kGather);
     check_launch(op, cuda::scatter_rows(src.data, src.row_stride, ptr<int32_t>(index), src.rows,
@@ -839,11 +848,12 @@ class CudaBackend final : public Backend {
                              bool fused_norm = false) {
     kCheck.attention_qkv(op, qkv, shape, DType::kBF16);
     if (fused_norm) {
-      kCheck.require(shape.head_dim == 64 || shape.head_dim == 128 || shape.head_dim == 256, op,
-                     "head_dim must be 64, 128 or 256 on CUDA, got " + to_string(shape.head_dim));
+      RADIX_OP_REQUIRE(kCheck,
+                       shape.head_dim == 64 || shape.head_dim == 128 || shape.head_dim == 256, op,
+                       "head_dim must be 64, 128 or 256 on CUDA, got " + to_string(shape.head_dim));
     } else {
-      kCheck.require(
-          shape.head_dim % 2 == 0 && shape.head_dim <= 256, op,
+      RADIX_OP_REQUIRE(
+          kCheck, shape.head_dim % 2 == 0 && shape.head_dim <= 256, op,
           "head_dim must be even and at most 256 on CUDA, got " + to_string(shape.head_dim));
     }
   }

@@ -14,11 +14,12 @@ constexpr OpChecks kCheck{"cuda"};
 
 // A vector of n fp32 scales: [n, 1] or [1, n], contiguous, with data.
 void require_scales(const char* op, const char* arg, const Tensor& t, int64_t n) {
-  kCheck.require(t.dtype == DType::kF32 && t.contiguous() && t.numel() == n &&
-                     (t.rows == 1 || t.cols == 1) && (t.data != nullptr || n == 0),
-                 op,
-                 std::string(arg) + " must be a contiguous f32 vector of " + std::to_string(n) +
-                     " scales, got " + shape_str(t));
+  RADIX_OP_REQUIRE(kCheck,
+                   t.dtype == DType::kF32 && t.contiguous() && t.numel() == n &&
+                       (t.rows == 1 || t.cols == 1) && (t.data != nullptr || n == 0),
+                   op,
+                   std::string(arg) + " must be a contiguous f32 vector of " + std::to_string(n) +
+                       " scales, got " + shape_str(t));
 }
 
 void check(const char* op, cudaError_t status) {
@@ -57,13 +58,13 @@ void gemm_and_scale(Gemm& gemm, const Fp8ScratchFn& scratch, const uint8_t* xq, 
 void quantize_fp8_rows(const Tensor& src, const Tensor& dst, const Tensor& scale,
                        cudaStream_t stream) {
   const char* op = "quantize_fp8_rows";
-  kCheck.require(src.dtype == DType::kF32 || src.dtype == DType::kBF16, op,
-                 "src must be f32 or bf16, got " + shape_str(src));
-  kCheck.require(src.data != nullptr || src.numel() == 0, op, "src has no data");
-  kCheck.require(src.row_stride >= src.cols, op, "src has a row stride below its width");
+  RADIX_OP_REQUIRE(kCheck, src.dtype == DType::kF32 || src.dtype == DType::kBF16, op,
+                   "src must be f32 or bf16, got " + shape_str(src));
+  RADIX_OP_REQUIRE(kCheck, src.data != nullptr || src.numel() == 0, op, "src has no data");
+  RADIX_OP_REQUIRE(kCheck, src.row_stride >= src.cols, op, "src has a row stride below its width");
   kCheck.dtype(op, "dst", dst, DType::kF8E4M3);
   kCheck.shape(op, "dst", dst, src.rows, src.cols);
-  kCheck.require(src.cols > 0 && src.cols <= INT32_MAX, op, "cols must be in [1, 2^31)");
+  RADIX_OP_REQUIRE(kCheck, src.cols > 0 && src.cols <= INT32_MAX, op, "cols must be in [1, 2^31)");
   require_scales(op, "scale", scale, src.rows);
   if (src.rows == 0) return;
   auto* q = static_cast<uint8_t*>(dst.data);
@@ -82,27 +83,28 @@ void linear_fp8(Gemm& gemm, const Fp8ScratchFn& scratch, const Fp8TimedFn& timed
   kCheck.dtype(op, "w", w, DType::kF8E4M3);
   require_scales(op, "w_scale", w_scale, w.rows);
   kCheck.bias(op, bias, w.rows, DType::kBF16);
-  kCheck.require(out.dtype == DType::kBF16 || out.dtype == DType::kF32, op,
-                 "out must be bf16 or f32, got " + shape_str(out));
-  kCheck.require(out.data != nullptr || out.numel() == 0, op, "out has no data");
-  kCheck.require(out.row_stride >= out.cols, op, "out has a row stride below its width");
+  RADIX_OP_REQUIRE(kCheck, out.dtype == DType::kBF16 || out.dtype == DType::kF32, op,
+                   "out must be bf16 or f32, got " + shape_str(out));
+  RADIX_OP_REQUIRE(kCheck, out.data != nullptr || out.numel() == 0, op, "out has no data");
+  RADIX_OP_REQUIRE(kCheck, out.row_stride >= out.cols, op, "out has a row stride below its width");
   kCheck.shape(op, "out", out, x.rows, w.rows);
-  kCheck.require(x.cols == w.cols, op,
-                 "x " + shape_str(x) + " and w " + shape_str(w) + " differ in width");
-  kCheck.require(w.cols % 16 == 0 && w.row_stride % 16 == 0, op,
-                 "fp8 GEMMs need k and w's row stride to be multiples of 16, got " + shape_str(w));
+  RADIX_OP_REQUIRE(kCheck, x.cols == w.cols, op,
+                   "x " + shape_str(x) + " and w " + shape_str(w) + " differ in width");
+  RADIX_OP_REQUIRE(
+      kCheck, w.cols % 16 == 0 && w.row_stride % 16 == 0, op,
+      "fp8 GEMMs need k and w's row stride to be multiples of 16, got " + shape_str(w));
   const bool quantized = x.dtype == DType::kF8E4M3;
   if (quantized) {
     kCheck.dtype(op, "x", x, DType::kF8E4M3);
     require_scales(op, "x_scale", x_scale, x.rows);
-    kCheck.require(x.row_stride % 16 == 0, op,
-                   "an fp8 x needs a row stride that is a multiple of 16, got " + shape_str(x));
+    RADIX_OP_REQUIRE(kCheck, x.row_stride % 16 == 0, op,
+                     "an fp8 x needs a row stride that is a multiple of 16, got " + shape_str(x));
   } else {
-    kCheck.require(x.dtype == DType::kBF16 || x.dtype == DType::kF32, op,
-                   "x must be f8e4m3 (with x_scale), bf16 or f32, got " + shape_str(x));
-    kCheck.require(x.data != nullptr || x.numel() == 0, op, "x has no data");
-    kCheck.require(x_scale.data == nullptr, op,
-                   "x_scale is given only with an f8e4m3 x (a bf16 x is quantised here)");
+    RADIX_OP_REQUIRE(kCheck, x.dtype == DType::kBF16 || x.dtype == DType::kF32, op,
+                     "x must be f8e4m3 (with x_scale), bf16 or f32, got " + shape_str(x));
+    RADIX_OP_REQUIRE(kCheck, x.data != nullptr || x.numel() == 0, op, "x has no data");
+    RADIX_OP_REQUIRE(kCheck, x_scale.data == nullptr, op,
+                     "x_scale is given only with an f8e4m3 x (a bf16 x is quantised here)");
   }
   const int64_t m = x.rows, k = w.cols;
   if (m == 0) return;

@@ -266,8 +266,9 @@ void run_serve(const ServeArgs& args) {
   };
   runtime_options.on_batch = [&metrics](const service::BatchReport& s) {
     metrics.observe_batch({s.sequences, s.requests, s.tokens, s.unique_tokens, s.failed,
-                           s.run_seconds, s.max_queue_seconds, s.plan_seconds, s.prepare_seconds,
-                           s.enqueue_seconds, s.wait_seconds, s.finish_seconds});
+                           s.run_seconds, s.max_queue_seconds, s.plan_seconds,
+                           s.timings.prepare_seconds, s.timings.enqueue_seconds,
+                           s.timings.wait_seconds, s.timings.finish_seconds});
   };
   std::unique_ptr<service::Runtime> runtime = service::Runtime::build(runtime_options);
   runtime_ptr.store(runtime.get());

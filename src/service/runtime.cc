@@ -202,10 +202,7 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
       r.failed = s.failed;
       r.run_seconds = s.run_seconds;
       r.plan_seconds = s.plan_seconds;
-      r.prepare_seconds = s.timings.prepare_seconds;
-      r.enqueue_seconds = s.timings.enqueue_seconds;
-      r.wait_seconds = s.timings.wait_seconds;
-      r.finish_seconds = s.timings.finish_seconds;
+      r.timings = s.timings;
       r.max_queue_seconds = s.max_queue_seconds;
       r.worker = s.worker;
       r.cached_prefix_tokens = s.cached_prefix_tokens;

@@ -24,14 +24,9 @@ struct BatchReport {
   bool folded = false;
   bool failed = false;
   double run_seconds = 0;
-  // run_seconds in phases (engine::BatchStats, engine::RunTimings): the fold plan, the runner's
-  // work before the forward, the forward's enqueueing, its wait for the device, the runner's work
-  // after.
+  // run_seconds in phases: the fold plan, then the runner's (engine/batch_runner.h).
   double plan_seconds = 0;
-  double prepare_seconds = 0;
-  double enqueue_seconds = 0;
-  double wait_seconds = 0;
-  double finish_seconds = 0;
+  engine::RunTimings timings;
   double max_queue_seconds = 0;
   size_t worker = 0;
   int32_t cached_prefix_tokens = 0;  // several workers: the taker's cached prefix of the batch

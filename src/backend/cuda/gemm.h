@@ -122,7 +122,9 @@ class Gemm {
   int heuristic(const Key& key, const Plan& plan, cublasLtMatmulPreference_t pref, int candidates,
                 cublasLtMatmulHeuristicResult_t* results);
   // The heuristic's first choice for the key's row-count step (heuristic_rows), asked once per
-  // step: a new M costs an algorithm check, not a heuristic query (~0.1 ms each, 4-8 a batch).
+  // step: a new M costs an algorithm check, not a heuristic query. (On the H200 the served batch
+  // times did not move measurably with this, bench/RESULTS.md call O: what it bounds is the
+  // work and the plans a long-running server accumulates.)
   cublasLtMatmulAlgo_t chosen_algo(const Key& key, const Plan& plan,
                                    cublasLtMatmulPreference_t pref);
   cublasLtMatmulAlgo_t tuned_algo(const Key& key, const Plan& plan,

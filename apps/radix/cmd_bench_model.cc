@@ -67,6 +67,10 @@ void add_cuda_fields(Model& model, int runs, double median_ms, nlohmann::json& r
   row["gpu_swiglu_ms"] = p->swiglu_ms / runs;
   row["gpu_gather_ms"] = p->gather_ms / runs;
   row["gpu_quantize_ms"] = p->quantize_ms / runs;  // fp8: the activations' per-row quantisation
+  // The host's time queueing the ops (launches, cuBLASLt calls), by kind.
+  row["host_gemm_ms"] = p->host_gemm_ms / runs;
+  row["host_attention_ms"] = p->host_attention_ms / runs;
+  row["host_other_ms"] = p->host_other_ms / runs;
   row["host_and_gaps_ms"] = median_ms - gemm - attention - other;
 }
 #endif

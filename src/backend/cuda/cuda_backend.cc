@@ -3,6 +3,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -737,6 +738,7 @@ class CudaBackend final : public Backend {
   class Timed {
    public:
     Timed(CudaBackend* b, OpKind kind) : b_(b), kind_(kind) {
+      if (b_->profiling_) host_start_ = std::chrono::steady_clock::now();
       RADIX_CUDA_CHECK(cudaSetDevice(b_->device_));
       if (b_->profiling_) {
         start_ = b_->event();
@@ -745,6 +747,13 @@ class CudaBackend final : public Backend {
     }
     ~Timed() {
       if (!b_->profiling_) return;
+      // The host's part ends before the stop event, which is the profiler's, not the op's.
+      const double host_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - host_start_)
+              .count();
+      (kind_ == OpKind::kGemm        ? b_->profile_.host_gemm_ms
+       : kind_ == OpKind::kAttention ? b_->profile_.host_attention_ms
+                                     : b_->profile_.host_other_ms) += host_ms;
       cudaEvent_t stop = b_->event();
       cudaEventRecord(stop, b_->stream_);
       b_->pending_.push_back({kind_, start_, stop});
@@ -760,6 +769,7 @@ class CudaBackend final : public Backend {
     CudaBackend* b_;
     OpKind kind_;
     cudaEvent_t start_ = nullptr;
+    std::chrono::steady_clock::time_point host_start_;
   };
 
   // The interval rule's row ends for `mask` (key k visible to row r iff k <= r < end[k]): a tree

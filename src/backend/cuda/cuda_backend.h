@@ -35,6 +35,11 @@ struct CudaProfile {
   double gather_ms = 0;     //   embedding, gather_rows
   double quantize_ms = 0;   //   fp8: quantize_fp8_rows and linear_fp8's activation quantisation
   int64_t ops = 0;
+  // Host milliseconds the ops took to queue their device work (kernel launches, cuBLASLt calls,
+  // their set-up), by the same kinds: where a forward the host paces spends its time.
+  double host_gemm_ms = 0;
+  double host_attention_ms = 0;
+  double host_other_ms = 0;
   int64_t peak_bytes = 0;  // peak bytes allocated through this backend (weights, arena, scratch)
 };
 

@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cmath>
 #include <cstdint>
@@ -18,6 +19,7 @@
 #include "backend/cuda/attention_params.cuh"
 #include "backend/cuda/attention_tiles.cuh"
 #include "backend/cuda/attention_wgmma_ws.cuh"
+#include "backend/cuda/kernels/per_device.h"
 
 namespace radix::cuda {
 namespace attention_detail {
@@ -163,8 +165,8 @@ EncodeTiledFn encode_tiled() {
 // TMA descriptor of [rows, heads, head_dim] bf16 at `base` (row stride in elements) read in boxes
 // of 64 head dimensions x 1 head x box_rows rows, 128B-swizzled (the layout of Sw128Layout's
 // column blocks). Rows at or past `rows` read as zeros.
-bool make_head_tensor_map(CUtensorMap* map, const bf16* base, int head_dim, int heads, int rows,
-                          int64_t row_stride, int box_rows) {
+bool encode_head_tensor_map(CUtensorMap* map, const bf16* base, int head_dim, int heads, int rows,
+                            int64_t row_stride, int box_rows) {
   const EncodeTiledFn encode = encode_tiled();
   if (encode == nullptr) return false;
   const cuuint64_t dims[3] = {static_cast<cuuint64_t>(head_dim), static_cast<cuuint64_t>(heads),
@@ -177,6 +179,43 @@ bool make_head_tensor_map(CUtensorMap* map, const bf16* base, int head_dim, int 
                 box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+// make_head_tensor_map's descriptors, remembered per thread: a forward asks for the same q, k and
+// v maps in every layer and batch after batch (the activations live in a grow-only arena), and
+// encoding one costs the host a few microseconds, three a launch.
+struct TensorMapKey {
+  const bf16* base;
+  int head_dim, heads, rows, box_rows;
+  int64_t row_stride;
+  // (C++17 here: no defaulted comparison.)
+  bool operator==(const TensorMapKey& o) const {
+    return base == o.base && head_dim == o.head_dim && heads == o.heads && rows == o.rows &&
+           box_rows == o.box_rows && row_stride == o.row_stride;
+  }
+};
+
+bool make_head_tensor_map(CUtensorMap* map, const bf16* base, int head_dim, int heads, int rows,
+                          int64_t row_stride, int box_rows) {
+  constexpr int kEntries = 16;
+  struct Entry {
+    TensorMapKey key;
+    CUtensorMap map;
+  };
+  thread_local Entry entries[kEntries];
+  thread_local int used = 0, next = 0;
+  const TensorMapKey key{base, head_dim, heads, rows, box_rows, row_stride};
+  for (int i = 0; i < used; ++i) {
+    if (entries[i].key == key) {
+      *map = entries[i].map;
+      return true;
+    }
+  }
+  if (!encode_head_tensor_map(map, base, head_dim, heads, rows, row_stride, box_rows)) return false;
+  entries[next] = Entry{key, *map};  // the oldest entry makes room
+  next = (next + 1) % kEntries;
+  used = used < kEntries ? used + 1 : kEntries;
+  return true;
 }
 
 template <int kTileN, int kD, class Spec>
@@ -196,17 +235,15 @@ cudaError_t launch_ws(const AttentionParams& p, const Spec& spec, int rows, int 
   using Mask = decltype(spec.template make<kTileN>());
   auto* kernel = attention_ws_kernel<kTileN, kD, Mask>;
   constexpr int kSharedBytes = ws_shared_bytes<kTileN, kD>();
-  cudaError_t err =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
+  static std::atomic<uint64_t> configured{0};
+  const cudaError_t err = detail::once_per_device(configured, [kernel](int) {
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
+  });
   if (err != cudaSuccess) return err;
   // Persistent: one block per SM (shared memory and registers allow no more), each walking the
   // work list.
-  int device = 0;
-  int sms = 0;
-  err = cudaGetDevice(&device);
-  if (err == cudaSuccess)
-    err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  if (err != cudaSuccess) return err;
+  const int sms = detail::sm_count_of_current_device();
+  if (sms <= 0) return cudaErrorInvalidDevice;
   const WsWorkList list{num_q_heads, grid_z, y, int64_t{num_q_heads} * y * grid_z,
                         spec.work_counter()};
   const int blocks = static_cast<int>(std::min<int64_t>(list.items, sms));

@@ -39,31 +39,15 @@ class FamilyInvariance : public ::testing::TestWithParam<std::string> {
     options.backend.threads = 2;
     options.reranker_tokens = {7, 200};
     model_ = Model::load(fixture_path("families/" + GetParam()), options);
-    h_ = model_->info().hidden_size();
   }
   std::unique_ptr<Model> model_;
-  int h_ = 0;
 };
 
 TEST_P(FamilyInvariance, ModesAgreeOnRandomTries) {
   std::mt19937 rng(1);
   for (int trial = 0; trial < 6; ++trial) {
     const RaggedBatch batch = random_batch(rng, 2 + trial, 4 + 4 * trial);
-    ForwardOptions options;
-    options.return_hidden_states = true;
-    options.mode = AttentionMode::kOff;
-    const ForwardResult off = model_->forward(batch, options);
-    for (const AttentionMode mode : {AttentionMode::kScatter, AttentionMode::kTree}) {
-      options.mode = mode;
-      const ForwardResult r = model_->forward(batch, options);
-      EXPECT_LE(r.num_rows, off.num_rows);
-      ASSERT_EQ(r.hidden_states.size(), off.hidden_states.size());
-      for (int64_t t = 0; t < batch.num_tokens(); ++t) {
-        ASSERT_LE(rel_err(r.hidden_states.data() + t * h_, off.hidden_states.data() + t * h_, h_),
-                  kModeRelTol)
-            << "trial " << trial << " mode " << attention_mode_name(mode) << " token " << t;
-      }
-    }
+    expect_modes_agree(*model_, batch, kModeRelTol, "trial " + std::to_string(trial));
   }
 }
 

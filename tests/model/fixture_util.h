@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <memory>
@@ -51,6 +52,31 @@ inline double rel_err(const float* a, const float* b, size_t n) {
     scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
   }
   return scale == 0 ? diff : diff / scale;
+}
+
+// Runs `batch` with attention off, then scatter and tree: each folded mode runs no more rows than
+// off, and its hidden states (token by token) and pooled values are within `tol` relative of
+// off's. `trace` names the case in a failure.
+inline void expect_modes_agree(Model& model, const RaggedBatch& batch, double tol,
+                               const std::string& trace) {
+  const int64_t h = model.info().hidden_size();
+  ForwardOptions options;
+  options.return_hidden_states = true;
+  options.mode = AttentionMode::kOff;
+  const ForwardResult off = model.forward(batch, options);
+  for (const AttentionMode mode : {AttentionMode::kScatter, AttentionMode::kTree}) {
+    options.mode = mode;
+    const ForwardResult r = model.forward(batch, options);
+    EXPECT_LE(r.num_rows, off.num_rows);
+    ASSERT_EQ(r.hidden_states.size(), off.hidden_states.size());
+    for (int64_t t = 0; t < batch.num_tokens(); ++t) {
+      ASSERT_LE(rel_err(r.hidden_states.data() + t * h, off.hidden_states.data() + t * h, h), tol)
+          << trace << " mode " << attention_mode_name(mode) << " token " << t;
+    }
+    ASSERT_EQ(r.values.size(), off.values.size());
+    EXPECT_LE(rel_err(r.values.data(), off.values.data(), off.values.size()), tol)
+        << trace << " mode " << attention_mode_name(mode);
+  }
 }
 
 }  // namespace radix::testing

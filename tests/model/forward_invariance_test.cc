@@ -54,26 +54,9 @@ constexpr double kModeRelTol = 1e-5;  // same math, different attention tiling (
 TEST(ForwardInvariance, ModesAgreeOnRandomTries) {
   auto model = small_model();
   std::mt19937 rng(1);
-  const int h = model->info().hidden_size();
   for (int trial = 0; trial < 12; ++trial) {
     const RaggedBatch batch = random_batch(rng, 1 + trial % 9, 1 + 8 * (trial % 5), 1 + trial % 4);
-    ForwardOptions options;
-    options.return_hidden_states = true;
-    options.mode = AttentionMode::kOff;
-    const ForwardResult off = model->forward(batch, options);
-    for (const AttentionMode mode : {AttentionMode::kScatter, AttentionMode::kTree}) {
-      options.mode = mode;
-      const ForwardResult r = model->forward(batch, options);
-      EXPECT_LE(r.num_rows, off.num_rows);
-      ASSERT_EQ(r.hidden_states.size(), off.hidden_states.size());
-      for (int64_t t = 0; t < batch.num_tokens(); ++t) {
-        ASSERT_LE(rel_err(r.hidden_states.data() + t * h, off.hidden_states.data() + t * h, h),
-                  kModeRelTol)
-            << "trial " << trial << " mode " << attention_mode_name(mode) << " token " << t;
-      }
-      ASSERT_EQ(r.values.size(), off.values.size());
-      EXPECT_LE(rel_err(r.values.data(), off.values.data(), off.values.size()), kModeRelTol);
-    }
+    expect_modes_agree(*model, batch, kModeRelTol, "trial " + std::to_string(trial));
   }
 }
 

@@ -76,25 +76,7 @@ TEST_P(FamilyInvariance, ShufflingInputsChangesNothing) {
   const RaggedBatch batch = random_batch(rng, 11, 25);
   std::vector<int> order;
   const RaggedBatch shuffled = shuffled_batch(batch, rng, order);
-  for (const AttentionMode mode :
-       {AttentionMode::kTree, AttentionMode::kScatter, AttentionMode::kOff}) {
-    ForwardOptions options;
-    options.mode = mode;
-    const ForwardResult a = model_->forward(batch, options);
-    const ForwardResult b = model_->forward(shuffled, options);
-    for (size_t j = 0; j < order.size(); ++j) {
-      const float* got = b.values.data() + j * b.dim;
-      const float* want = a.values.data() + order[j] * a.dim;
-      if (mode == AttentionMode::kTree && model_->info().dedup()) {
-        // Same trie, same rows, same tiles, the last layer and head on the distinct last rows in
-        // trie order: bit-identical (see ForwardInvariance.ShufflingInputsChangesNothing).
-        EXPECT_TRUE(std::equal(got, got + b.dim, want)) << "sequence " << order[j];
-      } else {
-        // The flat layout moved (bidirectional models always run flat): equal up to rounding.
-        EXPECT_LE(rel_err(got, want, b.dim), kModeRelTol) << attention_mode_name(mode);
-      }
-    }
-  }
+  expect_order_invariant(*model_, batch, shuffled, order, kModeRelTol);
 }
 
 // The last layer's o_proj and MLP on each sequence's last row equal the full forward, 40 copies

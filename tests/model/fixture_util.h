@@ -54,6 +54,34 @@ inline double rel_err(const float* a, const float* b, size_t n) {
   return scale == 0 ? diff : diff / scale;
 }
 
+// `shuffled` holds `batch`'s sequences in another order (shuffled[j] = batch[order[j]]): in every
+// mode each sequence's pooled value is the same. In tree mode with deduplication it is
+// bit-identical (same trie, same rows, same tiles, and the last layer and head run on the distinct
+// last rows in trie order, whatever BLAS kernel rounds by row position: CI also runs this under
+// OPENBLAS_CORETYPE=Haswell); where the flat layout moved (off, scatter, or a bidirectional model,
+// which always runs flat) the attention tiles differ, so within `tol` relative.
+inline void expect_order_invariant(Model& model, const RaggedBatch& batch,
+                                   const RaggedBatch& shuffled, const std::vector<int>& order,
+                                   double tol) {
+  for (const AttentionMode mode :
+       {AttentionMode::kTree, AttentionMode::kScatter, AttentionMode::kOff}) {
+    ForwardOptions options;
+    options.mode = mode;
+    const ForwardResult a = model.forward(batch, options);
+    const ForwardResult b = model.forward(shuffled, options);
+    for (size_t j = 0; j < order.size(); ++j) {
+      const float* got = b.values.data() + j * b.dim;
+      const float* want = a.values.data() + order[j] * a.dim;
+      if (mode == AttentionMode::kTree && model.info().dedup()) {
+        EXPECT_TRUE(std::equal(got, got + b.dim, want)) << "sequence " << order[j];
+      } else {
+        EXPECT_LE(rel_err(got, want, b.dim), tol)
+            << attention_mode_name(mode) << " sequence " << order[j];
+      }
+    }
+  }
+}
+
 // Runs `batch` with attention off, then scatter and tree: each folded mode runs no more rows than
 // off, and its hidden states (token by token) and pooled values are within `tol` relative of
 // off's. `trace` names the case in a failure.

@@ -14,6 +14,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu_backend.h"
+#include "core/fold_plan.h"
 
 namespace radix::testing {
 
@@ -33,6 +34,20 @@ inline void expect_close(const std::vector<float>& got, const std::vector<float>
   for (size_t i = 0; i < got.size(); ++i) {
     ASSERT_NEAR(got[i], want[i], rel * std::max(scale, 1e-30)) << what << " at " << i;
   }
+}
+
+// The fold plan of 7 random sequences of 1-90 tokens over a 3-token alphabet: they share many
+// prefixes, so the trie is deep and wide, and its rows are far from their positions (a branch's
+// rows follow its siblings' whole subtrees).
+inline FoldPlan random_trie_plan(std::mt19937& rng) {
+  std::uniform_int_distribution<int32_t> len(1, 90), tok(0, 2);
+  std::vector<int32_t> ids, positions, cu = {0};
+  for (int s = 0; s < 7; ++s) {
+    const int32_t l = len(rng);
+    for (int32_t i = 0; i < l; ++i) ids.push_back(tok(rng)), positions.push_back(i);
+    cu.push_back(static_cast<int32_t>(ids.size()));
+  }
+  return build_fold_plan(ids, positions, cu);
 }
 
 class CpuOpFixture : public ::testing::Test {

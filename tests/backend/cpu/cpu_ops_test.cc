@@ -222,15 +222,7 @@ TEST_P(CpuAttention, VarlenCausalMatchesTheReference) {
 TEST_P(CpuAttention, TreeMaskMatchesTheReferenceOnRandomTries) {
   const auto [hq, hkv, d] = GetParam();
   for (int trial = 0; trial < 3; ++trial) {
-    // Random sequences over a 3-token alphabet share many prefixes: deep and wide tries.
-    std::uniform_int_distribution<int32_t> len(1, 90), tok(0, 2);
-    std::vector<int32_t> ids, positions, cu = {0};
-    for (int s = 0; s < 7; ++s) {
-      const int32_t l = len(rng);
-      for (int32_t i = 0; i < l; ++i) ids.push_back(tok(rng)), positions.push_back(i);
-      cu.push_back(static_cast<int32_t>(ids.size()));
-    }
-    const FoldPlan plan = build_fold_plan(ids, positions, cu);
+    const FoldPlan plan = random_trie_plan(rng);
     const int64_t n = plan.num_rows, width = static_cast<int64_t>(hq + 2 * hkv) * d;
     const auto qkv = random_vector(n * width, rng, 2.0f);
     Buffer b = upload(qkv, n, width), bse = upload_index(plan.subtree_end);

@@ -51,6 +51,16 @@ struct Gemm::Plan {
   }
 };
 
+// cuBLASLt's column-major view of a call with `rows` rows of x and y: A is w [k, n], B is x
+// [k, rows], C = D is y [n, rows].
+void Gemm::create_layouts(const Key& key, int64_t rows, Plan& plan) {
+  const cudaDataType_t in_type = key.fp8 != 0 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
+  const cudaDataType_t out_type = key.f32_out ? CUDA_R_32F : CUDA_R_16BF;
+  RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.a, in_type, key.k, key.n, key.ldw));
+  RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.b, in_type, key.k, rows, key.ldx));
+  RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan.c, out_type, key.n, rows, key.ldy));
+}
+
 size_t Gemm::KeyHash::operator()(const Key& key) const {
   size_t h = 1469598103934665603ull;
   for (int64_t v : {key.m, key.n, key.k, key.ldx, key.ldw, key.ldy, int64_t{key.align_x},
@@ -207,7 +217,6 @@ Gemm::Plan& Gemm::plan_for(const Key& key, const void* x, const void* w, void* y
 
   auto plan = std::make_unique<Plan>();
   plan->beta = key.accumulate ? 1.0f : 0.0f;
-  const cudaDataType_t out_type = key.f32_out ? CUDA_R_32F : CUDA_R_16BF;
   RADIX_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t trans_a = CUBLAS_OP_T, trans_b = CUBLAS_OP_N;
   RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA,
@@ -241,10 +250,7 @@ Gemm::Plan& Gemm::plan_for(const Key& key, const void* x, const void* w, void* y
     RADIX_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_FAST_ACCUM,
                                                       &fast, sizeof(fast)));
   }
-  const cudaDataType_t in_type = key.fp8 != 0 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
-  RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, in_type, key.k, key.n, key.ldw));
-  RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->b, in_type, key.k, key.m, key.ldx));
-  RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->c, out_type, key.n, key.m, key.ldy));
+  create_layouts(key, key.m, *plan);
 
   cublasLtMatmulPreference_t pref = nullptr;
   RADIX_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
@@ -317,11 +323,8 @@ cublasLtMatmulAlgo_t Gemm::chosen_algo(const Key& key, const Plan& plan,
     if (step_key.m == key.m) {
       heuristic(key, plan, pref, 1, &result);
     } else {
-      const cudaDataType_t in_type = key.fp8 != 0 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
-      const cudaDataType_t out_type = key.f32_out ? CUDA_R_32F : CUDA_R_16BF;
       Plan rows;  // only its layouts are used (and destroyed with it)
-      RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&rows.b, in_type, key.k, step_key.m, key.ldx));
-      RADIX_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&rows.c, out_type, key.n, step_key.m, key.ldy));
+      create_layouts(key, step_key.m, rows);
       int found = 0;
       if (cublasLtMatmulAlgoGetHeuristic(handle_, plan.desc, plan.a, rows.b, rows.c, rows.c, pref,
                                          1, &result, &found) != CUBLAS_STATUS_SUCCESS ||

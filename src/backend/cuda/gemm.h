@@ -116,6 +116,7 @@ class Gemm {
                  cudaStream_t stream, const float* x_scale = nullptr,
                  const float* w_scale = nullptr);
   static int64_t bucket_of(int64_t m);
+  static void create_layouts(const Key& key, int64_t rows, Plan& plan);
   static int64_t heuristic_rows(int64_t m);
   // cuBLASLt's heuristic for the key's shape on the plan's descriptors (at least one result, else
   // a CudaError naming the shape); returns how many it found.

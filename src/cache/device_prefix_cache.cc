@@ -89,6 +89,14 @@ DevicePrefixCache::DevicePrefixCache(Backend& backend, int32_t num_layers, int32
   }
 }
 
+bool DevicePrefixCache::seen_before(uint64_t key) {
+  if (seen_keys_.empty()) seen_keys_.assign(kSeenKeySlots, 0);
+  uint64_t& slot = seen_keys_[key & (kSeenKeySlots - 1)];
+  if (slot == key) return true;
+  slot = key;
+  return false;
+}
+
 int32_t DevicePrefixCache::cached_prefix_length(std::span<const int32_t> ids,
                                                 std::span<const int32_t> positions) const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -311,17 +319,30 @@ std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
         }
         node_of.assign(plan.num_rows, -1);
         write.assign(plan.num_rows, -1);
+        // A large batch's shared rows go in on their second sighting: their path keys (the
+        // index's hash chain) are looked up in the seen-once filter, the unseen ones recorded.
+        const bool seen_twice = !whole_seqs && options_.shared_rows_seen_twice;
+        std::vector<uint64_t> row_key(seen_twice ? plan.num_rows : 0);
+        const HashFn hash = index_.options().hash;
         for (int32_t r = 0; r < plan.num_rows; ++r) {
           if (through[r] < 2) continue;
           int32_t parent = PrefixCache::kRoot;
+          uint64_t parent_key = PrefixCache::kRootKey;
           if (plan.parent[r] >= 0) {
             parent = node_of[plan.parent[r]];
-            if (parent < 0) continue;  // the parent did not fit
+            if (seen_twice) parent_key = row_key[plan.parent[r]];
           } else if (!row_anchor.empty() && row_anchor[r] >= 0) {
             parent = prefix.ids[row_anchor[r]];
+            parent_key = index_.key(parent);
           }
-          int32_t node = index_.child(parent, plan.ids[r], plan.positions[r]);
+          if (seen_twice) row_key[r] = hash(parent_key, plan.ids[r], plan.positions[r]);
+          const bool parent_stored = plan.parent[r] < 0 || parent >= 0;
+          int32_t node = parent_stored ? index_.child(parent, plan.ids[r], plan.positions[r]) : -1;
           if (node < 0) {
+            // Recorded even under a parent not stored, so that the path's next sighting stores
+            // all of it.
+            const bool admitted = !seen_twice || seen_before(row_key[r]);
+            if (!parent_stored || !admitted) continue;
             node = index_.insert(parent, plan.ids[r], plan.positions[r]);
             if (node < 0) continue;
             new_nodes.push_back(node);

@@ -31,12 +31,19 @@ inline constexpr double kDefaultMinHitFraction = 1.0 / 32;
 // A batch of at most this many sequences stores them whole; a larger one stores only the rows its
 // sequences share (docs/prefix_cache.md "When a batch uses the cache").
 inline constexpr int32_t kDefaultStoreWholeMaxSequences = 4;
+// How many row keys the "seen once" filter remembers (docs/prefix_cache.md "When a batch uses the
+// cache"): a direct-mapped table, a newer key overwriting an older one in its slot.
+inline constexpr int32_t kSeenKeySlots = 1 << 16;
 
 struct DevicePrefixCacheOptions {
   int64_t budget_bytes = 0;
   int32_t min_prefix_tokens = kDefaultMinPrefixTokens;
   double min_hit_fraction = kDefaultMinHitFraction;
   int32_t store_whole_max_sequences = kDefaultStoreWholeMaxSequences;
+  // A batch of more sequences than that stores a row they share only when an earlier batch shared
+  // it too: a reranker's query, shared by its documents within one request and rarely sent again,
+  // is then not stored on sight. false: store it on the first sighting.
+  bool shared_rows_seen_twice = true;
   bool results = true;  // keep each sequence's output at its last node (the result cache)
 };
 
@@ -94,6 +101,9 @@ class DevicePrefixCache {
   int64_t node_bytes() const { return node_bytes_; }
 
  private:
+  // Whether `key` was recorded by an earlier call; records it when not.
+  bool seen_before(uint64_t key);
+
   Backend& be_;
   int32_t layers_;
   int64_t kv_cols_;  // 2 * kv heads * head dim
@@ -105,6 +115,8 @@ class DevicePrefixCache {
   // The hook's index arrays (prefix slots, ends, positions, row and token anchors, write slots),
   // reused from batch to batch like prefix_kv_ (run() is the owner's thread only).
   std::array<Buffer, 6> index_buffers_;
+  // Keys of shared rows seen once and not stored (shared_rows_seen_twice), by key modulo size.
+  std::vector<uint64_t> seen_keys_;
   PrefixCacheCounters counters_;
   mutable std::mutex mu_;  // guards index_ and counters_
 };

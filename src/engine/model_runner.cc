@@ -24,6 +24,7 @@ ModelRunner::ModelRunner(std::unique_ptr<Model> model, AttentionMode mode, std::
     o.min_hit_fraction = cache.min_hit_fraction;
     o.results = cache.results;
     o.store_whole_max_sequences = cache.store_whole_max_sequences;
+    o.shared_rows_seen_twice = cache.shared_rows_seen_twice;
     cache_ = std::make_unique<cache::DevicePrefixCache>(
         model_->backend(), info.config.num_hidden_layers, info.config.num_key_value_heads,
         info.config.head_dim, o);

@@ -27,6 +27,8 @@ struct PrefixCacheConfig {
   int32_t pad_to_multiple = 1;  // the engine's padding, for the plans of the uncached rows
   // Batches of at most this many sequences store them whole, larger ones only what they share.
   int32_t store_whole_max_sequences = cache::kDefaultStoreWholeMaxSequences;
+  // Larger ones store a shared row only on its second sighting (false: on the first).
+  bool shared_rows_seen_twice = true;
 };
 
 class ModelRunner : public BatchRunner {

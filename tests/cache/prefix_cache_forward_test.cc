@@ -50,11 +50,14 @@ struct Case {
   // The stream's batches hold 1-3 sequences: 4 stores them whole, 1 stores only what a batch of
   // two or three shares (the rule for large batches).
   int32_t store_whole = cache::kDefaultStoreWholeMaxSequences;
+  // Larger batches store their shared rows on the second sighting (or on the first).
+  bool seen_twice = true;
 };
 
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
   return info.param.model + "_" + attention_mode_name(info.param.mode) + "_pad" +
-         std::to_string(info.param.pad) + "_whole" + std::to_string(info.param.store_whole);
+         std::to_string(info.param.pad) + "_whole" + std::to_string(info.param.store_whole) +
+         (info.param.seen_twice ? "" : "_seenonce");
 }
 
 class PrefixCacheForward : public ::testing::TestWithParam<Case> {};
@@ -68,7 +71,8 @@ TEST_P(PrefixCacheForward, CacheOnEqualsCacheOffOnRandomStreams) {
   PrefixCacheConfig big{.budget_bytes = 4096 * node_bytes,
                         .min_prefix_tokens = 4,
                         .pad_to_multiple = c.pad,
-                        .store_whole_max_sequences = c.store_whole};
+                        .store_whole_max_sequences = c.store_whole,
+                        .shared_rows_seen_twice = c.seen_twice};
   // A tiny budget (12 nodes, less than one shared prefix and its suffix) evicts in almost every
   // batch, mid-stream, partial prefixes included.
   PrefixCacheConfig tiny = big;
@@ -114,6 +118,7 @@ std::vector<Case> cases() {
     out.push_back({"demo", mode, 1});
     out.push_back({"demo", mode, 1, 1});
   }
+  out.push_back({"demo", AttentionMode::kTree, 1, 1, false});
   out.push_back({"demo", AttentionMode::kTree, 8});
   // Windows of 5 positions (mistral, gemma2), soft-capping (gemma2), Gemma norms. (The other
   // families differ only in position-wise ops, which the cache does not touch.)

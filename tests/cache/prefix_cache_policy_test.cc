@@ -1,8 +1,9 @@
 // What DevicePrefixCache::run decides before the forward (docs/prefix_cache.md "When a batch uses
-// the cache"): which rows it stores (rows shared by the batch's sequences, or every row of a
-// batch of at most 4) and when a hit is too small a part of the batch to read (the batch then
-// runs as it is, with its own plan and no hook). The forward here is a stand-in that records what
-// it was given; exactness with a real forward is prefix_cache_forward_test.cc's.
+// the cache"): which rows it stores (every row of a batch of at most 4; in a larger one the rows
+// its sequences share, once an earlier batch shared them too) and when a hit is too small a part
+// of the batch to read (the batch then runs as it is, with its own plan and no hook). The forward
+// here is a stand-in that records what it was given; exactness with a real forward is
+// prefix_cache_forward_test.cc's.
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -19,12 +20,17 @@ struct Seen {
   const FoldPlan* plan = nullptr;
   PrefixHook* hook = nullptr;
   int64_t tokens = 0;
+  int64_t rows = 0;  // the forward's plan's rows
 };
 
 struct Fixture {
+  explicit Fixture(bool seen_twice = true)
+      : cache(*be, 2, 1, 4,
+              DevicePrefixCacheOptions{.budget_bytes = 1 << 20,
+                                       .min_prefix_tokens = 4,
+                                       .shared_rows_seen_twice = seen_twice}) {}
   std::unique_ptr<Backend> be = create_backend(BackendOptions{});
-  DevicePrefixCache cache{
-      *be, 2, 1, 4, DevicePrefixCacheOptions{.budget_bytes = 1 << 20, .min_prefix_tokens = 4}};
+  DevicePrefixCache cache;
   Seen seen;
 
   std::vector<std::vector<float>> run(const RaggedBatch& batch) {
@@ -32,7 +38,7 @@ struct Fixture {
     return cache.run(
         batch, FoldOptions{},
         [&](const RaggedBatch& rest, const FoldPlan& p, PrefixHook* hook) {
-          seen = {&rest, &p, hook, rest.num_tokens()};
+          seen = {&rest, &p, hook, rest.num_tokens(), p.num_rows};
           return std::vector<std::vector<float>>(rest.num_sequences(), std::vector<float>{1.0f});
         },
         &plan);
@@ -48,13 +54,54 @@ std::vector<int32_t> seq(const std::vector<int32_t>& head, int32_t tail_first, i
 const std::vector<int32_t> kTemplate{11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
                                      21, 22, 23, 24, 25, 26, 27, 28, 29, 30};
 
-TEST(PrefixCachePolicy, ManySequencesStoreOnlyWhatTheyShare) {
-  Fixture f;
+// Six documents under one template: what they share is stored when a later batch shares it
+// again, never their own tokens.
+RaggedBatch documents(const std::vector<int32_t>& head, int32_t first_token, int32_t n = 6) {
   RaggedBatch batch;
-  for (int32_t d = 0; d < 6; ++d) batch.add_sequence(seq(kTemplate, 1000 + 100 * d, 30));
-  f.run(batch);
+  for (int32_t d = 0; d < n; ++d) batch.add_sequence(seq(head, first_token + 100 * d, 30));
+  return batch;
+}
+
+TEST(PrefixCachePolicy, ManySequencesStoreWhatTheyShareOnItsSecondSighting) {
+  Fixture f;
+  f.run(documents(kTemplate, 1000));
+  EXPECT_EQ(f.cache.index().stats().nodes, 0);  // seen once: not stored
+  EXPECT_EQ(f.seen.hook, nullptr);              // so the forward ran as with the cache off
+  f.run(documents(kTemplate, 2000));
   EXPECT_EQ(f.cache.index().stats().nodes, 20);  // the template, not the 180 own tokens
   EXPECT_NE(f.seen.hook, nullptr);               // it wrote the template's K/V
+  f.run(documents(kTemplate, 3000));
+  EXPECT_EQ(f.seen.tokens, 6 * 30);  // the template was read
+  EXPECT_EQ(f.cache.counters().prefix_hits, 6);
+  EXPECT_TRUE(f.cache.index().check_invariants());
+}
+
+TEST(PrefixCachePolicy, ManySequencesStoreWhatTheyShareOnSightWhenAsked) {
+  Fixture f(/*seen_twice=*/false);
+  f.run(documents(kTemplate, 1000));
+  EXPECT_EQ(f.cache.index().stats().nodes, 20);
+  EXPECT_NE(f.seen.hook, nullptr);
+  EXPECT_TRUE(f.cache.index().check_invariants());
+}
+
+// A reranker's traffic: each request a new query under a cached template. A query shared by its
+// documents but never sent again is not stored; one paged over several requests is stored on its
+// second request (keyed under the cached template) and read from its third.
+TEST(PrefixCachePolicy, AQueryIsStoredOnlyWhenItComesBack) {
+  Fixture f;
+  f.run(documents(kTemplate, 1000));
+  f.run(documents(kTemplate, 2000));
+  ASSERT_EQ(f.cache.index().stats().nodes, 20);
+  for (int32_t q = 0; q < 3; ++q) {
+    f.run(documents(seq(kTemplate, 500 + 10 * q, 8), 3000 + 1000 * q));
+    EXPECT_EQ(f.cache.index().stats().nodes, 20) << "query " << q;
+    EXPECT_EQ(f.seen.rows, 8 + 6 * 30);  // the template was read, the query ran once
+  }
+  const std::vector<int32_t> query = seq(kTemplate, 510, 8);  // query 1 again
+  f.run(documents(query, 7000));
+  EXPECT_EQ(f.cache.index().stats().nodes, 28);
+  f.run(documents(query, 8000));
+  EXPECT_EQ(f.seen.rows, 6 * 30);
   EXPECT_TRUE(f.cache.index().check_invariants());
 }
 
@@ -88,6 +135,7 @@ TEST(PrefixCachePolicy, ASmallHitRunsThePlainBatch) {
   RaggedBatch first;
   for (int32_t d = 0; d < 5; ++d) first.add_sequence(seq(kTemplate, 2000 + 100 * d, 3));
   f.run(first);
+  f.run(first);  // its second sighting stores the template
   ASSERT_EQ(f.cache.index().stats().nodes, 20);
   // 20 cached rows of 20 + 6 * 200 unique: under 1/32, not worth a split plan and a second key
   // range. The batch runs as given, its own plan, no hook (nothing new is shared).
@@ -99,7 +147,7 @@ TEST(PrefixCachePolicy, ASmallHitRunsThePlainBatch) {
     f.cache.run(
         big, FoldOptions{},
         [&](const RaggedBatch& rest, const FoldPlan& p, PrefixHook* hook) {
-          f.seen = {&rest, &p, hook, rest.num_tokens()};
+          f.seen = {&rest, &p, hook, rest.num_tokens(), p.num_rows};
           return std::vector<std::vector<float>>(rest.num_sequences(), std::vector<float>{1.0f});
         },
         &plan);

@@ -190,6 +190,8 @@ std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
   }
   std::sort(anchors.begin(), anchors.end());
   anchors.erase(std::unique(anchors.begin(), anchors.end()), anchors.end());
+  const int64_t unique = whole != nullptr && whole->folded ? whole->num_unique : batch.num_tokens();
+  int64_t read_rows = 0;  // the rows the hits skip, when read
   if (!anchors.empty()) {
     int64_t skipped = cut_tokens;
     if (fold.threshold > 0.0) {
@@ -201,12 +203,12 @@ std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
       std::sort(seen.begin(), seen.end());
       skipped = std::unique(seen.begin(), seen.end()) - seen.begin();
     }
-    const int64_t unique =
-        whole != nullptr && whole->folded ? whole->num_unique : batch.num_tokens();
     if (static_cast<double>(skipped) < options_.min_hit_fraction * static_cast<double>(unique)) {
       std::fill(anchor.begin(), anchor.end(), -1);
       std::fill(cut.begin(), cut.end(), 0);
       anchors.clear();
+    } else {
+      read_rows = skipped;
     }
   }
   for (const int32_t s : order) {
@@ -314,8 +316,17 @@ std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
           through[plan.last_rows[i]] += whole_seqs ? 2 : 1;
         }
         // Children come after their parents (DFS pre-order, or flat order in the identity one).
+        int64_t shared = 0;
         for (int32_t r = plan.num_rows - 1; r >= 0; --r) {
           if (plan.parent[r] >= 0) through[plan.parent[r]] += through[r];
+          if (!whole_seqs && through[r] >= 2) ++shared;
+        }
+        // What a large batch shares pays to store only if a later batch like it would read it:
+        // with those rows cached, this batch's hit would have cleared the read bar. A reranker's
+        // template and query (~60 of ~500 rows a request) do not under a GPU's bar of 1/2.
+        if (!whole_seqs && static_cast<double>(read_rows + shared) <
+                               options_.min_hit_fraction * static_cast<double>(unique)) {
+          std::fill(through.begin(), through.end(), 0);
         }
         node_of.assign(plan.num_rows, -1);
         write.assign(plan.num_rows, -1);

@@ -23,12 +23,10 @@ struct Seen {
   int64_t rows = 0;  // the forward's plan's rows
 };
 
+constexpr DevicePrefixCacheOptions kOptions{.budget_bytes = 1 << 20, .min_prefix_tokens = 4};
+
 struct Fixture {
-  explicit Fixture(bool seen_twice = true)
-      : cache(*be, 2, 1, 4,
-              DevicePrefixCacheOptions{.budget_bytes = 1 << 20,
-                                       .min_prefix_tokens = 4,
-                                       .shared_rows_seen_twice = seen_twice}) {}
+  explicit Fixture(DevicePrefixCacheOptions options = kOptions) : cache(*be, 2, 1, 4, options) {}
   std::unique_ptr<Backend> be = create_backend(BackendOptions{});
   DevicePrefixCache cache;
   Seen seen;
@@ -77,10 +75,31 @@ TEST(PrefixCachePolicy, ManySequencesStoreWhatTheyShareOnItsSecondSighting) {
 }
 
 TEST(PrefixCachePolicy, ManySequencesStoreWhatTheyShareOnSightWhenAsked) {
-  Fixture f(/*seen_twice=*/false);
+  DevicePrefixCacheOptions options = kOptions;
+  options.shared_rows_seen_twice = false;
+  Fixture f(options);
   f.run(documents(kTemplate, 1000));
   EXPECT_EQ(f.cache.index().stats().nodes, 20);
   EXPECT_NE(f.seen.hook, nullptr);
+  EXPECT_TRUE(f.cache.index().check_invariants());
+}
+
+// Under a GPU's read bar (1/2 of a batch's rows), a template under long documents would never be
+// read, so it is not stored either; under short ones it is.
+TEST(PrefixCachePolicy, WhatABatchSharesIsStoredOnlyIfItWouldBeRead) {
+  DevicePrefixCacheOptions options = kOptions;
+  options.min_hit_fraction = 0.5;
+  Fixture f(options);
+  for (int32_t b = 0; b < 3; ++b) f.run(documents(kTemplate, 1000 * (b + 1)));  // 20 of 200 rows
+  EXPECT_EQ(f.cache.index().stats().nodes, 0);
+  EXPECT_EQ(f.seen.hook, nullptr);
+  // 20 of 32 rows: stored on the second sighting by such a batch (the long ones did not count).
+  RaggedBatch short_tails;
+  for (int32_t d = 0; d < 6; ++d) short_tails.add_sequence(seq(kTemplate, 5000 + 100 * d, 2));
+  f.run(short_tails);
+  EXPECT_EQ(f.cache.index().stats().nodes, 0);
+  f.run(short_tails);
+  EXPECT_EQ(f.cache.index().stats().nodes, 20);
   EXPECT_TRUE(f.cache.index().check_invariants());
 }
 

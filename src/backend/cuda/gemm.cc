@@ -271,11 +271,20 @@ Gemm::Plan& Gemm::plan_for(const Key& key, const void* x, const void* w, void* y
       pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_c, sizeof(align_c)));
 
   if (autotune_) {
-    constexpr int kCandidates = 8;
-    cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
-    const int found = heuristic(key, *plan, pref, kCandidates, results);
-    plan->algo = results[0].algo;
-    if (found > 1) plan->algo = tuned_algo(key, *plan, results, found, x, w, stream);
+    // Chosen at another M of the bucket: no heuristic query and no timing for a new M (a
+    // server's batches bring one nearly every time).
+    Key bucket_key = key;
+    bucket_key.m = bucket_of(key.m);
+    const auto tuned = tuned_.find(bucket_key);
+    if (tuned != tuned_.end() && accepts(*plan, tuned->second)) {
+      plan->algo = tuned->second;
+    } else {
+      constexpr int kCandidates = 8;
+      cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
+      const int found = heuristic(key, *plan, pref, kCandidates, results);
+      plan->algo = results[0].algo;
+      if (found > 1) plan->algo = tuned_algo(key, *plan, results, found, x, w, stream);
+    }
   } else {
     plan->algo = chosen_algo(key, *plan, pref);
   }
@@ -335,12 +344,7 @@ cublasLtMatmulAlgo_t Gemm::chosen_algo(const Key& key, const Plan& plan,
     it = chosen_.emplace(step_key, result.algo).first;
   }
   // Chosen for the step: used where cuBLASLt accepts it for this M, else this M asks itself.
-  cublasLtMatmulHeuristicResult_t check{};
-  if (cublasLtMatmulAlgoCheck(handle_, plan.desc, plan.a, plan.b, plan.c, plan.c, &it->second,
-                              &check) == CUBLAS_STATUS_SUCCESS &&
-      check.workspaceSize <= workspace_bytes_) {
-    return it->second;
-  }
+  if (accepts(plan, it->second)) return it->second;
   cublasLtMatmulHeuristicResult_t own{};
   heuristic(key, plan, pref, 1, &own);
   return own.algo;
@@ -354,20 +358,16 @@ int64_t Gemm::bucket_of(int64_t m) {
   return b;
 }
 
+bool Gemm::accepts(const Plan& plan, const cublasLtMatmulAlgo_t& algo) {
+  cublasLtMatmulHeuristicResult_t check{};
+  return cublasLtMatmulAlgoCheck(handle_, plan.desc, plan.a, plan.b, plan.c, plan.c, &algo,
+                                 &check) == CUBLAS_STATUS_SUCCESS &&
+         check.workspaceSize <= workspace_bytes_;
+}
+
 cublasLtMatmulAlgo_t Gemm::tuned_algo(const Key& key, const Plan& plan,
                                       const cublasLtMatmulHeuristicResult_t* results, int found,
                                       const void* x, const void* w, cudaStream_t stream) {
-  Key bucket_key = key;
-  bucket_key.m = bucket_of(key.m);
-  if (auto it = tuned_.find(bucket_key); it != tuned_.end()) {
-    // Chosen at another M of the bucket: reuse it where cuBLASLt accepts it for this shape.
-    cublasLtMatmulHeuristicResult_t check{};
-    if (cublasLtMatmulAlgoCheck(handle_, plan.desc, plan.a, plan.b, plan.c, plan.c, &it->second,
-                                &check) == CUBLAS_STATUS_SUCCESS &&
-        check.workspaceSize <= workspace_bytes_) {
-      return it->second;
-    }
-  }
   // Time every candidate on a scratch output (an accumulating GEMM must not add into the
   // caller's y more than once): two warm-ups, then the median of individually timed runs, so
   // that one slow run (a clock change, another process) does not decide.
@@ -409,6 +409,8 @@ cublasLtMatmulAlgo_t Gemm::tuned_algo(const Key& key, const Plan& plan,
   }
   for (cudaEvent_t e : marks) cudaEventDestroy(e);
   RADIX_CUDA_CHECK(cudaFreeAsync(scratch, stream));
+  Key bucket_key = key;
+  bucket_key.m = bucket_of(key.m);
   tuned_[bucket_key] = best;
   return best;
 }

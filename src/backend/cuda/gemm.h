@@ -128,6 +128,10 @@ class Gemm {
   // work and the plans a long-running server accumulates.)
   cublasLtMatmulAlgo_t chosen_algo(const Key& key, const Plan& plan,
                                    cublasLtMatmulPreference_t pref);
+  // Whether cuBLASLt runs `algo` on the plan's descriptors within the workspace.
+  bool accepts(const Plan& plan, const cublasLtMatmulAlgo_t& algo);
+  // With autotune: the fastest of the heuristic's candidates at the key's M, timed, kept for its
+  // bucket (bucket_of; plan_for reuses it for the bucket's other row counts).
   cublasLtMatmulAlgo_t tuned_algo(const Key& key, const Plan& plan,
                                   const cublasLtMatmulHeuristicResult_t* results, int found,
                                   const void* x, const void* w, cudaStream_t stream);

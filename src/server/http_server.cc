@@ -11,6 +11,7 @@
 
 #include "server/api_error.h"
 #include "server/base64.h"
+#include "server/json_floats.h"
 #include "server/openapi.h"
 
 namespace radix::server {
@@ -30,6 +31,15 @@ HttpReply json_reply(const json& body, int status = 200) {
   reply.status = status;
   // Replace (never throw on) invalid UTF-8, e.g. from decoding half of a multi-byte character.
   reply.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  reply.content_type = kJson;
+  return reply;
+}
+
+// A body written as JSON text already (json_floats.h).
+HttpReply json_text_reply(std::string body) {
+  HttpReply reply;
+  reply.status = 200;
+  reply.body = std::move(body);
   reply.content_type = kJson;
   return reply;
 }
@@ -365,7 +375,7 @@ void HttpServer::register_routes() {
     const EmbedResult out = service_.embed(r, ctx);
     for (size_t i = 0; i < out.embeddings.size(); ++i)
       check_finite(out.embeddings[i], of_input("embedding", i));
-    return json_reply(out.embeddings);
+    return json_text_reply(json_float_rows(out.embeddings));
   };
   auto similarity = [this](std::string_view body, const CallContext& ctx) {
     const SimilarityRequest r = parse_similarity_request(body, limits_);
@@ -435,7 +445,7 @@ void HttpServer::register_routes() {
       for (const auto& token : out.token_states[i])
         check_finite(token, of_input("hidden states", i));
     }
-    return json_reply(out.token_states);
+    return json_text_reply(json_float_rows(out.token_states));
   });
 
   post("/embed_sparse", [this](const HttpRequest& req, const CallContext&) -> HttpReply {
@@ -471,22 +481,24 @@ void HttpServer::register_routes() {
     e.truncate = r.truncate;
     e.truncation_direction = r.truncation_direction;
     const EmbedResult out = service_.embed(e, ctx);
-    json data = json::array();
+    // Written as text: the float lists in their shortest float32 form (json_floats.h).
+    std::string body = R"({"object":"list","data":[)";
     for (size_t i = 0; i < out.embeddings.size(); ++i) {
       check_finite(out.embeddings[i], of_input("embedding", i));
-      json item = {{"object", "embedding"}, {"index", i}};
+      if (i > 0) body += ',';
+      body += R"({"object":"embedding","index":)" + std::to_string(i) + R"(,"embedding":)";
       if (r.encoding_format == EncodingFormat::kBase64) {
-        item["embedding"] = base64_encode_floats(out.embeddings[i]);
+        body += '"' + base64_encode_floats(out.embeddings[i]) + '"';
       } else {
-        item["embedding"] = out.embeddings[i];
+        append_json_floats(body, out.embeddings[i]);
       }
-      data.push_back(std::move(item));
+      body += '}';
     }
-    return json_reply(
-        {{"object", "list"},
-         {"data", std::move(data)},
-         {"model", r.model.empty() ? options_.served_model_name : r.model},
-         {"usage", {{"prompt_tokens", out.prompt_tokens}, {"total_tokens", out.prompt_tokens}}}});
+    const json model = r.model.empty() ? options_.served_model_name : r.model;
+    const std::string tokens = std::to_string(out.prompt_tokens);
+    body += R"(],"model":)" + model.dump(-1, ' ', false, json::error_handler_t::replace) +
+            R"(,"usage":{"prompt_tokens":)" + tokens + R"(,"total_tokens":)" + tokens + "}}";
+    return json_text_reply(std::move(body));
   });
 
   post("/rerank", [rerank](const HttpRequest& req, const CallContext& ctx) {

@@ -1,9 +1,16 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
 #include <vector>
 
 #include "server/base64.h"
+#include "server/json_floats.h"
 #include "server/utf8.h"
 
 namespace radix::server {
@@ -41,6 +48,53 @@ TEST(Utf8, RejectsMalformedText) {
   EXPECT_EQ(find_invalid_utf8("abc\xe2\x82"), 3u);       // truncated
   EXPECT_EQ(find_invalid_utf8("\x80"), 0u);              // lone continuation
   EXPECT_EQ(find_invalid_utf8("\xe2\x28\xa1"), 0u);      // bad continuation
+}
+
+std::string json_float(float v) {
+  std::string out;
+  append_json_float(out, v);
+  return out;
+}
+
+TEST(JsonFloats, ShortestFloat32FormsAndIntegralValuesStayFloats) {
+  EXPECT_EQ(json_float(0.1f), "0.1");  // not 0.10000000149011612, the double nlohmann would hold
+  EXPECT_EQ(json_float(-0.040314432f), "-0.040314432");
+  EXPECT_EQ(json_float(1.0f), "1.0");
+  EXPECT_EQ(json_float(-0.0f), "-0.0");
+  EXPECT_EQ(json_float(120.0f), "120.0");
+  EXPECT_EQ(json_float(1e-30f), "1e-30");
+  EXPECT_EQ(json_float(std::numeric_limits<float>::max()), "3.4028235e+38");
+  EXPECT_EQ(json_float(std::numeric_limits<float>::denorm_min()), "1e-45");
+}
+
+// Every value reads back as the same float32, bit for bit (strtof is exact; no arithmetic here).
+TEST(JsonFloats, EveryValueReadsBackAsTheSameFloat) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<uint32_t> bits;
+  for (int i = 0; i < 200000; ++i) {
+    uint32_t b = bits(rng);
+    float v;
+    std::memcpy(&v, &b, sizeof(v));
+    if (!std::isfinite(v)) continue;
+    const std::string text = json_float(v);
+    const float back = std::strtof(text.c_str(), nullptr);
+    uint32_t back_bits;
+    std::memcpy(&back_bits, &back, sizeof(back));
+    ASSERT_EQ(back_bits, b) << text;
+  }
+}
+
+TEST(JsonFloats, RowsAreJsonArraysOfArrays) {
+  const std::vector<std::vector<float>> rows{{0.5f, -2.0f, 1e-7f}, {}, {3.0f}};
+  const std::string text = json_float_rows(rows);
+  EXPECT_EQ(text, "[[0.5,-2.0,1e-07],[],[3.0]]");
+  const nlohmann::json parsed = nlohmann::json::parse(text);
+  ASSERT_EQ(parsed.size(), 3u);
+  EXPECT_EQ(parsed[0][1].get<double>(), -2.0);
+  EXPECT_TRUE(parsed[2][0].is_number_float());
+  EXPECT_EQ(json_float_rows(std::vector<std::vector<float>>{}), "[]");
+  const std::vector<std::vector<std::vector<float>>> states{{{1.0f, 2.0f}, {0.25f}}, {}};
+  EXPECT_EQ(json_float_rows(states), "[[[1.0,2.0],[0.25]],[]]");
 }
 
 }  // namespace

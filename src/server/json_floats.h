@@ -1,8 +1,9 @@
 // JSON text of float32 arrays (embeddings, hidden states), written directly: each value in the
 // shortest decimal form that reads back as the same float32 (what TEI's serde_json writes), not
 // as the double nlohmann::json would hold it (0.1f would be 0.10000000149011612). Embedding
-// replies come out ~40 % smaller and ~3x faster to write: 0.09 against 0.25 ms for 4,096 values.
-// Values must be finite (the routes check that first: JSON has no inf or nan).
+// replies come out ~40 % smaller and twice as fast to write (bench/json_floats_bench.cc; figures
+// in bench/RESULTS.md). Values must be finite (the routes check that first: JSON has no inf or
+// nan).
 #pragma once
 
 #include <span>

@@ -393,7 +393,7 @@ void HttpServer::register_routes() {
     json scores = json::array();
     const std::vector<float>& source = out.embeddings.at(0);
     for (size_t i = 1; i < out.embeddings.size(); ++i) {
-      scores.push_back(static_cast<float>(cosine(source, out.embeddings[i])));
+      scores.push_back(json_number(static_cast<float>(cosine(source, out.embeddings[i]))));
     }
     return json_reply(scores);
   };
@@ -404,7 +404,7 @@ void HttpServer::register_routes() {
     check_finite(scores, "the scores");
     json ranks = json::array();
     for (size_t i : rank_order(scores)) {
-      json rank = {{"index", i}, {"score", scores[i]}};
+      json rank = {{"index", i}, {"score", json_number(scores[i])}};
       if (r.return_text) rank["text"] = r.texts[i];
       ranks.push_back(std::move(rank));
     }
@@ -420,7 +420,7 @@ void HttpServer::register_routes() {
       check_finite(scores, of_input("scores", i));
       json predictions = json::array();
       for (size_t k : rank_order(scores)) {
-        predictions.push_back({{"score", scores[k]}, {"label", out.labels[k]}});
+        predictions.push_back({{"score", json_number(scores[k])}, {"label", out.labels[k]}});
       }
       all.push_back(std::move(predictions));
     }
@@ -520,7 +520,7 @@ void HttpServer::register_routes() {
     json results = json::array();
     for (size_t k = 0; k < n; ++k) {
       const size_t i = order[k];
-      json item = {{"index", i}, {"relevance_score", out.scores[i]}};
+      json item = {{"index", i}, {"relevance_score", json_number(out.scores[i])}};
       if (r.return_documents) item["document"] = {{"text", r.documents[i]}};
       results.push_back(std::move(item));
     }

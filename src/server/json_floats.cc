@@ -16,6 +16,16 @@ void append_json_float(std::string& out, float value) {
   if (std::memchr(buf, '.', n) == nullptr && std::memchr(buf, 'e', n) == nullptr) out += ".0";
 }
 
+double json_number(float value) {
+  char buf[32];
+  const std::to_chars_result r = std::to_chars(buf, buf + sizeof(buf), value);
+  double out = 0.0;
+  if (r.ec != std::errc() || std::from_chars(buf, r.ptr, out).ec != std::errc()) {
+    return static_cast<double>(value);  // (cannot happen for a finite float)
+  }
+  return out;
+}
+
 void append_json_floats(std::string& out, std::span<const float> values) {
   out += '[';
   for (size_t i = 0; i < values.size(); ++i) {

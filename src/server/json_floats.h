@@ -16,6 +16,9 @@ namespace radix::server {
 void append_json_float(std::string& out, float value);
 // [v0,v1,...]
 void append_json_floats(std::string& out, std::span<const float> values);
+// The double nlohmann::json should hold for a float32 so that it prints the float's shortest
+// form too (scores inside JSON objects): the double read from that form.
+double json_number(float value);
 // [[...],[...]] and [[[...]]]: the /embed and /embed_all bodies.
 std::string json_float_rows(const std::vector<std::vector<float>>& rows);
 std::string json_float_rows(const std::vector<std::vector<std::vector<float>>>& batches);

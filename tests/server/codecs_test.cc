@@ -84,6 +84,14 @@ TEST(JsonFloats, EveryValueReadsBackAsTheSameFloat) {
   }
 }
 
+// A score inside a JSON object: nlohmann prints the held double as the float's shortest form.
+TEST(JsonFloats, NumbersForJsonObjectsPrintAsTheFloat) {
+  EXPECT_EQ(nlohmann::json(json_number(0.1f)).dump(), "0.1");
+  EXPECT_EQ(nlohmann::json(json_number(0.98123456f)).dump(), "0.98123455");
+  EXPECT_EQ(static_cast<float>(json_number(0.98123456f)), 0.98123456f);
+  EXPECT_EQ(nlohmann::json(json_number(1.0f)).dump(), "1.0");
+}
+
 TEST(JsonFloats, RowsAreJsonArraysOfArrays) {
   const std::vector<std::vector<float>> rows{{0.5f, -2.0f, 1e-7f}, {}, {3.0f}};
   const std::string text = json_float_rows(rows);

@@ -91,9 +91,13 @@ DevicePrefixCache::DevicePrefixCache(Backend& backend, int32_t num_layers, int32
 
 bool DevicePrefixCache::seen_before(uint64_t key) {
   if (seen_keys_.empty()) seen_keys_.assign(kSeenKeySlots, 0);
-  uint64_t& slot = seen_keys_[key & (kSeenKeySlots - 1)];
-  if (slot == key) return true;
-  slot = key;
+  constexpr uint64_t kBuckets = kSeenKeySlots / kSeenKeyWays;
+  uint64_t* bucket = seen_keys_.data() + (key & (kBuckets - 1)) * kSeenKeyWays;
+  for (int32_t w = 0; w < kSeenKeyWays; ++w) {
+    if (bucket[w] == key) return true;
+  }
+  std::copy_backward(bucket, bucket + kSeenKeyWays - 1, bucket + kSeenKeyWays);  // newest first
+  bucket[0] = key;
   return false;
 }
 

@@ -32,8 +32,11 @@ inline constexpr double kDefaultMinHitFraction = 1.0 / 32;
 // sequences share (docs/prefix_cache.md "When a batch uses the cache").
 inline constexpr int32_t kDefaultStoreWholeMaxSequences = 4;
 // How many row keys the "seen once" filter remembers (docs/prefix_cache.md "When a batch uses the
-// cache"): a direct-mapped table, a newer key overwriting an older one in its slot.
-inline constexpr int32_t kSeenKeySlots = 1 << 16;
+// cache"): buckets of kSeenKeyWays keys, a new key displacing its bucket's oldest. A batch records
+// up to its token budget of keys at once, so the table is large and set-associative enough that
+// one long prompt's keys do not displace each other (8 MiB, allocated on first use).
+inline constexpr int32_t kSeenKeySlots = 1 << 20;
+inline constexpr int32_t kSeenKeyWays = 4;
 
 struct DevicePrefixCacheOptions {
   int64_t budget_bytes = 0;

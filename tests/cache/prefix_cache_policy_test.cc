@@ -103,6 +103,21 @@ TEST(PrefixCachePolicy, WhatABatchSharesIsStoredOnlyIfItWouldBeRead) {
   EXPECT_TRUE(f.cache.index().check_invariants());
 }
 
+// A long shared prompt is stored whole on its second sighting: the filter must not lose keys of
+// one path to each other (thousands of them land in it at once).
+TEST(PrefixCachePolicy, ALongSharedPromptIsStoredWholeOnItsSecondSighting) {
+  DevicePrefixCacheOptions options = kOptions;
+  options.budget_bytes = int64_t{64} << 20;
+  Fixture f(options);
+  std::vector<int32_t> prompt(6000);
+  for (int32_t i = 0; i < 6000; ++i) prompt[i] = 100 + i;
+  f.run(documents(prompt, 100000));
+  EXPECT_EQ(f.cache.index().stats().nodes, 0);
+  f.run(documents(prompt, 200000));
+  EXPECT_EQ(f.cache.index().stats().nodes, 6000);
+  EXPECT_TRUE(f.cache.index().check_invariants());
+}
+
 // A reranker's traffic: each request a new query under a cached template. A query shared by its
 // documents but never sent again is not stored; one paged over several requests is stored on its
 // second request (keyed under the cached template) and read from its third.

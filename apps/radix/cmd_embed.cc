@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "corpus_command.h"
 #include "model_options.h"
+#include "server/json_floats.h"
 #include "text_command.h"
 
 namespace radix::cli {
@@ -68,7 +69,11 @@ void run_embed(const EmbedArgs& args) {
     const service::EmbedResult result = core.embed(r);
     out["dim"] = result.embeddings.empty() ? 0 : result.embeddings[0].values.size();
     out["embeddings"] = nlohmann::json::array();
-    for (const service::Embedding& e : result.embeddings) out["embeddings"].push_back(e.values);
+    for (const service::Embedding& e : result.embeddings) {
+      nlohmann::json row = nlohmann::json::array();
+      for (const float v : e.values) row.push_back(server::json_number(v));  // as radix serve
+      out["embeddings"].push_back(std::move(row));
+    }
   };
   run_text_command(args.model, command);
 }

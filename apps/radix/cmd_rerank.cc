@@ -7,6 +7,7 @@
 #include "corpus_command.h"
 #include "model/prompts.h"
 #include "model_options.h"
+#include "server/json_floats.h"
 #include "text_command.h"
 
 namespace radix::cli {
@@ -50,8 +51,9 @@ void run_rerank(const RerankArgs& args) {
     out["query"] = args.query;
     out["results"] = nlohmann::json::array();
     for (size_t i = 0; i < result.scores.size(); ++i) {
-      out["results"].push_back(
-          {{"index", i}, {"score", result.scores[i].score}, {"logit", result.scores[i].logit}});
+      out["results"].push_back({{"index", i},
+                                {"score", server::json_number(result.scores[i].score)},
+                                {"logit", server::json_number(result.scores[i].logit)}});
     }
   };
   run_text_command(args.model, command);

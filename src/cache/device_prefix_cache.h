@@ -118,7 +118,8 @@ class DevicePrefixCache {
   // The hook's index arrays (prefix slots, ends, positions, row and token anchors, write slots),
   // reused from batch to batch like prefix_kv_ (run() is the owner's thread only).
   std::array<Buffer, 6> index_buffers_;
-  // Keys of shared rows seen once and not stored (shared_rows_seen_twice), by key modulo size.
+  // Keys of shared rows seen once and not stored (shared_rows_seen_twice): kSeenKeySlots / ways
+  // buckets picked by the key's low bits, each newest first.
   std::vector<uint64_t> seen_keys_;
   PrefixCacheCounters counters_;
   mutable std::mutex mu_;  // guards index_ and counters_

@@ -19,6 +19,7 @@
 #include "model/random_weights.h"
 #include "model/rerank_template.h"
 #include "service/tokenizer_loader.h"
+#include "service_stack.h"
 
 namespace radix::service {
 namespace {
@@ -32,42 +33,6 @@ ModelInfo demo_info(HeadKind head) {
   ModelInfo info = demo_model_info();
   info.head = head;
   return info;
-}
-
-struct Stack {
-  explicit Stack(HeadKind head, ServiceOptions options = {}, ModelInfo info_override = {},
-                 const Tokenizer* tokenizer = nullptr) {
-    LoadOptions load;
-    load.head = head;
-    load.backend.threads = 2;
-    auto model = Model::load("demo", load);
-    info = info_override.spec.empty() ? model->info() : info_override;
-    std::vector<std::unique_ptr<engine::BatchRunner>> runners;
-    runners.push_back(
-        std::make_unique<engine::ModelRunner>(std::move(model), AttentionMode::kTree, "cpu"));
-    engine::EngineOptions engine_options;
-    engine_options.limits.max_batch_tokens = 1 << 16;
-    engine = std::make_unique<engine::Engine>(std::move(runners), engine_options);
-    if (options.max_input_length == 0) options.max_input_length = 256;
-    options.tokenization_workers = 2;
-    service = std::make_unique<Service>(info, tokenizer ? *tokenizer : load_tokenizer("demo"),
-                                        *engine, options);
-    reference = Model::load("demo", load);
-  }
-  ModelInfo info;
-  std::unique_ptr<engine::Engine> engine;
-  std::unique_ptr<Service> service;
-  std::unique_ptr<Model> reference;  // the same weights, run directly
-};
-
-template <typename Fn>
-std::optional<Kind> kind_of(Fn fn) {
-  try {
-    fn();
-  } catch (const ServiceError& e) {
-    return e.kind();
-  }
-  return std::nullopt;
 }
 
 // Tolerance: the service's batch and the reference batch hold the same sequences in the same

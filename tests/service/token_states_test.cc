@@ -11,45 +11,12 @@
 #include "model/model.h"
 #include "service/service.h"
 #include "service/tokenizer_loader.h"
+#include "service_stack.h"
 
 namespace radix::service {
 namespace {
 
 using Kind = ServiceError::Kind;
-
-template <typename Fn>
-std::optional<Kind> kind_of(Fn fn) {
-  try {
-    fn();
-  } catch (const ServiceError& e) {
-    return e.kind();
-  }
-  return std::nullopt;
-}
-
-struct Stack {
-  explicit Stack(HeadKind head) {
-    LoadOptions load;
-    load.head = head;
-    load.backend.threads = 2;
-    auto model = Model::load("demo", load);
-    info = model->info();
-    std::vector<std::unique_ptr<engine::BatchRunner>> runners;
-    runners.push_back(
-        std::make_unique<engine::ModelRunner>(std::move(model), AttentionMode::kTree, "cpu"));
-    engine::EngineOptions options;
-    options.limits.max_batch_tokens = 1 << 16;
-    engine = std::make_unique<engine::Engine>(std::move(runners), options);
-    ServiceOptions o;
-    o.max_input_length = 256;
-    service = std::make_unique<Service>(info, load_tokenizer("demo"), *engine, o);
-    reference = Model::load("demo", load);
-  }
-  ModelInfo info;
-  std::unique_ptr<engine::Engine> engine;
-  std::unique_ptr<Service> service;
-  std::unique_ptr<Model> reference;
-};
 
 TEST(ServiceEmbedAll, EqualsTheModelsOwnHiddenStates) {
   Stack s(HeadKind::kEmbedding);

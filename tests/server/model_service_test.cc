@@ -4,36 +4,28 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/engine.h"
-#include "engine/model_runner.h"
+#include "common/service_stack.h"
 #include "model/model.h"
-#include "service/tokenizer_loader.h"
 
 namespace radix::server {
 namespace {
 
+service::ServiceOptions with_max_input(int32_t max_input) {
+  service::ServiceOptions o;
+  o.max_input_length = max_input;
+  return o;
+}
+
+// The core over the demo model (common/service_stack.h) and the adapter over it.
 struct Stack {
-  explicit Stack(HeadKind head, int32_t max_input = 256) {
-    LoadOptions load;
-    load.head = head;
-    load.backend.threads = 2;
-    auto model = Model::load("demo", load);
-    const ModelInfo info = model->info();
-    std::vector<std::unique_ptr<engine::BatchRunner>> runners;
-    runners.push_back(
-        std::make_unique<engine::ModelRunner>(std::move(model), AttentionMode::kTree, "cpu"));
-    engine::EngineOptions options;
-    options.limits.max_batch_tokens = 1 << 16;
-    engine = std::make_unique<engine::Engine>(std::move(runners), options);
-    service::ServiceOptions o;
-    o.max_input_length = max_input;
-    core = std::make_unique<service::Service>(info, load_tokenizer("demo"), *engine, o);
+  explicit Stack(HeadKind head, int32_t max_input = 256)
+      : base(head, with_max_input(max_input)), core(base.service.get()) {
     ModelCard card;
     card.head = head_kind_name(head);
     adapter = std::make_unique<ModelService>(*core, card);
   }
-  std::unique_ptr<engine::Engine> engine;
-  std::unique_ptr<service::Service> core;
+  service::Stack base;
+  service::Service* core;
   std::unique_ptr<ModelService> adapter;
 };
 
@@ -151,8 +143,8 @@ TEST(ModelService, ClientGoneIs499) {
   }
   CallContext gone{[] { return true; }};
   EXPECT_EQ(status_of([&] { s.adapter->embed(r, gone); }), 499);
-  s.engine->shutdown();
-  EXPECT_EQ(s.engine->queued_sequences(), 0);
+  s.base.engine->shutdown();
+  EXPECT_EQ(s.base.engine->queued_sequences(), 0);
   EXPECT_FALSE(s.adapter->healthy());
 }
 

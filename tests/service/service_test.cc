@@ -11,6 +11,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "common/service_stack.h"
 #include "engine/engine.h"
 #include "engine/model_runner.h"
 #include "model/demo_model.h"
@@ -19,7 +20,6 @@
 #include "model/random_weights.h"
 #include "model/rerank_template.h"
 #include "service/tokenizer_loader.h"
-#include "service_stack.h"
 
 namespace radix::service {
 namespace {

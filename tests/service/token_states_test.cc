@@ -5,13 +5,13 @@
 #include <cmath>
 #include <limits>
 
+#include "common/service_stack.h"
 #include "engine/engine.h"
 #include "engine/model_runner.h"
 #include "model/demo_model.h"
 #include "model/model.h"
 #include "service/service.h"
 #include "service/tokenizer_loader.h"
-#include "service_stack.h"
 
 namespace radix::service {
 namespace {

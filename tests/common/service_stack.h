@@ -1,5 +1,5 @@
-// The library core over the demo model for the service tests: an engine with one CPU runner, a
-// Service on it, and the same weights loaded again to run directly (the reference).
+// The library core over the demo model for the service and server tests: an engine with one CPU
+// runner, a Service on it, and the same weights loaded again to run directly (the reference).
 #pragma once
 
 #include <memory>

@@ -161,10 +161,6 @@ TEST_F(CpuFamilyOps, RopeAfterNormsEqualsTheFusedQwen3Path) {
   expect_close(download(split), download(fused), 1e-6, "rope after norms vs qk_norm_rope");
 }
 
-struct AttentionCase {
-  int hq, hkv, d;
-};
-
 class CpuFamilyAttention : public CpuFamilyOps,
                            public ::testing::WithParamInterface<AttentionCase> {
  protected:
@@ -253,11 +249,7 @@ TEST_P(CpuFamilyAttention, TreeWindowIsInPositionsNotRows) {
 INSTANTIATE_TEST_SUITE_P(Shapes, CpuFamilyAttention,
                          ::testing::Values(AttentionCase{1, 1, 8}, AttentionCase{4, 1, 256},
                                            AttentionCase{8, 2, 32}, AttentionCase{3, 3, 16}),
-                         [](const auto& info) {
-                           const AttentionCase& c = info.param;
-                           return "hq" + std::to_string(c.hq) + "_hkv" + std::to_string(c.hkv) +
-                                  "_d" + std::to_string(c.d);
-                         });
+                         attention_case_name);
 
 TEST_F(CpuFamilyOps, AttentionRejectsBadOptions) {
   Buffer qkv = be->alloc(DType::kF32, 3, 3 * 8);

@@ -90,4 +90,13 @@ class CpuOpFixture : public ::testing::Test {
   }
 };
 
+// An attention test's head counts and head size, and its gtest name (hq4_hkv1_d256).
+struct AttentionCase {
+  int hq, hkv, d;
+};
+inline std::string attention_case_name(const ::testing::TestParamInfo<AttentionCase>& info) {
+  const AttentionCase& c = info.param;
+  return "hq" + std::to_string(c.hq) + "_hkv" + std::to_string(c.hkv) + "_d" + std::to_string(c.d);
+}
+
 }  // namespace radix::testing

@@ -189,10 +189,6 @@ TEST_F(CpuOps, GatherRowsZeroesPaddingAndRejectsBadIndices) {
   EXPECT_THROW(be->gather_rows(b, bad, out.tensor().first_rows(1)), BackendError);
 }
 
-struct AttentionCase {
-  int hq, hkv, d;
-};
-
 class CpuAttention : public CpuOps, public ::testing::WithParamInterface<AttentionCase> {};
 
 TEST_P(CpuAttention, VarlenCausalMatchesTheReference) {
@@ -240,11 +236,7 @@ TEST_P(CpuAttention, TreeMaskMatchesTheReferenceOnRandomTries) {
 INSTANTIATE_TEST_SUITE_P(Shapes, CpuAttention,
                          ::testing::Values(AttentionCase{1, 1, 8}, AttentionCase{4, 2, 128},
                                            AttentionCase{8, 2, 32}, AttentionCase{3, 3, 16}),
-                         [](const auto& info) {
-                           const AttentionCase& c = info.param;
-                           return "hq" + std::to_string(c.hq) + "_hkv" + std::to_string(c.hkv) +
-                                  "_d" + std::to_string(c.d);
-                         });
+                         attention_case_name);
 
 TEST_F(CpuOps, AttentionRejectsABadMask) {
   Buffer qkv = be->alloc(DType::kF32, 3, 3 * 8);

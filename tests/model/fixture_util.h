@@ -107,4 +107,27 @@ inline void expect_modes_agree(Model& model, const RaggedBatch& batch, double to
   }
 }
 
+// Without hidden states the last layer's o_proj and MLP run on each sequence's last row only: in
+// every mode the head's values equal the full forward's within `tol` relative. Give it a batch of
+// more sequences than trie rows (copies of one sequence): the row-sized buffers must then hold a
+// row per sequence.
+inline void expect_last_rows_match_full_forward(Model& model,
+                                                const std::vector<RaggedBatch>& batches,
+                                                double tol) {
+  for (const RaggedBatch& batch : batches) {
+    for (const AttentionMode mode :
+         {AttentionMode::kOff, AttentionMode::kScatter, AttentionMode::kTree}) {
+      ForwardOptions options;
+      options.mode = mode;
+      const ForwardResult pruned = model.forward(batch, options);
+      options.return_hidden_states = true;
+      const ForwardResult full = model.forward(batch, options);
+      ASSERT_EQ(pruned.values.size(), full.values.size());
+      ASSERT_FALSE(pruned.values.empty());
+      EXPECT_LE(rel_err(pruned.values.data(), full.values.data(), full.values.size()), tol)
+          << attention_mode_name(mode) << ", " << batch.num_sequences() << " sequences";
+    }
+  }
+}
+
 }  // namespace radix::testing

@@ -72,20 +72,7 @@ TEST(ForwardInvariance, LastLayerOnLastRowsMatchesTheFullForward) {
   for (int s = 0; s < 40; ++s) copies.add_sequence(std::vector<int32_t>{5, 9, 2});
   batches.push_back(copies);
   for (int trial = 0; trial < 6; ++trial) batches.push_back(random_batch(rng, 3 + trial, 20, 3));
-  for (const RaggedBatch& batch : batches) {
-    for (const AttentionMode mode :
-         {AttentionMode::kOff, AttentionMode::kScatter, AttentionMode::kTree}) {
-      ForwardOptions options;
-      options.mode = mode;
-      const ForwardResult pruned = model->forward(batch, options);
-      options.return_hidden_states = true;
-      const ForwardResult full = model->forward(batch, options);
-      ASSERT_EQ(pruned.values.size(), full.values.size());
-      ASSERT_FALSE(pruned.values.empty());
-      EXPECT_LE(rel_err(pruned.values.data(), full.values.data(), full.values.size()), kModeRelTol)
-          << attention_mode_name(mode) << ", " << batch.num_sequences() << " sequences";
-    }
-  }
+  expect_last_rows_match_full_forward(*model, batches, kModeRelTol);
 }
 
 TEST(ForwardInvariance, ABatchEqualsEachInputRunAlone) {

@@ -26,22 +26,18 @@ enum class Family { kTei, kOpenAI };
 
 constexpr const char* kJson = "application/json";
 
-HttpReply json_reply(const json& body, int status = 200) {
+// A body written as JSON text already (json_floats.h), or dumped from `json` below.
+HttpReply json_text_reply(std::string body, int status = 200) {
   HttpReply reply;
   reply.status = status;
-  // Replace (never throw on) invalid UTF-8, e.g. from decoding half of a multi-byte character.
-  reply.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  reply.body = std::move(body);
   reply.content_type = kJson;
   return reply;
 }
 
-// A body written as JSON text already (json_floats.h).
-HttpReply json_text_reply(std::string body) {
-  HttpReply reply;
-  reply.status = 200;
-  reply.body = std::move(body);
-  reply.content_type = kJson;
-  return reply;
+HttpReply json_reply(const json& body, int status = 200) {
+  // Replace (never throw on) invalid UTF-8, e.g. from decoding half of a multi-byte character.
+  return json_text_reply(body.dump(-1, ' ', false, json::error_handler_t::replace), status);
 }
 
 HttpReply error_reply(Family family, const ApiError& e) {

@@ -19,6 +19,7 @@
 #include "backend/cuda/attention_params.cuh"
 #include "backend/cuda/attention_tiles.cuh"
 #include "backend/cuda/attention_wgmma_ws.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 #include "backend/cuda/kernels/per_device.h"
 
 namespace radix::cuda {
@@ -43,6 +44,7 @@ __global__ void tile_minmax_kernel(const int32_t* __restrict__ subtree_end,
                                    const int32_t* __restrict__ positions, int num_rows,
                                    int2* __restrict__ tile_minmax, int2* __restrict__ pos_minmax,
                                    int num_tiles, int* __restrict__ item_counter) {
+  begin_kernel();
   if (blockIdx.x == 0 && threadIdx.x == 0) *item_counter = 0;
   const int tile = static_cast<int>((blockIdx.x * blockDim.x + threadIdx.x) / 32);
   const int lane = static_cast<int>(threadIdx.x % 32);
@@ -89,7 +91,7 @@ cudaError_t launch(Kernel* kernel, int threads, int shared_bytes, const Attentio
   const cudaError_t err =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, shared_bytes);
   if (err != cudaSuccess) return err;
-  kernel<<<grid, threads, shared_bytes, stream>>>(p, mask);
+  launch_kernel(kernel, grid, threads, shared_bytes, stream, p, mask);
   return cudaGetLastError();
 }
 
@@ -247,7 +249,8 @@ cudaError_t launch_ws(const AttentionParams& p, const Spec& spec, int rows, int 
   const WsWorkList list{num_q_heads, grid_z, y, int64_t{num_q_heads} * y * grid_z,
                         spec.work_counter()};
   const int blocks = static_cast<int>(std::min<int64_t>(list.items, sms));
-  kernel<<<blocks, kWsThreads, kSharedBytes, stream>>>(maps, p, spec.template make<kTileN>(), list);
+  launch_kernel(kernel, blocks, kWsThreads, kSharedBytes, stream, maps, p,
+                spec.template make<kTileN>(), list);
   return cudaGetLastError();
 }
 
@@ -473,8 +476,9 @@ cudaError_t attention_tree_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
   const int32_t* positions = options.window > 0 ? options.positions_dev : nullptr;
   constexpr int kMinmaxThreads = 256;
   const int blocks = (num_tiles * 32 + kMinmaxThreads - 1) / kMinmaxThreads;
-  attention_detail::tile_minmax_kernel<<<blocks, kMinmaxThreads, 0, stream>>>(
-      subtree_end_dev, positions, num_rows, tile_minmax, pos_minmax, num_tiles, item_counter);
+  launch_kernel(attention_detail::tile_minmax_kernel, blocks, kMinmaxThreads, 0, stream,
+                subtree_end_dev, positions, num_rows, tile_minmax, pos_minmax, num_tiles,
+                item_counter);
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) return err;
   const int window = attention_detail::window_or_none(options);

@@ -16,6 +16,7 @@
 #include "backend/cuda/attention_params.cuh"
 #include "backend/cuda/attention_ptx.cuh"
 #include "backend/cuda/attention_softmax.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 
 namespace radix::cuda::attention_detail {
 
@@ -123,6 +124,7 @@ constexpr int fa2_shared_bytes() {
 template <int kWarps, int kMinBlocks, int kD, class Mask>
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
     attention_fa2_kernel(AttentionParams p, Mask mask) {
+  begin_kernel();
   constexpr int kHeadDim = kD;
   constexpr int kOutTiles = kD / 8;
   using bf16 = __nv_bfloat16;

@@ -37,6 +37,7 @@
 #include "backend/cuda/attention_softmax.cuh"
 #include "backend/cuda/attention_wgmma.cuh"
 #include "backend/cuda/attention_wgmma_ptx.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 
 namespace radix::cuda::attention_detail {
 
@@ -202,6 +203,7 @@ template <int kTileN, int kD, class Mask>
 __global__ void __launch_bounds__(kWsThreads, 1)
     attention_ws_kernel(const __grid_constant__ AttentionTensorMaps maps, AttentionParams p,
                         Mask mask, WsWorkList list) {
+  begin_kernel();
   constexpr int kOutTiles = kD / 8;
   constexpr bool kStageInQ = kWsStageInQ<kD>;
   constexpr uint32_t kSlotBytes = kTileN * kD * 2;    // one K or V tile

@@ -1,4 +1,5 @@
 #include "backend/cuda/kernels/fill.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 #include "backend/random_fill.h"
 
 namespace radix::cuda {
@@ -25,6 +26,7 @@ template <typename T>
 __global__ void random_normal_kernel(T* __restrict__ dst, int64_t rows, int64_t cols,
                                      int64_t stride, uint64_t seed, float std,
                                      uint64_t first_index) {
+  begin_kernel();
   const int64_t n = rows * cols;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -36,6 +38,7 @@ __global__ void random_normal_kernel(T* __restrict__ dst, int64_t rows, int64_t 
 template <typename T>
 __global__ void constant_kernel(T* __restrict__ dst, int64_t rows, int64_t cols, int64_t stride,
                                 T value) {
+  begin_kernel();
   const int64_t n = rows * cols;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -51,8 +54,8 @@ cudaError_t fill_random_normal(T* dst, int64_t rows, int64_t cols, int64_t strid
                                float std, uint64_t first_index, cudaStream_t stream) {
   if (rows < 0 || cols < 0 || stride < cols) return cudaErrorInvalidValue;
   if (rows * cols == 0) return cudaSuccess;
-  random_normal_kernel<T><<<blocks_for(rows * cols), kThreads, 0, stream>>>(dst, rows, cols, stride,
-                                                                            seed, std, first_index);
+  launch_kernel(random_normal_kernel<T>, blocks_for(rows * cols), kThreads, 0, stream, dst, rows,
+                cols, stride, seed, std, first_index);
   return cudaGetLastError();
 }
 
@@ -61,8 +64,8 @@ cudaError_t fill_constant(T* dst, int64_t rows, int64_t cols, int64_t stride, T 
                           cudaStream_t stream) {
   if (rows < 0 || cols < 0 || stride < cols) return cudaErrorInvalidValue;
   if (rows * cols == 0) return cudaSuccess;
-  constant_kernel<T>
-      <<<blocks_for(rows * cols), kThreads, 0, stream>>>(dst, rows, cols, stride, value);
+  launch_kernel(constant_kernel<T>, blocks_for(rows * cols), kThreads, 0, stream, dst, rows, cols,
+                stride, value);
   return cudaGetLastError();
 }
 

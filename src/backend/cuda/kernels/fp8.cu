@@ -3,6 +3,7 @@
 #include "backend/cuda/kernels/device_math.cuh"
 #include "backend/cuda/kernels/fp8.cuh"
 #include "backend/cuda/kernels/fp8_store.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 
 namespace radix::cuda {
 namespace {
@@ -19,6 +20,7 @@ template <typename T>
 __global__ void quantize_rows_kernel(const T* __restrict__ src, int64_t src_stride, int cols,
                                      uint8_t* __restrict__ dst, int64_t dst_stride,
                                      float* __restrict__ scale) {
+  begin_kernel();
   const int64_t row = blockIdx.x;
   const T* x = src + row * src_stride;
   uint8_t* y = dst + row * dst_stride;
@@ -73,6 +75,7 @@ __global__ void __launch_bounds__(kQuantThreads)
     quantize_rows_regs_kernel(const T* __restrict__ src, int64_t src_stride, int64_t rows, int cols,
                               uint8_t* __restrict__ dst, int64_t dst_stride,
                               float* __restrict__ scale) {
+  begin_kernel();
   constexpr int kVec = Chunk<T>::kVec;
   constexpr int kGroup = 32 * kWarps;  // threads of one row
   constexpr int kRowsPerBlock = kQuantThreads / kGroup;
@@ -142,8 +145,8 @@ cudaError_t launch_quantize_fallback(const T* src, int64_t src_stride, int64_t r
                                      cudaStream_t stream) {
   if (rows == 0) return cudaSuccess;
   if (rows < 0 || cols <= 0 || rows > 0x7fffffff) return cudaErrorInvalidValue;
-  quantize_rows_kernel<T><<<static_cast<unsigned>(rows), kQuantThreads, 0, stream>>>(
-      src, src_stride, cols, dst, dst_stride, scale);
+  launch_kernel(quantize_rows_kernel<T>, static_cast<unsigned>(rows), kQuantThreads, 0, stream, src,
+                src_stride, cols, dst, dst_stride, scale);
   return cudaGetLastError();
 }
 
@@ -152,8 +155,8 @@ void launch_regs(const T* src, int64_t src_stride, int64_t rows, int cols, uint8
                  int64_t dst_stride, float* scale, cudaStream_t stream) {
   constexpr int kRowsPerBlock = kQuantThreads / (32 * kWarps);
   const auto blocks = static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
-  quantize_rows_regs_kernel<T, kWarps>
-      <<<blocks, kQuantThreads, 0, stream>>>(src, src_stride, rows, cols, dst, dst_stride, scale);
+  launch_kernel(quantize_rows_regs_kernel<T, kWarps>, blocks, kQuantThreads, 0, stream, src,
+                src_stride, rows, cols, dst, dst_stride, scale);
 }
 
 template <typename T>
@@ -189,6 +192,7 @@ __global__ void scale_epilogue_kernel(const bf16* acc, int64_t acc_stride,
                                       const float* __restrict__ col_scale,
                                       const bf16* __restrict__ bias, TOut* out, int64_t out_stride,
                                       int64_t rows, int64_t cols, bool accumulate) {
+  begin_kernel();
   const int64_t total = rows * cols;
   for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < total;
        t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -210,8 +214,9 @@ cudaError_t launch_epilogue(const bf16* acc, int64_t acc_stride, const float* ro
   constexpr int kThreads = 256;
   int64_t blocks = (rows * cols + kThreads - 1) / kThreads;
   if (blocks > 65536) blocks = 65536;  // the grid-stride loop covers the rest
-  scale_epilogue_kernel<TOut><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-      acc, acc_stride, row_scale, col_scale, bias, out, out_stride, rows, cols, accumulate);
+  launch_kernel(scale_epilogue_kernel<TOut>, static_cast<unsigned>(blocks), kThreads, 0, stream,
+                acc, acc_stride, row_scale, col_scale, bias, out, out_stride, rows, cols,
+                accumulate);
   return cudaGetLastError();
 }
 

@@ -4,6 +4,7 @@
 #include "backend/cuda/kernels/device_math.cuh"
 #include "backend/cuda/kernels/fp8_store.cuh"
 #include "backend/cuda/kernels/gated_activation.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 
 namespace radix::cuda {
 namespace {
@@ -27,6 +28,7 @@ template <GateActivation kAct, int kVec>
 __global__ void gated_activation_kernel(const bf16* __restrict__ gate_up, int64_t in_stride,
                                         bf16* __restrict__ out, int64_t out_stride, int64_t rows,
                                         int inter) {
+  begin_kernel();
   const int chunks = inter / kVec;
   const int64_t total = rows * chunks;
   for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < total;
@@ -69,6 +71,7 @@ template <GateActivation kAct, int kVec>
 __global__ void gated_activation_e4m3_kernel(const bf16* __restrict__ gate_up, int64_t in_stride,
                                              uint8_t* __restrict__ out, int64_t out_stride,
                                              float* __restrict__ out_scale, int inter) {
+  begin_kernel();
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x;
   const bf16* g = gate_up + row * in_stride;
@@ -98,11 +101,11 @@ void launch_e4m3_fallback(bool vec, const bf16* gate_up, int64_t in_stride, uint
   const int chunks = vec ? inter / 8 : inter;
   const int threads = std::min(512, std::max(32, (chunks + 31) / 32 * 32));
   if (vec) {
-    gated_activation_e4m3_kernel<kAct, 8>
-        <<<grid, threads, 0, stream>>>(gate_up, in_stride, out, out_stride, out_scale, inter);
+    launch_kernel(gated_activation_e4m3_kernel<kAct, 8>, grid, threads, 0, stream, gate_up,
+                  in_stride, out, out_stride, out_scale, inter);
   } else {
-    gated_activation_e4m3_kernel<kAct, 1>
-        <<<grid, threads, 0, stream>>>(gate_up, in_stride, out, out_stride, out_scale, inter);
+    launch_kernel(gated_activation_e4m3_kernel<kAct, 1>, grid, threads, 0, stream, gate_up,
+                  in_stride, out, out_stride, out_scale, inter);
   }
 }
 
@@ -174,6 +177,7 @@ __global__ void __launch_bounds__(kPipeMaxThreads)
                                            uint8_t* __restrict__ out, int64_t out_stride,
                                            float* __restrict__ out_scale, int64_t rows, int inter,
                                            int stages) {
+  begin_kernel();
   extern __shared__ uint4 stage_mem[];  // [stages][kChunks][gate, up][blockDim.x]
   __shared__ float scratch[32];
   const int threads = blockDim.x, t = threadIdx.x;
@@ -299,8 +303,8 @@ bool launch_pipelined(PipeShape shape, const bf16* gate_up, int64_t in_stride, u
     return false;
   }
   const int64_t grid = std::min<int64_t>(rows, int64_t{per_sm} * sm_count);
-  kernel<<<static_cast<unsigned>(grid), shape.threads, shape.smem(), stream>>>(
-      gate_up, in_stride, out, out_stride, out_scale, rows, inter, shape.stages);
+  launch_kernel(kernel, static_cast<unsigned>(grid), shape.threads, shape.smem(), stream, gate_up,
+                in_stride, out, out_stride, out_scale, rows, inter, shape.stages);
   return true;
 }
 
@@ -332,8 +336,8 @@ cudaError_t launch(const bf16* gate_up, int64_t in_stride, bf16* out, int64_t ou
   int64_t blocks = (total + kThreads - 1) / kThreads;
   // Enough blocks to fill any current GPU many times over; the loop strides past the rest.
   if (blocks > 65536) blocks = 65536;
-  gated_activation_kernel<kAct, kVec><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-      gate_up, in_stride, out, out_stride, rows, inter);
+  launch_kernel(gated_activation_kernel<kAct, kVec>, static_cast<unsigned>(blocks), kThreads, 0,
+                stream, gate_up, in_stride, out, out_stride, rows, inter);
   return cudaGetLastError();
 }
 

@@ -1,5 +1,6 @@
 #include "backend/cuda/kernels/device_math.cuh"
 #include "backend/cuda/kernels/gather_rows.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 
 namespace radix::cuda {
 namespace {
@@ -10,6 +11,7 @@ template <typename T, int kVec>
 __global__ void gather_rows_kernel(const T* __restrict__ src, int64_t src_stride,
                                    const int32_t* __restrict__ idx, int cols, T* __restrict__ dst,
                                    int64_t dst_stride) {
+  begin_kernel();
   const int64_t row = blockIdx.x;
   const int32_t s = idx[row];
   T* y = dst + row * dst_stride;
@@ -30,6 +32,7 @@ __global__ void embedding_kernel(const bf16* __restrict__ table, int64_t table_s
                                  int64_t vocab, const int32_t* __restrict__ ids, int hidden,
                                  TO* __restrict__ out, int64_t out_stride,
                                  int32_t* __restrict__ bad_id, float scale) {
+  begin_kernel();
   const int64_t row = blockIdx.x;
   const int32_t id = ids[row];
   const bool valid = id >= 0 && id < vocab;
@@ -64,11 +67,11 @@ cudaError_t gather(const T* src, int64_t src_stride, const int32_t* idx, int64_t
   const bool vec = cols % kVec == 0 && src_stride % kVec == 0 && dst_stride % kVec == 0 &&
                    detail::aligned16(src) && detail::aligned16(dst);
   if (vec) {
-    gather_rows_kernel<T, kVec><<<static_cast<unsigned>(n), threads_for(cols / kVec), 0, stream>>>(
-        src, src_stride, idx, cols, dst, dst_stride);
+    launch_kernel(gather_rows_kernel<T, kVec>, static_cast<unsigned>(n), threads_for(cols / kVec),
+                  0, stream, src, src_stride, idx, cols, dst, dst_stride);
   } else {
-    gather_rows_kernel<T, 1><<<static_cast<unsigned>(n), threads_for(cols), 0, stream>>>(
-        src, src_stride, idx, cols, dst, dst_stride);
+    launch_kernel(gather_rows_kernel<T, 1>, static_cast<unsigned>(n), threads_for(cols), 0, stream,
+                  src, src_stride, idx, cols, dst, dst_stride);
   }
   return cudaGetLastError();
 }
@@ -98,11 +101,11 @@ cudaError_t embedding_gather(const bf16* table, int64_t table_stride, int64_t vo
                    detail::aligned16(table) && detail::aligned16(out);
   const unsigned grid = static_cast<unsigned>(rows);
   if (vec) {
-    embedding_kernel<TO, 8><<<grid, threads_for(hidden / 8), 0, stream>>>(
-        table, table_stride, vocab, ids, hidden, out, out_stride, bad_id, scale);
+    launch_kernel(embedding_kernel<TO, 8>, grid, threads_for(hidden / 8), 0, stream, table,
+                  table_stride, vocab, ids, hidden, out, out_stride, bad_id, scale);
   } else {
-    embedding_kernel<TO, 1><<<grid, threads_for(hidden), 0, stream>>>(
-        table, table_stride, vocab, ids, hidden, out, out_stride, bad_id, scale);
+    launch_kernel(embedding_kernel<TO, 1>, grid, threads_for(hidden), 0, stream, table,
+                  table_stride, vocab, ids, hidden, out, out_stride, bad_id, scale);
   }
   return cudaGetLastError();
 }

@@ -7,6 +7,7 @@
 #include "backend/cuda/attention_ptx.cuh"
 #include "backend/cuda/attention_softmax.cuh"
 #include "backend/cuda/kernels/device_math.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 #include "backend/cuda/kernels/per_device.h"
 #include "backend/cuda/kernels/prefix_attention.cuh"
 
@@ -104,6 +105,7 @@ template <int kD>
 __global__ void __launch_bounds__(kThreads)
     prefix_attention_wmma_kernel(PrefixAttentionArgs a, int splits, float* __restrict__ part_o,
                                  float2* __restrict__ part_ml, bool vec) {
+  begin_kernel();
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   using namespace nvcuda;
   using L = Layout<kD>;
@@ -387,6 +389,7 @@ template <int kD>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     prefix_attention_mma_kernel(PrefixAttentionArgs a, int splits, float* __restrict__ part_o,
                                 float2* __restrict__ part_ml) {
+  begin_kernel();
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   using L = Layout<kD>;
   constexpr int kChunks = kD / 8;  // 16-byte chunks per row
@@ -733,7 +736,8 @@ cudaError_t launch(const PrefixAttentionArgs& a, int splits, float* part_o, floa
   if (tiles > INT32_MAX) return cudaErrorInvalidValue;
   const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(a.num_kv_heads),
                   static_cast<unsigned>(splits));
-  prefix_attention_mma_kernel<kD><<<grid, kThreads, kBytes, stream>>>(a, splits, part_o, part_ml);
+  launch_kernel(prefix_attention_mma_kernel<kD>, grid, kThreads, kBytes, stream, a, splits, part_o,
+                part_ml);
   return cudaGetLastError();
 }
 
@@ -748,6 +752,7 @@ __global__ void prefix_attention_combine(const float* __restrict__ part_o,
                                          const float2* __restrict__ part_ml, int splits, int rows,
                                          int num_q_heads, int head_dim, bf16* __restrict__ out,
                                          int64_t out_stride) {
+  begin_kernel();
   const int64_t pair = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
   const int64_t pairs = static_cast<int64_t>(rows) * num_q_heads;
@@ -815,8 +820,8 @@ cudaError_t launch_wmma(const PrefixAttentionArgs& a, int splits, float* part_o,
   if (tiles > INT32_MAX) return cudaErrorInvalidValue;
   const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(a.num_kv_heads),
                   static_cast<unsigned>(splits));
-  prefix_attention_wmma_kernel<kD>
-      <<<grid, kThreads, kBytes, stream>>>(a, splits, part_o, part_ml, vec);
+  launch_kernel(prefix_attention_wmma_kernel<kD>, grid, kThreads, kBytes, stream, a, splits, part_o,
+                part_ml, vec);
   return cudaGetLastError();
 }
 
@@ -904,11 +909,11 @@ cudaError_t prefix_attention(const PrefixAttentionArgs& a, int splits, void* wor
   constexpr int kCombineWarps = 8;
   const unsigned grid = static_cast<unsigned>((pairs + kCombineWarps - 1) / kCombineWarps);
   if (d % 4 == 0 && detail::aligned16(part_o)) {  // float4 partials
-    prefix_attention_combine<4><<<grid, kCombineWarps * 32, 0, stream>>>(
-        part_o, part_ml, splits, a.rows, a.num_q_heads, d, a.out, a.out_stride);
+    launch_kernel(prefix_attention_combine<4>, grid, kCombineWarps * 32, 0, stream, part_o, part_ml,
+                  splits, a.rows, a.num_q_heads, d, a.out, a.out_stride);
   } else {
-    prefix_attention_combine<2><<<grid, kCombineWarps * 32, 0, stream>>>(
-        part_o, part_ml, splits, a.rows, a.num_q_heads, d, a.out, a.out_stride);
+    launch_kernel(prefix_attention_combine<2>, grid, kCombineWarps * 32, 0, stream, part_o, part_ml,
+                  splits, a.rows, a.num_q_heads, d, a.out, a.out_stride);
   }
   return cudaGetLastError();
 }

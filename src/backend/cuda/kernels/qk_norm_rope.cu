@@ -1,4 +1,5 @@
 #include "backend/cuda/kernels/device_math.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 #include "backend/cuda/kernels/qk_norm_rope.cuh"
 
 namespace radix::cuda {
@@ -15,6 +16,7 @@ __global__ void qk_norm_rope_kernel(bf16* __restrict__ qkv, int64_t row_stride,
                                     const bf16* __restrict__ q_weight,
                                     const bf16* __restrict__ k_weight, int num_q_heads,
                                     int num_heads, float theta, float eps) {
+  begin_kernel();
   constexpr int kHalf = kHeadDim / 2;
   constexpr int kPer = kHalf / 32;
   const int lane = threadIdx.x & 31;
@@ -72,8 +74,8 @@ cudaError_t launch(bf16* qkv, int64_t row_stride, const int32_t* positions, cons
   const int num_heads = num_q_heads + num_kv_heads;
   if (rows > INT32_MAX) return cudaErrorInvalidValue;
   const int warps = num_heads < 8 ? num_heads : 8;
-  qk_norm_rope_kernel<kHeadDim><<<static_cast<unsigned>(rows), warps * 32, 0, stream>>>(
-      qkv, row_stride, positions, qw, kw, num_q_heads, num_heads, rope_theta, eps);
+  launch_kernel(qk_norm_rope_kernel<kHeadDim>, static_cast<unsigned>(rows), warps * 32, 0, stream,
+                qkv, row_stride, positions, qw, kw, num_q_heads, num_heads, rope_theta, eps);
   return cudaGetLastError();
 }
 

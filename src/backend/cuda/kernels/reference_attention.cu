@@ -1,6 +1,7 @@
 #include <type_traits>
 
 #include "backend/cuda/kernels/device_math.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 #include "backend/cuda/kernels/reference_attention.cuh"
 
 namespace radix::cuda {
@@ -16,6 +17,7 @@ __global__ void reference_attention_kernel(const bf16* __restrict__ q, const bf1
                                            float softcap, int window,
                                            const int32_t* __restrict__ positions,
                                            bool bidirectional) {
+  begin_kernel();
   const int lane = threadIdx.x & 31;
   const int64_t task = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (task >= static_cast<int64_t>(rows) * num_q_heads) return;
@@ -78,6 +80,7 @@ __global__ void reference_attention_kernel(const bf16* __restrict__ q, const bf1
 
 __global__ void causal_subtree_end_kernel(const int32_t* __restrict__ cu_seqlens, int num_seqs,
                                           int32_t* __restrict__ subtree_end) {
+  begin_kernel();
   const int s = blockIdx.x;
   if (s >= num_seqs) return;
   const int32_t begin = cu_seqlens[s], end = cu_seqlens[s + 1];
@@ -91,11 +94,11 @@ cudaError_t launch(const bf16* q, const bf16* k, const bf16* v, bf16* out, int64
                    const ReferenceAttentionOptions& o, cudaStream_t stream) {
   const int64_t tasks = static_cast<int64_t>(rows) * num_q_heads;
   constexpr int kWarps = 4;
-  reference_attention_kernel<kPer>
-      <<<static_cast<unsigned>((tasks + kWarps - 1) / kWarps), kWarps * 32, 0, stream>>>(
-          q, k, v, out, q_stride, kv_stride, out_stride, subtree_end, rows, num_q_heads,
-          num_q_heads / num_kv_heads, head_dim, scale, o.softcap, o.window, o.positions,
-          o.bidirectional);
+  launch_kernel(reference_attention_kernel<kPer>,
+                static_cast<unsigned>((tasks + kWarps - 1) / kWarps), kWarps * 32, 0, stream, q, k,
+                v, out, q_stride, kv_stride, out_stride, subtree_end, rows, num_q_heads,
+                num_q_heads / num_kv_heads, head_dim, scale, o.softcap, o.window, o.positions,
+                o.bidirectional);
   return cudaGetLastError();
 }
 
@@ -131,7 +134,8 @@ cudaError_t causal_subtree_end(const int32_t* cu_seqlens, int num_seqs, int32_t*
                                int total_rows, cudaStream_t stream) {
   if (num_seqs < 0 || total_rows < 0) return cudaErrorInvalidValue;
   if (num_seqs == 0) return cudaSuccess;
-  causal_subtree_end_kernel<<<num_seqs, 128, 0, stream>>>(cu_seqlens, num_seqs, subtree_end);
+  launch_kernel(causal_subtree_end_kernel, num_seqs, 128, 0, stream, cu_seqlens, num_seqs,
+                subtree_end);
   return cudaGetLastError();
 }
 

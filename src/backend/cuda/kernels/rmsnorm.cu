@@ -2,6 +2,7 @@
 
 #include "backend/cuda/kernels/device_math.cuh"
 #include "backend/cuda/kernels/fp8_store.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 #include "backend/cuda/kernels/rmsnorm.cuh"
 
 namespace radix::cuda {
@@ -52,6 +53,7 @@ __global__ void add_rmsnorm_kernel(TX* __restrict__ x_base, int64_t x_stride,
                                    const bf16* __restrict__ weight, TO* __restrict__ out,
                                    int64_t out_stride, float* __restrict__ out_scale, int hidden,
                                    float eps) {
+  begin_kernel();
   constexpr bool kFp8 = std::is_same_v<TO, uint8_t>;
   __shared__ float scratch[32];
   const int64_t row = blockIdx.x;
@@ -142,8 +144,8 @@ void launch_rmsnorm(TX* x, int64_t x_stride, const bf16* delta, int64_t delta_st
   const int threads = threads_for(hidden / 8);
   const int per_thread = (hidden / 8 + threads - 1) / threads;
   auto launch = [&](auto kernel, int block) {
-    kernel<<<grid, block, 0, stream>>>(x, x_stride, delta, delta_stride, weight, out, out_stride,
-                                       out_scale, hidden, eps);
+    launch_kernel(kernel, grid, block, 0, stream, x, x_stride, delta, delta_stride, weight, out,
+                  out_stride, out_scale, hidden, eps);
   };
   if (vec && per_thread <= 4) {
     // At most 32 floats of the row per thread in registers: one read of x.

@@ -1,6 +1,7 @@
 #include <climits>
 
 #include "backend/cuda/kernels/device_math.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 #include "backend/cuda/kernels/rope.cuh"
 
 namespace radix::cuda {
@@ -15,6 +16,7 @@ template <int kPer>
 __global__ void rope_kernel(bf16* __restrict__ qkv, int64_t row_stride,
                             const int32_t* __restrict__ positions,
                             const float* __restrict__ inv_freq, int num_heads, int head_dim) {
+  begin_kernel();
   const int half = head_dim / 2;
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
@@ -50,8 +52,8 @@ template <int kPer>
 cudaError_t launch(bf16* qkv, int64_t row_stride, const int32_t* positions, const float* inv_freq,
                    int64_t rows, int num_heads, int head_dim, cudaStream_t stream) {
   const int warps = num_heads < 8 ? num_heads : 8;
-  rope_kernel<kPer><<<static_cast<unsigned>(rows), warps * 32, 0, stream>>>(
-      qkv, row_stride, positions, inv_freq, num_heads, head_dim);
+  launch_kernel(rope_kernel<kPer>, static_cast<unsigned>(rows), warps * 32, 0, stream, qkv,
+                row_stride, positions, inv_freq, num_heads, head_dim);
   return cudaGetLastError();
 }
 

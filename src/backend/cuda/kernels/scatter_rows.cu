@@ -1,4 +1,5 @@
 #include "backend/cuda/kernels/device_math.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 #include "backend/cuda/kernels/scatter_rows.cuh"
 
 namespace radix::cuda {
@@ -10,6 +11,7 @@ template <typename T>
 __global__ void scatter_rows_kernel(const T* __restrict__ src, int64_t src_stride,
                                     const int32_t* __restrict__ idx, int units, T* __restrict__ dst,
                                     int64_t dst_stride, int64_t dst_rows) {
+  begin_kernel();
   const int64_t row = blockIdx.x;
   const int32_t d = idx[row];
   if (d < 0 || d >= dst_rows) return;
@@ -24,9 +26,9 @@ cudaError_t launch(const void* src, int64_t src_stride, const int32_t* idx, int6
                    cudaStream_t stream) {
   const int64_t t = (units + 31) / 32 * 32;
   const int threads = t < 32 ? 32 : (t > 256 ? 256 : static_cast<int>(t));
-  scatter_rows_kernel<T><<<static_cast<unsigned>(n), threads, 0, stream>>>(
-      static_cast<const T*>(src), src_stride, idx, static_cast<int>(units), static_cast<T*>(dst),
-      dst_stride, dst_rows);
+  launch_kernel(scatter_rows_kernel<T>, static_cast<unsigned>(n), threads, 0, stream,
+                static_cast<const T*>(src), src_stride, idx, static_cast<int>(units),
+                static_cast<T*>(dst), dst_stride, dst_rows);
   return cudaGetLastError();
 }
 

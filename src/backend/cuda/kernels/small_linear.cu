@@ -1,4 +1,5 @@
 #include "backend/cuda/kernels/device_math.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 #include "backend/cuda/kernels/small_linear.cuh"
 
 namespace radix::cuda {
@@ -9,6 +10,7 @@ __global__ void small_linear_kernel(const TX* __restrict__ x, int64_t x_stride,
                                     const bf16* __restrict__ w, int64_t w_stride,
                                     TO* __restrict__ out, int64_t out_stride, int64_t n, int64_t m,
                                     int k, bool accumulate, const bf16* __restrict__ bias) {
+  begin_kernel();
   const int64_t task = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (task >= n * m) return;
   const int64_t i = task / m, j = task - i * m;
@@ -52,11 +54,11 @@ cudaError_t small_linear(const TX* x, int64_t x_stride, const bf16* w, int64_t w
   const bool vec = k % 8 == 0 && x_stride % 8 == 0 && w_stride % 8 == 0 && detail::aligned16(x) &&
                    detail::aligned16(w);
   if (vec) {
-    small_linear_kernel<TX, TO, 8><<<static_cast<unsigned>(blocks), kWarps * 32, 0, stream>>>(
-        x, x_stride, w, w_stride, out, out_stride, n, m, k, accumulate, bias);
+    launch_kernel(small_linear_kernel<TX, TO, 8>, static_cast<unsigned>(blocks), kWarps * 32, 0,
+                  stream, x, x_stride, w, w_stride, out, out_stride, n, m, k, accumulate, bias);
   } else {
-    small_linear_kernel<TX, TO, 1><<<static_cast<unsigned>(blocks), kWarps * 32, 0, stream>>>(
-        x, x_stride, w, w_stride, out, out_stride, n, m, k, accumulate, bias);
+    launch_kernel(small_linear_kernel<TX, TO, 1>, static_cast<unsigned>(blocks), kWarps * 32, 0,
+                  stream, x, x_stride, w, w_stride, out, out_stride, n, m, k, accumulate, bias);
   }
   return cudaGetLastError();
 }

@@ -5,93 +5,64 @@
 namespace radix::cuda {
 namespace {
 
-// One block of kWarps warps per row; the row's heads are dealt to the warps in turn (warp w takes
-// heads w, w + kWarps, ...). Lane l holds kPer contiguous elements of each half of a head, at
-// l*kPer and D/2 + l*kPer, so the rotate-half partner of every element is in the same thread and
-// the norm needs one warp reduction. The rotation angles depend only on the row: the block computes
-// their sines and cosines once (detail::row_rotation) and every warp reuses them.
-//
-// The kernel is bound by memory round trips, not bandwidth (a row is a few KiB), so a warp issues
-// the loads of up to kGroup of its heads before it uses any, and the first group's loads go out
-// together with the position's, before the angles are computed: a block waits about one round trip
-// instead of one for the position and one more for every head. (One head at a time, with the angles
-// first, Qwen3-0.6B's 10,240-row batch took 46 us a layer on the H200, bench/RESULTS.md call X4.)
-constexpr int kWarps = 4;
-constexpr int kGroup = 8;
-
+// One block per row, its warps taking the row's heads in turn. Lane l holds kPer contiguous
+// elements of each half of a head, at l*kPer and D/2 + l*kPer, so the rotate-half partner of every
+// element is in the same thread and the norm needs one warp reduction. The rotation angles depend
+// only on the row, so the block computes their sines and cosines once (detail::row_rotation) and
+// every warp reuses them for each of its heads.
 template <int kHeadDim>
-__global__ void __launch_bounds__(kWarps * 32)
-    qk_norm_rope_kernel(bf16* __restrict__ qkv, int64_t row_stride,
-                        const int32_t* __restrict__ positions, const bf16* __restrict__ q_weight,
-                        const bf16* __restrict__ k_weight, int num_q_heads, int num_heads,
-                        float theta, float eps) {
+__global__ void qk_norm_rope_kernel(bf16* __restrict__ qkv, int64_t row_stride,
+                                    const int32_t* __restrict__ positions,
+                                    const bf16* __restrict__ q_weight,
+                                    const bf16* __restrict__ k_weight, int num_q_heads,
+                                    int num_heads, float theta, float eps) {
   begin_kernel();
   constexpr int kHalf = kHeadDim / 2;
   constexpr int kPer = kHalf / 32;
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
+  const int num_warps = blockDim.x >> 5;
   const int64_t row = blockIdx.x;
-  bf16* const x_row = qkv + row * row_stride;
 
-  const int32_t position = positions[row];
-  // Heads first, first + kWarps, ... (kGroup of them, those below num_heads) into lo / hi.
-  float lo[kGroup][kPer], hi[kGroup][kPer];
-  auto load_group = [&](int first) {
-#pragma unroll
-    for (int g = 0; g < kGroup; ++g) {
-      const int head = first + g * kWarps;
-      if (head >= num_heads) break;
-      const bf16* x = x_row + static_cast<int64_t>(head) * kHeadDim;
-#pragma unroll
-      for (int i = 0; i < kPer; ++i) {
-        lo[g][i] = __bfloat162float(x[lane * kPer + i]);
-        hi[g][i] = __bfloat162float(x[kHalf + lane * kPer + i]);
-      }
-    }
-  };
-  load_group(warp);
-  float wq_lo[kPer], wq_hi[kPer], wk_lo[kPer], wk_hi[kPer];
+  const float pos = static_cast<float>(positions[row]);
+  // The float32 angle computed the way the Hugging Face reference does: pos * (1/theta^(2j/D)).
+  __shared__ float s_cos[kHalf], s_sin[kHalf];
+  detail::row_rotation(
+      pos, kHalf,
+      [theta](int j) { return 1.0f / powf(theta, static_cast<float>(2 * j) / kHeadDim); }, s_cos,
+      s_sin);
+  float cos_j[kPer], sin_j[kPer], wq_lo[kPer], wq_hi[kPer], wk_lo[kPer], wk_hi[kPer];
 #pragma unroll
   for (int i = 0; i < kPer; ++i) {
     const int j = lane * kPer + i;
+    cos_j[i] = s_cos[j];
+    sin_j[i] = s_sin[j];
     wq_lo[i] = __bfloat162float(q_weight[j]);
     wq_hi[i] = __bfloat162float(q_weight[kHalf + j]);
     wk_lo[i] = __bfloat162float(k_weight[j]);
     wk_hi[i] = __bfloat162float(k_weight[kHalf + j]);
   }
-  // The float32 angle computed the way the Hugging Face reference does: pos * (1/theta^(2j/D)).
-  __shared__ float s_cos[kHalf], s_sin[kHalf];
-  detail::row_rotation(
-      static_cast<float>(position), kHalf,
-      [theta](int j) { return 1.0f / powf(theta, static_cast<float>(2 * j) / kHeadDim); }, s_cos,
-      s_sin);
-  float cos_j[kPer], sin_j[kPer];
-#pragma unroll
-  for (int i = 0; i < kPer; ++i) {
-    cos_j[i] = s_cos[lane * kPer + i];
-    sin_j[i] = s_sin[lane * kPer + i];
-  }
 
-  for (int first = warp; first < num_heads; first += kWarps * kGroup) {
-    if (first != warp) load_group(first);
+  for (int head = warp; head < num_heads; head += num_warps) {
+    bf16* x = qkv + row * row_stride + static_cast<int64_t>(head) * kHeadDim;
+    const bool is_q = head < num_q_heads;
+    float lo[kPer], hi[kPer];
 #pragma unroll
-    for (int g = 0; g < kGroup; ++g) {
-      const int head = first + g * kWarps;
-      if (head >= num_heads) break;
-      bf16* x = x_row + static_cast<int64_t>(head) * kHeadDim;
-      const bool is_q = head < num_q_heads;
-      float sumsq = 0.0f;
+    for (int i = 0; i < kPer; ++i) {
+      lo[i] = __bfloat162float(x[lane * kPer + i]);
+      hi[i] = __bfloat162float(x[kHalf + lane * kPer + i]);
+    }
+    float sumsq = 0.0f;
 #pragma unroll
-      for (int i = 0; i < kPer; ++i) sumsq += lo[g][i] * lo[g][i] + hi[g][i] * hi[g][i];
-      const float inv_rms = rsqrtf(detail::warp_sum(sumsq) / kHeadDim + eps);
+    for (int i = 0; i < kPer; ++i) sumsq += lo[i] * lo[i] + hi[i] * hi[i];
+    const float inv_rms = rsqrtf(detail::warp_sum(sumsq) / kHeadDim + eps);
 #pragma unroll
-      for (int i = 0; i < kPer; ++i) {
-        const int j = lane * kPer + i;
-        const float a = lo[g][i] * inv_rms * (is_q ? wq_lo[i] : wk_lo[i]);
-        const float b = hi[g][i] * inv_rms * (is_q ? wq_hi[i] : wk_hi[i]);
-        x[j] = __float2bfloat16(a * cos_j[i] - b * sin_j[i]);
-        x[kHalf + j] = __float2bfloat16(b * cos_j[i] + a * sin_j[i]);
-      }
+    for (int i = 0; i < kPer; ++i) {
+      const int j = lane * kPer + i;
+      const float a = lo[i] * inv_rms * (is_q ? wq_lo[i] : wk_lo[i]);
+      const float b = hi[i] * inv_rms * (is_q ? wq_hi[i] : wk_hi[i]);
+      x[j] = __float2bfloat16(a * cos_j[i] - b * sin_j[i]);
+      x[kHalf + j] = __float2bfloat16(b * cos_j[i] + a * sin_j[i]);
     }
   }
 }
@@ -102,7 +73,8 @@ cudaError_t launch(bf16* qkv, int64_t row_stride, const int32_t* positions, cons
                    float rope_theta, float eps, cudaStream_t stream) {
   const int num_heads = num_q_heads + num_kv_heads;
   if (rows > INT32_MAX) return cudaErrorInvalidValue;
-  launch_kernel(qk_norm_rope_kernel<kHeadDim>, static_cast<unsigned>(rows), kWarps * 32, 0, stream,
+  const int warps = num_heads < 8 ? num_heads : 8;
+  launch_kernel(qk_norm_rope_kernel<kHeadDim>, static_cast<unsigned>(rows), warps * 32, 0, stream,
                 qkv, row_stride, positions, qw, kw, num_q_heads, num_heads, rope_theta, eps);
   return cudaGetLastError();
 }

@@ -88,7 +88,16 @@ struct AttentionMask {
   int32_t window = 0;
   // [rows] kI32 in backend memory: each row's position in its sequence; read only when window > 0.
   Tensor positions;
+  // Nonzero: names this mask's contents (subtree_end, positions) for as long as calls pass the same
+  // id, so that a backend may keep what it derives from them between calls (the CUDA tree
+  // attention's per-tile bounds, computed once for all of a forward's layers instead of per layer).
+  // A forward takes a fresh id from new_attention_mask_id() for every batch. 0: derive anew on
+  // every call.
+  uint64_t id = 0;
 };
+
+// A process-wide unique, nonzero AttentionMask::id.
+uint64_t new_attention_mask_id();
 
 // Shapes of the attention op; q, k and v heads are read in place from the fused qkv projection.
 struct AttentionShape {

@@ -1,3 +1,4 @@
+#include <atomic>
 #include <string>
 
 #include "backend/backend.h"
@@ -76,6 +77,11 @@ Tensor Tensor::col_slice(int64_t begin, int64_t count) const {
   view.data = static_cast<char*>(data) + begin * static_cast<int64_t>(dtype_size(dtype));
   view.cols = count;
   return view;
+}
+
+uint64_t new_attention_mask_id() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace radix

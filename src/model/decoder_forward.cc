@@ -262,6 +262,7 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   AttentionMask tree;
   tree.kind = AttentionMask::Kind::kTree;
   tree.positions = positions;
+  tree.id = new_attention_mask_id();  // the same subtree_end and positions for every layer
   Tensor scatter_index, gather_index, qkv_flat, attn_flat;
   if (mode != AttentionMode::kTree) {
     varlen.cu_seqlens = a.cu_seqlens.tensor().first_rows(seqs + 1);

@@ -160,7 +160,9 @@ TEST(FamilyFixtureSource, FixturesComeFromTransformersAndExerciseTheirFeatures) 
     }
     size_t longest = 0;
     for (const auto& s : ref.at("sequences")) longest = std::max(longest, s.size());
-    if (c.sliding_window > 0) EXPECT_GT(static_cast<int>(longest), 2 * c.sliding_window) << name;
+    if (c.sliding_window > 0) {
+      EXPECT_GT(static_cast<int>(longest), 2 * c.sliding_window) << name;
+    }
   }
   const auto mistral = load_family("mistral", read_fixture("families/mistral/reference.json"));
   EXPECT_EQ(mistral->info().config.sliding_window, 5);

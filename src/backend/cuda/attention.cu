@@ -38,14 +38,16 @@ constexpr int kMaxGridY = 65535;
 constexpr int kMaxGridZ = 65535;
 
 // tile_minmax[j] = (min, max) of subtree_end over key tile j, and pos_minmax[j] the same of
-// positions when there are any; one warp per tile. Also zeroes the work counter of the
-// warp-specialised kernel, which runs next on the stream.
+// positions when there are any; one warp per tile. Also zeroes the `counters` work counters of the
+// warp-specialised kernel (one per attention call that reads these bounds).
 __global__ void tile_minmax_kernel(const int32_t* __restrict__ subtree_end,
                                    const int32_t* __restrict__ positions, int num_rows,
                                    int2* __restrict__ tile_minmax, int2* __restrict__ pos_minmax,
-                                   int num_tiles, int* __restrict__ item_counter) {
+                                   int num_tiles, int* __restrict__ item_counters, int counters) {
   begin_kernel();
-  if (blockIdx.x == 0 && threadIdx.x == 0) *item_counter = 0;
+  if (blockIdx.x == 0) {
+    for (int i = threadIdx.x; i < counters; i += blockDim.x) item_counters[i] = 0;
+  }
   const int tile = static_cast<int>((blockIdx.x * blockDim.x + threadIdx.x) / 32);
   const int lane = static_cast<int>(threadIdx.x % 32);
   if (tile >= num_tiles) return;
@@ -441,12 +443,50 @@ cudaError_t attention_varlen_causal_tiles(
                                         num_q_heads, stream);
 }
 
-// The per-tile (min, max) of subtree_end, the same of the positions, then the work counter (8
-// bytes, so the size stays a multiple of 8).
-size_t attention_tree_workspace_bytes(int num_rows) {
-  if (num_rows <= 0) return 0;
+// The per-tile (min, max) of subtree_end, the same of the positions, then the work counters
+// (rounded up to 8 bytes, so the size stays a multiple of 8).
+size_t attention_tree_workspace_bytes(int num_rows, int counters) {
+  if (num_rows <= 0 || counters <= 0) return 0;
+  const size_t counter_bytes = (static_cast<size_t>(counters) * sizeof(int) + 7) / 8 * 8;
   return 2 * static_cast<size_t>((num_rows + kMinmaxTile - 1) / kMinmaxTile) * sizeof(int2) +
-         sizeof(int2);
+         counter_bytes;
+}
+
+namespace {
+
+int tree_tiles(int num_rows) { return (num_rows + kMinmaxTile - 1) / kMinmaxTile; }
+
+cudaError_t launch_tree_bounds(const int32_t* subtree_end_dev, const int32_t* positions_dev,
+                               int num_rows, int counters, void* workspace, cudaStream_t stream) {
+  const int num_tiles = tree_tiles(num_rows);
+  auto* tile_minmax = static_cast<int2*>(workspace);
+  auto* pos_minmax = tile_minmax + num_tiles;
+  auto* item_counters = reinterpret_cast<int*>(pos_minmax + num_tiles);
+  constexpr int kMinmaxThreads = 256;
+  const int blocks = (num_tiles * 32 + kMinmaxThreads - 1) / kMinmaxThreads;
+  launch_kernel(attention_detail::tile_minmax_kernel, blocks, kMinmaxThreads, 0, stream,
+                subtree_end_dev, positions_dev, num_rows, tile_minmax, pos_minmax, num_tiles,
+                item_counters, counters);
+  return cudaGetLastError();
+}
+
+bool tree_workspace_ok(const void* workspace, size_t workspace_bytes, int num_rows, int counters) {
+  return workspace != nullptr &&
+         workspace_bytes >= attention_tree_workspace_bytes(num_rows, counters) &&
+         reinterpret_cast<uintptr_t>(workspace) % alignof(int2) == 0;
+}
+
+}  // namespace
+
+cudaError_t attention_tree_bounds(const int32_t* subtree_end_dev, const int32_t* positions_dev,
+                                  int num_rows, int counters, void* workspace,
+                                  size_t workspace_bytes, cudaStream_t stream) {
+  if (subtree_end_dev == nullptr || num_rows < 0 || counters <= 0) return cudaErrorInvalidValue;
+  if (num_rows == 0) return cudaSuccess;
+  if (!tree_workspace_ok(workspace, workspace_bytes, num_rows, counters)) {
+    return cudaErrorInvalidValue;
+  }
+  return launch_tree_bounds(subtree_end_dev, positions_dev, num_rows, counters, workspace, stream);
 }
 
 cudaError_t attention_tree_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
@@ -465,22 +505,21 @@ cudaError_t attention_tree_tiles(AttentionTiles tiles, const __nv_bfloat16* q,
   if (options.window > 0 && options.positions_dev == nullptr) return cudaErrorInvalidValue;
   if (options.bidirectional) return cudaErrorInvalidValue;  // a trie is causal by construction
   if (num_rows == 0) return cudaSuccess;
-  if (workspace == nullptr || workspace_bytes < attention_tree_workspace_bytes(num_rows) ||
-      reinterpret_cast<uintptr_t>(workspace) % alignof(int2) != 0) {
+  const int counter = options.tree_counter;
+  if (counter < -1 ||
+      !tree_workspace_ok(workspace, workspace_bytes, num_rows, std::max(counter + 1, 1))) {
     return cudaErrorInvalidValue;
   }
-  const int num_tiles = (num_rows + kMinmaxTile - 1) / kMinmaxTile;
+  const int num_tiles = tree_tiles(num_rows);
   auto* tile_minmax = static_cast<int2*>(workspace);
   auto* pos_minmax = tile_minmax + num_tiles;
-  auto* item_counter = reinterpret_cast<int*>(pos_minmax + num_tiles);
+  int* item_counter = reinterpret_cast<int*>(pos_minmax + num_tiles) + std::max(counter, 0);
   const int32_t* positions = options.window > 0 ? options.positions_dev : nullptr;
-  constexpr int kMinmaxThreads = 256;
-  const int blocks = (num_tiles * 32 + kMinmaxThreads - 1) / kMinmaxThreads;
-  launch_kernel(attention_detail::tile_minmax_kernel, blocks, kMinmaxThreads, 0, stream,
-                subtree_end_dev, positions, num_rows, tile_minmax, pos_minmax, num_tiles,
-                item_counter);
-  cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) return err;
+  if (counter < 0) {  // the bounds are this call's to compute
+    const cudaError_t err =
+        launch_tree_bounds(subtree_end_dev, positions, num_rows, 1, workspace, stream);
+    if (err != cudaSuccess) return err;
+  }
   const int window = attention_detail::window_or_none(options);
   if (attention_detail::any_option(options)) {
     const attention_detail::TreeSpec<true> spec{

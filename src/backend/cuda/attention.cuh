@@ -30,6 +30,12 @@ struct AttentionOptions {
   const int32_t* positions_dev = nullptr;  // tree with a window: [num_rows] int32, device
   // Varlen only: every row sees every row of its sequence (gte-Qwen2-style encoders); no window.
   bool bidirectional = false;
+  // Tree only. -1: attention_tree computes the per-tile bounds of subtree_end (and of the
+  // positions, with a window) into its workspace first, a small kernel of its own. >= 0: they are
+  // there already, from attention_tree_bounds over the same subtree_end and positions with more
+  // than tree_counter counters, and this call takes work counter tree_counter, which must still be
+  // zero (unused since). A forward computes the bounds once and gives each layer its own counter.
+  int tree_counter = -1;
 };
 
 // True when the default tile shapes of both masks have kernels for head_dim in this build (the
@@ -54,8 +60,18 @@ cudaError_t attention_varlen_causal(const __nv_bfloat16* q, const __nv_bfloat16*
                                     const AttentionOptions& options = {});
 
 // Bytes of device workspace attention_tree needs for num_rows rows (the per-kv-tile minimum and
-// maximum of subtree_end and of the positions). 8-byte aligned workspace required.
-size_t attention_tree_workspace_bytes(int num_rows);
+// maximum of subtree_end and of the positions) and `counters` work counters (one per call that
+// shares the bounds, see AttentionOptions::tree_counter). 8-byte aligned workspace required.
+size_t attention_tree_workspace_bytes(int num_rows, int counters = 1);
+
+// The per-tile bounds attention_tree reads, of subtree_end and, when positions_dev is not null, of
+// the positions, into `workspace`, and `counters` zeroed work counters after them: computed once
+// for calls that share a mask (each then passes its own AttentionOptions::tree_counter < counters).
+// Returns cudaErrorInvalidValue for bad arguments or a workspace smaller than
+// attention_tree_workspace_bytes(num_rows, counters).
+cudaError_t attention_tree_bounds(const int32_t* subtree_end_dev, const int32_t* positions_dev,
+                                  int num_rows, int counters, void* workspace,
+                                  size_t workspace_bytes, cudaStream_t stream);
 
 // Tree mask over compact rows in DFS pre-order: row k is visible to query q iff
 // k <= q < subtree_end[k] (subtree_end_dev: num_rows entries, device memory). Same tensors and

@@ -496,9 +496,15 @@ class CudaBackend final : public Backend {
       options.positions_dev = positions;
       options.bidirectional = bidirectional;
       if (tree) {
-        const size_t bytes = cuda::attention_tree_workspace_bytes(n);
+        const int counters = mask.id != 0 ? kTreeCounters : 1;
+        const size_t bytes = cuda::attention_tree_workspace_bytes(n, counters);
         void* workspace = tree_workspace_.get(bytes, allocated_);
         note_peak();
+        if (mask.id != 0) {
+          options.tree_counter = shared_tree_counter(op, mask, n, workspace, bytes);
+        } else {
+          tree_bounds_ = TreeBounds{};  // this call writes its own bounds over the shared ones
+        }
         check_launch(
             op, cuda::attention_tree(q, k, v, ptr<bf16>(out), qkv.row_stride, qkv.row_stride,
                                      out.row_stride, ptr<int32_t>(mask.subtree_end), n,
@@ -772,6 +778,26 @@ class CudaBackend final : public Backend {
     std::chrono::steady_clock::time_point host_start_;
   };
 
+  // The work counter of this call's tree attention, with the per-tile bounds of `mask` computed
+  // into `workspace` once for all calls that pass its id (a forward's layers) rather than by each.
+  // Recomputed for a new id, other tensors or workspace, and when the counters run out.
+  int shared_tree_counter(const char* op, const AttentionMask& mask, int n, void* workspace,
+                          size_t bytes) {
+    // The positions' bounds too when there are positions for every row, so that a layer with a
+    // window and one without can share them.
+    const int32_t* positions = mask.positions.rows >= n ? ptr<int32_t>(mask.positions) : nullptr;
+    TreeBounds& t = tree_bounds_;
+    const bool fresh = t.mask_id == mask.id && t.subtree_end == mask.subtree_end.data &&
+                       t.positions == positions && t.rows == n && t.workspace == workspace &&
+                       t.next_counter < kTreeCounters;
+    if (!fresh) {
+      check_launch(op, cuda::attention_tree_bounds(ptr<int32_t>(mask.subtree_end), positions, n,
+                                                   kTreeCounters, workspace, bytes, stream_));
+      t = TreeBounds{mask.id, mask.subtree_end.data, positions, n, workspace, 0};
+    }
+    return t.next_counter++;
+  }
+
   // The interval rule's row ends for `mask` (key k visible to row r iff k <= r < end[k]): a tree
   // batch's subtree_end, or for a flat batch each row's sequence end, which makes the rule causal
   // (computed into seq_end_, on the stream, for the kernel that follows).
@@ -888,6 +914,19 @@ class CudaBackend final : public Backend {
   bool poison_ = false;
   bool reference_attention_ = false;
   Scratch tree_workspace_, seq_end_, bias_f32_;
+  // What tree_workspace_ holds (shared_tree_counter): the bounds of which mask, and the next
+  // unused work counter. A forward has one attention call per layer; kTreeCounters covers the
+  // deepest models with room, and more calls recompute the bounds with fresh counters.
+  struct TreeBounds {
+    uint64_t mask_id = 0;
+    const void* subtree_end = nullptr;
+    const int32_t* positions = nullptr;
+    int rows = 0;
+    const void* workspace = nullptr;
+    int next_counter = 0;
+  };
+  static constexpr int kTreeCounters = 256;
+  TreeBounds tree_bounds_;
   Scratch fp8_x_, fp8_x_scale_, fp8_product_;
   // Buffers may outlive the backend; their deleters update the counters only while it lives.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <ostream>
 #include <random>
@@ -667,6 +668,64 @@ TEST(AttentionDefaults, Qwen3HeadCounts) {
   }
 }
 
+// A forward's layers share one mask: its per-tile bounds are computed once
+// (attention_tree_bounds) and each call takes its own work counter. Every call must give what a
+// call that computes the bounds itself gives, bit for bit (the same kernel on the same inputs),
+// on different q/k/v per "layer", with a window (the positions' bounds) and without.
+TEST(AttentionTreeBounds, ComputedOnceServeEveryLayer) {
+  RADIX_REQUIRE_GPU();
+  const RaggedBatch batch = shared_prefix(5, 300, 90);
+  const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens);
+  constexpr int kD = kAttentionHeadDim, kLayers = 3;
+  const Heads heads{16, 8};
+  const int64_t out_stride = int64_t{heads.hq} * kD;
+  DeviceBuffer<int32_t> d_end(plan.subtree_end), d_pos(plan.positions);
+  const int rows = plan.num_rows;
+  DeviceBuffer<unsigned char> d_shared(attention_tree_workspace_bytes(rows, kLayers)),
+      d_own(attention_tree_workspace_bytes(rows));
+  ASSERT_EQ(attention_tree_bounds(d_end.get(), d_pos.get(), rows, kLayers, d_shared.get(),
+                                  d_shared.size(), nullptr),
+            cudaSuccess);
+  for (int layer = 0; layer < kLayers; ++layer) {
+    SCOPED_TRACE("layer " + std::to_string(layer));
+    const Qkv x = random_qkv(rows, heads.hq, heads.hkv, 8 + layer);
+    DeviceBuffer<bf16> d_qkv(x.data), d_out(rows * out_stride), d_want(rows * out_stride);
+    const bf16* base = d_qkv.get();
+    AttentionOptions options;
+    options.window = layer == 1 ? 100 : 0;  // positions' bounds are in the shared workspace too
+    options.positions_dev = d_pos.get();
+    auto run = [&](bf16* out, void* ws, size_t bytes, int counter) {
+      AttentionOptions o = options;
+      o.tree_counter = counter;
+      return attention_tree(base, base + x.hq * kD, base + (x.hq + x.hkv) * kD, out, x.stride(),
+                            x.stride(), out_stride, d_end.get(), rows, x.hq, x.hkv, default_scale(),
+                            ws, bytes, nullptr, 0, o);
+    };
+    d_out.poison();
+    ASSERT_EQ(run(d_out.get(), d_shared.get(), d_shared.size(), layer), cudaSuccess);
+    ASSERT_EQ(run(d_want.get(), d_own.get(), d_own.size(), -1), cudaSuccess);
+    const std::vector<bf16> got = d_out.download(), want = d_want.download();
+    ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(bf16)), 0);
+  }
+  // A counter past the workspace's is an error, launching nothing.
+  const bf16* p = reinterpret_cast<const bf16*>(uintptr_t{1} << 20);
+  AttentionOptions past;
+  past.tree_counter = kLayers;
+  EXPECT_EQ(
+      attention_tree(p, p, p, const_cast<bf16*>(p), 24 * kD, 24 * kD, 16 * kD, d_end.get(), rows,
+                     16, 4, default_scale(), d_shared.get(), d_shared.size(), nullptr, 0, past),
+      cudaErrorInvalidValue);
+  EXPECT_EQ(attention_tree_bounds(d_end.get(), nullptr, rows, kLayers + 1, d_shared.get(),
+                                  d_shared.size(), nullptr),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(
+      attention_tree_bounds(nullptr, nullptr, rows, 1, d_shared.get(), d_shared.size(), nullptr),
+      cudaErrorInvalidValue);
+  EXPECT_EQ(attention_tree_bounds(d_end.get(), nullptr, rows, 0, d_shared.get(), d_shared.size(),
+                                  nullptr),
+            cudaErrorInvalidValue);
+}
+
 // Argument checks happen before anything touches the device, so these run without a GPU.
 TEST(AttentionArguments, RejectedWithInvalidValue) {
   auto* p = reinterpret_cast<bf16*>(uintptr_t{1} << 20);  // aligned, never dereferenced
@@ -711,6 +770,9 @@ TEST(AttentionArguments, RejectedWithInvalidValue) {
   EXPECT_EQ(tree(-1, ws, need), cudaErrorInvalidValue);
   EXPECT_EQ(tree(0, nullptr, 0), cudaSuccess);
   EXPECT_EQ(attention_tree_workspace_bytes(0), 0u);
+  // One counter per call that shares the bounds, rounded up to 8 bytes.
+  EXPECT_EQ(attention_tree_workspace_bytes(1000, 3), 2u * 16u * 8u + 16u);
+  EXPECT_EQ(attention_tree_workspace_bytes(1000, 0), 0u);
 
   // The options: head_dim outside 64/128/256, a negative or NaN cap, a negative window, a tree
   // window without positions.

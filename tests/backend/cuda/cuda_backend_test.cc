@@ -360,6 +360,53 @@ TEST_F(CudaBackendTest, AttentionTreeAndVarlenAgreeWithCpu) {
   }
 }
 
+// A mask with an id lets the backend compute the tree attention's per-tile bounds once for all
+// calls with that id (a forward's layers), each call taking its own work counter. Every such call
+// must give exactly what a call without an id gives (the same kernel on the same inputs), with a
+// window on some layers; and new contents in the same subtree_end buffer under a new id must not
+// be served the old bounds: first a chain (every row sees all before it), then rows that see only
+// themselves, where stale bounds would let rows see keys they must not.
+TEST_F(CudaBackendTest, AttentionMaskIdSharesTreeBoundsAndNeverServesStaleOnes) {
+  const AttentionShape shape{4, 2, 128, 1.0f / std::sqrt(128.0f)};
+  constexpr int kLayers = 4;
+  const int n = 300, width = (4 + 2 * 2) * 128, out_w = 4 * 128;
+  std::vector<int32_t> chain(n, n), alone(n), positions(n);
+  for (int r = 0; r < n; ++r) alone[r] = r + 1, positions[r] = r;
+  Pair ends = make_index(chain), pos = make_index(positions);
+  std::mt19937 rng(7);
+  for (const auto* contents : {&chain, &alone}) {
+    const char* name = contents == &chain ? "chain" : "alone";
+    if (contents == &alone) gpu_->upload(ends.gpu, alone.data(), DType::kI32);
+    AttentionMask mask;
+    mask.kind = AttentionMask::Kind::kTree;
+    mask.subtree_end = ends.gpu;
+    mask.positions = pos.gpu;
+    mask.id = new_attention_mask_id();
+    std::vector<Pair> qkv, shared;
+    for (int layer = 0; layer < kLayers; ++layer) {  // the layers back to back, as a forward
+      qkv.push_back(make(bf16_values(n * width, rng), n, width, DType::kBF16));
+      shared.push_back(make_out(n, out_w, DType::kBF16));
+      mask.window = layer % 2 == 1 ? 40 : 0;
+      gpu_->attention(qkv[layer].gpu, shape, mask, shared[layer].gpu);
+    }
+    Pair cpu_ends = make_index(*contents);
+    for (int layer = 0; layer < kLayers; ++layer) {
+      AttentionMask own = mask;
+      own.id = 0;
+      own.window = layer % 2 == 1 ? 40 : 0;
+      Pair by_itself = make_out(n, out_w, DType::kBF16);
+      gpu_->attention(qkv[layer].gpu, shape, own, by_itself.gpu);
+      ASSERT_EQ(get(*gpu_, shared[layer].gpu), get(*gpu_, by_itself.gpu))
+          << name << ", layer " << layer;
+      // And right: the CPU's attention under the same mask.
+      own.subtree_end = cpu_ends.cpu;
+      own.positions = pos.cpu;
+      cpu_->attention(qkv[layer].cpu, shape, own, shared[layer].cpu);
+      EXPECT_LT(err(shared[layer]), 1e-2) << name << ", layer " << layer;
+    }
+  }
+}
+
 TEST_F(CudaBackendTest, RejectsWrongDtypesWithBackendError) {
   Buffer f = gpu_->alloc(DType::kF32, 4, 8), b = gpu_->alloc(DType::kBF16, 4, 8);
   Buffer w = gpu_->alloc(DType::kBF16, 1, 8);

@@ -13,6 +13,7 @@
 
 #include <cuda_runtime.h>
 
+#include <initializer_list>
 #include <utility>
 
 namespace radix::cuda {
@@ -48,24 +49,41 @@ namespace detail {
 bool pdl_enabled();
 }  // namespace detail
 
-// kernel<<<grid, block, shared_bytes, stream>>>(args...), with PDL where detail::pdl_enabled().
-// Returns the launch's error.
+// kernel<<<grid, block, shared_bytes, stream>>>(args...) with the launch attributes `extra` (a
+// cluster shape, say) and PDL where detail::pdl_enabled(). Returns the launch's error.
 template <typename... Params, typename... Args>
-cudaError_t launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
-                          cudaStream_t stream, Args&&... args) {
-  cudaLaunchAttribute attribute{};
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
+cudaError_t launch_kernel_with(std::initializer_list<cudaLaunchAttribute> extra,
+                               void (*kernel)(Params...), dim3 grid, dim3 block,
+                               size_t shared_bytes, cudaStream_t stream, Args&&... args) {
+  constexpr size_t kMaxAttributes = 4;
+  cudaLaunchAttribute attributes[kMaxAttributes];
+  unsigned count = 0;
+  for (const cudaLaunchAttribute& a : extra) {
+    if (count + 1 >= kMaxAttributes) return cudaErrorInvalidValue;
+    attributes[count++] = a;
+  }
+  if (detail::pdl_enabled()) {
+    attributes[count] = cudaLaunchAttribute{};
+    attributes[count].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attributes[count].val.programmaticStreamSerializationAllowed = 1;
+    ++count;
+  }
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = block;
   config.dynamicSmemBytes = shared_bytes;
   config.stream = stream;
-  if (detail::pdl_enabled()) {
-    config.attrs = &attribute;
-    config.numAttrs = 1;
-  }
+  config.attrs = count > 0 ? attributes : nullptr;
+  config.numAttrs = count;
   return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+}
+
+// kernel<<<grid, block, shared_bytes, stream>>>(args...), with PDL where detail::pdl_enabled().
+template <typename... Params, typename... Args>
+cudaError_t launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
+                          cudaStream_t stream, Args&&... args) {
+  return launch_kernel_with({}, kernel, grid, block, shared_bytes, stream,
+                            std::forward<Args>(args)...);
 }
 
 }  // namespace radix::cuda

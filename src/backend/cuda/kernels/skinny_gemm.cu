@@ -4,6 +4,7 @@
 #include <atomic>
 
 #include "backend/cuda/attention_ptx.cuh"
+#include "backend/cuda/kernels/launch.cuh"
 #include "backend/cuda/kernels/per_device.h"
 #include "backend/cuda/kernels/skinny_gemm.cuh"
 
@@ -84,6 +85,7 @@ struct Tiling {
 
 template <int MT, int BN, typename TO>
 __global__ void __launch_bounds__(kThreads, 2) skinny_gemm_kernel(const Params p) {
+  begin_kernel();
   using T = Tiling<MT, BN>;
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -295,19 +297,13 @@ cudaError_t launch(const Params& p, int n_tiles, cudaStream_t stream) {
                                 cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
   });
   if (attr != cudaSuccess) return attr;
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(n_tiles, p.splits);
-  config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = T::kSmemBytes;
-  config.stream = stream;
   cudaLaunchAttribute cluster{};
   cluster.id = cudaLaunchAttributeClusterDimension;
   cluster.val.clusterDim.x = 1;
   cluster.val.clusterDim.y = p.splits;
   cluster.val.clusterDim.z = 1;
-  config.attrs = &cluster;
-  config.numAttrs = 1;
-  return cudaLaunchKernelEx(&config, skinny_gemm_kernel<MT, BN, TO>, p);
+  return launch_kernel_with({cluster}, skinny_gemm_kernel<MT, BN, TO>, dim3(n_tiles, p.splits),
+                            dim3(kThreads), T::kSmemBytes, stream, p);
 }
 
 template <int BN, typename TO>

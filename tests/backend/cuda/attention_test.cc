@@ -707,15 +707,16 @@ TEST(AttentionTreeBounds, ComputedOnceServeEveryLayer) {
     const std::vector<bf16> got = d_out.download(), want = d_want.download();
     ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(bf16)), 0);
   }
-  // A counter past the workspace's is an error, launching nothing.
+  // A counter past the workspace's is an error, launching nothing (the counters are rounded up
+  // to 8 bytes: kLayers + 1 of them would still fit).
   const bf16* p = reinterpret_cast<const bf16*>(uintptr_t{1} << 20);
   AttentionOptions past;
-  past.tree_counter = kLayers;
+  past.tree_counter = kLayers + 2;
   EXPECT_EQ(
       attention_tree(p, p, p, const_cast<bf16*>(p), 24 * kD, 24 * kD, 16 * kD, d_end.get(), rows,
                      16, 4, default_scale(), d_shared.get(), d_shared.size(), nullptr, 0, past),
       cudaErrorInvalidValue);
-  EXPECT_EQ(attention_tree_bounds(d_end.get(), nullptr, rows, kLayers + 1, d_shared.get(),
+  EXPECT_EQ(attention_tree_bounds(d_end.get(), nullptr, rows, kLayers + 3, d_shared.get(),
                                   d_shared.size(), nullptr),
             cudaErrorInvalidValue);
   EXPECT_EQ(

@@ -8,9 +8,12 @@
 // queues N calls back to back on the same operands without synchronising (N well below the
 // driver's queue depth, so the host never waits for the GPU), times the loop on the host clock,
 // then synchronises; the median over R rounds divided by N is one JSON row. "gemm_raw" is
-// radix::cuda::Gemm alone (cuBLASLt plus the plan lookup), "linear" the backend op around it
-// (argument checks, device guard); "fill" is the smallest radix kernel through the backend.
+// radix::cuda::Gemm alone (cuBLASLt plus the plan lookup), "gemm_raw_no_workspace" the same with
+// no cuBLASLt workspace, "cublas_gemmex" the same product through cuBLAS's cublasGemmEx (another
+// front end to the same kernels), "linear" the backend op around Gemm (argument checks, device
+// guard); "fill" is the smallest radix kernel through the backend.
 // RADIX_CUDA_PDL=0 in the environment compares the launches without PDL.
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -115,7 +118,13 @@ int main(int argc, char** argv) {
   shape.head_dim = s.head_dim;
   shape.scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
 
-  radix::cuda::Gemm gemm;
+  radix::cuda::Gemm gemm, gemm_no_workspace(false, 0);
+  cublasHandle_t cublas = nullptr;
+  if (cublasCreate(&cublas) != CUBLAS_STATUS_SUCCESS) {
+    std::fprintf(stderr, "host_enqueue_bench: cublasCreate failed\n");
+    return 1;
+  }
+  const float alpha = 1.0f, beta = 0.0f;
   const auto* xp = static_cast<const __nv_bfloat16*>(x.tensor().data);
   const auto* wp = static_cast<const __nv_bfloat16*>(w_gate_up.tensor().data);
   auto* yp = static_cast<__nv_bfloat16*>(gate_up.tensor().data);
@@ -127,6 +136,18 @@ int main(int argc, char** argv) {
        [&] {
          gemm.bf16_out(xp, s.hidden, wp, s.hidden, yp, 2 * s.inter, rows, 2 * s.inter, s.hidden,
                        false, nullptr);
+       }},
+      {"gemm_raw_no_workspace",
+       [&] {
+         gemm_no_workspace.bf16_out(xp, s.hidden, wp, s.hidden, yp, 2 * s.inter, rows, 2 * s.inter,
+                                    s.hidden, false, nullptr);
+       }},
+      {"cublas_gemmex",
+       [&] {
+         // Row-major y[M,N] = x[M,K] w[N,K]^T as column-major y^T = w x^T, as Gemm does.
+         cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, 2 * s.inter, rows, s.hidden, &alpha, wp,
+                      CUDA_R_16BF, s.hidden, xp, CUDA_R_16BF, s.hidden, &beta, yp, CUDA_R_16BF,
+                      2 * s.inter, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
        }},
       {"linear", [&] { b.linear(x, w_gate_up, gate_up); }},
       {"add_rms_norm", [&] { b.add_rms_norm(residual, x, norm_w, 1e-6f, x); }},
@@ -141,5 +162,6 @@ int main(int argc, char** argv) {
         "\"rounds\":%d,\"pdl\":\"%s\"}\n",
         model.c_str(), rows, name, us, calls, rounds, pdl == nullptr ? "default" : pdl);
   }
+  cublasDestroy(cublas);
   return 0;
 }

@@ -11,7 +11,9 @@
 // radix::cuda::Gemm alone (cuBLASLt plus the plan lookup), "gemm_raw_no_workspace" the same with
 // no cuBLASLt workspace, "cublas_gemmex" the same product through cuBLAS's cublasGemmEx (another
 // front end to the same kernels), "linear" the backend op around Gemm (argument checks, device
-// guard); "fill" is the smallest radix kernel through the backend.
+// guard); "fill" is the smallest radix kernel through the backend; "upload_i32" copies `rows`
+// int32 from ordinary host memory through the backend (as a forward uploads its plan arrays) and
+// "upload_i32_pinned" the same bytes from page-locked memory with a bare cudaMemcpyAsync.
 // RADIX_CUDA_PDL=0 in the environment compares the launches without PDL.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -129,6 +131,12 @@ int main(int argc, char** argv) {
   const auto* wp = static_cast<const __nv_bfloat16*>(w_gate_up.tensor().data);
   auto* yp = static_cast<__nv_bfloat16*>(gate_up.tensor().data);
 
+  int32_t* pinned = nullptr;
+  if (cudaMallocHost(&pinned, sizeof(int32_t) * rows) != cudaSuccess) {
+    std::fprintf(stderr, "host_enqueue_bench: cudaMallocHost failed\n");
+    return 1;
+  }
+  std::copy(ids.begin(), ids.end(), pinned);
   const char* pdl = std::getenv("RADIX_CUDA_PDL");
   const std::vector<std::pair<const char*, std::function<void()>>> ops = {
       {"fill", [&] { b.fill_constant(one, 1.0f); }},
@@ -150,6 +158,12 @@ int main(int argc, char** argv) {
                       2 * s.inter, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
        }},
       {"linear", [&] { b.linear(x, w_gate_up, gate_up); }},
+      {"upload_i32", [&] { b.upload(index, ids.data(), DType::kI32); }},
+      {"upload_i32_pinned",
+       [&] {
+         cudaMemcpyAsync(index.tensor().data, pinned, sizeof(int32_t) * rows,
+                         cudaMemcpyHostToDevice, nullptr);
+       }},
       {"add_rms_norm", [&] { b.add_rms_norm(residual, x, norm_w, 1e-6f, x); }},
       {"qk_norm_rope", [&] { b.qk_norm_rope(qkv, shape, qk_w, qk_w, positions, 1e-6f, 1e6f); }},
       {"gated_activation", [&] { b.gated_activation(gate_up, radix::Activation::kSiLU, act); }},
@@ -163,5 +177,6 @@ int main(int argc, char** argv) {
         model.c_str(), rows, name, us, calls, rounds, pdl == nullptr ? "default" : pdl);
   }
   cublasDestroy(cublas);
+  cudaFreeHost(pinned);
   return 0;
 }

@@ -32,6 +32,7 @@
 #include "backend/cuda/kernels/rope.cuh"
 #include "backend/cuda/kernels/scatter_rows.cuh"
 #include "backend/cuda/kernels/small_linear.cuh"
+#include "backend/cuda/pinned_staging.h"
 #include "backend/op_checks.h"
 #if defined(RADIX_CUDA_FAST_ATTENTION)
 #include "backend/cuda/attention.cuh"
@@ -267,21 +268,26 @@ class CudaBackend final : public Backend {
     if (dst.numel() == 0) return;
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
     const size_t elem = dtype_size(dst.dtype);
+    const size_t n = static_cast<size_t>(dst.numel());
+    // The source as dst stores it, in page-locked memory where it fits (pinned_staging.h) and the
+    // caller's array or a converted copy otherwise.
+    void* pinned = pinned_.take(n * elem);
     const void* src = host;
     std::vector<unsigned char> staging;
     if (host_dtype != dst.dtype) {
-      staging.resize(static_cast<size_t>(dst.numel()) * elem);
-      const size_t n = static_cast<size_t>(dst.numel());
-      with_dtype<DType::kF32, DType::kBF16>(
-          dst.dtype, staging.data(), "upload", "dst", [&](auto* out) {
-            for (size_t i = 0; i < n; ++i) {
-              out[i] = to_stored(out, to_float(host, host_dtype, i));
-            }
-          });
-      src = staging.data();
+      if (pinned == nullptr) staging.resize(n * elem);
+      void* converted = pinned != nullptr ? pinned : staging.data();
+      with_dtype<DType::kF32, DType::kBF16>(dst.dtype, converted, "upload", "dst", [&](auto* out) {
+        for (size_t i = 0; i < n; ++i) out[i] = to_stored(out, to_float(host, host_dtype, i));
+      });
+      src = converted;
+    } else if (pinned != nullptr) {
+      std::memcpy(pinned, host, n * elem);
+      src = pinned;
     }
-    // From pageable memory the copy returns once the source is in the driver's staging buffer,
-    // so `staging` and the caller's array may be reused right after, without a stream sync.
+    // From page-locked memory the copy is asynchronous: the region stays untouched until the next
+    // synchronisation. From pageable memory it returns once the source is in the driver's staging
+    // buffer, so `staging` and the caller's array may be reused right after, without a stream sync.
     RADIX_CUDA_CHECK(cudaMemcpy2DAsync(dst.data, dst.row_stride * elem, src, dst.cols * elem,
                                        dst.cols * elem, dst.rows, cudaMemcpyHostToDevice, stream_));
   }
@@ -330,7 +336,9 @@ class CudaBackend final : public Backend {
 
   void synchronize() override {
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
+    const size_t mark = pinned_.before_synchronize();
     RADIX_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    pinned_.after_synchronize(mark);
     int32_t bad = 0;
     RADIX_CUDA_CHECK(cudaMemcpy(&bad, bad_id_, sizeof(bad), cudaMemcpyDeviceToHost));
     if (bad) {
@@ -913,6 +921,7 @@ class CudaBackend final : public Backend {
   bool profiling_ = false;
   bool poison_ = false;
   bool reference_attention_ = false;
+  cuda::PinnedStaging pinned_;  // small uploads' sources (upload)
   Scratch tree_workspace_, seq_end_, bias_f32_;
   // What tree_workspace_ holds (shared_tree_counter): the bounds of which mask, and the next
   // unused work counter. A forward has one attention call per layer; kTreeCounters covers the

@@ -59,6 +59,37 @@ TEST_F(CudaBackendTest, UploadDownloadStridedSlices) {
   gpu_->upload(empty, host.data(), DType::kF32);  // nothing to copy
 }
 
+// Small uploads go through page-locked staging that empties only at a synchronisation
+// (pinned_staging.h). Many uploads between two synchronisations, more bytes than the staging
+// holds (so the later ones take the pageable path), each of its own values into its own buffer,
+// must all arrive, also after the staging was emptied and refilled; converted uploads too.
+TEST_F(CudaBackendTest, ManyUploadsBetweenSynchronisationsAllArrive) {
+  constexpr int kArrays = 1200, kInts = 1024;  // 4.7 MiB: past the 4 MiB staging
+  for (int round = 0; round < 2; ++round) {
+    std::vector<Buffer> buffers;
+    std::vector<std::vector<int32_t>> values(kArrays, std::vector<int32_t>(kInts));
+    for (int a = 0; a < kArrays; ++a) {
+      for (int i = 0; i < kInts; ++i) values[a][i] = (round * kArrays + a) * kInts + i;
+      buffers.push_back(gpu_->alloc(DType::kI32, kInts, 1));
+      gpu_->upload(buffers.back(), values[a].data(), DType::kI32);
+    }
+    std::vector<float> floats(kInts);
+    for (int i = 0; i < kInts; ++i) floats[i] = 0.5f * i - round;
+    Buffer bf = gpu_->alloc(DType::kBF16, 1, kInts);
+    gpu_->upload(bf, floats.data(), DType::kF32);  // converted into the staging
+    for (int a = 0; a < kArrays; a += 37) {
+      std::vector<float> got(kInts);
+      gpu_->download(buffers[a], got.data());
+      for (int i = 0; i < kInts; ++i) {
+        ASSERT_EQ(got[i], static_cast<float>(values[a][i])) << "array " << a << ", round " << round;
+      }
+    }
+    std::vector<float> got(kInts);
+    gpu_->download(bf, got.data());
+    for (int i = 0; i < kInts; ++i) ASSERT_EQ(got[i], round_bf16(floats[i])) << i;
+  }
+}
+
 TEST_F(CudaBackendTest, RandomFillMatchesCpuStream) {
   for (DType dt : {DType::kF32, DType::kBF16}) {
     Pair p = make_out(129, 77, dt);

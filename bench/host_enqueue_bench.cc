@@ -44,8 +44,12 @@ Shape shape_of(const std::string& model) {
   std::exit(2);
 }
 
-// The whole device, not only the backend's stream: gemm_raw queues on the default stream.
+// The whole device, not only the backend's stream (gemm_raw queues on the default stream), and
+// the backend's own synchronisation too: it empties the page-locked staging of its uploads, as
+// the download at the end of every forward does.
+radix::Backend* g_backend = nullptr;
 void sync() {
+  if (g_backend != nullptr) g_backend->synchronize();
   if (cudaDeviceSynchronize() != cudaSuccess) {
     std::fprintf(stderr, "host_enqueue_bench: %s\n", cudaGetErrorString(cudaGetLastError()));
     std::exit(1);
@@ -92,6 +96,7 @@ int main(int argc, char** argv) {
   options.device = "cuda";
   auto backend = radix::create_backend(options);
   radix::Backend& b = *backend;
+  g_backend = &b;
   using radix::DType;
   const int qkv_cols = (s.q_heads + 2 * s.kv_heads) * s.head_dim;
   auto x = b.alloc(DType::kBF16, rows, s.hidden);

@@ -47,24 +47,24 @@ Shape shape_of(const std::string& model) {
 // The whole device, not only the backend's stream (gemm_raw queues on the default stream), and
 // the backend's own synchronisation too: it empties the page-locked staging of its uploads, as
 // the download at the end of every forward does.
-radix::Backend* g_backend = nullptr;
-void sync() {
-  if (g_backend != nullptr) g_backend->synchronize();
+void sync(radix::Backend& b) {
+  b.synchronize();
   if (cudaDeviceSynchronize() != cudaSuccess) {
     std::fprintf(stderr, "host_enqueue_bench: %s\n", cudaGetErrorString(cudaGetLastError()));
     std::exit(1);
   }
 }
 
-double median_us_per_call(int calls, int rounds, const std::function<void()>& op) {
+double median_us_per_call(radix::Backend& b, int calls, int rounds,
+                          const std::function<void()>& op) {
   op();  // first call: plans, kernel attributes
-  sync();
+  sync(b);
   std::vector<double> us;
   for (int r = 0; r < rounds; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < calls; ++i) op();
     const auto t1 = std::chrono::steady_clock::now();
-    sync();
+    sync(b);
     us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / calls);
   }
   std::nth_element(us.begin(), us.begin() + rounds / 2, us.end());
@@ -96,7 +96,6 @@ int main(int argc, char** argv) {
   options.device = "cuda";
   auto backend = radix::create_backend(options);
   radix::Backend& b = *backend;
-  g_backend = &b;
   using radix::DType;
   const int qkv_cols = (s.q_heads + 2 * s.kv_heads) * s.head_dim;
   auto x = b.alloc(DType::kBF16, rows, s.hidden);
@@ -175,7 +174,7 @@ int main(int argc, char** argv) {
       {"gather_rows", [&] { b.gather_rows(x, index, act.tensor().col_slice(0, s.hidden)); }},
   };
   for (const auto& [name, op] : ops) {
-    const double us = median_us_per_call(calls, rounds, op);
+    const double us = median_us_per_call(b, calls, rounds, op);
     std::printf(
         "{\"model\":\"%s\",\"rows\":%d,\"op\":\"%s\",\"host_us_per_call\":%.2f,\"calls\":%d,"
         "\"rounds\":%d,\"pdl\":\"%s\"}\n",

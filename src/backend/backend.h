@@ -263,6 +263,28 @@ class Backend {
   // with index < 0 are skipped; indices must be distinct).  src: [n, c]; index: [n] kI32;
   // out: [m, c] of src's dtype; index[r] < m.
   virtual void scatter_rows(const Tensor& src, const Tensor& index, const Tensor& out);
+
+  // ---- recorded work (optional; docs/backend.md, "Recorded work") ----------------------------
+  // A backend that queues ops on a device may record a sequence of ops once and replay it later
+  // with one call (CUDA graphs), which takes the host's per-op cost off small batches. Between
+  // begin_recording and end_recording the ops are recorded, not run; upload, download and
+  // synchronize are errors there. A recording reads and writes the very memory its ops named, so
+  // the caller replays it only after putting new inputs at the same places, and only while
+  // memory_epoch() is unchanged. The defaults: no recording (begin_recording throws).
+  class Recording {
+   public:
+    virtual ~Recording() = default;
+  };
+  virtual bool supports_recording() const { return false; }
+  virtual void begin_recording();
+  // Ends the recording begun last. Throws BackendError when an op could not be recorded; the
+  // backend is then out of recording mode and runs ops as before.
+  virtual std::unique_ptr<Recording> end_recording();
+  // Queues the recorded ops, in order, as if they were called again with the same arguments.
+  virtual void replay(const Recording& recording);
+  // Changes whenever the backend frees memory of its own that ops may have used (scratch that grew
+  // for a larger batch): every recording made before is stale and must not be replayed.
+  virtual uint64_t memory_epoch() const { return 0; }
 };
 
 // What a caller may ask of a backend when creating it.

@@ -57,34 +57,50 @@ void l2_normalize_rows(float* data, int64_t rows, int64_t dim) {
   }
 }
 
-void apply_head(HeadKind head, const ForwardOptions& options, const ModelInfo& info,
-                const DecoderWeights& weights, Backend& backend, const Tensor& last_normed,
-                const Buffer& scratch, ForwardResult& result) {
+Tensor enqueue_head(HeadKind head, const DecoderWeights& weights, Backend& backend,
+                    const Tensor& last_normed, const Buffer& scratch) {
+  const int64_t rows = last_normed.rows;
+  switch (head) {
+    case HeadKind::kEmbedding:
+      return last_normed;
+    case HeadKind::kReranker: {
+      const int64_t k = weights.head_rows.tensor().rows;  // 1 or 2 tokens
+      const Tensor logits = scratch.tensor().first_rows(rows).col_slice(0, k);
+      backend.linear(last_normed, weights.head_rows, logits);
+      return logits;
+    }
+    case HeadKind::kClassifier: {
+      const Tensor logits =
+          scratch.tensor().first_rows(rows).col_slice(0, weights.score.tensor().rows);
+      backend.linear(last_normed, weights.score, logits);
+      return logits;
+    }
+  }
+  return Tensor{};
+}
+
+void read_head(HeadKind head, const ForwardOptions& options, const ModelInfo& info,
+               Backend& backend, const Tensor& head_out, int64_t rows, ForwardResult& result) {
   const DecoderConfig& c = info.config;
-  const int64_t seqs = last_normed.rows;
   const int32_t dim = head_dim_of(head, options, info);
   result.dim = dim;
+  std::vector<float> raw(static_cast<size_t>(rows * head_out.cols));
+  backend.download(head_out.first_rows(rows), raw.data());
   switch (head) {
     case HeadKind::kEmbedding: {
-      std::vector<float> hidden(static_cast<size_t>(seqs) * c.hidden_size);
-      backend.download(last_normed, hidden.data());
-      result.values.resize(static_cast<size_t>(seqs) * dim);
-      for (int64_t s = 0; s < seqs; ++s) {
-        std::copy_n(hidden.begin() + s * c.hidden_size, dim, result.values.begin() + s * dim);
+      result.values.resize(static_cast<size_t>(rows) * dim);
+      for (int64_t s = 0; s < rows; ++s) {
+        std::copy_n(raw.begin() + s * c.hidden_size, dim, result.values.begin() + s * dim);
       }
-      if (options.normalize) l2_normalize_rows(result.values.data(), seqs, dim);
+      if (options.normalize) l2_normalize_rows(result.values.data(), rows, dim);
       return;
     }
     case HeadKind::kReranker: {
-      const int64_t k = weights.head_rows.tensor().rows;  // 1 or 2 tokens
-      const Tensor logits = scratch.tensor().first_rows(seqs).col_slice(0, k);
-      backend.linear(last_normed, weights.head_rows, logits);
-      std::vector<float> raw(static_cast<size_t>(seqs * k));
-      backend.download(logits, raw.data());
-      result.yes_no_logits.assign(static_cast<size_t>(seqs) * 2, 0.0f);
-      result.values.resize(seqs);
+      const int64_t k = head_out.cols;  // 1 or 2 tokens
+      result.yes_no_logits.assign(static_cast<size_t>(rows) * 2, 0.0f);
+      result.values.resize(rows);
       const double cap = c.final_logit_softcap;
-      for (int64_t s = 0; s < seqs; ++s) {
+      for (int64_t s = 0; s < rows; ++s) {
         for (int64_t j = 0; j < k; ++j) {
           double v = raw[s * k + j];
           if (cap > 0) v = cap * std::tanh(v / cap);  // Gemma2's final soft-cap
@@ -97,13 +113,9 @@ void apply_head(HeadKind head, const ForwardOptions& options, const ModelInfo& i
       }
       return;
     }
-    case HeadKind::kClassifier: {
-      const Tensor logits = scratch.tensor().first_rows(seqs).col_slice(0, c.num_labels);
-      backend.linear(last_normed, weights.score, logits);
-      result.values.resize(static_cast<size_t>(seqs) * c.num_labels);
-      backend.download(logits, result.values.data());
+    case HeadKind::kClassifier:
+      result.values = std::move(raw);
       return;
-    }
   }
 }
 

@@ -18,13 +18,18 @@ void check_head_options(HeadKind head, const ForwardOptions& options, const Mode
 // Columns of ForwardResult::values for this head.
 int32_t head_dim_of(HeadKind head, const ForwardOptions& options, const ModelInfo& info);
 
-// last_normed: [rows, hidden] on the backend. Embedding: download, truncate to `dimensions`,
-// L2-normalise if asked. Reranker: the LM-head rows' logits (Gemma2: soft-capped), score =
-// sigmoid(yes - no) or sigmoid(logit) for one token. Classifier: score.weight logits. Fills
-// result.values (and yes_no_logits), one entry per row of last_normed.
-void apply_head(HeadKind head, const ForwardOptions& options, const ModelInfo& info,
-                const DecoderWeights& weights, Backend& backend, const Tensor& last_normed,
-                const Buffer& scratch, ForwardResult& result);
+// The head in two halves, so that a forward can queue its device work with the layers' (and
+// record it with them, docs/backend.md "Recorded work") and read it after.
+// enqueue_head: queues the head's device work on last_normed ([rows, hidden] on the backend) and
+// returns what read_head reads: the final-normed rows themselves (embedding) or their logits in
+// `scratch` (reranker: the LM-head rows; classifier: score.weight).
+Tensor enqueue_head(HeadKind head, const DecoderWeights& weights, Backend& backend,
+                    const Tensor& last_normed, const Buffer& scratch);
+// read_head: downloads the first `rows` rows of enqueue_head's output and fills result.values
+// (and yes_no_logits), one entry per row. Embedding: truncate to `dimensions`, L2-normalise if
+// asked. Reranker: Gemma2's soft-cap, score = sigmoid(yes - no) or sigmoid(logit) for one token.
+void read_head(HeadKind head, const ForwardOptions& options, const ModelInfo& info,
+               Backend& backend, const Tensor& head_out, int64_t rows, ForwardResult& result);
 
 // Mean pooling (sentence-transformers pooling_mode_mean_tokens): per sequence, the mean of its
 // tokens' final-normed rows (rows_host: [rows, hidden]; scatter: token -> row), accumulated in

@@ -95,6 +95,18 @@ struct ForwardOptions {
   // The prefix cache's attention (src/cache): the batch continues cached prefixes. Last-token
   // heads only (no mean pooling, no hidden states: the cached rows are not in the batch).
   PrefixHook* prefix = nullptr;
+  // A tree batch of up to RecordedForwards::kMaxRows rows, with a last-token head and no prefix
+  // hook, on a backend that records (CUDA): pad it to its bucket of rows and replay that bucket's
+  // recorded forward (docs/cuda.md "Recorded forwards"). Results are those of the padded batch
+  // run op by op, bit for bit. false: always op by op.
+  bool record = true;
+};
+
+// How a forward's device work was queued.
+enum class ForwardQueue : uint8_t {
+  kOps,       // op by op
+  kRecorded,  // recorded (its bucket's first recording) and replayed
+  kReplayed,  // its bucket's recording replayed
 };
 
 struct ForwardResult {
@@ -109,7 +121,9 @@ struct ForwardResult {
   std::vector<float> yes_no_logits;
   std::vector<float> hidden_states;  // if asked: [num_tokens, hidden] in flat order
   int64_t num_tokens = 0;            // flat tokens in the batch
-  int64_t num_rows = 0;              // rows the position-wise ops ran on (compact or flat)
+  // Rows of the batch's plan (compact or flat); a recorded forward computes on padding past them.
+  int64_t num_rows = 0;
+  ForwardQueue queued = ForwardQueue::kOps;
   // Host seconds from the call until the layers' device work was all queued (the rest of the
   // call is the head and the wait for the device's results): the server's batch phases.
   double enqueue_seconds = 0;

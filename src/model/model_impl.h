@@ -8,12 +8,14 @@
 #include "model/decoder_weights.h"
 #include "model/family.h"
 #include "model/model.h"
+#include "model/recorded_forwards.h"
 
 namespace radix {
 
 // Activations, allocated for the largest batch seen so far and reused (views of the first rows).
 struct DecoderArena {
   int64_t rows = 0, tokens = 0, seqs = 0;  // capacities
+  uint64_t generation = 0;                 // moves whenever reserve allocates a buffer
   // Per compact row.
   Buffer residual, normed, qkv, attn, delta, tmp, gate_up, act;
   // fp8 projections only: the e4m3 forms of normed and act with their per-row f32 scales.
@@ -34,7 +36,8 @@ struct Model::Impl {
   const Family* family = nullptr;
   DecoderWeights weights;
   DecoderArena arena;
-  FoldPlan plan;  // reused batch after batch, when the caller brings none
+  FoldPlan plan;              // reused batch after batch, when the caller brings none
+  RecordedForwards recorded;  // small tree batches' recordings, by bucket
 
   ForwardResult forward(const RaggedBatch& batch, const ForwardOptions& options);
   ForwardResult forward(const RaggedBatch& batch, const FoldPlan& plan,

@@ -1,0 +1,50 @@
+#include "model/recorded_forwards.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace radix {
+
+int64_t RecordedForwards::row_bucket(int64_t rows) {
+  if (rows > kMaxRows) return 0;
+  if (rows <= 64) return 64;
+  // The octave's base: the largest power of two not above rows - 1, then quarters of it.
+  int64_t base = 64;
+  while (base * 2 < rows) base *= 2;
+  const int64_t step = base / 4;
+  return std::min(kMaxRows, (rows + step - 1) / step * step);
+}
+
+int64_t RecordedForwards::head_bucket(int64_t rows) {
+  int64_t bucket = 8;
+  while (bucket < rows) bucket *= 2;
+  return bucket;
+}
+
+double RecordedForwards::tile_hint(double mean_visible_keys) {
+  if (!(mean_visible_keys >= 1)) return 0;
+  return std::exp2(std::floor(std::log2(mean_visible_keys)));
+}
+
+RecordedForwards::Step RecordedForwards::step(const RecordingKey& key, uint64_t backend_epoch,
+                                              uint64_t arena_generation) {
+  if (backend_epoch != backend_epoch_ || arena_generation != arena_generation_) {
+    recordings_.clear();  // they name memory that has been freed
+    backend_epoch_ = backend_epoch;
+    arena_generation_ = arena_generation;
+  }
+  if (recordings_.count(key) != 0) return Step::kReplay;
+  if (seen_.insert(key).second) return Step::kRunOps;
+  return Step::kRecord;
+}
+
+const RecordedForwards::Entry* RecordedForwards::find(const RecordingKey& key) const {
+  const auto it = recordings_.find(key);
+  return it == recordings_.end() ? nullptr : &it->second;
+}
+
+void RecordedForwards::store(const RecordingKey& key, Entry entry) {
+  recordings_[key] = std::move(entry);
+}
+
+}  // namespace radix

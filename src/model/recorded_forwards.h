@@ -1,0 +1,72 @@
+// Small batches replayed as recordings (docs/backend.md "Recorded work", docs/cuda.md "Recorded
+// forwards"). Queueing a forward op by op costs the host a fixed ~2 ms on the 0.6B model (four
+// GEMMs and five kernels a layer at 4-10 us each), more than the device needs for a few hundred
+// rows. A batch of up to kMaxRows rows is instead padded to a bucket of rows, and the forward of
+// each bucket is recorded once (the backend's graphs) and then replayed with one call, its index
+// arrays uploaded to the same places first.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <tuple>
+
+#include "backend/backend.h"
+
+namespace radix {
+
+// What a recording depends on besides the contents of its inputs: everything that shapes the
+// queued ops' arguments.
+struct RecordingKey {
+  int64_t rows = 0;       // the padded plan rows (row_bucket)
+  int64_t head_rows = 0;  // the padded last rows (head_bucket)
+  int32_t head = 0;       // HeadKind
+  // The attention's key-tile hint, rounded down to a power of two (only its rough size picks a
+  // tile, and the rounding keeps the number of recordings small).
+  double tile_hint = 0;
+  bool window = false;  // whether the batch reaches the sliding window (max position >= window)
+
+  auto tie() const { return std::tie(rows, head_rows, head, tile_hint, window); }
+  bool operator<(const RecordingKey& o) const { return tie() < o.tie(); }
+};
+
+class RecordedForwards {
+ public:
+  // Largest plan (in rows) replayed from a recording: past it the device's share dwarfs the
+  // host's, and the padding would cost more than the queueing saves.
+  static constexpr int64_t kMaxRows = 2048;
+  // rows rounded up to 64, 80, 96, 112, 128, 160, 192, ... (four steps an octave, at most 25 %
+  // padding, under 12.5 % on average), or 0 past kMaxRows.
+  static int64_t row_bucket(int64_t rows);
+  // head rows rounded up to a power of two, at least 8.
+  static int64_t head_bucket(int64_t rows);
+  static double tile_hint(double mean_visible_keys);
+
+  enum class Step : uint8_t {
+    kRunOps,  // first sighting of the key: run op by op (sizes the backend's scratch for it)
+    kRecord,  // seen before, no valid recording: record now, then replay
+    kReplay,  // a recording exists
+  };
+  // What to do for `key`, given the backend's memory_epoch() and the arena's generation now:
+  // recordings made under other ones are dropped first.
+  Step step(const RecordingKey& key, uint64_t backend_epoch, uint64_t arena_generation);
+  struct Entry {
+    std::unique_ptr<Backend::Recording> recording;
+    Tensor out;  // where the recorded forward leaves what the host reads (its head's output)
+  };
+  const Entry* find(const RecordingKey& key) const;
+  void store(const RecordingKey& key, Entry entry);
+  // After a failed recording: run op by op from now on (the backend cannot record this forward).
+  void disable() { disabled_ = true; }
+  bool disabled() const { return disabled_; }
+  size_t size() const { return recordings_.size(); }
+
+ private:
+  std::set<RecordingKey> seen_;
+  std::map<RecordingKey, Entry> recordings_;
+  uint64_t backend_epoch_ = 0, arena_generation_ = 0;
+  bool disabled_ = false;
+};
+
+}  // namespace radix

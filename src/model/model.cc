@@ -146,7 +146,8 @@ std::unique_ptr<Model> Model::create(ModelInfo info, const WeightSource& weights
     info.reranker_tokens = {kRerankYesId, kRerankNoId};  // Qwen3-Reranker's yes/no
   }
   auto impl = std::make_unique<Impl>();
-  impl->backend = create_backend(options.backend);
+  impl->backend = options.make_backend ? options.make_backend(options.backend)
+                                        : create_backend(options.backend);
   if (options.backend.fp8 && !impl->backend->supports_fp8()) {
     throw std::invalid_argument("--dtype fp8: the " + impl->backend->name() +
                                 " backend has no fp8 (fp8 runs on --device cuda)");

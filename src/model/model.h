@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -83,6 +84,9 @@ struct LoadOptions {
   int64_t max_batch_tokens = 0;          // pre-size the activation arena (0: grow on demand)
   std::string pooling;                   // override the folder's pooling: "lasttoken" or "mean"
   std::vector<int32_t> reranker_tokens;  // override the reranker's token ids (1 or 2)
+  // Tests: makes the backend in place of create_backend(backend), e.g. one wrapped to observe or
+  // record its ops. Empty: create_backend.
+  std::function<std::unique_ptr<Backend>(const BackendOptions&)> make_backend;
 };
 
 struct ForwardOptions {

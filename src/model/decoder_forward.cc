@@ -299,12 +299,14 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   // A small tree batch runs as a recording of its bucket's forward (recorded_forwards.h): its
   // rows padded to the bucket (padding rows see only themselves, as the fold plan's own), its
   // last rows padded with -1 (zero rows, never read).
+  const int64_t max_recorded_rows = RecordedForwards::max_rows(c.layer_matmul_params());
   const bool recordable = options.record && be.supports_recording() && !recorded.disabled() &&
                           mode == AttentionMode::kTree && options.prefix == nullptr &&
-                          last_rows_only && RecordedForwards::row_bucket(plan.num_rows) > 0;
+                          last_rows_only &&
+                          RecordedForwards::row_bucket(plan.num_rows, max_recorded_rows) > 0;
   RecordingKey key;
   if (recordable) {
-    key.rows = RecordedForwards::row_bucket(plan.num_rows);
+    key.rows = RecordedForwards::row_bucket(plan.num_rows, max_recorded_rows);
     key.head_rows = RecordedForwards::head_bucket(num_head_rows);
     key.head = static_cast<int32_t>(head);
     key.tile_hint = RecordedForwards::tile_hint(mean_visible_keys(plan));

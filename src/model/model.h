@@ -99,7 +99,7 @@ struct ForwardOptions {
   // The prefix cache's attention (src/cache): the batch continues cached prefixes. Last-token
   // heads only (no mean pooling, no hidden states: the cached rows are not in the batch).
   PrefixHook* prefix = nullptr;
-  // A tree batch of up to RecordedForwards::kMaxRows rows, with a last-token head and no prefix
+  // A tree batch of up to RecordedForwards::max_rows rows, with a last-token head and no prefix
   // hook, on a backend that records (CUDA): pad it to its bucket of rows and replay that bucket's
   // recorded forward (docs/cuda.md "Recorded forwards"). Results are those of the padded batch
   // run op by op, bit for bit. false: always op by op.

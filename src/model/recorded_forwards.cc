@@ -5,14 +5,19 @@
 
 namespace radix {
 
-int64_t RecordedForwards::row_bucket(int64_t rows) {
-  if (rows > kMaxRows) return 0;
+int64_t RecordedForwards::max_rows(int64_t layer_weights) {
+  if (layer_weights <= kMaxRowsLayerWeights) return kMaxRows;
+  return std::max<int64_t>(64, kMaxRows * kMaxRowsLayerWeights / layer_weights);
+}
+
+int64_t RecordedForwards::row_bucket(int64_t rows, int64_t max_rows) {
+  if (rows > max_rows) return 0;
   if (rows <= 64) return 64;
   // The octave's base: the largest power of two not above rows - 1, then quarters of it.
   int64_t base = 64;
   while (base * 2 < rows) base *= 2;
   const int64_t step = base / 4;
-  return std::min(kMaxRows, (rows + step - 1) / step * step);
+  return (rows + step - 1) / step * step;
 }
 
 int64_t RecordedForwards::head_bucket(int64_t rows) {

@@ -33,12 +33,20 @@ struct RecordingKey {
 
 class RecordedForwards {
  public:
-  // Largest plan (in rows) replayed from a recording: past it the device's share dwarfs the
-  // host's, and the padding would cost more than the queueing saves.
+  // Largest plan (in rows) replayed from a recording, for a model of Qwen3-0.6B's layer size
+  // (16 M projection weights a layer) or smaller. On the H200 such a layer's device time reaches
+  // its ~60 us of queueing near 1,000 rows, and at 2,048 rows the device's share is twice the
+  // host's: past that the padding (up to 1/8 of the rows there) costs more than the queueing
+  // saves. A larger layer's device time per row grows with its weights and its queueing does
+  // not, so its limit shrinks in proportion (max_rows).
   static constexpr int64_t kMaxRows = 2048;
+  static constexpr int64_t kMaxRowsLayerWeights = 16'000'000;
+  // The limit for layers of `layer_weights` projection weights: kMaxRows scaled down for layers
+  // above kMaxRowsLayerWeights, at least 64.
+  static int64_t max_rows(int64_t layer_weights);
   // rows rounded up to 64, 80, 96, 112, 128, 160, 192, ... (four steps an octave, at most 25 %
-  // padding, under 12.5 % on average), or 0 past kMaxRows.
-  static int64_t row_bucket(int64_t rows);
+  // padding, under 12.5 % on average), or 0 past max_rows.
+  static int64_t row_bucket(int64_t rows, int64_t max_rows = kMaxRows);
   // head rows rounded up to a power of two, at least 8.
   static int64_t head_bucket(int64_t rows);
   static double tile_hint(double mean_visible_keys);

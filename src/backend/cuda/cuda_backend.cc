@@ -146,9 +146,13 @@ float to_stored(const float*, float value) { return value; }
 bf16 to_stored(const bf16*, float value) { return __float2bfloat16(value); }
 int32_t to_stored(const int32_t*, float value) { return static_cast<int32_t>(value); }
 
-// Grow-only device scratch (reallocated only when a larger batch arrives).
+// Grow-only device scratch (reallocated only when a larger batch arrives). Each reallocation
+// moves `epoch` (the backend's memory_epoch): recordings that named the old memory are stale.
 class Scratch {
  public:
+  explicit Scratch(uint64_t& epoch) : epoch_(&epoch) {}
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
   ~Scratch() {
     if (p_) cudaFree(p_);
   }
@@ -160,6 +164,7 @@ class Scratch {
       }
       p_ = nullptr;
       bytes_ = 0;
+      ++*epoch_;
       RADIX_CUDA_CHECK(cudaMalloc(&p_, bytes));
       bytes_ = bytes;
       allocated += static_cast<int64_t>(bytes);
@@ -168,8 +173,19 @@ class Scratch {
   }
 
  private:
+  uint64_t* epoch_;
   void* p_ = nullptr;
   size_t bytes_ = 0;
+};
+
+// A captured forward, instantiated once and launched by replay.
+class GraphRecording final : public Backend::Recording {
+ public:
+  explicit GraphRecording(cudaGraphExec_t exec) : exec(exec) {}
+  GraphRecording(const GraphRecording&) = delete;
+  GraphRecording& operator=(const GraphRecording&) = delete;
+  ~GraphRecording() override { cudaGraphExecDestroy(exec); }
+  cudaGraphExec_t exec;
 };
 
 enum class OpKind : uint8_t { kGemm, kAttention, kNorm, kRope, kSwiglu, kGather, kQuantize };
@@ -196,6 +212,8 @@ class CudaBackend final : public Backend {
 #if !defined(RADIX_CUDA_FAST_ATTENTION)
     reference_attention_ = true;
 #endif
+    const char* graphs = std::getenv("RADIX_CUDA_GRAPHS");
+    graphs_allowed_ = !(graphs && std::strcmp(graphs, "0") == 0);
     allocated_ = peak_ = static_cast<int64_t>(size_t{32} << 20);  // the cuBLASLt workspace
   }
 
@@ -222,6 +240,7 @@ class CudaBackend final : public Backend {
 
   // ---- memory --------------------------------------------------------------------------------
   Buffer alloc(DType dtype, int64_t rows, int64_t cols) override {
+    not_recording("alloc");
     RADIX_OP_REQUIRE(kCheck, rows >= 0 && cols >= 0, "alloc",
                      "negative shape [" + to_string(rows) + ", " + to_string(cols) + "]");
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
@@ -265,6 +284,7 @@ class CudaBackend final : public Backend {
     // made on the device by quantize_fp8_rows, whose scales a plain conversion could not give.
     RADIX_OP_REQUIRE(kCheck, dst.dtype != DType::kF8E4M3 || host_dtype == DType::kF8E4M3, "upload",
                      "f8e4m3 tensors take e4m3 bytes as stored or come from quantize_fp8_rows");
+    not_recording("upload");
     if (dst.numel() == 0) return;
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
     const size_t elem = dtype_size(dst.dtype);
@@ -295,6 +315,7 @@ class CudaBackend final : public Backend {
   void download(const Tensor& src, float* host) override {
     RADIX_OP_REQUIRE(kCheck, src.data != nullptr || src.numel() == 0, "download",
                      "src has no data");
+    not_recording("download");
     if (src.numel() == 0) return;
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
     const size_t elem = dtype_size(src.dtype);
@@ -335,6 +356,7 @@ class CudaBackend final : public Backend {
   }
 
   void synchronize() override {
+    not_recording("synchronize");
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
     const size_t mark = pinned_.before_synchronize();
     RADIX_CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -634,6 +656,55 @@ class CudaBackend final : public Backend {
                      stream_);
   }
 
+  // ---- recorded work: CUDA graphs ------------------------------------------------------------
+  bool supports_recording() const override { return graphs_allowed_ && !profiling_; }
+
+  void begin_recording() override {
+    RADIX_OP_REQUIRE(kCheck, supports_recording(), "begin_recording",
+                     "recording is off (RADIX_CUDA_GRAPHS=0 or RADIX_CUDA_PROFILE=1)");
+    RADIX_OP_REQUIRE(kCheck, !recording_, "begin_recording", "already recording");
+    RADIX_CUDA_CHECK(cudaSetDevice(device_));
+    // Thread-local: other threads (another device's worker) may allocate meanwhile.
+    RADIX_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    recording_ = true;
+    // The recording computes its own tree bounds rather than trusting ones computed before it.
+    tree_bounds_ = TreeBounds{};
+  }
+
+  std::unique_ptr<Recording> end_recording() override {
+    RADIX_OP_REQUIRE(kCheck, recording_, "end_recording", "not recording");
+    recording_ = false;
+    tree_bounds_ = TreeBounds{};
+    RADIX_CUDA_CHECK(cudaSetDevice(device_));
+    cudaGraph_t graph = nullptr;
+    const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
+    if (end != cudaSuccess || graph == nullptr) {
+      cudaGetLastError();  // a broken capture's error is not sticky: clear it
+      if (graph != nullptr) cudaGraphDestroy(graph);
+      throw BackendError(name() + " end_recording: the capture failed: " + cudaGetErrorString(end));
+    }
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    if (made != cudaSuccess) {
+      cudaGetLastError();
+      throw BackendError(
+          name() + " end_recording: cannot instantiate the graph: " + cudaGetErrorString(made));
+    }
+    return std::make_unique<GraphRecording>(exec);
+  }
+
+  void replay(const Recording& recording) override {
+    const auto* graph = dynamic_cast<const GraphRecording*>(&recording);
+    RADIX_OP_REQUIRE(kCheck, graph != nullptr, "replay", "not a recording of this backend");
+    not_recording("replay");
+    RADIX_CUDA_CHECK(cudaSetDevice(device_));
+    RADIX_CUDA_CHECK(cudaGraphLaunch(graph->exec, stream_));
+    tree_bounds_ = TreeBounds{};  // the replay wrote its own bounds over the shared workspace
+  }
+
+  uint64_t memory_epoch() const override { return scratch_epoch_; }
+
   // ---- profiling -----------------------------------------------------------------------------
   CudaProfile take_profile() {
     synchronize();
@@ -902,6 +973,11 @@ class CudaBackend final : public Backend {
     }
   }
 
+  // Host transfers cannot be part of a recording: it would replay them from the same host memory.
+  void not_recording(const char* op) const {
+    RADIX_OP_REQUIRE(kCheck, !recording_, op, "not allowed while recording");
+  }
+
   void track_alloc(int64_t bytes) {
     std::lock_guard<std::mutex> lock(*memory_mutex_);
     allocated_ += bytes;
@@ -922,7 +998,8 @@ class CudaBackend final : public Backend {
   bool poison_ = false;
   bool reference_attention_ = false;
   cuda::PinnedStaging pinned_;  // small uploads' sources (upload)
-  Scratch tree_workspace_, seq_end_, bias_f32_;
+  uint64_t scratch_epoch_ = 0;  // memory_epoch(): moved by every Scratch reallocation
+  Scratch tree_workspace_{scratch_epoch_}, seq_end_{scratch_epoch_}, bias_f32_{scratch_epoch_};
   // What tree_workspace_ holds (shared_tree_counter): the bounds of which mask, and the next
   // unused work counter. A forward has one attention call per layer; kTreeCounters covers the
   // deepest models with room, and more calls recompute the bounds with fresh counters.
@@ -936,7 +1013,7 @@ class CudaBackend final : public Backend {
   };
   static constexpr int kTreeCounters = 256;
   TreeBounds tree_bounds_;
-  Scratch fp8_x_, fp8_x_scale_, fp8_product_;
+  Scratch fp8_x_{scratch_epoch_}, fp8_x_scale_{scratch_epoch_}, fp8_product_{scratch_epoch_};
   // Buffers may outlive the backend; their deleters update the counters only while it lives.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   std::shared_ptr<std::mutex> memory_mutex_ = std::make_shared<std::mutex>();
@@ -944,7 +1021,11 @@ class CudaBackend final : public Backend {
   CudaProfile profile_;
   std::vector<PendingOp> pending_;
   std::vector<cudaEvent_t> free_events_;
-  Scratch prefix_workspace_;  // prefix_attention's splits
+  Scratch prefix_workspace_{scratch_epoch_};  // prefix_attention's splits
+  // Recorded work (CUDA graphs): RADIX_CUDA_GRAPHS=0 turns it off; so does profiling, whose
+  // per-op events a graph cannot carry.
+  bool graphs_allowed_ = true;
+  bool recording_ = false;
   int sm_count_ = 0;
 };
 

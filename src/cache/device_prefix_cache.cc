@@ -7,6 +7,23 @@
 namespace radix::cache {
 namespace {
 
+// Uploads into `slot`, grown (to a power of two of rows) only when too small: a batch's index
+// arrays reuse the previous batch's device buffers instead of allocating and freeing six small
+// ones (cudaFree waits for the whole device).
+// Rows past host.size(), up to `rows`, get -1.
+Tensor upload_i32(Backend& be, Buffer& slot, std::vector<int32_t>& host, int64_t rows = -1) {
+  if (rows > static_cast<int64_t>(host.size())) host.resize(static_cast<size_t>(rows), -1);
+  const auto n = static_cast<int64_t>(host.size());
+  if (slot.empty() || slot.tensor().rows < n) {
+    int64_t rows = 256;
+    while (rows < n) rows *= 2;
+    slot = be.alloc(DType::kI32, rows, 1);
+  }
+  const Tensor t = slot.tensor().first_rows(n);
+  if (n > 0) be.upload(t, host.data(), DType::kI32);
+  return t;
+}
+
 // One batch's view of the cache for the forward: the prefix rows it reads (a trie of their own),
 // each query row's anchor in it, and the slot each new row's K/V goes to.
 class BatchHook final : public PrefixHook {
@@ -21,12 +38,44 @@ class BatchHook final : public PrefixHook {
   // >= 0: the prefix rows are the slots [first, first + p) in order (a prompt cached in one go),
   // read in place instead of gathered.
   int64_t prefix_first_slot = -1;
+  // Host forms of the index arrays, uploaded by prepare into `buffers` (reused batch to batch).
+  std::array<Buffer, 6>* buffers = nullptr;
+  std::vector<int32_t> host_slot, host_end, host_pos, host_row_anchor, host_token_anchor,
+      host_write;
   Tensor prefix_slot;   // [p]
   Tensor prefix_end;    // [p]
   Tensor prefix_pos;    // [p]
   Tensor row_anchor;    // [rows]
   Tensor token_anchor;  // [tokens]
   Tensor write_slot;    // [rows], -1: not stored
+
+  bool recordable() const override { return true; }
+
+  std::vector<uint64_t> prepare(int64_t rows) override {
+    std::array<Buffer, 6>& b = *buffers;
+    if (prefix_rows > 0) {
+      if (prefix_first_slot < 0) prefix_slot = upload_i32(*be, b[0], host_slot);
+      prefix_end = upload_i32(*be, b[1], host_end);
+      prefix_pos = upload_i32(*be, b[2], host_pos);
+      row_anchor = upload_i32(*be, b[3], host_row_anchor, rows);  // padding rows: no anchor
+      token_anchor = upload_i32(*be, b[4], host_token_anchor);
+    }
+    if (any_write) write_slot = upload_i32(*be, b[5], host_write, rows);  // padding: not stored
+    auto address = [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data); };
+    std::vector<uint64_t> key{address(storage),
+                              static_cast<uint64_t>(capacity),
+                              static_cast<uint64_t>(kv_cols),
+                              static_cast<uint64_t>(prefix_rows),
+                              static_cast<uint64_t>(prefix_first_slot),
+                              any_write,
+                              address(prefix_kv)};
+    for (const Tensor* t :
+         {&prefix_slot, &prefix_end, &prefix_pos, &row_anchor, &token_anchor, &write_slot}) {
+      key.push_back(address(*t));
+      key.push_back(static_cast<uint64_t>(t->rows));
+    }
+    return key;
+  }
 
   void attend(int32_t layer, const Tensor& rows, const Tensor& qkv, const AttentionShape& shape,
               const AttentionMask& mask, const Tensor& out, bool flat) override {
@@ -50,21 +99,6 @@ class BatchHook final : public PrefixHook {
     be->prefix_attention(qkv, shape, mask, PrefixKeys{keys, prefix_end, prefix_pos, anchor}, out);
   }
 };
-
-// Uploads into `slot`, grown (to a power of two of rows) only when too small: a batch's index
-// arrays reuse the previous batch's device buffers instead of allocating and freeing six small
-// ones (cudaFree waits for the whole device).
-Tensor upload_i32(Backend& be, Buffer& slot, const std::vector<int32_t>& host) {
-  const auto n = static_cast<int64_t>(host.size());
-  if (slot.empty() || slot.tensor().rows < n) {
-    int64_t rows = 256;
-    while (rows < n) rows *= 2;
-    slot = be.alloc(DType::kI32, rows, 1);
-  }
-  const Tensor t = slot.tensor().first_rows(n);
-  if (n > 0) be.upload(t, host.data(), DType::kI32);
-  return t;
-}
 
 }  // namespace
 
@@ -389,14 +423,15 @@ std::vector<std::vector<float>> DevicePrefixCache::run(const RaggedBatch& batch,
             prefix_kv_ = be_.alloc(be_.activation_dtype(), prefix.num_rows, kv_cols_);
           }
           hook.prefix_kv = prefix_kv_.tensor().first_rows(prefix.num_rows);
-          hook.prefix_slot = upload_i32(be_, index_buffers_[0], prefix.ids);
+          hook.host_slot = prefix.ids;
         }
-        hook.prefix_end = upload_i32(be_, index_buffers_[1], prefix.subtree_end);
-        hook.prefix_pos = upload_i32(be_, index_buffers_[2], prefix_pos);
-        hook.row_anchor = upload_i32(be_, index_buffers_[3], row_anchor);
-        hook.token_anchor = upload_i32(be_, index_buffers_[4], token_anchor);
+        hook.host_end = prefix.subtree_end;
+        hook.host_pos = std::move(prefix_pos);
+        hook.host_row_anchor = std::move(row_anchor);
+        hook.host_token_anchor = std::move(token_anchor);
       }
-      if (any_write) hook.write_slot = upload_i32(be_, index_buffers_[5], write);
+      if (any_write) hook.host_write = write;
+      hook.buffers = &index_buffers_;
       // Neither reading nor storing: the forward runs exactly as with the cache off.
       PrefixHook* use_hook = prefix.num_rows > 0 || any_write ? &hook : nullptr;
 

@@ -300,10 +300,10 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   // rows padded to the bucket (padding rows see only themselves, as the fold plan's own), its
   // last rows padded with -1 (zero rows, never read).
   const int64_t max_recorded_rows = RecordedForwards::max_rows(c.layer_matmul_params());
-  const bool recordable = options.record && be.supports_recording() && !recorded.disabled() &&
-                          mode == AttentionMode::kTree && options.prefix == nullptr &&
-                          last_rows_only &&
-                          RecordedForwards::row_bucket(plan.num_rows, max_recorded_rows) > 0;
+  const bool recordable =
+      options.record && be.supports_recording() && !recorded.disabled() &&
+      mode == AttentionMode::kTree && (options.prefix == nullptr || options.prefix->recordable()) &&
+      last_rows_only && RecordedForwards::row_bucket(plan.num_rows, max_recorded_rows) > 0;
   RecordingKey key;
   if (recordable) {
     key.rows = RecordedForwards::row_bucket(plan.num_rows, max_recorded_rows);
@@ -314,6 +314,10 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   }
   const int64_t n = recordable ? key.rows : plan.num_rows;
   const int64_t head_n = recordable ? key.head_rows : num_head_rows;
+  // The prefix cache hook's arrays, for n rows (padding rows see no cached key, store nothing).
+  if (options.prefix != nullptr) key.prefix = options.prefix->prepare(n);
+  // A hook that pads but cannot name its arguments runs on the padded rows op by op.
+  const bool record = recordable && (options.prefix == nullptr || !key.prefix.empty());
 
   const int64_t head_cols = std::max<int64_t>(2, c.num_labels);
   // At least `seqs` rows: identical sequences share their rows, and the last layer's MLP runs on
@@ -474,7 +478,7 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
     if (last_rows_only) head_out = enqueue_head(head, weights, be, last_normed, a.head_out);
   };
 
-  if (!recordable) {
+  if (!record) {
     enqueue_forward();
   } else {
     switch (recorded.step(key, be.memory_epoch(), a.generation)) {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <set>
 #include <tuple>
+#include <vector>
 
 #include "backend/backend.h"
 
@@ -26,8 +27,9 @@ struct RecordingKey {
   // tile, and the rounding keeps the number of recordings small).
   double tile_hint = 0;
   bool window = false;  // whether the batch reaches the sliding window (max position >= window)
+  std::vector<uint64_t> prefix;  // the prefix cache hook's own key (PrefixHook::prepare)
 
-  auto tie() const { return std::tie(rows, head_rows, head, tile_hint, window); }
+  auto tie() const { return std::tie(rows, head_rows, head, tile_hint, window, prefix); }
   bool operator<(const RecordingKey& o) const { return tie() < o.tie(); }
 };
 

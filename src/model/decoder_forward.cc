@@ -493,6 +493,7 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
       case RecordedForwards::Step::kReplay: {
         const RecordedForwards::Entry* entry = recorded.find(key);
         be.replay(*entry->recording);
+        recorded.count_replay();
         head_out = entry->out;
         result.queued = ForwardQueue::kReplayed;
         break;

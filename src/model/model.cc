@@ -117,6 +117,7 @@ Model::~Model() = default;
 
 const ModelInfo& Model::info() const { return impl_->info; }
 Backend& Model::backend() { return *impl_->backend; }
+RecordingCounters Model::recording_counters() const { return impl_->recorded.counters(); }
 
 ForwardResult Model::forward(const RaggedBatch& batch, const ForwardOptions& options) {
   return impl_->forward(batch, options);
@@ -147,7 +148,7 @@ std::unique_ptr<Model> Model::create(ModelInfo info, const WeightSource& weights
   }
   auto impl = std::make_unique<Impl>();
   impl->backend = options.make_backend ? options.make_backend(options.backend)
-                                        : create_backend(options.backend);
+                                       : create_backend(options.backend);
   if (options.backend.fp8 && !impl->backend->supports_fp8()) {
     throw std::invalid_argument("--dtype fp8: the " + impl->backend->name() +
                                 " backend has no fp8 (fp8 runs on --device cuda)");

@@ -106,6 +106,12 @@ struct ForwardOptions {
   bool record = true;
 };
 
+struct RecordingCounters {
+  int64_t recorded = 0;  // forwards recorded (each then replayed once)
+  int64_t replayed = 0;  // forwards replayed from an earlier recording
+  int64_t held = 0;      // recordings held now
+};
+
 // How a forward's device work was queued.
 enum class ForwardQueue : uint8_t {
   kOps,       // op by op
@@ -149,6 +155,8 @@ class Model {
 
   const ModelInfo& info() const;
   Backend& backend();
+  // Forwards queued as recordings since load (docs/cuda.md "Recorded forwards").
+  RecordingCounters recording_counters() const;
 
   // Runs the batch. Throws std::invalid_argument for a malformed batch, a token id outside the
   // vocabulary or a position beyond max_positions, and for a head the weights cannot serve.

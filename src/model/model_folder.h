@@ -13,11 +13,11 @@
 
 namespace radix {
 
-// Reads config.json and the extras (radix_rerank_template.json: model/rerank_template.h). The default head: classifier for *ForSequenceClassification,
-// embedding when sentence-transformers files are present, otherwise (a causal LM) reranker when
-// its reranker tokens are known (Qwen3's default pair, or `reranker_tokens_given`), else
-// embedding. Throws std::runtime_error naming the file for anything unsupported (e.g. a pooling
-// mode other than last token or mean).
+// Reads config.json and the extras (radix_rerank_template.json: model/rerank_template.h). The
+// default head: classifier for *ForSequenceClassification, embedding when sentence-transformers
+// files are present, otherwise (a causal LM) reranker when its reranker tokens are known (Qwen3's
+// default pair, or `reranker_tokens_given`), else embedding. Throws std::runtime_error naming the
+// file for anything unsupported (e.g. a pooling mode other than last token or mean).
 ModelInfo read_model_folder(const std::string& folder, bool reranker_tokens_given = false);
 
 // The folder's safetensors as a WeightSource under canonical names (the "model." prefix of

@@ -50,6 +50,11 @@ const RecordedForwards::Entry* RecordedForwards::find(const RecordingKey& key) c
 
 void RecordedForwards::store(const RecordingKey& key, Entry entry) {
   recordings_[key] = std::move(entry);
+  ++recorded_;
+}
+
+RecordingCounters RecordedForwards::counters() const {
+  return RecordingCounters{recorded_, replayed_, static_cast<int64_t>(recordings_.size())};
 }
 
 }  // namespace radix

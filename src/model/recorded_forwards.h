@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "model/model.h"
 
 namespace radix {
 
@@ -71,12 +72,16 @@ class RecordedForwards {
   void disable() { disabled_ = true; }
   bool disabled() const { return disabled_; }
   size_t size() const { return recordings_.size(); }
+  RecordingCounters counters() const;
+  // Counts a replay (store counts the recording).
+  void count_replay() { ++replayed_; }
 
  private:
   std::set<RecordingKey> seen_;
   std::map<RecordingKey, Entry> recordings_;
   uint64_t backend_epoch_ = 0, arena_generation_ = 0;
   bool disabled_ = false;
+  int64_t recorded_ = 0, replayed_ = 0;
 };
 
 }  // namespace radix

@@ -12,9 +12,9 @@
 // "default_instruction" is required). Any other {word} is refused as a likely typo.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
-#include <cstdint>
 #include <vector>
 
 namespace radix {

@@ -10,6 +10,7 @@
 // of cuda_forward_test.cc, applied to every head's outputs), and cosine >= 0.999 for embeddings.
 #include <cmath>
 #include <cstdlib>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -139,6 +140,48 @@ TEST_P(CudaPrefixCacheForward, CacheOnEqualsCacheOffAndCpu) {
   EXPECT_GT(t.index().stats().evicted_nodes, 0);
   EXPECT_LE(t.index().stats().bytes, tiny.budget_bytes);
   EXPECT_TRUE(t.index().check_invariants());
+}
+
+// The stream workload's shape (one request a batch, a shared prefix and its own tokens, every
+// request the same length): from the third request on, each one's forward through the cache's
+// hook is replayed from a recording, and gives what the uncached forward does.
+TEST(CudaPrefixCacheRecorded, StreamRequestsReplayThroughTheHook) {
+  RADIX_REQUIRE_GPU();
+  setenv("RADIX_CUDA_POISON", "1", 1);
+  ModelRunner plain(load("qwen3_tiny", "cuda"), AttentionMode::kTree, "cuda");
+  const ModelInfo& info = plain.model().info();
+  const int64_t node_bytes = 2LL * info.config.num_hidden_layers * info.config.num_key_value_heads *
+                             info.config.head_dim * 2;  // bf16
+  ModelRunner cached(load("qwen3_tiny", "cuda"), AttentionMode::kTree, "cuda",
+                     PrefixCacheConfig{.budget_bytes = 8192 * node_bytes, .min_prefix_tokens = 4});
+  const FoldOptions fold = engine::fold_options_for(AttentionMode::kTree, 1.0, 1);
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int32_t> token(1, std::min(info.vocab_size(), 500) - 1);
+  std::vector<int32_t> prefix(96);
+  for (auto& t : prefix) t = token(rng);
+  constexpr int kRequests = 12;
+  for (int i = 0; i < kRequests; ++i) {
+    std::vector<int32_t> seq = prefix;
+    for (int j = 0; j < 16; ++j) seq.push_back(token(rng));
+    RaggedBatch batch;
+    batch.add_sequence(seq);
+    const FoldPlan plan = build_fold_plan(batch.ids, batch.positions, batch.cu_seqlens, fold);
+    const std::vector<SequenceOutput> want = plain.run(batch, plan), got = cached.run(batch, plan);
+    ASSERT_EQ(want.size(), 1u);
+    ASSERT_EQ(got.size(), 1u);
+    double scale = 0, diff = 0;
+    for (size_t k = 0; k < want[0].size(); ++k) {
+      ASSERT_TRUE(std::isfinite(got[0][k])) << "request " << i;
+      scale = std::max(scale, std::fabs(double(want[0][k])));
+      diff = std::max(diff, std::fabs(double(want[0][k]) - got[0][k]));
+    }
+    EXPECT_LE(diff / scale, kRelTol) << "request " << i;
+    EXPECT_GE(cosine(want[0], got[0]), kMinCosine) << "request " << i;
+  }
+  EXPECT_GE(cached.prefix_cache()->counters().prefix_hits, kRequests - 1);
+  const RecordingCounters n = cached.model().recording_counters();
+  EXPECT_EQ(n.recorded, 1);
+  EXPECT_EQ(n.replayed, kRequests - 3);
 }
 
 std::vector<Case> cases() {

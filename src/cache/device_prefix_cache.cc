@@ -1,6 +1,7 @@
 #include "cache/device_prefix_cache.h"
 
 #include <algorithm>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 
@@ -51,14 +52,14 @@ class BatchHook final : public PrefixHook {
 
   bool recordable() const override { return true; }
 
-  std::vector<uint64_t> prepare(int64_t rows) override {
+  std::vector<uint64_t> prepare(int64_t rows, bool flat) override {
     std::array<Buffer, 6>& b = *buffers;
     if (prefix_rows > 0) {
       if (prefix_first_slot < 0) prefix_slot = upload_i32(*be, b[0], host_slot);
       prefix_end = upload_i32(*be, b[1], host_end);
       prefix_pos = upload_i32(*be, b[2], host_pos);
-      row_anchor = upload_i32(*be, b[3], host_row_anchor, rows);  // padding rows: no anchor
-      token_anchor = upload_i32(*be, b[4], host_token_anchor);
+      row_anchor = upload_i32(*be, b[3], host_row_anchor, rows);          // padding rows: no anchor
+      if (flat) token_anchor = upload_i32(*be, b[4], host_token_anchor);  // read only then
     }
     if (any_write) write_slot = upload_i32(*be, b[5], host_write, rows);  // padding: not stored
     auto address = [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.data); };
@@ -69,11 +70,15 @@ class BatchHook final : public PrefixHook {
                               static_cast<uint64_t>(prefix_first_slot),
                               any_write,
                               address(prefix_kv)};
-    for (const Tensor* t :
-         {&prefix_slot, &prefix_end, &prefix_pos, &row_anchor, &token_anchor, &write_slot}) {
+    // The anchors attend reads: the tokens' in the flat mode, the rows' otherwise (so that a
+    // row-mode key does not change with the batch's token count).
+    const Tensor& anchor = flat ? token_anchor : row_anchor;
+    for (const Tensor* t : std::initializer_list<const Tensor*>{
+             &prefix_slot, &prefix_end, &prefix_pos, &anchor, &write_slot}) {
       key.push_back(address(*t));
       key.push_back(static_cast<uint64_t>(t->rows));
     }
+    key.push_back(flat);
     return key;
   }
 

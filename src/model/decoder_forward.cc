@@ -315,7 +315,9 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   const int64_t n = recordable ? key.rows : plan.num_rows;
   const int64_t head_n = recordable ? key.head_rows : num_head_rows;
   // The prefix cache hook's arrays, for n rows (padding rows see no cached key, store nothing).
-  if (options.prefix != nullptr) key.prefix = options.prefix->prepare(n);
+  if (options.prefix != nullptr) {
+    key.prefix = options.prefix->prepare(n, mode == AttentionMode::kScatter);
+  }
   // A hook that pads but cannot name its arguments runs on the padded rows op by op.
   const bool record = recordable && (options.prefix == nullptr || !key.prefix.empty());
 

@@ -14,14 +14,16 @@ class PrefixHook {
  public:
   virtual ~PrefixHook() = default;
   // Called once by the forward before anything else of the hook's: the forward runs `rows` rows,
+  // its attention on the flat tokens when `flat` (the scatter mode) and on the rows otherwise,
   // the plan's and, when the forward is recorded (docs/cuda.md "Recorded forwards"), padding rows
   // after them, which see no cached key and store nothing. Returns the key of everything the
   // hook's ops will be given besides the contents of device memory (buffer addresses, row counts,
   // branches), so that a recording of a forward through this hook replays correctly for any
   // later hook with the same key; empty when the hook cannot be recorded, in which case the
   // forward runs op by op on the plan's rows alone.
-  virtual std::vector<uint64_t> prepare(int64_t rows) {
+  virtual std::vector<uint64_t> prepare(int64_t rows, bool flat) {
     (void)rows;
+    (void)flat;
     return {};
   }
   // Whether prepare may be given more rows than the plan's (a hook that pads).

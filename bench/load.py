@@ -378,6 +378,10 @@ def bench_server(args, url, headers, pid=None):
                 phases[phase] = round(total / count * 1e3, 3)
         if phases:
             row["batch_phase_ms_mean"] = phases
+        # Batches whose forward replayed a recording (CUDA graphs; docs/cuda.md).
+        replayed = worker_deltas(before, after, "radix_worker_replayed_forwards_total")
+        if replayed:
+            row["replayed_forwards"] = sum(replayed.values())
         workers = worker_deltas(before, after, "radix_worker_batches_total")
         if len(workers) > 1:
             row["worker_batches"] = workers

@@ -304,11 +304,14 @@ void run_serve(const ServeArgs& args) {
     if (r == nullptr) return out;
     const std::vector<engine::WorkerLoad> loads = r->worker_loads();
     const std::vector<engine::RunnerCacheStats> caches = r->cache_stats();
-    for (size_t w = 0; w < loads.size() && w < caches.size() && w < names.size(); ++w) {
+    const std::vector<engine::RunnerRecordings> recordings = r->recordings();
+    for (size_t w = 0;
+         w < loads.size() && w < caches.size() && w < recordings.size() && w < names.size(); ++w) {
       const engine::RunnerCacheStats& c = caches[w];
       out.push_back({names[w], loads[w].busy, loads[w].running_sequences, loads[w].batches,
                      loads[w].prefix_routed_batches, c.enabled, c.budget_bytes, c.bytes, c.nodes,
-                     c.lookup_tokens, c.hit_tokens, c.result_hits, c.evicted_nodes});
+                     c.lookup_tokens, c.hit_tokens, c.result_hits, c.evicted_nodes,
+                     recordings[w].recorded, recordings[w].replayed});
     }
     return out;
   });

@@ -25,6 +25,12 @@ struct RunnerCacheStats {
   int64_t result_hits = 0;
 };
 
+// A runner's recorded forwards (CUDA graphs), for metrics.
+struct RunnerRecordings {
+  int64_t recorded = 0;
+  int64_t replayed = 0;
+};
+
 // One worker's state, for per-worker metrics (any thread). The queue is shared: a request waits
 // in it until some worker takes it, so a worker's own depth is the batch it runs.
 struct WorkerLoad {
@@ -62,6 +68,8 @@ class BatchRunner {
   // from any engine thread while the runner may be running a batch; must be thread-safe.
   virtual int32_t cached_prefix_length(const std::vector<int32_t>& /*sequence*/) const { return 0; }
   virtual RunnerCacheStats cache_stats() const { return {}; }
+  // Forwards it recorded and replayed (docs/cuda.md "Recorded forwards"); any thread.
+  virtual RunnerRecordings recordings() const { return {}; }
   // The phases of the last run() (the engine's worker thread, right after it returns).
   virtual RunTimings last_timings() const { return {}; }
 };

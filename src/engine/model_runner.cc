@@ -131,6 +131,11 @@ RunnerCacheStats ModelRunner::cache_stats() const {
   return r;
 }
 
+RunnerRecordings ModelRunner::recordings() const {
+  const RecordingCounters c = model_->recording_counters();
+  return RunnerRecordings{c.recorded, c.replayed};
+}
+
 FoldOptions fold_options_for(AttentionMode mode, double threshold, int32_t pad_to_multiple) {
   FoldOptions fold;
   fold.threshold = mode == AttentionMode::kOff ? 0.0 : threshold;

@@ -46,6 +46,7 @@ class ModelRunner : public BatchRunner {
   std::string device() const override { return device_; }
   int32_t cached_prefix_length(const std::vector<int32_t>& sequence) const override;
   RunnerCacheStats cache_stats() const override;
+  RunnerRecordings recordings() const override;
   RunTimings last_timings() const override { return timings_; }
 
   Model& model() { return *model_; }

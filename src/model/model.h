@@ -155,7 +155,7 @@ class Model {
 
   const ModelInfo& info() const;
   Backend& backend();
-  // Forwards queued as recordings since load (docs/cuda.md "Recorded forwards").
+  // Forwards queued as recordings since load (docs/cuda.md "Recorded forwards"); any thread.
   RecordingCounters recording_counters() const;
 
   // Runs the batch. Throws std::invalid_argument for a malformed batch, a token id outside the

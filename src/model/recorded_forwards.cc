@@ -35,6 +35,7 @@ RecordedForwards::Step RecordedForwards::step(const RecordingKey& key, uint64_t 
                                               uint64_t arena_generation) {
   if (backend_epoch != backend_epoch_ || arena_generation != arena_generation_) {
     recordings_.clear();  // they name memory that has been freed
+    held_ = 0;
     backend_epoch_ = backend_epoch;
     arena_generation_ = arena_generation;
   }
@@ -51,10 +52,11 @@ const RecordedForwards::Entry* RecordedForwards::find(const RecordingKey& key) c
 void RecordedForwards::store(const RecordingKey& key, Entry entry) {
   recordings_[key] = std::move(entry);
   ++recorded_;
+  held_ = static_cast<int64_t>(recordings_.size());
 }
 
 RecordingCounters RecordedForwards::counters() const {
-  return RecordingCounters{recorded_, replayed_, static_cast<int64_t>(recordings_.size())};
+  return RecordingCounters{recorded_.load(), replayed_.load(), held_.load()};
 }
 
 }  // namespace radix

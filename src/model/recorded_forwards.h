@@ -6,6 +6,7 @@
 // arrays uploaded to the same places first.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -73,7 +74,7 @@ class RecordedForwards {
   bool disabled() const { return disabled_; }
   size_t size() const { return recordings_.size(); }
   RecordingCounters counters() const;
-  // Counts a replay (store counts the recording).
+  // Counts a replay (store counts the recording). Any thread may read counters().
   void count_replay() { ++replayed_; }
 
  private:
@@ -81,7 +82,8 @@ class RecordedForwards {
   std::map<RecordingKey, Entry> recordings_;
   uint64_t backend_epoch_ = 0, arena_generation_ = 0;
   bool disabled_ = false;
-  int64_t recorded_ = 0, replayed_ = 0;
+  // Read by other threads (the server's metrics) while the forward's thread counts.
+  std::atomic<int64_t> recorded_{0}, replayed_{0}, held_{0};
 };
 
 }  // namespace radix

@@ -138,6 +138,12 @@ void ServerMetrics::register_workers(std::function<std::vector<WorkerObservation
   per_worker("radix_worker_prefix_cache_evicted_nodes",
              "Nodes evicted from the worker's prefix cache", "counter",
              field(&WorkerObservation::evicted_nodes));
+  per_worker("radix_worker_recorded_forwards_total",
+             "Forwards the worker recorded (CUDA graphs of small batches' buckets)", "counter",
+             field(&WorkerObservation::recorded_forwards));
+  per_worker("radix_worker_replayed_forwards_total",
+             "Forwards the worker replayed from a recording", "counter",
+             field(&WorkerObservation::replayed_forwards));
 }
 
 void ServerMetrics::observe_request(const std::string& route, int status, double seconds) {

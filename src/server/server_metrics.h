@@ -43,6 +43,8 @@ struct WorkerObservation {
   int64_t hit_tokens = 0;
   int64_t result_hits = 0;
   int64_t evicted_nodes = 0;
+  int64_t recorded_forwards = 0;  // forwards recorded as CUDA graphs
+  int64_t replayed_forwards = 0;  // forwards replayed from one
 };
 
 // The `worker` labels of a device list: the device itself ("cuda:0"), or "cpu#0", "cpu#1" where

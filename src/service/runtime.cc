@@ -96,6 +96,12 @@ std::vector<engine::RunnerCacheStats> Runtime::cache_stats() const {
   for (const auto& r : impl_->engine->runners()) out.push_back(r->cache_stats());
   return out;
 }
+
+std::vector<engine::RunnerRecordings> Runtime::recordings() const {
+  std::vector<engine::RunnerRecordings> out;
+  for (const auto& r : impl_->engine->runners()) out.push_back(r->recordings());
+  return out;
+}
 std::vector<engine::WorkerLoad> Runtime::worker_loads() const {
   return impl_->engine->worker_loads();
 }

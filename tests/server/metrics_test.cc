@@ -127,6 +127,8 @@ TEST(ServerMetrics, WorkersRenderPerWorkerAndSummedCacheNumbers) {
   workers[0].hit_tokens = 300;
   workers[0].lookup_tokens = 400;
   workers[0].evicted_nodes = 2;
+  workers[0].recorded_forwards = 4;
+  workers[0].replayed_forwards = 96;
   workers[1].name = "cuda:1";
   workers[1].batches = 3;
   workers[1].cache_bytes = 24;
@@ -143,7 +145,9 @@ TEST(ServerMetrics, WorkersRenderPerWorkerAndSummedCacheNumbers) {
         "radix_worker_prefix_cache_bytes{worker=\"cuda:1\"} 24\n",
         "radix_worker_prefix_cache_hit_tokens{worker=\"cuda:0\"} 300\n",
         "radix_worker_prefix_cache_lookup_tokens{worker=\"cuda:0\"} 400\n",
-        "radix_worker_prefix_cache_evicted_nodes{worker=\"cuda:0\"} 2\n"}) {
+        "radix_worker_prefix_cache_evicted_nodes{worker=\"cuda:0\"} 2\n",
+        "radix_worker_recorded_forwards_total{worker=\"cuda:0\"} 4\n",
+        "radix_worker_replayed_forwards_total{worker=\"cuda:1\"} 0\n"}) {
     EXPECT_NE(text.find(line), std::string::npos) << line;
   }
   EXPECT_EQ(m.workers().size(), 2u);

@@ -296,14 +296,20 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
         "states)");
   }
 
-  // A small tree batch runs as a recording of its bucket's forward (recorded_forwards.h): its
-  // rows padded to the bucket (padding rows see only themselves, as the fold plan's own), its
-  // last rows padded with -1 (zero rows, never read).
+  // A small batch runs as a recording of its bucket's forward (recorded_forwards.h): its rows
+  // padded to the bucket (padding rows see only themselves, as the fold plan's own), its last
+  // rows padded with -1 (zero rows, never read), its attention the tree kernels'. An unfolded
+  // causal batch (mode off: a single request, or one that does not fold) is a trie too: the
+  // identity plan's rows are chains, each row's subtree ending with its sequence, so the tree
+  // mask gives exactly the causal one.
   const int64_t max_recorded_rows = RecordedForwards::max_rows(c.layer_matmul_params());
+  const bool tree_shaped =
+      mode == AttentionMode::kTree || (mode == AttentionMode::kOff && c.causal && !plan.folded);
   const bool recordable =
-      options.record && be.supports_recording() && !recorded.disabled() &&
-      mode == AttentionMode::kTree && (options.prefix == nullptr || options.prefix->recordable()) &&
-      last_rows_only && RecordedForwards::row_bucket(plan.num_rows, max_recorded_rows) > 0;
+      options.record && be.supports_recording() && !recorded.disabled() && tree_shaped &&
+      (options.prefix == nullptr || options.prefix->recordable()) && last_rows_only &&
+      RecordedForwards::row_bucket(plan.num_rows, max_recorded_rows) > 0;
+  const AttentionMode run_mode = recordable ? AttentionMode::kTree : mode;
   RecordingKey key;
   if (recordable) {
     key.rows = RecordedForwards::row_bucket(plan.num_rows, max_recorded_rows);
@@ -316,7 +322,7 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   const int64_t head_n = recordable ? key.head_rows : num_head_rows;
   // The prefix cache hook's arrays, for n rows (padding rows see no cached key, store nothing).
   if (options.prefix != nullptr) {
-    key.prefix = options.prefix->prepare(n, mode == AttentionMode::kScatter);
+    key.prefix = options.prefix->prepare(n, run_mode == AttentionMode::kScatter);
   }
   // A hook that pads but cannot name its arguments runs on the padded rows op by op.
   const bool record = recordable && (options.prefix == nullptr || !key.prefix.empty());
@@ -350,16 +356,16 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   tree.positions = positions;
   tree.id = new_attention_mask_id();  // the same subtree_end and positions for every layer
   Tensor scatter_index, gather_index, qkv_flat, attn_flat;
-  if (mode != AttentionMode::kTree) {
+  if (run_mode != AttentionMode::kTree) {
     varlen.cu_seqlens = a.cu_seqlens.tensor().first_rows(seqs + 1);
     be.upload(varlen.cu_seqlens, batch.cu_seqlens.data(), DType::kI32);
   }
-  if (mode == AttentionMode::kTree) {
+  if (run_mode == AttentionMode::kTree) {
     tree.subtree_end = a.subtree_end.tensor().first_rows(n);
     upload_padded(be, tree.subtree_end, plan.subtree_end, [](int32_t r) { return r + 1; });
     tree.mean_visible_keys = recordable ? key.tile_hint : mean_visible_keys(plan);
   }
-  if (mode == AttentionMode::kScatter) {
+  if (run_mode == AttentionMode::kScatter) {
     ensure(be, a.qkv_flat, be.activation_dtype(), a.tokens, c.qkv_dim());
     ensure(be, a.attn_flat, be.activation_dtype(), a.tokens, c.q_dim());
     scatter_index = a.scatter.tensor().first_rows(tokens);
@@ -395,7 +401,7 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
         be.attention(q, shape_ref, m, o);
       }
     };
-    switch (mode) {
+    switch (run_mode) {
       case AttentionMode::kOff: {  // padding rows (after the tokens) attend to nothing
         AttentionMask m = varlen;
         m.window = window;

@@ -536,8 +536,9 @@ TEST(RecordedForward, WhatIsNotRecordableRunsOpByOp) {
     ForwardOptions options;
   };
   std::vector<Case> cases(5);
-  cases[0].name = "mode off";
+  cases[0].name = "mode off, record=false";
   cases[0].options.mode = AttentionMode::kOff;
+  cases[0].options.record = false;
   cases[1].name = "mode scatter";
   cases[1].options.mode = AttentionMode::kScatter;
   cases[2].name = "hidden states";
@@ -565,6 +566,35 @@ TEST(RecordedForward, WhatIsNotRecordableRunsOpByOp) {
                          plain_mean->forward(x), "mean pooling");
   }
   EXPECT_EQ(recorder_of(*mean).counters().recordings, 0);
+}
+
+// Mode off on a causal model (the server's single requests, batches that do not fold): the
+// identity plan is a trie of chains, so the recording runs it with the tree mask, which the
+// plan's subtree_end (each row's sequence end) makes exactly causal. Results are the unrecorded
+// off forward's within the padding tolerance.
+TEST(RecordedForward, UnfoldedCausalBatchesAreRecordedAsTrees) {
+  const DecoderConfig c = small_qwen3();
+  auto model = make_model(c, true);
+  auto plain = make_model(c, false);
+  std::mt19937 rng(17);
+  ForwardOptions off;
+  off.mode = AttentionMode::kOff;
+  const RaggedBatch x = random_batch(rng, 6, 20, 0, 2);
+  const ForwardQueue want[] = {ForwardQueue::kOps, ForwardQueue::kRecorded, ForwardQueue::kReplayed,
+                               ForwardQueue::kReplayed};
+  for (const ForwardQueue q : want) {
+    const ForwardResult r = run(*model, x, off, q, "mode off");
+    expect_close(r, plain->forward(x, off), "mode off");
+  }
+  // A single sequence, the stream's request shape.
+  RaggedBatch one;
+  std::vector<int32_t> seq(50);
+  for (auto& t : seq) t = static_cast<int32_t>(rng() % 30);
+  one.add_sequence(seq);
+  for (const ForwardQueue q : want) {
+    expect_close(run(*model, one, off, q, "one sequence"), plain->forward(one, off),
+                 "one sequence");
+  }
 }
 
 // Past RecordedForwards::max_rows rows (2048 for this small model) a batch runs op by op; at the

@@ -128,11 +128,9 @@ TEST_F(CudaRecordedForward, OtherBatchesRunOpByOp) {
   auto m = gpu_model(HeadKind::kEmbedding);
   std::mt19937 rng(4);
   const RaggedBatch small = random_batch(rng, 6, 30, 1, 30);
-  for (const AttentionMode mode : {AttentionMode::kOff, AttentionMode::kScatter}) {
-    ForwardOptions o;
-    o.mode = mode;
-    for (int i = 0; i < 3; ++i) EXPECT_EQ(m->forward(small, o).queued, ForwardQueue::kOps);
-  }
+  ForwardOptions scatter;
+  scatter.mode = AttentionMode::kScatter;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(m->forward(small, scatter).queued, ForwardQueue::kOps);
   ForwardOptions hidden;
   hidden.return_hidden_states = true;
   for (int i = 0; i < 3; ++i) EXPECT_EQ(m->forward(small, hidden).queued, ForwardQueue::kOps);
@@ -143,6 +141,27 @@ TEST_F(CudaRecordedForward, OtherBatchesRunOpByOp) {
     large.add_sequence(seq);
   }
   for (int i = 0; i < 3; ++i) EXPECT_EQ(run(*m, large).queued, ForwardQueue::kOps);
+}
+
+// Mode off (a single request, a batch that does not fold) is recorded with the tree kernels on
+// the identity plan's chains, and matches the varlen kernels' off forward within bf16's bound.
+TEST_F(CudaRecordedForward, UnfoldedBatchesAreRecordedAsChains) {
+  auto m = gpu_model(HeadKind::kEmbedding);
+  std::mt19937 rng(6);
+  ForwardOptions off;
+  off.mode = AttentionMode::kOff;
+  for (const int seqs : {1, 5}) {
+    const RaggedBatch b = random_batch(rng, seqs, 120, 1, 16000);
+    const ForwardResult ops = m->forward(b, off), recorded = m->forward(b, off),
+                        replayed = m->forward(b, off);
+    EXPECT_EQ(ops.queued, ForwardQueue::kOps);
+    EXPECT_EQ(recorded.queued, ForwardQueue::kRecorded);
+    EXPECT_EQ(replayed.queued, ForwardQueue::kReplayed);
+    expect_bit_identical(ops, replayed, "replayed");
+    off.record = false;
+    expect_close_embeddings(m->forward(b, off), replayed);
+    off.record = true;
+  }
 }
 
 // Host transfers are refused while recording, and the backend works on after the refusal.

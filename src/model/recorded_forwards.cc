@@ -39,7 +39,12 @@ RecordedForwards::Step RecordedForwards::step(const RecordingKey& key, uint64_t 
     backend_epoch_ = backend_epoch;
     arena_generation_ = arena_generation;
   }
-  if (recordings_.count(key) != 0) return Step::kReplay;
+  const auto it = recordings_.find(key);
+  if (it != recordings_.end()) {
+    it->second.last_use = ++clock_;
+    return Step::kReplay;
+  }
+  if (seen_.size() >= kMaxSeen) seen_.clear();
   if (seen_.insert(key).second) return Step::kRunOps;
   return Step::kRecord;
 }
@@ -50,6 +55,14 @@ const RecordedForwards::Entry* RecordedForwards::find(const RecordingKey& key) c
 }
 
 void RecordedForwards::store(const RecordingKey& key, Entry entry) {
+  if (recordings_.size() >= kMaxRecordings && recordings_.count(key) == 0) {
+    auto oldest = recordings_.begin();
+    for (auto it = recordings_.begin(); it != recordings_.end(); ++it) {
+      if (it->second.last_use < oldest->second.last_use) oldest = it;
+    }
+    recordings_.erase(oldest);
+  }
+  entry.last_use = ++clock_;
   recordings_[key] = std::move(entry);
   ++recorded_;
   held_ = static_cast<int64_t>(recordings_.size());

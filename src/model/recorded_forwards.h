@@ -54,6 +54,14 @@ class RecordedForwards {
   // head rows rounded up to a power of two, at least 8.
   static int64_t head_bucket(int64_t rows);
   static double tile_hint(double mean_visible_keys);
+  // Recordings held at most; past it the least recently replayed goes. Each holds an instantiated
+  // graph of a whole forward (~350 nodes); the keys a steady load reaches are a few buckets a
+  // head and prompt, and a load that keeps reaching new ones (prompts of ever other lengths
+  // through the prefix cache) must not grow the process without bound.
+  static constexpr size_t kMaxRecordings = 64;
+  // Keys remembered as seen once; past it the memory is cleared (a key then needs two more
+  // sightings to be recorded).
+  static constexpr size_t kMaxSeen = 4096;
 
   enum class Step : uint8_t {
     kRunOps,  // first sighting of the key: run op by op (sizes the backend's scratch for it)
@@ -66,6 +74,7 @@ class RecordedForwards {
   struct Entry {
     std::unique_ptr<Backend::Recording> recording;
     Tensor out;  // where the recorded forward leaves what the host reads (its head's output)
+    uint64_t last_use = 0;
   };
   const Entry* find(const RecordingKey& key) const;
   void store(const RecordingKey& key, Entry entry);
@@ -80,7 +89,7 @@ class RecordedForwards {
  private:
   std::set<RecordingKey> seen_;
   std::map<RecordingKey, Entry> recordings_;
-  uint64_t backend_epoch_ = 0, arena_generation_ = 0;
+  uint64_t backend_epoch_ = 0, arena_generation_ = 0, clock_ = 0;
   bool disabled_ = false;
   // Read by other threads (the server's metrics) while the forward's thread counts.
   std::atomic<int64_t> recorded_{0}, replayed_{0}, held_{0};

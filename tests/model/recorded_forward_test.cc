@@ -298,6 +298,35 @@ TEST(RecordedForwardBuckets, TileHintRoundsDownToAPowerOfTwo) {
 
 // ---- the host recorder itself (a test that trusts it needs it to catch what it claims) ----------
 
+// At most kMaxRecordings recordings are held: a new one displaces the least recently replayed,
+// and a key replayed meanwhile survives.
+TEST(RecordedForwardBuckets, RecordingsAreCappedLeastRecentlyUsedFirst) {
+  struct Nothing final : Backend::Recording {};
+  RecordedForwards r;
+  auto key = [](int64_t i) {
+    RecordingKey k;
+    k.rows = 64 + 16 * i;
+    return k;
+  };
+  const auto cap = static_cast<int64_t>(RecordedForwards::kMaxRecordings);
+  auto record = [&](int64_t i) {
+    ASSERT_EQ(r.step(key(i), 0, 0), RecordedForwards::Step::kRunOps);
+    ASSERT_EQ(r.step(key(i), 0, 0), RecordedForwards::Step::kRecord);
+    r.store(key(i), RecordedForwards::Entry{std::make_unique<Nothing>(), Tensor{}});
+  };
+  for (int64_t i = 0; i < cap; ++i) record(i);
+  EXPECT_EQ(r.size(), RecordedForwards::kMaxRecordings);
+  EXPECT_EQ(r.step(key(0), 0, 0), RecordedForwards::Step::kReplay);  // 0 is now the newest use
+  record(cap);                                                       // displaces 1, the oldest
+  EXPECT_EQ(r.size(), RecordedForwards::kMaxRecordings);
+  EXPECT_NE(r.find(key(0)), nullptr);
+  EXPECT_EQ(r.find(key(1)), nullptr);
+  EXPECT_NE(r.find(key(cap)), nullptr);
+  EXPECT_EQ(r.step(key(1), 0, 0), RecordedForwards::Step::kRecord);  // still seen once
+  EXPECT_EQ(r.counters().recorded, cap + 1);
+  EXPECT_EQ(r.counters().held, cap);
+}
+
 TEST(RecordingBackendSelfTest, RecordsReplaysAndRefusesWhatADeviceCannot) {
   RecordingBackend be(create_backend(BackendOptions{}));
   Buffer a = be.alloc(DType::kF32, 2, 3);

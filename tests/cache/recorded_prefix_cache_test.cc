@@ -36,6 +36,7 @@
 #include "backend/backend.h"
 #include "core/fold_plan.h"
 #include "engine/model_runner.h"
+#include "fixture_util.h"
 #include "model/model.h"
 #include "random_stream.h"
 #include "recording_backend.h"
@@ -47,16 +48,6 @@ using testing::RecordingBackend;
 
 constexpr double kRecordedRelTol = 1e-5;
 constexpr double kCacheOffRelTol = 1e-4;
-
-// max |a - b| / max |b|.
-double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < b.size(); ++i) {
-    diff = std::max(diff, std::fabs(static_cast<double>(a[i]) - b[i]));
-    scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
-  }
-  return scale == 0 ? diff : diff / scale;
-}
 
 // What the prefix cache's ops did when they ran (CPU memory: the index arrays are read in place).
 struct Audit {
@@ -191,7 +182,8 @@ void expect_close(const std::vector<SequenceOutput>& got, const std::vector<Sequ
   ASSERT_EQ(got.size(), want.size()) << what;
   for (size_t s = 0; s < want.size(); ++s) {
     ASSERT_EQ(got[s].size(), want[s].size()) << what << " sequence " << s;
-    EXPECT_LE(rel_err(got[s], want[s]), tol) << what << " sequence " << s;
+    EXPECT_LE(radix::testing::rel_err(got[s].data(), want[s].data(), want[s].size()), tol)
+        << what << " sequence " << s;
   }
 }
 

@@ -113,6 +113,7 @@ void run_stream(Model& model, const ModelBenchArgs& args, const bench::Workload&
       return out;
     };
     std::vector<double> ms, cpu_ms;
+    const RecordingCounters recorded_before = model.recording_counters();
     for (const RaggedBatch& one : w.stream) {
       const auto start = std::chrono::steady_clock::now();
       const std::clock_t cpu_start = std::clock();
@@ -151,6 +152,7 @@ void run_stream(Model& model, const ModelBenchArgs& args, const bench::Workload&
         median(std::vector<double>(cpu_ms.begin() + (cpu_ms.size() > 1 ? 1 : 0), cpu_ms.end()));
     row["requests_per_s"] = 1e3 / med;
     row["speedup_vs_cache_off"] = off_ms / med;
+    row["replayed_forwards"] = model.recording_counters().replayed - recorded_before.replayed;
     if (cache) {
       const cache::PrefixCacheSnapshot s = cache->snapshot();
       row["hit_rate"] = static_cast<double>(s.hit_tokens) / static_cast<double>(s.lookup_tokens);
@@ -234,6 +236,8 @@ void run_bench_model(const ModelBenchArgs& args) {
       row["tokens"] = batch.num_tokens();
       row["unique_tokens"] = plan.num_unique;
       row["rows"] = r.num_rows;
+      // How the timed runs were queued: "replayed" once the batch's bucket has a recording.
+      row["queued"] = forward_queue_name(r.queued);
       row["median_ms"] = med;
       row["min_ms"] = *std::min_element(ms.begin(), ms.end());
       row["max_ms"] = *std::max_element(ms.begin(), ms.end());

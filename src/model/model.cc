@@ -92,6 +92,18 @@ const char* attention_mode_name(AttentionMode mode) {
   return "?";
 }
 
+const char* forward_queue_name(ForwardQueue queued) {
+  switch (queued) {
+    case ForwardQueue::kOps:
+      return "ops";
+    case ForwardQueue::kRecorded:
+      return "recorded";
+    case ForwardQueue::kReplayed:
+      return "replayed";
+  }
+  return "?";
+}
+
 HeadKind parse_head_kind(std::string_view name) {
   if (name == "embedding") return HeadKind::kEmbedding;
   if (name == "reranker") return HeadKind::kReranker;

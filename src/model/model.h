@@ -118,6 +118,7 @@ enum class ForwardQueue : uint8_t {
   kRecorded,  // recorded (its bucket's first recording) and replayed
   kReplayed,  // its bucket's recording replayed
 };
+const char* forward_queue_name(ForwardQueue queued);  // "ops", "recorded", "replayed"
 
 struct ForwardResult {
   HeadKind head = HeadKind::kEmbedding;

@@ -106,18 +106,6 @@ RecordingBackend& recorder_of(Model& model) {
   return *be;
 }
 
-const char* queue_name(ForwardQueue q) {
-  switch (q) {
-    case ForwardQueue::kOps:
-      return "ops";
-    case ForwardQueue::kRecorded:
-      return "recorded";
-    case ForwardQueue::kReplayed:
-      return "replayed";
-  }
-  return "?";
-}
-
 ForwardOptions with_head(HeadKind head) {
   ForwardOptions o;
   o.head = head;
@@ -134,7 +122,7 @@ ForwardResult run(Model& model, const RaggedBatch& batch, const ForwardOptions& 
   const RecordingBackend::Counters before = be.counters();
   ForwardResult r = model.forward(batch, options);
   const RecordingBackend::Counters& after = be.counters();
-  EXPECT_STREQ(queue_name(r.queued), queue_name(queued)) << what;
+  EXPECT_STREQ(forward_queue_name(r.queued), forward_queue_name(queued)) << what;
   EXPECT_EQ(after.transfer_while_recording, 0) << what;
   EXPECT_FALSE(be.recording()) << what;
   const int64_t direct = after.direct_ops - before.direct_ops;

@@ -40,6 +40,7 @@ struct ServeArgs {
   std::string reranker_tokens;
   std::string rerank_template;
   std::string dtype;
+  bool enforce_eager = false;
   std::string default_prompt_name;
   std::string default_prompt;
   std::string host = "0.0.0.0";
@@ -225,6 +226,7 @@ void run_serve(const ServeArgs& args) {
   runtime_options.threads = args.threads;
   runtime_options.head = args.head;
   runtime_options.dtype = args.dtype;
+  runtime_options.cuda_graphs = !args.enforce_eager;
   runtime_options.attention_mode = args.attention_mode;
   runtime_options.radix_threshold = args.radix_threshold;
   runtime_options.prefix_cache_mib = args.prefix_cache_mib;
@@ -297,6 +299,9 @@ void run_serve(const ServeArgs& args) {
   card.attention_mode = built.attention_mode;
   card.radix_threshold = args.radix_threshold;
   card.prefix_cache_mib = built.prefix_cache ? built.prefix_cache_mib : 0;
+  for (const engine::RunnerRecordings& r : runtime->recordings()) {
+    card.cuda_graphs = card.cuda_graphs || r.enabled;
+  }
   // Per worker (device): its load and its prefix cache, read at scrape time.
   metrics.register_workers([&runtime_ptr, names = server::worker_labels(built.devices)] {
     std::vector<server::WorkerObservation> out;
@@ -474,6 +479,7 @@ void add_serve(CLI::App& app) {
                   "Weights' dtype; what the device runs (cpu: float32, cuda: bfloat16), or fp8 on "
                   "cuda (e4m3 projections with per-channel scales, the rest bfloat16)")
       ->check(CLI::IsMember({"float32", "bfloat16", "float16", "fp8"}));
+  add_enforce_eager_option(*cmd, args->enforce_eager);
   auto* prompt_name =
       cmd->add_option("--default-prompt-name", args->default_prompt_name,
                       "The prompt (config_sentence_transformers.json) for requests that name none");

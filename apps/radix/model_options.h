@@ -26,8 +26,16 @@ struct ModelArgs {
   std::string pooling;          // override 1_Pooling: lasttoken or mean
   std::string reranker_tokens;  // "yes,no" or "Yes": words (or ids) whose logits score
   std::string rerank_template;  // rerank: a JSON file or inline JSON (model/rerank_template.h)
-  std::string dtype;  // "": the device's; bench model: bf16 (CUDA's default) or fp8 (CUDA)
+  std::string dtype;           // "": the device's; bench model: bf16 (CUDA's default) or fp8 (CUDA)
+  bool enforce_eager = false;  // CUDA: no recorded forwards
 };
+
+// vLLM's flag: never replay forwards as CUDA graphs.
+inline void add_enforce_eager_option(CLI::App& cmd, bool& enforce_eager) {
+  cmd.add_flag("--enforce-eager", enforce_eager,
+               "CUDA: queue every forward op by op, never as a recorded CUDA graph (by default a "
+               "small batch replays its bucket's graph; docs/cuda.md)");
+}
 
 inline void add_model_options(CLI::App& cmd, ModelArgs& args, bool with_mode = true) {
   cmd.add_option(
@@ -47,6 +55,7 @@ inline void add_model_options(CLI::App& cmd, ModelArgs& args, bool with_mode = t
                  "bge-reranker-v2-gemma) scores sigmoid(logit). Qwen3 default: yes,no");
   cmd.add_flag("--truncate", args.truncate,
                "Cut inputs longer than the model's maximum positions (default: refuse them)");
+  add_enforce_eager_option(cmd, args.enforce_eager);
   if (with_mode) {
     cmd.add_option("--mode", args.mode, "Attention mode: off, scatter or tree")
         ->check(CLI::IsMember({"off", "scatter", "tree"}))
@@ -92,6 +101,7 @@ inline LoadOptions load_options(const ModelArgs& args) {
     throw std::invalid_argument("--dtype bf16: the cpu backend runs float32 weights");
   }
   options.backend.fp8 = args.dtype == "fp8";
+  options.backend.cuda_graphs = !args.enforce_eager;
   options.pooling = args.pooling;
   options.reranker_tokens = reranker_token_ids(args);
   return options;
@@ -105,6 +115,7 @@ inline service::RuntimeOptions runtime_options(const ModelArgs& args, const std:
   options.tokenizer = args.tokenizer;
   options.devices = {args.device};
   options.threads = args.threads;
+  options.cuda_graphs = !args.enforce_eager;
   options.head = head;
   options.pooling = args.pooling;
   options.reranker_tokens = reranker_token_ids(args);

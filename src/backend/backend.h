@@ -295,6 +295,10 @@ struct BackendOptions {
   // linear_fp8 for them; everything else stays in weight_dtype(). Loading a model with fp8 on a
   // backend without supports_fp8() is an error (the CPU backend runs fp32 only).
   bool fp8 = false;
+  // CUDA: small batches' forwards may be recorded as CUDA graphs and replayed (docs/cuda.md,
+  // "Recorded forwards"). false: every forward is queued op by op (the CLI's --enforce-eager, as
+  // vLLM's). RADIX_CUDA_GRAPHS=0 turns recording off whatever this says.
+  bool cuda_graphs = true;
 };
 
 // Creates the backend named by options.device. Throws std::invalid_argument for an unknown device

@@ -27,6 +27,7 @@ struct RunnerCacheStats {
 
 // A runner's recorded forwards (CUDA graphs), for metrics.
 struct RunnerRecordings {
+  bool enabled = false;  // its backend records (a CUDA device without --enforce-eager)
   int64_t recorded = 0;
   int64_t replayed = 0;
 };

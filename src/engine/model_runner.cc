@@ -133,7 +133,7 @@ RunnerCacheStats ModelRunner::cache_stats() const {
 
 RunnerRecordings ModelRunner::recordings() const {
   const RecordingCounters c = model_->recording_counters();
-  return RunnerRecordings{c.recorded, c.replayed};
+  return RunnerRecordings{model_->backend().supports_recording(), c.recorded, c.replayed};
 }
 
 FoldOptions fold_options_for(AttentionMode mode, double threshold, int32_t pad_to_multiple) {

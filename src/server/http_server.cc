@@ -111,6 +111,7 @@ json info_json(const ModelCard& card, const ServerOptions& options) {
       {"attention_mode", card.attention_mode},
       {"radix_threshold", card.radix_threshold},
       {"prefix_cache_mib", card.prefix_cache_mib},
+      {"cuda_graphs", card.cuda_graphs},
       {"hidden_size", card.hidden_size},
       {"vocab_size", card.vocab_size},
       {"prompts", card.prompt_names},

@@ -32,6 +32,8 @@ struct ModelCard {
   std::string attention_mode;
   double radix_threshold = 1.0;
   int64_t prefix_cache_mib = 0;  // per device; 0: no prefix cache (docs/prefix_cache.md)
+  // Small batches may replay recorded CUDA graphs (a CUDA device, no --enforce-eager).
+  bool cuda_graphs = false;
   bool auto_truncate = false;
   size_t tokenization_workers = 1;
   int64_t max_batch_tokens = 0;

@@ -153,6 +153,7 @@ std::unique_ptr<Runtime> Runtime::build(RuntimeOptions o) {
   LoadOptions load;
   load.backend.threads = o.threads;
   load.backend.fp8 = fp8;
+  load.backend.cuda_graphs = o.cuda_graphs;
   load.seed = o.seed;
   if (o.preallocate) load.max_batch_tokens = o.max_batch_tokens;
   if (!o.head.empty()) load.head = parse_head_kind(o.head);

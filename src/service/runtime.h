@@ -37,7 +37,8 @@ struct RuntimeOptions {
   std::string tokenizer;  // "", "demo", a tokenizer.json or a folder (see load_tokenizer)
   std::vector<std::string> devices{"cpu"};  // one model and one engine worker per device
   int threads = 0;                          // CPU threads per model (0: all)
-  std::string head;                         // "": the folder's; embedding | reranker | classifier
+  bool cuda_graphs = true;  // false: no recorded forwards (BackendOptions::cuda_graphs)
+  std::string head;         // "": the folder's; embedding | reranker | classifier
   // "": the device's; else what it runs (float32, bfloat16, float16), or fp8 (CUDA: e4m3
   // projections with per-channel scales, the rest bfloat16; docs/numerics.md)
   std::string dtype;

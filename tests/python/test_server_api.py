@@ -57,6 +57,7 @@ def test_health_and_info(embedder):
     assert info["auto_truncate"] is False
     assert info["attention_mode"] == "tree"
     assert info["device"] == "cpu"
+    assert info["cuda_graphs"] is False  # only a CUDA device records forwards
     assert info["hidden_size"] == HIDDEN
     assert set(info["prompts"]) == {"query", "document"}
     assert info["warmup_seconds"] > 0

@@ -192,7 +192,7 @@ enum class OpKind : uint8_t { kGemm, kAttention, kNorm, kRope, kSwiglu, kGather,
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(int device) : device_(device) {
+  CudaBackend(int device, bool graphs) : device_(device) {
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
     RADIX_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     RADIX_CUDA_CHECK(cudaMalloc(&bad_id_, sizeof(int32_t)));
@@ -212,8 +212,8 @@ class CudaBackend final : public Backend {
 #if !defined(RADIX_CUDA_FAST_ATTENTION)
     reference_attention_ = true;
 #endif
-    const char* graphs = std::getenv("RADIX_CUDA_GRAPHS");
-    graphs_allowed_ = !(graphs && std::strcmp(graphs, "0") == 0);
+    const char* graphs_env = std::getenv("RADIX_CUDA_GRAPHS");
+    graphs_allowed_ = graphs && !(graphs_env && std::strcmp(graphs_env, "0") == 0);
     allocated_ = peak_ = static_cast<int64_t>(size_t{32} << 20);  // the cuBLASLt workspace
   }
 
@@ -661,7 +661,8 @@ class CudaBackend final : public Backend {
 
   void begin_recording() override {
     RADIX_OP_REQUIRE(kCheck, supports_recording(), "begin_recording",
-                     "recording is off (RADIX_CUDA_GRAPHS=0 or RADIX_CUDA_PROFILE=1)");
+                     "recording is off (--enforce-eager, RADIX_CUDA_GRAPHS=0 or "
+                     "RADIX_CUDA_PROFILE=1)");
     RADIX_OP_REQUIRE(kCheck, !recording_, "begin_recording", "already recording");
     RADIX_CUDA_CHECK(cudaSetDevice(device_));
     // Thread-local: other threads (another device's worker) may allocate meanwhile.
@@ -1054,7 +1055,7 @@ std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& options) {
     throw std::runtime_error("device '" + options.device + "': only " + to_string(count) +
                              " CUDA device(s) present");
   }
-  return std::make_unique<CudaBackend>(index);
+  return std::make_unique<CudaBackend>(index, options.cuda_graphs);
 }
 
 std::optional<CudaProfile> take_cuda_profile(Backend& backend) {

@@ -164,6 +164,21 @@ TEST_F(CudaRecordedForward, UnfoldedBatchesAreRecordedAsChains) {
   }
 }
 
+// --enforce-eager (BackendOptions::cuda_graphs = false): the backend does not record, and every
+// forward runs op by op.
+TEST_F(CudaRecordedForward, EnforceEagerRecordsNothing) {
+  LoadOptions options;
+  options.backend.device = "cuda";
+  options.backend.cuda_graphs = false;
+  options.seed = 7;
+  auto m = Model::load(kSpec, options);
+  EXPECT_FALSE(m->backend().supports_recording());
+  std::mt19937 rng(8);
+  const RaggedBatch b = random_batch(rng, 6, 30, 1, 30);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(run(*m, b).queued, ForwardQueue::kOps);
+  EXPECT_EQ(m->recording_counters().recorded, 0);
+}
+
 // Host transfers are refused while recording, and the backend works on after the refusal.
 TEST_F(CudaRecordedForward, BackendRefusesHostTransfersWhileRecording) {
   BackendOptions options;

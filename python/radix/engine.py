@@ -49,6 +49,10 @@ class Engine:
     max_batch_tokens, max_batch_requests, auto_truncate, max_input_length, default_prompt_name.
     rerank_template: the reranker's prompt template, a JSON file or inline JSON (docs/models.md);
         "" (default): the folder's radix_rerank_template.json, else Qwen3-Reranker's for Qwen3.
+    dtype: "" (the device's: float32 on the CPU, bfloat16 on CUDA), or "fp8" on CUDA (e4m3
+        projections with per-channel scales, docs/numerics.md); as the server's --dtype.
+    enforce_eager: CUDA only; True queues every forward op by op instead of replaying small
+        batches' recorded CUDA graphs (docs/cuda.md "Recorded forwards"), as vLLM's flag.
 
     Raises FileNotFoundError for a model folder that does not exist, ValueError for bad options
     and RuntimeError for a model or tokenizer that cannot be loaded.
@@ -60,7 +64,8 @@ class Engine:
                  max_batch_tokens: int = 16384, max_batch_requests: int = 0,
                  auto_truncate: bool = False, max_input_length: int = 0,
                  default_prompt_name: Optional[str] = None, seed: int = 0,
-                 preallocate: bool = True, output: str = "numpy", rerank_template: str = ""):
+                 preallocate: bool = True, output: str = "numpy", rerank_template: str = "",
+                 dtype: str = "", enforce_eager: bool = False):
         model = os.fspath(model)
         if _is_model_path(model) and not os.path.exists(model):
             raise FileNotFoundError(f"model folder not found: {model!r} (a Hugging Face model "
@@ -78,7 +83,8 @@ class Engine:
             pad_to_multiple=pad_multiple_of, max_batch_tokens=max_batch_tokens,
             max_batch_requests=max_batch_requests, auto_truncate=auto_truncate,
             max_input_length=max_input_length, default_prompt_name=default_prompt_name,
-            seed=seed, preallocate=preallocate, rerank_template=os.fspath(rerank_template))
+            seed=seed, preallocate=preallocate, rerank_template=os.fspath(rerank_template),
+            dtype=dtype, enforce_eager=enforce_eager)
         self.info = self._engine.summary()
 
     # -- results -------------------------------------------------------------------------------

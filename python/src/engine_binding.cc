@@ -1,7 +1,5 @@
 #include "engine_binding.h"
 
-#include "corpus_binding.h"
-
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
@@ -15,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "corpus_binding.h"
 #include "service/runtime.h"
 #include "service/service.h"
 
@@ -120,6 +119,9 @@ class Engine {
     d["attention_mode"] = i.attention_mode;
     d["radix_threshold"] = i.radix_threshold;
     d["max_batch_tokens"] = i.max_batch_tokens;
+    bool graphs = false;
+    for (const engine::RunnerRecordings& r : runtime_->recordings()) graphs = graphs || r.enabled;
+    d["cuda_graphs"] = graphs;
     return d;
   }
 
@@ -263,7 +265,8 @@ void bind_engine(nb::module_& m) {
              std::string attention_mode, double radix_threshold, int32_t pad_to_multiple,
              int64_t max_batch_tokens, int32_t max_batch_requests, bool auto_truncate,
              int32_t max_input_length, std::optional<std::string> default_prompt_name,
-             uint64_t seed, bool preallocate, std::string rerank_template) {
+             uint64_t seed, bool preallocate, std::string rerank_template, std::string dtype,
+             bool enforce_eager) {
             service::RuntimeOptions o;
             o.model = std::move(model);
             o.tokenizer = std::move(tokenizer);
@@ -281,6 +284,8 @@ void bind_engine(nb::module_& m) {
             o.service.max_input_length = max_input_length;
             o.service.default_prompt_name = std::move(default_prompt_name);
             o.rerank_template = std::move(rerank_template);
+            o.dtype = std::move(dtype);
+            o.cuda_graphs = !enforce_eager;
             new (self) Engine(std::move(o));
           },
           nb::arg("model"), nb::arg("tokenizer"), nb::arg("devices"), nb::arg("threads"),
@@ -288,7 +293,7 @@ void bind_engine(nb::module_& m) {
           nb::arg("pad_to_multiple"), nb::arg("max_batch_tokens"), nb::arg("max_batch_requests"),
           nb::arg("auto_truncate"), nb::arg("max_input_length"),
           nb::arg("default_prompt_name").none(), nb::arg("seed"), nb::arg("preallocate"),
-          nb::arg("rerank_template") = "")
+          nb::arg("rerank_template") = "", nb::arg("dtype") = "", nb::arg("enforce_eager") = false)
       .def("summary", &Engine::summary)
       .def("stats", &Engine::stats)
       .def("embed", &Engine::embed, nb::arg("texts"), nb::arg("ids"), nb::arg("prompt_name").none(),

@@ -163,6 +163,15 @@ def test_errors_are_python_exceptions(embedder):
         assert short.embed(["x" * 200], truncate=True).shape[0] == 1
 
 
+def test_dtype_and_enforce_eager():
+    # The CPU runs float32 and never records forwards; fp8 is CUDA's.
+    e = radix.Engine("demo", enforce_eager=True)
+    assert e.info["cuda_graphs"] is False and e.info["dtype"] == "float32"
+    assert radix.Engine("demo").info["cuda_graphs"] is False
+    with pytest.raises(ValueError, match="fp8"):
+        radix.Engine("demo", dtype="fp8")
+
+
 def test_shutdown_refuses_later_calls():
     engine = radix.Engine("demo", threads=1)
     engine.shutdown()

@@ -299,9 +299,7 @@ void run_serve(const ServeArgs& args) {
   card.attention_mode = built.attention_mode;
   card.radix_threshold = args.radix_threshold;
   card.prefix_cache_mib = built.prefix_cache ? built.prefix_cache_mib : 0;
-  for (const engine::RunnerRecordings& r : runtime->recordings()) {
-    card.cuda_graphs = card.cuda_graphs || r.enabled;
-  }
+  card.cuda_graphs = runtime->records_forwards();
   // Per worker (device): its load and its prefix cache, read at scrape time.
   metrics.register_workers([&runtime_ptr, names = server::worker_labels(built.devices)] {
     std::vector<server::WorkerObservation> out;

@@ -119,9 +119,7 @@ class Engine {
     d["attention_mode"] = i.attention_mode;
     d["radix_threshold"] = i.radix_threshold;
     d["max_batch_tokens"] = i.max_batch_tokens;
-    bool graphs = false;
-    for (const engine::RunnerRecordings& r : runtime_->recordings()) graphs = graphs || r.enabled;
-    d["cuda_graphs"] = graphs;
+    d["cuda_graphs"] = runtime_->records_forwards();
     return d;
   }
 

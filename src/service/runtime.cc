@@ -102,6 +102,13 @@ std::vector<engine::RunnerRecordings> Runtime::recordings() const {
   for (const auto& r : impl_->engine->runners()) out.push_back(r->recordings());
   return out;
 }
+
+bool Runtime::records_forwards() const {
+  for (const engine::RunnerRecordings& r : recordings()) {
+    if (r.enabled) return true;
+  }
+  return false;
+}
 std::vector<engine::WorkerLoad> Runtime::worker_loads() const {
   return impl_->engine->worker_loads();
 }

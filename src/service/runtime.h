@@ -109,6 +109,7 @@ class Runtime {
   // Per worker, its prefix cache's numbers (enabled false where it has none).
   std::vector<engine::RunnerCacheStats> cache_stats() const;
   std::vector<engine::RunnerRecordings> recordings() const;  // per worker
+  bool records_forwards() const;  // whether any worker replays recorded CUDA graphs
   // Per worker: busy, the batch it runs, batches taken (per-worker metrics).
   std::vector<engine::WorkerLoad> worker_loads() const;
   void shutdown();  // stops accepting, lets the workers drain the queue; idempotent

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -21,11 +22,32 @@ namespace {
 
 using std::to_string;
 
-// Grows `buf` to at least rows x cols (never shrinks: a steady state allocates nothing).
+// Grows `buf` to at least rows x cols of `dtype` (never shrinks: a steady state allocates
+// nothing).
 bool ensure(Backend& backend, Buffer& buf, DType dtype, int64_t rows, int64_t cols) {
-  if (!buf.empty() && buf.tensor().rows >= rows && buf.tensor().cols == cols) return false;
+  if (!buf.empty() && buf.tensor().rows >= rows && buf.tensor().cols == cols &&
+      buf.tensor().dtype == dtype) {
+    return false;
+  }
   buf = backend.alloc(dtype, std::max<int64_t>(rows, 1), cols);
   return true;
+}
+
+// The residual stream's dtype. An fp8 forward keeps it in the activation dtype (bf16, as
+// transformers and vLLM do) rather than the backend's fp32: its error is set by the e4m3
+// roundings of every projection input (2^-4 relative), which a bf16 residual's 2^-9 does not
+// move (docs/numerics.md, "fp8"), and each fused residual + norm then moves 36 % fewer bytes.
+// RADIX_FP8_RESIDUAL=f32 keeps the fp32 stream (an accuracy experiment, read once).
+DType residual_dtype(const Backend& b, bool fp8) {
+  static const bool fp8_f32 = [] {
+    const char* env = std::getenv("RADIX_FP8_RESIDUAL");
+    const std::string v = env == nullptr ? "" : env;
+    if (v != "" && v != "bf16" && v != "f32") {
+      throw std::invalid_argument("RADIX_FP8_RESIDUAL must be bf16 or f32, got '" + v + "'");
+    }
+    return v == "f32";
+  }();
+  return fp8 && !fp8_f32 ? b.activation_dtype() : b.residual_dtype();
 }
 
 // Uploads `host` into `t`, whose rows past host.size() (a recorded forward's padding) get
@@ -187,7 +209,7 @@ bool record_and_replay(Backend& be, RecordedForwards& recorded, const RecordingK
 
 void DecoderArena::reserve(Backend& b, const DecoderConfig& c, int64_t need_rows,
                            int64_t need_tokens, int64_t need_seqs, int64_t head_cols, bool fp8) {
-  const DType adt = b.activation_dtype(), res = b.residual_dtype();
+  const DType adt = b.activation_dtype(), res = residual_dtype(b, fp8);
   // Every new buffer moves the generation: recordings naming the old ones are stale.
   auto grow = [&](Buffer& buf, DType dtype, int64_t r, int64_t cols) {
     if (ensure(b, buf, dtype, r, cols)) ++generation;
@@ -233,6 +255,10 @@ void DecoderArena::reserve(Backend& b, const DecoderConfig& c, int64_t need_rows
     grow(last_rows, DType::kI32, seqs, 1);
     grow(cu_seqlens, DType::kI32, seqs + 1, 1);
   }
+  // Apart from the growth above: an arena reserved at load (no fp8 known then) takes the fp8
+  // residual dtype on its first fp8 forward.
+  if (rows > 0) grow(residual, res, rows, c.hidden_size);
+  if (seqs > 0) grow(last_residual, res, seqs, c.hidden_size);
 }
 
 // Bidirectional models are never folded: a trie has no bidirectional form, so every mode runs

@@ -19,7 +19,12 @@ __device__ __forceinline__ void load_residual(TX* x, const bf16* d, int c, float
 #pragma unroll
     for (int i = 0; i < kVec; ++i) v[i] += dv[i];
     detail::store<kVec>(x + c * kVec, v);
-    if constexpr (sizeof(TX) == 2) detail::load<kVec>(x + c * kVec, v);  // the stored value
+    if constexpr (sizeof(TX) == 2) {
+      // The stored value, rounded here as the store rounds it (to nearest even) rather than
+      // read back: a load behind a store to the same address waits for it.
+#pragma unroll
+      for (int i = 0; i < kVec; ++i) v[i] = __bfloat162float(__float2bfloat16(v[i]));
+    }
   }
 }
 

@@ -58,16 +58,27 @@ struct FamilyLayer {
 };
 
 // Building blocks the family files share.
-// out = in @ w^T + bias: Backend::linear, or Backend::linear_fp8 for an fp8 weight (with in's
-// scales when in is e4m3).
+// out = in @ w^T + bias (+ out when accumulate): Backend::linear, or Backend::linear_fp8 for an
+// fp8 weight (with in's scales when in is e4m3).
 void project_input(Backend& be, const GemmInput& in, const Tensor& w, const Tensor& w_scale,
-                   const Tensor& out, const Tensor& bias);
+                   const Tensor& out, const Tensor& bias, bool accumulate = false);
 // residual += delta; out = norm(residual), in out's form (Backend::add_rms_norm).
 void add_norm_into(const LayerContext& ctx, const Tensor& residual, const Tensor& delta,
                    const Tensor& weight, const GemmInput& out);
 // qkv = normed @ [q; k; v]^T (+ bias).
 void project_qkv(const LayerContext& ctx, const LayerWeights& w, const GemmInput& normed,
                  const Tensor& qkv);
+// residual += in @ w^T (+ bias); out = norm(residual), in out's form. Where the residual has
+// the projection's output dtype (the fp8 forward's bf16 stream, the CPU's fp32 one) the
+// projection adds itself into it (the GEMM's epilogue reads the residual): the norm then reads
+// one tensor instead of two, and the product makes no round trip through `delta`. Otherwise
+// delta = the projection, then add_norm_into.
+void project_add_norm(const LayerContext& ctx, const GemmInput& in, const Tensor& w,
+                      const Tensor& w_scale, const Tensor& bias, const Tensor& residual,
+                      const Tensor& delta, const Tensor& weight, const GemmInput& out);
+// s.act = act(gate(x)) * up(x) (+ biases), through s.gate_up: the down projection's input.
+void gate_and_activate(const LayerContext& ctx, const LayerWeights& w, const GemmInput& x,
+                       const LayerScratch& s);
 // out = down(act(gate(x)) * up(x)) (+ biases), through s.gate_up and s.act.
 void gated_mlp(const LayerContext& ctx, const LayerWeights& w, const GemmInput& x,
                const Tensor& out, const LayerScratch& s);

@@ -144,11 +144,11 @@ class Loader {
 }  // namespace
 
 void project(Backend& backend, const Tensor& x, const Tensor& w, const Tensor& w_scale,
-             const Tensor& out, const Tensor& bias) {
+             const Tensor& out, const Tensor& bias, bool accumulate) {
   if (w.dtype == DType::kF8E4M3) {
-    backend.linear_fp8(x, Tensor{}, w, w_scale, out, false, bias);
+    backend.linear_fp8(x, Tensor{}, w, w_scale, out, accumulate, bias);
   } else {
-    backend.linear(x, w, out, false, bias);
+    backend.linear(x, w, out, accumulate, bias);
   }
 }
 

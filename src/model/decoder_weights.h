@@ -33,10 +33,10 @@ struct LayerWeights {
   Buffer qkv_scale, o_scale, gate_up_scale, down_scale;
 };
 
-// out = x @ w^T + bias through Backend::linear, or Backend::linear_fp8 when w is an fp8
-// projection (w_scale its per-channel scales; the backend quantises x per row).
+// out = x @ w^T + bias (+ out when accumulate) through Backend::linear, or Backend::linear_fp8
+// when w is an fp8 projection (w_scale its per-channel scales; the backend quantises x per row).
 void project(Backend& backend, const Tensor& x, const Tensor& w, const Tensor& w_scale,
-             const Tensor& out, const Tensor& bias);
+             const Tensor& out, const Tensor& bias, bool accumulate = false);
 
 struct DecoderWeights {
   Buffer embed;  // [V, h]

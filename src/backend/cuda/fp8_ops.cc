@@ -28,18 +28,18 @@ void check(const char* op, cudaError_t status) {
   }
 }
 
-// y = (xq * xs) @ (wq * ws)^T + b (+ out): cuBLASLt applies both scales when it can and nothing
-// else is asked of its epilogue; otherwise the unscaled product in bf16 (in out itself where out
-// is bf16 and overwritten), then one pass applying scales, bias and accumulation in fp32.
+// y = (xq * xs) @ (wq * ws)^T + b (+ out): cuBLASLt applies both scales (and adds out) when it
+// can and no bias is asked of its epilogue; otherwise the unscaled product in bf16 (in out itself
+// where out is bf16 and overwritten), then one pass applying scales, bias and accumulation in fp32.
 void gemm_and_scale(Gemm& gemm, const Fp8ScratchFn& scratch, const uint8_t* xq, int64_t ldx,
                     const float* xs, const Tensor& w, const float* ws, const bf16* b,
                     const Tensor& out, bool accumulate, cudaStream_t stream) {
   const char* op = "linear_fp8";
   const int64_t m = out.rows, n = w.rows, k = w.cols;
   const auto* wq = static_cast<const uint8_t*>(w.data);
-  if (out.dtype == DType::kBF16 && !accumulate && b == nullptr &&
+  if (out.dtype == DType::kBF16 && b == nullptr &&
       gemm.fp8_bf16_out(xq, ldx, wq, w.row_stride, static_cast<bf16*>(out.data), out.row_stride, m,
-                        n, k, xs, ws, stream)) {
+                        n, k, xs, ws, stream, accumulate)) {
     return;
   }
   const bool in_place = out.dtype == DType::kBF16 && !accumulate;

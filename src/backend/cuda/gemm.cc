@@ -138,9 +138,12 @@ void Gemm::f32_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, float
 
 bool Gemm::fp8_bf16_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t ldw, bf16* y,
                         int64_t ldy, int64_t m, int64_t n, int64_t k, const float* x_scale,
-                        const float* w_scale, cudaStream_t stream) {
+                        const float* w_scale, cudaStream_t stream, bool accumulate) {
   if ((x_scale == nullptr) != (w_scale == nullptr)) {
     throw CudaError("Gemm fp8: give both scale vectors or neither");
+  }
+  if (accumulate && x_scale == nullptr) {
+    throw CudaError("Gemm fp8: accumulating needs the scale vectors");
   }
   // cuBLASLt's fp8 requirements (TN is the layout; the rest is checked here so that a violation
   // is an error naming it, not a failed heuristic).
@@ -154,7 +157,8 @@ bool Gemm::fp8_bf16_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t
   if (m == 0) return true;
   const bool scaled = x_scale != nullptr;
   if (scaled && !fp8_outer_vec_) return false;
-  const Key key = key_of(m, n, k, ldx, ldw, ldy, x, w, y, false, false, false, scaled ? 2 : 1);
+  if (accumulate && !fp8_outer_vec_accumulate_) return false;
+  const Key key = key_of(m, n, k, ldx, ldw, ldy, x, w, y, false, accumulate, false, scaled ? 2 : 1);
   if (!scaled) {
     run(key, x, w, y, nullptr, stream);
     return true;
@@ -164,12 +168,13 @@ bool Gemm::fp8_bf16_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t
     return true;
   } catch (const CudaError& e) {
     // Outer-vector scaling on this GPU needs a cuBLASLt that has it: without, the unscaled
-    // product plus the caller's epilogue gives the same result (one more bf16 rounding).
-    fp8_outer_vec_ = false;
+    // product plus the caller's epilogue gives the same result (one more bf16 rounding). The
+    // accumulating form may be missing where the plain one is not: it alone is switched off.
+    (accumulate ? fp8_outer_vec_accumulate_ : fp8_outer_vec_) = false;
     std::fprintf(stderr,
-                 "radix: cuBLASLt has no e4m3 GEMM with outer-vector scales here (%s); the fp8 "
+                 "radix: cuBLASLt has no e4m3 GEMM with outer-vector scales%s here (%s); the fp8 "
                  "linear applies its scales in its own epilogue\n",
-                 e.what());
+                 accumulate ? " that accumulates into its output" : "", e.what());
     return false;
   }
 }

@@ -63,10 +63,13 @@ class Gemm {
   // (CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F) before the rounding to bf16; returns false,
   // having run nothing, when this cuBLASLt has no kernel for that (then, and from then on, the
   // caller scales itself). With both scales null the product is unscaled (always available) and
-  // the call returns true.
+  // the call returns true. With accumulate (scaled only) y += the scaled product, summed in fp32
+  // and rounded once (the fp8 forward's residual add in the epilogue); false, having run
+  // nothing, where this cuBLASLt has no such kernel (a separate switch: the plain scaled form
+  // stays on).
   bool fp8_bf16_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t ldw, bf16* y,
                     int64_t ldy, int64_t m, int64_t n, int64_t k, const float* x_scale,
-                    const float* w_scale, cudaStream_t stream);
+                    const float* w_scale, cudaStream_t stream, bool accumulate = false);
   // Whether fp8_bf16_out with scales may still use cuBLASLt's outer-vector scaling.
   bool fp8_outer_vec() const { return fp8_outer_vec_; }
   void disable_fp8_outer_vec() { fp8_outer_vec_ = false; }
@@ -141,6 +144,7 @@ class Gemm {
   size_t workspace_bytes_ = 0;
   bool autotune_ = false;
   bool fp8_outer_vec_ = true;
+  bool fp8_outer_vec_accumulate_ = true;
   bool fp8_fast_accum_ = true;
   bool skinny_on_ = false;
   std::unordered_map<Key, std::unique_ptr<Plan>, KeyHash> plans_;

@@ -68,14 +68,14 @@ void add_norm_into(const LayerContext& ctx, const Tensor& residual, const Tensor
 // qkv = normed @ [q; k; v]^T (+ bias).
 void project_qkv(const LayerContext& ctx, const LayerWeights& w, const GemmInput& normed,
                  const Tensor& qkv);
-// residual += in @ w^T (+ bias); out = norm(residual), in out's form. Where the residual has
-// the projection's output dtype (the fp8 forward's bf16 stream, the CPU's fp32 one) the
-// projection adds itself into it (the GEMM's epilogue reads the residual): the norm then reads
-// one tensor instead of two, and the product makes no round trip through `delta`. Otherwise
-// delta = the projection, then add_norm_into.
+// residual += in @ w^T (+ bias); out = norm(residual), in out's form. The projection adds
+// itself into the residual in its GEMM's epilogue (accumulate), whatever the residual's dtype:
+// the product is never rounded to the activation dtype and makes no round trip through memory,
+// and the norm reads one tensor instead of two. On the GPU the epilogue's extra reads and writes
+// hide behind the GEMM's arithmetic; the norm's do not.
 void project_add_norm(const LayerContext& ctx, const GemmInput& in, const Tensor& w,
                       const Tensor& w_scale, const Tensor& bias, const Tensor& residual,
-                      const Tensor& delta, const Tensor& weight, const GemmInput& out);
+                      const Tensor& weight, const GemmInput& out);
 // s.act = act(gate(x)) * up(x) (+ biases), through s.gate_up: the down projection's input.
 void gate_and_activate(const LayerContext& ctx, const LayerWeights& w, const GemmInput& x,
                        const LayerScratch& s);

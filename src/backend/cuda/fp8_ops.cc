@@ -37,9 +37,12 @@ void gemm_and_scale(Gemm& gemm, const Fp8ScratchFn& scratch, const uint8_t* xq, 
   const char* op = "linear_fp8";
   const int64_t m = out.rows, n = w.rows, k = w.cols;
   const auto* wq = static_cast<const uint8_t*>(w.data);
-  if (out.dtype == DType::kBF16 && b == nullptr &&
-      gemm.fp8_bf16_out(xq, ldx, wq, w.row_stride, static_cast<bf16*>(out.data), out.row_stride, m,
-                        n, k, xs, ws, stream, accumulate)) {
+  if (b == nullptr &&
+      (out.dtype == DType::kBF16
+           ? gemm.fp8_bf16_out(xq, ldx, wq, w.row_stride, static_cast<bf16*>(out.data),
+                               out.row_stride, m, n, k, xs, ws, stream, accumulate)
+           : gemm.fp8_f32_out(xq, ldx, wq, w.row_stride, static_cast<float*>(out.data),
+                              out.row_stride, m, n, k, xs, ws, stream, accumulate))) {
     return;
   }
   const bool in_place = out.dtype == DType::kBF16 && !accumulate;

@@ -139,6 +139,19 @@ void Gemm::f32_out(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, float
 bool Gemm::fp8_bf16_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t ldw, bf16* y,
                         int64_t ldy, int64_t m, int64_t n, int64_t k, const float* x_scale,
                         const float* w_scale, cudaStream_t stream, bool accumulate) {
+  return fp8_out(x, ldx, w, ldw, y, false, ldy, m, n, k, x_scale, w_scale, stream, accumulate);
+}
+
+bool Gemm::fp8_f32_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t ldw, float* y,
+                       int64_t ldy, int64_t m, int64_t n, int64_t k, const float* x_scale,
+                       const float* w_scale, cudaStream_t stream, bool accumulate) {
+  if (x_scale == nullptr) throw CudaError("Gemm fp8: an fp32 output needs the scale vectors");
+  return fp8_out(x, ldx, w, ldw, y, true, ldy, m, n, k, x_scale, w_scale, stream, accumulate);
+}
+
+bool Gemm::fp8_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t ldw, void* y,
+                   bool f32_out, int64_t ldy, int64_t m, int64_t n, int64_t k, const float* x_scale,
+                   const float* w_scale, cudaStream_t stream, bool accumulate) {
   if ((x_scale == nullptr) != (w_scale == nullptr)) {
     throw CudaError("Gemm fp8: give both scale vectors or neither");
   }
@@ -156,9 +169,11 @@ bool Gemm::fp8_bf16_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t
   }
   if (m == 0) return true;
   const bool scaled = x_scale != nullptr;
-  if (scaled && !fp8_outer_vec_) return false;
-  if (accumulate && !fp8_outer_vec_accumulate_) return false;
-  const Key key = key_of(m, n, k, ldx, ldw, ldy, x, w, y, false, accumulate, false, scaled ? 2 : 1);
+  // The scaled forms cuBLASLt turned down (bit f32_out * 2 + accumulate; bit 0 is fp8_outer_vec_).
+  const unsigned variant = 1u << (2 * f32_out + accumulate);
+  if (scaled && (!fp8_outer_vec_ || (fp8_variants_off_ & variant) != 0)) return false;
+  const Key key =
+      key_of(m, n, k, ldx, ldw, ldy, x, w, y, f32_out, accumulate, false, scaled ? 2 : 1);
   if (!scaled) {
     run(key, x, w, y, nullptr, stream);
     return true;
@@ -169,12 +184,17 @@ bool Gemm::fp8_bf16_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t
   } catch (const CudaError& e) {
     // Outer-vector scaling on this GPU needs a cuBLASLt that has it: without, the unscaled
     // product plus the caller's epilogue gives the same result (one more bf16 rounding). The
-    // accumulating form may be missing where the plain one is not: it alone is switched off.
-    (accumulate ? fp8_outer_vec_accumulate_ : fp8_outer_vec_) = false;
+    // fp32 and accumulating forms may be missing where the plain one is not: each is switched
+    // off alone.
+    if (!f32_out && !accumulate) {
+      fp8_outer_vec_ = false;
+    } else {
+      fp8_variants_off_ |= variant;
+    }
     std::fprintf(stderr,
-                 "radix: cuBLASLt has no e4m3 GEMM with outer-vector scales%s here (%s); the fp8 "
-                 "linear applies its scales in its own epilogue\n",
-                 accumulate ? " that accumulates into its output" : "", e.what());
+                 "radix: cuBLASLt has no e4m3 GEMM with outer-vector scales into %s%s here (%s); "
+                 "the fp8 linear applies its scales in its own epilogue\n",
+                 f32_out ? "fp32" : "bf16", accumulate ? ", accumulating" : "", e.what());
     return false;
   }
 }

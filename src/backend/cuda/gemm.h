@@ -70,6 +70,12 @@ class Gemm {
   bool fp8_bf16_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t ldw, bf16* y,
                     int64_t ldy, int64_t m, int64_t n, int64_t k, const float* x_scale,
                     const float* w_scale, cudaStream_t stream, bool accumulate = false);
+  // The same into fp32 (scaled only): with accumulate, the fp8 forward's residual add into an
+  // fp32 residual stream in the epilogue. false, having run nothing, where this cuBLASLt has no
+  // such kernel.
+  bool fp8_f32_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t ldw, float* y,
+                   int64_t ldy, int64_t m, int64_t n, int64_t k, const float* x_scale,
+                   const float* w_scale, cudaStream_t stream, bool accumulate = false);
   // Whether fp8_bf16_out with scales may still use cuBLASLt's outer-vector scaling.
   bool fp8_outer_vec() const { return fp8_outer_vec_; }
   void disable_fp8_outer_vec() { fp8_outer_vec_ = false; }
@@ -113,6 +119,9 @@ class Gemm {
   void bf16_operands(const bf16* x, int64_t ldx, const bf16* w, int64_t ldw, TOut* y, int64_t ldy,
                      int64_t m, int64_t n, int64_t k, bool accumulate, cudaStream_t stream,
                      const TOut* bias);
+  bool fp8_out(const uint8_t* x, int64_t ldx, const uint8_t* w, int64_t ldw, void* y, bool f32_out,
+               int64_t ldy, int64_t m, int64_t n, int64_t k, const float* x_scale,
+               const float* w_scale, cudaStream_t stream, bool accumulate);
   void run(const Key& key, const void* x, const void* w, void* y, const void* bias,
            cudaStream_t stream, const float* x_scale = nullptr, const float* w_scale = nullptr);
   Plan& plan_for(const Key& key, const void* x, const void* w, void* y, const void* bias,
@@ -144,7 +153,7 @@ class Gemm {
   size_t workspace_bytes_ = 0;
   bool autotune_ = false;
   bool fp8_outer_vec_ = true;
-  bool fp8_outer_vec_accumulate_ = true;
+  unsigned fp8_variants_off_ = 0;  // see fp8_out
   bool fp8_fast_accum_ = true;
   bool skinny_on_ = false;
   std::unordered_map<Key, std::unique_ptr<Plan>, KeyHash> plans_;

@@ -33,21 +33,20 @@ bool ensure(Backend& backend, Buffer& buf, DType dtype, int64_t rows, int64_t co
   return true;
 }
 
-// The residual stream's dtype. An fp8 forward keeps it in the activation dtype (bf16, as
-// transformers and vLLM do) rather than the backend's fp32: its error is set by the e4m3
-// roundings of every projection input (2^-4 relative), which a bf16 residual's 2^-9 does not
-// move (docs/numerics.md, "fp8"), and each fused residual + norm then moves 36 % fewer bytes.
-// RADIX_FP8_RESIDUAL=f32 keeps the fp32 stream (an accuracy experiment, read once).
+// The residual stream's dtype: the backend's (fp32 on both). RADIX_FP8_RESIDUAL=bf16 (read
+// once; docs/numerics.md, "fp8") gives an fp8 forward a bf16 stream, as transformers and vLLM
+// keep, into which its o and down projections add themselves: 3 % faster on the H200, with
+// other e4m3 roundings (bench/RESULTS.md, call A2), so an experiment, not the default.
 DType residual_dtype(const Backend& b, bool fp8) {
-  static const bool fp8_f32 = [] {
+  static const bool fp8_bf16 = [] {
     const char* env = std::getenv("RADIX_FP8_RESIDUAL");
     const std::string v = env == nullptr ? "" : env;
     if (v != "" && v != "bf16" && v != "f32") {
       throw std::invalid_argument("RADIX_FP8_RESIDUAL must be bf16 or f32, got '" + v + "'");
     }
-    return v == "f32";
+    return v == "bf16";
   }();
-  return fp8 && !fp8_f32 ? b.activation_dtype() : b.residual_dtype();
+  return fp8 && fp8_bf16 ? b.activation_dtype() : b.residual_dtype();
 }
 
 // Uploads `host` into `t`, whose rows past host.size() (a recorded forward's padding) get
@@ -455,7 +454,11 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   const Tensor normed = a.normed.tensor().first_rows(n);
   const Tensor qkv = a.qkv.tensor().first_rows(n);
   const Tensor attn = a.attn.tensor().first_rows(n);
-  const LayerContext ctx{be, c, shape, eps, positions, weights.inv_freq, attend};
+  // The o and down projections add themselves into the residual in their GEMM's epilogue
+  // (project_add_norm), except in the fp8 forward on its default fp32 stream: there the products
+  // are rounded to bf16 and added by the norm, the numerics its accuracy tests were set on.
+  const bool accumulate = !fp8 || residual.dtype == be.activation_dtype();
+  const LayerContext ctx{be, c, shape, eps, positions, weights.inv_freq, attend, accumulate};
   // The projections' input rows: e4m3 with scales where the projection reading them is fp8 (the
   // producing norm or gated activation quantises them), else bf16; a bf16 input to an fp8
   // projection (the last layer's norms, which also feed the head) is quantised by linear_fp8.

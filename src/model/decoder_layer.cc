@@ -23,7 +23,12 @@ void project_qkv(const LayerContext& ctx, const LayerWeights& w, const GemmInput
 
 void project_add_norm(const LayerContext& ctx, const GemmInput& in, const Tensor& w,
                       const Tensor& w_scale, const Tensor& bias, const Tensor& residual,
-                      const Tensor& weight, const GemmInput& out) {
+                      const Tensor& delta, const Tensor& weight, const GemmInput& out) {
+  if (!ctx.accumulate_residual) {
+    project_input(ctx.be, in, w, w_scale, delta, bias);
+    add_norm_into(ctx, residual, delta, weight, out);
+    return;
+  }
   project_input(ctx.be, in, w, w_scale, residual, bias, /*accumulate=*/true);
   ctx.be.rms_norm(residual, weight, ctx.eps, out.x, ctx.c.norm_weight, out.scale);
 }
@@ -43,10 +48,11 @@ void gated_mlp(const LayerContext& ctx, const LayerWeights& w, const GemmInput& 
 void finish_pre_norm_layer(const LayerContext& ctx, const LayerWeights& w, const Tensor& attn,
                            const Tensor& residual, const Tensor& next_norm,
                            const GemmInput& out_normed, const LayerScratch& s) {
-  project_add_norm(ctx, GemmInput{attn, Tensor{}}, w.o, w.o_scale, w.o_bias, residual,
+  project_add_norm(ctx, GemmInput{attn, Tensor{}}, w.o, w.o_scale, w.o_bias, residual, s.delta,
                    w.post_attention_norm, out_normed);
   gate_and_activate(ctx, w, out_normed, s);
-  project_add_norm(ctx, s.act, w.down, w.down_scale, w.down_bias, residual, next_norm, out_normed);
+  project_add_norm(ctx, s.act, w.down, w.down_scale, w.down_bias, residual, s.delta, next_norm,
+                   out_normed);
 }
 
 void rope_attention(const LayerContext& ctx, const LayerWeights& w, const GemmInput& normed,

@@ -23,6 +23,9 @@ struct LayerContext {
   // Runs attention over `qkv` into `out` ([n, q_dim]) in the batch's mode, with the current
   // layer's mask (its sliding window included).
   std::function<void(const Tensor& qkv, const Tensor& out)> attend;
+  // Whether project_add_norm lets the projection add itself into the residual (else through
+  // the delta scratch and add_norm_into).
+  bool accumulate_residual = true;
 };
 
 // The rows a projection reads: activation-dtype rows (the backend quantises them itself for an
@@ -68,14 +71,15 @@ void add_norm_into(const LayerContext& ctx, const Tensor& residual, const Tensor
 // qkv = normed @ [q; k; v]^T (+ bias).
 void project_qkv(const LayerContext& ctx, const LayerWeights& w, const GemmInput& normed,
                  const Tensor& qkv);
-// residual += in @ w^T (+ bias); out = norm(residual), in out's form. The projection adds
-// itself into the residual in its GEMM's epilogue (accumulate), whatever the residual's dtype:
-// the product is never rounded to the activation dtype and makes no round trip through memory,
-// and the norm reads one tensor instead of two. On the GPU the epilogue's extra reads and writes
-// hide behind the GEMM's arithmetic; the norm's do not.
+// residual += in @ w^T (+ bias); out = norm(residual), in out's form. With
+// ctx.accumulate_residual the projection adds itself into the residual in its GEMM's epilogue,
+// whatever the residual's dtype: the product is never rounded to the activation dtype nor makes
+// a round trip through memory, and the norm reads one tensor instead of two (on the GPU the
+// epilogue's extra traffic mostly hides behind the GEMM's arithmetic; the norm's does not).
+// Otherwise delta = the projection, then add_norm_into.
 void project_add_norm(const LayerContext& ctx, const GemmInput& in, const Tensor& w,
                       const Tensor& w_scale, const Tensor& bias, const Tensor& residual,
-                      const Tensor& weight, const GemmInput& out);
+                      const Tensor& delta, const Tensor& weight, const GemmInput& out);
 // s.act = act(gate(x)) * up(x) (+ biases), through s.gate_up: the down projection's input.
 void gate_and_activate(const LayerContext& ctx, const LayerWeights& w, const GemmInput& x,
                        const LayerScratch& s);

@@ -9,18 +9,18 @@
 //   fp8_kernels_bench [--rows N] [--rounds N] [--only SUBSTRING]
 //
 // For each shape it times the fast path (what radix runs; for the gated activation also with two
-// other shared-memory budgets for its prefetch stages), the fallback kernel (the kernel radix ran
-// before, still used for unaligned shapes) and a bf16 yardstick of the same shape: a plain
-// device-to-device copy of the input for the quantisation and of the q and k columns for
-// qk_norm_rope, the bf16 gated activation for the fp8 one. Call i uses buffer set i % sets, with
-// enough sets that they do not fit in L2 (as a forward's layers do not), so the numbers include
-// reading from and writing to memory. It prints microseconds a call (mean over --rounds rounds of
-// all sets, CUDA events, after one warm-up round) and the effective bandwidth (bytes read + written
-// by the kernel / time; qk_norm_rope: 2 * rows * (Hq + Hkv) * d * 2 bytes), then checks the fast
-// path against the fallback on the same input: the fp8 kernels' bytes and scales equal bit for
-// bit; qk_norm_rope's outputs within one bf16 step of the larger or 2^-14 apart
-// (detail::qk_norm_rope_paths_agree: the two add the sum of squares in different orders), with the
-// number of elements that differ and the largest difference in bf16 steps printed. Exit status 1
+// other shared-memory budgets for its prefetch stages, for qk_norm_rope also with two rows a
+// block), the fallback kernel (the kernel radix ran before, still used for unaligned shapes) and a
+// bf16 yardstick of the same shape: a plain device-to-device copy of the input for the
+// quantisation and of the q and k columns for qk_norm_rope, the bf16 gated activation for the fp8
+// one. Call i uses buffer set i % sets, with enough sets that they do not fit in L2 (as a
+// forward's layers do not), so the numbers include reading from and writing to memory. It prints
+// microseconds a call (mean over --rounds rounds of all sets, CUDA events, after one warm-up
+// round) and the effective bandwidth (bytes read + written by the kernel / time; for qk_norm_rope
+// 2 * rows * (Hq + Hkv) * d * 2 bytes), then checks the fast path against the fallback on the same
+// input: the fp8 kernels' bytes and scales equal bit for bit; qk_norm_rope's outputs within one
+// bf16 step of the larger or 2^-14 apart (detail::qk_norm_rope_paths_agree: the two add the sum of
+// squares in different orders), printing how many elements differ and by how much. Exit status 1
 // where a check fails. --only keeps the lines whose label contains SUBSTRING (one kernel under a
 // profiler).
 #include <cuda_bf16.h>
@@ -264,6 +264,11 @@ bool bench_qk_norm_rope(const Options& opt, const std::string& model, int hq, in
     return detail::qk_norm_rope_vectorized(qkv[s], stride, positions, qw, kw, rows, hq, hkv, d,
                                            theta, eps, nullptr);
   });
+  report(opt, "qk_norm_rope " + shape + " fast, 2 rows a block", sets, opt.rounds, bytes,
+         [&](int s) {
+           return detail::qk_norm_rope_vectorized(qkv[s], stride, positions, qw, kw, rows, hq, hkv,
+                                                  d, theta, eps, nullptr, 2);
+         });
   report(opt, "qk_norm_rope " + shape + " fallback", sets, opt.rounds, bytes, [&](int s) {
     return detail::qk_norm_rope_fallback(qkv[s], stride, positions, qw, kw, rows, hq, hkv, d, theta,
                                          eps, nullptr);

@@ -19,20 +19,24 @@ struct RopeCase {
 };
 
 // Which entry point a case runs: qk_norm_rope() (the 16-byte path where the row stride and the
-// pointers allow it, else the fallback), or one of its two kernels alone.
-enum class Entry { kPublic, kVectorized, kFallback };
+// pointers allow it, else the fallback), or one of its kernels alone (the 16-byte one with one or
+// two rows a block).
+enum class Entry { kPublic, kVectorized, kVectorized2Rows, kFallback };
 
-using Fn = cudaError_t (*)(bf16*, int64_t, const int32_t*, const bf16*, const bf16*, int64_t, int,
-                           int, int, float, float, cudaStream_t);
-
-Fn entry_fn(Entry e) {
+cudaError_t call(Entry e, bf16* qkv, int64_t stride, const int32_t* pos, const bf16* qw,
+                 const bf16* kw, int rows, int hq, int hkv, int d, float theta, float eps) {
   switch (e) {
     case Entry::kVectorized:
-      return detail::qk_norm_rope_vectorized;
+      return detail::qk_norm_rope_vectorized(qkv, stride, pos, qw, kw, rows, hq, hkv, d, theta, eps,
+                                             nullptr, 1);
+    case Entry::kVectorized2Rows:
+      return detail::qk_norm_rope_vectorized(qkv, stride, pos, qw, kw, rows, hq, hkv, d, theta, eps,
+                                             nullptr, 2);
     case Entry::kFallback:
-      return detail::qk_norm_rope_fallback;
+      return detail::qk_norm_rope_fallback(qkv, stride, pos, qw, kw, rows, hq, hkv, d, theta, eps,
+                                           nullptr);
     default:
-      return qk_norm_rope;
+      return qk_norm_rope(qkv, stride, pos, qw, kw, rows, hq, hkv, d, theta, eps, nullptr);
   }
 }
 
@@ -70,9 +74,8 @@ std::pair<cudaError_t, std::vector<bf16>> run_entry(Entry e, const RopeCase& c, 
   std::copy(in.qkv.begin(), in.qkv.end(), padded.begin() + c.base_offset);
   DeviceBuffer<bf16> d_qkv(padded), d_qw(in.qw), d_kw(in.kw);
   DeviceBuffer<int32_t> d_pos(in.pos);
-  const cudaError_t err =
-      entry_fn(e)(d_qkv.get() + c.base_offset, in.stride, d_pos.get(), d_qw.get(), d_kw.get(),
-                  c.rows, c.hq, c.hkv, c.head_dim, theta, eps, nullptr);
+  const cudaError_t err = call(e, d_qkv.get() + c.base_offset, in.stride, d_pos.get(), d_qw.get(),
+                               d_kw.get(), c.rows, c.hq, c.hkv, c.head_dim, theta, eps);
   if (err != cudaSuccess) return {err, {}};
   const auto out = d_qkv.download();
   return {cudaSuccess, std::vector<bf16>(out.begin() + c.base_offset, out.end())};
@@ -106,7 +109,7 @@ TEST_P(QkNormRopeTest, MatchesScalarReference) {
   const Inputs in = make_inputs(c);
   const int64_t stride = in.stride;
   const auto [err, out] = run_entry(entry, c, in, theta, eps);
-  if (entry == Entry::kVectorized && !vectorizable(c)) {
+  if ((entry == Entry::kVectorized || entry == Entry::kVectorized2Rows) && !vectorizable(c)) {
     // The 16-byte path refuses, launching nothing; qk_norm_rope() takes the fallback here.
     EXPECT_EQ(err, cudaErrorNotSupported);
     return;
@@ -143,8 +146,9 @@ TEST_P(QkNormRopeTest, MatchesScalarReference) {
   }
 }
 
-// qk_norm_rope() runs the kernel it should (bit for bit the same output), and the two kernels
-// agree to one bf16 step (detail::qk_norm_rope_paths_agree) where both can run.
+// qk_norm_rope() runs the kernel it should (bit for bit the same output; the 16-byte kernel's too
+// with two rows a block), and the two kernels agree to one bf16 step
+// (detail::qk_norm_rope_paths_agree) where both can run.
 class QkNormRopePathsTest : public ::testing::TestWithParam<RopeCase> {};
 
 TEST_P(QkNormRopePathsTest, PublicRunsItsKernelAndPathsAgree) {
@@ -162,11 +166,16 @@ TEST_P(QkNormRopePathsTest, PublicRunsItsKernelAndPathsAgree) {
     return;
   }
   const auto [err_vec, vec] = run_entry(Entry::kVectorized, c, in, theta, eps);
+  const auto [err_vec2, vec2] = run_entry(Entry::kVectorized2Rows, c, in, theta, eps);
   RADIX_CUDA_CHECK(err_vec);
+  RADIX_CUDA_CHECK(err_vec2);
   ASSERT_EQ(vec.size(), pub.size());
+  ASSERT_EQ(vec2.size(), pub.size());
   size_t differ = 0;
   for (size_t i = 0; i < vec.size(); ++i) {
+    // One row a block or two: the same arithmetic per element.
     ASSERT_EQ(std::memcmp(&vec[i], &pub[i], sizeof(bf16)), 0) << "element " << i;
+    ASSERT_EQ(std::memcmp(&vec2[i], &pub[i], sizeof(bf16)), 0) << "element " << i;
     const float a = to_float(vec[i]), b = to_float(fb[i]);
     ASSERT_TRUE(detail::qk_norm_rope_paths_agree(a, b)) << "element " << i << ": " << a << " " << b;
     differ += a != b;
@@ -178,6 +187,7 @@ TEST_P(QkNormRopePathsTest, PublicRunsItsKernelAndPathsAgree) {
 INSTANTIATE_TEST_SUITE_P(Shapes, QkNormRopeTest,
                          ::testing::Combine(::testing::ValuesIn(rope_cases()),
                                             ::testing::Values(Entry::kPublic, Entry::kVectorized,
+                                                              Entry::kVectorized2Rows,
                                                               Entry::kFallback)));
 INSTANTIATE_TEST_SUITE_P(Shapes, QkNormRopePathsTest, ::testing::ValuesIn(rope_cases()));
 
@@ -191,6 +201,9 @@ TEST(QkNormRope, RejectsUnsupportedHeadDim) {
   // The kernels alone check the same arguments first.
   EXPECT_EQ(detail::qk_norm_rope_vectorized(nullptr, 96 * 3, nullptr, nullptr, nullptr, 4, 2, 1, 96,
                                             1e6f, 1e-6f, nullptr),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(detail::qk_norm_rope_vectorized(nullptr, 128 * 3, nullptr, nullptr, nullptr, 4, 2, 1,
+                                            128, 1e6f, 1e-6f, nullptr, 3),
             cudaErrorInvalidValue);
   EXPECT_EQ(detail::qk_norm_rope_fallback(nullptr, 100, nullptr, nullptr, nullptr, 4, 2, 1, 128,
                                           1e6f, 1e-6f, nullptr),

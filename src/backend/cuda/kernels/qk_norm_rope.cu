@@ -32,79 +32,100 @@ __device__ __forceinline__ void store16(bf16* p, const float (&v)[8]) {
 
 // The 16-byte path. A row's q and k heads are (q + k heads) * D/8 slots of 8 contiguous bf16, slot
 // s at columns [8s, 8s + 8): a head is D/8 consecutive slots, the first D/16 of them its first
-// half. A thread takes one slot, so a head's slots are D/8 consecutive lanes of one warp (D/8
-// divides 32 and blocks are whole warps): the rotate-half partner of a slot is the lane D/16 away
-// and the head's sum of squares is a shuffle reduction over its D/8 lanes.
+// half. A thread takes one slot of each of the block's kRows rows, so a head's slots are D/8
+// consecutive lanes of one warp (D/8 divides 32 and blocks are whole warps): the rotate-half
+// partner of a slot is the lane D/16 away and the head's sum of squares is a shuffle reduction
+// over its D/8 lanes.
 //
-// Block (r, y) takes heads [y * heads_per_block, (y + 1) * heads_per_block) of row r: one block a
-// row where the row has at most 1,024 slots (384 threads for Qwen3-0.6B's 16 + 8 heads, 640 for
-// 8B's 32 + 8), else the heads split evenly between blocks (Qwen3-32B's 64 + 8: two of 576). A
-// thread issues its 16-byte row load before the row's angles are computed, so a block waits for
-// memory about once; the weights are loaded after that, from L1 (every row reads the same 2 x D
-// values), so that only the row's 16 bytes are held across the angles (registers limit how many
-// blocks an SM holds). Several rows a block would share nothing but those weights, the angles
-// depending on the row's position alone.
-template <int kHeadDim>
-__global__ void __launch_bounds__(1024, 2)
+// Block (b, y) takes rows [b * kRows, (b + 1) * kRows) and their heads [y * heads_per_block,
+// (y + 1) * heads_per_block): all heads where a row has at most 1,024 slots (384 threads for
+// Qwen3-0.6B's 16 + 8 heads, 640 for 8B's 32 + 8), else the heads split evenly between blocks
+// (Qwen3-32B's 64 + 8: two of 576). A thread issues its kRows 16-byte loads before the rows'
+// angles are computed, so a block waits for memory about once; the weights are loaded after that,
+// from L1 (every row reads the same 2 x D values), so that only the rows' data is held across the
+// angles (registers limit how many blocks an SM holds). More rows a block keep more bytes in
+// flight a thread at the price of registers; they share nothing else, the angles depending on each
+// row's position.
+// Registers: at most 32 for one row a block (they fit), so that an SM holds 2,048 threads; 40 for
+// two (64 without a cap, 32 spill), so that it holds four blocks of 384.
+template <int kHeadDim, int kRows>
+__global__ void __launch_bounds__(1024) __maxnreg__(kRows == 1 ? 32 : 40)
     qk_norm_rope_vec_kernel(bf16* __restrict__ qkv, int64_t row_stride,
                             const int32_t* __restrict__ positions,
                             const bf16* __restrict__ q_weight, const bf16* __restrict__ k_weight,
-                            int num_q_heads, int num_heads, int heads_per_block, float theta,
-                            float eps) {
+                            int64_t rows, int num_q_heads, int num_heads, int heads_per_block,
+                            float theta, float eps) {
   begin_kernel();
   constexpr int kHalf = kHeadDim / 2;
   constexpr int kHeadSlots = kHeadDim / 8;
   constexpr int kPartner = kHeadSlots / 2;
   static_assert(kHeadSlots <= 32 && 32 % kHeadSlots == 0, "a head must lie inside one warp");
-  const int64_t row = blockIdx.x;
+  const int64_t first_row = static_cast<int64_t>(blockIdx.x) * kRows;
   const int first_head = blockIdx.y * heads_per_block;
   const int end_head = min(num_heads, first_head + heads_per_block);
   const int slot = first_head * kHeadSlots + threadIdx.x;
-  const bool active = slot < end_head * kHeadSlots;
-  bf16* const x_row = qkv + row * row_stride;
+  const bool in_row = slot < end_head * kHeadSlots;
 
-  const int32_t position = positions[row];
-  const uint4 x = active ? load16(x_row + 8 * slot) : make_uint4(0, 0, 0, 0);
-  __shared__ alignas(16) float s_cos[kHalf];
-  __shared__ alignas(16) float s_sin[kHalf];
-  detail::row_rotation(static_cast<float>(position), kHalf, InvFreq<kHeadDim>{theta}, s_cos, s_sin);
+  uint4 x[kRows];
+#pragma unroll
+  for (int k = 0; k < kRows; ++k) {
+    const bool active = in_row && first_row + k < rows;
+    x[k] = active ? load16(qkv + (first_row + k) * row_stride + 8 * slot) : make_uint4(0, 0, 0, 0);
+  }
+  // The rows' sines and cosines, computed once a block (sincosf and powf would dominate if every
+  // thread computed its own), row k's at [k][j].
+  __shared__ alignas(16) float s_cos[kRows][kHalf];
+  __shared__ alignas(16) float s_sin[kRows][kHalf];
+  for (int j = threadIdx.x; j < kRows * kHalf; j += blockDim.x) {
+    const int k = j / kHalf;
+    const float pos = first_row + k < rows ? static_cast<float>(positions[first_row + k]) : 0.0f;
+    sincosf(pos * InvFreq<kHeadDim>{theta}(j % kHalf), &s_sin[k][j % kHalf], &s_cos[k][j % kHalf]);
+  }
+  __syncthreads();
 
   const int in_head = slot % kHeadSlots;
   const bf16* w = slot / kHeadSlots < num_q_heads ? q_weight : k_weight;
+  const uint4 zero = make_uint4(0, 0, 0, 0);
   float wo[8], wp[8];
-  unpack16(load16(w + 8 * in_head), wo);
-  unpack16(load16(w + 8 * (in_head ^ kPartner)), wp);
-  // Every lane takes part in the shuffles, those past the block's heads with zeros: whole heads of
-  // them, so they never mix with a real head's lanes.
-  const uint4 partner_x = make_uint4(
-      __shfl_xor_sync(0xffffffffu, x.x, kPartner), __shfl_xor_sync(0xffffffffu, x.y, kPartner),
-      __shfl_xor_sync(0xffffffffu, x.z, kPartner), __shfl_xor_sync(0xffffffffu, x.w, kPartner));
-  float own[8], partner[8];
-  unpack16(x, own);
-  unpack16(partner_x, partner);
-  float sumsq = 0.0f;
-#pragma unroll
-  for (int i = 0; i < 8; ++i) sumsq += own[i] * own[i];
-#pragma unroll
-  for (int offset = kHeadSlots / 2; offset > 0; offset >>= 1) {
-    sumsq += __shfl_xor_sync(0xffffffffu, sumsq, offset);
-  }
-  const float inv_rms = rsqrtf(sumsq / kHeadDim + eps);
+  unpack16(in_row ? load16(w + 8 * in_head) : zero, wo);
+  unpack16(in_row ? load16(w + 8 * (in_head ^ kPartner)) : zero, wp);
   const bool first_half = in_head < kPartner;
   const int j0 = 8 * (in_head % kPartner);
-  float c[8], s[8];
-  detail::load<8>(s_cos + j0, c);
-  detail::load<8>(s_sin + j0, s);
-  float out[8];
 #pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const float mine = own[i] * inv_rms * wo[i];
-    const float other = partner[i] * inv_rms * wp[i];
-    // lo' = a*cos - b*sin in the first half (a mine, b the partner's), hi' = b*cos + a*sin in the
-    // second (b mine, a the partner's).
-    out[i] = first_half ? mine * c[i] - other * s[i] : mine * c[i] + other * s[i];
+  for (int k = 0; k < kRows; ++k) {
+    // Every lane takes part in the shuffles, those past the block's heads or rows with zeros:
+    // whole heads of them, so they never mix with a real head's lanes.
+    const uint4 partner_x = make_uint4(__shfl_xor_sync(0xffffffffu, x[k].x, kPartner),
+                                       __shfl_xor_sync(0xffffffffu, x[k].y, kPartner),
+                                       __shfl_xor_sync(0xffffffffu, x[k].z, kPartner),
+                                       __shfl_xor_sync(0xffffffffu, x[k].w, kPartner));
+    float own[8], partner[8];
+    unpack16(x[k], own);
+    unpack16(partner_x, partner);
+    float sumsq = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) sumsq += own[i] * own[i];
+#pragma unroll
+    for (int offset = kHeadSlots / 2; offset > 0; offset >>= 1) {
+      sumsq += __shfl_xor_sync(0xffffffffu, sumsq, offset);
+    }
+    const float inv_rms = rsqrtf(sumsq / kHeadDim + eps);
+    float c[8], s[8];
+    detail::load<8>(&s_cos[k][j0], c);
+    detail::load<8>(&s_sin[k][j0], s);
+    float out[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const float mine = own[i] * inv_rms * wo[i];
+      const float other = partner[i] * inv_rms * wp[i];
+      // lo' = a*cos - b*sin in the first half (a mine, b the partner's), hi' = b*cos + a*sin in
+      // the second (b mine, a the partner's).
+      out[i] = first_half ? mine * c[i] - other * s[i] : mine * c[i] + other * s[i];
+    }
+    if (in_row && first_row + k < rows) {
+      store16(qkv + (first_row + k) * row_stride + 8 * slot, out);
+    }
   }
-  if (active) store16(x_row + 8 * slot, out);
 }
 
 // The fallback: one block per row, its warps taking the row's heads in turn. Lane l holds kPer
@@ -178,6 +199,9 @@ cudaError_t launch_fallback(bf16* qkv, int64_t row_stride, const int32_t* positi
 }
 
 constexpr int kMaxThreads = 1024;
+// Rows a block of the 16-byte path takes (1 or 2), unless the caller says: fp8_kernels_bench
+// times both.
+constexpr int kRowsPerBlock = 1;
 
 // Also at most 65,535 heads a row: a row's blocks are the grid's y dimension.
 bool vectorizable(const bf16* qkv, int64_t row_stride, const bf16* qw, const bf16* kw,
@@ -187,7 +211,7 @@ bool vectorizable(const bf16* qkv, int64_t row_stride, const bf16* qw, const bf1
 }
 
 // Call only where vectorizable().
-template <int kHeadDim>
+template <int kHeadDim, int kRows>
 cudaError_t launch_vectorized(bf16* qkv, int64_t row_stride, const int32_t* positions,
                               const bf16* qw, const bf16* kw, int64_t rows, int num_q_heads,
                               int num_kv_heads, float rope_theta, float eps, cudaStream_t stream) {
@@ -196,17 +220,31 @@ cudaError_t launch_vectorized(bf16* qkv, int64_t row_stride, const int32_t* posi
   const int blocks_per_row = (num_heads * kHeadSlots + kMaxThreads - 1) / kMaxThreads;
   const int heads_per_block = (num_heads + blocks_per_row - 1) / blocks_per_row;
   const int threads = (heads_per_block * kHeadSlots + 31) / 32 * 32;
-  return launch_kernel(qk_norm_rope_vec_kernel<kHeadDim>,
-                       dim3(static_cast<unsigned>(rows), static_cast<unsigned>(blocks_per_row)),
-                       threads, 0, stream, qkv, row_stride, positions, qw, kw, num_q_heads,
-                       num_heads, heads_per_block, rope_theta, eps);
+  const dim3 grid(static_cast<unsigned>((rows + kRows - 1) / kRows),
+                  static_cast<unsigned>(blocks_per_row));
+  return launch_kernel(qk_norm_rope_vec_kernel<kHeadDim, kRows>, grid, threads, 0, stream, qkv,
+                       row_stride, positions, qw, kw, rows, num_q_heads, num_heads, heads_per_block,
+                       rope_theta, eps);
+}
+
+template <int kHeadDim>
+cudaError_t launch_vectorized(int rows_per_block, bf16* qkv, int64_t row_stride,
+                              const int32_t* positions, const bf16* qw, const bf16* kw,
+                              int64_t rows, int num_q_heads, int num_kv_heads, float rope_theta,
+                              float eps, cudaStream_t stream) {
+  return rows_per_block == 2
+             ? launch_vectorized<kHeadDim, 2>(qkv, row_stride, positions, qw, kw, rows, num_q_heads,
+                                              num_kv_heads, rope_theta, eps, stream)
+             : launch_vectorized<kHeadDim, 1>(qkv, row_stride, positions, qw, kw, rows, num_q_heads,
+                                              num_kv_heads, rope_theta, eps, stream);
 }
 
 enum class Path { kBest, kVectorized, kFallback };
 
-cudaError_t run(Path path, bf16* qkv, int64_t row_stride, const int32_t* positions,
-                const bf16* q_weight, const bf16* k_weight, int64_t rows, int num_q_heads,
-                int num_kv_heads, int head_dim, float rope_theta, float eps, cudaStream_t stream) {
+cudaError_t run(Path path, int rows_per_block, bf16* qkv, int64_t row_stride,
+                const int32_t* positions, const bf16* q_weight, const bf16* k_weight, int64_t rows,
+                int num_q_heads, int num_kv_heads, int head_dim, float rope_theta, float eps,
+                cudaStream_t stream) {
   if (rows < 0 || rows > INT32_MAX || num_q_heads < 0 || num_kv_heads < 0 || rope_theta <= 0.0f) {
     return cudaErrorInvalidValue;
   }
@@ -222,16 +260,16 @@ cudaError_t run(Path path, bf16* qkv, int64_t row_stride, const int32_t* positio
   if (vec && path != Path::kFallback) {
     switch (head_dim) {
       case 64:
-        err = launch_vectorized<64>(qkv, row_stride, positions, q_weight, k_weight, rows,
-                                    num_q_heads, num_kv_heads, rope_theta, eps, stream);
+        err = launch_vectorized<64>(rows_per_block, qkv, row_stride, positions, q_weight, k_weight,
+                                    rows, num_q_heads, num_kv_heads, rope_theta, eps, stream);
         break;
       case 128:
-        err = launch_vectorized<128>(qkv, row_stride, positions, q_weight, k_weight, rows,
-                                     num_q_heads, num_kv_heads, rope_theta, eps, stream);
+        err = launch_vectorized<128>(rows_per_block, qkv, row_stride, positions, q_weight, k_weight,
+                                     rows, num_q_heads, num_kv_heads, rope_theta, eps, stream);
         break;
       default:
-        err = launch_vectorized<256>(qkv, row_stride, positions, q_weight, k_weight, rows,
-                                     num_q_heads, num_kv_heads, rope_theta, eps, stream);
+        err = launch_vectorized<256>(rows_per_block, qkv, row_stride, positions, q_weight, k_weight,
+                                     rows, num_q_heads, num_kv_heads, rope_theta, eps, stream);
         break;
     }
   } else {
@@ -259,8 +297,8 @@ cudaError_t qk_norm_rope(bf16* qkv, int64_t row_stride, const int32_t* positions
                          const bf16* q_weight, const bf16* k_weight, int64_t rows, int num_q_heads,
                          int num_kv_heads, int head_dim, float rope_theta, float eps,
                          cudaStream_t stream) {
-  return run(Path::kBest, qkv, row_stride, positions, q_weight, k_weight, rows, num_q_heads,
-             num_kv_heads, head_dim, rope_theta, eps, stream);
+  return run(Path::kBest, kRowsPerBlock, qkv, row_stride, positions, q_weight, k_weight, rows,
+             num_q_heads, num_kv_heads, head_dim, rope_theta, eps, stream);
 }
 
 namespace detail {
@@ -268,16 +306,21 @@ namespace detail {
 cudaError_t qk_norm_rope_vectorized(bf16* qkv, int64_t row_stride, const int32_t* positions,
                                     const bf16* q_weight, const bf16* k_weight, int64_t rows,
                                     int num_q_heads, int num_kv_heads, int head_dim,
-                                    float rope_theta, float eps, cudaStream_t stream) {
-  return run(Path::kVectorized, qkv, row_stride, positions, q_weight, k_weight, rows, num_q_heads,
-             num_kv_heads, head_dim, rope_theta, eps, stream);
+                                    float rope_theta, float eps, cudaStream_t stream,
+                                    int rows_per_block) {
+  if (rows_per_block != 0 && rows_per_block != 1 && rows_per_block != 2) {
+    return cudaErrorInvalidValue;
+  }
+  return run(Path::kVectorized, rows_per_block == 0 ? kRowsPerBlock : rows_per_block, qkv,
+             row_stride, positions, q_weight, k_weight, rows, num_q_heads, num_kv_heads, head_dim,
+             rope_theta, eps, stream);
 }
 
 cudaError_t qk_norm_rope_fallback(bf16* qkv, int64_t row_stride, const int32_t* positions,
                                   const bf16* q_weight, const bf16* k_weight, int64_t rows,
                                   int num_q_heads, int num_kv_heads, int head_dim, float rope_theta,
                                   float eps, cudaStream_t stream) {
-  return run(Path::kFallback, qkv, row_stride, positions, q_weight, k_weight, rows, num_q_heads,
+  return run(Path::kFallback, 1, qkv, row_stride, positions, q_weight, k_weight, rows, num_q_heads,
              num_kv_heads, head_dim, rope_theta, eps, stream);
 }
 

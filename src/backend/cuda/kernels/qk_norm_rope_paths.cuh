@@ -11,11 +11,13 @@ namespace radix::cuda::detail {
 
 // The 16-byte path alone, with qk_norm_rope()'s arguments and checks. cudaErrorNotSupported,
 // nothing launched, where it cannot take the call: qkv, q_weight or k_weight not 16-byte aligned,
-// row_stride not a multiple of 8, or more than 4,096 (q + k heads) * head_dim / 8 threads a row.
+// row_stride not a multiple of 8, or more than 65,535 q + k heads. rows_per_block: rows a block
+// takes, 1 or 2, or 0 for what qk_norm_rope() uses (cudaErrorInvalidValue otherwise).
 cudaError_t qk_norm_rope_vectorized(bf16* qkv, int64_t row_stride, const int32_t* positions,
                                     const bf16* q_weight, const bf16* k_weight, int64_t rows,
                                     int num_q_heads, int num_kv_heads, int head_dim,
-                                    float rope_theta, float eps, cudaStream_t stream);
+                                    float rope_theta, float eps, cudaStream_t stream,
+                                    int rows_per_block = 0);
 
 // The scalar kernel alone (any row stride and alignment), with qk_norm_rope()'s arguments and
 // checks. The same formula; the sum of squares is added in another order, so an output may differ

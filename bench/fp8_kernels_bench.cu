@@ -273,10 +273,12 @@ bool bench_qk_norm_rope(const Options& opt, const std::string& model, int hq, in
     return detail::qk_norm_rope_fallback(qkv[s], stride, positions, qw, kw, rows, hq, hkv, d, theta,
                                          eps, nullptr);
   });
-  report(opt, "bf16 copy q,k (yardstick) " + shape, sets, opt.rounds, bytes, [&](int s) {
-    return cudaMemcpy2DAsync(copy[s], stride * sizeof(bf16), qkv[s], stride * sizeof(bf16),
-                             qk_cols * sizeof(bf16), rows, cudaMemcpyDeviceToDevice, nullptr);
-  });
+  report(opt, "qk_norm_rope " + shape + " yardstick: bf16 copy of q, k", sets, opt.rounds, bytes,
+         [&](int s) {
+           return cudaMemcpy2DAsync(copy[s], stride * sizeof(bf16), qkv[s], stride * sizeof(bf16),
+                                    qk_cols * sizeof(bf16), rows, cudaMemcpyDeviceToDevice,
+                                    nullptr);
+         });
   // The same fresh input into sets 0 and 1 (sets_for gives at least 2; the timing rounds rotated
   // them in place many times), then the fast path on set 0 and the fallback on set 1.
   for (int s = 0; s < 2; ++s) fill<<<4096, 256>>>(qkv[s], n, stride, 99u, 2.0f);

@@ -46,8 +46,9 @@ __device__ __forceinline__ void store16(bf16* p, const float (&v)[8]) {
 // angles (registers limit how many blocks an SM holds). More rows a block keep more bytes in
 // flight a thread at the price of registers; they share nothing else, the angles depending on each
 // row's position.
-// Registers: at most 32 for one row a block (they fit), so that an SM holds 2,048 threads; 40 for
-// two (64 without a cap, 32 spill), so that it holds four blocks of 384.
+// Registers: at most 32 for one row a block (they fit, no spills), so that an SM holds 2,048
+// threads; 40 for two (uncapped they take 64; at 40 they spill 16 bytes, at 32 116), so that an SM
+// holds four blocks of 384 threads.
 template <int kHeadDim, int kRows>
 __global__ void __launch_bounds__(1024) __maxnreg__(kRows == 1 ? 32 : 40)
     qk_norm_rope_vec_kernel(bf16* __restrict__ qkv, int64_t row_stride,

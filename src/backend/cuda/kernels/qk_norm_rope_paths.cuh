@@ -21,18 +21,19 @@ cudaError_t qk_norm_rope_vectorized(bf16* qkv, int64_t row_stride, const int32_t
 
 // The scalar kernel alone (any row stride and alignment), with qk_norm_rope()'s arguments and
 // checks. The same formula; the sum of squares is added in another order, so an output may differ
-// from the 16-byte path's by one bf16 rounding step.
+// from the 16-byte path's by one bf16 rounding step (qk_norm_rope_paths_agree).
 cudaError_t qk_norm_rope_fallback(bf16* qkv, int64_t row_stride, const int32_t* positions,
                                   const bf16* q_weight, const bf16* k_weight, int64_t rows,
                                   int num_q_heads, int num_kv_heads, int head_dim, float rope_theta,
                                   float eps, cudaStream_t stream);
 
 // Whether one element's outputs from the two paths agree as they should (host code, for the tests
-// and the benchmark). The paths differ only in the order the sum of squares is added in, so their
-// fp32 results differ by a few fp32 steps of the terms of a*cos -/+ b*sin: after rounding, by at
-// most one bf16 step of the larger output, or by more steps of an output near zero (a*cos close
-// to b*sin) but then by less than 2^-14 (the terms are O(1) to O(10) after the norm; 2^-14 is 128
-// bf16 steps below 1, so an error of the size of bf16's resolution still fails).
+// and the benchmark). The paths differ only in the order the sum of squares is added in (and in
+// which multiply-adds the compiler fuses), so their fp32 results differ by a few fp32 steps of the
+// terms of a*cos -/+ b*sin: after rounding, by at most one bf16 step of the larger output, or by
+// more steps of an output near zero (a*cos close to b*sin), but then by less than 2^-14 (the terms
+// are O(1) to O(10) after the norm, their fp32 steps 2^-20 or less; 2^-14 is a 64th of the bf16
+// step below 1, so an error of bf16's resolution still fails).
 inline bool qk_norm_rope_paths_agree(float a, float b) {
   const float diff = std::fabs(a - b);
   int exponent = 0;

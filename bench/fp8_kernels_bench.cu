@@ -1,33 +1,25 @@
-// Micro-benchmark of memory-bound kernels of the forward at the syn B=32 P=2048 S=256 tree shape
-// (10,240 rows): the fp8 forward's o projection input quantisation (quantize_e4m3_rows, bf16
-// [rows, Hq*d] -> e4m3 + a scale a row; 2,048 columns on Qwen3-0.6B, 4,096 on 8B) and SwiGLU +
-// e4m3 quantisation before the down projection (gated_activation_e4m3, bf16 [rows, 2*inter] ->
-// e4m3 [rows, inter] + scales; inter 3,072 and 12,288), and Qwen3's q/k norm + RoPE, in place in
-// the fused QKV rows (qk_norm_rope; 16 q + 8 kv heads of 128 on 0.6B, row stride (16 + 2*8)*128,
-// and 32 + 8 on 8B, stride (32 + 16)*128).
+// Micro-benchmark of the fp8 forward's two memory-bound kernels at the syn B=32 P=2048 S=256
+// tree shape (10,240 rows): the o projection's input quantisation (quantize_e4m3_rows, bf16
+// [rows, Hq*d] -> e4m3 + a scale a row; 2,048 columns on Qwen3-0.6B, 4,096 on 8B) and the
+// SwiGLU + e4m3 quantisation before the down projection (gated_activation_e4m3, bf16
+// [rows, 2*inter] -> e4m3 [rows, inter] + scales; inter 3,072 and 12,288).
 //
 //   fp8_kernels_bench [--rows N] [--rounds N] [--only SUBSTRING]
 //
 // For each shape it times the fast path (what radix runs; for the gated activation also with two
-// other shared-memory budgets for its prefetch stages, for qk_norm_rope also with two rows a
-// block), the fallback kernel (the kernel radix ran before, still used for unaligned shapes) and a
-// bf16 yardstick of the same shape: a plain device-to-device copy of the input for the
-// quantisation and of the q and k columns for qk_norm_rope, the bf16 gated activation for the fp8
-// one. Call i uses buffer set i % sets, with enough sets that they do not fit in L2 (as a
+// other shared-memory budgets for its prefetch stages), the fallback kernel (the kernel radix ran
+// before, still used for unaligned shapes) and a bf16 yardstick of the same shape: a plain
+// device-to-device copy of the input for the quantisation, the bf16 gated activation for the
+// fp8 one. Call i uses buffer set i % sets, with enough sets that they do not fit in L2 (as a
 // forward's layers do not), so the numbers include reading from and writing to memory. It prints
 // microseconds a call (mean over --rounds rounds of all sets, CUDA events, after one warm-up
-// round) and the effective bandwidth (bytes read + written by the kernel / time; for qk_norm_rope
-// 2 * rows * (Hq + Hkv) * d * 2 bytes), then checks the fast path against the fallback on the same
-// input: the fp8 kernels' bytes and scales equal bit for bit; qk_norm_rope's outputs within one
-// bf16 step of the larger or 2^-14 apart (detail::qk_norm_rope_paths_agree: the two add the sum of
-// squares in different orders), printing how many elements differ and by how much. Exit status 1
-// where a check fails. --only keeps the lines whose label contains SUBSTRING (one kernel under a
-// profiler).
+// round) and the effective bandwidth (bytes read + written by the kernel / time), then checks
+// that the fast path's bytes and scales equal the fallback's bit for bit (exit status 1 if not).
+// --only keeps the lines whose label contains SUBSTRING (one kernel under a profiler).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -39,7 +31,6 @@
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/kernels/fp8.cuh"
 #include "backend/cuda/kernels/gated_activation.cuh"
-#include "backend/cuda/kernels/qk_norm_rope_paths.cuh"
 #include "bench_fill.cuh"
 
 namespace {
@@ -52,14 +43,6 @@ __global__ void fill(bf16* p, int64_t n, int64_t cols, uint32_t seed, float scal
        i += int64_t{gridDim.x} * blockDim.x) {
     const float row_scale = 1.0f + static_cast<float>((i / cols) % 7);
     p[i] = __float2bfloat16(radix::bench::hashed_uniform(i, seed) * 2.0f * scale * row_scale);
-  }
-}
-
-// Rotary positions in [0, 4096), as the depths of a P=2048 S=256 tree's rows reach.
-__global__ void fill_positions(int32_t* p, int64_t n, uint32_t seed) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
-       i += int64_t{gridDim.x} * blockDim.x) {
-    p[i] = static_cast<int32_t>((radix::bench::hashed_uniform(i, seed) + 0.5f) * 4096.0f) & 4095;
   }
 }
 
@@ -237,86 +220,6 @@ bool bench_gated(const Options& opt, int inter) {
   return same;
 }
 
-// Qwen3's q/k norm + RoPE on rows of hq + hkv q and k heads and hkv v heads of head_dim d.
-bool bench_qk_norm_rope(const Options& opt, const std::string& model, int hq, int hkv, int d) {
-  namespace detail = radix::cuda::detail;
-  const int64_t rows = opt.rows, stride = static_cast<int64_t>(hq + 2 * hkv) * d;
-  const int64_t qk_cols = static_cast<int64_t>(hq + hkv) * d, n = rows * stride;
-  // A call reads and writes the q and k columns in place: its footprint in L2 is them once.
-  const int sets = sets_for(rows * qk_cols * 2);
-  std::vector<bf16*> qkv(sets), copy(sets);
-  for (int s = 0; s < sets; ++s) {
-    qkv[s] = device_alloc<bf16>(n);
-    copy[s] = device_alloc<bf16>(n);
-    fill<<<4096, 256>>>(qkv[s], n, stride, 41u + s, 2.0f);
-  }
-  bf16* weights = device_alloc<bf16>(2 * d);  // q_norm then k_norm, each 16-byte aligned
-  fill<<<1, 256>>>(weights, 2 * d, 2 * d, 7u, 1.0f);
-  int32_t* positions = device_alloc<int32_t>(rows);
-  fill_positions<<<256, 256>>>(positions, rows, 3u);
-  RADIX_CUDA_CHECK(cudaGetLastError());
-  const bf16 *qw = weights, *kw = weights + d;
-  const std::string shape = model + " " + std::to_string(hq) + "/" + std::to_string(hkv) + "x" +
-                            std::to_string(d) + " rows " + std::to_string(rows);
-  const double bytes = 2.0 * rows * qk_cols * 2;
-  const float theta = 1e6f, eps = 1e-6f;
-  report(opt, "qk_norm_rope " + shape + " fast", sets, opt.rounds, bytes, [&](int s) {
-    return detail::qk_norm_rope_vectorized(qkv[s], stride, positions, qw, kw, rows, hq, hkv, d,
-                                           theta, eps, nullptr);
-  });
-  report(opt, "qk_norm_rope " + shape + " fast, 2 rows a block", sets, opt.rounds, bytes,
-         [&](int s) {
-           return detail::qk_norm_rope_vectorized(qkv[s], stride, positions, qw, kw, rows, hq, hkv,
-                                                  d, theta, eps, nullptr, 2);
-         });
-  report(opt, "qk_norm_rope " + shape + " fallback", sets, opt.rounds, bytes, [&](int s) {
-    return detail::qk_norm_rope_fallback(qkv[s], stride, positions, qw, kw, rows, hq, hkv, d, theta,
-                                         eps, nullptr);
-  });
-  report(opt, "qk_norm_rope " + shape + " yardstick: bf16 copy of q, k", sets, opt.rounds, bytes,
-         [&](int s) {
-           return cudaMemcpy2DAsync(copy[s], stride * sizeof(bf16), qkv[s], stride * sizeof(bf16),
-                                    qk_cols * sizeof(bf16), rows, cudaMemcpyDeviceToDevice,
-                                    nullptr);
-         });
-  // The same fresh input into sets 0 and 1 (sets_for gives at least 2; the timing rounds rotated
-  // them in place many times), then the fast path on set 0 and the fallback on set 1.
-  for (int s = 0; s < 2; ++s) fill<<<4096, 256>>>(qkv[s], n, stride, 99u, 2.0f);
-  RADIX_CUDA_CHECK(cudaGetLastError());
-  RADIX_CUDA_CHECK(detail::qk_norm_rope_vectorized(qkv[0], stride, positions, qw, kw, rows, hq, hkv,
-                                                   d, theta, eps, nullptr));
-  RADIX_CUDA_CHECK(detail::qk_norm_rope_fallback(qkv[1], stride, positions, qw, kw, rows, hq, hkv,
-                                                 d, theta, eps, nullptr));
-  RADIX_CUDA_CHECK(cudaDeviceSynchronize());
-  std::vector<bf16> fast(n), slow(n);
-  RADIX_CUDA_CHECK(cudaMemcpy(fast.data(), qkv[0], n * sizeof(bf16), cudaMemcpyDeviceToHost));
-  RADIX_CUDA_CHECK(cudaMemcpy(slow.data(), qkv[1], n * sizeof(bf16), cudaMemcpyDeviceToHost));
-  size_t differ = 0, bad = 0;
-  double max_steps = 0.0, max_diff = 0.0;  // in bf16 steps of the larger output; absolute
-  for (int64_t i = 0; i < n; ++i) {
-    if (std::memcmp(&fast[i], &slow[i], sizeof(bf16)) == 0) continue;
-    const float a = __bfloat162float(fast[i]), b = __bfloat162float(slow[i]);
-    ++differ;
-    bad += !detail::qk_norm_rope_paths_agree(a, b);
-    int exponent = 0;
-    std::frexp(std::max(std::fabs(a), std::fabs(b)), &exponent);
-    max_steps = std::max(max_steps, std::fabs(a - b) / std::ldexp(1.0, exponent - 8));
-    max_diff = std::max(max_diff, static_cast<double>(std::fabs(a - b)));
-  }
-  std::printf(
-      "%-58s %s (%zu of %lld elements differ, at most %.0f bf16 steps, %.2g absolute; %zu beyond "
-      "the rule)\n",
-      ("qk_norm_rope " + shape + " fast ~ fallback").c_str(), bad == 0 ? "agree" : "DIFFERENT",
-      differ, static_cast<long long>(n), max_steps, max_diff, bad);
-  for (int s = 0; s < sets; ++s) {
-    RADIX_CUDA_CHECK(cudaFree(qkv[s]));
-    RADIX_CUDA_CHECK(cudaFree(copy[s]));
-  }
-  RADIX_CUDA_CHECK(cudaFree(weights));
-  RADIX_CUDA_CHECK(cudaFree(positions));
-  return bad == 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -337,7 +240,5 @@ int main(int argc, char** argv) {
   bool same = true;
   for (int cols : {2048, 4096}) same &= bench_quantize(opt, cols);
   for (int inter : {3072, 12288}) same &= bench_gated(opt, inter);
-  same &= bench_qk_norm_rope(opt, "Qwen3-0.6B", 16, 8, 128);
-  same &= bench_qk_norm_rope(opt, "Qwen3-8B", 32, 8, 128);
   return same ? 0 : 1;
 }

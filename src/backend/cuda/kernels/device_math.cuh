@@ -63,6 +63,17 @@ __device__ __forceinline__ Bf16x8 pack(const float (&f)[8]) {
   return v;
 }
 
+// A Bf16x8 dereferenced in global memory is copied member by member: four 4-byte accesses, not
+// one 16-byte one. These go through uint4, which is one access. p: 16-byte aligned.
+__device__ __forceinline__ Bf16x8 load_bf16x8(const bf16* p) {
+  const uint4 raw = *reinterpret_cast<const uint4*>(p);
+  return reinterpret_cast<const Bf16x8&>(raw);
+}
+
+__device__ __forceinline__ void store_bf16x8(bf16* p, const Bf16x8& v) {
+  *reinterpret_cast<uint4*>(p) = reinterpret_cast<const uint4&>(v);
+}
+
 // kVec consecutive elements of fp32 or bf16 as floats: one 16-byte access per 16 bytes when
 // kVec == 8 (the pointer must then be 16-byte aligned), plain scalar access when kVec == 1.
 template <int kVec>
@@ -81,7 +92,7 @@ __device__ __forceinline__ void load(const float* p, float (&v)[kVec]) {
 template <int kVec>
 __device__ __forceinline__ void load(const bf16* p, float (&v)[kVec]) {
   if constexpr (kVec == 8) {
-    unpack(*reinterpret_cast<const Bf16x8*>(p), v);
+    unpack(load_bf16x8(p), v);
   } else {
 #pragma unroll
     for (int i = 0; i < kVec; ++i) v[i] = __bfloat162float(p[i]);
@@ -102,7 +113,7 @@ __device__ __forceinline__ void store(float* p, const float (&v)[kVec]) {
 template <int kVec>
 __device__ __forceinline__ void store(bf16* p, const float (&v)[kVec]) {
   if constexpr (kVec == 8) {
-    *reinterpret_cast<Bf16x8*>(p) = pack(v);
+    store_bf16x8(p, pack(v));
   } else {
 #pragma unroll
     for (int i = 0; i < kVec; ++i) p[i] = __float2bfloat16(v[i]);

@@ -40,11 +40,11 @@ __global__ void gated_activation_kernel(const bf16* __restrict__ gate_up, int64_
     bf16* y = out + row * out_stride;
     if constexpr (kVec == 8) {
       float gv[8], uv[8], r[8];
-      detail::unpack(reinterpret_cast<const Bf16x8*>(g)[c], gv);
-      detail::unpack(reinterpret_cast<const Bf16x8*>(u)[c], uv);
+      detail::unpack(detail::load_bf16x8(g + 8 * c), gv);
+      detail::unpack(detail::load_bf16x8(u + 8 * c), uv);
 #pragma unroll
       for (int i = 0; i < 8; ++i) r[i] = act_mul<kAct>(gv[i], uv[i]);
-      reinterpret_cast<Bf16x8*>(y)[c] = detail::pack(r);
+      detail::store_bf16x8(y + 8 * c, detail::pack(r));
     } else {
       y[c] = __float2bfloat16(act_mul<kAct>(__bfloat162float(g[c]), __bfloat162float(u[c])));
     }

@@ -215,7 +215,6 @@ void DecoderArena::reserve(Backend& b, const DecoderConfig& c, int64_t need_rows
   };
   if (need_rows > rows) {
     rows = need_rows;
-    grow(residual, res, rows, c.hidden_size);
     grow(normed, adt, rows, c.hidden_size);
     grow(qkv, adt, rows, c.qkv_dim());
     grow(attn, adt, rows, c.q_dim());
@@ -244,7 +243,6 @@ void DecoderArena::reserve(Backend& b, const DecoderConfig& c, int64_t need_rows
   }
   if (need_seqs > seqs || head_out.empty() || head_out.tensor().cols < head_cols) {
     seqs = std::max(seqs, need_seqs);
-    grow(last_residual, res, seqs, c.hidden_size);
     grow(last_attn, adt, seqs, c.q_dim());
     grow(last_normed, adt, seqs, c.hidden_size);
     if (head_out.empty() || head_out.tensor().rows < seqs || head_out.tensor().cols < head_cols) {
@@ -254,8 +252,8 @@ void DecoderArena::reserve(Backend& b, const DecoderConfig& c, int64_t need_rows
     grow(last_rows, DType::kI32, seqs, 1);
     grow(cu_seqlens, DType::kI32, seqs + 1, 1);
   }
-  // Apart from the growth above: an arena reserved at load (no fp8 known then) takes the fp8
-  // residual dtype on its first fp8 forward.
+  // The residual streams, here rather than in the growth above: an arena reserved at load (no
+  // fp8 known then) takes the fp8 residual dtype on its first fp8 forward.
   if (rows > 0) grow(residual, res, rows, c.hidden_size);
   if (seqs > 0) grow(last_residual, res, seqs, c.hidden_size);
 }

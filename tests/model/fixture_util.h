@@ -30,6 +30,25 @@ inline nlohmann::json read_fixture(const std::string& name) {
   return nlohmann::json::parse(text.str());
 }
 
+// The small decoders the model tests share, of `preset`'s family (its norms, rope and biases): two
+// layers, rope theta 10^4, and either hidden 64 with 4 q / 2 kv heads and vocab 64 (many random
+// trials, sequences that share prefixes) or, with `smaller`, hidden 32 with 2 / 1 heads and vocab
+// 96 (model folders written to disk). Tests change what they need on top.
+inline DecoderConfig small_decoder(const std::string& preset, int32_t head_dim,
+                                   bool smaller = false) {
+  DecoderConfig c = decoder_preset(preset);
+  c.hidden_size = smaller ? 32 : 64;
+  c.intermediate_size = smaller ? 48 : 96;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = smaller ? 2 : 4;
+  c.num_key_value_heads = smaller ? 1 : 2;
+  c.head_dim = head_dim;
+  c.vocab_size = smaller ? 96 : 64;
+  c.max_position_embeddings = smaller ? 128 : 512;
+  c.rope_theta = 10000;
+  return c;
+}
+
 // The tiny Qwen3 of qwen3_tiny.json with formula weights, on the CPU backend.
 inline std::unique_ptr<Model> make_tiny_model(const nlohmann::json& fixture, int num_labels = 0,
                                               HeadKind head = HeadKind::kEmbedding) {

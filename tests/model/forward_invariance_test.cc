@@ -15,19 +15,7 @@ namespace radix::testing {
 namespace {
 
 // Small enough for many random trials, head_dim 32, vocab 64 so random sequences share prefixes.
-Qwen3Config small_config() {
-  Qwen3Config c = decoder_preset("qwen3-0.6b");  // the family; the shape below
-  c.hidden_size = 64;
-  c.intermediate_size = 96;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 32;
-  c.vocab_size = 64;
-  c.max_position_embeddings = 512;
-  c.rope_theta = 10000;
-  return c;
-}
+Qwen3Config small_config() { return small_decoder("qwen3-0.6b", 32); }
 
 std::unique_ptr<Model> small_model() {
   ModelInfo info;

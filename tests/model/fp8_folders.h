@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "fixture_util.h"
 #include "safetensors_writer.h"
 
 namespace radix::testing {
@@ -101,17 +102,7 @@ inline Quantised quantise(const std::vector<float>& w, int64_t rows, int64_t col
 // head_dim 16 keeps the CPU tests small; the CUDA attention and qk-norm kernels take head_dim
 // 64, 128 or 256 only, so a forward on the GPU asks for 64.
 inline Qwen3Config small_fp8_config(int32_t head_dim = 16) {
-  Qwen3Config c = decoder_preset("qwen3-0.6b");
-  c.hidden_size = 32;
-  c.intermediate_size = 48;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 2;
-  c.num_key_value_heads = 1;
-  c.head_dim = head_dim;
-  c.vocab_size = 96;
-  c.max_position_embeddings = 128;
-  c.rope_theta = 10000;
-  return c;
+  return small_decoder("qwen3-0.6b", head_dim, /*smaller=*/true);
 }
 
 inline bool is_projection(const std::string& name) {

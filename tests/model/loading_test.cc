@@ -20,19 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-Qwen3Config small_config() {
-  Qwen3Config c = decoder_preset("qwen3-0.6b");  // the family; the shape below
-  c.hidden_size = 32;
-  c.intermediate_size = 48;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 2;
-  c.num_key_value_heads = 1;
-  c.head_dim = 16;
-  c.vocab_size = 96;
-  c.max_position_embeddings = 128;
-  c.rope_theta = 10000;
-  return c;
-}
+Qwen3Config small_config() { return small_decoder("qwen3-0.6b", 16, /*smaller=*/true); }
 
 // A complete small model folder with formula weights; returns its path.
 fs::path write_folder(const std::string& name, bool prefix = true,

@@ -48,16 +48,8 @@ constexpr int kVocab = 64;
 // A small Qwen3 (qk_norm_rope runs) with a classifier (3 labels) and, through the reranker tokens
 // given at load, a reranker: every head on one model.
 DecoderConfig small_qwen3() {
-  DecoderConfig c = decoder_preset("qwen3-0.6b");
-  c.hidden_size = 64;
-  c.intermediate_size = 96;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 32;
+  DecoderConfig c = small_decoder("qwen3-0.6b", 32);
   c.vocab_size = kVocab;
-  c.max_position_embeddings = 512;
-  c.rope_theta = 10000;
   c.num_labels = 3;
   return c;
 }
@@ -65,15 +57,9 @@ DecoderConfig small_qwen3() {
 // A small Mistral (rope with inv_freq in backend memory) with a sliding window of 12 on every layer
 // and dynamic NTK rope scaling past 16 positions: inv_freq is uploaded anew for every batch.
 DecoderConfig small_mistral() {
-  DecoderConfig c = decoder_preset("mistral-7b");
-  c.hidden_size = 64;
-  c.intermediate_size = 96;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 16;
+  DecoderConfig c = small_decoder("mistral-7b", 16);
+  c.rope_theta = decoder_preset("mistral-7b").rope_theta;  // the family's own
   c.vocab_size = kVocab;
-  c.max_position_embeddings = 512;
   c.sliding_window = 12;
   c.sliding_layers.assign(2, true);
   c.rope_scaling.type = RopeScaling::Type::kDynamic;

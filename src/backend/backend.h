@@ -264,21 +264,6 @@ class Backend {
   // out: [m, c] of src's dtype; index[r] < m.
   virtual void scatter_rows(const Tensor& src, const Tensor& index, const Tensor& out);
 
-  // ---- cache hints (optional; the defaults do nothing) ----------------------------------------
-  // How many bytes a forward may ask prefetch() to bring into the device's cache ahead of their
-  // use at one time without evicting them again before then; 0 when the backend has no such cache
-  // or the hint is off (CPU: 0).
-  virtual int64_t prefetch_budget() const { return 0; }
-  // Starts moving the first min(max_bytes, size of t) bytes of t's memory into the device's
-  // cache and returns the number of bytes asked for (0 when it does nothing). Queued like an op,
-  // it is a hint and changes no result. A forward of few rows asks for the weights of the
-  // projections after attention while attention runs (docs/cuda.md).
-  virtual int64_t prefetch(const Tensor& t, int64_t max_bytes) {
-    (void)t;
-    (void)max_bytes;
-    return 0;
-  }
-
   // ---- recorded work (optional; docs/backend.md, "Recorded work") ----------------------------
   // A backend that queues ops on a device may record a sequence of ops once and replay it later
   // with one call (CUDA graphs), which takes the host's per-op cost off small batches. Between

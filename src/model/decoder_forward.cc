@@ -161,21 +161,6 @@ double mean_visible_keys(const FoldPlan& plan) {
          static_cast<double>(plan.num_rows);
 }
 
-// Up to this many rows a projection's time is the reading of its weights, not its arithmetic:
-// each weight byte serves 2 * rows FLOPs, and the H200 does about 200 bf16 FLOPs in the time it
-// reads a byte (990 TFLOP/s against 4.8 TB/s).
-constexpr int64_t kPrefetchMaxRows = 256;
-
-// While a small batch's attention runs (bound by its latency, the memory system idle), the
-// weights the layer reads after it, in the order it reads them, are pulled into the device's
-// cache, as many bytes as the backend allows (Backend::prefetch).
-void prefetch_after_attention(Backend& be, const LayerWeights& w, int64_t budget) {
-  for (const Tensor* t : {&w.o.tensor(), &w.gate_up.tensor(), &w.down.tensor()}) {
-    if (budget <= 0) return;
-    budget -= be.prefetch(*t, budget);
-  }
-}
-
 // Gemma's embedding scale, rounded to the weight dtype as transformers' `torch.tensor(sqrt(h),
 // dtype=model dtype)` (round to nearest even for bf16).
 float embedding_scale(const DecoderConfig& c, DType weight_dtype) {
@@ -430,11 +415,7 @@ ForwardResult Model::Impl::forward(const RaggedBatch& batch, const FoldPlan& pla
   // This layer's attention, in the batch's mode, with the layer's window; through the prefix
   // cache's hook when the batch continues cached prefixes.
   int32_t window = 0, layer_index = 0;
-  const int64_t prefetch_budget = n <= kPrefetchMaxRows ? be.prefetch_budget() : 0;
   auto attend = [&](const Tensor& qkv_rows, const Tensor& out) {
-    if (prefetch_budget > 0) {
-      prefetch_after_attention(be, weights.layers[layer_index], prefetch_budget);
-    }
     const AttentionShape& shape_ref = shape;
     auto run = [&](const Tensor& q, const AttentionMask& m, const Tensor& o, bool flat) {
       if (options.prefix != nullptr) {

@@ -25,7 +25,6 @@
 #include "backend/cuda/kernels/fp8.cuh"
 #include "backend/cuda/kernels/gated_activation.cuh"
 #include "backend/cuda/kernels/gather_rows.cuh"
-#include "backend/cuda/kernels/prefetch_l2.cuh"
 #include "backend/cuda/kernels/prefix_attention.cuh"
 #include "backend/cuda/kernels/qk_norm_rope.cuh"
 #include "backend/cuda/kernels/reference_attention.cuh"
@@ -48,10 +47,6 @@ using std::to_string;
 // Weights with at most this many rows go through the warp-per-output kernel instead of cuBLASLt
 // (the reranker's two LM-head rows, small classifiers).
 constexpr int64_t kSmallLinearRows = 8;
-
-// The share of L2, in percent, that prefetch() fills at one time unless RADIX_CUDA_L2_PREFETCH
-// says otherwise (docs/cuda.md, "Weights pulled into L2 on small batches").
-constexpr int kL2PrefetchPercent = 50;
 
 constexpr OpChecks kCheck{"cuda"};
 
@@ -193,16 +188,7 @@ class GraphRecording final : public Backend::Recording {
   cudaGraphExec_t exec;
 };
 
-enum class OpKind : uint8_t {
-  kGemm,
-  kAttention,
-  kNorm,
-  kRope,
-  kSwiglu,
-  kGather,
-  kQuantize,
-  kPrefetch
-};
+enum class OpKind : uint8_t { kGemm, kAttention, kNorm, kRope, kSwiglu, kGather, kQuantize };
 
 class CudaBackend final : public Backend {
  public:
@@ -226,13 +212,6 @@ class CudaBackend final : public Backend {
 #if !defined(RADIX_CUDA_FAST_ATTENTION)
     reference_attention_ = true;
 #endif
-    // RADIX_CUDA_L2_PREFETCH: the share of L2, in percent, that prefetch() may fill at one time
-    // (0: off). Half by default, measured: a larger share (docs/cuda.md).
-    int l2_bytes = 0;
-    RADIX_CUDA_CHECK(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device_));
-    const char* l2_env = std::getenv("RADIX_CUDA_L2_PREFETCH");
-    const int l2_percent = l2_env ? std::clamp(std::atoi(l2_env), 0, 100) : kL2PrefetchPercent;
-    prefetch_budget_ = int64_t{l2_bytes} * l2_percent / 100;
     const char* graphs_env = std::getenv("RADIX_CUDA_GRAPHS");
     graphs_allowed_ = graphs && !(graphs_env && std::strcmp(graphs_env, "0") == 0);
     allocated_ = peak_ = static_cast<int64_t>(size_t{32} << 20);  // the cuBLASLt workspace
@@ -820,19 +799,6 @@ class CudaBackend final : public Backend {
     check_launch(op, cuda::prefix_attention(a, splits, workspace, bytes, stream_));
   }
 
-  // ---- cache hints (kernels/prefetch_l2.cu) ---------------------------------------------------
-  int64_t prefetch_budget() const override { return prefetch_budget_; }
-
-  int64_t prefetch(const Tensor& t, int64_t max_bytes) override {
-    if (t.data == nullptr || t.numel() == 0 || max_bytes <= 0 || prefetch_budget_ == 0) return 0;
-    const int64_t span =
-        ((t.rows - 1) * t.row_stride + t.cols) * static_cast<int64_t>(dtype_size(t.dtype));
-    const int64_t bytes = std::min(span, max_bytes);
-    Timed timed(this, OpKind::kPrefetch);
-    check_launch("prefetch", cuda::prefetch_l2(t.data, static_cast<size_t>(bytes), stream_));
-    return bytes;
-  }
-
   void scatter_rows(const Tensor& src, const Tensor& index, const Tensor& out) override {
     const char* op = "scatter_rows";
     RADIX_OP_REQUIRE(kCheck, src.dtype == out.dtype, op,
@@ -951,8 +917,6 @@ class CudaBackend final : public Backend {
         case OpKind::kQuantize:
           profile_.quantize_ms += ms;
           break;
-        case OpKind::kPrefetch:  // in other_ms alone
-          break;
       }
       if (e.kind != OpKind::kGemm && e.kind != OpKind::kAttention) profile_.other_ms += ms;
       ++profile_.ops;
@@ -1064,7 +1028,6 @@ class CudaBackend final : public Backend {
   bool graphs_allowed_ = true;
   bool recording_ = false;
   int sm_count_ = 0;
-  int64_t prefetch_budget_ = 0;  // bytes; RADIX_CUDA_L2_PREFETCH
 };
 
 int parse_device_index(const std::string& device) {

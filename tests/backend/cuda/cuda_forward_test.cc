@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <random>
 
-#include "common/cosine.h"
 #include "fixture_util.h"
+#include "common/cosine.h"
 #include "gpu_test_util.h"
 #include "model/model.h"
 
@@ -188,40 +188,6 @@ TEST(CudaForwardModes, AgreeOnRandomTries) {
             << "trial " << trial << " mode " << m << " token " << t;
       }
     }
-  }
-}
-
-// A batch of at most 256 rows asks the backend to pull each layer's o, gate_up and down weights
-// into L2 while its attention runs (docs/cuda.md). The hint changes no result: the same kernels
-// with the same launch shapes run on the same device with it (the default) and without it
-// (RADIX_CUDA_L2_PREFETCH=0), so the outputs are compared bit for bit.
-TEST(CudaForwardPrefetch, WeightsPulledIntoL2ChangeNoResult) {
-  RADIX_REQUIRE_GPU();
-  const auto fixture = read_fixture("qwen3_tiny.json");
-  auto with = tiny_model(fixture, "cuda");
-  ASSERT_GT(with->backend().prefetch_budget(), 0) << "the default must prefetch";
-  setenv("RADIX_CUDA_L2_PREFETCH", "0", 1);
-  auto without = tiny_model(fixture, "cuda");
-  unsetenv("RADIX_CUDA_L2_PREFETCH");
-  ASSERT_EQ(without->backend().prefetch_budget(), 0);
-
-  std::mt19937 rng(5);
-  RaggedBatch batch;
-  std::vector<int32_t> stem(50);
-  for (auto& t : stem) t = static_cast<int32_t>(rng() % 10000);
-  for (int s = 0; s < 5; ++s) {  // 200 tokens: every mode's rows are under the 256-row limit
-    std::vector<int32_t> seq(stem.begin(), stem.begin() + 20 + 6 * s);
-    for (int i = 0; i < 8; ++i) seq.push_back(static_cast<int32_t>(rng() % 10000));
-    batch.add_sequence(seq);
-  }
-  ForwardOptions options;
-  options.return_hidden_states = true;
-  for (AttentionMode mode : {AttentionMode::kOff, AttentionMode::kScatter, AttentionMode::kTree}) {
-    options.mode = mode;
-    const ForwardResult a = with->forward(batch, options);
-    const ForwardResult b = without->forward(batch, options);
-    ASSERT_EQ(a.hidden_states, b.hidden_states) << attention_mode_name(mode);
-    ASSERT_EQ(a.values, b.values) << attention_mode_name(mode);
   }
 }
 

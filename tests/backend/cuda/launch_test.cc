@@ -5,7 +5,6 @@
 #include <cstring>
 
 #include "backend/cuda/kernels/gather_rows.cuh"
-#include "backend/cuda/kernels/prefetch_l2.cuh"
 #include "gpu_test_util.h"
 
 namespace radix::cuda::testing {
@@ -53,52 +52,6 @@ TEST(Launch, EveryKernelOfAChainSeesItsPredecessorsWrites) {
   RADIX_CUDA_CHECK(cudaStreamDestroy(stream));
 
   // After k steps row i holds x0's row q_k[i], with q_1 = perm and q_{k+1}[i] = q_k[perm[i]].
-  std::vector<int32_t> q(perm), next(kRows);
-  for (int s = 1; s < kSteps; ++s) {
-    for (int i = 0; i < kRows; ++i) next[i] = q[perm[i]];
-    q.swap(next);
-  }
-  const auto got = (kSteps % 2 == 0 ? a : b).download();
-  for (int i = 0; i < kRows; ++i) {
-    for (int c = 0; c < kCols; ++c) {
-      ASSERT_EQ(got[static_cast<size_t>(i) * kCols + c], x0[static_cast<size_t>(q[i]) * kCols + c])
-          << "row " << i << " col " << c;
-    }
-  }
-}
-
-// prefetch_l2 issues its requests before waiting for its predecessor, but must still wait before
-// it ends: otherwise the kernel after it, waiting only for prefetch_l2, could read rows that the
-// copy before prefetch_l2 has not written yet. The chain above with a prefetch of the buffer
-// being written between every two copies, and ranges of every alignment and size, 0 included.
-TEST(Launch, PrefetchesBetweenKernelsKeepTheChainsOrder) {
-  RADIX_REQUIRE_GPU();
-  constexpr int kRows = 2048, kCols = 512, kSteps = 100;
-  std::mt19937 rng(11);
-  std::vector<int32_t> perm(kRows);
-  for (int i = 0; i < kRows; ++i) perm[i] = i;
-  std::shuffle(perm.begin(), perm.end(), rng);
-  std::vector<float> x0(static_cast<size_t>(kRows) * kCols);
-  std::normal_distribution<float> dist;
-  for (auto& v : x0) v = dist(rng);
-
-  DeviceBuffer<float> a(x0), b(x0.size());
-  DeviceBuffer<int32_t> idx(perm);
-  cudaStream_t stream = nullptr;
-  RADIX_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  const size_t bytes = x0.size() * sizeof(float);
-  for (int s = 0; s < kSteps; ++s) {
-    const float* src = s % 2 == 0 ? a.get() : b.get();
-    float* dst = s % 2 == 0 ? b.get() : a.get();
-    RADIX_CUDA_CHECK(gather_rows_f32(src, kCols, idx.get(), kRows, kCols, dst, kCols, stream));
-    const size_t offset = static_cast<size_t>(s % 37);
-    const size_t size = s % 5 == 0 ? 0 : (s % 3 == 0 ? 7 : bytes - offset);
-    RADIX_CUDA_CHECK(prefetch_l2(reinterpret_cast<const char*>(dst) + offset, size, stream));
-  }
-  RADIX_CUDA_CHECK(prefetch_l2(nullptr, 4096, stream));
-  RADIX_CUDA_CHECK(cudaStreamSynchronize(stream));
-  RADIX_CUDA_CHECK(cudaStreamDestroy(stream));
-
   std::vector<int32_t> q(perm), next(kRows);
   for (int s = 1; s < kSteps; ++s) {
     for (int i = 0; i < kRows; ++i) next[i] = q[perm[i]];

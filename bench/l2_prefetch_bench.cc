@@ -1,8 +1,9 @@
 // Whether a projection of few rows runs faster when its weights were pulled into L2 while the
-// GPU did something else (the forward's Backend::prefetch, docs/cuda.md). Per shape, M rows,
+// GPU did something else (an idea for the prefix cache's 64-row forward, measured and dropped:
+// docs/cuda.md, "Weights pulled into L2 ahead of a small batch's projections"). Per shape, M rows,
 // bf16 y = x @ w^T through radix's cuda::Gemm, the GEMM alone between CUDA events after:
 //   dram    L2 flushed (a 256 MiB memset), then a 40 µs wait kernel on one SM
-//   bulk    flushed, prefetch_l2(w) (bulk L2 prefetches), then the wait
+//   bulk    flushed, bulk L2 prefetches of w (cp.async.bulk.prefetch.L2), then the wait
 //   line    flushed, a grid issuing prefetch.global.L2 for every 128-byte line of w, the wait
 //   touch   flushed, a grid loading every byte of w, the wait
 //   warm    flushed, the GEMM once, then the wait (what L2 residency can give at most)
@@ -20,7 +21,6 @@
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/gemm.h"
-#include "backend/cuda/kernels/prefetch_l2.cuh"
 #include "l2_prefetch_kernels.cuh"
 
 namespace {
@@ -75,7 +75,7 @@ int main(int argc, char** argv) try {
       std::vector<float> ms(reps);
       for (int r = 0; r < reps + 2; ++r) {
         RADIX_CUDA_CHECK(cudaMemsetAsync(flush, r & 0xff, flush_bytes, s));
-        if (variant == 1) RADIX_CUDA_CHECK(radix::cuda::prefetch_l2(w, wbytes, s));
+        if (variant == 1) radix::bench::bulk_prefetch(w, wbytes, s);
         if (variant == 2) radix::bench::line_prefetch(w, wbytes, sms * 4, s);
         if (variant == 3) radix::bench::touch(w, wbytes, sink, sms * 4, s);
         if (variant == 4) run_gemm();

@@ -36,7 +36,29 @@ __global__ void touch_kernel(const uint4* p, int64_t n, unsigned* sink) {
   if (acc == 0x9e3779b9u) *sink = acc;  // keeps the loads
 }
 
+constexpr int64_t kShareBytes = int64_t{256} << 10;
+constexpr int64_t kRequestBytes = int64_t{32} << 10;
+
+__global__ void bulk_prefetch_kernel(const char* base, int64_t bytes) {
+  const int64_t begin = blockIdx.x * kShareBytes;
+  if (threadIdx.x != 0 || begin >= bytes) return;
+  const int64_t end = begin + kShareBytes < bytes ? begin + kShareBytes : bytes;
+  for (int64_t off = begin; off < end; off += kRequestBytes) {
+    const int64_t n = end - off < kRequestBytes ? end - off : kRequestBytes;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(base + off),
+                 "r"(static_cast<uint32_t>(n))
+                 : "memory");
+#endif
+  }
+}
+
 }  // namespace
+
+void bulk_prefetch(const void* p, int64_t bytes, cudaStream_t s) {
+  const auto blocks = static_cast<unsigned>((bytes + kShareBytes - 1) / kShareBytes);
+  if (blocks > 0) bulk_prefetch_kernel<<<blocks, 32, 0, s>>>(static_cast<const char*>(p), bytes);
+}
 
 void fill_bf16(void* p, int64_t n, uint32_t seed, cudaStream_t s) {
   fill<<<1024, 256, 0, s>>>(static_cast<__nv_bfloat16*>(p), n, seed);

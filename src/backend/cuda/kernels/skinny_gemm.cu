@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 
 #include "backend/cuda/attention_ptx.cuh"
+#include "backend/cuda/attention_wgmma_ptx.cuh"
 #include "backend/cuda/kernels/launch.cuh"
 #include "backend/cuda/kernels/per_device.h"
 #include "backend/cuda/kernels/skinny_gemm.cuh"
@@ -67,8 +70,11 @@ __device__ __forceinline__ void store_out(TO* p, float v) {
   }
 }
 
-template <int MT, int BN>
+// kWgmma: the tile's products are one warpgroup MMA per k16 step (wgmma, sm_90a), 64 rows of x
+// (MT = 4) and all BN columns, read straight from the swizzled stage; else mma.sync per warp.
+template <int MT, int BN, bool kWgmma = false>
 struct Tiling {
+  static_assert(!kWgmma || MT == 4, "a warpgroup MMA takes 64 rows of x");
   static constexpr int kRows = MT * 16;                // x rows per tile (M padded)
   static constexpr int kWarpsN = BN / 32;              // each warp owns 32 columns...
   static constexpr int kGroupsK = 4 / kWarpsN;         // ...and 1/kGroupsK of a stage's K
@@ -77,16 +83,18 @@ struct Tiling {
   static constexpr int kStages = std::min(kMaxStages, kSmemTarget / kStageBytes);
   static constexpr int kRedStride = BN + 4;  // fp32 tile row stride (pads bank conflicts)
   static constexpr int kRedBytes = kRows * kRedStride * 4;
-  static constexpr int kSmemBytes = std::max(kStages * kStageBytes, kRedBytes);
+  // + 1 KiB to align the stages to the 1,024-byte swizzle atoms the wgmma descriptors address.
+  static constexpr int kSmemBytes =
+      std::max(kStages * kStageBytes, kRedBytes) + (kWgmma ? 1024 : 0);
   static_assert(kStages >= 3, "too few pipeline stages");
   // Two sets of fragments in registers where the accumulators leave room (MT = 8 would spill).
   static constexpr bool kDoubleFragments = MT <= 4;
 };
 
-template <int MT, int BN, typename TO>
+template <int MT, int BN, typename TO, bool kWgmma>
 __global__ void __launch_bounds__(kThreads, 2) skinny_gemm_kernel(const Params p) {
   begin_kernel();
-  using T = Tiling<MT, BN>;
+  using T = Tiling<MT, BN, kWgmma>;
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int tile = blockIdx.x, split = blockIdx.y;
@@ -100,7 +108,8 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_gemm_kernel(const Params p
   uint64_t evict_last;
   asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;\n" : "=l"(evict_last));
 
-  const uint32_t smem_base = ptx::shared_address(smem);
+  const uint32_t smem_base =
+      kWgmma ? (ptx::shared_address(smem) + 1023u) & ~1023u : ptx::shared_address(smem);
   // Stage s: the w tile [BN][kBK], then the x tile [kRows][kBK].
   auto load_stage = [&](int slot, int kb) {
     const uint32_t ws = smem_base + slot * T::kStageBytes;
@@ -133,6 +142,12 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_gemm_kernel(const Params p
     for (int j = 0; j < 4; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+  // The wgmma tile: warp w holds rows 16w.. 16w + 15, n8 block j in d[j] (the m16n8 C layout).
+  float d[kWgmma ? BN / 8 : 1][4];
+#pragma unroll
+  for (int j = 0; j < (kWgmma ? BN / 8 : 1); ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) d[j][e] = 0.0f;
 
   const int warp_n = warp % T::kWarpsN, group_k = warp / T::kWarpsN;
 
@@ -143,6 +158,9 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_gemm_kernel(const Params p
   }
   for (int i = 0; i < kb_count; ++i) {
     ptx::cp_async_wait<T::kStages - 2>();
+    // The tensor cores read the stage through the async proxy: this thread's copies into it are
+    // made visible to that proxy before the barrier publishes them.
+    if constexpr (kWgmma) ptx::fence_proxy_async_shared();
     __syncthreads();  // stage i is visible to all; the slot refilled below was read at i - 1
     if (i + T::kStages - 1 < kb_count) {
       load_stage((i + T::kStages - 1) % T::kStages, kb_begin + i + T::kStages - 1);
@@ -150,6 +168,24 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_gemm_kernel(const Params p
     ptx::cp_async_commit();
     const uint32_t ws = smem_base + (i % T::kStages) * T::kStageBytes;
     const uint32_t xs = ws + BN * kBK * 2;
+    if constexpr (kWgmma) {
+      // Four k16 steps, each 32 bytes further into the 128-byte swizzled rows of both tiles (8-row
+      // atoms 1,024 bytes apart); waited for before the next iteration refills a slot.
+      ptx::wgmma_fence();
+#pragma unroll
+      for (int ks = 0; ks < kBK / 16; ++ks) {
+        const uint64_t a = ptx::wgmma_desc_sw128(xs + ks * 32, 16, 1024);
+        const uint64_t b = ptx::wgmma_desc_sw128(ws + ks * 32, 16, 1024);
+        if constexpr (BN == 64) {
+          ptx::wgmma_m64n64k16_ss(d, a, b, 1);
+        } else {
+          ptx::wgmma_m64n128k16_ss(d, a, b, 1);
+        }
+      }
+      ptx::wgmma_commit();
+      ptx::wgmma_wait<0>();
+      continue;
+    }
     // A k-step's fragments: two 16x16 blocks of w (four n8 tiles) and MT 16x16 blocks of x.
     auto load_fragments = [&](int step, uint32_t(&a)[MT][4], uint32_t(&b)[2][4]) {
       const int kc = (group_k * T::kStepsK + step) * 2;  // first 16-byte chunk of this k-step
@@ -196,8 +232,20 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_gemm_kernel(const Params p
 
   // The CTA's tile in shared memory, the K groups added in group order.
   float* red = reinterpret_cast<float*>(smem);
+  if constexpr (kWgmma) {
 #pragma unroll
-  for (int g = 0; g < T::kGroupsK; ++g) {
+    for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int r = warp * 16 + (lane >> 2) + half * 8;
+        const int c = j * 8 + (lane & 3) * 2;
+        *reinterpret_cast<float2*>(red + r * T::kRedStride + c) =
+            make_float2(d[j][half * 2], d[j][half * 2 + 1]);
+      }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int g = 0; g < (kWgmma ? 0 : T::kGroupsK); ++g) {
     if (group_k == g) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
@@ -281,6 +329,10 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_gemm_kernel(const Params p
   if (p.splits > 1) cluster.sync();  // no CTA leaves while another still reads its tile
 }
 
+// Above this many rows (and up to 64) the tile's products are warpgroup MMAs where the build has
+// them; at fewer rows a 64-row wgmma would mostly multiply the x tile's zero padding.
+constexpr int kSkinnyWgmmaMinRows = 16;
+
 int sm_count() {
   const int sms = detail::sm_count_of_current_device();
   return sms > 0 ? sms : 132;
@@ -288,12 +340,12 @@ int sm_count() {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-template <int MT, int BN, typename TO>
+template <int MT, int BN, typename TO, bool kWgmma = false>
 cudaError_t launch(const Params& p, int n_tiles, cudaStream_t stream) {
-  using T = Tiling<MT, BN>;
+  using T = Tiling<MT, BN, kWgmma>;
   static std::atomic<uint64_t> configured{0};  // the attribute is the device's: set on each
   const cudaError_t attr = detail::once_per_device(configured, [](int) {
-    return cudaFuncSetAttribute(skinny_gemm_kernel<MT, BN, TO>,
+    return cudaFuncSetAttribute(skinny_gemm_kernel<MT, BN, TO, kWgmma>,
                                 cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes);
   });
   if (attr != cudaSuccess) return attr;
@@ -302,12 +354,15 @@ cudaError_t launch(const Params& p, int n_tiles, cudaStream_t stream) {
   cluster.val.clusterDim.x = 1;
   cluster.val.clusterDim.y = p.splits;
   cluster.val.clusterDim.z = 1;
-  return launch_kernel_with({cluster}, skinny_gemm_kernel<MT, BN, TO>, dim3(n_tiles, p.splits),
-                            dim3(kThreads), T::kSmemBytes, stream, p);
+  return launch_kernel_with({cluster}, skinny_gemm_kernel<MT, BN, TO, kWgmma>,
+                            dim3(n_tiles, p.splits), dim3(kThreads), T::kSmemBytes, stream, p);
 }
 
 template <int BN, typename TO>
 cudaError_t launch_rows(const Params& p, int n_tiles, cudaStream_t stream) {
+  if (skinny_gemm_wgmma() && p.m > kSkinnyWgmmaMinRows && p.m <= 64) {
+    return launch<4, BN, TO, true>(p, n_tiles, stream);
+  }
   if (p.m <= 16) return launch<1, BN, TO>(p, n_tiles, stream);
   if (p.m <= 32) return launch<2, BN, TO>(p, n_tiles, stream);
   if (p.m <= 64) return launch<4, BN, TO>(p, n_tiles, stream);
@@ -321,6 +376,18 @@ cudaError_t launch_rows(const Params& p, int n_tiles, cudaStream_t stream) {
 // 128-wide tiles win only above 32 rows on large weights (8B's; x is read from shared memory half
 // as often per weight byte), 64-wide ones elsewhere (more tiles to spread).
 }  // namespace
+
+bool skinny_gemm_wgmma() {
+#if defined(RADIX_SKINNY_WGMMA)
+  static const bool on = [] {
+    const char* v = std::getenv("RADIX_CUDA_SKINNY_WGMMA");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return on;
+#else
+  return false;
+#endif
+}
 
 bool skinny_gemm_supported(const void* x, int64_t ldx, const void* w, int64_t ldw, int64_t m,
                            int64_t n, int64_t k) {

@@ -33,6 +33,10 @@ constexpr int kSkinnyGemmMaxSplits = 8;
 bool skinny_gemm_supported(const void* x, int64_t ldx, const void* w, int64_t ldw, int64_t m,
                            int64_t n, int64_t k);
 
+// Whether 17 to 64 rows take the warpgroup-MMA (wgmma) main loop: built for sm_90a (the CUDA
+// build's default target) and RADIX_CUDA_SKINNY_WGMMA not "0". Decided once per process.
+bool skinny_gemm_wgmma();
+
 // The tiling skinny_gemm picks by itself: tile width (64 or 128 columns of w) and K slices.
 struct SkinnyGemmTiling {
   int bn, splits;
